@@ -1,0 +1,148 @@
+"""The five kinds of component a workflow is made of.
+
+A third-party component subclasses one of :class:`Source`, :class:`Processor`, :class:`Sink`,
+:class:`Stage` or :class:`BulkSink`, declares its settings as a :class:`ComponentConfig` subclass in
+``config_class``, and implements the one abstract method. Import client libraries inside
+:meth:`Component.prepare` (never at module level): workflow files are validated, and DAGs built,
+without running any component.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from airflow_provider_ingest.api.context import RunContext
+from airflow_provider_ingest.api.report import Report
+from airflow_provider_ingest.records import Entity, Record
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component's settings; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component(ABC):
+    """Lifecycle shared by all components: ``create``, ``prepare``, work, ``close``."""
+
+    role: ClassVar[str]
+    type_name: ClassVar[str] = ""
+    config_class: ClassVar[type[ComponentConfig]] = ComponentConfig
+
+    def __init__(self, config: ComponentConfig, context: RunContext) -> None:
+        self.config = config
+        self.context = context
+        self.report = Report(component=f"{self.role}:{self.type_name or type(self).__name__}")
+
+    @classmethod
+    def create(cls, config: Mapping[str, Any] | ComponentConfig | None, context: RunContext) -> Component:
+        """Validate ``config`` against ``config_class`` and build the component."""
+        if not isinstance(config, ComponentConfig):
+            config = cls.config_class.model_validate(dict(config or {}))
+        return cls(config, context)
+
+    @classmethod
+    def asset_uris(cls, config: ComponentConfig) -> list[str]:
+        """URIs of what this component writes to, for Airflow assets (none by default)."""
+        return []
+
+    def prepare(self) -> None:
+        """Open connections and check settings; called once before the first record."""
+
+    def close(self) -> None:
+        """Release resources; always called, also after a failure."""
+
+    def fail(
+        self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None
+    ) -> None:
+        """Count a failed record and keep it, with its error, in the run's dead letters."""
+        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        fqn = fqn or (record.fqn if record is not None else None)
+        self.report.add_failure(message, fqn)
+        if self.context.dead_letters is not None:
+            from airflow_provider_ingest.staging.deadletters import DeadLetter
+
+            self.context.dead_letters.add(
+                DeadLetter.of(component=self.report.component, error=message, fqn=fqn, record=record)
+            )
+
+    def reject(
+        self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None
+    ) -> None:
+        """A record counted as done was refused later (by a bulk response): move it to the failures."""
+        self.report.records -= 1
+        self.fail(error, record=record, fqn=fqn)
+
+    def warn(self, message: str) -> None:
+        """Count a warning; the run goes on."""
+        self.report.add_warning(message)
+
+
+class Source(Component):
+    """Emits records, parents before children."""
+
+    role: ClassVar[str] = "source"
+
+    @abstractmethod
+    def records(self) -> Iterator[Record]:
+        """Yield the records; report a part that cannot be read with :meth:`fail` and go on."""
+
+
+class Processor(Component):
+    """Takes one record and returns it, a changed one, several, or None to filter it out."""
+
+    role: ClassVar[str] = "processor"
+
+    @abstractmethod
+    def process(self, record: Record) -> Record | Iterable[Record] | None:
+        """Transform one record; raising fails just this record."""
+
+
+class Sink(Component):
+    """Writes records one at a time."""
+
+    role: ClassVar[str] = "sink"
+
+    @abstractmethod
+    def write(self, record: Record) -> None:
+        """Write one record (a sink may buffer); raising fails just this record."""
+
+    def flush(self) -> None:
+        """Write out what is buffered; called once after the last record."""
+
+
+class Stage(Component):
+    """Collects records into a staged file for a bulk sink."""
+
+    role: ClassVar[str] = "stage"
+
+    @abstractmethod
+    def stage(self, record: Record) -> None:
+        """Take one record into the stage."""
+
+    @abstractmethod
+    def commit(self) -> str:
+        """Write the staged file and return its URI; called once after the last record."""
+
+
+class BulkSink(Component):
+    """Publishes a whole staged file to an external service."""
+
+    role: ClassVar[str] = "bulk_sink"
+
+    @abstractmethod
+    def publish(self, uri: str) -> None:
+        """Publish the records of the staged file at ``uri``; count them in ``self.report``."""
+
+
+ROLES: dict[str, type[Component]] = {
+    "source": Source,
+    "processor": Processor,
+    "sink": Sink,
+    "stage": Stage,
+    "bulk_sink": BulkSink,
+}

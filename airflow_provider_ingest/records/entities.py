@@ -1,0 +1,197 @@
+"""Catalog metadata records: a database service, its databases, schemas and tables.
+
+Every record carries the names of its parents, so each one stands alone in a staged file and
+knows its fully qualified name (:attr:`Entity.fqn`).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
+
+from airflow_provider_ingest.records import fqn as fqn_
+from airflow_provider_ingest.records.datatypes import DataType
+
+Name = Annotated[str, Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, use_enum_values=False)
+
+
+class TagLabel(_Model):
+    """A classification tag (``PII.Sensitive``) or glossary term on an entity or column."""
+
+    tag_fqn: Name
+    source: Literal["classification", "glossary"] = "classification"
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    reason: str | None = None
+
+
+class Owner(_Model):
+    """An owner of an entity: a user or a team, by name."""
+
+    name: Name
+    type: Literal["user", "team"] = "user"
+
+
+class Entity(_Model):
+    """Fields every catalog entity has."""
+
+    name: Name
+    display_name: str | None = None
+    description: str | None = None
+    owners: list[Owner] = []
+    tags: list[TagLabel] = []
+    custom_properties: dict[str, JsonValue] = {}
+
+    @property
+    def name_parts(self) -> tuple[str, ...]:
+        """The entity's name path, service first."""
+        raise NotImplementedError
+
+    @property
+    def fqn(self) -> str:
+        """Fully qualified name, ``service.database.schema.table``."""
+        return fqn_.build(*self.name_parts)
+
+    @property
+    def parent_fqn(self) -> str | None:
+        """FQN of the entity this one belongs to, or None for a service."""
+        parents = self.name_parts[:-1]
+        return fqn_.build(*parents) if parents else None
+
+
+class DatabaseService(Entity):
+    """A database server or engine instance (OpenMetadata's DatabaseService)."""
+
+    kind: Literal["database_service"] = "database_service"
+    service_type: Name = "CustomDatabase"
+
+    @property
+    def name_parts(self) -> tuple[str, ...]:
+        return (self.name,)
+
+
+class Database(Entity):
+    """A database (catalog) inside a service."""
+
+    kind: Literal["database"] = "database"
+    service: Name
+
+    @property
+    def name_parts(self) -> tuple[str, ...]:
+        return (self.service, self.name)
+
+
+class DatabaseSchema(Entity):
+    """A schema inside a database."""
+
+    kind: Literal["database_schema"] = "database_schema"
+    service: Name
+    database: Name
+
+    @property
+    def name_parts(self) -> tuple[str, ...]:
+        return (self.service, self.database, self.name)
+
+
+class TableType(str, Enum):
+    """What kind of relation a table record describes."""
+
+    TABLE = "table"
+    VIEW = "view"
+    MATERIALIZED_VIEW = "materialized_view"
+    EXTERNAL = "external"
+    PARTITIONED = "partitioned"
+
+
+class ConstraintType(str, Enum):
+    """Kinds of table constraint."""
+
+    PRIMARY_KEY = "primary_key"
+    UNIQUE = "unique"
+    FOREIGN_KEY = "foreign_key"
+
+
+class Column(_Model):
+    """A column: its normalized type, the raw type text, and what the catalog says of it."""
+
+    name: Name
+    data_type: DataType
+    data_type_display: str | None = None
+    data_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    nullable: bool = True
+    default: str | None = None
+    ordinal_position: int | None = None
+    description: str | None = None
+    tags: list[TagLabel] = []
+
+
+class TableConstraint(_Model):
+    """A primary key, unique or foreign key constraint; foreign keys name the referred table's FQN."""
+
+    constraint_type: ConstraintType
+    name: str | None = None
+    columns: list[Name] = Field(min_length=1)
+    referred_table: str | None = None
+    referred_columns: list[Name] = []
+
+    @model_validator(mode="after")
+    def _foreign_key_refers(self) -> TableConstraint:
+        if self.constraint_type is ConstraintType.FOREIGN_KEY:
+            if not self.referred_table:
+                raise ValueError("a foreign key needs referred_table")
+            if len(self.referred_columns) != len(self.columns):
+                raise ValueError("a foreign key needs as many referred_columns as columns")
+        elif self.referred_table or self.referred_columns:
+            raise ValueError("only a foreign key refers to another table")
+        return self
+
+
+class Table(Entity):
+    """A table, view, materialized view, external or partitioned table, with its columns."""
+
+    kind: Literal["table"] = "table"
+    service: Name
+    database: Name
+    database_schema: Name
+    table_type: TableType = TableType.TABLE
+    columns: list[Column] = []
+    constraints: list[TableConstraint] = []
+    view_definition: str | None = None
+    row_count: int | None = Field(default=None, ge=0)
+
+    @property
+    def name_parts(self) -> tuple[str, ...]:
+        return (self.service, self.database, self.database_schema, self.name)
+
+
+Record = Annotated[DatabaseService | Database | DatabaseSchema | Table, Field(discriminator="kind")]
+"""Any catalog record; the ``kind`` field tells which."""
+
+RecordKind = Literal["database_service", "database", "database_schema", "table"]
+KIND_ORDER: dict[str, int] = {"database_service": 0, "database": 1, "database_schema": 2, "table": 3}
+"""Parents before children: the order a stage writes and a publisher sends kinds in."""
+
+RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
+
+
+def parse_record(data: str | bytes) -> Record:
+    """Parse one record from its JSON text."""
+    return RECORD_ADAPTER.validate_json(data)
+
+
+def record_from_dict(data: object) -> Record:
+    """Validate one record from decoded JSON (a dict)."""
+    return RECORD_ADAPTER.validate_python(data)
+
+
+def dump_record(record: Entity) -> str:
+    """Serialize one record to compact JSON, ``kind`` first; other fields at their default are left out."""
+    body = record.model_dump_json(exclude_defaults=True)
+    return f'{{"kind":"{record.kind}",{body[1:]}'  # type: ignore[attr-defined]

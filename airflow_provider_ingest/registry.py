@@ -1,0 +1,103 @@
+"""Finds component classes by the names workflow files use.
+
+Three ways to name a component, tried in order:
+
+1. a short type name of a built-in (``file``, ``console``, ``sql``...);
+2. the name of an entry point in the group ``airflow_provider_ingest.components`` (third-party
+   plugins): ``<type>``, or ``<role>.<type>`` when one type name has several roles;
+3. an import path, ``package.module:ClassName``.
+
+Loading is lazy: naming a component imports its module only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_ingest.api import Component
+
+ENTRY_POINT_GROUP = "airflow_provider_ingest.components"
+
+_PKG = "airflow_provider_ingest"
+BUILTINS: dict[str, dict[str, str]] = {
+    "source": {
+        "file": f"{_PKG}.components.file:FileSource",
+    },
+    "processor": {},
+    "sink": {
+        "console": f"{_PKG}.components.console:ConsoleSink",
+        "file": f"{_PKG}.components.file:FileSink",
+    },
+    "stage": {
+        "file": f"{_PKG}.components.file:FileStage",
+    },
+    "bulk_sink": {
+        "file": f"{_PKG}.components.file:FileBulkSink",
+    },
+}
+
+
+class UnknownComponentError(LookupError):
+    """No component of that role has that name."""
+
+
+@cache
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_types(role: str) -> list[str]:
+    """All type names a role can be given: built-ins and installed plugins."""
+    names = set(BUILTINS[role])
+    for name in _plugins():
+        prefix, _, rest = name.partition(".")
+        if rest and prefix == role:
+            names.add(rest)
+        elif not rest:
+            names.add(name)
+    return sorted(names)
+
+
+def _load(target: str) -> object:
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise UnknownComponentError(f"module {module_name!r} has no attribute {attribute!r}") from None
+
+
+def resolve(role: str, name: str) -> type[Component]:
+    """The component class a workflow file means by ``name`` for ``role`` (``source``, ``sink``...)."""
+    from airflow_provider_ingest.api import ROLES
+
+    base = ROLES[role]
+    if name in BUILTINS[role]:
+        found = _load(BUILTINS[role][name])
+    elif ":" in name:
+        try:
+            found = _load(name)
+        except ImportError as error:
+            raise UnknownComponentError(f"cannot import {name!r}: {error}") from error
+    else:
+        plugin = _plugins().get(f"{role}.{name}") or _plugins().get(name)
+        if plugin is None:
+            raise UnknownComponentError(_unknown_message(role, name))
+        found = plugin.load()
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise UnknownComponentError(f"{name!r} is not a {role} (a subclass of {base.__name__})")
+    return found
+
+
+def _unknown_message(role: str, name: str) -> str:
+    known = known_types(role)
+    message = f"unknown {role} type {name!r}; known: {', '.join(known) or 'none'}"
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    return message + " (or give a class as 'package.module:ClassName')"

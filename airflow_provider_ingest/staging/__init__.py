@@ -1,0 +1,19 @@
+"""Staged files: how records travel between stages, and between Airflow tasks."""
+
+from airflow_provider_ingest.staging.deadletters import DeadLetter, DeadLetterFile, read_dead_letters
+from airflow_provider_ingest.staging.stagedfile import (
+    StagedFileError,
+    StagedFileReader,
+    StagedFileWriter,
+    read_records,
+)
+
+__all__ = [
+    "DeadLetter",
+    "DeadLetterFile",
+    "StagedFileError",
+    "StagedFileReader",
+    "StagedFileWriter",
+    "read_dead_letters",
+    "read_records",
+]

@@ -1,0 +1,1 @@
+"""Workflow files: schema, loading with precise errors, and the serial runner."""

@@ -1,0 +1,42 @@
+"""The JSON Schema of workflow files, with each built-in component's settings, for editors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_ingest.registry import known_types, resolve
+from airflow_provider_ingest.workflow.spec import WorkflowFile
+
+_FIELDS = {
+    "source": "source",
+    "processor": "processors",
+    "sink": "sink",
+    "stage": "stage",
+    "bulk_sink": "bulk_sink",
+}
+
+
+def workflow_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a workflow file; ``config`` is checked per component type."""
+    schema = WorkflowFile.model_json_schema()
+    definitions = schema.setdefault("$defs", {})
+    for role, field_name in _FIELDS.items():
+        conditions = []
+        for name in known_types(role):
+            config_class = resolve(role, name).config_class
+            config_schema = config_class.model_json_schema(ref_template="#/$defs/{model}")
+            definitions.update(config_schema.pop("$defs", {}))
+            key = f"{role}_{name}_config".replace(".", "_")
+            definitions[key] = config_schema
+            conditions.append(
+                {
+                    "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                    "then": {"properties": {"config": {"$ref": f"#/$defs/{key}"}}},
+                }
+            )
+        component = {"allOf": conditions}
+        target = {"items": component} if field_name == "processors" else component
+        schema.setdefault("allOf", []).append({"properties": {field_name: target}})
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "airflow-provider-ingest workflow"
+    return schema

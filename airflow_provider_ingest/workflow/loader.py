@@ -1,0 +1,193 @@
+"""Loads and validates a workflow file, reporting every problem with file, line, column and field."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_ingest.workflow.document import (
+    Document,
+    Location,
+    Problem,
+    WorkflowFileError,
+    read_document,
+)
+from airflow_provider_ingest.workflow.env import REFERENCE, substitute
+from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile
+
+SECRET_KEY = re.compile(
+    r"(password|passwd|secret|token|api_?key|private_?key|access_?key|credentials?)$", re.I
+)
+URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:([^@/\s]+)@")
+
+
+@dataclass
+class LoadedWorkflow:
+    """A valid workflow file: its spec, its path and the positions of its keys."""
+
+    spec: WorkflowFile
+    document: Document
+
+    @property
+    def path(self) -> Path:
+        return Path(self.document.path)
+
+    @property
+    def name(self) -> str:
+        """The workflow's name: the Airflow dag id, or the file stem."""
+        return self.spec.airflow.dag_id or self.path.stem
+
+
+def is_workflow(data: Any) -> bool:
+    """The rule for telling workflow files from other YAML: a mapping with a ``source`` key."""
+    return isinstance(data, dict) and "source" in data
+
+
+def load_workflow(path: str | Path, text: str | None = None) -> LoadedWorkflow:
+    """Read and validate a workflow file; raise :class:`WorkflowFileError` listing all problems."""
+    document = read_document(path, text)
+    return validate_document(document)
+
+
+def validate_document(document: Document) -> LoadedWorkflow:
+    """Validate a parsed workflow document, components' settings included."""
+    data = document.data
+    if not isinstance(data, dict):
+        raise WorkflowFileError(
+            [document.problem((), "a workflow file must be a mapping with a 'source' key")]
+        )
+    from airflow_provider_ingest.workflow.openmetadata import is_openmetadata_workflow, translate
+
+    if is_openmetadata_workflow(data):
+        data = translate(document)
+    problems = list(_inline_secrets(document, data, ()))
+    spec = None
+    try:
+        spec = WorkflowFile.model_validate(data)
+    except ValidationError as error:
+        problems += _problems(document, error, WorkflowFile, ())
+    for role, where, raw in _raw_components(data):
+        try:
+            component = ComponentSpec.model_validate(raw)
+        except ValidationError:
+            continue  # already reported against the whole file
+        problems += _component_problems(document, role, where, component)
+    if problems or spec is None:
+        raise WorkflowFileError(sorted(set(problems), key=lambda p: (p.line, p.column, p.field)))
+    return LoadedWorkflow(spec=spec, document=document)
+
+
+def _raw_components(data: dict[str, Any]) -> list[tuple[str, Location, Any]]:
+    found: list[tuple[str, Location, Any]] = [("source", ("source",), data.get("source"))]
+    processors = data.get("processors")
+    if isinstance(processors, list):
+        found += [("processor", ("processors", i), item) for i, item in enumerate(processors)]
+    found += [(role, (role,), data.get(role)) for role in ("sink", "stage", "bulk_sink")]
+    return [(role, where, raw) for role, where, raw in found if isinstance(raw, dict)]
+
+
+def _component_problems(document: Document, role: str, where: Location, spec: ComponentSpec) -> list[Problem]:
+    from airflow_provider_ingest.registry import UnknownComponentError, resolve
+
+    try:
+        component = resolve(role, spec.type)
+    except UnknownComponentError as error:
+        return [document.problem((*where, "type"), str(error))]
+    config = substitute(spec.config, strict=False)
+    try:
+        component.config_class.model_validate(config)
+    except ValidationError as error:
+        return _problems(document, error, component.config_class, (*where, "config"))
+    return []
+
+
+def _problems(
+    document: Document, error: ValidationError, model: type[BaseModel], prefix: Location
+) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        location = (*prefix, *item["loc"])
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = _unknown_field(model, tuple(item["loc"]))
+        elif item["type"] == "missing":
+            message = "field required"
+        problems.append(document.problem(location, message))
+    return problems
+
+
+def _unknown_field(model: type[BaseModel], location: Location) -> str:
+    name = str(location[-1])
+    known = _fields_at(model, location[:-1])
+    message = f"unknown field {name!r}"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    return f"{message}; known fields: {', '.join(known)}" if known else message
+
+
+def _fields_at(model: type[BaseModel], location: Location) -> list[str]:
+    """Field names of the model found by walking ``location`` down from ``model``."""
+    current: Any = model
+    for part in location:
+        current = _model_in(current, part)
+        if current is None:
+            return []
+    current = _model_in(current, None)
+    return sorted(current.model_fields) if current else []
+
+
+def _model_in(annotation: Any, part: str | int | None) -> Any:
+    """The model a location part leads to from an annotation (through Optional, list, dict)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if part is None:
+            return annotation
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field else None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            found = _model_in(arg, part)
+            if found is not None:
+                return found
+        return None
+    if origin in (list, dict) and args:
+        return args[-1] if part is not None else None
+    return None
+
+
+def _inline_secrets(document: Document, value: Any, location: Location) -> list[Problem]:
+    """Secrets belong in ``${ENV}`` references or Airflow connections, never in the file."""
+    problems: list[Problem] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = (*location, key)
+            if isinstance(key, str) and SECRET_KEY.search(key) and isinstance(item, str):
+                if not REFERENCE.fullmatch(item):
+                    problems.append(
+                        document.problem(
+                            here, "secrets cannot be inline: use ${ENV_VAR} or an Airflow conn_id"
+                        )
+                    )
+                continue
+            problems += _inline_secrets(document, item, here)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems += _inline_secrets(document, item, (*location, index))
+    elif isinstance(value, str):
+        match = URL_PASSWORD.match(value)
+        if match and not REFERENCE.fullmatch(match.group(1)):
+            problems.append(
+                document.problem(
+                    location, "a URL cannot carry its password inline: use ${ENV_VAR} or a conn_id"
+                )
+            )
+    return problems
