@@ -27,17 +27,26 @@ _PKG = "airflow_provider_ingest"
 BUILTINS: dict[str, dict[str, str]] = {
     "source": {
         "file": f"{_PKG}.components.file:FileSource",
+        "sql": f"{_PKG}.sources.sql.source:SqlSource",
     },
-    "processor": {},
+    "processor": {
+        "filter": f"{_PKG}.processors.filter:FilterProcessor",
+        "pii": f"{_PKG}.processors.pii:PiiProcessor",
+        "enrich": f"{_PKG}.processors.enrich:EnrichProcessor",
+    },
     "sink": {
         "console": f"{_PKG}.components.console:ConsoleSink",
         "file": f"{_PKG}.components.file:FileSink",
+        "elasticsearch": f"{_PKG}.elasticsearch.sink:ElasticsearchSink",
+        "openmetadata": f"{_PKG}.openmetadata.sink:OpenMetadataSink",
     },
     "stage": {
         "file": f"{_PKG}.components.file:FileStage",
     },
     "bulk_sink": {
         "file": f"{_PKG}.components.file:FileBulkSink",
+        "elasticsearch": f"{_PKG}.elasticsearch.bulk_sink:ElasticsearchBulkSink",
+        "openmetadata": f"{_PKG}.openmetadata.bulk_sink:OpenMetadataBulkSink",
     },
 }
 

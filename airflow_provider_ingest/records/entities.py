@@ -130,6 +130,8 @@ class Column(_Model):
     ordinal_position: int | None = None
     description: str | None = None
     tags: list[TagLabel] = []
+    samples: list[str] = []
+    """Sample values, only when a source was asked for them (``sample_rows``); never published."""
 
 
 class TableConstraint(_Model):
