@@ -17,9 +17,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_AIRFLOW_HOME / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 
-POSTGRES_URL = os.environ.get(
-    "INGEST_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_URL = os.environ.get("INGEST_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("INGEST_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 
 
@@ -70,3 +68,17 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A temporary working directory."""
     monkeypatch.chdir(tmp_path)
     yield tmp_path
+
+
+@pytest.fixture
+def dags_folder(airflow_db: Path) -> Iterator[Path]:
+    """Airflow's dags folder holding only the project's loader file; emptied after the test.
+
+    Write workflow YAML files into it, then ``support.dags.run_dag(dags_folder, dag_id)`` runs the
+    generated DAG with ``dag.test()`` and ``support.dags.xcoms(dag_run)`` returns each task's XCom.
+    """
+    from support.dags import prepare_dags_folder
+
+    folder = prepare_dags_folder(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

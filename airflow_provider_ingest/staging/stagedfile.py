@@ -131,9 +131,7 @@ class StagedFileReader:
         if first.startswith(b'{"' + HEADER_KEY.encode()):
             self.header = self._json(first, 1)
             if self.header.get(HEADER_KEY) != FORMAT_VERSION:
-                raise StagedFileError(
-                    f"{self.uri}: unsupported staged file version {self.header.get(HEADER_KEY)!r}"
-                )
+                raise StagedFileError(f"{self.uri}: unsupported staged file version {self.header.get(HEADER_KEY)!r}")
             pending = b""
         elif self.allow_plain:
             pending = first

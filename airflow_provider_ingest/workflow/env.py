@@ -41,21 +41,30 @@ def substitute(
 
         return REFERENCE.sub(replace, value)
     if isinstance(value, dict):
-        return {
-            key: substitute(item, env, strict=strict, location=(*location, key))
-            for key, item in value.items()
-        }
+        return {key: substitute(item, env, strict=strict, location=(*location, key)) for key, item in value.items()}
     if isinstance(value, list):
         return [substitute(item, env, strict=strict, location=(*location, i)) for i, item in enumerate(value)]
     return value
 
 
-def secret_names(value: Any) -> set[str]:
-    """Names of the environment variables a value refers to."""
-    if isinstance(value, str):
-        return set(REFERENCE.findall(value))
-    if isinstance(value, dict):
-        return set().union(*(secret_names(item) for item in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(secret_names(item) for item in value)) if value else set()
-    return set()
+def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of the variables that a config uses as secrets (secret-named keys, URL passwords)."""
+    from airflow_provider_ingest.workflow.loader import SECRET_KEY, URL_PASSWORD
+
+    env = os.environ if environ is None else environ
+    found: list[str] = []
+
+    def visit(value: Any, key: str = "") -> None:
+        if isinstance(value, dict):
+            for name, item in value.items():
+                visit(item, str(name))
+        elif isinstance(value, list):
+            for item in value:
+                visit(item, key)
+        elif isinstance(value, str):
+            match = URL_PASSWORD.match(value)
+            secret_text = value if SECRET_KEY.search(key) else match.group(1) if match else ""
+            found.extend(env[name] for name in REFERENCE.findall(secret_text) if env.get(name))
+
+    visit(config)
+    return found

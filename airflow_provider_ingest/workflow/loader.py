@@ -22,9 +22,7 @@ from airflow_provider_ingest.workflow.document import (
 from airflow_provider_ingest.workflow.env import REFERENCE, substitute
 from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile
 
-SECRET_KEY = re.compile(
-    r"(password|passwd|secret|token|api_?key|private_?key|access_?key|credentials?)$", re.I
-)
+SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|private_?key|access_?key|credentials?)$", re.I)
 URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:([^@/\s]+)@")
 
 
@@ -60,9 +58,7 @@ def validate_document(document: Document) -> LoadedWorkflow:
     """Validate a parsed workflow document, components' settings included."""
     data = document.data
     if not isinstance(data, dict):
-        raise WorkflowFileError(
-            [document.problem((), "a workflow file must be a mapping with a 'source' key")]
-        )
+        raise WorkflowFileError([document.problem((), "a workflow file must be a mapping with a 'source' key")])
     from airflow_provider_ingest.workflow.openmetadata import is_openmetadata_workflow, translate
 
     if is_openmetadata_workflow(data):
@@ -108,9 +104,7 @@ def _component_problems(document: Document, role: str, where: Location, spec: Co
     return []
 
 
-def _problems(
-    document: Document, error: ValidationError, model: type[BaseModel], prefix: Location
-) -> list[Problem]:
+def _problems(document: Document, error: ValidationError, model: type[BaseModel], prefix: Location) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
         location = (*prefix, *item["loc"])
@@ -173,9 +167,7 @@ def _inline_secrets(document: Document, value: Any, location: Location) -> list[
             if isinstance(key, str) and SECRET_KEY.search(key) and isinstance(item, str):
                 if not REFERENCE.fullmatch(item):
                     problems.append(
-                        document.problem(
-                            here, "secrets cannot be inline: use ${ENV_VAR} or an Airflow conn_id"
-                        )
+                        document.problem(here, "secrets cannot be inline: use ${ENV_VAR} or an Airflow conn_id")
                     )
                 continue
             problems += _inline_secrets(document, item, here)
@@ -186,8 +178,6 @@ def _inline_secrets(document: Document, value: Any, location: Location) -> list[
         match = URL_PASSWORD.match(value)
         if match and not REFERENCE.fullmatch(match.group(1)):
             problems.append(
-                document.problem(
-                    location, "a URL cannot carry its password inline: use ${ENV_VAR} or a conn_id"
-                )
+                document.problem(location, "a URL cannot carry its password inline: use ${ENV_VAR} or a conn_id")
             )
     return problems

@@ -85,9 +85,7 @@ def run_context(workflow: LoadedWorkflow, run_id: str | None = None) -> RunConte
     return context
 
 
-def run_workflow(
-    workflow: LoadedWorkflow, *, run_id: str | None = None, progress: Progress | None = None
-) -> RunResult:
+def run_workflow(workflow: LoadedWorkflow, *, run_id: str | None = None, progress: Progress | None = None) -> RunResult:
     """Run a whole workflow in this process."""
     spec = workflow.spec
     context = run_context(workflow, run_id)

@@ -80,7 +80,5 @@ class WorkflowFile(_Strict):
         """(role, location in the file, spec) for every component, in run order."""
         found: list[tuple[str, tuple[str | int, ...], ComponentSpec]] = [("source", ("source",), self.source)]
         found += [("processor", ("processors", i), spec) for i, spec in enumerate(self.processors)]
-        found += [
-            (role, (role,), spec) for role in ("sink", "stage", "bulk_sink") if (spec := getattr(self, role))
-        ]
+        found += [(role, (role,), spec) for role in ("sink", "stage", "bulk_sink") if (spec := getattr(self, role))]
         return found

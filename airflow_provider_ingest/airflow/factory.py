@@ -1,0 +1,241 @@
+"""The DAG factory: one DAG per workflow file under the dags folder, one task per workflow stage.
+
+A file is a workflow file when it is YAML or JSON (``.yaml``, ``.yml``, ``.json``) and its top level
+is a mapping with a ``source`` key; other YAML is left alone. ``.airflowignore`` is honoured. A file
+that does not parse or validate becomes an import error naming its file, line and field, while
+every other workflow file still becomes its DAG. Parsing stays cheap: no client library, network or
+database; when a task runs, only the DAG being run is built.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Asset, get_parsing_context
+
+from airflow_provider_ingest.airflow.operators import (
+    IngestBulkSinkOperator,
+    IngestCleanupOperator,
+    IngestProcessorOperator,
+    IngestSinkOperator,
+    IngestSourceOperator,
+    IngestStageOperator,
+)
+from airflow_provider_ingest.registry import resolve
+from airflow_provider_ingest.workflow.document import Document, Problem, WorkflowFileError, read_document
+from airflow_provider_ingest.workflow.env import substitute
+from airflow_provider_ingest.workflow.loader import LoadedWorkflow, is_workflow, validate_document
+from airflow_provider_ingest.workflow.spec import ComponentSpec
+
+WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
+INVALID_FILES_DAG_ID = "_invalid_workflow_files"
+
+
+class InvalidWorkflowFiles(Exception):
+    """Workflow files that could not become DAGs; Airflow lists this as the loader file's import error."""
+
+
+class _InvalidWorkflowFilesDag(DAG):
+    """A DAG that never validates: Airflow records its error and keeps the loader file's other DAGs."""
+
+    problems: list[str]
+
+    def validate(self) -> None:
+        raise InvalidWorkflowFiles("\n" + "\n".join(self.problems))
+
+
+def load_workflow_dags(namespace: dict[str, Any], folder: str | Path | None = None) -> dict[str, DAG]:
+    """Build the DAGs of all workflow files under ``folder`` (default: the calling file's folder).
+
+    Call it from a DAG file as ``load_workflow_dags(globals())``; the DAGs are put in that namespace.
+    """
+    loader_file = namespace.get("__file__")
+    root = Path(folder) if folder is not None else Path(loader_file or ".").parent
+    wanted = get_parsing_context().dag_id
+    problems: list[Problem] = []
+    claims: dict[str, list[tuple[Path, Document]]] = defaultdict(list)
+    for path in discover(root):
+        try:
+            document = read_document(path)
+        except WorkflowFileError as error:
+            problems += error.problems
+            continue
+        except OSError as error:
+            problems.append(Problem(str(path), 1, 1, "", f"cannot read: {error}"))
+            continue
+        if is_workflow(document.data):
+            claims[_dag_id(document, path)].append((path, document))
+    dags: dict[str, DAG] = {}
+    for dag_id, claimants in sorted(claims.items()):
+        if len(claimants) > 1:
+            names = ", ".join(str(path) for path, _ in claimants)
+            for _, document in claimants:
+                problems.append(document.problem(("airflow", "dag_id"), f"dag id {dag_id!r} is claimed by {names}"))
+            continue
+        if wanted and dag_id != wanted:
+            continue
+        try:
+            dags[dag_id] = _build(validate_document(claimants[0][1]), loader_file)
+        except WorkflowFileError as error:
+            problems += error.problems
+    for dag_id, dag in dags.items():
+        namespace[_variable(dag_id)] = dag
+    if problems and not wanted:
+        invalid = _InvalidWorkflowFilesDag(dag_id=INVALID_FILES_DAG_ID, schedule=None)
+        invalid.problems = [str(problem) for problem in problems]
+        namespace[INVALID_FILES_DAG_ID] = invalid
+    return dags
+
+
+def build_dag(path: str | Path, loader_file: str | None = None) -> DAG:
+    """Build the DAG of one workflow file; raise :class:`WorkflowFileError` if it is invalid.
+
+    To run a generated DAG with ``dag.test()`` (Airflow 3.3 syncs it from the dags folder first), put
+    the workflow file in the dags folder: see ``tests/support/dags.py`` and the ``dags_folder`` fixture.
+    """
+    return _build(validate_document(read_document(path)), loader_file)
+
+
+def discover(folder: Path) -> list[Path]:
+    """Workflow-file candidates under ``folder``, recursively, honouring ``.airflowignore``."""
+    try:
+        from airflow._shared.module_loading import find_path_from_directory
+    except ImportError:  # Airflow 3.1
+        from airflow.utils.file import find_path_from_directory
+
+    from airflow.configuration import conf
+
+    syntax = conf.get("core", "DAG_IGNORE_FILE_SYNTAX", fallback="glob")
+    found = find_path_from_directory(str(folder), ".airflowignore", syntax)
+    return sorted(Path(path) for path in found if path.endswith(WORKFLOW_SUFFIXES))
+
+
+def _dag_id(document: Document, path: Path) -> str:
+    settings = document.data.get("airflow")
+    dag_id = settings.get("dag_id") if isinstance(settings, dict) else None
+    return str(dag_id) if dag_id else path.stem
+
+
+def _variable(dag_id: str) -> str:
+    return "dag_" + re.sub(r"\W", "_", dag_id)
+
+
+def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
+    spec = workflow.spec
+    settings = spec.airflow
+    run = spec.workflow
+    start = settings.start_date
+    if not isinstance(start, datetime.datetime):
+        start = datetime.datetime(start.year, start.month, start.day, tzinfo=datetime.timezone.utc)
+    default_args: dict[str, Any] = {
+        "owner": settings.owner,
+        "retries": settings.retries,
+        "retry_delay": settings.retry_delay,
+    }
+    if settings.execution_timeout is not None:
+        default_args["execution_timeout"] = settings.execution_timeout
+    if settings.pool:
+        default_args["pool"] = settings.pool
+    common = {
+        "staging_root": run.staging_root,
+        "success_threshold": run.success_threshold,
+        "compression": run.compression,
+        "workflow_dir": str(workflow.path.parent.resolve()),
+    }
+    try:
+        dag = DAG(
+            dag_id=workflow.name,
+            description=(spec.description or "").strip().splitlines()[0] if spec.description else None,
+            doc_md=spec.description,
+            schedule=settings.schedule,
+            start_date=start,
+            end_date=settings.end_date,
+            catchup=settings.catchup,
+            tags=settings.tags,
+            max_active_runs=settings.max_active_runs,
+            params=settings.params,
+            default_args=default_args,
+        )
+    except Exception as error:  # an invalid schedule, start date or params
+        raise WorkflowFileError([workflow.document.problem(("airflow",), f"{type(error).__name__}: {error}")]) from None
+    with dag:
+        task_ids = _task_ids(spec.components())
+        last = IngestSourceOperator(task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common)
+        leaves = []
+        for index, processor in enumerate(spec.processors, start=1):
+            last = IngestProcessorOperator(
+                task_id=task_ids[index],
+                type=processor.type,
+                config=processor.config,
+                input_uri=last.output["uri"],
+                **common,
+            )
+        position = len(spec.processors) + 1
+        if spec.sink is not None:
+            leaves.append(
+                IngestSinkOperator(
+                    task_id=task_ids[position],
+                    type=spec.sink.type,
+                    config=spec.sink.config,
+                    input_uri=last.output["uri"],
+                    outlets=_assets("sink", spec.sink),
+                    **common,
+                )
+            )
+            position += 1
+        if spec.stage is not None:
+            stage = IngestStageOperator(
+                task_id=task_ids[position],
+                type=spec.stage.type,
+                config=spec.stage.config,
+                input_uri=last.output["uri"],
+                **common,
+            )
+            leaves.append(stage)
+            if spec.bulk_sink is not None:
+                leaves.append(
+                    IngestBulkSinkOperator(
+                        task_id=task_ids[position + 1],
+                        type=spec.bulk_sink.type,
+                        config=spec.bulk_sink.config,
+                        input_uri=stage.output["uri"],
+                        outlets=_assets("bulk_sink", spec.bulk_sink),
+                        **common,
+                    )
+                )
+        cleanup = IngestCleanupOperator(
+            task_id="cleanup_staging",
+            staging_root=run.staging_root,
+            retention_days=run.retention_days,
+            trigger_rule="all_done",
+            retries=0,
+        )
+        leaves >> cleanup
+    if loader_file:
+        dag.fileloc = loader_file
+    return dag
+
+
+def _task_ids(components: list[tuple[str, tuple[str | int, ...], ComponentSpec]]) -> list[str]:
+    """Task ids: the spec's ``task_id``, else the role, or the processor's type (numbered if repeated)."""
+    names = [
+        spec.task_id or (re.sub(r"\W", "_", spec.type.rsplit(":", 1)[-1]).lower() if role == "processor" else role)
+        for role, _, spec in components
+    ]
+    counts = Counter(names)
+    numbered: Counter[str] = Counter()
+    ids = []
+    for name in names:
+        numbered[name] += 1
+        ids.append(f"{name}_{numbered[name]}" if counts[name] > 1 else name)
+    return ids
+
+
+def _assets(role: str, spec: ComponentSpec) -> list[Asset]:
+    component = resolve(role, spec.type)
+    config = component.config_class.model_validate(substitute(spec.config, strict=False))
+    return [Asset(uri) for uri in component.asset_uris(config)]

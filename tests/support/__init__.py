@@ -1,0 +1,1 @@
+"""Components and helpers used only by the tests."""
