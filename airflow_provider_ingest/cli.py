@@ -110,8 +110,7 @@ def _print_result(result: RunResult) -> None:
     for row in rows:
         print(
             "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
             )
         )
     for report in result.reports:

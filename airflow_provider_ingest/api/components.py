@@ -56,9 +56,7 @@ class Component(ABC):
     def close(self) -> None:
         """Release resources; always called, also after a failure."""
 
-    def fail(
-        self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None
-    ) -> None:
+    def fail(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:
         """Count a failed record and keep it, with its error, in the run's dead letters."""
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         fqn = fqn or (record.fqn if record is not None else None)
@@ -70,9 +68,7 @@ class Component(ABC):
                 DeadLetter.of(component=self.report.component, error=message, fqn=fqn, record=record)
             )
 
-    def reject(
-        self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None
-    ) -> None:
+    def reject(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:
         """A record counted as done was refused later (by a bulk response): move it to the failures."""
         self.report.records -= 1
         self.fail(error, record=record, fqn=fqn)

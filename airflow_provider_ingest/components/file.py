@@ -46,9 +46,7 @@ class FileSink(Sink):
 
     def prepare(self) -> None:
         self.uri = self.context.resolve_path(self.config.path)
-        self._writer = StagedFileWriter(
-            self.uri, producer=self.report.component, compression=self.config.compression
-        )
+        self._writer = StagedFileWriter(self.uri, producer=self.report.component, compression=self.config.compression)
         self._writer.__enter__()
         self._open = True
 
@@ -70,9 +68,7 @@ class FileSink(Sink):
 
 
 class FileStageConfig(ComponentConfig):
-    path: str | None = Field(
-        default=None, description="staged file to write; default: in the run's staging folder"
-    )
+    path: str | None = Field(default=None, description="staged file to write; default: in the run's staging folder")
     compression: Compression = "auto"
 
 
@@ -100,9 +96,7 @@ class FileStage(Stage):
         uri = (
             self.context.resolve_path(self.config.path)
             if self.config.path
-            else self.context.staging_uri(
-                "staged.jsonl.gz" if self.context.compression == "gzip" else "staged.jsonl"
-            )
+            else self.context.staging_uri("staged.jsonl.gz" if self.context.compression == "gzip" else "staged.jsonl")
         )
         kinds = {kind for kind, _ in self._latest.values()}
         keep = {(kind, offset) for kind, offset in self._latest.values()}
