@@ -105,16 +105,30 @@ def _component_problems(document: Document, role: str, where: Location, spec: Co
 
 
 def _problems(document: Document, error: ValidationError, model: type[BaseModel], prefix: Location) -> list[Problem]:
-    problems = []
+    problems: dict[Location, Problem] = {}
     for item in error.errors(include_url=False):
-        location = (*prefix, *item["loc"])
+        location = _in_document(document, (*prefix, *item["loc"]), keep_last=item["type"] in ("missing", "extra_forbidden"))
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = _unknown_field(model, tuple(item["loc"]))
         elif item["type"] == "missing":
             message = "field required"
-        problems.append(document.problem(location, message))
-    return problems
+        problems.setdefault(location, document.problem(location, message))
+    return list(problems.values())
+
+
+def _in_document(document: Document, location: Location, *, keep_last: bool) -> Location:
+    """Trim what pydantic adds to a location (union member names) to the part present in the file."""
+    end = len(location) - 1 if keep_last else len(location)
+    value = document.data
+    for depth, part in enumerate(location[:end]):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            return location[:depth]
+    return location
 
 
 def _unknown_field(model: type[BaseModel], location: Location) -> str:

@@ -1,0 +1,1 @@
+"""Elasticsearch sink and bulk sink: catalog records as searchable documents, one index per entity kind."""

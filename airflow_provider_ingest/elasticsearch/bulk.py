@@ -1,0 +1,153 @@
+"""The bulk engine both Elasticsearch components use: chunks by count and bytes, retries, dead letters.
+
+Whole-request failures (429, 5xx, a dropped or timed-out connection) are retried with exponential backoff;
+items refused with 429 are retried alone; any other item error is final and handed to ``on_reject`` with
+the server's reason. Index actions are idempotent (id = FQN), so resending a chunk duplicates nothing.
+One request is in flight while the next chunk is built (a single sender thread); outcomes are handled, and
+``on_reject`` called, on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from airflow_provider_ingest.api import ComponentConfig
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class BulkConfig(ComponentConfig):
+    chunk_size: int = Field(default=500, ge=1, description="documents per bulk request")
+    max_chunk_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="bytes per bulk request")
+    max_retries: int = Field(default=5, ge=0, description="retries of a request or item (429, 5xx, connection)")
+    initial_backoff: float = Field(default=0.5, ge=0, description="seconds before the first retry; doubles")
+    max_backoff: float = Field(default=30.0, ge=0, description="longest wait between retries, seconds")
+
+
+@dataclass(slots=True)
+class Item:
+    """One pending action: its NDJSON lines, its id, and what to dead-letter it with."""
+
+    payload: bytes
+    fqn: str
+    ref: Any
+
+
+Reject = Callable[[Item, str], None]
+
+
+class BulkWriter:
+    """Buffers index actions and sends them in chunks; reports each refused item through ``on_reject``."""
+
+    def __init__(self, client: Elasticsearch, config: BulkConfig, on_reject: Reject) -> None:
+        self.client = client
+        self.config = config
+        self.on_reject = on_reject
+        self.sent = 0
+        self.indexed = 0
+        self.retries = 0
+        self._items: list[Item] = []
+        self._bytes = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[list[tuple[Item, str]]] | None = None
+
+    def add(self, payload: bytes, fqn: str, ref: Any) -> None:
+        """Queue one action; sends a chunk when the count or byte limit is reached."""
+        if self._items and self._bytes + len(payload) > self.config.max_chunk_bytes:
+            self._submit()
+        self._items.append(Item(payload, fqn, ref))
+        self._bytes += len(payload)
+        if len(self._items) >= self.config.chunk_size:
+            self._submit()
+
+    def flush(self) -> None:
+        """Send what is queued and wait for every item's outcome."""
+        try:
+            self._submit()
+            self._wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+
+    def _submit(self) -> None:
+        items, self._items, self._bytes = self._items, [], 0
+        if not items:
+            return
+        self._wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="es-bulk")
+        self.sent += len(items)
+        self._pending = self._pool.submit(self._send, items)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            for item, reason in pending.result():
+                self.on_reject(item, reason)
+
+    def _send(self, items: list[Item]) -> list[tuple[Item, str]]:
+        """Send one chunk, retrying; return the refused items with their reasons."""
+        from elastic_transport import ConnectionError, ConnectionTimeout
+        from elasticsearch import ApiError
+
+        refused: list[tuple[Item, str]] = []
+        for attempt in range(self.config.max_retries + 1):
+            if attempt:
+                self.retries += 1
+                time.sleep(min(self.config.max_backoff, self.config.initial_backoff * 2 ** (attempt - 1)))
+            try:
+                response = self.client.bulk(operations=b"".join(item.payload for item in items))
+            except (ConnectionError, ConnectionTimeout) as error:
+                reason = f"{type(error).__name__}: {error}"
+            except ApiError as error:
+                if error.meta.status not in RETRY_STATUSES and error.meta.status < 500:
+                    raise
+                reason = f"HTTP {error.meta.status}: {_error_text(error.body)}"
+            else:
+                items, reason = self._outcomes(items, response.body["items"], refused)
+                if not items:
+                    return refused
+            log.warning("bulk request: %s; retry %d of %d", reason, attempt + 1, self.config.max_retries)
+        refused += [(item, f"gave up after {self.config.max_retries} retries: {reason}") for item in items]
+        return refused
+
+    def _outcomes(
+        self, items: list[Item], results: list[dict[str, Any]], refused: list[tuple[Item, str]]
+    ) -> tuple[list[Item], str]:
+        """Count successes, collect final errors in ``refused``; return the items to retry and why."""
+        again: list[Item] = []
+        reason = ""
+        for item, result in zip(items, results, strict=True):
+            outcome = next(iter(result.values()))
+            status = outcome.get("status", 500)
+            if status < 300:
+                self.indexed += 1
+            elif status in RETRY_STATUSES:
+                again.append(item)
+                reason = f"HTTP {status}: {_error_text(outcome.get('error'))}"
+            else:
+                refused.append((item, f"HTTP {status}: {_error_text(outcome.get('error'))}"))
+        return again, reason
+
+
+def _error_text(error: Any) -> str:
+    """``type: reason`` of an Elasticsearch error object, or its text."""
+    if isinstance(error, dict):
+        error = error.get("error", error)
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', json.dumps(error))}"
+    return str(error)

@@ -1,0 +1,124 @@
+"""Index templates: explicit mappings and analyzers for the four kind indexes, installed idempotently.
+
+Names are ``text`` (standard analyzer plus an ``ascii_folding`` name analyzer that splits ``snake_case``)
+with ``.keyword`` subfields; FQNs, tags and owners are keywords; ``suggest`` is a completion field for
+search-as-you-type. Columns are ``nested`` in the table document (see docs/elasticsearch.md).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_ingest.elasticsearch.documents import KINDS
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+TEMPLATE_VERSION = 1
+
+SETTINGS: dict[str, Any] = {
+    "analysis": {
+        "tokenizer": {"name_tokenizer": {"type": "pattern", "pattern": "[\\W_]+"}},
+        "normalizer": {"lowercase": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+        "analyzer": {
+            "name_analyzer": {"type": "custom", "tokenizer": "name_tokenizer", "filter": ["lowercase", "asciifolding"]}
+        },
+    }
+}
+
+_KEYWORD = {"type": "keyword"}
+_NAME = {
+    "type": "text",
+    "analyzer": "name_analyzer",
+    "fields": {"keyword": {"type": "keyword", "normalizer": "lowercase"}, "raw": {"type": "keyword"}},
+}
+_TEXT = {"type": "text"}
+
+_COMMON: dict[str, Any] = {
+    "fqn": _KEYWORD,
+    "name": _NAME,
+    "display_name": _NAME,
+    "description": _TEXT,
+    "suggest": {"type": "completion", "analyzer": "name_analyzer"},
+    "tags": _KEYWORD,
+    "owners": _KEYWORD,
+    "parent_fqn": _KEYWORD,
+    "service": _KEYWORD,
+    "database": _KEYWORD,
+    "database_schema": _KEYWORD,
+}
+
+_TABLE: dict[str, Any] = {
+    "table_type": _KEYWORD,
+    "row_count": {"type": "long"},
+    "column_names": _NAME,
+    "view_definition": {"type": "text", "index": False},
+    "columns": {
+        "type": "nested",
+        "properties": {
+            "name": _NAME,
+            "data_type": _KEYWORD,
+            "data_type_display": _KEYWORD,
+            "description": _TEXT,
+            "nullable": {"type": "boolean"},
+            "ordinal_position": {"type": "integer"},
+            "tags": _KEYWORD,
+        },
+    },
+    "constraints": {
+        "properties": {"constraint_type": _KEYWORD, "columns": _KEYWORD, "referred_table": _KEYWORD},
+    },
+}
+
+
+def mappings(kind: str) -> dict[str, Any]:
+    """The explicit (``dynamic: strict``) mappings of one kind's index."""
+    properties = dict(_COMMON)
+    if kind == "table":
+        properties.update(_TABLE)
+    elif kind == "database_service":
+        properties["service_type"] = _KEYWORD
+    return {"dynamic": "strict", "properties": properties}
+
+
+def index_template(alias: str, kind: str) -> dict[str, Any]:
+    """The index template matching every physical index behind ``alias`` (``<alias>-<timestamp>``)."""
+    return {
+        "index_patterns": [f"{alias}-*"],
+        "priority": 200,
+        "version": TEMPLATE_VERSION,
+        "template": {"settings": {"index": SETTINGS}, "mappings": mappings(kind)},
+        "_meta": {"managed_by": "airflow-provider-ingest", "kind": kind},
+    }
+
+
+def aliases(index_prefix: str) -> dict[str, str]:
+    """Record kind → the alias searched and written (``<index_prefix>-tables``...)."""
+    return {kind: f"{index_prefix}-{suffix}" for kind, suffix in KINDS.items()}
+
+
+def install_templates(client: Elasticsearch, index_prefix: str) -> None:
+    """Create or update the four index templates (a PUT with the same body is a no-op)."""
+    for kind, alias in aliases(index_prefix).items():
+        body = index_template(alias, kind)
+        client.indices.put_index_template(
+            name=alias,
+            index_patterns=body["index_patterns"],
+            priority=body["priority"],
+            version=body["version"],
+            template=body["template"],
+            meta=body["_meta"],
+        )
+
+
+def new_index_name(alias: str, stamp: str) -> str:
+    """A physical index behind ``alias``: ``<alias>-<stamp>``."""
+    return f"{alias}-{stamp}"
+
+
+def ensure_indexes(client: Elasticsearch, index_prefix: str, stamp: str) -> None:
+    """Give every kind's alias a physical index when it has none yet (first run), so writes go through aliases."""
+    for alias in aliases(index_prefix).values():
+        if not client.indices.exists_alias(name=alias):
+            index = new_index_name(alias, stamp)
+            client.indices.create(index=index, aliases={alias: {"is_write_index": True}})

@@ -1,0 +1,104 @@
+"""The ``elasticsearch`` sink: records indexed as they flow, in bulk chunks, each into its kind's alias."""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+
+from airflow_provider_ingest.api import Sink
+from airflow_provider_ingest.elasticsearch.bulk import BulkConfig, BulkWriter, Item
+from airflow_provider_ingest.elasticsearch.documents import action, document
+from airflow_provider_ingest.elasticsearch.mappings import aliases, ensure_indexes, install_templates
+from airflow_provider_ingest.records import Record
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+
+class ElasticsearchConfig(BulkConfig):
+    conn_id: str | None = Field(default=None, description="Airflow connection of type ingest_elasticsearch")
+    hosts: list[str] | None = Field(default=None, description="URLs, for runs without an Airflow connection")
+    api_key: str | None = Field(default=None, description="API key, as ${ENV_VAR}")
+    username: str | None = Field(default=None, description="basic auth user")
+    password: str | None = Field(default=None, description="basic auth password, as ${ENV_VAR}")
+    verify_certs: bool | None = Field(default=None, description="verify TLS certificates (default true)")
+    ca_certs: str | None = Field(default=None, description="CA file to verify the server with")
+    request_timeout: float | None = Field(default=None, gt=0, description="seconds per request (default 30)")
+    index_prefix: str = Field(default="catalog", pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="index/alias prefix")
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> ElasticsearchConfig:
+        if (self.conn_id is None) == (not self.hosts):
+            raise ValueError("give either conn_id or hosts")
+        return self
+
+
+def connect(config: ElasticsearchConfig) -> Elasticsearch:
+    """A client for the configured cluster (connection resolved now, at execute time)."""
+    from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook, build_client, mask
+
+    inline = {
+        "api_key": config.api_key,
+        "username": config.username,
+        "password": config.password,
+        "verify_certs": config.verify_certs,
+        "ca_certs": config.ca_certs,
+        "request_timeout": config.request_timeout,
+    }
+    inline = {key: value for key, value in inline.items() if value is not None}
+    if config.conn_id is not None:
+        return ElasticsearchIngestHook(config.conn_id, **inline).get_conn()
+    for secret in (config.api_key, config.password):
+        if secret:
+            mask(secret)
+    return build_client({"hosts": config.hosts, **inline})
+
+
+def stamp() -> str:
+    """A sortable UTC timestamp for physical index names."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S%f")
+
+
+def asset_uris(config: ElasticsearchConfig) -> list[str]:
+    """``elasticsearch://host:port/<alias>`` per kind, from the settings alone (a conn_id stands for the host)."""
+    where = urlsplit(config.hosts[0]).netloc if config.hosts else config.conn_id
+    return [f"elasticsearch://{where}/{alias}" for alias in aliases(config.index_prefix).values()]
+
+
+class ElasticsearchSink(Sink):
+    """Indexes each record into ``<index_prefix>-<kind>``; refused documents are dead-lettered with the reason."""
+
+    type_name = "elasticsearch"
+    config_class = ElasticsearchConfig
+    config: ElasticsearchConfig
+
+    def prepare(self) -> None:
+        self.client = connect(self.config)
+        install_templates(self.client, self.config.index_prefix)
+        ensure_indexes(self.client, self.config.index_prefix, stamp())
+        self.aliases = aliases(self.config.index_prefix)
+        self.writer = BulkWriter(self.client, self.config, self._rejected)
+
+    def write(self, record: Record) -> None:
+        kind, fqn, doc = document(record.model_dump(mode="json"))
+        self.writer.add(action(self.aliases[kind], fqn, doc), fqn, record)
+
+    def flush(self) -> None:
+        self.writer.flush()
+        self.report.count("indexed", self.writer.indexed)
+        if self.writer.retries:
+            self.report.count("retries", self.writer.retries)
+
+    def _rejected(self, item: Item, reason: str) -> None:
+        self.reject(reason, record=item.ref)
+
+    def close(self) -> None:
+        if hasattr(self, "client"):
+            self.client.close()
+
+    @classmethod
+    def asset_uris(cls, config: Any) -> list[str]:
+        return asset_uris(config)

@@ -1,0 +1,1 @@
+"""Publishing records to OpenMetadata over its REST API: hook, client, mapping, sink and bulk sink."""

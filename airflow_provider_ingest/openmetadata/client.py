@@ -1,0 +1,184 @@
+"""A small OpenMetadata REST client: one pooled ``requests.Session`` with retries and a version check.
+
+429, 5xx answers, timeouts and dropped connections are retried with exponential backoff. The JWT
+token travels only in the ``Authorization`` header: no message or ``repr`` of this module holds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    import requests
+
+SUPPORTED_MAJOR_VERSIONS = (1,)
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+VERSION_PATH = "/api/v1/system/version"
+
+
+class OpenMetadataError(RuntimeError):
+    """The server could not be reached, or kept failing after the retries."""
+
+
+class UnsupportedServerError(OpenMetadataError):
+    """The server's major version is not one this client speaks."""
+
+
+class RequestRejected(OpenMetadataError):
+    """The server refused a request with a 4xx answer; the message is the server's."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.server_message = message
+        super().__init__(f"{status}: {message}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to reach the server; ``token`` is excluded from ``repr``."""
+
+    server_url: str
+    token: str = ""
+    verify: bool | str = True
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: int = 5
+    backoff_factor: float = 0.5
+    pool_size: int = 10
+
+    def __repr__(self) -> str:
+        return f"Settings(server_url={self.server_url!r}, token=***)"
+
+
+class OpenMetadataClient:
+    """Sends requests to one OpenMetadata server; thread-safe for concurrent PUTs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.base_url = settings.server_url.rstrip("/")
+        self._session: requests.Session | None = None
+        self.server_version: str | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenMetadataClient({self.base_url!r})"
+
+    @property
+    def session(self) -> requests.Session:
+        """The pooled session, made at first use."""
+        if self._session is None:
+            self._session = _session(self.settings)
+        return self._session
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def check_version(self) -> str:
+        """Read the server's version; refuse a major version this client does not support."""
+        if self.server_version is None:
+            body = self.request("GET", VERSION_PATH)
+            version = str(body.get("version", "")) if isinstance(body, dict) else ""
+            major = version.split(".", 1)[0]
+            if not major.isdigit() or int(major) not in SUPPORTED_MAJOR_VERSIONS:
+                supported = ", ".join(f"{v}.x" for v in SUPPORTED_MAJOR_VERSIONS)
+                raise UnsupportedServerError(
+                    f"OpenMetadata server {self.base_url} has version {version or 'unknown'!r}; "
+                    f"this provider supports {supported}"
+                )
+            self.server_version = version
+        return self.server_version
+
+    def put(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Create or update an entity; return the status (201 created, 200 updated) and the entity."""
+        return self._send("PUT", path, body)
+
+    def find_by_name(self, entity: str, name: str) -> dict[str, Any] | None:
+        """``GET /api/v1/{entity}/name/{name}``; None when the server has no such entity."""
+        try:
+            return self.request("GET", f"/api/v1/{entity}/name/{quote(name, safe='')}")
+        except RequestRejected as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Send one request and return the decoded JSON answer."""
+        return self._send(method, path, body)[1]
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        import requests
+
+        url = self.base_url + path
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=body,
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+            )
+        except requests.RequestException as error:
+            raise OpenMetadataError(f"{method} {url} failed after retries: {_reason(error)}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise OpenMetadataError(f"{method} {url}: {response.status_code} after retries: {_message(response)}")
+        if response.status_code >= 400:
+            raise RequestRejected(response.status_code, _message(response))
+        try:
+            return response.status_code, response.json() if response.content else {}
+        except ValueError:
+            raise OpenMetadataError(f"{method} {url}: the answer is not JSON") from None
+
+
+def server_base(url: str) -> str:
+    """The server's base URL: OpenMetadata files give ``http://host:8585/api``, requests add ``/api/v1``."""
+    url = url.strip().rstrip("/")
+    return url[: -len("/api")] if url.endswith("/api") else url
+
+
+def _session(settings: Settings) -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(
+        total=settings.retries,
+        connect=settings.retries,
+        read=settings.retries,
+        status=settings.retries,
+        backoff_factor=settings.backoff_factor,
+        backoff_max=30,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "PUT"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=settings.pool_size)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = settings.verify
+    session.headers["Accept"] = "application/json"
+    if settings.token:
+        session.headers["Authorization"] = f"Bearer {settings.token}"
+    return session
+
+
+def _message(response: requests.Response) -> str:
+    """The server's error message (OpenMetadata answers ``{"code": ..., "message": ...}``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or response.reason or ""
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(body)[:500]
+
+
+def _reason(error: Exception) -> str:
+    """A connection error's cause, without the request (whose headers hold the token)."""
+    reason = getattr(error, "args", None)
+    text = str(reason[0]) if reason else type(error).__name__
+    return f"{type(error).__name__}: {text}"

@@ -1,0 +1,111 @@
+"""The ``openmetadata`` connection type and its hook: server URL, the ingestion bot's JWT token, TLS, timeouts.
+
+Connection fields: *Host* is the server URL (``https://om.example.com``; a trailing ``/api`` is
+dropped; a bare host name means ``http://`` and *Port*), *Password* the JWT token. Extra:
+``verify_ssl`` (bool or a CA bundle path), ``connect_timeout``, ``read_timeout``, ``retries``,
+``backoff_factor``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, Settings
+
+
+class OpenMetadataHook(BaseHook):
+    """Talks to an OpenMetadata server, from an Airflow connection or from inline settings."""
+
+    conn_name_attr = "openmetadata_conn_id"
+    default_conn_name = "openmetadata_default"
+    conn_type = "openmetadata"
+    hook_name = "OpenMetadata"
+
+    def __init__(
+        self,
+        openmetadata_conn_id: str | None = default_conn_name,
+        *,
+        server_url: str | None = None,
+        jwt_token: str | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__()
+        self.openmetadata_conn_id = openmetadata_conn_id
+        self._inline = (server_url, jwt_token)
+        self._overrides = settings
+        self._client: OpenMetadataClient | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form: the host is the server URL, the password the JWT token."""
+        return {
+            "hidden_fields": ["schema", "login"],
+            "relabeling": {"host": "Server URL", "password": "JWT token (ingestion bot)"},
+            "placeholders": {
+                "host": "https://openmetadata.example.com",
+                "password": "the ingestion bot's JWT token",
+                "extra": '{"verify_ssl": true, "connect_timeout": 10, "read_timeout": 30, "retries": 5}',
+            },
+        }
+
+    def settings(self) -> Settings:
+        """Where and how to connect: inline settings, else the Airflow connection."""
+        from airflow_provider_ingest.openmetadata.client import Settings, server_base
+
+        server_url, token = self._inline
+        options: dict[str, Any] = {}
+        if server_url is None:
+            connection = self.get_connection(self.openmetadata_conn_id or self.default_conn_name)
+            server_url = connection.host or ""
+            if server_url and "://" not in server_url:
+                server_url = f"http://{server_url}" + (f":{connection.port}" if connection.port else "")
+            token = connection.password or ""
+            extra = connection.extra_dejson or {}
+            options = {key: extra[key] for key in _EXTRA_KEYS if key in extra}
+            if "verify_ssl" in options:
+                options["verify"] = options.pop("verify_ssl")
+        options.update({key: value for key, value in self._overrides.items() if value is not None})
+        if not server_url:
+            raise ValueError("the OpenMetadata connection has no server URL (the Host field)")
+        if token:
+            _mask(token)
+        return Settings(server_url=server_base(server_url), token=token or "", **options)
+
+    def get_conn(self) -> OpenMetadataClient:
+        """The client, made once; the server's version is checked on first use."""
+        if self._client is None:
+            from airflow_provider_ingest.openmetadata.client import OpenMetadataClient
+
+            client = OpenMetadataClient(self.settings())
+            client.check_version()
+            self._client = client
+        return self._client
+
+    def test_connection(self) -> tuple[bool, str]:
+        """For the connection form's Test button: reach the server and read its version."""
+        try:
+            version = self.get_conn().check_version()
+        except Exception as error:
+            return False, str(error)
+        return True, f"connected to OpenMetadata {version}"
+
+    def close(self) -> None:
+        """Close the client's pooled connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+_EXTRA_KEYS = ("verify_ssl", "connect_timeout", "read_timeout", "retries", "backoff_factor")
+
+
+def _mask(secret: str) -> None:
+    """Have Airflow's log masker hide the token, when running in Airflow."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - Airflow without the task SDK
+        return
+    mask_secret(secret)

@@ -1,0 +1,1 @@
+"""Sources: components that read catalogs and emit records."""

@@ -1,0 +1,1 @@
+"""The ``sql`` source: catalogs of PostgreSQL, MySQL/MariaDB and SQLite databases."""

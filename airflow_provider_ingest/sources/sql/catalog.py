@@ -1,0 +1,201 @@
+"""What every dialect's catalog reader provides, and the helpers that build records from catalog rows."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_provider_ingest.records import ConstraintType, DataType, Table, TableType, fqn
+from airflow_provider_ingest.sources.sql.types import normalize
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+@dataclass(frozen=True)
+class SchemaInfo:
+    """A schema as the catalog lists it: name, comment and how many relations it holds."""
+
+    name: str
+    comment: str | None = None
+    relations: int = 0
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A table or view the catalog could not read, and why."""
+
+    name: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A table whose catalog rows are fetched; ``build`` makes its record when it is emitted, so a
+    batch holds rows, not records."""
+
+    name: str
+    build: Callable[[], Table]
+
+
+Found = dict[str, list[Pending | Unreadable]]
+"""The tables of each schema read, by schema name, in table-name order."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The names a catalog reader stamps on its records, and what it was asked to read."""
+
+    service: str
+    database: str
+    row_counts: bool = False
+
+
+class Catalog(ABC):
+    """Reads one database's catalog over one connection, a batch of schemas per bulk query."""
+
+    service_type: ClassVar[str]
+    system_schemas: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, connection: Connection, scope: Scope) -> None:
+        self.connection = connection
+        self.scope = scope
+
+    @classmethod
+    def default_database(cls, connection: Connection, configured: str | None) -> str:
+        """The database name records carry when only one database is read."""
+        return configured or "default"
+
+    @classmethod
+    def list_databases(cls, connection: Connection) -> list[tuple[str, str | None]] | None:
+        """Every database of the server with its comment, where one connection reaches only one."""
+        return None
+
+    def is_system(self, schema: str) -> bool:
+        """Whether ``schema`` belongs to the engine rather than to users."""
+        return schema in self.system_schemas
+
+    @abstractmethod
+    def schemas(self) -> list[SchemaInfo]:
+        """The database's schemas, in name order."""
+
+    @abstractmethod
+    def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
+        """Run the catalog queries for the kept tables, views and materialized views of some schemas."""
+
+    def rows(self, sql: str, *, expanding: tuple[str, ...] = (), **params: Any) -> list[Any]:
+        """All rows of one catalog query; ``expanding`` names list parameters used as ``IN :name``."""
+        from sqlalchemy import bindparam, text
+
+        statement = text(sql)
+        if expanding:
+            statement = statement.bindparams(*(bindparam(name, expanding=True) for name in expanding))
+        return self.connection.execute(statement, params).all()
+
+    def referred(self, schema: str, table: str) -> str:
+        """FQN of a table a foreign key refers to, in this database."""
+        return fqn.build(self.scope.service, self.scope.database, schema, table)
+
+    def table(
+        self,
+        schema: str,
+        name: str,
+        table_type: TableType,
+        *,
+        columns: list[dict[str, Any]],
+        constraints: list[dict[str, Any]],
+        description: str | None = None,
+        view_definition: str | None = None,
+        row_count: float | None = None,
+    ) -> Table:
+        """A table record from the dicts :func:`column` and :func:`constraint` make (validated at once)."""
+        counted = self.scope.row_counts and table_type is not TableType.VIEW and row_count is not None
+        return Table.model_validate(
+            {
+                "service": self.scope.service,
+                "database": self.scope.database,
+                "database_schema": schema,
+                "name": name,
+                "description": description or None,
+                "table_type": table_type,
+                "columns": columns,
+                "constraints": sorted(constraints, key=_constraint_order),
+                "view_definition": view_definition,
+                "row_count": int(row_count) if counted and row_count >= 0 else None,
+                "owners": [],
+                "tags": [],
+                "custom_properties": {},
+            }
+        )
+
+
+def column(
+    name: str,
+    raw_type: str,
+    *,
+    nullable: bool,
+    default: str | None,
+    position: int,
+    comment: str | None,
+    data_type: DataType | None = None,
+) -> dict[str, Any]:
+    """A column's fields from catalog values; ``data_type`` overrides what the raw type text says."""
+    normalized = normalize(raw_type)
+    return {
+        "name": name,
+        "data_type": data_type or normalized.data_type,
+        "data_type_display": raw_type or None,
+        "data_length": normalized.length,
+        "precision": normalized.precision,
+        "scale": normalized.scale,
+        "nullable": nullable,
+        "default": default,
+        "ordinal_position": position,
+        "description": comment or None,
+        "tags": [],
+        "samples": [],
+    }
+
+
+def constraint(
+    kind: ConstraintType,
+    name: str | None,
+    columns: list[str],
+    referred_table: str | None = None,
+    referred_columns: list[str] | None = None,
+) -> dict[str, Any]:
+    """A constraint's fields; a foreign key names the referred table's FQN and columns."""
+    return {
+        "constraint_type": kind,
+        "name": name,
+        "columns": columns,
+        "referred_table": referred_table,
+        "referred_columns": referred_columns or [],
+    }
+
+
+CONSTRAINT_TYPES = {
+    "p": ConstraintType.PRIMARY_KEY,
+    "PRIMARY KEY": ConstraintType.PRIMARY_KEY,
+    "u": ConstraintType.UNIQUE,
+    "UNIQUE": ConstraintType.UNIQUE,
+    "f": ConstraintType.FOREIGN_KEY,
+    "FOREIGN KEY": ConstraintType.FOREIGN_KEY,
+}
+"""Catalog spellings of constraint kinds: PostgreSQL's ``contype`` and information_schema's."""
+
+_ORDER = {ConstraintType.PRIMARY_KEY: 0, ConstraintType.UNIQUE: 1, ConstraintType.FOREIGN_KEY: 2}
+
+
+def _constraint_order(item: dict[str, Any]) -> tuple:
+    """Primary key first, then unique keys, then foreign keys, each by name, then columns."""
+    return (_ORDER[item["constraint_type"]], item["name"] or "", item["columns"])
+
+
+def error_text(error: BaseException) -> str:
+    """A database error's own first line, without SQLAlchemy's statement, parameters and links."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {lines[0] if lines else ''}"

@@ -1,0 +1,85 @@
+"""Where the ``sql`` source connects: a SQLAlchemy URL, an Airflow connection, or the sample database.
+
+Passwords never leave this module in clear: URLs are shown with ``hide_password=True`` and error
+messages pass through :func:`scrub`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+DRIVERS = {
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "sqlite": "sqlite",
+}
+"""SQLAlchemy driver names for Airflow connection types."""
+
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@/\s]+@")
+_DSN_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+
+
+class SqlConnectionError(RuntimeError):
+    """The source cannot resolve or open its connection; the message holds no password."""
+
+
+def parse_url(url: str) -> URL:
+    """A SQLAlchemy URL from text; a bad URL is reported without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise SqlConnectionError(f"not a SQLAlchemy URL: {scrub(url)!r}") from None
+
+
+def url_from_connection(conn_id: str) -> URL:
+    """The SQLAlchemy URL of an Airflow connection (``postgres``, ``mysql`` or ``sqlite`` type)."""
+    from airflow.sdk import BaseHook
+    from sqlalchemy.engine import URL
+
+    try:
+        connection = BaseHook.get_connection(conn_id)
+    except Exception as error:
+        raise SqlConnectionError(f"Airflow connection {conn_id!r} not found: {scrub(str(error))}") from None
+    conn_type = (connection.conn_type or "").lower()
+    extra = connection.extra_dejson or {}
+    driver = extra.get("sqlalchemy_driver") or DRIVERS.get(conn_type)
+    if driver is None:
+        known = ", ".join(sorted(DRIVERS))
+        raise SqlConnectionError(
+            f"Airflow connection {conn_id!r} has type {conn_type!r}; the sql source knows {known} "
+            "(or set 'sqlalchemy_driver' in the connection's extra)"
+        )
+    if driver == "sqlite":
+        return URL.create("sqlite", database=connection.host or connection.schema or None)
+    return URL.create(
+        driver,
+        username=connection.login or None,
+        password=connection.password or None,
+        host=connection.host or None,
+        port=connection.port or None,
+        database=connection.schema or None,
+        query={key: str(value) for key, value in extra.get("sqlalchemy_query", {}).items()},
+    )
+
+
+def render(url: URL) -> str:
+    """A URL as text with its password hidden."""
+    return url.render_as_string(hide_password=True)
+
+
+def scrub(message: str, url: URL | None = None) -> str:
+    """Remove passwords from a message: the URL's own, ``user:password@`` and ``password=...``."""
+    password = url.password if url is not None else None
+    if password:
+        message = message.replace(str(password), "***")
+    message = _URL_PASSWORD.sub(r"\1***@", message)
+    return _DSN_PASSWORD.sub(r"\1***", message)

@@ -1,0 +1,140 @@
+"""MySQL and MariaDB catalog: information_schema queries per batch of schemas.
+
+The server has no level above its databases, so records carry one database name, ``database_name``
+(default ``default``), and each MySQL database becomes a schema, as in OpenMetadata.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from airflow_provider_ingest.records import Table, TableType
+from airflow_provider_ingest.sources.sql.catalog import (
+    CONSTRAINT_TYPES,
+    Catalog,
+    Found,
+    Pending,
+    SchemaInfo,
+    Unreadable,
+    column,
+    constraint,
+)
+
+TABLE_TYPES = {"BASE TABLE": TableType.TABLE, "SYSTEM VERSIONED": TableType.TABLE, "VIEW": TableType.VIEW}
+INVALID_VIEW = 1356
+
+SCHEMAS = """
+SELECT s.SCHEMA_NAME, (SELECT count(*) FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME)
+FROM information_schema.SCHEMATA s ORDER BY s.SCHEMA_NAME
+"""
+RELATIONS = """
+SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_COMMENT, TABLE_ROWS FROM information_schema.TABLES
+WHERE TABLE_SCHEMA IN :schemas ORDER BY TABLE_SCHEMA, TABLE_NAME
+"""
+COLUMNS = """
+SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE = 'YES',
+       COLUMN_DEFAULT, COLUMN_COMMENT
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN :schemas
+ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION
+"""
+CONSTRAINTS = """
+SELECT tc.TABLE_SCHEMA, tc.TABLE_NAME, tc.CONSTRAINT_NAME, tc.CONSTRAINT_TYPE, k.COLUMN_NAME,
+       k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME
+FROM information_schema.TABLE_CONSTRAINTS tc
+JOIN information_schema.KEY_COLUMN_USAGE k
+  ON k.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND k.TABLE_SCHEMA = tc.TABLE_SCHEMA
+ AND k.TABLE_NAME = tc.TABLE_NAME AND k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
+WHERE tc.TABLE_SCHEMA IN :schemas AND tc.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')
+ORDER BY tc.TABLE_SCHEMA, tc.TABLE_NAME, tc.CONSTRAINT_NAME, k.ORDINAL_POSITION
+"""
+VIEWS = """
+SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN :schemas
+"""
+
+
+class MysqlCatalog(Catalog):
+    """MySQL 8 and MariaDB 10.3 or later."""
+
+    service_type = "Mysql"
+    system_schemas = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
+
+    def schemas(self) -> list[SchemaInfo]:
+        return [SchemaInfo(name, None, count) for name, count in self.rows(SCHEMAS)]
+
+    def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
+        def query(sql: str) -> list:
+            return self.rows(sql, schemas=schemas, expanding=("schemas",))
+
+        relations = [row for row in query(RELATIONS) if row[2] in TABLE_TYPES and keep(row[1])]
+        if not relations:
+            return {}
+        columns: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+        for row in query(COLUMNS):
+            columns[(row[0], row[1])].append(row)
+        warnings = self._invalid_view_warnings()
+        keys: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+        for row in query(CONSTRAINTS):
+            keys[(row[0], row[1])].append(row)
+        definitions = {}
+        if any(row[2] == "VIEW" for row in relations):
+            definitions = {(schema, name): text for schema, name, text in query(VIEWS)}
+        found: Found = defaultdict(list)
+        for relation in relations:
+            key = (relation[0], relation[1])
+            if TABLE_TYPES[relation[2]] is TableType.VIEW and key not in columns:
+                found[key[0]].append(Unreadable(key[1], _broken_view_error(*key, warnings)))
+            else:
+                build = partial(self._table, relation, columns.get(key, []), keys.get(key, []), definitions.get(key))
+                found[key[0]].append(Pending(key[1], build))
+        return found
+
+    def _table(self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple], definition: str | None) -> Table:
+        schema, name, kind, comment, rows = relation
+        table_type = TABLE_TYPES[kind]
+        columns = [
+            column(
+                column_name,
+                raw_type,
+                nullable=bool(nullable),
+                default=None if default == "NULL" else default,
+                position=number,
+                comment=column_comment,
+            )
+            for _, _, column_name, number, raw_type, nullable, default, column_comment in column_rows
+        ]
+        keys: dict[str, dict[str, Any]] = {}
+        for _, _, key_name, key_kind, column_name, ref_schema, ref_table, ref_column in key_rows:
+            foreign = key_kind == "FOREIGN KEY"
+            key = keys.setdefault(
+                key_name,
+                constraint(
+                    CONSTRAINT_TYPES[key_kind], key_name, [], self.referred(ref_schema, ref_table) if foreign else None
+                ),
+            )
+            key["columns"].append(column_name)
+            if foreign:
+                key["referred_columns"].append(ref_column)
+        return self.table(
+            schema,
+            name,
+            table_type,
+            columns=columns,
+            constraints=list(keys.values()),
+            description=None if table_type is TableType.VIEW else comment,
+            view_definition=definition,
+            row_count=rows,
+        )
+
+    def _invalid_view_warnings(self) -> list[str]:
+        """Warnings 1356 of the columns query: views it skipped (a dropped table, missing rights)."""
+        return [message for _, code, message in self.rows("SHOW WARNINGS") if code == INVALID_VIEW]
+
+
+def _broken_view_error(schema: str, name: str, warnings: list[str]) -> str:
+    """Why a view has no columns: the server's warning naming it, when there is one."""
+    prefix = f"View '{schema}.{name}' "
+    found = next((message for message in warnings if message.startswith(prefix)), None)
+    return f"its columns cannot be read: {found or 'it refers to something missing or forbidden'}"

@@ -1,0 +1,182 @@
+"""PostgreSQL catalog: four pg_catalog queries per batch of schemas (relations, columns, keys, views)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from airflow_provider_ingest.records import DataType, Table, TableType
+from airflow_provider_ingest.sources.sql.catalog import (
+    CONSTRAINT_TYPES,
+    Catalog,
+    Found,
+    Pending,
+    SchemaInfo,
+    Unreadable,
+    column,
+    constraint,
+    error_text,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+TABLE_TYPES = {
+    "r": TableType.TABLE,
+    "v": TableType.VIEW,
+    "m": TableType.MATERIALIZED_VIEW,
+    "p": TableType.PARTITIONED,
+    "f": TableType.EXTERNAL,
+}
+_TEMP_SCHEMA = re.compile(r"pg_(toast_)?temp_\d+")
+_RELATION = "c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition"
+
+DATABASES = """
+SELECT d.datname, shobj_description(d.oid, 'pg_database')
+FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate ORDER BY d.datname
+"""
+SCHEMAS = f"""
+SELECT n.nspname, obj_description(n.oid, 'pg_namespace'), coalesce(r.relations, 0)
+FROM pg_namespace n
+LEFT JOIN (SELECT c.relnamespace, count(*) AS relations FROM pg_class c WHERE {_RELATION} GROUP BY 1) r
+       ON r.relnamespace = n.oid
+ORDER BY n.nspname
+"""
+RELATIONS = f"""
+SELECT n.nspname, c.oid, c.relname, c.relkind, d.description, c.reltuples,
+       CASE WHEN c.relkind IN ('v', 'm') AND :definitions THEN pg_get_viewdef(c.oid) END
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+WHERE n.nspname = ANY(:schemas) AND {_RELATION}
+ORDER BY n.nspname, c.relname
+"""
+COLUMNS = f"""
+SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END, d.description,
+       t.typtype = 'e'
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_description d
+       ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
+WHERE n.nspname = ANY(:schemas) AND {_RELATION} AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+CONSTRAINTS = f"""
+SELECT con.conrelid, con.conname, con.contype, con.conkey, fn.nspname, fc.relname,
+       CASE WHEN con.contype = 'f' THEN
+           ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, i)
+                 JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.i)
+       END
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class fc ON fc.oid = con.confrelid
+LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE n.nspname = ANY(:schemas) AND {_RELATION} AND con.contype IN ('p', 'u', 'f') AND con.conparentid = 0
+"""
+VIEW_DEFINITION = "SELECT pg_get_viewdef(CAST(:oid AS oid))"
+
+
+class PostgresCatalog(Catalog):
+    """PostgreSQL 12 or later. Partitions are left out: a partitioned table appears once."""
+
+    service_type = "Postgres"
+    system_schemas = frozenset({"pg_catalog", "information_schema", "pg_toast"})
+
+    @classmethod
+    def default_database(cls, connection: Connection, configured: str | None) -> str:
+        from sqlalchemy import text
+
+        return connection.execute(text("SELECT current_database()")).scalar_one()
+
+    @classmethod
+    def list_databases(cls, connection: Connection) -> list[tuple[str, str | None]]:
+        from sqlalchemy import text
+
+        return [(name, comment) for name, comment in connection.execute(text(DATABASES))]
+
+    def is_system(self, schema: str) -> bool:
+        return schema in self.system_schemas or _TEMP_SCHEMA.fullmatch(schema) is not None
+
+    def schemas(self) -> list[SchemaInfo]:
+        return [SchemaInfo(name, comment, count) for name, comment, count in self.rows(SCHEMAS)]
+
+    def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
+        relations, broken = self._relations(schemas, keep)
+        if not relations:
+            return {}
+        columns: dict[int, list[tuple]] = defaultdict(list)
+        for row in self.rows(COLUMNS, schemas=schemas):
+            columns[row[0]].append(row)
+        keys: dict[int, list[tuple]] = defaultdict(list)
+        for row in self.rows(CONSTRAINTS, schemas=schemas):
+            keys[row[0]].append(row)
+        found: Found = defaultdict(list)
+        for relation in relations:
+            schema, oid, name = relation[:3]
+            if oid in broken:
+                found[schema].append(Unreadable(name, f"pg_get_viewdef failed: {broken[oid]}"))
+            else:
+                found[schema].append(
+                    Pending(name, partial(self._table, relation, columns.get(oid, []), keys.get(oid, [])))
+                )
+        return found
+
+    def _table(self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple]) -> Table:
+        schema, _, name, kind, comment, tuples, definition = relation
+        columns = [
+            column(
+                column_name,
+                raw_type,
+                nullable=nullable,
+                default=default,
+                position=number,
+                comment=column_comment,
+                data_type=DataType.ENUM if is_enum else None,
+            )
+            for _, column_name, number, raw_type, nullable, default, column_comment, is_enum in column_rows
+        ]
+        names = {row[2]: row[1] for row in column_rows}
+        constraints = [
+            constraint(
+                CONSTRAINT_TYPES[key_kind],
+                key_name,
+                [names[number] for number in numbers],
+                self.referred(ref_schema, ref_table) if key_kind == "f" else None,
+                ref_names,
+            )
+            for _, key_name, key_kind, numbers, ref_schema, ref_table, ref_names in key_rows
+        ]
+        return self.table(
+            schema,
+            name,
+            TABLE_TYPES[kind],
+            columns=columns,
+            constraints=constraints,
+            description=comment,
+            view_definition=definition.strip() if definition else None,
+            row_count=tuples,
+        )
+
+    def _relations(self, schemas: list[str], keep: Callable[[str], bool]) -> tuple[list, dict[int, str]]:
+        """The kept relations with view definitions; if a view is broken, each view alone to name it."""
+        try:
+            return [row for row in self.rows(RELATIONS, schemas=schemas, definitions=True) if keep(row[2])], {}
+        except Exception:  # one broken view fails the bulk query: read the rest without, then each view
+            relations = [row for row in self.rows(RELATIONS, schemas=schemas, definitions=False) if keep(row[2])]
+        definitions: dict[int, str] = {}
+        broken: dict[int, str] = {}
+        for row in relations:
+            if row[3] in ("v", "m"):
+                try:
+                    definitions[row[1]] = self.rows(VIEW_DEFINITION, oid=row[1])[0][0]
+                except Exception as error:
+                    broken[row[1]] = error_text(error)
+        return [(*row[:6], definitions.get(row[1])) for row in relations], broken

@@ -1,0 +1,202 @@
+"""Benchmark: the ``sql`` source into a ``file`` sink against the floor of two raw catalog queries.
+
+Creates a synthetic catalog in PostgreSQL (20 schemas x 100 tables x 20 columns, plus 10 views per
+schema: 2,200 relations, about 42,000 columns), then times, in one run:
+
+* the floor: two catalog queries through psycopg2 (relations; columns with types, comments and
+  primary keys), written as JSON lines, one per relation;
+* the source: ``sql`` source -> ``file`` sink through the serial runner.
+
+Usage: ``python bench/sql_source.py [--url URL] [--repeat 3] [--keep]``. Target: ratio <= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import sqlalchemy
+
+SCHEMAS, TABLES, COLUMNS, VIEWS, VIEW_COLUMNS = 20, 100, 20, 10, 10
+DATABASE = "ingest_bench_sql_source"
+COLUMN_TYPES = ("varchar(64)", "numeric(12,2)", "timestamp with time zone", "integer", "text", "boolean", "date")
+
+FLOOR_RELATIONS = """
+SELECT n.nspname, c.relname, c.relkind, d.description
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_%'
+ORDER BY n.nspname, c.relname
+"""
+FLOOR_COLUMNS = """
+SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), d.description,
+       coalesce(a.attnum = ANY(pk.conkey), false)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
+LEFT JOIN pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p'
+WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+ORDER BY n.nspname, c.relname, a.attnum
+"""
+
+
+def catalog_ddl() -> str:
+    """DDL of the synthetic catalog."""
+    statements = []
+    view_columns = ", ".join(["id"] + [f"c{c:02d}" for c in range(1, VIEW_COLUMNS)])
+    for s in range(SCHEMAS):
+        schema = f"s{s:02d}"
+        statements.append(f"CREATE SCHEMA {schema}; COMMENT ON SCHEMA {schema} IS 'Synthetic schema {s}';")
+        for t in range(TABLES):
+            columns = ["id bigint PRIMARY KEY"] + [
+                f"c{c:02d} {COLUMN_TYPES[(t + c) % len(COLUMN_TYPES)]}" for c in range(1, COLUMNS)
+            ]
+            table = f"{schema}.t{t:03d}"
+            statements.append(f"CREATE TABLE {table} ({', '.join(columns)});")
+            statements.append(f"COMMENT ON TABLE {table} IS 'Synthetic table {t} of schema {s}';")
+            statements += [
+                f"COMMENT ON COLUMN {table}.c{c:02d} IS 'Column {c} of table {t}';" for c in range(1, COLUMNS, 4)
+            ]
+        for v in range(VIEWS):
+            statements.append(
+                f"CREATE VIEW {schema}.v{v:02d} AS SELECT {view_columns} FROM {schema}.t{v:03d} WHERE id > {v};"
+            )
+    return "\n".join(statements)
+
+
+def ensure_database(server_url: sqlalchemy.URL) -> sqlalchemy.URL:
+    """Create the benchmark database unless a complete one is there already."""
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    url = server_url.set(database=DATABASE)
+    with admin.connect() as connection:
+        exists = connection.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).first()
+    if exists:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as connection:
+            count = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname ~ '^s[0-9]+$' AND c.relkind IN ('r', 'v') AND a.attnum > 0"
+            ).scalar_one()
+        engine.dispose()
+        if count == SCHEMAS * (TABLES * COLUMNS + VIEWS * VIEW_COLUMNS):
+            admin.dispose()
+            return url
+        drop_database(server_url)
+    started = time.perf_counter()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {DATABASE}")
+    admin.dispose()
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(catalog_ddl())
+    engine.dispose()
+    print(f"created the catalog in {time.perf_counter() - started:.1f}s")
+    return url
+
+
+def drop_database(server_url: sqlalchemy.URL) -> None:
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    admin.dispose()
+
+
+def floor(url: sqlalchemy.URL, out: Path) -> tuple[float, int, int]:
+    """Two raw catalog queries through the driver, written as JSON lines, one per relation."""
+    started = time.perf_counter()
+    connection = psycopg2.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database
+    )
+    try:
+        cursor = connection.cursor()
+        cursor.execute(FLOOR_RELATIONS)
+        relations = {
+            (schema, name): {"schema": schema, "name": name, "kind": kind, "comment": comment, "columns": []}
+            for schema, name, kind, comment in cursor.fetchall()
+        }
+        cursor.execute(FLOOR_COLUMNS)
+        count = 0
+        for schema, table, name, data_type, comment, primary in cursor.fetchall():
+            relation = relations.get((schema, table))
+            if relation is not None:
+                relation["columns"].append({"name": name, "type": data_type, "comment": comment, "pk": primary})
+                count += 1
+    finally:
+        connection.close()
+    with open(out, "w") as handle:
+        for relation in relations.values():
+            handle.write(json.dumps(relation) + "\n")
+    return time.perf_counter() - started, len(relations), count
+
+
+def source(url: sqlalchemy.URL, folder: Path) -> tuple[float, int]:
+    """The sql source into a file sink, through the serial runner."""
+    from airflow_provider_ingest.workflow.loader import load_workflow
+    from airflow_provider_ingest.workflow.runner import run_workflow
+
+    workflow = folder / "bench.yaml"
+    workflow.write_text(
+        json.dumps(
+            {
+                "source": {
+                    "type": "sql",
+                    "config": {"url": url.render_as_string(hide_password=False), "service_name": "bench"},
+                },
+                "sink": {"type": "file", "config": {"path": "source.jsonl"}},
+                "workflow": {"staging_root": str(folder / "staging")},
+            }
+        )
+    )
+    started = time.perf_counter()
+    result = run_workflow(load_workflow(workflow))
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        raise SystemExit(f"the source run failed: {result.error or result.below_threshold}")
+    return elapsed, result.reports[0].records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("INGEST_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"),
+        help="SQLAlchemy URL of the PostgreSQL server (any database on it)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best time counts")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database for the next run")
+    args = parser.parse_args()
+    server = sqlalchemy.make_url(args.url)
+    url = ensure_database(server)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-sql-") as temp:
+            folder = Path(temp)
+            floors, sources = [], []
+            for _ in range(args.repeat):
+                floor_time, relations, columns = floor(url, folder / "floor.jsonl")
+                floors.append(floor_time)
+                source_time, records = source(url, folder)
+                sources.append(source_time)
+    finally:
+        if not args.keep:
+            drop_database(server)
+    best_floor, best_source = min(floors), min(sources)
+    print(f"catalog: {relations:,} relations, {columns:,} columns; source records: {records:,}")
+    print(f"floor  (2 raw catalog queries -> JSON lines): {best_floor:.3f}s  (runs: {_times(floors)})")
+    print(f"source (sql source -> file sink):             {best_source:.3f}s  (runs: {_times(sources)})")
+    ratio = best_source / best_floor
+    print(f"ratio: {ratio:.2f}x (target <= 1.5x) {'OK' if ratio <= 1.5 else 'OVER TARGET'}")
+
+
+def _times(values: list[float]) -> str:
+    return ", ".join(f"{value:.3f}" for value in values)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""A small Elasticsearch stand-in speaking the HTTP wire protocol the real client uses, for tests.
+
+In memory: indexes (documents by id), aliases and index templates. Routes: root info, index create /
+exists / delete / get-alias, ``_index_template``, ``_bulk`` (NDJSON, per-item results), ``_aliases``,
+``_alias``, ``_count``, ``_refresh`` and a minimal ``_search``. Fault injection: :meth:`fail_bulk`
+(N whole-request errors such as 429), :meth:`drop_bulk` (close the connection mid-request) and
+:meth:`reject` (per-document errors such as a mapping conflict).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+VERSION = "8.15.0"
+Rejection = Callable[[str, dict[str, Any]], tuple[str, str] | None]
+
+
+class FakeElasticsearch:
+    """The server's state and fault hooks; ``url`` is where it listens (127.0.0.1, random port)."""
+
+    def __init__(self) -> None:
+        self.indexes: dict[str, dict[str, dict[str, Any]]] = {}
+        self.aliases: dict[str, set[str]] = {}
+        self.templates: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.bulk_requests = 0
+        self.alias_calls: list[list[dict[str, Any]]] = []
+        self._faults: list[int] = []
+        self._drops = 0
+        self._rejections: list[Rejection] = []
+        self.lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def fail_bulk(self, status: int, times: int) -> None:
+        """Answer the next ``times`` bulk requests with ``status`` (429, 503...)."""
+        self._faults.extend([status] * times)
+
+    def drop_bulk(self, times: int = 1) -> None:
+        """Read the next ``times`` bulk requests, then close the connection without an answer."""
+        self._drops += times
+
+    def reject(self, rule: Rejection) -> None:
+        """Refuse documents: ``rule(doc_id, source)`` returns ``(error_type, reason)`` or None."""
+        self._rejections.append(rule)
+
+    def resolve(self, expression: str) -> list[str]:
+        """Index names behind a comma-separated list of names, aliases and wildcards."""
+        names: list[str] = []
+        for part in expression.split(","):
+            if part in ("_all", "*"):
+                names.extend(self.indexes)
+            elif "*" in part:
+                names.extend(name for name in self.indexes if fnmatch.fnmatchcase(name, part))
+            elif part in self.aliases:
+                names.extend(sorted(self.aliases[part]))
+            elif part in self.indexes:
+                names.append(part)
+        return list(dict.fromkeys(names))
+
+    def docs(self, expression: str) -> dict[str, dict[str, Any]]:
+        """The documents of an index or alias, by id."""
+        return {doc_id: doc for name in self.resolve(expression) for doc_id, doc in self.indexes[name].items()}
+
+    # request handling (called with the lock held)
+
+    def create_index(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if name in self.indexes or name in self.aliases:
+            return 400, _error("resource_already_exists_exception", f"index [{name}] already exists")
+        self.indexes[name] = {}
+        for alias in body.get("aliases", {}):
+            self.aliases.setdefault(alias, set()).add(name)
+        return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
+
+    def bulk(self, lines: list[bytes], default_index: str | None) -> dict[str, Any]:
+        items, errors = [], False
+        for i in range(0, len(lines), 2):
+            (op, meta), source = next(iter(json.loads(lines[i]).items())), json.loads(lines[i + 1])
+            index, doc_id = meta.get("_index", default_index), meta["_id"]
+            item, status = {"_index": index, "_id": doc_id}, 201
+            targets = self.resolve(index)
+            if len(targets) > 1:
+                status, item["error"] = 400, _error("illegal_argument_exception", f"alias [{index}] has many indexes")
+            elif refused := next(filter(None, (rule(doc_id, source) for rule in self._rejections)), None):
+                status, item["error"] = 400, {"type": refused[0], "reason": refused[1]}
+            else:
+                if not targets:
+                    self.indexes[index] = {}
+                    targets = [index]
+                docs = self.indexes[targets[0]]
+                status = 200 if doc_id in docs else 201
+                docs[doc_id] = source
+                item.update(_index=targets[0], result="updated" if status == 200 else "created")
+            errors = errors or status >= 300
+            item["status"] = status
+            items.append({op: item})
+        return {"took": 1, "errors": errors, "items": items}
+
+    def update_aliases(self, actions: list[dict[str, Any]]) -> tuple[int, Any]:
+        for action in actions:  # validate first: the call is all or nothing
+            ((verb, spec),) = action.items()
+            if spec["index"] not in self.indexes:
+                return 404, _error("index_not_found_exception", f"no such index [{spec['index']}]")
+        self.alias_calls.append(actions)
+        for action in actions:
+            ((verb, spec),) = action.items()
+            members = self.aliases.setdefault(spec["alias"], set())
+            (members.add if verb == "add" else members.discard)(spec["index"])
+            if not members:
+                del self.aliases[spec["alias"]]
+        return 200, {"acknowledged": True}
+
+    def search(self, expression: str, body: dict[str, Any]) -> dict[str, Any]:
+        query = body.get("query", {"match_all": {}})
+        hits = []
+        for name in self.resolve(expression):
+            for doc_id, doc in self.indexes[name].items():
+                if _matches(query, doc):
+                    hits.append({"_index": name, "_id": doc_id, "_score": 1.0, "_source": doc})
+        size = body.get("size", 10)
+        return {
+            "took": 1,
+            "timed_out": False,
+            "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits[:size]},
+        }
+
+    def take_fault(self) -> int | str | None:
+        if self._drops:
+            self._drops -= 1
+            return "drop"
+        return self._faults.pop(0) if self._faults else None
+
+
+def _matches(query: dict[str, Any], doc: dict[str, Any]) -> bool:
+    """``match_all``, ``term`` and ``match`` (any word, case-insensitive) on a top-level field."""
+    ((kind, spec),) = query.items()
+    if kind == "match_all":
+        return True
+    ((field, value),) = spec.items()
+    value = value.get("value", value.get("query")) if isinstance(value, dict) else value
+    actual = doc.get(field.removesuffix(".keyword"))
+    values = actual if isinstance(actual, list) else [actual]
+    if kind == "term":
+        return value in values
+    words = str(value).lower().split()
+    return any(word in str(item).lower() for item in values for word in words)
+
+
+def _error(kind: str, reason: str) -> dict[str, Any]:
+    return {"error": {"type": kind, "reason": reason, "root_cause": [{"type": kind, "reason": reason}]}}
+
+
+def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_HEAD(self) -> None:
+            self._route("HEAD")
+
+        def do_PUT(self) -> None:
+            self._route("PUT")
+
+        def do_POST(self) -> None:
+            self._route("POST")
+
+        def do_DELETE(self) -> None:
+            self._route("DELETE")
+
+        def _route(self, method: str) -> None:
+            url = urlsplit(self.path)
+            parts = [part for part in url.path.split("/") if part]
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with server.lock:
+                server.requests.append((method, url.path))
+                if parts and parts[-1] == "_bulk":
+                    server.bulk_requests += 1
+                    fault = server.take_fault()
+                    if fault == "drop":
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    if fault is not None:
+                        return self._send(int(fault), _error("es_rejected_execution_exception", "queue is full"))
+                status, body = self._answer(method, parts, raw, parse_qs(url.query))
+            self._send(status, body, head=method == "HEAD")
+
+        def _answer(self, method: str, parts: list[str], raw: bytes, query: dict[str, list[str]]) -> tuple[int, Any]:
+            if not parts:
+                return 200, {
+                    "name": "fake",
+                    "cluster_name": "fake",
+                    "version": {"number": VERSION},
+                    "tagline": "You Know, for Search",
+                }
+            if parts[-1] == "_bulk":
+                lines = [line for line in raw.split(b"\n") if line.strip()]
+                return 200, server.bulk(lines, parts[0] if len(parts) == 2 else None)
+            body = json.loads(raw) if raw else {}
+            if parts[0] == "_index_template":
+                if method == "PUT":
+                    server.templates[parts[1]] = body
+                    return 200, {"acknowledged": True}
+                found = parts[1] in server.templates
+                return (
+                    (200, {"index_templates": [{"name": parts[1], "index_template": server.templates[parts[1]]}]})
+                    if found
+                    else (404, _error("resource_not_found_exception", parts[1]))
+                )
+            if parts[0] == "_aliases":
+                return server.update_aliases(body["actions"])
+            if parts[0] == "_alias":
+                names = server.resolve(parts[1]) if parts[1] in server.aliases else []
+                if not names:
+                    return 404, {"error": f"alias [{parts[1]}] missing", "status": 404}
+                return 200, {name: {"aliases": {parts[1]: {}}} for name in names}
+            if parts[0] == "_refresh":
+                return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
+            index, names = parts[0], server.resolve(parts[0])
+            if len(parts) == 1:
+                if method == "PUT":
+                    return server.create_index(index, body)
+                if not names:
+                    return 404, _error("index_not_found_exception", f"no such index [{index}]")
+                if method == "DELETE":
+                    for name in names:
+                        del server.indexes[name]
+                        for members in server.aliases.values():
+                            members.discard(name)
+                        server.aliases = {alias: members for alias, members in server.aliases.items() if members}
+                    return 200, {"acknowledged": True}
+                return 200, {name: {"aliases": {}, "mappings": {}, "settings": {}} for name in names}
+            if not names and "*" not in index:
+                return 404, _error("index_not_found_exception", f"no such index [{index}]")
+            operation = parts[1]
+            if operation == "_alias":
+                return 200, {
+                    name: {"aliases": {a: {} for a, m in server.aliases.items() if name in m}} for name in names
+                }
+            if operation == "_refresh":
+                return 200, {"_shards": {"total": len(names), "successful": len(names), "failed": 0}}
+            if operation == "_count":
+                return 200, {"count": sum(len(server.indexes[name]) for name in names)}
+            if operation == "_search":
+                return 200, server.search(index, body)
+            if operation == "_doc" and len(parts) == 3:
+                doc = server.docs(index).get(parts[2])
+                found = {"_index": index, "_id": parts[2], "found": doc is not None}
+                return (200, {**found, "_source": doc}) if doc is not None else (404, found)
+            return 400, _error("illegal_argument_exception", f"unsupported: {method} /{'/'.join(parts)}")
+
+        def _send(self, status: int, body: Any, head: bool = False) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("X-Elastic-Product", "Elasticsearch")
+            self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(data)
+
+    return Handler

@@ -1,0 +1,229 @@
+"""A test server that answers like OpenMetadata's REST API for database services, databases, schemas and tables.
+
+Bearer-token check (401), ``GET /api/v1/system/version``, ``GET /api/v1/{users,teams}/name/{name}``,
+and create-or-update ``PUT`` (201 then 200) validated against the saved JSON schemas (400 with a
+message) with parents looked up by FQN (404). Faults can be queued: ``429``, ``500``, ``drop`` or ``slow``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+SCHEMAS = Path(__file__).parent / "openmetadata_schemas"
+TOKEN = "test-jwt-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig"
+
+ENTITIES = {
+    "/api/v1/services/databaseServices": ("databaseService", "api/services/createDatabaseService.json", None),
+    "/api/v1/databases": ("database", "api/data/createDatabase.json", ("service", "databaseService")),
+    "/api/v1/databaseSchemas": ("databaseSchema", "api/data/createDatabaseSchema.json", ("database", "database")),
+    "/api/v1/tables": ("table", "api/data/createTable.json", ("databaseSchema", "databaseSchema")),
+}
+"""Endpoint: (entity type, create-request schema, (field naming the parent by FQN, the parent's type))."""
+
+
+def validators() -> dict[str, Any]:
+    """A JSON-schema validator per create request, ``$ref``s resolved from the saved files only."""
+    from jsonschema import Draft7Validator
+    from referencing import Registry, Resource
+
+    resources = []
+    for path in SCHEMAS.rglob("*.json"):
+        contents = json.loads(path.read_text())
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    registry = Registry().with_resources(resources)
+    return {
+        endpoint: Draft7Validator(json.loads((SCHEMAS / schema).read_text()), registry=registry)
+        for endpoint, (_, schema, _) in ENTITIES.items()
+    }
+
+
+def schema_errors(endpoint: str, body: Any) -> list[str]:
+    """Every way ``body`` breaks the create-request schema of ``endpoint``."""
+    return _errors(_validators()[endpoint], body)
+
+
+@functools.cache
+def _validators() -> dict[str, Any]:
+    return validators()
+
+
+def _errors(validator: Any, body: Any) -> list[str]:
+    from referencing.exceptions import Unresolvable
+
+    try:
+        return [f"{'.'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in validator.iter_errors(body)]
+    except Unresolvable as error:
+        return [f"unsupported field (schema {error})"]
+
+
+@dataclass
+class Call:
+    """One request the server received."""
+
+    method: str
+    path: str
+    body: Any
+    status: int
+    authorization: str | None
+
+
+@dataclass
+class FakeOpenMetadata:
+    """The server's state: entities by type and FQN, users and teams, queued faults, every call."""
+
+    version: str = "1.5.4"
+    token: str = TOKEN
+    entities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    users: set[str] = field(default_factory=lambda: {"alice"})
+    teams: set[str] = field(default_factory=lambda: {"data-platform"})
+    faults: list[tuple[str, str]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    url: str = ""
+    slow_seconds: float = 1.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inject(self, fault: str, times: int = 1, path: str = "/api/v1/") -> None:
+        """Answer the next ``times`` requests under ``path`` with ``429``, ``500``, ``drop`` (close the socket)
+        or ``slow`` (answer after ``slow_seconds``)."""
+        with self.lock:
+            self.faults += [(fault, path)] * times
+
+    def take_fault(self, path: str) -> str | None:
+        with self.lock:
+            for index, (fault, prefix) in enumerate(self.faults):
+                if path.startswith(prefix):
+                    del self.faults[index]
+                    return fault
+        return None
+
+    def puts(self) -> list[Call]:
+        """The PUT calls, in order."""
+        return [call for call in self.calls if call.method == "PUT"]
+
+    def fqns(self, entity_type: str) -> set[str]:
+        return {fqn for kind, fqn in self.entities if kind == entity_type}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def _handle(self, method: str) -> None:
+        state = self.server.state
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        fault = state.take_fault(self.path)
+        if fault == "slow":
+            time.sleep(state.slow_seconds)
+            fault = None
+        if fault == "drop":
+            self._record(method, body, 0)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault in ("429", "500"):
+            return self._answer(method, body, int(fault), {"code": int(fault), "message": f"injected {fault}"})
+        authorization = self.headers.get("Authorization")
+        if authorization != f"Bearer {state.token}":
+            return self._answer(method, body, 401, {"code": 401, "message": "Not Authorized! Token not valid"})
+        path = self.path.split("?", 1)[0]
+        if method == "GET" and path == "/api/v1/system/version":
+            return self._answer(method, body, 200, {"version": state.version, "revision": "test", "timestamp": 0})
+        if method == "GET" and path.startswith(("/api/v1/users/name/", "/api/v1/teams/name/")):
+            from urllib.parse import unquote
+
+            kind, name = path.split("/")[3], unquote(path.rsplit("/", 1)[1])
+            if name in (state.users if kind == "users" else state.teams):
+                return self._answer(method, body, 200, {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "name": name})
+            return self._answer(
+                method, body, 404, {"code": 404, "message": f"{kind[:-1]} instance for {name} not found"}
+            )
+        if method == "PUT" and path in ENTITIES:
+            return self._put(path, body)
+        self._answer(method, body, 404, {"code": 404, "message": f"no such endpoint {method} {path}"})
+
+    def _put(self, path: str, body: Any) -> None:
+        state = self.server.state
+        entity_type, _, parent = ENTITIES[path]
+        errors = schema_errors(path, body) if isinstance(body, dict) else ["the body is not a JSON object"]
+        if errors:
+            return self._answer("PUT", body, 400, {"code": 400, "message": "; ".join(errors)})
+        fqn = _quote(body["name"])
+        if parent is not None:
+            field_name, parent_type = parent
+            if (parent_type, body[field_name]) not in state.entities:
+                message = f"{parent_type} instance for {body[field_name]} not found"
+                return self._answer("PUT", body, 404, {"code": 404, "message": message})
+            fqn = f"{body[field_name]}.{fqn}"
+        with state.lock:
+            existing = state.entities.get((entity_type, fqn))
+            entity = {**body, "id": existing["id"] if existing else str(uuid.uuid4()), "fullyQualifiedName": fqn}
+            state.entities[(entity_type, fqn)] = entity
+        self._answer("PUT", body, 200 if existing else 201, entity)
+
+    def _answer(self, method: str, body: Any, status: int, answer: dict[str, Any]) -> None:
+        self._record(method, body, status)
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self, method: str, body: Any, status: int) -> None:
+        state = self.server.state
+        with state.lock:
+            state.calls.append(Call(method, self.path, body, status, self.headers.get("Authorization")))
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"' if "." in name else name
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: FakeOpenMetadata
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a timeout test) is not an error worth a traceback."""
+
+
+@contextmanager
+def serve(state: FakeOpenMetadata | None = None) -> Iterator[FakeOpenMetadata]:
+    """Run the test server on 127.0.0.1 on a free port; ``state.url`` is its base URL."""
+    state = state or FakeOpenMetadata()
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.state = state
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, name="om-test-server", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,140 @@
+"""Records: JSON round trip of every kind, and fully qualified names."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from airflow_provider_ingest.records import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DatabaseService,
+    DataType,
+    Owner,
+    Table,
+    TableConstraint,
+    TableType,
+    TagLabel,
+    dump_record,
+    parse_record,
+)
+from airflow_provider_ingest.records import fqn as fqn_
+
+SERVICE = DatabaseService(name="prod pg", service_type="Postgres", description="Main server", owners=[Owner(name="dba")])
+DATABASE = Database(service="prod pg", name="shop", tags=[TagLabel(tag_fqn="Tier.Gold", source="glossary")])
+SCHEMA = DatabaseSchema(service="prod pg", database="shop", name="sales.eu", custom_properties={"region": "eu"})
+TABLE = Table(
+    service="prod pg",
+    database="shop",
+    database_schema="sales.eu",
+    name="Bestellungen_ü",
+    table_type=TableType.PARTITIONED,
+    description="Orders, «partitioned» by month",
+    owners=[Owner(name="data-eng", type="team")],
+    columns=[
+        Column(
+            name="id",
+            data_type=DataType.BIGINT,
+            data_type_display="bigint",
+            nullable=False,
+            ordinal_position=1,
+        ),
+        Column(
+            name="price",
+            data_type=DataType.NUMERIC,
+            data_type_display="numeric(10,2)",
+            precision=10,
+            scale=2,
+            default="0",
+            ordinal_position=2,
+            tags=[TagLabel(tag_fqn="PII.NonSensitive", confidence=0.75, reason="name matches 'price'")],
+        ),
+        Column(name="e.mail", data_type=DataType.VARCHAR, data_length=255, description="日本語のコメント"),
+    ],
+    constraints=[
+        TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, name="pk", columns=["id"]),
+        TableConstraint(
+            constraint_type=ConstraintType.FOREIGN_KEY,
+            columns=["id"],
+            referred_table='prod pg.shop."sales.eu".customers',
+            referred_columns=["customer_id"],
+        ),
+    ],
+    row_count=12345,
+    custom_properties={"partitioning": {"by": "month", "count": 12}, "archived": False, "ratio": 0.1},
+)
+VIEW = Table(
+    service="prod pg",
+    database="shop",
+    database_schema="public",
+    name="orders_v",
+    table_type=TableType.VIEW,
+    view_definition="SELECT * FROM orders WHERE note <> 'a\"b'",
+)
+EMPTY_TABLE = Table(service="s", database="d", database_schema="x", name="no_columns")
+
+
+@pytest.mark.parametrize("record", [SERVICE, DATABASE, SCHEMA, TABLE, VIEW, EMPTY_TABLE], ids=lambda r: r.kind)
+def test_json_round_trip_is_exact(record):
+    text = dump_record(record)
+    assert text.startswith(f'{{"kind":"{record.kind}"')
+    again = parse_record(text)
+    assert again == record
+    assert type(again) is type(record)
+    assert dump_record(again) == text
+
+
+def test_every_table_type_round_trips():
+    for table_type in TableType:
+        table = Table(service="s", database="d", database_schema="x", name="t", table_type=table_type)
+        assert parse_record(dump_record(table)).table_type is table_type
+
+
+def test_fqn_of_each_kind_quotes_dotted_parts():
+    assert SERVICE.fqn == "prod pg"
+    assert DATABASE.fqn == "prod pg.shop"
+    assert SCHEMA.fqn == 'prod pg.shop."sales.eu"'
+    assert TABLE.fqn == 'prod pg.shop."sales.eu".Bestellungen_ü'
+    assert TABLE.parent_fqn == SCHEMA.fqn
+    assert SERVICE.parent_fqn is None
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ["a", "b", "c", "d"],
+        ["a.b", "c", "d.e.f"],
+        ['say "hi"', "x"],
+        ['".', '"', "..."],
+        ["ünï", "☃.❄", "名前"],
+        ["with space", "tab\there"],
+    ],
+)
+def test_fqn_split_inverts_build(parts):
+    assert fqn_.split(fqn_.build(*parts)) == parts
+
+
+@pytest.mark.parametrize("bad", ['"unterminated', "a..b", "a.", '"a"b', ""])
+def test_fqn_split_refuses_malformed(bad):
+    with pytest.raises(fqn_.FqnError):
+        fqn_.split(bad)
+
+
+def test_foreign_key_needs_referred_table_and_columns():
+    with pytest.raises(ValidationError, match="referred_table"):
+        TableConstraint(constraint_type=ConstraintType.FOREIGN_KEY, columns=["a"])
+    with pytest.raises(ValidationError, match="as many referred_columns"):
+        TableConstraint(constraint_type=ConstraintType.FOREIGN_KEY, columns=["a", "b"], referred_table="x", referred_columns=["a"])
+    with pytest.raises(ValidationError, match="only a foreign key"):
+        TableConstraint(constraint_type=ConstraintType.UNIQUE, columns=["a"], referred_table="x")
+
+
+def test_unknown_fields_and_kinds_are_refused():
+    with pytest.raises(ValidationError):
+        parse_record('{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x","colour":"red"}')
+    with pytest.raises(ValidationError):
+        parse_record('{"kind":"dashboard","name":"t"}')
+    with pytest.raises(ValidationError):
+        Column(name="c", data_type="NOT_A_TYPE")

@@ -1,0 +1,265 @@
+"""The sql source against this machine's MariaDB/MySQL: throwaway databases (schemas) with every feature."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.records import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DatabaseService,
+    DataType,
+    Table,
+    TableConstraint,
+    TableType,
+)
+from airflow_provider_ingest.sources.sql.source import SqlSource
+
+pytestmark = pytest.mark.mysql
+
+FIXTURE_SQL = """
+CREATE DATABASE `{p}shop`;
+CREATE DATABASE `{p}crm`;
+CREATE DATABASE `{p}ünï.code`;
+CREATE TABLE `{p}shop`.customers (
+    id int unsigned AUTO_INCREMENT PRIMARY KEY,
+    email varchar(255) NOT NULL UNIQUE COMMENT 'Contact email',
+    active tinyint(1) NOT NULL DEFAULT 1,
+    tier enum('new','vip') DEFAULT 'new',
+    created_at datetime NOT NULL DEFAULT CURRENT_TIMESTAMP
+) ENGINE=InnoDB COMMENT='People who buy';
+CREATE TABLE `{p}shop`.orders (
+    id bigint PRIMARY KEY,
+    customer_id int unsigned NOT NULL,
+    amount decimal(10,2),
+    note text,
+    CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES `{p}shop`.customers (id)
+) ENGINE=InnoDB;
+CREATE VIEW `{p}shop`.big_orders AS SELECT id, amount FROM `{p}shop`.orders WHERE amount > 100;
+CREATE TABLE `{p}shop`.gone (a int);
+CREATE VIEW `{p}shop`.broken_view AS SELECT a FROM `{p}shop`.gone;
+DROP TABLE `{p}shop`.gone;
+CREATE TABLE `{p}crm`.accounts (
+    account_no char(8) PRIMARY KEY,
+    region varchar(10) NOT NULL,
+    customer_id int unsigned,
+    CONSTRAINT accounts_region UNIQUE (region, customer_id),
+    CONSTRAINT accounts_customer FOREIGN KEY (customer_id) REFERENCES `{p}shop`.customers (id)
+) ENGINE=InnoDB;
+CREATE TABLE `{p}ünï.code`.`Tàble.1` (`çol.1` int PRIMARY KEY, `naïve` text COMMENT 'Ünïcode comment');
+INSERT INTO `{p}shop`.customers (email, active, tier) VALUES ('a@example.com', 1, 'vip'), ('b@example.com', 0, NULL),
+    ('c@example.com', 1, 'new');
+INSERT INTO `{p}shop`.orders VALUES (1, 1, 150.00, 'first'), (2, 3, 20.50, NULL);
+ANALYZE TABLE `{p}shop`.customers, `{p}shop`.orders, `{p}crm`.accounts;
+"""
+
+
+@pytest.fixture(scope="module")
+def mysql_prefix(mysql_url: str) -> Iterator[str]:
+    """A unique prefix; the fixture databases ``<prefix>shop``, ``<prefix>crm`` and ``<prefix>ünï.code``."""
+    import sqlalchemy
+
+    prefix = f"ingest_{uuid.uuid4().hex[:8]}_"
+    engine = sqlalchemy.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for statement in FIXTURE_SQL.replace("{p}", prefix).split(";\n"):
+                if statement.strip():
+                    connection.exec_driver_sql(statement.replace("%", "%%"))
+        yield prefix
+    finally:
+        with engine.connect() as connection:
+            for suffix in ("crm", "ünï.code", "shop"):
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{prefix}{suffix}`")
+        engine.dispose()
+
+
+def extract(config: dict, tmp_path: Path) -> tuple[list, SqlSource]:
+    context = RunContext(workflow_name="test", run_id="run", staging_root=str(tmp_path), base_dir=tmp_path)
+    source = SqlSource.create(config, context)
+    source.prepare()
+    try:
+        return list(source.records()), source
+    finally:
+        source.close()
+
+
+def col(name: str, data_type: DataType, raw: str, position: int, **fields) -> Column:
+    return Column(name=name, data_type=data_type, data_type_display=raw, ordinal_position=position, **fields)
+
+
+def config(mysql_url: str, prefix: str, **settings) -> dict:
+    return {"url": mysql_url, "service_name": "maria", "schema_filter": {"include": [f"{prefix}.*"]}, **settings}
+
+
+def expected_records(prefix: str, *, row_counts: bool) -> list:
+    """Every record the fixture databases yield, in order."""
+
+    def table(schema: str, name: str, **fields) -> Table:
+        if not row_counts:
+            fields.pop("row_count", None)
+        return Table(service="maria", database="default", database_schema=prefix + schema, name=name, **fields)
+
+    customers = f"maria.default.{prefix}shop.customers"
+    return [
+        DatabaseService(name="maria", service_type="Mysql"),
+        Database(service="maria", name="default"),
+        DatabaseSchema(service="maria", database="default", name=f"{prefix}crm"),
+        table(
+            "crm",
+            "accounts",
+            columns=[
+                col("account_no", DataType.CHAR, "char(8)", 1, data_length=8, nullable=False),
+                col("region", DataType.VARCHAR, "varchar(10)", 2, data_length=10, nullable=False),
+                col("customer_id", DataType.INT, "int(10) unsigned", 3),
+            ],
+            constraints=[
+                TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, name="PRIMARY", columns=["account_no"]),
+                TableConstraint(
+                    constraint_type=ConstraintType.UNIQUE, name="accounts_region", columns=["region", "customer_id"]
+                ),
+                TableConstraint(
+                    constraint_type=ConstraintType.FOREIGN_KEY,
+                    name="accounts_customer",
+                    columns=["customer_id"],
+                    referred_table=customers,
+                    referred_columns=["id"],
+                ),
+            ],
+            row_count=0,
+        ),
+        DatabaseSchema(service="maria", database="default", name=f"{prefix}shop"),
+        table(
+            "shop",
+            "big_orders",
+            table_type=TableType.VIEW,
+            columns=[
+                col("id", DataType.BIGINT, "bigint(20)", 1, nullable=False),
+                col("amount", DataType.DECIMAL, "decimal(10,2)", 2, precision=10, scale=2),
+            ],
+            view_definition=(
+                f"select `{prefix}shop`.`orders`.`id` AS `id`,`{prefix}shop`.`orders`.`amount` AS `amount` "
+                f"from `{prefix}shop`.`orders` where `{prefix}shop`.`orders`.`amount` > 100"
+            ),
+        ),
+        table(
+            "shop",
+            "customers",
+            description="People who buy",
+            columns=[
+                col("id", DataType.INT, "int(10) unsigned", 1, nullable=False),
+                col(
+                    "email",
+                    DataType.VARCHAR,
+                    "varchar(255)",
+                    2,
+                    data_length=255,
+                    nullable=False,
+                    description="Contact email",
+                ),
+                col("active", DataType.BOOLEAN, "tinyint(1)", 3, nullable=False, default="1"),
+                col("tier", DataType.ENUM, "enum('new','vip')", 4, default="'new'"),
+                col("created_at", DataType.DATETIME, "datetime", 5, nullable=False, default="current_timestamp()"),
+            ],
+            constraints=[
+                TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, name="PRIMARY", columns=["id"]),
+                TableConstraint(constraint_type=ConstraintType.UNIQUE, name="email", columns=["email"]),
+            ],
+            row_count=3,
+        ),
+        table(
+            "shop",
+            "orders",
+            columns=[
+                col("id", DataType.BIGINT, "bigint(20)", 1, nullable=False),
+                col("customer_id", DataType.INT, "int(10) unsigned", 2, nullable=False),
+                col("amount", DataType.DECIMAL, "decimal(10,2)", 3, precision=10, scale=2),
+                col("note", DataType.TEXT, "text", 4),
+            ],
+            constraints=[
+                TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, name="PRIMARY", columns=["id"]),
+                TableConstraint(
+                    constraint_type=ConstraintType.FOREIGN_KEY,
+                    name="orders_customer",
+                    columns=["customer_id"],
+                    referred_table=customers,
+                    referred_columns=["id"],
+                ),
+            ],
+            row_count=2,
+        ),
+        DatabaseSchema(service="maria", database="default", name=f"{prefix}ünï.code"),
+        table(
+            "ünï.code",
+            "Tàble.1",
+            columns=[
+                col("çol.1", DataType.INT, "int(11)", 1, nullable=False),
+                col("naïve", DataType.TEXT, "text", 2, description="Ünïcode comment"),
+            ],
+            constraints=[
+                TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, name="PRIMARY", columns=["çol.1"])
+            ],
+            row_count=0,
+        ),
+    ]
+
+
+def test_every_record_is_exact(mysql_url: str, mysql_prefix: str, tmp_path: Path) -> None:
+    records, source = extract(config(mysql_url, mysql_prefix, include_row_counts=True), tmp_path)
+    assert records == expected_records(mysql_prefix, row_counts=True)
+    assert [failure.fqn for failure in source.report.failures] == [f"maria.default.{mysql_prefix}shop.broken_view"]
+    assert "its columns cannot be read: View " in source.report.failures[0].error
+    assert records[-1].fqn == f'maria.default."{mysql_prefix}ünï.code"."Tàble.1"'
+
+
+def test_without_row_counts(mysql_url: str, mysql_prefix: str, tmp_path: Path) -> None:
+    records, _ = extract(config(mysql_url, mysql_prefix), tmp_path)
+    assert records == expected_records(mysql_prefix, row_counts=False)
+
+
+def test_filters(mysql_url: str, mysql_prefix: str, tmp_path: Path) -> None:
+    settings = config(
+        mysql_url,
+        mysql_prefix,
+        database_name="shopdb",
+        table_filter={"include": ["CUSTOMERS", "ORDERS", "tàble\\.1"], "ignore_case": True},
+    )
+    settings["schema_filter"]["exclude"] = [f"{mysql_prefix}crm"]
+    records, source = extract(settings, tmp_path)
+    assert [r.fqn for r in records if r.kind == "table"] == [
+        f"maria.shopdb.{mysql_prefix}shop.customers",
+        f"maria.shopdb.{mysql_prefix}shop.orders",
+        f'maria.shopdb."{mysql_prefix}ünï.code"."Tàble.1"',
+    ]
+    assert source.report.failure_count == 0
+    records, _ = extract({**settings, "database_filter": {"exclude": ["shopdb"]}}, tmp_path)
+    assert [r.kind for r in records] == ["database_service"]
+
+
+def test_sample_rows(mysql_url: str, mysql_prefix: str, tmp_path: Path) -> None:
+    settings = config(mysql_url, mysql_prefix, sample_rows=5, table_filter={"include": ["customers", "big_orders"]})
+    records, source = extract(settings, tmp_path)
+    tables = {r.name: r for r in records if r.kind == "table"}
+    assert [c.samples for c in tables["customers"].columns][:4] == [
+        ["1", "2", "3"],
+        ["a@example.com", "b@example.com", "c@example.com"],
+        ["1", "0", "1"],
+        ["vip", "new"],
+    ]
+    assert [c.samples for c in tables["big_orders"].columns] == [["1"], ["150.00"]]
+    assert source.report.warning_count == 0
+
+
+def test_conn_id(mysql_url: str, mysql_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_INGEST_MYSQL_TEST", mysql_url.replace("mysql+pymysql", "mysql"))
+    settings = config(mysql_url, mysql_prefix, conn_id="ingest_mysql_test", table_filter={"include": ["orders"]})
+    del settings["url"], settings["service_name"]
+    records, _ = extract(settings, tmp_path)
+    assert [r.fqn for r in records if r.kind == "table"] == [f"ingest_mysql_test.default.{mysql_prefix}shop.orders"]

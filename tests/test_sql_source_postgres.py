@@ -1,0 +1,443 @@
+"""The sql source against this machine's PostgreSQL: a throwaway database with every catalog feature."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.records import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DatabaseService,
+    DataType,
+    Table,
+    TableConstraint,
+    TableType,
+)
+from airflow_provider_ingest.sources.sql.postgres import PostgresCatalog
+from airflow_provider_ingest.sources.sql.source import SqlSource
+from airflow_provider_ingest.workflow.loader import load_workflow
+from airflow_provider_ingest.workflow.runner import run_workflow
+
+pytestmark = pytest.mark.postgres
+
+FIXTURE_SQL = """
+COMMENT ON DATABASE {database} IS 'Throwaway test database';
+CREATE SCHEMA sales;
+COMMENT ON SCHEMA sales IS 'Sales data';
+CREATE TYPE sales.order_status AS ENUM ('new', 'paid');
+CREATE TABLE sales.customers (
+    id serial PRIMARY KEY,
+    email varchar(255) NOT NULL UNIQUE,
+    name text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sales.customers IS 'People who buy';
+COMMENT ON COLUMN sales.customers.email IS 'Contact email';
+CREATE TABLE sales.orders (
+    id bigint PRIMARY KEY,
+    customer_id integer NOT NULL REFERENCES sales.customers (id),
+    amount numeric(10,2),
+    status sales.order_status DEFAULT 'new',
+    tags text[]
+);
+CREATE VIEW sales.big_orders AS SELECT id, amount FROM sales.orders WHERE amount > 100;
+COMMENT ON VIEW sales.big_orders IS 'Orders over 100';
+CREATE MATERIALIZED VIEW sales.order_totals AS
+    SELECT customer_id, sum(amount) AS total FROM sales.orders GROUP BY customer_id;
+CREATE TABLE sales.events (id integer NOT NULL, happened_on date NOT NULL, payload jsonb,
+    PRIMARY KEY (id, happened_on)) PARTITION BY RANGE (happened_on);
+CREATE TABLE sales.events_2024 PARTITION OF sales.events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE sales.events_2025 PARTITION OF sales.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE sales.empty ();
+CREATE TABLE sales.gone (a integer);
+CREATE VIEW sales.broken_view AS SELECT a FROM sales.gone;
+DELETE FROM pg_depend WHERE classid = 'pg_rewrite'::regclass AND refobjid = 'sales.gone'::regclass;
+DROP TABLE sales.gone;
+CREATE SCHEMA crm;
+CREATE TABLE crm.accounts (
+    account_no char(8) PRIMARY KEY,
+    region varchar(10) NOT NULL,
+    customer_id integer REFERENCES sales.customers (id),
+    UNIQUE (region, customer_id)
+);
+CREATE SCHEMA "Ünïcode.schema";
+CREATE TABLE "Ünïcode.schema"."Tàble.1" ("çol.1" integer PRIMARY KEY, "naïve" text);
+COMMENT ON COLUMN "Ünïcode.schema"."Tàble.1"."naïve" IS 'Ünïcode comment';
+CREATE SCHEMA skipped;
+CREATE TABLE skipped.t (a integer);
+INSERT INTO sales.customers (email, name) VALUES ('a@example.com', 'Ann'), ('b@example.com', NULL),
+    ('c@example.com', 'Cy');
+INSERT INTO sales.orders VALUES (1, 1, 150.00, 'paid', '{x,y}'), (2, 3, 20.50, 'new', NULL);
+INSERT INTO sales.events VALUES (1, '2024-05-01', '{"a": 1}'), (2, '2025-05-01', NULL);
+REFRESH MATERIALIZED VIEW sales.order_totals;
+ANALYZE;
+"""
+
+
+@pytest.fixture(scope="module")
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """URL of a fresh database with the fixture catalog; dropped afterwards."""
+    import sqlalchemy
+
+    name = f"ingest_test_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = sqlalchemy.make_url(postgres_url).set(database=name)
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(FIXTURE_SQL.replace("{database}", name))
+        engine.dispose()
+        yield url.render_as_string(hide_password=False)
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def extract(config: dict, tmp_path: Path) -> tuple[list, SqlSource]:
+    context = RunContext(workflow_name="test", run_id="run", staging_root=str(tmp_path), base_dir=tmp_path)
+    source = SqlSource.create(config, context)
+    source.prepare()
+    try:
+        return list(source.records()), source
+    finally:
+        source.close()
+
+
+def col(name: str, data_type: DataType, raw: str, position: int, **fields) -> Column:
+    return Column(name=name, data_type=data_type, data_type_display=raw, ordinal_position=position, **fields)
+
+
+def pk(*columns: str, name: str) -> TableConstraint:
+    return TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, name=name, columns=list(columns))
+
+
+def expected_records(database: str, *, row_counts: bool) -> list:
+    """Every record the fixture database yields, in order."""
+    service = "pg"
+
+    def table(schema: str, name: str, **fields) -> Table:
+        if not row_counts:
+            fields.pop("row_count", None)
+        return Table(service=service, database=database, database_schema=schema, name=name, **fields)
+
+    def schema(name: str, **fields) -> DatabaseSchema:
+        return DatabaseSchema(service=service, database=database, name=name, **fields)
+
+    customers_fqn = f"{service}.{database}.sales.customers"
+    return [
+        DatabaseService(name=service, service_type="Postgres"),
+        Database(service=service, name=database, description="Throwaway test database"),
+        schema("crm"),
+        table(
+            "crm",
+            "accounts",
+            columns=[
+                col("account_no", DataType.CHAR, "character(8)", 1, data_length=8, nullable=False),
+                col("region", DataType.VARCHAR, "character varying(10)", 2, data_length=10, nullable=False),
+                col("customer_id", DataType.INT, "integer", 3),
+            ],
+            constraints=[
+                pk("account_no", name="accounts_pkey"),
+                TableConstraint(
+                    constraint_type=ConstraintType.UNIQUE,
+                    name="accounts_region_customer_id_key",
+                    columns=["region", "customer_id"],
+                ),
+                TableConstraint(
+                    constraint_type=ConstraintType.FOREIGN_KEY,
+                    name="accounts_customer_id_fkey",
+                    columns=["customer_id"],
+                    referred_table=customers_fqn,
+                    referred_columns=["id"],
+                ),
+            ],
+            row_count=0,
+        ),
+        schema("public", description="standard public schema"),
+        schema("sales", description="Sales data"),
+        table(
+            "sales",
+            "big_orders",
+            description="Orders over 100",
+            table_type=TableType.VIEW,
+            columns=[
+                col("id", DataType.BIGINT, "bigint", 1),
+                col("amount", DataType.NUMERIC, "numeric(10,2)", 2, precision=10, scale=2),
+            ],
+            view_definition="SELECT id,\n    amount\n   FROM sales.orders\n  WHERE (amount > (100)::numeric);",
+        ),
+        table(
+            "sales",
+            "customers",
+            description="People who buy",
+            columns=[
+                col(
+                    "id",
+                    DataType.INT,
+                    "integer",
+                    1,
+                    nullable=False,
+                    default="nextval('sales.customers_id_seq'::regclass)",
+                ),
+                col(
+                    "email",
+                    DataType.VARCHAR,
+                    "character varying(255)",
+                    2,
+                    data_length=255,
+                    nullable=False,
+                    description="Contact email",
+                ),
+                col("name", DataType.TEXT, "text", 3),
+                col("created_at", DataType.TIMESTAMPZ, "timestamp with time zone", 4, nullable=False, default="now()"),
+            ],
+            constraints=[
+                pk("id", name="customers_pkey"),
+                TableConstraint(constraint_type=ConstraintType.UNIQUE, name="customers_email_key", columns=["email"]),
+            ],
+            row_count=3,
+        ),
+        table("sales", "empty", columns=[], row_count=0),
+        table(
+            "sales",
+            "events",
+            table_type=TableType.PARTITIONED,
+            columns=[
+                col("id", DataType.INT, "integer", 1, nullable=False),
+                col("happened_on", DataType.DATE, "date", 2, nullable=False),
+                col("payload", DataType.JSON, "jsonb", 3),
+            ],
+            constraints=[pk("id", "happened_on", name="events_pkey")],
+            row_count=2,
+        ),
+        table(
+            "sales",
+            "order_totals",
+            table_type=TableType.MATERIALIZED_VIEW,
+            columns=[col("customer_id", DataType.INT, "integer", 1), col("total", DataType.NUMERIC, "numeric", 2)],
+            view_definition=(
+                "SELECT customer_id,\n    sum(amount) AS total\n   FROM sales.orders\n  GROUP BY customer_id;"
+            ),
+            row_count=2,
+        ),
+        table(
+            "sales",
+            "orders",
+            columns=[
+                col("id", DataType.BIGINT, "bigint", 1, nullable=False),
+                col("customer_id", DataType.INT, "integer", 2, nullable=False),
+                col("amount", DataType.NUMERIC, "numeric(10,2)", 3, precision=10, scale=2),
+                col("status", DataType.ENUM, "sales.order_status", 4, default="'new'::sales.order_status"),
+                col("tags", DataType.ARRAY, "text[]", 5),
+            ],
+            constraints=[
+                pk("id", name="orders_pkey"),
+                TableConstraint(
+                    constraint_type=ConstraintType.FOREIGN_KEY,
+                    name="orders_customer_id_fkey",
+                    columns=["customer_id"],
+                    referred_table=customers_fqn,
+                    referred_columns=["id"],
+                ),
+            ],
+            row_count=2,
+        ),
+        schema("skipped"),
+        table("skipped", "t", columns=[col("a", DataType.INT, "integer", 1)], row_count=0),
+        schema("Ünïcode.schema"),
+        table(
+            "Ünïcode.schema",
+            "Tàble.1",
+            columns=[
+                col("çol.1", DataType.INT, "integer", 1, nullable=False),
+                col("naïve", DataType.TEXT, "text", 2, description="Ünïcode comment"),
+            ],
+            constraints=[pk("çol.1", name="Tàble.1_pkey")],
+            row_count=0,
+        ),
+    ]
+
+
+def unqualified(records: list) -> list:
+    """PostgreSQL before 16 qualifies column names in view definitions (``orders.id``): drop that."""
+    return [
+        record.model_copy(update={"view_definition": re.sub(r"\borders\.", "", record.view_definition)})
+        if getattr(record, "view_definition", None)
+        else record
+        for record in records
+    ]
+
+
+def test_every_record_is_exact(pg_database: str, tmp_path: Path) -> None:
+    database = pg_database.rsplit("/", 1)[1]
+    records, source = extract({"url": pg_database, "service_name": "pg", "include_row_counts": True}, tmp_path)
+    assert unqualified(records) == expected_records(database, row_counts=True)
+    assert [(f.fqn, f.error.split(":")[0]) for f in source.report.failures] == [
+        (f"pg.{database}.sales.broken_view", "cannot read 'broken_view'")
+    ]
+    assert "pg_get_viewdef failed: InternalError_: could not open relation with OID" in source.report.failures[0].error
+    assert records[-1].fqn == f'pg.{database}."Ünïcode.schema"."Tàble.1"'
+
+
+def test_row_counts_are_left_out_unless_asked_and_batches_change_nothing(pg_database: str, tmp_path: Path) -> None:
+    database = pg_database.rsplit("/", 1)[1]
+    records, _ = extract({"url": pg_database, "service_name": "pg"}, tmp_path)
+    assert unqualified(records) == expected_records(database, row_counts=False)
+    records, _ = extract({"url": pg_database, "service_name": "pg", "batch_size": 1}, tmp_path)
+    assert unqualified(records) == expected_records(database, row_counts=False)
+
+
+def test_excluded_schemas_are_not_read(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[list[str]] = []
+    original = PostgresCatalog.read
+
+    def spy(self: PostgresCatalog, schemas: list[str], keep: Callable[[str], bool]) -> dict:
+        read.append(schemas)
+        return original(self, schemas, keep)
+
+    monkeypatch.setattr(PostgresCatalog, "read", spy)
+    config = {
+        "url": pg_database,
+        "service_name": "pg",
+        "schema_filter": {
+            "include": ["sales", "crm", "skipped", "ünïcode\\.SCHEMA"],
+            "exclude": ["skip.*"],
+            "ignore_case": True,
+        },
+        "table_filter": {"exclude": ["e.*", ".*_view"]},
+    }
+    records, source = extract(config, tmp_path)
+    assert read == [["crm", "sales", "Ünïcode.schema"]]
+    assert [r.fqn.split(".", 2)[2] for r in records if r.kind == "table"] == [
+        "crm.accounts",
+        "sales.big_orders",
+        "sales.customers",
+        "sales.order_totals",
+        "sales.orders",
+        '"Ünïcode.schema"."Tàble.1"',
+    ]
+    assert source.report.failure_count == 0
+    # schemas: public, skipped and the three system ones; tables: empty, events, broken_view
+    assert source.report.filtered == 5 + 3
+
+
+def test_system_schemas_only_on_request(pg_database: str, tmp_path: Path) -> None:
+    config = {"url": pg_database, "service_name": "pg", "table_filter": {"include": ["pg_class", "tables"]}}
+    records, _ = extract(config, tmp_path)
+    assert [r.name for r in records if r.kind == "table"] == []
+    records, _ = extract({**config, "include_system_schemas": True}, tmp_path)
+    assert [(r.database_schema, r.name) for r in records if r.kind == "table"] == [
+        ("information_schema", "tables"),
+        ("pg_catalog", "pg_class"),
+    ]
+
+
+def test_sample_rows(pg_database: str, tmp_path: Path) -> None:
+    import sqlalchemy
+
+    config = {"url": pg_database, "service_name": "pg", "sample_rows": 2, "schema_filter": {"include": ["sales"]}}
+    engine = sqlalchemy.create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("CREATE VIEW sales.zero_division AS SELECT 1 / (id - id) AS x FROM sales.orders")
+    try:
+        records, source = extract(config, tmp_path)
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("DROP VIEW sales.zero_division")
+        engine.dispose()
+    tables = {r.name: r for r in records if r.kind == "table"}
+    assert [c.samples for c in tables["orders"].columns] == [
+        ["1", "2"],
+        ["1", "3"],
+        ["150.00", "20.50"],
+        ["paid", "new"],
+        ["['x', 'y']"],
+    ]
+    assert [c.samples for c in tables["customers"].columns][:3] == [
+        ["1", "2"],
+        ["a@example.com", "b@example.com"],
+        ["Ann"],
+    ]
+    assert [c.samples for c in tables["events"].columns] == [["1", "2"], ["2024-05-01", "2025-05-01"], ["{'a': 1}"]]
+    database = pg_database.rsplit("/", 1)[1]
+    assert tables["zero_division"].columns[0].samples == []
+    assert source.report.warnings == [
+        f"cannot sample pg.{database}.sales.zero_division (view): DivisionByZero: division by zero"
+    ]
+
+
+def test_all_databases_with_a_filter(pg_database: str, tmp_path: Path) -> None:
+    database = pg_database.rsplit("/", 1)[1]
+    server = pg_database.rsplit("/", 1)[0] + "/postgres"
+    config = {
+        "url": server,
+        "service_name": "pg",
+        "all_databases": True,
+        "database_filter": {"include": [database]},
+        "schema_filter": {"include": ["crm"]},
+    }
+    records, source = extract(config, tmp_path)
+    assert [r.fqn for r in records] == ["pg", f"pg.{database}", f"pg.{database}.crm", f"pg.{database}.crm.accounts"]
+    assert records[1].description == "Throwaway test database"
+    assert source.report.filtered >= 1
+
+
+def test_conn_id_and_passwords_never_shown(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    database = pg_database.rsplit("/", 1)[1]
+    monkeypatch.setenv("AIRFLOW_CONN_INGEST_PG_TEST", pg_database.replace("postgresql+psycopg2", "postgresql"))
+    records, _ = extract({"conn_id": "ingest_pg_test", "schema_filter": {"include": ["crm"]}}, tmp_path)
+    assert [r.fqn for r in records] == [
+        "ingest_pg_test",
+        f"ingest_pg_test.{database}",
+        f"ingest_pg_test.{database}.crm",
+        f"ingest_pg_test.{database}.crm.accounts",
+    ]
+    monkeypatch.setenv("SECRET_PW", "Sup3rSecretPass")
+    workflow = tmp_path / "secret.yaml"
+    workflow.write_text(
+        "source:\n  type: sql\n  config:\n"
+        "    url: postgresql+psycopg2://someone:${SECRET_PW}@127.0.0.1:1/nowhere\n    service_name: pg\n"
+        f"sink:\n  type: file\n  config:\n    path: out.jsonl\nworkflow:\n  staging_root: {tmp_path}\n"
+    )
+    result = run_workflow(load_workflow(workflow))
+    assert result.error is not None
+    assert "cannot connect to postgresql+psycopg2://someone:***@127.0.0.1:1/nowhere" in result.error
+    assert "Sup3rSecretPass" not in result.error + repr(result.reports)
+
+
+def test_a_restricted_role_gets_the_catalog_and_a_warning_per_unreadable_table(
+    pg_database: str, tmp_path: Path
+) -> None:
+    import sqlalchemy
+
+    database = pg_database.rsplit("/", 1)[1]
+    role = f"ingest_ro_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA crm TO {role}")
+    try:
+        url = sqlalchemy.make_url(pg_database).set(username=role).render_as_string(hide_password=False)
+        config = {"url": url, "service_name": "pg", "sample_rows": 1, "schema_filter": {"include": ["crm"]}}
+        records, source = extract(config, tmp_path)
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}; DROP ROLE {role}")
+        engine.dispose()
+    assert [r.fqn for r in records] == ["pg", f"pg.{database}", f"pg.{database}.crm", f"pg.{database}.crm.accounts"]
+    assert [len(c.samples) for c in records[-1].columns] == [0, 0, 0]
+    assert source.report.failure_count == 0
+    assert source.report.warnings == [
+        f"cannot sample pg.{database}.crm.accounts (table): InsufficientPrivilege: permission denied for table accounts"
+    ]

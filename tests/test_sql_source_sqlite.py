@@ -1,0 +1,312 @@
+"""The sql source on SQLite (the bundled sample shop and small ad-hoc files), and type normalization."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.records import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DatabaseService,
+    DataType,
+    Table,
+    TableConstraint,
+    TableType,
+)
+from airflow_provider_ingest.samples import build_shop
+from airflow_provider_ingest.sources.sql.source import SqlSource, SqlSourceConfig
+from airflow_provider_ingest.sources.sql.sqlite import ddl_comments, view_body
+from airflow_provider_ingest.sources.sql.types import NormalizedType, normalize
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("shop") / "shop.sqlite"
+    build_shop(path)
+    return path
+
+
+def extract(config: dict, base_dir: Path) -> tuple[list, SqlSource]:
+    """Run the source alone; return its records and the source (for its report)."""
+    context = RunContext(workflow_name="test", run_id="run", staging_root=str(base_dir), base_dir=base_dir)
+    source = SqlSource.create(config, context)
+    source.prepare()
+    try:
+        records = list(source.records())
+    finally:
+        source.close()
+    return records, source
+
+
+def column(name: str, data_type: DataType, raw: str | None, position: int, **fields) -> Column:
+    return Column(name=name, data_type=data_type, data_type_display=raw, ordinal_position=position, **fields)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("character varying(255)", NormalizedType(DataType.VARCHAR, length=255)),
+        ("varchar(20)", NormalizedType(DataType.VARCHAR, length=20)),
+        ("character(1)", NormalizedType(DataType.CHAR, length=1)),
+        ("numeric(10,2)", NormalizedType(DataType.NUMERIC, precision=10, scale=2)),
+        ("NUMERIC(10,2)", NormalizedType(DataType.NUMERIC, precision=10, scale=2)),
+        ("decimal(12)", NormalizedType(DataType.DECIMAL, precision=12, scale=0)),
+        ("numeric", NormalizedType(DataType.NUMERIC)),
+        ("timestamp with time zone", NormalizedType(DataType.TIMESTAMPZ)),
+        ("timestamp(6) without time zone", NormalizedType(DataType.TIMESTAMP)),
+        ("time with time zone", NormalizedType(DataType.TIME)),
+        ("int unsigned", NormalizedType(DataType.INT)),
+        ("int(10) unsigned zerofill", NormalizedType(DataType.INT)),
+        ("bigint(20)", NormalizedType(DataType.BIGINT)),
+        ("tinyint(1)", NormalizedType(DataType.BOOLEAN)),
+        ("tinyint(4)", NormalizedType(DataType.TINYINT)),
+        ("enum('a','b')", NormalizedType(DataType.ENUM)),
+        ("set('x','y')", NormalizedType(DataType.SET)),
+        ("integer[]", NormalizedType(DataType.ARRAY)),
+        ("character varying(5)[]", NormalizedType(DataType.ARRAY)),
+        ("double precision", NormalizedType(DataType.DOUBLE)),
+        ("interval day to second", NormalizedType(DataType.INTERVAL)),
+        ("bit varying(5)", NormalizedType(DataType.BIT, length=5)),
+        ("varbinary(16)", NormalizedType(DataType.VARBINARY, length=16)),
+        ("longtext", NormalizedType(DataType.CLOB)),
+        ("mediumtext", NormalizedType(DataType.MEDIUMTEXT)),
+        ("jsonb", NormalizedType(DataType.JSON)),
+        ("uuid", NormalizedType(DataType.UUID)),
+        ('"char"', NormalizedType(DataType.CHAR)),
+        ("datetime(3)", NormalizedType(DataType.DATETIME)),
+        ("my_domain_type", NormalizedType(DataType.UNKNOWN)),
+    ],
+)
+def test_type_normalization(raw: str, expected: NormalizedType) -> None:
+    assert normalize(raw) == expected
+
+
+def test_sqlite_comments_and_view_body_are_read_from_the_ddl() -> None:
+    sql = (
+        "CREATE TABLE t ( -- The table.\n"
+        '    "odd name" TEXT, -- Quoted.\n'
+        "    plain INTEGER NOT NULL -- Plain one.\n"
+        "    , PRIMARY KEY (plain) -- not a column\n)"
+    )
+    assert ddl_comments(sql) == ("The table.", {"odd name": "Quoted.", "plain": "Plain one."})
+    assert view_body("CREATE VIEW v AS -- About v.\nSELECT 1 AS one") == "SELECT 1 AS one"
+
+
+def test_config_needs_exactly_one_connection() -> None:
+    with pytest.raises(ValueError, match="exactly one of url, conn_id or sample"):
+        SqlSourceConfig.model_validate({"url": "sqlite://", "sample": "shop", "service_name": "s"})
+    with pytest.raises(ValueError, match="service_name is required with url"):
+        SqlSourceConfig.model_validate({"url": "sqlite:///x.db"})
+
+
+def test_sample_shop_records(shop: Path, tmp_path: Path) -> None:
+    records, source = extract(
+        {"url": f"sqlite:///{shop}", "service_name": "shop_service", "include_row_counts": True}, tmp_path
+    )
+    assert source.report.failure_count == 0
+    assert records[:3] == [
+        DatabaseService(name="shop_service", service_type="SQLite"),
+        Database(service="shop_service", name="shop"),
+        DatabaseSchema(service="shop_service", database="shop", name="main"),
+    ]
+    tables = {record.name: record for record in records[3:]}
+    assert list(tables) == [
+        "customer_order_summary",
+        "customers",
+        "daily_revenue",
+        "order_items",
+        "orders",
+        "payments",
+        "products",
+    ]
+    where = {"service": "shop_service", "database": "shop", "database_schema": "main"}
+    assert tables["order_items"] == Table(
+        **where,
+        name="order_items",
+        description="The lines of an order.",
+        columns=[
+            column("order_id", DataType.INT, "INTEGER", 1, nullable=False),
+            column(
+                "line_number",
+                DataType.INT,
+                "INTEGER",
+                2,
+                nullable=False,
+                description="Position of the line in the order, from 1.",
+            ),
+            column("product_id", DataType.INT, "INTEGER", 3, nullable=False),
+            column("quantity", DataType.INT, "INTEGER", 4, nullable=False),
+            Column(
+                name="unit_price",
+                data_type=DataType.NUMERIC,
+                data_type_display="NUMERIC(10,2)",
+                precision=10,
+                scale=2,
+                nullable=False,
+                ordinal_position=5,
+                description="Price when ordered.",
+            ),
+        ],
+        constraints=[
+            TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, columns=["order_id", "line_number"]),
+            TableConstraint(
+                constraint_type=ConstraintType.FOREIGN_KEY,
+                columns=["order_id"],
+                referred_table="shop_service.shop.main.orders",
+                referred_columns=["order_id"],
+            ),
+            TableConstraint(
+                constraint_type=ConstraintType.FOREIGN_KEY,
+                columns=["product_id"],
+                referred_table="shop_service.shop.main.products",
+                referred_columns=["product_id"],
+            ),
+        ],
+        row_count=2941,
+    )
+    assert tables["daily_revenue"] == Table(
+        **where,
+        name="daily_revenue",
+        description="Revenue per day of payment.",
+        table_type=TableType.VIEW,
+        columns=[column("day", DataType.UNKNOWN, None, 1), column("revenue", DataType.UNKNOWN, None, 2)],
+        view_definition="SELECT date(paid_at) AS day, sum(amount) AS revenue FROM payments GROUP BY date(paid_at)",
+    )
+    customers = tables["customers"]
+    assert [c.name for c in customers.columns] == [
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "street_address",
+        "city",
+        "postal_code",
+        "country_code",
+        "birth_date",
+        "national_id",
+        "created_at",
+        "loyalty_tier",
+    ]
+    assert customers.columns[-1] == column(
+        "loyalty_tier",
+        DataType.TEXT,
+        "TEXT",
+        13,
+        default="'bronze'",
+        description="bronze, silver, gold or platinum.",
+    )
+    assert customers.columns[9].data_type is DataType.DATE
+    assert customers.constraints == [
+        TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, columns=["customer_id"]),
+        TableConstraint(constraint_type=ConstraintType.UNIQUE, columns=["email"]),
+    ]
+    assert (customers.row_count, tables["orders"].row_count, tables["products"].row_count) == (200, 1000, 50)
+    assert tables["customer_order_summary"].row_count is None
+
+
+def test_filters_whole_names_and_ignore_case(shop: Path, tmp_path: Path) -> None:
+    config = {"url": f"sqlite:///{shop}", "service_name": "s"}
+    records, source = extract({**config, "table_filter": {"include": ["order.*"]}}, tmp_path)
+    assert [r.name for r in records if r.kind == "table"] == ["order_items", "orders"]
+    assert source.report.filtered == 5
+    records, _ = extract({**config, "table_filter": {"include": ["ORDERS"], "ignore_case": True}}, tmp_path)
+    assert [r.name for r in records if r.kind == "table"] == ["orders"]
+    records, _ = extract({**config, "table_filter": {"include": ["order"]}}, tmp_path)
+    assert [r.name for r in records if r.kind == "table"] == []
+    records, _ = extract({**config, "schema_filter": {"exclude": ["main"]}}, tmp_path)
+    assert [r.kind for r in records] == ["database_service", "database"]
+    records, _ = extract({**config, "database_filter": {"exclude": ["sho."]}}, tmp_path)
+    assert [r.kind for r in records] == ["database_service"]
+
+
+def test_sample_rows_fill_column_samples(shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    records, source = extract({"sample": "shop", "sample_rows": 3, "table_filter": {"include": ["payments"]}}, tmp_path)
+    payments = records[-1]
+    assert payments.fqn == "sample_shop.shop.main.payments"
+    connection = sqlite3.connect(shop)
+    rows = connection.execute("SELECT * FROM payments LIMIT 3").fetchall()
+    assert [c.samples for c in payments.columns] == [
+        [str(value) for value in values if value is not None] for values in zip(*rows, strict=True)
+    ]
+    assert source.report.warning_count == 0
+
+
+def test_relative_sqlite_path_resolves_against_the_workflow_folder(shop: Path, tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "copy.sqlite").write_bytes(shop.read_bytes())
+    records, _ = extract({"url": "sqlite:///db/copy.sqlite", "service_name": "s"}, tmp_path)
+    assert records[1] == Database(service="s", name="copy")
+
+
+def test_unsupported_dialect_and_bad_path_name_what_failed(tmp_path: Path) -> None:
+    context = RunContext(workflow_name="t", run_id="r", staging_root=str(tmp_path), base_dir=tmp_path)
+    source = SqlSource.create({"url": "oracle+oracledb://scott:${PW}@db/x", "service_name": "s"}, context)
+    with pytest.raises(RuntimeError, match="not 'oracle'"):
+        source.prepare()
+    source = SqlSource.create({"url": "sqlite:///missing/dir/x.db", "service_name": "s"}, context)
+    with pytest.raises(RuntimeError, match=r"no SQLite database file at .*missing/dir/x\.db"):
+        source.prepare()
+
+
+def test_a_broken_schema_is_one_failure_and_the_rest_is_read(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).executescript("CREATE TABLE t (a INTEGER); CREATE TABLE u (b TEXT);")
+    from airflow_provider_ingest.sources.sql.catalog import SchemaInfo
+    from airflow_provider_ingest.sources.sql.sqlite import SqliteCatalog
+
+    schemas = SqliteCatalog.schemas
+    monkeypatch.setattr(SqliteCatalog, "schemas", lambda self: [SchemaInfo("ghost"), *schemas(self)])
+    records, source = extract({"url": f"sqlite:///{other}", "service_name": "s"}, tmp_path)
+    # "ghost" and "main" are read in one batch; it fails, so each is read alone and only "ghost" fails
+    assert [r.fqn for r in records] == ["s", "s.other", "s.other.main", "s.other.main.t", "s.other.main.u"]
+    assert source.report.failure_count == 1
+    failure = source.report.failures[0]
+    assert failure.fqn == "s.other.ghost"
+    assert failure.error.startswith("cannot read schema 'ghost': OperationalError: no such table: ghost.sqlite_master")
+
+
+def test_conn_id_of_an_airflow_sqlite_connection(shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_INGEST_SQLITE_TEST", f"sqlite:///{shop}")
+    records, _ = extract({"conn_id": "ingest_sqlite_test", "table_filter": {"include": ["orders"]}}, tmp_path)
+    assert [r.fqn for r in records] == [
+        "ingest_sqlite_test",
+        "ingest_sqlite_test.shop",
+        "ingest_sqlite_test.shop.main",
+        "ingest_sqlite_test.shop.main.orders",
+    ]
+
+
+def test_scrub_removes_passwords() -> None:
+    from sqlalchemy.engine import make_url
+
+    from airflow_provider_ingest.sources.sql.connection import scrub
+
+    url = make_url("postgresql://me:pa55word@db/x")
+    assert (
+        scrub("failed for pa55word at postgresql://me:pa55word@db/x", url)
+        == "failed for *** at postgresql://me:***@db/x"
+    )
+    assert scrub("dsn: host=db user=me password='s e c' dbname=x") == "dsn: host=db user=me password=*** dbname=x"
+    assert scrub("mysql+pymysql://root:hunter2@h:3306/") == "mysql+pymysql://root:***@h:3306/"
+
+
+def test_importing_the_source_imports_no_database_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, airflow_provider_ingest.sources.sql.source, airflow_provider_ingest.samples;"
+        "print(sorted(m for m in ('sqlalchemy', 'psycopg2', 'pymysql', 'airflow', 'sqlite3') if m in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "['sqlite3']"
