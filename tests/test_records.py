@@ -22,7 +22,9 @@ from airflow_provider_ingest.records import (
 )
 from airflow_provider_ingest.records import fqn as fqn_
 
-SERVICE = DatabaseService(name="prod pg", service_type="Postgres", description="Main server", owners=[Owner(name="dba")])
+SERVICE = DatabaseService(
+    name="prod pg", service_type="Postgres", description="Main server", owners=[Owner(name="dba")]
+)
 DATABASE = Database(service="prod pg", name="shop", tags=[TagLabel(tag_fqn="Tier.Gold", source="glossary")])
 SCHEMA = DatabaseSchema(service="prod pg", database="shop", name="sales.eu", custom_properties={"region": "eu"})
 TABLE = Table(
@@ -126,7 +128,9 @@ def test_foreign_key_needs_referred_table_and_columns():
     with pytest.raises(ValidationError, match="referred_table"):
         TableConstraint(constraint_type=ConstraintType.FOREIGN_KEY, columns=["a"])
     with pytest.raises(ValidationError, match="as many referred_columns"):
-        TableConstraint(constraint_type=ConstraintType.FOREIGN_KEY, columns=["a", "b"], referred_table="x", referred_columns=["a"])
+        TableConstraint(
+            constraint_type=ConstraintType.FOREIGN_KEY, columns=["a", "b"], referred_table="x", referred_columns=["a"]
+        )
     with pytest.raises(ValidationError, match="only a foreign key"):
         TableConstraint(constraint_type=ConstraintType.UNIQUE, columns=["a"], referred_table="x")
 

@@ -107,7 +107,9 @@ def _component_problems(document: Document, role: str, where: Location, spec: Co
 def _problems(document: Document, error: ValidationError, model: type[BaseModel], prefix: Location) -> list[Problem]:
     problems: dict[Location, Problem] = {}
     for item in error.errors(include_url=False):
-        location = _in_document(document, (*prefix, *item["loc"]), keep_last=item["type"] in ("missing", "extra_forbidden"))
+        location = _in_document(
+            document, (*prefix, *item["loc"]), keep_last=item["type"] in ("missing", "extra_forbidden")
+        )
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = _unknown_field(model, tuple(item["loc"]))
@@ -117,17 +119,20 @@ def _problems(document: Document, error: ValidationError, model: type[BaseModel]
     return list(problems.values())
 
 
+def _holds(value: object, part: str | int) -> bool:
+    if isinstance(value, dict):
+        return part in value
+    return isinstance(value, list) and isinstance(part, int) and part < len(value)
+
+
 def _in_document(document: Document, location: Location, *, keep_last: bool) -> Location:
     """Trim what pydantic adds to a location (union member names) to the part present in the file."""
     end = len(location) - 1 if keep_last else len(location)
     value = document.data
     for depth, part in enumerate(location[:end]):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
-            value = value[part]
-        else:
+        if not _holds(value, part):
             return location[:depth]
+        value = value[part]
     return location
 
 
