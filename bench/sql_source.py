@@ -7,6 +7,10 @@ schema: 2,200 relations, about 42,000 columns), then times, in one run:
   primary keys), written as JSON lines, one per relation;
 * the source: ``sql`` source -> ``file`` sink through the serial runner.
 
+Both run in one process, alternately, best of ``--repeat`` each; then the two files are compared (the
+source's must hold every relation and column of the floor's, with the same types, comments and
+primary keys) and the source's peak traced memory is shown for two batch sizes.
+
 Usage: ``python bench/sql_source.py [--url URL] [--repeat 3] [--keep]``. Target: ratio <= 1.5.
 """
 
@@ -17,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import psycopg2
@@ -136,19 +141,17 @@ def floor(url: sqlalchemy.URL, out: Path) -> tuple[float, int, int]:
     return time.perf_counter() - started, len(relations), count
 
 
-def source(url: sqlalchemy.URL, folder: Path) -> tuple[float, int]:
+def source(url: sqlalchemy.URL, folder: Path, batch_size: int = 5000) -> tuple[float, int]:
     """The sql source into a file sink, through the serial runner."""
     from airflow_provider_ingest.workflow.loader import load_workflow
     from airflow_provider_ingest.workflow.runner import run_workflow
 
     workflow = folder / "bench.yaml"
+    settings = {"url": url.render_as_string(hide_password=False), "service_name": "bench", "batch_size": batch_size}
     workflow.write_text(
         json.dumps(
             {
-                "source": {
-                    "type": "sql",
-                    "config": {"url": url.render_as_string(hide_password=False), "service_name": "bench"},
-                },
+                "source": {"type": "sql", "config": settings},
                 "sink": {"type": "file", "config": {"path": "source.jsonl"}},
                 "workflow": {"staging_root": str(folder / "staging")},
             }
@@ -160,6 +163,40 @@ def source(url: sqlalchemy.URL, folder: Path) -> tuple[float, int]:
     if not result.success:
         raise SystemExit(f"the source run failed: {result.error or result.below_threshold}")
     return elapsed, result.reports[0].records
+
+
+def same_content(floor_file: Path, source_file: Path) -> None:
+    """Stop unless the source's table records hold exactly the floor's relations and columns."""
+    from airflow_provider_ingest.records import ConstraintType, Table
+    from airflow_provider_ingest.staging import read_records
+
+    kinds = {"r": "table", "v": "view", "m": "materialized_view", "p": "partitioned", "f": "external"}
+    expected = {}
+    for line in floor_file.read_text().splitlines():
+        relation = json.loads(line)
+        columns = [(c["name"], c["type"], c["comment"], c["pk"]) for c in relation["columns"]]
+        expected[(relation["schema"], relation["name"])] = (kinds[relation["kind"]], relation["comment"], columns)
+    found = {}
+    for record in read_records(str(source_file)):
+        if isinstance(record, Table):
+            keys = [c for c in record.constraints if c.constraint_type is ConstraintType.PRIMARY_KEY]
+            primary = set(keys[0].columns) if keys else set()
+            columns = [(c.name, c.data_type_display, c.description, c.name in primary) for c in record.columns]
+            found[(record.database_schema, record.name)] = (record.table_type.value, record.description, columns)
+    if found != expected:
+        missing, extra = len(expected.keys() - found.keys()), len(found.keys() - expected.keys())
+        differ = sum(found[key] != expected[key] for key in expected.keys() & found.keys())
+        raise SystemExit(f"the outputs differ: {missing} relations missing, {extra} extra, {differ} different")
+
+
+def peak_memory(url: sqlalchemy.URL, folder: Path, batch_size: int) -> int:
+    """Peak memory traced during one source run, in bytes."""
+    tracemalloc.start()
+    try:
+        source(url, folder, batch_size)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def main() -> None:
@@ -183,6 +220,8 @@ def main() -> None:
                 floors.append(floor_time)
                 source_time, records = source(url, folder)
                 sources.append(source_time)
+            same_content(folder / "floor.jsonl", folder / "source.jsonl")
+            peaks = {size: peak_memory(url, folder, size) for size in (5000, 200)}
     finally:
         if not args.keep:
             drop_database(server)
@@ -192,6 +231,9 @@ def main() -> None:
     print(f"source (sql source -> file sink):             {best_source:.3f}s  (runs: {_times(sources)})")
     ratio = best_source / best_floor
     print(f"ratio: {ratio:.2f}x (target <= 1.5x) {'OK' if ratio <= 1.5 else 'OVER TARGET'}")
+    print("outputs: the same relations, columns, types, comments and primary keys")
+    memory = ", ".join(f"{peak / 2**20:.1f} MiB with batch_size {size}" for size, peak in peaks.items())
+    print(f"source peak traced memory: {memory}")
 
 
 def _times(values: list[float]) -> str:

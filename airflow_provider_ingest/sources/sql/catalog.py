@@ -85,14 +85,21 @@ class Catalog(ABC):
     def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
         """Run the catalog queries for the kept tables, views and materialized views of some schemas."""
 
-    def rows(self, sql: str, *, expanding: tuple[str, ...] = (), **params: Any) -> list[Any]:
-        """All rows of one catalog query; ``expanding`` names list parameters used as ``IN :name``."""
+    def rows(
+        self, sql: str, *, expanding: tuple[str, ...] = (), connection: Connection | None = None, **params: Any
+    ) -> list[tuple]:
+        """All rows of one catalog query, as the driver's plain tuples (no SQLAlchemy ``Row`` per row);
+        ``expanding`` names list parameters used as ``IN :name``; ``connection`` overrides the reader's."""
         from sqlalchemy import bindparam, text
 
         statement = text(sql)
         if expanding:
             statement = statement.bindparams(*(bindparam(name, expanding=True) for name in expanding))
-        return self.connection.execute(statement, params).all()
+        result = (connection or self.connection).execute(statement, params)
+        try:
+            return list(result.cursor.fetchall())
+        finally:
+            result.close()
 
     def referred(self, schema: str, table: str) -> str:
         """FQN of a table a foreign key refers to, in this database."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
 import importlib
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -54,7 +54,9 @@ class SqlSourceConfig(ComponentConfig):
     include_system_schemas: bool = Field(default=False, description="also read pg_catalog, mysql...")
     include_row_counts: bool = Field(default=False, description="row counts from catalog statistics")
     batch_size: int = Field(default=5000, ge=1, description="relations read per catalog query; bounds the memory used")
-    sample_rows: int = Field(default=0, ge=0, le=10_000, description="fill Column.samples with up to this many values")
+    sample_rows: int = Field(
+        default=0, ge=0, le=10_000, description="fill Column.samples with the distinct values of up to this many rows"
+    )
 
     @model_validator(mode="after")
     def _one_connection(self) -> SqlSourceConfig:
@@ -84,10 +86,11 @@ class SqlSource(Source):
         self.catalog_class: type[Catalog] = getattr(importlib.import_module(module_name), class_name)
         self.service = self.config.service_name or self.config.conn_id or SAMPLE_SERVICE
         self.engine = self._engine(self.url)
-        with self._connect(self.engine):
-            pass
+        self.connection = self._connect(self.engine)  # checked now, then read over: one connection, not three
 
     def close(self) -> None:
+        if hasattr(self, "connection"):
+            self.connection.close()
         if hasattr(self, "engine"):
             self.engine.dispose()
 
@@ -101,9 +104,7 @@ class SqlSource(Source):
 
     def _records(self) -> Iterator[Record]:
         yield DatabaseService(name=self.service, service_type=self.catalog_class.service_type)
-        with self._connect(self.engine) as connection:
-            databases = self._databases(connection)
-        for name, comment, url in databases:
+        for name, comment, url in self._databases(self.connection):
             if not self.config.database_filter.matches(name):
                 self.report.filtered += 1
                 continue
@@ -122,7 +123,7 @@ class SqlSource(Source):
     def _database(self, name: str, comment: str | None, url: URL) -> Iterator[Record]:
         engine = self.engine if url == self.url else self._engine(url)
         try:
-            with self._connect(engine) as connection:
+            with nullcontext(self.connection) if engine is self.engine else self._connect(engine) as connection:
                 yield Database(service=self.service, name=name, description=comment or None)
                 catalog = self.catalog_class(
                     connection, Scope(self.service, name, row_counts=self.config.include_row_counts)
@@ -191,26 +192,13 @@ class SqlSource(Source):
         return keep
 
     def _sample(self, connection: Connection, table: Table) -> None:
-        """Fill ``samples`` from one ``SELECT * ... LIMIT n``; a failure is a warning."""
-        from sqlalchemy import literal_column, select
-        from sqlalchemy import table as table_clause
+        """Fill ``samples`` (see :mod:`.sampling`); a failure is a warning."""
+        from airflow_provider_ingest.sources.sql.sampling import sample_table
 
-        query = (
-            select(literal_column("*"))
-            .select_from(table_clause(table.name, schema=table.database_schema))
-            .limit(self.config.sample_rows)
-        )
         try:
-            result = connection.execute(query)
-            positions = {key: index for index, key in enumerate(result.keys())}
-            rows = result.all()
+            sample_table(connection, table, self.config.sample_rows)
         except Exception as error:
             self.warn(f"cannot sample {table.fqn} ({table.table_type.value}): {self._text(error)}")
-            return
-        for column in table.columns:
-            index = positions.get(column.name)
-            if index is not None:
-                column.samples = [as_text(row[index]) for row in rows if row[index] is not None]
 
     def _resolve_url(self) -> URL:
         from airflow_provider_ingest.sources.sql.connection import parse_url, url_from_connection
@@ -268,12 +256,3 @@ def batches(schemas: list[SchemaInfo], size: int) -> Iterator[list[SchemaInfo]]:
         total += schema.relations
     if batch:
         yield batch
-
-
-def as_text(value: object) -> str:
-    """A sample value as text: bytes in hex, dates in ISO format."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    return str(value)

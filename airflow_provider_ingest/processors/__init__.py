@@ -1,0 +1,1 @@
+"""Built-in processors: ``filter``, ``pii`` and ``enrich``, chainable in any order."""

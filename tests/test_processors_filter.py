@@ -1,0 +1,161 @@
+"""The filter processor: records by kind and FQN, columns by pattern; dropped records are filtered, not failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.processors.filter import FilterProcessor
+from airflow_provider_ingest.records import (
+    Column,
+    ConstraintType,
+    Database,
+    DatabaseSchema,
+    DatabaseService,
+    DataType,
+    Record,
+    Table,
+    TableConstraint,
+)
+from airflow_provider_ingest.staging import read_records
+from airflow_provider_ingest.workflow.document import WorkflowFileError
+from airflow_provider_ingest.workflow.loader import load_workflow
+from airflow_provider_ingest.workflow.runner import run_workflow
+
+PARENTS: list[Record] = [
+    DatabaseService(name="svc"),
+    Database(service="svc", name="db"),
+    DatabaseSchema(service="svc", database="db", name="sales"),
+    DatabaseSchema(service="svc", database="db", name="staging"),
+]
+
+
+def table(schema: str, name: str, *columns: str) -> Table:
+    return Table(
+        service="svc",
+        database="db",
+        database_schema=schema,
+        name=name,
+        columns=[Column(name=column, data_type=DataType.VARCHAR) for column in columns],
+    )
+
+
+RECORDS: list[Record] = [
+    *PARENTS,
+    table("sales", "orders", "id"),
+    table("sales", "orders_eu", "id"),
+    table("staging", "orders", "id"),
+    table("staging", "tmp_load", "id"),
+]
+
+
+def run_filter(config: dict, records: list[Record] = RECORDS) -> tuple[list[str], FilterProcessor]:
+    context = RunContext(workflow_name="test", run_id="run", staging_root="/nonexistent")
+    processor = FilterProcessor.create(config, context)
+    kept = [processor.process(record) for record in records]
+    return [record.fqn for record in kept if record is not None], processor  # type: ignore[union-attr]
+
+
+def test_no_settings_keep_everything_unchanged() -> None:
+    kept, processor = run_filter({})
+    assert kept == [record.fqn for record in RECORDS]
+    assert processor.report.counters == {}
+
+
+def test_kinds_keep_only_the_kinds_named() -> None:
+    kept, processor = run_filter({"kinds": ["database_schema", "table"]})
+    assert kept == [r.fqn for r in RECORDS[2:]]
+    assert processor.report.counters == {"filtered_database_service": 1, "filtered_database": 1}
+
+
+def test_fqn_patterns_match_whole_table_fqns_by_default() -> None:
+    kept, processor = run_filter({"fqn": {"include": [r"svc\.db\.sales\..*"], "exclude": [r".*\.orders_eu"]}})
+    assert kept == [r.fqn for r in PARENTS] + ["svc.db.sales.orders"]
+    assert processor.report.counters == {"filtered_table": 3}
+    kept, _ = run_filter({"fqn": {"include": ["orders"]}})  # a whole-name pattern: no table FQN is just 'orders'
+    assert kept == [r.fqn for r in PARENTS]
+    kept, _ = run_filter({"fqn": {"include": [r".*\.ORDERS"], "ignore_case": True}})
+    assert kept == [r.fqn for r in PARENTS] + ["svc.db.sales.orders", "svc.db.staging.orders"]
+
+
+def test_fqn_patterns_on_other_kinds_drop_a_whole_schema() -> None:
+    config = {"fqn": {"exclude": [r"svc\.db\.staging(\..*)?"]}, "fqn_kinds": ["database_schema", "table"]}
+    kept, processor = run_filter(config)
+    assert kept == ["svc", "svc.db", "svc.db.sales", "svc.db.sales.orders", "svc.db.sales.orders_eu"]
+    assert processor.report.counters == {"filtered_database_schema": 1, "filtered_table": 2}
+
+
+def test_columns_are_dropped_by_pattern_with_the_constraints_naming_them() -> None:
+    customers = table("sales", "customers", "id", "email", "ssn", "note.internal")
+    customers.constraints = [
+        TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, columns=["id"]),
+        TableConstraint(constraint_type=ConstraintType.UNIQUE, columns=["id", "ssn"]),
+    ]
+    other = table("staging", "x", "ssn")
+    config = {"columns": {"exclude": [r"svc\.db\.sales\.customers\.ssn", r'.*\."note\.internal"']}}
+    context = RunContext(workflow_name="test", run_id="run", staging_root="/nonexistent")
+    processor = FilterProcessor.create(config, context)
+    result = processor.process(customers)
+    assert [c.name for c in result.columns] == ["id", "email"]
+    assert [c.columns for c in result.constraints] == [["id"]]
+    assert processor.process(other) is other
+    assert processor.report.counters == {"columns_dropped": 2, "constraints_dropped": 1}
+    kept = FilterProcessor.create({"columns": {"include": [".*id"]}}, context).process(customers)
+    assert [c.name for c in kept.columns] == ["id"]
+    assert [c.name for c in customers.columns] == ["id", "email", "ssn", "note.internal"]  # the input is unchanged
+
+
+def test_in_a_serial_run_dropped_records_are_filtered_never_failed(tmp_path: Path) -> None:
+    from airflow_provider_ingest.samples import build_shop
+
+    build_shop(tmp_path / "shop.sqlite")
+    (tmp_path / "w.yaml").write_text(
+        """
+source: {type: sql, config: {url: "sqlite:///shop.sqlite", service_name: shop}}
+processors:
+  - type: filter
+    config:
+      fqn: {exclude: ['.*\\.(products|order_items)']}
+      columns: {exclude: ['.*\\.customers\\.(national_id|birth_date)']}
+sink: {type: file, config: {path: out.jsonl}}
+workflow: {staging_root: staging}
+"""
+    )
+    result = run_workflow(load_workflow(tmp_path / "w.yaml"))
+    assert result.success, result.error
+    _, processor, sink = (report.summary() for report in result.reports)
+    assert (processor["records"], processor["filtered"], processor["failures"]) == (10, 2, 0)
+    assert processor["counters"] == {"filtered_table": 2, "columns_dropped": 2}
+    assert sink["records"] == 8
+    records = list(read_records(str(tmp_path / "out.jsonl")))
+    assert [r.name for r in records[3:]] == [
+        "customer_order_summary",
+        "customers",
+        "daily_revenue",
+        "orders",
+        "payments",
+    ]
+    assert "national_id" not in [c.name for c in records[4].columns]
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "message"),
+    [
+        ("{kinds: [view]}", "processors.0.config.kinds.0", "Input should be"),
+        ("{fqn: {include: ['(']}}", "processors.0.config.fqn.include", "invalid regular expression"),
+        ("{columns: {exclude: x}}", "processors.0.config.columns.exclude", "valid list"),
+        ("{fqn_kind: [table]}", "processors.0.config.fqn_kind", "did you mean 'fqn_kinds'?"),
+    ],
+)
+def test_bad_filter_settings_are_workflow_file_errors(tmp_path: Path, config: str, field: str, message: str) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "source: {type: sql, config: {sample: shop}}\nsink: {type: console}\n"
+        f"processors: [{{type: filter, config: {config}}}]\n"
+    )
+    with pytest.raises(WorkflowFileError) as raised:
+        load_workflow(path)
+    assert [problem.field for problem in raised.value.problems] == [field]
+    assert message in raised.value.problems[0].message
