@@ -8,6 +8,7 @@ from typing import Any
 def get_provider_info() -> dict[str, Any]:
     """Provider info read by Airflow's providers manager (entry point ``apache_airflow_provider``)."""
     from airflow_provider_ingest import __version__
+    from airflow_provider_ingest.elasticsearch.connection import connection_type as elasticsearch_connection_type
 
     return {
         "package-name": "airflow-provider-ingest",
@@ -15,11 +16,7 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Metadata ingestion: database catalogs to Elasticsearch and OpenMetadata.",
         "versions": [__version__],
         "connection-types": [
-            {
-                "connection-type": "ingest_elasticsearch",
-                "hook-class-name": "airflow_provider_ingest.elasticsearch.hook.ElasticsearchIngestHook",
-                "hook-name": "Elasticsearch (metadata ingest)",
-            },
+            elasticsearch_connection_type(),
             {
                 "connection-type": "openmetadata",
                 "hook-class-name": "airflow_provider_ingest.openmetadata.hook.OpenMetadataHook",

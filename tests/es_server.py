@@ -2,15 +2,18 @@
 
 In memory: indexes (documents by id), aliases and index templates. Routes: root info, index create /
 exists / delete / get-alias, ``_index_template``, ``_bulk`` (NDJSON, per-item results), ``_aliases``,
-``_alias``, ``_count``, ``_refresh`` and a minimal ``_search``. Fault injection: :meth:`fail_bulk`
-(N whole-request errors such as 429), :meth:`drop_bulk` (close the connection mid-request) and
-:meth:`reject` (per-document errors such as a mapping conflict).
+``_alias``, ``_count``, ``_refresh`` and a minimal ``_search``. A new index takes the mappings of the
+best matching template, and documents are refused as Elasticsearch refuses them: a field a ``strict``
+mapping does not know, a keyword longer than 32766 bytes. Fault injection: :meth:`fail_bulk` (N
+whole-request errors such as 429), :meth:`drop_bulk` (close the connection mid-request) and
+:meth:`reject` (per-document errors of your choosing).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 VERSION = "8.15.0"
+MAX_TERM_BYTES = 32766
 Rejection = Callable[[str, dict[str, Any]], tuple[str, str] | None]
 
 
@@ -26,6 +30,7 @@ class FakeElasticsearch:
 
     def __init__(self) -> None:
         self.indexes: dict[str, dict[str, dict[str, Any]]] = {}
+        self.mappings: dict[str, dict[str, Any]] = {}
         self.aliases: dict[str, set[str]] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
@@ -82,6 +87,7 @@ class FakeElasticsearch:
         if name in self.indexes or name in self.aliases:
             return 400, _error("resource_already_exists_exception", f"index [{name}] already exists")
         self.indexes[name] = {}
+        self.mappings[name] = body.get("mappings") or self._template_mappings(name)
         for alias in body.get("aliases", {}):
             self.aliases.setdefault(alias, set()).add(name)
         return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
@@ -95,11 +101,11 @@ class FakeElasticsearch:
             targets = self.resolve(index)
             if len(targets) > 1:
                 status, item["error"] = 400, _error("illegal_argument_exception", f"alias [{index}] has many indexes")
-            elif refused := next(filter(None, (rule(doc_id, source) for rule in self._rejections)), None):
+            elif refused := self._refusal(targets[0] if targets else index, doc_id, source):
                 status, item["error"] = 400, {"type": refused[0], "reason": refused[1]}
             else:
                 if not targets:
-                    self.indexes[index] = {}
+                    self.create_index(index, {})
                     targets = [index]
                 docs = self.indexes[targets[0]]
                 status = 200 if doc_id in docs else 201
@@ -109,6 +115,20 @@ class FakeElasticsearch:
             item["status"] = status
             items.append({op: item})
         return {"took": 1, "errors": errors, "items": items}
+
+    def _template_mappings(self, index: str) -> dict[str, Any]:
+        matching = [
+            template
+            for template in self.templates.values()
+            if any(fnmatch.fnmatchcase(index, pattern) for pattern in template["index_patterns"])
+        ]
+        best = max(matching, key=lambda template: template.get("priority", 0), default={})
+        return best.get("template", {}).get("mappings", {})
+
+    def _refusal(self, index: str, doc_id: str, source: dict[str, Any]) -> tuple[str, str] | None:
+        refused = next(filter(None, (rule(doc_id, source) for rule in self._rejections)), None)
+        mappings = self.mappings.get(index) or self._template_mappings(index)
+        return refused or _mapping_error(mappings, source)
 
     def update_aliases(self, actions: list[dict[str, Any]]) -> tuple[int, Any]:
         for action in actions:  # validate first: the call is all or nothing
@@ -132,17 +152,57 @@ class FakeElasticsearch:
                 if _matches(query, doc):
                     hits.append({"_index": name, "_id": doc_id, "_score": 1.0, "_source": doc})
         size = body.get("size", 10)
-        return {
+        answer = {
             "took": 1,
             "timed_out": False,
             "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits[:size]},
         }
+        if "suggest" in body:
+            answer["suggest"] = {name: self._complete(expression, spec) for name, spec in body["suggest"].items()}
+        return answer
+
+    def _complete(self, expression: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        """A completion suggester: documents with an input starting with the prefix, as analysed words."""
+        prefix, field = _words(spec["prefix"]), spec["completion"]["field"]
+        options = []
+        for name in self.resolve(expression):
+            for doc_id, doc in self.indexes[name].items():
+                text = next((text for text in doc.get(field) or () if _words(text).startswith(prefix)), None)
+                if text is not None:
+                    options.append({"text": text, "_index": name, "_id": doc_id, "_score": 1.0, "_source": doc})
+        size = spec["completion"].get("size", 5)
+        return [{"text": spec["prefix"], "offset": 0, "length": len(spec["prefix"]), "options": options[:size]}]
 
     def take_fault(self) -> int | str | None:
         if self._drops:
             self._drops -= 1
             return "drop"
         return self._faults.pop(0) if self._faults else None
+
+
+def _mapping_error(mapping: dict[str, Any], doc: dict[str, Any], path: str = "") -> tuple[str, str] | None:
+    """Elasticsearch's refusal of ``doc`` under ``mapping``: an unknown field under ``strict``, an immense term."""
+    properties = mapping.get("properties", {})
+    for key, value in doc.items():
+        field = f"{path}{key}"
+        spec = properties.get(key)
+        if spec is None:
+            if mapping.get("dynamic") == "strict":
+                reason = f"[1:2] mapping set to strict, dynamic introduction of [{key}] within [_doc] is not allowed"
+                return "strict_dynamic_mapping_exception", reason
+            continue
+        keywords = [field] if spec.get("type") == "keyword" else []
+        keywords += [f"{field}.{sub}" for sub, s in spec.get("fields", {}).items() if s.get("type") == "keyword"]
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and "properties" in spec:
+                if error := _mapping_error(spec, item, f"{field}."):
+                    return error
+            elif keywords and isinstance(item, str) and len(item.encode()) > MAX_TERM_BYTES:
+                return "illegal_argument_exception", (
+                    f'Document contains at least one immense term in field="{keywords[0]}" (whose UTF8 encoding is '
+                    f"longer than the max length {MAX_TERM_BYTES}), all of which were skipped."
+                )
+    return None
 
 
 def _matches(query: dict[str, Any], doc: dict[str, Any]) -> bool:
@@ -158,6 +218,11 @@ def _matches(query: dict[str, Any], doc: dict[str, Any]) -> bool:
         return value in values
     words = str(value).lower().split()
     return any(word in str(item).lower() for item in values for word in words)
+
+
+def _words(text: str) -> str:
+    """Text as the templates' name analyser sees it: lowercase words split at non-word characters and ``_``."""
+    return " ".join(word for word in re.split(r"[\W_]+", text.lower()) if word)
 
 
 def _error(kind: str, reason: str) -> dict[str, Any]:
@@ -244,8 +309,11 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 if not names:
                     return 404, _error("index_not_found_exception", f"no such index [{index}]")
                 if method == "DELETE":
+                    if "*" in index or index == "_all":  # action.destructive_requires_name, true since 8.0
+                        return 400, _error("illegal_argument_exception", "Wildcard expressions are not allowed")
                     for name in names:
                         del server.indexes[name]
+                        server.mappings.pop(name, None)
                         for members in server.aliases.values():
                             members.discard(name)
                         server.aliases = {alias: members for alias, members in server.aliases.items() if members}

@@ -1,11 +1,13 @@
-"""Elasticsearch sink and bulk sink, through the real client, against tests/es_server.py or a real cluster.
+"""Elasticsearch sink and bulk sink, through the real client, against tests/es_server.py and a real cluster.
 
-Set ``INGEST_TEST_ES_URL`` (``http://user:password@localhost:9200``) to run the ``cluster`` tests against a
-real cluster too; fault-injection tests run against the test server only.
+Every test taking ``cluster`` runs twice: against the wire-protocol test server, and against the cluster
+``INGEST_TEST_ES_URL`` names (``http://elastic:password@localhost:9200``), skipped with the reason when unset.
+Tests taking ``fake`` inject faults (429 storms, dropped connections, 5xx) and need the test server.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,19 +22,25 @@ from es_server import FakeElasticsearch
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink, PublishRefused
+from airflow_provider_ingest.elasticsearch.documents import KINDS as KIND_INDEXES
+from airflow_provider_ingest.elasticsearch.documents import action, document
 from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook, build_client
 from airflow_provider_ingest.elasticsearch.sink import ElasticsearchSink
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, Table, dump_record
 from airflow_provider_ingest.records.datatypes import DataType
+from airflow_provider_ingest.records.entities import TagLabel
 from airflow_provider_ingest.staging.stagedfile import StagedFileWriter
 
 REAL_URL = os.environ.get("INGEST_TEST_ES_URL")
 FAST = {"initial_backoff": 0.001, "max_backoff": 0.01}
+KINDS = ("services", "databases", "schemas", "tables")
+IMMENSE = TagLabel(tag_fqn="Glossary." + "x" * 33_000)
+"""A keyword term longer than Lucene's 32766 bytes: Elasticsearch refuses the document."""
 
 
 @dataclass
 class Cluster:
-    """Where a test publishes: its URL, a fresh index prefix, a client, and the fake server if it is one."""
+    """Where a test publishes: its URL, a fresh index prefix, a client, and the test server if it is one."""
 
     url: str
     prefix: str
@@ -56,6 +64,11 @@ class Cluster:
     def physical(self, kind: str = "tables") -> dict[str, Any]:
         return dict(self.client.indices.get_alias(index=f"{self.prefix}-{kind}-*").body)
 
+    def ids(self, kind: str = "tables", **query: Any) -> list[str]:
+        self.client.indices.refresh(index=f"{self.prefix}-{kind}")
+        found = self.client.search(index=f"{self.prefix}-{kind}", query=query or {"match_all": {}}, size=100)
+        return sorted(hit["_id"] for hit in found["hits"]["hits"])
+
 
 def _fake() -> Iterator[Cluster]:
     server = FakeElasticsearch()
@@ -71,40 +84,51 @@ def _real() -> Iterator[Cluster]:
     prefix = f"ingest-test-{uuid.uuid4().hex[:8]}"
     client = build_client({"hosts": [REAL_URL]})
     yield Cluster(REAL_URL, prefix, client)
-    client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
-    for kind in ("services", "databases", "schemas", "tables"):
-        client.indices.delete_index_template(name=f"{prefix}-{kind}", ignore=[404])
+    names = list(client.indices.get_alias(index=f"{prefix}-*", ignore_unavailable=True).body)
+    if names:  # by name: clusters refuse wildcard deletes (action.destructive_requires_name)
+        client.indices.delete(index=",".join(names))
+    for kind in KINDS:
+        client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-{kind}")
     client.close()
 
 
 @pytest.fixture(params=["test-server", "real-cluster"])
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The test server, then a real cluster when INGEST_TEST_ES_URL names one."""
+    """The test server, then the real cluster INGEST_TEST_ES_URL names."""
     yield from (_fake() if request.param == "test-server" else _real())
 
 
-@pytest.fixture
-def fake() -> Iterator[Cluster]:
-    """The test server only (fault injection)."""
+@pytest.fixture(params=["test-server", "real-cluster"])
+def fake(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """The test server only: a fault-injection test."""
+    if request.param == "real-cluster":
+        pytest.skip("fault injection (429s, dropped connections, 5xx on demand) needs the test server")
     yield from _fake()
 
 
-def catalog(tables: int, service: str = "shop") -> list[Any]:
-    """A service, a database, a schema and ``tables`` tables of three columns."""
+def catalog(tables: int, service: str = "shop", immense: tuple[int, ...] = ()) -> list[Any]:
+    """A service, a database, a schema and ``tables`` tables of three columns; ``immense`` ones are refused."""
     columns = [Column(name=name, data_type=DataType.INT) for name in ("id", "customer_id", "total")]
     return [
         DatabaseService(name=service, service_type="Postgres"),
         Database(name="db", service=service),
         DatabaseSchema(name="public", service=service, database="db"),
         *(
-            Table(name=f"t{i}", service=service, database="db", database_schema="public", columns=columns)
+            Table(
+                name=f"t{i}",
+                service=service,
+                database="db",
+                database_schema="public",
+                columns=columns,
+                tags=[IMMENSE] if i in immense else [],
+            )
             for i in range(tables)
         ),
     ]
 
 
-def staged(tmp_path: Path, records: list[Any], name: str = "staged.jsonl") -> str:
-    uri = str(tmp_path / name)
+def staged(tmp_path: Path, records: list[Any]) -> str:
+    uri = str(tmp_path / f"staged-{uuid.uuid4().hex}.jsonl")
     with StagedFileWriter(uri, producer="test", kinds={r.kind for r in records}) as writer:
         for record in records:
             writer.write_line(dump_record(record))
@@ -112,12 +136,17 @@ def staged(tmp_path: Path, records: list[Any], name: str = "staged.jsonl") -> st
 
 
 def run_sink(cluster: Cluster, tmp_path: Path, records: list[Any], **settings: Any) -> ElasticsearchSink:
+    """Write ``records`` through the sink as the runner does: a record raising in write() is failed."""
     sink = ElasticsearchSink.create(cluster.config(**settings), cluster.context(tmp_path))
     sink.prepare()
     try:
         for record in records:
-            sink.write(record)
-            sink.report.records += 1  # what the runner does when write() returns
+            try:
+                sink.write(record)
+            except ValueError as error:
+                sink.fail(error, record=record)
+                continue
+            sink.report.records += 1
         sink.flush()
     finally:
         sink.close()
@@ -128,7 +157,7 @@ def run_bulk(cluster: Cluster, tmp_path: Path, records: list[Any], **settings: A
     sink = ElasticsearchBulkSink.create(cluster.config(**settings), cluster.context(tmp_path))
     sink.prepare()
     try:
-        sink.publish(staged(tmp_path, records, f"staged-{uuid.uuid4().hex}.jsonl"))
+        sink.publish(staged(tmp_path, records))
     finally:
         sink.close()
     return sink  # type: ignore[return-value]
@@ -137,18 +166,36 @@ def run_bulk(cluster: Cluster, tmp_path: Path, records: list[Any], **settings: A
 def test_sink_indexes_each_kind_by_fqn(cluster: Cluster, tmp_path: Path) -> None:
     sink = run_sink(cluster, tmp_path, catalog(7), chunk_size=3)
     assert sink.report.records == 10 and sink.report.failure_count == 0
-    assert [cluster.count(kind) for kind in ("services", "databases", "schemas", "tables")] == [1, 1, 1, 7]
-    hit = cluster.client.search(index=f"{cluster.prefix}-tables", query={"term": {"fqn": "shop.db.public.t3"}})
-    assert [h["_id"] for h in hit["hits"]["hits"]] == ["shop.db.public.t3"]
-    source = hit["hits"]["hits"][0]["_source"]
-    assert source["column_names"] == ["id", "customer_id", "total"] and source["parent_fqn"] == "shop.db.public"
+    assert [cluster.count(kind) for kind in KINDS] == [1, 1, 1, 7]
+    assert cluster.ids(term={"fqn": "shop.db.public.t3"}) == ["shop.db.public.t3"]
+    assert cluster.ids("schemas") == ["shop.db.public"]
+    hit = cluster.client.get(index=f"{cluster.prefix}-tables", id="shop.db.public.t3")["_source"]
+    assert hit["column_names"] == ["id", "customer_id", "total"] and hit["parent_fqn"] == "shop.db.public"
+    assert [column["data_type"] for column in hit["columns"]] == ["INT", "INT", "INT"]
+    assert len(cluster.ids(match={"column_names": "customer"})) == 7  # snake_case split into words
+
+
+def test_names_complete_as_you_type(cluster: Cluster, tmp_path: Path) -> None:
+    run_bulk(cluster, tmp_path, catalog(12))
+    cluster.client.indices.refresh(index=f"{cluster.prefix}-tables")
+    found = cluster.client.search(
+        index=f"{cluster.prefix}-tables",
+        size=0,
+        suggest={"names": {"prefix": "t1", "completion": {"field": "suggest"}}},
+    )
+    options = found["suggest"]["names"][0]["options"]
+    assert sorted(option["_id"] for option in options) == [
+        "shop.db.public.t1",
+        "shop.db.public.t10",
+        "shop.db.public.t11",
+    ]
 
 
 def test_republishing_is_idempotent(cluster: Cluster, tmp_path: Path) -> None:
     run_sink(cluster, tmp_path, catalog(5))
     run_sink(cluster, tmp_path, catalog(5))
     run_bulk(cluster, tmp_path, catalog(5))
-    assert cluster.count() == 5
+    assert cluster.count() == 5 and len(cluster.physical()) == 1
     run_bulk(cluster, tmp_path, catalog(5), mode="replace")
     run_bulk(cluster, tmp_path, catalog(5), mode="replace")
     assert cluster.count() == 5 and cluster.count("services") == 1
@@ -158,56 +205,123 @@ def test_replace_switches_aliases_atomically_and_prunes(cluster: Cluster, tmp_pa
     for _ in range(4):
         sink = run_bulk(cluster, tmp_path, catalog(6), mode="replace", keep_indexes=2)
         assert sink.report.records == 9 and sink.report.failure_count == 0
-    physical = cluster.physical()
-    assert len(physical) == 2
-    newest = max(physical)
-    assert [name for name, info in physical.items() if f"{cluster.prefix}-tables" in info["aliases"]] == [newest]
+        assert sink.report.counters["indexes_switched"] == 4
+    assert sink.report.counters["indexes_deleted"] == 4  # one per alias
+    for kind in KINDS:
+        physical = cluster.physical(kind)
+        assert len(physical) == 2
+        serving = [name for name, info in physical.items() if f"{cluster.prefix}-{kind}" in info["aliases"]]
+        assert serving == [max(physical)]
     assert cluster.count() == 6
-    if cluster.fake:
-        last = cluster.fake.alias_calls[-1]  # one _aliases call moved all four aliases
+    if cluster.fake:  # one _aliases call moved all four aliases: removes and adds together
+        last = cluster.fake.alias_calls[-1]
         assert sum("add" in action for action in last) == 4 and sum("remove" in action for action in last) == 4
 
 
 def test_replace_refuses_a_shrink_beyond_max_shrink(cluster: Cluster, tmp_path: Path) -> None:
     run_bulk(cluster, tmp_path, catalog(10), mode="replace")
-    before = cluster.physical()
-    with pytest.raises(PublishRefused, match=r"4 documents against 10 in .*-tables, a drop of 60%"):
+    before = {kind: cluster.physical(kind) for kind in KINDS}
+    with pytest.raises(PublishRefused, match=r"4 documents against 10 in .*-tables, a drop of 60% \(max_shrink 20%\)"):
         run_bulk(cluster, tmp_path, catalog(4), mode="replace", max_shrink=0.2)
-    assert cluster.physical() == before and cluster.count() == 10
+    assert {kind: cluster.physical(kind) for kind in KINDS} == before and cluster.count() == 10
     run_bulk(cluster, tmp_path, catalog(9), mode="replace", max_shrink=0.2)  # 10% is allowed
     assert cluster.count() == 9
 
 
-def test_replace_refuses_when_the_count_differs_from_the_stage(fake: Cluster, tmp_path: Path) -> None:
-    run_bulk(fake, tmp_path, catalog(10), mode="replace")
-    before = fake.physical()
-    fake.fake.reject(lambda doc_id, doc: ("mapper_parsing_exception", "bad") if doc_id.endswith("t7") else None)
+def test_replace_refuses_when_the_count_differs_from_the_stage(cluster: Cluster, tmp_path: Path) -> None:
+    run_bulk(cluster, tmp_path, catalog(10), mode="replace")
+    before = cluster.physical()
     with pytest.raises(PublishRefused, match=r"9 documents indexed, 10 staged"):
-        run_bulk(fake, tmp_path, catalog(10), mode="replace", max_shrink=0.5)
-    assert fake.physical() == before and fake.count() == 10
-    assert len(fake.fake.indexes) == 4  # the half-built indexes were deleted
+        run_bulk(cluster, tmp_path, catalog(10, immense=(7,)), mode="replace", max_shrink=0.5)
+    assert cluster.physical() == before and cluster.count() == 10  # the half-built indexes were deleted
+    assert [letter.fqn for letter in cluster.letters] == ["shop.db.public.t7"]
 
 
-def test_replace_failure_midway_leaves_the_old_index_serving(fake: Cluster, tmp_path: Path) -> None:
-    run_bulk(fake, tmp_path, catalog(10), mode="replace")
-    fake.fake.fail_bulk(500, 10)
-    with pytest.raises(PublishRefused):
-        run_bulk(fake, tmp_path, catalog(10), mode="replace", max_retries=1)
-    assert fake.count() == 10 and len(fake.fake.indexes) == 4
+def test_replace_keeps_new_indexes_when_the_switch_went_through(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elastic_transport import ConnectionTimeout
+
+    run_bulk(cluster, tmp_path, catalog(3), mode="replace")
+    switch = ElasticsearchBulkSink._switch
+
+    def applied_then_timed_out(self: ElasticsearchBulkSink, new: dict[str, str]) -> None:
+        switch(self, new)
+        raise ConnectionTimeout("read timed out")
+
+    monkeypatch.setattr(ElasticsearchBulkSink, "_switch", applied_then_timed_out)
+    with pytest.raises(ConnectionTimeout):
+        run_bulk(cluster, tmp_path, catalog(4), mode="replace")
+    assert cluster.count() == 4 and len(cluster.physical()) == 2  # the new index serves; nothing was deleted
 
 
-def test_rejected_documents_are_dead_lettered_with_the_reason(fake: Cluster, tmp_path: Path) -> None:
-    reason = "failed to parse field [row_count] of type [long]"
-    fake.fake.reject(
-        lambda doc_id, doc: ("mapper_parsing_exception", reason) if doc_id.endswith(("t2", "t5")) else None
-    )
-    sink = run_sink(fake, tmp_path, catalog(8), chunk_size=4)
+def test_rejected_documents_are_dead_lettered_with_the_reason(cluster: Cluster, tmp_path: Path) -> None:
+    sink = run_sink(cluster, tmp_path, catalog(8, immense=(2, 5)), chunk_size=4)
     assert sink.report.records == 9 and sink.report.failure_count == 2
-    assert sorted(letter.fqn for letter in fake.letters) == ["shop.db.public.t2", "shop.db.public.t5"]
-    assert all(f"HTTP 400: mapper_parsing_exception: {reason}" in letter.error for letter in fake.letters)
-    assert fake.letters[0].record is not None
-    bulk = run_bulk(fake, tmp_path, catalog(8))
-    assert bulk.report.records == 9 and bulk.report.failure_count == 2 and len(fake.letters) == 4
+    assert sorted(letter.fqn for letter in cluster.letters) == ["shop.db.public.t2", "shop.db.public.t5"]
+    for letter in cluster.letters:
+        assert letter.error.startswith("HTTP 400: ") and "immense term in field" in letter.error
+        assert letter.record["name"] == letter.fqn.rsplit(".", 1)[1]
+    bulk = run_bulk(cluster, tmp_path, catalog(8, immense=(2, 5)))
+    assert bulk.report.records == 9 and bulk.report.failure_count == 2 and len(cluster.letters) == 4
+    assert cluster.count() == 6
+
+
+def test_an_fqn_too_long_for_an_id_fails_before_sending(cluster: Cluster, tmp_path: Path) -> None:
+    long = Table(name="n" * 600, service="shop", database="db", database_schema="public")
+    records = [*catalog(2), long]
+    sink = run_sink(cluster, tmp_path, records)
+    bulk = run_bulk(cluster, tmp_path, records)
+    for component in (sink, bulk):
+        assert component.report.records == 5 and component.report.failure_count == 1
+    assert [letter.error for letter in cluster.letters] == [
+        "DocumentError: FQN of 615 bytes is longer than a document id may be (512)",
+        "FQN of 615 bytes is longer than a document id may be (512)",
+    ]
+    assert cluster.count() == 2
+
+
+def test_chunks_respect_the_count_and_byte_limits(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elasticsearch import Elasticsearch
+
+    bodies: list[bytes] = []
+    bulk = Elasticsearch.bulk
+
+    def recording(self: Elasticsearch, **kwargs: Any) -> Any:
+        bodies.append(kwargs["operations"])
+        return bulk(self, **kwargs)
+
+    monkeypatch.setattr(Elasticsearch, "bulk", recording)
+    records = catalog(40)
+    run_bulk(cluster, tmp_path, records, chunk_size=3, max_chunk_bytes=2048)
+    sent = b"".join(action(alias, fqn, doc) for alias, fqn, doc in _actions(cluster, records))
+    assert b"".join(bodies) == sent  # every document once, in order
+    assert [body.count(b"\n") // 2 for body in bodies] == [3] + [2] * 20  # 3 small ones, then tables of ~800 bytes
+    assert max(len(body) for body in bodies) <= 2048 and cluster.count() == 40
+
+
+def _actions(cluster: Cluster, records: list[Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for record in records:
+        kind, fqn, doc = document(json.loads(dump_record(record)))
+        yield f"{cluster.prefix}-{KIND_INDEXES[kind]}", fqn, doc
+
+
+def test_templates_are_installed_idempotently_with_explicit_mappings(cluster: Cluster, tmp_path: Path) -> None:
+    run_sink(cluster, tmp_path, catalog(1))
+    run_bulk(cluster, tmp_path, catalog(1))
+    found = cluster.client.indices.get_index_template(name=f"{cluster.prefix}-tables")["index_templates"]
+    assert len(found) == 1
+    template = found[0]["index_template"]
+    assert template["index_patterns"] == [f"{cluster.prefix}-tables-*"] and template["version"] == 1
+    mappings = template["template"]["mappings"]
+    properties = mappings["properties"]
+    assert mappings["dynamic"] == "strict" and properties["fqn"] == {"type": "keyword"}
+    assert properties["suggest"]["type"] == "completion" and properties["tags"] == {"type": "keyword"}
+    assert properties["name"]["fields"]["keyword"] == {"type": "keyword", "normalizer": "name_normalizer"}
+    assert properties["columns"]["type"] == "nested" and properties["owners"] == {"type": "keyword"}
+    assert len(cluster.physical()) == 1
 
 
 def test_a_storm_of_429s_is_retried_to_success(fake: Cluster, tmp_path: Path) -> None:
@@ -221,7 +335,10 @@ def test_retries_have_a_limit(fake: Cluster, tmp_path: Path) -> None:
     fake.fake.fail_bulk(429, 3)
     sink = run_sink(fake, tmp_path, catalog(2), max_retries=2)
     assert sink.report.records == 0 and sink.report.failure_count == 5
-    assert "gave up after 2 retries: HTTP 429" in fake.letters[0].error
+    assert fake.fake.bulk_requests == 3
+    assert fake.letters[0].error == (
+        "gave up after 2 retries: HTTP 429: es_rejected_execution_exception: queue is full"
+    )
 
 
 def test_a_connection_dropped_mid_bulk_is_retried(fake: Cluster, tmp_path: Path) -> None:
@@ -231,45 +348,82 @@ def test_a_connection_dropped_mid_bulk_is_retried(fake: Cluster, tmp_path: Path)
     assert fake.count() == 12 and fake.fake.bulk_requests == 3 + 2
 
 
-def test_chunks_respect_the_byte_limit(fake: Cluster, tmp_path: Path) -> None:
-    run_bulk(fake, tmp_path, catalog(40), chunk_size=1000, max_chunk_bytes=2048)
-    assert fake.count() == 40 and fake.fake.bulk_requests > 5
+def test_a_request_refused_whole_dead_letters_its_chunk(fake: Cluster, tmp_path: Path) -> None:
+    fake.fake.fail_bulk(413, 1)
+    sink = run_sink(fake, tmp_path, catalog(12), chunk_size=5)
+    assert sink.report.records == 10 and sink.report.failure_count == 5
+    assert [letter.fqn for letter in fake.letters] == [
+        "shop",
+        "shop.db",
+        "shop.db.public",
+        *(f"shop.db.public.t{i}" for i in range(2)),
+    ]
+    assert fake.letters[0].error.startswith("HTTP 413: ") and fake.fake.bulk_requests == 3
 
 
-def test_templates_are_installed_with_explicit_mappings(fake: Cluster, tmp_path: Path) -> None:
-    run_sink(fake, tmp_path, catalog(1))
-    run_sink(fake, tmp_path, catalog(1))
-    template = fake.fake.templates["catalog-tables"]
-    assert template["index_patterns"] == ["catalog-tables-*"]
-    properties = template["template"]["mappings"]["properties"]
-    assert properties["fqn"] == {"type": "keyword"} and properties["suggest"]["type"] == "completion"
-    assert properties["name"]["fields"]["keyword"]["type"] == "keyword"
-    assert properties["columns"]["type"] == "nested"
-    assert template["template"]["mappings"]["dynamic"] == "strict"
+def test_replace_failure_midway_leaves_the_old_index_serving(fake: Cluster, tmp_path: Path) -> None:
+    run_bulk(fake, tmp_path, catalog(10), mode="replace")
+    fake.fake.fail_bulk(500, 10)
+    with pytest.raises(PublishRefused, match="0 documents indexed, 10 staged"):
+        run_bulk(fake, tmp_path, catalog(10), mode="replace", max_retries=1)
+    assert fake.count() == 10 and len(fake.fake.indexes) == 4
 
 
 def test_asset_uris_come_from_the_config_alone() -> None:
-    config = ElasticsearchSink.config_class.model_validate({"hosts": ["https://es.example.com:9200"]})
+    config = ElasticsearchSink.config_class.model_validate({"hosts": ["https://elastic:pw@es.example.com"]})
     assert ElasticsearchSink.asset_uris(config)[-1] == "elasticsearch://es.example.com:9200/catalog-tables"
     config = ElasticsearchBulkSink.config_class.model_validate({"conn_id": "es", "index_prefix": "cat"})
-    assert "elasticsearch://es/cat-schemas" in ElasticsearchBulkSink.asset_uris(config)
+    assert ElasticsearchBulkSink.asset_uris(config) == [f"elasticsearch://es/cat-{kind}" for kind in KINDS]
     with pytest.raises(ValueError, match="either conn_id or hosts"):
         ElasticsearchSink.config_class.model_validate({})
 
 
 def test_hook_resolves_the_connection_and_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    import json
-
-    extra = {"api_key": "s3cr3t-key", "verify_certs": False, "ca_certs": "/certs/ca.crt", "request_timeout": 12}
+    extra = {"api_key": "s3cr3t-key", "verify_certs": "false", "ca_certs": "/certs/ca.crt", "request_timeout": "12"}
     conn = {"conn_type": "ingest_elasticsearch", "host": "es1,https://es2:9243", "port": 9201, "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_ES_TEST", json.dumps(conn))
     masked: list[str] = []
     monkeypatch.setattr("airflow_provider_ingest.elasticsearch.hook.mask", masked.append)
-    settings = ElasticsearchIngestHook("es_test").settings()
-    assert settings["hosts"] == ["http://es1:9201", "https://es2:9243"]
-    assert settings["api_key"] == "s3cr3t-key" and settings["request_timeout"] == 12 and masked == ["s3cr3t-key"]
-    behaviour = ElasticsearchIngestHook.get_ui_field_behaviour()
-    assert "schema" in behaviour["hidden_fields"]
+    assert ElasticsearchIngestHook("es_test").settings() == {
+        "hosts": ["http://es1:9201", "https://es2:9243"],
+        "api_key": "s3cr3t-key",
+        "verify_certs": False,
+        "ca_certs": "/certs/ca.crt",
+        "request_timeout": 12.0,
+    }
+    assert masked == ["s3cr3t-key"]
+    prefixed = {"conn_type": "ingest_elasticsearch", "host": "es", "login": "elastic", "password": "pw",
+                "extra": {"extra__ingest_elasticsearch__request_timeout": 5}}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_ES_OLD", json.dumps(prefixed))
+    settings = ElasticsearchIngestHook("es_old").settings()
+    assert settings["request_timeout"] == 5.0 and settings["username"] == "elastic" and masked[-1] == "pw"
+
+
+def test_hook_tests_the_connection(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_ES_PING", json.dumps({"conn_type": "ingest_elasticsearch", "host": cluster.url}))
+    hook = ElasticsearchIngestHook("es_ping")
+    ok, message = hook.test_connection()
+    hook.close()
+    version = cluster.client.info()["version"]["number"]
+    assert (ok, message) == (True, f"connected to Elasticsearch {version}")
+
+
+def test_the_connection_type_is_declared_with_its_form() -> None:
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    manager = ProvidersManager()
+    hook = ProvidersManagerTaskRuntime().hooks["ingest_elasticsearch"]
+    assert hook.hook_class_name == "airflow_provider_ingest.elasticsearch.hook.ElasticsearchIngestHook"
+    assert hook.hook_name == "Elasticsearch (metadata ingest)" and hook.connection_testable
+    widgets = {
+        name.rsplit("__", 1)[1]: w for name, w in manager.connection_form_widgets.items() if "ingest_elastic" in name
+    }
+    assert sorted(widgets) == ["api_key", "ca_certs", "request_timeout", "verify_certs"]
+    assert widgets["api_key"].is_sensitive and widgets["request_timeout"].field["value"] == 30
+    behaviour = manager.field_behaviours["ingest_elasticsearch"]
+    assert behaviour["hidden_fields"] == ["schema"] and behaviour["relabeling"]["host"].startswith("Hosts")
+    assert ElasticsearchIngestHook.get_ui_field_behaviour()["hidden_fields"] == ["schema"]  # Airflow < 3.2
 
 
 def test_importing_the_components_is_cheap() -> None:
@@ -278,3 +432,63 @@ def test_importing_the_components_is_cheap() -> None:
         "print(sorted(m for m in ('elasticsearch', 'elastic_transport', 'airflow') if m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+SAMPLE_DAG = """\
+source:
+  type: sql
+  config: {sample: shop}
+stage:
+  type: file
+bulk_sink:
+  type: elasticsearch
+  config: {conn_id: h6_es_dag, index_prefix: PREFIX, mode: replace, initial_backoff: 0.001}
+workflow:
+  staging_root: STAGING
+airflow:
+  dag_id: h6_es_sample_shop
+  retries: 0
+"""
+
+
+@pytest.mark.airflow
+def test_generated_dag_publishes_the_sample_shop(
+    dags_folder: Path,
+    tmp_path: Path,
+    cluster: Cluster,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from support.dags import run_dag, task_states, xcoms
+
+    from airflow_provider_ingest.airflow.factory import build_dag
+
+    api_key = "h6-api-key-never-shown"
+    connection = {"conn_type": "ingest_elasticsearch", "host": cluster.url, "extra": {"api_key": api_key}}
+    if cluster.fake is None:  # a real cluster: keep the URL's credentials, which an API key would override
+        connection = {"conn_type": "ingest_elasticsearch", "host": cluster.url}
+    monkeypatch.setenv("AIRFLOW_CONN_H6_ES_DAG", json.dumps(connection))
+    text = SAMPLE_DAG.replace("PREFIX", cluster.prefix).replace("STAGING", str(tmp_path / "staging"))
+    (dags_folder / "h6_es_sample_shop.yaml").write_text(text)
+    dag = build_dag(dags_folder / "h6_es_sample_shop.yaml")
+    assert [outlet.uri for outlet in dag.get_task("bulk_sink").outlets] == [
+        f"elasticsearch://h6_es_dag/{cluster.prefix}-{kind}" for kind in KINDS
+    ]
+    if cluster.fake:
+        cluster.fake.fail_bulk(429, 2)
+
+    dag_run = run_dag(dags_folder, "h6_es_sample_shop")
+    assert task_states(dag_run) == {
+        "source": "success",
+        "stage": "success",
+        "bulk_sink": "success",
+        "cleanup_staging": "success",
+    }
+    bulk = xcoms(dag_run)["bulk_sink"]
+    tables = cluster.count("tables")
+    assert [cluster.count(kind) for kind in KINDS[:3]] == [1, 1, 1] and tables >= 7
+    assert bulk["records"] == tables + 3 and bulk["failures"] == 0
+    assert bulk["summary"]["counters"]["indexes_switched"] == 4, bulk
+    assert bulk["summary"]["counters"].get("retries", 0) == (2 if cluster.fake else 0)
+    assert "sample_shop.shop.main.order_items" in cluster.ids(term={"fqn": "sample_shop.shop.main.order_items"})
+    assert api_key not in caplog.text and api_key not in json.dumps(xcoms(dag_run))

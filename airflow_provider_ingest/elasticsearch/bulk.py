@@ -1,8 +1,9 @@
 """The bulk engine both Elasticsearch components use: chunks by count and bytes, retries, dead letters.
 
-Whole-request failures (429, 5xx, a dropped or timed-out connection) are retried with exponential backoff;
-items refused with 429 are retried alone; any other item error is final and handed to ``on_reject`` with
-the server's reason. Index actions are idempotent (id = FQN), so resending a chunk duplicates nothing.
+Whole-request failures (429, 5xx, a dropped or timed-out connection) are retried with exponential backoff
+up to ``max_retries``; items refused with 429 or 502-504 are retried alone; any other error, of an item or of
+a whole request (400, 401, 413...), is final and handed to ``on_reject`` per item with the server's reason.
+Index actions are idempotent (id = FQN), so resending a chunk duplicates nothing.
 One request is in flight while the next chunk is built (a single sender thread); outcomes are handled, and
 ``on_reject`` called, on the caller's thread.
 """
@@ -114,9 +115,9 @@ class BulkWriter:
             except (ConnectionError, ConnectionTimeout) as error:
                 reason = f"{type(error).__name__}: {error}"
             except ApiError as error:
-                if error.meta.status not in RETRY_STATUSES and error.meta.status < 500:
-                    raise
                 reason = f"HTTP {error.meta.status}: {_error_text(error.body)}"
+                if error.meta.status not in RETRY_STATUSES and error.meta.status < 500:
+                    return refused + [(item, reason) for item in items]  # 400, 401, 413...: final for the chunk
             else:
                 items, reason = self._outcomes(items, response.body["items"], refused)
                 if not items:

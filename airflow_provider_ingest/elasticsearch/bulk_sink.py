@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,7 +19,7 @@ from pydantic import Field
 
 from airflow_provider_ingest.api import BulkSink
 from airflow_provider_ingest.elasticsearch.bulk import BulkWriter, Item
-from airflow_provider_ingest.elasticsearch.documents import action, document
+from airflow_provider_ingest.elasticsearch.documents import DocumentError, action, document
 from airflow_provider_ingest.elasticsearch.mappings import (
     aliases,
     ensure_indexes,
@@ -70,8 +71,13 @@ class ElasticsearchBulkSink(BulkSink):
         writer = BulkWriter(self.client, self.config, self._rejected)
         loads = json.loads
         for line in StagedFileReader(uri).lines():
-            kind, fqn, doc = document(loads(line))
-            staged[kind] += 1
+            data = loads(line)
+            staged[data["kind"]] += 1
+            try:
+                kind, fqn, doc = document(data)
+            except DocumentError as error:
+                self.fail(str(error), record=parse_record(line))
+                continue
             writer.add(action(targets[kind], fqn, doc), fqn, line)
         writer.flush()
         self.report.records += writer.indexed
@@ -92,7 +98,7 @@ class ElasticsearchBulkSink(BulkSink):
             self._check(new, staged)
             self._switch(new)
         except BaseException:
-            self._drop(list(new.values()))
+            self._discard(new)
             raise
         self._prune()
 
@@ -122,10 +128,21 @@ class ElasticsearchBulkSink(BulkSink):
         self.client.indices.update_aliases(actions=actions)
         self.report.count("indexes_switched", len(new))
 
+    def _discard(self, new: dict[str, str]) -> None:
+        """After a failed replace, delete the new indexes, unless the alias switch went through after all."""
+        try:
+            serving = {index for alias in self.aliases.values() for index in _alias_indexes(self.client, alias)}
+        except Exception as error:
+            self.warn(f"replace failed; left {', '.join(new.values())} in place, cannot tell if they serve: {error}")
+            return
+        self._drop([index for index in new.values() if index not in serving])
+
     def _prune(self) -> None:
         """Delete each alias's oldest physical indexes beyond ``keep_indexes`` (never the live one)."""
         for alias in self.aliases.values():
-            indexes = sorted(self.client.indices.get_alias(index=f"{alias}-*").body.items(), reverse=True)
+            ours = re.compile(rf"{re.escape(alias)}-\d{{20}}")
+            found = self.client.indices.get_alias(index=f"{alias}-*").body.items()
+            indexes = sorted(((name, info) for name, info in found if ours.fullmatch(name)), reverse=True)
             stale = [name for name, info in indexes[self.config.keep_indexes :] if alias not in info.get("aliases", {})]
             if stale:
                 self._drop(stale)

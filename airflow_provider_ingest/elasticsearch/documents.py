@@ -26,6 +26,12 @@ _PARENTS: dict[str, tuple[str, ...]] = {
     "table": ("service", "database", "database_schema"),
 }
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+MAX_ID_BYTES = 512
+"""Elasticsearch refuses longer document ids (and with them, a whole bulk request)."""
+
+
+class DocumentError(ValueError):
+    """A record that cannot become a document: its FQN is too long to be a document id."""
 
 
 def document(data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -33,6 +39,8 @@ def document(data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     kind = data["kind"]
     parents = [data[key] for key in _PARENTS[kind]]
     fqn = fqn_.build(*parents, data["name"])
+    if len(fqn) > MAX_ID_BYTES // 4 and len(fqn.encode()) > MAX_ID_BYTES:
+        raise DocumentError(f"FQN of {len(fqn.encode())} bytes is longer than a document id may be ({MAX_ID_BYTES})")
     name = data["name"]
     doc: dict[str, Any] = {
         "fqn": fqn,

@@ -1,9 +1,9 @@
-"""The ``ingest_elasticsearch`` connection type and its hook: hosts, API key or basic auth, TLS, timeouts.
+"""The hook of the ``ingest_elasticsearch`` connection type: hosts, API key or basic auth, TLS, timeouts.
 
 Connection fields: *Host* is one URL or several, comma-separated (``https://es1:9200,https://es2:9200``; a
 bare host name means ``http://`` and *Port*, default 9200), *Login*/*Password* basic auth. Extra:
 ``api_key`` (instead of basic auth), ``verify_certs`` (bool), ``ca_certs`` (CA file path),
-``request_timeout`` (seconds).
+``request_timeout`` (seconds). The form fields are declared in :mod:`.connection`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_ingest.elasticsearch.connection import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
+
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-EXTRA_KEYS = ("api_key", "verify_certs", "ca_certs", "request_timeout")
+EXTRA_KEYS = tuple(CONN_FIELDS)
 
 
 class ElasticsearchIngestHook(BaseHook):
@@ -23,8 +25,8 @@ class ElasticsearchIngestHook(BaseHook):
 
     conn_name_attr = "elasticsearch_conn_id"
     default_conn_name = "ingest_elasticsearch_default"
-    conn_type = "ingest_elasticsearch"
-    hook_name = "Elasticsearch (ingest)"
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
 
     def __init__(self, elasticsearch_conn_id: str | None = default_conn_name, **settings: Any) -> None:
         super().__init__()
@@ -34,29 +36,27 @@ class ElasticsearchIngestHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra form fields: API key, TLS verification, CA file, request timeout."""
+        """Extra form fields for Airflow before 3.2 (later ones read ``conn-fields`` from the provider info)."""
         from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from wtforms import BooleanField, IntegerField, PasswordField, StringField
 
-        return {
-            "api_key": PasswordField("API key", widget=BS3PasswordFieldWidget()),
-            "verify_certs": BooleanField("Verify TLS certificates", default=True),
-            "ca_certs": StringField("CA file", widget=BS3TextFieldWidget()),
-            "request_timeout": IntegerField("Request timeout (s)", widget=BS3TextFieldWidget()),
-        }
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            schema, label = spec["schema"], spec["label"]
+            if schema.get("format") == "password":
+                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget())
+            elif "boolean" in schema["type"]:
+                widgets[name] = BooleanField(label, default=schema.get("default"))
+            elif "integer" in schema["type"]:
+                widgets[name] = IntegerField(label, widget=BS3TextFieldWidget(), default=schema.get("default"))
+            else:
+                widgets[name] = StringField(label, widget=BS3TextFieldWidget())
+        return widgets
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form: Host holds the URLs, Login/Password basic auth."""
-        return {
-            "hidden_fields": ["schema"],
-            "relabeling": {"host": "Hosts (comma-separated URLs)", "login": "Username"},
-            "placeholders": {
-                "host": "https://elasticsearch:9200",
-                "login": "elastic (or leave empty and use an API key)",
-                "extra": '{"api_key": "...", "verify_certs": true, "ca_certs": "/certs/ca.crt", "request_timeout": 30}',
-            },
-        }
+        """The connection form for Airflow before 3.2: Host holds the URLs, Login/Password basic auth."""
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
 
     def settings(self) -> dict[str, Any]:
         """Client settings: inline ones (``hosts`` given) win, else the Airflow connection's."""
@@ -96,10 +96,15 @@ def _from_connection(connection: Any) -> dict[str, Any]:
     extra = connection.extra_dejson or {}
     hosts = [host.strip() for host in (connection.host or "").split(",") if host.strip()]
     hosts = [host if "://" in host else f"http://{host}:{connection.port or 9200}" for host in hosts]
-    settings: dict[str, Any] = {
-        "hosts": hosts,
-        **{key: extra[key] for key in EXTRA_KEYS if extra.get(key) not in (None, "")},
-    }
+    settings: dict[str, Any] = {"hosts": hosts}
+    for key in EXTRA_KEYS:  # older forms stored extra fields as extra__<conn type>__<name>
+        value = extra.get(key, extra.get(f"extra__{CONN_TYPE}__{key}"))
+        if value not in (None, ""):
+            settings[key] = value
+    if isinstance(settings.get("verify_certs"), str):
+        settings["verify_certs"] = settings["verify_certs"].strip().lower() not in ("false", "0", "no", "off")
+    if "request_timeout" in settings:
+        settings["request_timeout"] = float(settings["request_timeout"])
     if connection.login:
         settings.update(username=connection.login, password=connection.password or "")
     return settings

@@ -1,8 +1,9 @@
 """Index templates: explicit mappings and analyzers for the four kind indexes, installed idempotently.
 
-Names are ``text`` (standard analyzer plus an ``ascii_folding`` name analyzer that splits ``snake_case``)
-with ``.keyword`` subfields; FQNs, tags and owners are keywords; ``suggest`` is a completion field for
-search-as-you-type. Columns are ``nested`` in the table document (see docs/elasticsearch.md).
+Names are ``text`` (a name analyzer: words split at ``_``, dots and other non-word characters, lowercased and
+ASCII-folded) with ``.keyword`` (case-insensitive exact) and ``.raw`` (exact) subfields; FQNs, tags and owners
+are keywords; ``suggest`` is a completion field for search-as-you-type. Columns are ``nested`` in the table
+document (measured against a separate columns index: see docs/elasticsearch.md).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ TEMPLATE_VERSION = 1
 SETTINGS: dict[str, Any] = {
     "analysis": {
         "tokenizer": {"name_tokenizer": {"type": "pattern", "pattern": "[\\W_]+"}},
-        "normalizer": {"lowercase": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+        "normalizer": {"name_normalizer": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
         "analyzer": {
             "name_analyzer": {"type": "custom", "tokenizer": "name_tokenizer", "filter": ["lowercase", "asciifolding"]}
         },
@@ -30,7 +31,7 @@ _KEYWORD = {"type": "keyword"}
 _NAME = {
     "type": "text",
     "analyzer": "name_analyzer",
-    "fields": {"keyword": {"type": "keyword", "normalizer": "lowercase"}, "raw": {"type": "keyword"}},
+    "fields": {"keyword": {"type": "keyword", "normalizer": "name_normalizer"}, "raw": {"type": "keyword"}},
 }
 _TEXT = {"type": "text"}
 

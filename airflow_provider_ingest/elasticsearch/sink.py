@@ -64,7 +64,10 @@ def stamp() -> str:
 
 def asset_uris(config: ElasticsearchConfig) -> list[str]:
     """``elasticsearch://host:port/<alias>`` per kind, from the settings alone (a conn_id stands for the host)."""
-    where = urlsplit(config.hosts[0]).netloc if config.hosts else config.conn_id
+    where = config.conn_id
+    if config.hosts:  # host and port only: a URL's user:password must not reach the DAG's assets
+        url = urlsplit(config.hosts[0] if "://" in config.hosts[0] else f"http://{config.hosts[0]}")
+        where = f"{url.hostname}:{url.port or 9200}"
     return [f"elasticsearch://{where}/{alias}" for alias in aliases(config.index_prefix).values()]
 
 
