@@ -9,10 +9,14 @@ import argparse
 import json
 import sys
 import time
+import types
+import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
     from airflow_provider_ingest.api import Report
     from airflow_provider_ingest.workflow.runner import RunResult
 
@@ -131,18 +135,40 @@ def _print_result(result: RunResult) -> None:
 
 
 def _components(args: argparse.Namespace) -> int:
-    from airflow_provider_ingest.registry import BUILTINS, known_types, resolve
+    from airflow_provider_ingest.registry import BUILTINS, available
 
     for role in BUILTINS:
-        for name in known_types(role):
-            component = resolve(role, name)
+        for name, component in available(role):
             print(f"{role} {name}: {(component.__doc__ or '').strip().splitlines()[0]}")
             for field_name, field in component.config_class.model_fields.items():
-                default = "required" if field.is_required() else f"default {field.default!r}"
-                kind = getattr(field.annotation, "__name__", None) or str(field.annotation)
+                default = "required" if field.is_required() else f"default {_default(field)}"
                 about = f" {field.description}" if field.description else ""
-                print(f"    {field_name}: {kind} ({default}){about}")
+                print(f"    {field_name}: {_type_name(field.annotation)} ({default}){about}")
     return 0
+
+
+def _type_name(annotation: object) -> str:
+    """``str``, ``list[str]``, ``Literal['shop'] | None``: a field's type as written in the code."""
+    if annotation is type(None):
+        return "None"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(repr(arg) for arg in args)}]"
+    if origin is not None:
+        return f"{_type_name(origin)}[{', '.join(_type_name(arg) for arg in args)}]" if args else _type_name(origin)
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _default(field: FieldInfo) -> str:
+    """A field's default, with default factories called; models shown as their non-default fields."""
+    value = field.get_default(call_default_factory=True)
+    if hasattr(value, "model_dump"):
+        return repr(value.model_dump(exclude_defaults=True))
+    return repr(value)
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -103,6 +103,17 @@ def resolve(role: str, name: str) -> type[Component]:
     return found
 
 
+def available(role: str) -> list[tuple[str, type[Component]]]:
+    """Every type name of a role with its class (imports them all); plugins of another role are left out."""
+    found = []
+    for name in known_types(role):
+        try:
+            found.append((name, resolve(role, name)))
+        except UnknownComponentError:
+            continue  # an entry point without a role prefix, naming a component of another role
+    return found
+
+
 def _unknown_message(role: str, name: str) -> str:
     known = known_types(role)
     message = f"unknown {role} type {name!r}; known: {', '.join(known) or 'none'}"

@@ -2,15 +2,20 @@
 
 A file is a workflow file when it is YAML or JSON (``.yaml``, ``.yml``, ``.json``) and its top level
 is a mapping with a ``source`` key; other YAML is left alone. ``.airflowignore`` is honoured. A file
-that does not parse or validate becomes an import error naming its file, line and field, while
-every other workflow file still becomes its DAG. Parsing stays cheap: no client library, network or
-database; when a task runs, only the DAG being run is built.
+that does not parse or validate becomes an import error of its own, keyed by its path and naming its
+line and field, while every other workflow file still becomes its DAG. (Airflow marks every DAG of a
+file with an import error stale, so the errors are never put on the loader file.) Parsing stays
+cheap: no client library, network or database; when a task runs, only the DAG being run is built.
 """
 
 from __future__ import annotations
 
 import datetime
+import gc
+import logging
+import os
 import re
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -32,27 +37,27 @@ from airflow_provider_ingest.workflow.loader import LoadedWorkflow, is_workflow,
 from airflow_provider_ingest.workflow.spec import ComponentSpec
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
-INVALID_FILES_DAG_ID = "_invalid_workflow_files"
 
-
-class InvalidWorkflowFiles(Exception):
-    """Workflow files that could not become DAGs; Airflow lists this as the loader file's import error."""
-
-
-class _InvalidWorkflowFilesDag(DAG):
-    """A DAG that never validates: Airflow records its error and keeps the loader file's other DAGs."""
-
-    problems: list[str]
-
-    def validate(self) -> None:
-        raise InvalidWorkflowFiles("\n" + "\n".join(self.problems))
+log = logging.getLogger(__name__)
 
 
 def load_workflow_dags(namespace: dict[str, Any], folder: str | Path | None = None) -> dict[str, DAG]:
     """Build the DAGs of all workflow files under ``folder`` (default: the calling file's folder).
 
     Call it from a DAG file as ``load_workflow_dags(globals())``; the DAGs are put in that namespace.
+    The cyclic garbage collector is paused meanwhile: parsing makes no garbage cycles, and a full
+    collection over Airflow's heap would otherwise cost as much as building the DAGs.
     """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(namespace, folder)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG]:
     loader_file = namespace.get("__file__")
     root = Path(folder) if folder is not None else Path(loader_file or ".").parent
     wanted = get_parsing_context().dag_id
@@ -85,10 +90,34 @@ def load_workflow_dags(namespace: dict[str, Any], folder: str | Path | None = No
     for dag_id, dag in dags.items():
         namespace[_variable(dag_id)] = dag
     if problems and not wanted:
-        invalid = _InvalidWorkflowFilesDag(dag_id=INVALID_FILES_DAG_ID, schedule=None)
-        invalid.problems = [str(problem) for problem in problems]
-        namespace[INVALID_FILES_DAG_ID] = invalid
+        _report(problems)
     return dags
+
+
+def _report(problems: list[Problem]) -> None:
+    """Add one import error per workflow file to the DagBag parsing the loader file (or log them)."""
+    by_file: dict[str, list[str]] = defaultdict(list)
+    for problem in problems:
+        by_file[problem.file].append(str(problem))
+    bag = _parsing_dag_bag()
+    for file, lines in by_file.items():
+        message = "\n".join(lines)
+        if bag is None:
+            log.error("invalid workflow file %s:\n%s", file, message)
+            continue
+        key = os.path.relpath(file, bag.bundle_path) if getattr(bag, "bundle_path", None) else file
+        bag.import_errors[key] = message
+
+
+def _parsing_dag_bag() -> Any:
+    """The Airflow ``DagBag`` whose ``process_file`` is importing the loader file, if any."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if type(candidate).__name__.endswith("DagBag") and isinstance(getattr(candidate, "import_errors", None), dict):
+            return candidate
+        frame = frame.f_back
+    return None
 
 
 def build_dag(path: str | Path, loader_file: str | None = None) -> DAG:
@@ -160,8 +189,11 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
             params=settings.params,
             default_args=default_args,
         )
+        dag.timetable.validate()
     except Exception as error:  # an invalid schedule, start date or params
-        raise WorkflowFileError([workflow.document.problem(("airflow",), f"{type(error).__name__}: {error}")]) from None
+        raise WorkflowFileError(
+            [workflow.document.problem(_setting(error), f"{type(error).__name__}: {error}")]
+        ) from None
     with dag:
         task_ids = _task_ids(spec.components())
         last = IngestSourceOperator(task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common)
@@ -218,6 +250,16 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
     if loader_file:
         dag.fileloc = loader_file
     return dag
+
+
+def _setting(error: Exception) -> tuple[str, ...]:
+    """The ``airflow`` setting a DAG construction error is about, as far as its type tells."""
+    name = type(error).__name__
+    if "Timetable" in name or "Cron" in name:
+        return ("airflow", "schedule")
+    if "Param" in name:
+        return ("airflow", "params")
+    return ("airflow",)
 
 
 def _task_ids(components: list[tuple[str, tuple[str | int, ...], ComponentSpec]]) -> list[str]:

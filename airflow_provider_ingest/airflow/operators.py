@@ -117,7 +117,11 @@ class IngestBulkSinkOperator(_IngestOperator):
 
 
 class IngestWorkflowOperator(BaseOperator):
-    """Runs a whole workflow file serially in one task."""
+    """Runs a whole workflow file serially in one task.
+
+    Staged files go to ``{staging_root}/{workflow}/{run_id}/{task_id}``; the XCom counts the source's
+    records and the failures of all components.
+    """
 
     template_fields: Sequence[str] = ("workflow_file",)
 
@@ -128,6 +132,7 @@ class IngestWorkflowOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.log import mask_secret
 
+        from airflow_provider_ingest.airflow.tasks import task_folder
         from airflow_provider_ingest.workflow.env import secret_values
         from airflow_provider_ingest.workflow.loader import load_workflow
         from airflow_provider_ingest.workflow.runner import run_workflow
@@ -136,13 +141,21 @@ class IngestWorkflowOperator(BaseOperator):
         for _, _, spec in workflow.spec.components():
             for secret in secret_values(spec.config):
                 mask_secret(secret)
-        result = run_workflow(workflow, run_id=context["ti"].run_id)
+        ti = context["ti"]
+        map_index = ti.map_index if ti.map_index is not None else -1
+        result = run_workflow(workflow, run_id=task_folder(ti.run_id, ti.task_id, map_index))
         summary = [report.summary() for report in result.reports]
         for line in summary:
             self.log.info("%s", line)
         if not result.success:
             raise RuntimeError(result.error or f"success rate below {result.threshold:g}% in {result.below_threshold}")
-        return {"uri": result.staged_uri, "dead_letter_uri": result.dead_letter_uri, "summary": summary}
+        return {
+            "uri": result.staged_uri,
+            "records": result.reports[0].records,
+            "failures": sum(report.failure_count for report in result.reports),
+            "dead_letter_uri": result.dead_letter_uri,
+            "summary": summary,
+        }
 
 
 class IngestCleanupOperator(BaseOperator):

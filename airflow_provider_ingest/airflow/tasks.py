@@ -33,15 +33,19 @@ def task_context(
     base_dir: str | None = None,
 ) -> RunContext:
     """The context of one task: its staging folder is ``{root}/{dag_id}/{run_id}/{task_id}[/{map_index}]``."""
-    folder = "/".join(
-        [_UNSAFE.sub("_", run_id), _UNSAFE.sub("_", task_id)] + ([str(map_index)] if map_index >= 0 else [])
-    )
     return RunContext(
         workflow_name=dag_id,
-        run_id=folder,
+        run_id=task_folder(run_id, task_id, map_index),
         staging_root=staging_root,
         base_dir=Path(base_dir) if base_dir else Path.cwd(),
         compression=compression,
+    )
+
+
+def task_folder(run_id: str, task_id: str, map_index: int = -1) -> str:
+    """``{run_id}/{task_id}[/{map_index}]``, each part made safe for paths and object keys."""
+    return "/".join(
+        [_UNSAFE.sub("_", run_id), _UNSAFE.sub("_", task_id)] + ([str(map_index)] if map_index >= 0 else [])
     )
 
 

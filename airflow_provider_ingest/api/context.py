@@ -28,10 +28,10 @@ class RunContext:
     compression: str = "none"
 
     def resolve_path(self, path: str) -> str:
-        """A path from a workflow file: relative ones are taken from the workflow file's folder."""
-        if "://" in path or Path(path).is_absolute():
+        """A path from a workflow file: ``~`` is expanded, relative ones are taken from the workflow file's folder."""
+        if "://" in path:
             return path
-        return str(self.base_dir / path)
+        return str(self.base_dir / Path(path).expanduser())
 
     def staging_uri(self, *parts: str) -> str:
         """A location under this run's staging folder."""

@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import io
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -112,7 +113,12 @@ class StagedFileReader:
             stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
             if gzipped:
                 stream = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
-            yield from self._body(stream)
+            try:
+                yield from self._body(stream)
+            except EOFError as error:
+                raise StagedFileError(f"{self.uri}: truncated: {error}") from error
+            except (gzip.BadGzipFile, zlib.error) as error:
+                raise StagedFileError(f"{self.uri}: corrupted: {error}") from error
 
     def records(self) -> Iterator[Record]:
         """Yield each record, parsed."""
@@ -143,11 +149,13 @@ class StagedFileReader:
             number += 1
             if trailer is not None:
                 raise StagedFileError(f"{self.uri}: data after the trailer on line {number}")
+            if not line.endswith(b"\n"):
+                if self.header is not None:
+                    raise StagedFileError(f"{self.uri}: truncated: line {number} is incomplete")
+                line += b"\n"  # plain JSON Lines may lack the final newline
             if line.startswith(TRAILER_PREFIX):
                 trailer = self._json(line, number)
                 continue
-            if not line.endswith(b"\n"):
-                raise StagedFileError(f"{self.uri}: truncated: line {number} is incomplete")
             if line == b"\n":
                 continue
             digest.update(line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_ingest.registry import known_types, resolve
+from airflow_provider_ingest.registry import available
 from airflow_provider_ingest.workflow.spec import WorkflowFile
 
 _FIELDS = {
@@ -22,8 +22,8 @@ def workflow_json_schema() -> dict[str, Any]:
     definitions = schema.setdefault("$defs", {})
     for role, field_name in _FIELDS.items():
         conditions = []
-        for name in known_types(role):
-            config_class = resolve(role, name).config_class
+        for name, component in available(role):
+            config_class = component.config_class
             config_schema = config_class.model_json_schema(ref_template="#/$defs/{model}")
             definitions.update(config_schema.pop("$defs", {}))
             key = f"{role}_{name}_config".replace(".", "_")

@@ -107,9 +107,9 @@ def _component_problems(document: Document, role: str, where: Location, spec: Co
 def _problems(document: Document, error: ValidationError, model: type[BaseModel], prefix: Location) -> list[Problem]:
     problems: dict[Location, Problem] = {}
     for item in error.errors(include_url=False):
-        location = _in_document(
-            document, (*prefix, *item["loc"]), keep_last=item["type"] in ("missing", "extra_forbidden")
-        )
+        location = (*prefix, *item["loc"])
+        if item["type"] != "missing":  # a missing field keeps its whole path, placed at its nearest parent
+            location = _in_document(document, location, keep_last=item["type"] == "extra_forbidden")
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = _unknown_field(model, tuple(item["loc"]))

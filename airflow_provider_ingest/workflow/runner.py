@@ -105,8 +105,8 @@ def run_workflow(workflow: LoadedWorkflow, *, run_id: str | None = None, progres
         with ExitStack() as closing:
             for component in components:
                 component.report.start()
+                closing.callback(_close, component)  # close runs also when prepare raises
                 component.prepare()
-                closing.callback(_close, component)
             drive(source.records(), source, processors, ends, progress=progress)
             result.staged_uri = finish(ends)
             if bulk_sink is not None and result.staged_uri is not None:

@@ -71,3 +71,121 @@ class MarkerSink(Sink):
 
     def close(self) -> None:
         Path(self.config.marker).write_text("closed by sink\n")
+
+
+class JournalConfig(ComponentConfig):
+    journal: str
+    label: str = ""
+    fail_prepare: bool = False
+    fail_close: bool = False
+
+
+class _Journaled:
+    """Appends each lifecycle step and record to the ``journal`` file: ``<label> <event> [<name>]``."""
+
+    config: JournalConfig
+
+    def log(self, event: str, record: Record | None = None) -> None:
+        label = self.config.label or self.role  # type: ignore[attr-defined]
+        with open(self.config.journal, "a", encoding="utf-8") as journal:
+            journal.write(f"{label} {event}{'' if record is None else ' ' + record.name}\n")
+
+    def prepare(self) -> None:
+        self.log("prepare")
+        if self.config.fail_prepare:
+            raise RuntimeError(f"{self.config.label or 'component'} cannot prepare")
+
+    def close(self) -> None:
+        self.log("close")
+        if self.config.fail_close:
+            raise RuntimeError("cannot close")
+
+
+class JournalSourceConfig(JournalConfig):
+    names: list[str] = ["t0", "t1", "t2"]
+    raise_at: str | None = None
+
+
+class JournalSource(_Journaled, Source):
+    """Emits a table per name in ``names``, logging each; raises instead of emitting ``raise_at``."""
+
+    config_class = JournalSourceConfig
+    config: JournalSourceConfig
+
+    def records(self) -> Iterator[Record]:
+        for name in self.config.names:
+            if name == self.config.raise_at:
+                raise RuntimeError(f"source cannot read {name}")
+            record = Table(service="svc", database="db", database_schema="s", name=name)
+            self.log("emit", record)
+            yield record
+
+
+class JournalProcessorConfig(JournalConfig):
+    drop: list[str] = []
+    split: list[str] = []
+    suffix: str = ""
+    fail_on: list[str] = []
+
+
+class JournalProcessor(_Journaled, Processor):
+    """Logs each record; drops ``drop``, splits ``split`` in two (``x``, ``x_copy``), renames with ``suffix``."""
+
+    config_class = JournalProcessorConfig
+    config: JournalProcessorConfig
+
+    def process(self, record: Record) -> Record | list[Record] | None:
+        self.log("process", record)
+        if record.name in self.config.fail_on:
+            raise ValueError(f"{self.config.label} refuses {record.name}")
+        if record.name in self.config.drop:
+            return None
+        if self.config.suffix:
+            record = record.model_copy(update={"name": record.name + self.config.suffix})
+        if record.name in self.config.split:
+            return [record, record.model_copy(update={"name": record.name + "_copy"})]
+        return record
+
+
+class JournalSinkConfig(JournalConfig):
+    fail_on: list[str] = []
+
+
+class JournalSink(_Journaled, Sink):
+    """Logs each record written and the flush; refuses the records named in ``fail_on``."""
+
+    config_class = JournalSinkConfig
+    config: JournalSinkConfig
+
+    def write(self, record: Record) -> None:
+        if record.name in self.config.fail_on:
+            raise ValueError(f"sink refuses {record.name}")
+        self.log("write", record)
+
+    def flush(self) -> None:
+        self.log("flush")
+
+
+class ConnectionProbeConfig(ComponentConfig):
+    conn_id: str
+    token: str | None = None
+
+
+class ConnectionProbe(Processor):
+    """Resolves an Airflow connection and carelessly logs its password and token: the masker must hide them."""
+
+    config_class = ConnectionProbeConfig
+    config: ConnectionProbeConfig
+
+    def prepare(self) -> None:
+        import logging
+
+        from airflow.sdk import BaseHook
+
+        connection = BaseHook.get_connection(self.config.conn_id)
+        logging.getLogger(__name__).warning(
+            "connecting as %s with %s and %s", connection.login, connection.password, self.config.token
+        )
+
+    def process(self, record: Record) -> Record:
+        return record

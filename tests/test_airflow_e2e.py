@@ -1,0 +1,207 @@
+"""A real Airflow: API server, scheduler and DAG processor run a generated DAG, driven through ``/api/v2``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from support.dags import LOADER
+
+from airflow_provider_ingest.staging import read_records
+
+pytestmark = pytest.mark.airflow
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+TIMEOUT = 180.0
+
+WORKFLOW = """\
+description: The sample shop through a processor that logs a connection's password.
+source:
+  type: sql
+  config: {sample: shop, table_filter: {include: [orders, payments]}}
+processors:
+  - type: support.components:ConnectionProbe
+    config: {conn_id: h4_e2e_secret}
+sink:
+  type: file
+  config: {path: OUT/shop.jsonl}
+stage: {type: file}
+bulk_sink:
+  type: file
+  config: {path: OUT/shop_published.jsonl}
+workflow:
+  staging_root: STAGING
+airflow:
+  dag_id: h4_e2e_shop
+  schedule: "@daily"
+  tags: [h4, e2e]
+"""
+
+
+class Airflow:
+    """The processes of one Airflow installation, a client of its REST API, and its secret connection's password."""
+
+    def __init__(self, home: Path, port: int, env: dict[str, str]) -> None:
+        self.home = home
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = env
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.session = requests.Session()
+        self.password = ""
+
+    def start(self, *command: str) -> None:
+        """Start ``airflow <command>`` in its own process group, its output in ``<home>/<command>.log``."""
+        log = open(self.home / f"{command[0]}.log", "wb")
+        self.processes.append(
+            subprocess.Popen(
+                [AIRFLOW, *command], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
+        log.close()
+
+    def stop(self) -> None:
+        """Terminate every process group started, then kill what is left."""
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST call; the JSON answer."""
+        response = self.session.request(method, self.url + path, timeout=10, **kwargs)
+        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+    def wait_for(self, what: str, probe: Callable[[], Any]) -> Any:
+        """Call ``probe`` until it returns something true; fail with the process logs after the timeout."""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                assert process.poll() is None, f"{process.args[1]} exited while waiting for {what}\n{self.logs()}"
+            try:
+                found = probe()
+            except (requests.ConnectionError, AssertionError):
+                found = None
+            if found:
+                return found
+            time.sleep(0.5)
+        pytest.fail(f"timed out waiting for {what}\n{self.logs()}")
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(self.home.glob("*.log")))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def airflow(tmp_path: Path) -> Iterator[Airflow]:
+    """API server, scheduler and DAG processor on 127.0.0.1, SQLite and a temporary AIRFLOW_HOME."""
+    home = tmp_path / "airflow"
+    (home / "dags").mkdir(parents=True)
+    port = free_port()
+    password = "h4-e2e-" + secrets.token_hex(6)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    env |= {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "1",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "2",
+        "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "PYTHONPATH": str(Path(__file__).parent),
+        "AIRFLOW_CONN_H4_E2E_SECRET": json.dumps({"conn_type": "generic", "login": "probe", "password": password}),
+    }
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    installation = Airflow(home, port, env)
+    installation.password = password
+    try:
+        for command in (["api-server", "--host", "127.0.0.1", "--port", str(port)], ["scheduler"], ["dag-processor"]):
+            installation.start(*command)
+        installation.wait_for("the API server", lambda: installation.call("GET", "/api/v2/monitor/health"))
+        token = installation.call("GET", "/auth/token")["access_token"]
+        installation.session.headers["Authorization"] = f"Bearer {token}"
+        yield installation
+    finally:
+        installation.stop()
+
+
+def test_a_yaml_dropped_in_the_dags_folder_runs_under_a_real_airflow(airflow: Airflow, tmp_path: Path) -> None:
+    dags = airflow.home / "dags"
+    text = WORKFLOW.replace("OUT", str(tmp_path / "out")).replace("STAGING", str(tmp_path / "staging"))
+    (dags / "shop.yaml").write_text(text)
+    (dags / "broken.yaml").write_text("source:\n  type: file\n  config: {path: [unclosed\n")
+    shutil.copy(LOADER, dags / LOADER.name)
+
+    dag = airflow.wait_for("the generated DAG", lambda: airflow.call("GET", "/api/v2/dags/h4_e2e_shop"))
+    assert dag["is_paused"] is True and sorted(tag["name"] for tag in dag["tags"]) == ["e2e", "h4"]
+    errors = airflow.wait_for("the import error", lambda: airflow.call("GET", "/api/v2/importErrors")["import_errors"])
+    assert [error["filename"] for error in errors] == ["broken.yaml"]
+    assert errors[0]["stack_trace"].startswith(f"{dags}/broken.yaml:4:1: invalid YAML: while parsing a flow sequence")
+
+    airflow.call("PATCH", "/api/v2/dags/h4_e2e_shop", json={"is_paused": False})
+    run_id = airflow.call("POST", "/api/v2/dags/h4_e2e_shop/dagRuns", json={"logical_date": None})["dag_run_id"]
+    path = f"/api/v2/dags/h4_e2e_shop/dagRuns/{run_id}"
+    state = airflow.wait_for(
+        "the run to finish",
+        lambda: (state := airflow.call("GET", path)["state"]) in ("success", "failed") and state,
+    )
+
+    tasks = {ti["task_id"]: ti["state"] for ti in airflow.call("GET", f"{path}/taskInstances")["task_instances"]}
+    assert (state, tasks) == ("success", dict.fromkeys(tasks, "success")), airflow.logs()
+    assert sorted(tasks) == ["bulk_sink", "cleanup_staging", "connectionprobe", "sink", "source", "stage"]
+    values = {
+        task_id: airflow.call("GET", f"{path}/taskInstances/{task_id}/xcomEntries/return_value")["value"]
+        for task_id in ("source", "connectionprobe", "stage", "bulk_sink")
+    }
+    assert all(value["uri"].startswith(str(tmp_path / "staging" / "h4_e2e_shop")) for value in values.values())
+    assert values["connectionprobe"]["uri"].endswith("/connectionprobe/output.jsonl")
+    assert [value["records"] for value in values.values()] == [5, 5, 5, 5]
+    expected = [("database_service", "sample_shop"), ("database", "shop"), ("database_schema", "main")]
+    expected += [("table", "orders"), ("table", "payments")]
+    assert [(r.kind, r.name) for r in read_records(str(tmp_path / "out" / "shop.jsonl"))] == expected
+    assert [(r.kind, r.name) for r in read_records(str(tmp_path / "out" / "shop_published.jsonl"))] == expected
+
+    log = airflow.call("GET", f"{path}/taskInstances/connectionprobe/logs/1", params={"full_content": True})
+    text = json.dumps(log)
+    assert "connecting as probe with ***" in text
+    assert airflow.password not in text and airflow.password not in json.dumps(values)

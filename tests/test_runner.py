@@ -1,0 +1,453 @@
+"""The serial runner: order, processors, thresholds, close after failures, dead letters, file stage and bulk sink."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.components.file import FileBulkSink
+from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Table, dump_record
+from airflow_provider_ingest.staging import StagedFileError, StagedFileWriter, read_dead_letters, read_records
+from airflow_provider_ingest.workflow.loader import load_workflow
+from airflow_provider_ingest.workflow.runner import RunResult, run_workflow
+
+SOURCE = "support.components:JournalSource"
+PROCESSOR = "support.components:JournalProcessor"
+SINK = "support.components:JournalSink"
+
+
+class Workflow:
+    """Writes a workflow file into a temporary folder and runs it; the components log to one journal."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.journal = folder / "journal.txt"
+
+    def component(self, type_name: str, **config: object) -> dict[str, object]:
+        return {"type": type_name, "config": {"journal": str(self.journal), **config}}
+
+    def run(self, spec: dict[str, object], *, run_id: str = "run1") -> RunResult:
+        spec.setdefault("workflow", {})["staging_root"] = "staging"  # type: ignore[index]
+        path = self.folder / "flow.yaml"
+        path.write_text(json.dumps(spec))
+        return run_workflow(load_workflow(path), run_id=run_id)
+
+    def events(self) -> list[str]:
+        return self.journal.read_text().splitlines() if self.journal.exists() else []
+
+    def staging(self, *parts: str) -> Path:
+        return self.folder.joinpath("staging", "flow", "run1", *parts)
+
+
+@pytest.fixture
+def flow(tmp_path: Path) -> Workflow:
+    return Workflow(tmp_path)
+
+
+def counts(result: RunResult) -> dict[str, tuple[int, int, int]]:
+    """(records, filtered, failures) by component."""
+    return {r.component: (r.records, r.filtered, r.failure_count) for r in result.reports}
+
+
+def names(uri: str | Path) -> list[str]:
+    return [record.name for record in read_records(str(uri))]
+
+
+# --- order ---------------------------------------------------------------------------------------
+
+
+def test_serial_order_record_after_record(flow):
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE, names=["t0", "t1"]),
+            "processors": [flow.component(PROCESSOR, label="A"), flow.component(PROCESSOR, label="B")],
+            "sink": flow.component(SINK),
+        }
+    )
+    assert result.success, result.error
+    assert flow.events() == [
+        "source prepare",
+        "A prepare",
+        "B prepare",
+        "sink prepare",
+        "source emit t0",
+        "A process t0",
+        "B process t0",
+        "sink write t0",
+        "source emit t1",
+        "A process t1",
+        "B process t1",
+        "sink write t1",
+        "sink flush",
+        "sink close",
+        "B close",
+        "A close",
+        "source close",
+    ]
+
+
+def test_processors_filter_split_and_change_records(flow):
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE, names=["t0", "t1", "t2", "t3"]),
+            "processors": [
+                flow.component(PROCESSOR, label="drop", drop=["t1"]),
+                flow.component(PROCESSOR, label="split", split=["t2"]),
+                flow.component(PROCESSOR, label="rename", suffix="_x", drop=["t3"]),
+                {"type": "support.components:TagTables", "config": {"tag": "Tier.Gold"}},
+            ],
+            "sink": {"type": "file", "config": {"path": "out.jsonl"}},
+        }
+    )
+    assert result.success, result.error
+    written = list(read_records(str(flow.folder / "out.jsonl")))
+    assert [record.name for record in written] == ["t0_x", "t2_x", "t2_copy_x"]
+    assert all([tag.tag_fqn for tag in record.tags] == ["Tier.Gold"] for record in written)
+    assert [e for e in flow.events() if " process " in e] == [
+        "drop process t0",
+        "split process t0",
+        "rename process t0",
+        "drop process t1",
+        "drop process t2",
+        "split process t2",
+        "rename process t2",
+        "rename process t2_copy",
+        "drop process t3",
+        "split process t3",
+        "rename process t3",
+    ]
+    drop, split, rename = result.reports[1:4]
+    assert (drop.records, drop.filtered) == (4, 1)
+    assert (split.records, split.filtered) == (3, 0)
+    assert (rename.records, rename.filtered) == (4, 1)
+    assert [(r.records, r.filtered, r.failure_count) for r in (result.reports[0], *result.reports[4:])] == [
+        (4, 0, 0),
+        (3, 0, 0),
+        (3, 0, 0),
+    ]
+
+
+# --- success threshold ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("threshold", "refused", "success"),
+    [(90, ["t1"], True), (90, ["t1", "t2"], False), (100, [], True), (100, ["t9"], False), (0, ["t0", "t1"], True)],
+)
+def test_success_threshold(flow, threshold, refused, success):
+    names_ = [f"t{i}" for i in range(10)]
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE, names=names_),
+            "sink": flow.component(SINK, fail_on=refused),
+            "workflow": {"success_threshold": threshold},
+        }
+    )
+    assert result.error is None
+    assert result.success is success
+    assert result.below_threshold == ([] if success else ["sink:JournalSink"])
+    sink = result.reports[-1]
+    assert (sink.records, sink.failure_count) == (10 - len(refused), len(refused))
+    assert sink.success_rate == pytest.approx(100.0 * (10 - len(refused)) / 10)
+
+
+def test_processor_failures_count_against_the_processor(flow):
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE, names=["t0", "t1", "t2", "t3"]),
+            "processors": [flow.component(PROCESSOR, label="P", fail_on=["t1"])],
+            "sink": flow.component(SINK),
+            "workflow": {"success_threshold": 80},
+        }
+    )
+    assert not result.success
+    assert result.below_threshold == ["processor:JournalProcessor"]
+    assert counts(result) == {
+        "source:JournalSource": (4, 0, 0),
+        "processor:JournalProcessor": (3, 0, 1),
+        "sink:JournalSink": (3, 0, 0),
+    }
+    assert result.reports[1].failures[0].model_dump() == {"fqn": "svc.db.s.t1", "error": "ValueError: P refuses t1"}
+
+
+# --- close after failures ------------------------------------------------------------------------
+
+
+def test_prepare_raising_closes_what_was_prepared_and_itself(flow):
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE),
+            "processors": [flow.component(PROCESSOR, label="A", fail_prepare=True)],
+            "sink": flow.component(SINK),
+        }
+    )
+    assert not result.success
+    assert result.error == "RuntimeError: A cannot prepare"
+    assert flow.events() == ["source prepare", "A prepare", "A close", "source close"]
+
+
+def test_source_raising_mid_run_closes_everything(flow):
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE, names=["t0", "t1", "t2"], raise_at="t1"),
+            "processors": [flow.component(PROCESSOR, label="A")],
+            "sink": flow.component(SINK),
+            "stage": {"type": "file"},
+        }
+    )
+    assert result.error == "RuntimeError: source cannot read t1"
+    assert not result.success
+    assert flow.events() == [
+        "source prepare",
+        "A prepare",
+        "sink prepare",
+        "source emit t0",
+        "A process t0",
+        "sink write t0",
+        "sink close",
+        "A close",
+        "source close",
+    ]
+    assert counts(result)["source:JournalSource"] == (1, 0, 1)
+    assert result.staged_uri is None
+    (letter,) = read_dead_letters(result.dead_letter_uri)
+    assert (letter.component, letter.error, letter.fqn, letter.record) == (
+        "source:JournalSource",
+        "RuntimeError: source cannot read t1",
+        None,
+        None,
+    )
+
+
+def test_failed_run_leaves_no_file_sink_output(flow):
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE, names=["t0", "t1"], raise_at="t1"),
+            "sink": {"type": "file", "config": {"path": "out.jsonl"}},
+        }
+    )
+    assert result.error == "RuntimeError: source cannot read t1"
+    assert not (flow.folder / "out.jsonl").exists()
+    assert not [p for p in flow.folder.iterdir() if p.name.startswith("out.jsonl")]
+
+
+def test_close_raising_is_a_warning_and_the_others_still_close(flow):
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE, names=["t0"]),
+            "processors": [flow.component(PROCESSOR, label="A", fail_close=True)],
+            "sink": flow.component(SINK),
+        }
+    )
+    assert result.success
+    assert flow.events()[-3:] == ["sink close", "A close", "source close"]
+    assert result.reports[1].warnings == ["close failed: RuntimeError: cannot close"]
+
+
+def test_flush_raising_fails_the_run_and_still_closes(flow, monkeypatch):
+    from support.components import JournalSink
+
+    def broken_flush(self):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(JournalSink, "flush", broken_flush)
+    result = flow.run({"source": flow.component(SOURCE, names=["t0"]), "sink": flow.component(SINK)})
+    assert result.error == "OSError: disk full"
+    assert flow.events()[-2:] == ["sink close", "source close"]
+
+
+# --- dead letters --------------------------------------------------------------------------------
+
+
+def test_dead_letters_beside_the_output_hold_each_failed_record(flow):
+    result = flow.run(
+        {
+            "source": flow.component(SOURCE, names=["t0", "t1", "t2", "t3"]),
+            "processors": [flow.component(PROCESSOR, label="P", fail_on=["t1"], drop=["t3"])],
+            "sink": flow.component(SINK, fail_on=["t2"]),
+            "stage": {"type": "file"},
+            "workflow": {"success_threshold": 0},
+        }
+    )
+    assert result.success, result.error
+    assert result.staged_uri == str(flow.staging("staged.jsonl"))
+    assert result.dead_letter_uri == str(flow.staging("dead_letters.jsonl"))
+    letters = list(read_dead_letters(result.dead_letter_uri))
+    assert [(x.component, x.error, x.fqn, x.record) for x in letters] == [
+        (
+            "processor:JournalProcessor",
+            "ValueError: P refuses t1",
+            "svc.db.s.t1",
+            {"kind": "table", "name": "t1", "service": "svc", "database": "db", "database_schema": "s"},
+        ),
+        (
+            "sink:JournalSink",
+            "ValueError: sink refuses t2",
+            "svc.db.s.t2",
+            {"kind": "table", "name": "t2", "service": "svc", "database": "db", "database_schema": "s"},
+        ),
+    ]
+    assert all(letter.at.endswith("+00:00") for letter in letters)
+    # nothing dropped silently: every source record is written, filtered, or a dead letter
+    assert counts(result) == {
+        "source:JournalSource": (4, 0, 0),
+        "processor:JournalProcessor": (3, 1, 1),
+        "sink:JournalSink": (1, 0, 1),
+        "stage:file": (2, 0, 0),
+    }
+    assert names(result.staged_uri) == ["t0", "t2"]
+
+
+def test_no_dead_letter_file_when_nothing_fails(flow):
+    result = flow.run({"source": flow.component(SOURCE), "sink": flow.component(SINK)})
+    assert result.success and result.dead_letter_uri is None
+    assert not flow.staging("dead_letters.jsonl").exists()
+
+
+# --- file stage and bulk sink --------------------------------------------------------------------
+
+SERVICE = DatabaseService(name="prod")
+DATABASE = Database(service="prod", name="shop")
+SCHEMA = DatabaseSchema(service="prod", database="shop", name="sales")
+
+
+def table(name: str, description: str | None = None) -> Table:
+    return Table(service="prod", database="shop", database_schema="sales", name=name, description=description)
+
+
+def children_first(path: Path) -> None:
+    """Plain JSON Lines: children before parents, some FQNs twice with different content."""
+    records = [
+        table("orders", "old"),
+        SCHEMA,
+        table("customers"),
+        DATABASE,
+        SERVICE,
+        table("orders", "new"),
+        DATABASE.model_copy(update={"description": "latest"}),
+    ]
+    path.write_text("".join(dump_record(record) + "\n" for record in records))
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_file_stage_dedups_by_fqn_last_wins_parents_first(flow, compression):
+    children_first(flow.folder / "in.jsonl")
+    result = flow.run(
+        {
+            "source": {"type": "file", "config": {"path": "in.jsonl"}},
+            "stage": {"type": "file"},
+            "workflow": {"compression": compression},
+        }
+    )
+    assert result.success, result.error
+    expected_name = "staged.jsonl.gz" if compression == "gzip" else "staged.jsonl"
+    assert result.staged_uri == str(flow.staging(expected_name))
+    assert list(read_records(result.staged_uri)) == [
+        SERVICE,
+        DATABASE.model_copy(update={"description": "latest"}),
+        SCHEMA,
+        table("customers"),
+        table("orders", "new"),
+    ]
+    stage = result.reports[-1]
+    assert (stage.records, stage.counters) == (7, {"duplicates_dropped": 2})
+
+
+def test_file_stage_header_lists_the_kinds(flow):
+    (flow.folder / "in.jsonl").write_text(dump_record(table("a")) + "\n" + dump_record(SCHEMA) + "\n")
+    result = flow.run({"source": {"type": "file", "config": {"path": "in.jsonl"}}, "stage": {"type": "file"}})
+    header = json.loads(Path(result.staged_uri).read_text().splitlines()[0])
+    assert (header["kinds"], header["producer"], header["content"]) == (
+        ["database_schema", "table"],
+        "stage:file",
+        "records",
+    )
+
+
+def test_file_bulk_sink_publishes_the_staged_file(flow):
+    children_first(flow.folder / "in.jsonl")
+    result = flow.run(
+        {
+            "source": {"type": "file", "config": {"path": "in.jsonl"}},
+            "sink": {"type": "file", "config": {"path": "copy.jsonl.gz"}},
+            "stage": {"type": "file", "config": {"path": "out/staged.jsonl"}},
+            "bulk_sink": {"type": "file", "config": {"path": "out/published.jsonl"}},
+        }
+    )
+    assert result.success, result.error
+    assert result.staged_uri == str(flow.folder / "out" / "staged.jsonl")
+    published = flow.folder / "out" / "published.jsonl"
+    assert list(read_records(str(published))) == list(read_records(result.staged_uri))
+    assert names(published) == ["prod", "shop", "sales", "customers", "orders"]
+    assert names(flow.folder / "copy.jsonl.gz") == [
+        "orders",
+        "sales",
+        "customers",
+        "shop",
+        "prod",
+        "orders",
+        "shop",
+    ]
+    assert counts(result)["bulk_sink:file"] == (5, 0, 0)
+    assert json.loads(published.read_text().splitlines()[0])["producer"] == "bulk_sink:file"
+
+
+def test_file_bulk_sink_refuses_a_truncated_staged_file(tmp_path):
+    staged = tmp_path / "staged.jsonl"
+    with StagedFileWriter(str(staged), producer="tests") as out:
+        for name in ("a", "b", "c"):
+            out.write(table(name))
+    staged.write_bytes(staged.read_bytes()[:-20])
+    context = RunContext(workflow_name="w", run_id="r", staging_root=str(tmp_path), base_dir=tmp_path)
+    bulk = FileBulkSink.create({"path": "published.jsonl"}, context)
+    with pytest.raises(StagedFileError, match="truncated"):
+        bulk.publish(str(staged))
+    assert not (tmp_path / "published.jsonl").exists()
+
+
+# --- no process-global state ---------------------------------------------------------------------
+
+
+def test_runs_are_independent(flow):
+    spec = {"source": flow.component(SOURCE, names=["t0", "t1"]), "sink": flow.component(SINK, fail_on=["t1"])}
+    first = flow.run(dict(spec), run_id="run1")
+    second = flow.run(dict(spec), run_id="run2")
+    assert counts(first) == counts(second) == {"source:JournalSource": (2, 0, 0), "sink:JournalSink": (1, 0, 1)}
+    assert first.dead_letter_uri != second.dead_letter_uri
+    assert [len(list(read_dead_letters(r.dead_letter_uri))) for r in (first, second)] == [1, 1]
+
+
+def test_progress_is_reported_every_thousand_records(flow):
+    (flow.folder / "in.jsonl").write_text("".join(dump_record(table(f"t{i}")) + "\n" for i in range(2500)))
+    path = flow.folder / "flow.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "source": {"type": "file", "config": {"path": "in.jsonl"}},
+                "sink": {"type": "file", "config": {"path": "out.jsonl"}},
+                "workflow": {"staging_root": "staging"},
+            }
+        )
+    )
+    seen = []
+    result = run_workflow(load_workflow(path), progress=lambda count, report: seen.append((count, report.component)))
+    assert result.success
+    assert seen == [(1000, "source:file"), (2000, "source:file")]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("out.jsonl", "/workflows/out.jsonl"),
+        ("../out/x.jsonl", "/workflows/../out/x.jsonl"),
+        ("/data/x.jsonl", "/data/x.jsonl"),
+        ("~/x.jsonl", str(Path.home() / "x.jsonl")),
+        ("s3://bucket/x.jsonl", "s3://bucket/x.jsonl"),
+    ],
+)
+def test_paths_in_workflow_files_resolve_from_the_file_folder(given, expected):
+    context = RunContext(workflow_name="w", run_id="r", staging_root="/s", base_dir=Path("/workflows"))
+    assert context.resolve_path(given) == expected
