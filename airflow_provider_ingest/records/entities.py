@@ -43,9 +43,9 @@ class Entity(_Model):
     name: Name
     display_name: str | None = None
     description: str | None = None
-    owners: list[Owner] = []
-    tags: list[TagLabel] = []
-    custom_properties: dict[str, JsonValue] = {}
+    owners: list[Owner] = Field(default_factory=list)
+    tags: list[TagLabel] = Field(default_factory=list)
+    custom_properties: dict[str, JsonValue] = Field(default_factory=dict)
 
     @property
     def name_parts(self) -> tuple[str, ...]:
@@ -129,8 +129,8 @@ class Column(_Model):
     default: str | None = None
     ordinal_position: int | None = None
     description: str | None = None
-    tags: list[TagLabel] = []
-    samples: list[str] = []
+    tags: list[TagLabel] = Field(default_factory=list)
+    samples: list[str] = Field(default_factory=list)
     """Sample values, only when a source was asked for them (``sample_rows``); never published."""
 
 
@@ -141,7 +141,7 @@ class TableConstraint(_Model):
     name: str | None = None
     columns: list[Name] = Field(min_length=1)
     referred_table: str | None = None
-    referred_columns: list[Name] = []
+    referred_columns: list[Name] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _foreign_key_refers(self) -> TableConstraint:
@@ -163,8 +163,8 @@ class Table(Entity):
     database: Name
     database_schema: Name
     table_type: TableType = TableType.TABLE
-    columns: list[Column] = []
-    constraints: list[TableConstraint] = []
+    columns: list[Column] = Field(default_factory=list)
+    constraints: list[TableConstraint] = Field(default_factory=list)
     view_definition: str | None = None
     row_count: int | None = Field(default=None, ge=0)
 
