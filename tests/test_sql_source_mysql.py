@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.sql import column as col
+from support.sql import extract
 
-from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.records import (
-    Column,
     ConstraintType,
     Database,
     DatabaseSchema,
@@ -20,7 +20,6 @@ from airflow_provider_ingest.records import (
     TableConstraint,
     TableType,
 )
-from airflow_provider_ingest.sources.sql.source import SqlSource
 
 pytestmark = pytest.mark.mysql
 
@@ -79,20 +78,6 @@ def mysql_prefix(mysql_url: str) -> Iterator[str]:
             for suffix in ("crm", "ünï.code", "shop"):
                 connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{prefix}{suffix}`")
         engine.dispose()
-
-
-def extract(config: dict, tmp_path: Path) -> tuple[list, SqlSource]:
-    context = RunContext(workflow_name="test", run_id="run", staging_root=str(tmp_path), base_dir=tmp_path)
-    source = SqlSource.create(config, context)
-    source.prepare()
-    try:
-        return list(source.records()), source
-    finally:
-        source.close()
-
-
-def col(name: str, data_type: DataType, raw: str, position: int, **fields) -> Column:
-    return Column(name=name, data_type=data_type, data_type_display=raw, ordinal_position=position, **fields)
 
 
 def config(mysql_url: str, prefix: str, **settings) -> dict:

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.sql import column as col
+from support.sql import extract
 
-from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.records import (
-    Column,
     ConstraintType,
     Database,
     DatabaseSchema,
@@ -22,7 +22,6 @@ from airflow_provider_ingest.records import (
     TableType,
 )
 from airflow_provider_ingest.sources.sql.postgres import PostgresCatalog
-from airflow_provider_ingest.sources.sql.source import SqlSource
 from airflow_provider_ingest.workflow.loader import load_workflow
 from airflow_provider_ingest.workflow.runner import run_workflow
 
@@ -103,20 +102,6 @@ def pg_database(postgres_url: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
-
-
-def extract(config: dict, tmp_path: Path) -> tuple[list, SqlSource]:
-    context = RunContext(workflow_name="test", run_id="run", staging_root=str(tmp_path), base_dir=tmp_path)
-    source = SqlSource.create(config, context)
-    source.prepare()
-    try:
-        return list(source.records()), source
-    finally:
-        source.close()
-
-
-def col(name: str, data_type: DataType, raw: str, position: int, **fields) -> Column:
-    return Column(name=name, data_type=data_type, data_type_display=raw, ordinal_position=position, **fields)
 
 
 def pk(*columns: str, name: str) -> TableConstraint:

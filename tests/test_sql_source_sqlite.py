@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from support.sql import column, extract
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.records import (
@@ -30,22 +31,6 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("shop") / "shop.sqlite"
     build_shop(path)
     return path
-
-
-def extract(config: dict, base_dir: Path) -> tuple[list, SqlSource]:
-    """Run the source alone; return its records and the source (for its report)."""
-    context = RunContext(workflow_name="test", run_id="run", staging_root=str(base_dir), base_dir=base_dir)
-    source = SqlSource.create(config, context)
-    source.prepare()
-    try:
-        records = list(source.records())
-    finally:
-        source.close()
-    return records, source
-
-
-def column(name: str, data_type: DataType, raw: str | None, position: int, **fields) -> Column:
-    return Column(name=name, data_type=data_type, data_type_display=raw, ordinal_position=position, **fields)
 
 
 @pytest.mark.parametrize(
