@@ -169,7 +169,8 @@ def test_graph_is_one_task_per_stage_with_asset_outlets(folder: Path) -> None:
         "IngestBulkSinkOperator",
         "IngestCleanupOperator",
     ]
-    assert dag.get_task("cleanup_staging").trigger_rule == "all_done"
+    cleanup = dag.get_task("cleanup_staging")
+    assert cleanup.is_teardown and cleanup.trigger_rule == "all_done_setup_success"
 
     nested = bag.dags["nested_custom"]
     assert {task.task_id: sorted(task.downstream_task_ids) for task in nested.tasks} == {

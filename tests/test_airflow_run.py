@@ -164,6 +164,7 @@ def test_a_task_below_the_success_threshold_fails_and_keeps_dead_letters(
         "bulk_sink": "upstream_failed",
         "cleanup_staging": "success",
     }
+    assert str(dag_run.state) == "failed", "the run fails with its failed step, whatever the cleanup teardown did"
     letters = list(
         read_dead_letters(
             str(run_folder(tmp_path / "staging", "strict", dag_run.run_id) / "tagtables" / "dead_letters.jsonl")

@@ -202,6 +202,7 @@ def test_components_lists_types_with_config_fields(capsys):
     assert sections["sink file"] == [
         "path: str (required) where to write the staged file; a .gz name compresses it",
         "compression: Literal['auto', 'none', 'gzip'] (default 'auto')",
+        "keep_samples: bool (default False) keep column samples (raw data values) for processors that read this file",
     ]
     assert sections["stage file"][0] == (
         "path: str | None (default None) staged file to write; default: in the run's staging folder"

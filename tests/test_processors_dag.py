@@ -170,6 +170,10 @@ def test_source_filter_pii_enrich_file_sink_as_a_generated_dag(dags_folder: Path
         "enrich": (5, 0),
         "sink": (5, 0),
     }
+    handed_over = [r for r in read_records(results["source"]["uri"]) if r.kind == "table"]
+    assert any(column.samples for table in handed_over for column in table.columns)  # type: ignore[attr-defined]
+    after_pii = [r for r in read_records(results["pii"]["uri"]) if r.kind == "table"]
+    assert not any(column.samples for table in after_pii for column in table.columns)  # type: ignore[attr-defined]
     assert results["filter"]["summary"]["filtered"] == 5
     assert results["filter"]["summary"]["counters"] == {
         "filtered_database_service": 1,

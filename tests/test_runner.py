@@ -451,3 +451,28 @@ def test_progress_is_reported_every_thousand_records(flow):
 def test_paths_in_workflow_files_resolve_from_the_file_folder(given, expected):
     context = RunContext(workflow_name="w", run_id="r", staging_root="/s", base_dir=Path("/workflows"))
     assert context.resolve_path(given) == expected
+
+
+def test_column_samples_stay_out_of_sinks_stages_and_dead_letters(tmp_path):
+    from airflow_provider_ingest.records import Column, DataType
+    from airflow_provider_ingest.staging.deadletters import DeadLetter
+
+    table = Table(
+        service="s",
+        database="d",
+        database_schema="p",
+        name="cards",
+        columns=[Column(name="card", data_type=DataType.VARCHAR, samples=["4111111111111111"])],
+    )
+    assert "4111111111111111" not in dump_record(table)
+    assert "4111111111111111" in dump_record(table, keep_samples=True)
+
+    for keep in (False, True):
+        uri = str(tmp_path / f"keep-{keep}.jsonl")
+        with StagedFileWriter(uri, producer="test", keep_samples=keep) as writer:
+            writer.write(table)
+        [read] = read_records(uri)
+        assert read.columns[0].samples == (["4111111111111111"] if keep else [])
+
+    letter = DeadLetter.of(component="sink:x", error="boom", fqn=table.fqn, record=table)
+    assert letter.record["columns"] == [{"name": "card", "data_type": "VARCHAR"}]

@@ -243,10 +243,10 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
             task_id="cleanup_staging",
             staging_root=run.staging_root,
             retention_days=run.retention_days,
-            trigger_rule="all_done",
             retries=0,
         )
-        leaves >> cleanup
+        # A teardown: it runs whatever happened upstream, and the run's state stays that of the ingestion.
+        leaves >> cleanup.as_teardown()
     if loader_file:
         dag.fileloc = loader_file
     return dag

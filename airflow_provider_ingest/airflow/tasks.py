@@ -78,7 +78,9 @@ def run_task(
             ends: list[Any] = [component]
             if role in ("source", "processor"):
                 suffix = ".jsonl.gz" if context.compression == "gzip" else ".jsonl"
-                output = FileSink.create({"path": context.staging_uri("output" + suffix)}, context)
+                output = FileSink.create(
+                    {"path": context.staging_uri("output" + suffix), "keep_samples": True}, context
+                )
                 output.prepare()
                 helpers.append(output)
                 ends = [output]

@@ -35,6 +35,9 @@ class FileSource(Source):
 class FileSinkConfig(ComponentConfig):
     path: str = Field(description="where to write the staged file; a .gz name compresses it")
     compression: Compression = "auto"
+    keep_samples: bool = Field(
+        default=False, description="keep column samples (raw data values) for processors that read this file"
+    )
 
 
 class FileSink(Sink):
@@ -46,7 +49,12 @@ class FileSink(Sink):
 
     def prepare(self) -> None:
         self.uri = self.context.resolve_path(self.config.path)
-        self._writer = StagedFileWriter(self.uri, producer=self.report.component, compression=self.config.compression)
+        self._writer = StagedFileWriter(
+            self.uri,
+            producer=self.report.component,
+            compression=self.config.compression,
+            keep_samples=self.config.keep_samples,
+        )
         self._writer.__enter__()
         self._open = True
 

@@ -193,7 +193,19 @@ def record_from_dict(data: object) -> Record:
     return RECORD_ADAPTER.validate_python(data)
 
 
-def dump_record(record: Entity) -> str:
-    """Serialize one record to compact JSON, ``kind`` first; other fields at their default are left out."""
-    body = record.model_dump_json(exclude_defaults=True)
+_WITHOUT_SAMPLES = {"columns": {"__all__": {"samples"}}}
+
+
+def has_samples(record: Entity) -> bool:
+    """Whether a record carries column samples (raw data values)."""
+    return isinstance(record, Table) and any(column.samples for column in record.columns)
+
+
+def dump_record(record: Entity, *, keep_samples: bool = False) -> str:
+    """Serialize one record to compact JSON, ``kind`` first; fields at their default are left out.
+
+    Column samples are raw data values: they are left out unless ``keep_samples`` (files between processors).
+    """
+    exclude = _WITHOUT_SAMPLES if not keep_samples and has_samples(record) else None
+    body = record.model_dump_json(exclude_defaults=True, exclude=exclude)
     return f'{{"kind":"{record.kind}",{body[1:]}'  # type: ignore[attr-defined]

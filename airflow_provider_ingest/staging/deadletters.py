@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 
 from pydantic import BaseModel, JsonValue
 
-from airflow_provider_ingest.records import Entity
+from airflow_provider_ingest.records import Entity, dump_record
+from airflow_provider_ingest.staging import paths
 from airflow_provider_ingest.staging.stagedfile import StagedFileReader, StagedFileWriter
 
 
@@ -22,10 +24,8 @@ class DeadLetter(BaseModel):
 
     @classmethod
     def of(cls, *, component: str, error: str, fqn: str | None, record: Entity | None) -> DeadLetter:
-        """Build a dead letter, dumping the record to JSON."""
-        data = record.model_dump(mode="json", exclude_defaults=True) if record is not None else None
-        if isinstance(data, dict):
-            data = {"kind": record.kind, **data}  # type: ignore[union-attr]
+        """Build a dead letter, dumping the record to JSON (without column samples)."""
+        data = json.loads(dump_record(record)) if record is not None else None
         return cls(
             component=component,
             error=error,
@@ -53,8 +53,9 @@ class DeadLetterFile:
         self.count += 1
 
     def close(self) -> str | None:
-        """Commit the file; return its URI, or None when nothing failed."""
+        """Commit the file; return its URI, or None when nothing failed (removing one left by an earlier attempt)."""
         if self._writer is None:
+            paths.remove(self.uri)
             return None
         self._writer.__exit__(None, None, None)
         self._writer = None

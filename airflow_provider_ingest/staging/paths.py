@@ -83,6 +83,16 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
                 temp_remote.unlink()
 
 
+def remove(uri: str) -> None:
+    """Delete one file, if it exists."""
+    if is_local(uri):
+        local_path(uri).unlink(missing_ok=True)
+    else:
+        path = object_path(uri)
+        if path.exists():
+            path.unlink()
+
+
 def remove_tree(uri: str) -> None:
     """Delete a folder of staged files and everything under it."""
     if is_local(uri):

@@ -41,7 +41,10 @@ def _compressed(uri: str, compression: str) -> bool:
 
 
 class StagedFileWriter:
-    """Writes a staged file atomically; use as a context manager, which commits on success."""
+    """Writes a staged file atomically; use as a context manager, which commits on success.
+
+    Column samples are dropped unless ``keep_samples`` (a file that processors will read).
+    """
 
     def __init__(
         self,
@@ -51,9 +54,11 @@ class StagedFileWriter:
         content: str = "records",
         kinds: Iterable[str] = (),
         compression: str = "auto",
+        keep_samples: bool = False,
     ) -> None:
         self.uri = uri
         self.count = 0
+        self.keep_samples = keep_samples
         self._header = {
             HEADER_KEY: FORMAT_VERSION,
             "content": content,
@@ -82,7 +87,7 @@ class StagedFileWriter:
 
     def write(self, record: Entity) -> None:
         """Append one record."""
-        self.write_line(dump_record(record))
+        self.write_line(dump_record(record, keep_samples=self.keep_samples))
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         stream, self._stream = self._stream, None
