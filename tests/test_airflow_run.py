@@ -267,7 +267,7 @@ def test_operators_in_a_hand_written_dag(dags_folder: Path, tmp_path: Path, reco
         "refunds",
     ]
     whole = results["whole"]
-    assert whole["uri"] == str(run_folder(tmp_path / "staging", "whole", dag_run.run_id) / "whole" / "staged.jsonl")
+    assert whole["uri"] == str(run / "whole" / "staged.jsonl")
     assert (whole["records"], whole["failures"], whole["dead_letter_uri"]) == (7, 0, None)
     assert [summary["component"] for summary in whole["summary"]][1:3] == ["processor:TagTables", "sink:file"]
     assert len(names(tmp_path / "out" / "whole_published.jsonl")) == 7

@@ -96,7 +96,7 @@ def test_processors_filter_split_and_change_records(flow):
             "processors": [
                 flow.component(PROCESSOR, label="drop", drop=["t1"]),
                 flow.component(PROCESSOR, label="split", split=["t2"]),
-                flow.component(PROCESSOR, label="rename", suffix="_x", drop=["t3"]),
+                flow.component(PROCESSOR, label="rename", suffix="_x", empty=["t3"]),
                 {"type": "support.components:TagTables", "config": {"tag": "Tier.Gold"}},
             ],
             "sink": {"type": "file", "config": {"path": "out.jsonl"}},

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -381,11 +382,27 @@ def test_file_source_reads_staged_files_and_checks_them(tmp_path):
         list(FileSource.create({"path": "cut.jsonl"}, context(tmp_path)).records())
 
 
-def test_file_source_names_the_bad_plain_line(tmp_path):
+def test_file_source_counts_and_keeps_a_bad_plain_line_and_goes_on(tmp_path):
+    path = tmp_path / "plain.jsonl"
+    bad = '{"kind": "table", "name": "t"}'
+    path.write_text(dump_record(RECORDS[0]) + "\n" + bad + "\n" + dump_record(RECORDS[1]) + "\n")
+    letters = []
+    run = context(tmp_path)
+    run.dead_letters = SimpleNamespace(add=letters.append)
+    source = FileSource.create({"path": "plain.jsonl"}, run)
+
+    assert list(source.records()) == RECORDS[:2]
+    assert source.report.failure_count == 1
+    [letter] = letters
+    assert letter.error.startswith(f"{path}: line 2 is not a valid record")
+    assert letter.record == bad
+
+
+def test_staged_file_reader_names_the_bad_line(tmp_path):
     path = tmp_path / "plain.jsonl"
     path.write_text(dump_record(RECORDS[0]) + "\n" + '{"kind": "table", "name": "t"}\n')
-    with pytest.raises(StagedFileError, match=rf"^{path}: line 3 is not a valid record"):
-        list(FileSource.create({"path": "plain.jsonl"}, context(tmp_path)).records())
+    with pytest.raises(StagedFileError, match=rf"^{path}: line 2 is not a valid record"):
+        list(StagedFileReader(str(path), allow_plain=True).records())
 
 
 # --- ObjectStoragePath URIs ----------------------------------------------------------------------

@@ -90,9 +90,9 @@ MALFORMED = [
     (
         "bulk_sink_without_stage",
         GOOD + "bulk_sink: {type: file, config: {path: x}}\n",
+        12,
         1,
-        1,
-        "",
+        "bulk_sink",
         "bulk_sink needs a stage",
     ),
     (

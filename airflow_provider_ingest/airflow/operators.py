@@ -119,7 +119,7 @@ class IngestBulkSinkOperator(_IngestOperator):
 class IngestWorkflowOperator(BaseOperator):
     """Runs a whole workflow file serially in one task.
 
-    Staged files go to ``{staging_root}/{workflow}/{run_id}/{task_id}``; the XCom counts the source's
+    Staged files go to ``{staging_root}/{dag_id}/{run_id}/{task_id}``; the XCom counts the source's
     records and the failures of all components.
     """
 
@@ -143,7 +143,7 @@ class IngestWorkflowOperator(BaseOperator):
                 mask_secret(secret)
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
-        result = run_workflow(workflow, run_id=task_folder(ti.run_id, ti.task_id, map_index))
+        result = run_workflow(workflow, run_id=task_folder(ti.run_id, ti.task_id, map_index), name=ti.dag_id)
         summary = [report.summary() for report in result.reports]
         for line in summary:
             self.log.info("%s", line)

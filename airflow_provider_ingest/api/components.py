@@ -56,8 +56,15 @@ class Component(ABC):
     def close(self) -> None:
         """Release resources; always called, also after a failure."""
 
-    def fail(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:
-        """Count a failed record and keep it, with its error, in the run's dead letters."""
+    def fail(
+        self,
+        error: BaseException | str,
+        *,
+        record: Entity | None = None,
+        fqn: str | None = None,
+        raw: str | None = None,
+    ) -> None:
+        """Count a failed record and keep it (or its ``raw`` text), with its error, in the run's dead letters."""
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         fqn = fqn or (record.fqn if record is not None else None)
         self.report.add_failure(message, fqn)
@@ -65,7 +72,7 @@ class Component(ABC):
             from airflow_provider_ingest.staging.deadletters import DeadLetter
 
             self.context.dead_letters.add(
-                DeadLetter.of(component=self.report.component, error=message, fqn=fqn, record=record)
+                DeadLetter.of(component=self.report.component, error=message, fqn=fqn, record=record, raw=raw)
             )
 
     def reject(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:

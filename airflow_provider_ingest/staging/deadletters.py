@@ -14,7 +14,7 @@ from airflow_provider_ingest.staging.stagedfile import StagedFileReader, StagedF
 
 
 class DeadLetter(BaseModel):
-    """One failed record: which component failed it, why, and the record itself when there was one."""
+    """One failed record: which component failed it, why, and the record (or the raw line) when there was one."""
 
     component: str
     error: str
@@ -23,9 +23,11 @@ class DeadLetter(BaseModel):
     at: str
 
     @classmethod
-    def of(cls, *, component: str, error: str, fqn: str | None, record: Entity | None) -> DeadLetter:
-        """Build a dead letter, dumping the record to JSON (without column samples)."""
-        data = json.loads(dump_record(record)) if record is not None else None
+    def of(
+        cls, *, component: str, error: str, fqn: str | None, record: Entity | None, raw: str | None = None
+    ) -> DeadLetter:
+        """Build a dead letter, dumping the record to JSON (without column samples), or keeping ``raw`` text."""
+        data = json.loads(dump_record(record)) if record is not None else raw
         return cls(
             component=component,
             error=error,

@@ -107,6 +107,7 @@ class StagedFileReader:
         self.allow_plain = allow_plain
         self.header: dict[str, Any] | None = None
         self.count = 0
+        self.line_number = 0
 
     def lines(self) -> Iterator[bytes]:
         """Yield each record line; raise :class:`StagedFileError` on a bad or incomplete file."""
@@ -127,11 +128,11 @@ class StagedFileReader:
 
     def records(self) -> Iterator[Record]:
         """Yield each record, parsed."""
-        for number, line in enumerate(self.lines(), start=2):
+        for line in self.lines():
             try:
                 yield parse_record(line)
             except ValueError as error:
-                raise StagedFileError(f"{self.uri}: line {number} is not a valid record: {error}") from error
+                raise StagedFileError(f"{self.uri}: line {self.line_number} is not a valid record: {error}") from error
 
     def _body(self, stream: IO[bytes]) -> Iterator[bytes]:
         first = stream.readline()
@@ -148,7 +149,7 @@ class StagedFileReader:
             pending = first
         else:
             raise StagedFileError(f"{self.uri}: no staged file header on line 1")
-        number = 1
+        number = 1 if self.header is not None else 0
         lines = iter(stream) if not pending else _chain(pending, stream)
         for line in lines:
             number += 1
@@ -165,6 +166,7 @@ class StagedFileReader:
                 continue
             digest.update(line)
             self.count += 1
+            self.line_number = number
             yield line
         if self.header is None:
             return

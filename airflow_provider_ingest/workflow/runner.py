@@ -70,11 +70,11 @@ def instantiate(
     return resolve(role, spec.type).create(config, context)
 
 
-def run_context(workflow: LoadedWorkflow, run_id: str | None = None) -> RunContext:
-    """The context of one serial run of a workflow file."""
+def run_context(workflow: LoadedWorkflow, run_id: str | None = None, name: str | None = None) -> RunContext:
+    """The context of one serial run of a workflow file; staged files go under ``name`` (default: the workflow's)."""
     settings = workflow.spec.workflow
     context = RunContext(
-        workflow_name=workflow.name,
+        workflow_name=name or workflow.name,
         run_id=run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
         staging_root=settings.staging_root,
         base_dir=workflow.path.parent.resolve(),
@@ -85,10 +85,16 @@ def run_context(workflow: LoadedWorkflow, run_id: str | None = None) -> RunConte
     return context
 
 
-def run_workflow(workflow: LoadedWorkflow, *, run_id: str | None = None, progress: Progress | None = None) -> RunResult:
-    """Run a whole workflow in this process."""
+def run_workflow(
+    workflow: LoadedWorkflow,
+    *,
+    run_id: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run a whole workflow in this process; ``name`` and ``run_id`` place its staged files."""
     spec = workflow.spec
-    context = run_context(workflow, run_id)
+    context = run_context(workflow, run_id, name)
     dead_letters = DeadLetterFile(context.staging_uri("dead_letters.jsonl"), producer=workflow.name)
     context.dead_letters = dead_letters
     components = [
@@ -186,7 +192,7 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage]) -> Callable[[
                 processor.fail(error, record=record)
                 return
             processor.report.records += 1
-            if output is None:
+            if not outputs:
                 processor.report.filtered += 1
             for item in outputs:
                 downstream(item)

@@ -6,7 +6,7 @@ import datetime
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 DEFAULT_STAGING_ROOT = "~/.airflow-ingest/staging"
 TASK_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -68,12 +68,17 @@ class WorkflowFile(_Strict):
     workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
 
+    @field_validator("bulk_sink")
+    @classmethod
+    def _follows_a_stage(cls, bulk_sink: ComponentSpec | None, info: ValidationInfo) -> ComponentSpec | None:
+        if bulk_sink is not None and "stage" in info.data and info.data["stage"] is None:  # absent, not invalid
+            raise ValueError("bulk_sink needs a stage that writes the file it publishes")
+        return bulk_sink
+
     @model_validator(mode="after")
     def _has_an_end(self) -> WorkflowFile:
         if self.sink is None and self.stage is None:
             raise ValueError("a workflow needs a sink, a stage, or both")
-        if self.bulk_sink is not None and self.stage is None:
-            raise ValueError("bulk_sink needs a stage that writes the file it publishes")
         return self
 
     def components(self) -> list[tuple[str, tuple[str | int, ...], ComponentSpec]]:

@@ -123,13 +123,15 @@ class JournalSource(_Journaled, Source):
 
 class JournalProcessorConfig(JournalConfig):
     drop: list[str] = []
+    empty: list[str] = []
     split: list[str] = []
     suffix: str = ""
     fail_on: list[str] = []
 
 
 class JournalProcessor(_Journaled, Processor):
-    """Logs each record; drops ``drop``, splits ``split`` in two (``x``, ``x_copy``), renames with ``suffix``."""
+    """Logs each record; drops ``drop`` (None) and ``empty`` (an empty list), splits ``split`` in two
+    (``x``, ``x_copy``), renames with ``suffix``."""
 
     config_class = JournalProcessorConfig
     config: JournalProcessorConfig
@@ -140,6 +142,8 @@ class JournalProcessor(_Journaled, Processor):
             raise ValueError(f"{self.config.label} refuses {record.name}")
         if record.name in self.config.drop:
             return None
+        if record.name in self.config.empty:
+            return []
         if self.config.suffix:
             record = record.model_copy(update={"name": record.name + self.config.suffix})
         if record.name in self.config.split:
