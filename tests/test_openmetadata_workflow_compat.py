@@ -95,7 +95,8 @@ def test_postgres_file_is_translated(tmp_path: Path) -> None:
     assert spec.source.type == "sql" and spec.sink.type == "openmetadata"
     assert spec.source.config == {
         "service_name": "local_pg",
-        "url": "postgresql+psycopg2://ingest:${PG_PASSWORD}@db.example.com:5432/sales",
+        "url": "postgresql+psycopg2://ingest@db.example.com:5432/sales",
+        "password": "${PG_PASSWORD}",
         "all_databases": True,
         "database_filter": {"include": ["(?:sales).*"], "ignore_case": True},
         "schema_filter": {"include": ["(?:public).*", "(?:crm).*"], "exclude": ["(?:tmp_.*).*"], "ignore_case": True},
@@ -111,7 +112,8 @@ def test_postgres_file_is_translated(tmp_path: Path) -> None:
 
 def test_mysql_file_is_translated(tmp_path: Path) -> None:
     config = load(tmp_path, MYSQL).spec.source.config
-    assert config["url"] == "mysql+pymysql://reader:${MYSQL_PASSWORD}@localhost:3306/"
+    assert config["url"] == "mysql+pymysql://reader@localhost:3306/"
+    assert config["password"] == "${MYSQL_PASSWORD}"
     assert config["schema_filter"] == {"include": ["shop"]}
 
 

@@ -1,4 +1,8 @@
-"""``${NAME}`` references to environment variables, resolved when a component is created."""
+"""``${NAME}`` references to environment variables, resolved when a component is created.
+
+A value resolved where a secret goes (a secret-named key, a URL's password) is remembered, so that
+error messages can be scrubbed of it (:func:`resolved_secrets`); in a URL's password it is percent-encoded.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+_RESOLVED: set[str] = set()
 
 
 class MissingVariableError(KeyError):
@@ -28,18 +35,7 @@ def substitute(
     """Replace ``${NAME}`` in every string of ``value``; unset names raise, or stay when not strict."""
     env = os.environ if environ is None else environ
     if isinstance(value, str):
-        if "${" not in value:
-            return value
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in env:
-                return env[name]
-            if strict:
-                raise MissingVariableError(name, location)
-            return match.group(0)
-
-        return REFERENCE.sub(replace, value)
+        return _substitute_text(value, env, strict, location) if "${" in value else value
     if isinstance(value, dict):
         return {key: substitute(item, env, strict=strict, location=(*location, key)) for key, item in value.items()}
     if isinstance(value, list):
@@ -48,9 +44,7 @@ def substitute(
 
 
 def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the variables that a config uses as secrets (secret-named keys, URL passwords)."""
-    from airflow_provider_ingest.workflow.loader import SECRET_KEY, URL_PASSWORD
-
+    """Values of the variables that a config uses as secrets (secret-named keys, URL passwords), as written."""
     env = os.environ if environ is None else environ
     found: list[str] = []
 
@@ -62,9 +56,55 @@ def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> list
             for item in value:
                 visit(item, key)
         elif isinstance(value, str):
-            match = URL_PASSWORD.match(value)
-            secret_text = value if SECRET_KEY.search(key) else match.group(1) if match else ""
-            found.extend(env[name] for name in REFERENCE.findall(secret_text) if env.get(name))
+            start, end, in_url = _secret_span(value, key)
+            for name in REFERENCE.findall(value[start:end]):
+                if env.get(name):
+                    found.extend(_forms(env[name], in_url))
 
     visit(config)
     return found
+
+
+def resolved_secrets() -> list[str]:
+    """Every secret value :func:`substitute` has resolved in this process (and its URL form), longest first."""
+    return sorted(_RESOLVED, key=len, reverse=True)
+
+
+def _substitute_text(text: str, env: Mapping[str, str], strict: bool, location: tuple) -> str:
+    key = next((str(part) for part in reversed(location) if isinstance(part, str)), "")
+    start, end, in_url = _secret_span(text, key)
+
+    def replace(match: re.Match[str], secret: bool = False) -> str:
+        name = match.group(1)
+        if name not in env:
+            if strict:
+                raise MissingVariableError(name, location)
+            return match.group(0)
+        value = env[name]
+        if not secret:
+            return value
+        if value:
+            _RESOLVED.update(_forms(value, in_url))
+        return quote(value, safe="") if in_url else value
+
+    return (
+        REFERENCE.sub(replace, text[:start])
+        + REFERENCE.sub(lambda match: replace(match, secret=True), text[start:end])
+        + REFERENCE.sub(replace, text[end:])
+    )
+
+
+def _secret_span(text: str, key: str) -> tuple[int, int, bool]:
+    """Where a config string under ``key`` is secret (all of it, a URL's password, or nowhere), and if in a URL."""
+    from airflow_provider_ingest.workflow.loader import SECRET_KEY, URL_PASSWORD
+
+    if SECRET_KEY.search(key):
+        return 0, len(text), False
+    match = URL_PASSWORD.match(text)
+    return (*match.span(1), True) if match else (0, 0, False)
+
+
+def _forms(value: str, in_url: bool) -> list[str]:
+    """A secret as written, and percent-encoded when it goes into a URL."""
+    encoded = quote(value, safe="")
+    return [value, encoded] if in_url and encoded != value else [value]

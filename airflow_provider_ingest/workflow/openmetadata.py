@@ -143,12 +143,12 @@ class _Translation:
         host = connection.get("hostPort")
         if not host:
             self.problem((*where, "hostPort"), "field required")
-        credentials = str(connection.get("username") or "")
+        username = str(connection.get("username") or "")
+        database = connection.get("database") if expected == "Postgres" else None
+        config["url"] = f"{scheme}://{username + '@' if username else ''}{host or ''}/{database or ''}"
         password = self.password(where, connection)
         if password:
-            credentials += f":{password}"
-        database = connection.get("database") if expected == "Postgres" else None
-        config["url"] = f"{scheme}://{credentials + '@' if credentials else ''}{host or ''}/{database or ''}"
+            config["password"] = password  # its own field: a password is never spliced into the URL unescaped
         if connection.get("ingestAllDatabases"):
             config["all_databases"] = True
         if connection.get("databaseName"):

@@ -1,13 +1,15 @@
 """Where the ``sql`` source connects: a SQLAlchemy URL, an Airflow connection, or the sample database.
 
-Passwords never leave this module in clear: URLs are shown with ``hide_password=True`` and error
-messages pass through :func:`scrub`.
+Passwords never leave this module in clear: URLs are shown with ``hide_password=True``, error
+messages pass through :func:`scrub`, and :func:`mask` hands passwords to Airflow's log masker.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -76,10 +78,21 @@ def render(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def scrub(message: str, url: URL | None = None) -> str:
-    """Remove passwords from a message: the URL's own, ``user:password@`` and ``password=...``."""
-    password = url.password if url is not None else None
-    if password:
-        message = message.replace(str(password), "***")
+def scrub(message: str, url: URL | None = None, secrets: Iterable[str] = ()) -> str:
+    """Remove passwords from a message: the URL's own, the ``secrets``, ``user:password@`` and ``password=...``."""
+    known = {*secrets, str(url.password)} if url is not None and url.password else set(secrets)
+    known |= {quote(secret, safe="") for secret in known}
+    for secret in sorted(filter(None, known), key=len, reverse=True):
+        message = message.replace(secret, "***")
     message = _URL_PASSWORD.sub(r"\1***@", message)
     return _DSN_PASSWORD.sub(r"\1***", message)
+
+
+def mask(secret: str) -> None:
+    """Have Airflow's log masker hide a password, also percent-encoded as in a URL, when running in Airflow."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - Airflow without the task SDK
+        return
+    for form in {secret, quote(secret, safe="")}:
+        mask_secret(form)

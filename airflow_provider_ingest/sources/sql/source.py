@@ -14,7 +14,8 @@ from airflow_provider_ingest.api import ComponentConfig, Source
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Record, Table, fqn
 from airflow_provider_ingest.sources.sql.catalog import Catalog, Pending, SchemaInfo, Scope, Unreadable, error_text
-from airflow_provider_ingest.sources.sql.connection import SqlConnectionError, render, scrub
+from airflow_provider_ingest.sources.sql.connection import SqlConnectionError, mask, render, scrub
+from airflow_provider_ingest.workflow.env import resolved_secrets
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -32,7 +33,8 @@ SAMPLE_SERVICE = "sample_shop"
 
 
 class SqlSourceConfig(ComponentConfig):
-    url: str | None = Field(default=None, description="SQLAlchemy URL; put a password in ${ENV_VAR}")
+    url: str | None = Field(default=None, description="SQLAlchemy URL, without its password (see password)")
+    password: str | None = Field(default=None, description="the url's password, as ${ENV_VAR}; used as is, unescaped")
     conn_id: str | None = Field(default=None, description="Airflow connection id (postgres, mysql, sqlite)")
     sample: Literal["shop"] | None = Field(default=None, description="the bundled SQLite sample database")
     service_name: str | None = Field(
@@ -65,6 +67,8 @@ class SqlSourceConfig(ComponentConfig):
             raise ValueError(f"give exactly one of url, conn_id or sample (got {', '.join(given) or 'none'})")
         if self.url is not None and self.service_name is None:
             raise ValueError("service_name is required with url")
+        if self.password is not None and self.url is None:
+            raise ValueError("password goes with url (a conn_id holds its own)")
         return self
 
 
@@ -77,6 +81,8 @@ class SqlSource(Source):
 
     def prepare(self) -> None:
         self.url = self._resolve_url()
+        if self.url.password:
+            mask(str(self.url.password))
         backend = self.url.get_backend_name()
         if backend not in CATALOGS:
             raise SqlConnectionError(
@@ -212,6 +218,8 @@ class SqlSource(Source):
         if self.config.conn_id is not None:
             return url_from_connection(self.config.conn_id)
         url = parse_url(self.config.url or "")
+        if self.config.password is not None:
+            url = url.set(password=self.config.password)
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             url = url.set(database=self.context.resolve_path(url.database))
             if not Path(url.database).is_file():
@@ -240,8 +248,9 @@ class SqlSource(Source):
             raise SqlConnectionError(f"cannot connect to {render(engine.url)}: {self._text(error)}") from None
 
     def _text(self, error: BaseException | str) -> str:
-        """An error's message with every password removed."""
-        return scrub(error if isinstance(error, str) else error_text(error), getattr(self, "url", None))
+        """An error's message with every password removed: the URL's, and every secret the run resolved."""
+        secrets = [*resolved_secrets(), self.config.password or ""]
+        return scrub(error if isinstance(error, str) else error_text(error), getattr(self, "url", None), secrets)
 
 
 def batches(schemas: list[SchemaInfo], size: int) -> Iterator[list[SchemaInfo]]:
