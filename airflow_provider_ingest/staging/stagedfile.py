@@ -2,17 +2,17 @@
 
 ::
 
-    {"staged_file": 1, "content": "records", "producer": "...", "kinds": [...], "created": "..."}
+    {"staged_file": 1, "content": "records", "producer": "...", "kinds": [...]}
     {"kind": "table", ...}                                    one record per line
     {"staged_file_end": true, "count": 2, "sha256": "..."}
 
 The trailer's count and SHA-256 (of the record lines, newlines included) let a reader refuse a file
-whose writer was killed. Files are written atomically and read and written as streams.
+whose writer was killed. Files are written atomically and read and written as streams; the same
+records give the same bytes (no timestamps, gzip included), so a retried task reproduces its output.
 """
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import hashlib
 import io
@@ -64,7 +64,6 @@ class StagedFileWriter:
             "content": content,
             "producer": producer,
             "kinds": sorted(kinds),
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         }
         self._gzip = _compressed(uri, compression)
         self._digest = hashlib.sha256()
@@ -74,7 +73,9 @@ class StagedFileWriter:
     def __enter__(self) -> StagedFileWriter:
         self._atomic = paths.atomic_write(self.uri)
         raw = self._atomic.__enter__()
-        self._stream = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=5) if self._gzip else raw
+        self._stream = (
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=5, mtime=0) if self._gzip else raw
+        )
         self._stream.write(json.dumps(self._header).encode() + b"\n")
         return self
 
