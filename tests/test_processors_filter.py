@@ -107,6 +107,30 @@ def test_columns_are_dropped_by_pattern_with_the_constraints_naming_them() -> No
     assert [c.name for c in customers.columns] == ["id", "email", "ssn", "note.internal"]  # the input is unchanged
 
 
+def test_foreign_keys_to_a_dropped_column_of_another_table_go_too() -> None:
+    orders = table("sales", "orders", "id", "customer_ssn", "customer_id")
+    orders.constraints = [
+        TableConstraint(
+            constraint_type=ConstraintType.FOREIGN_KEY,
+            columns=["customer_ssn"],
+            referred_table="svc.db.sales.customers",
+            referred_columns=["ssn"],
+        ),
+        TableConstraint(
+            constraint_type=ConstraintType.FOREIGN_KEY,
+            columns=["customer_id"],
+            referred_table="svc.db.sales.customers",
+            referred_columns=["id"],
+        ),
+    ]
+    context = RunContext(workflow_name="test", run_id="run", staging_root="/nonexistent")
+    processor = FilterProcessor.create({"columns": {"exclude": [r"svc\.db\.sales\.customers\.ssn"]}}, context)
+    result = processor.process(orders)
+    assert [c.name for c in result.columns] == ["id", "customer_ssn", "customer_id"]
+    assert [(c.columns, c.referred_columns) for c in result.constraints] == [(["customer_id"], ["id"])]
+    assert processor.report.counters == {"constraints_dropped": 1}
+
+
 def test_in_a_serial_run_dropped_records_are_filtered_never_failed(tmp_path: Path) -> None:
     from airflow_provider_ingest.samples import build_shop
 

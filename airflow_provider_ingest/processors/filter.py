@@ -38,13 +38,21 @@ class FilterProcessor(Processor):
         return record
 
     def _drop_columns(self, table: Table) -> Table:
-        prefix = table.fqn + fqn.SEPARATOR
-        kept = [column for column in table.columns if self.config.columns.matches(prefix + fqn.quote(column.name))]
-        if len(kept) == len(table.columns):
-            return table
+        """Drop refused columns, and constraints on them or referring to refused columns of other tables."""
+        kept = [column for column in table.columns if self._keeps(table.fqn, column.name)]
         names = {column.name for column in kept}
-        constraints = [c for c in table.constraints if names.issuperset(c.columns)]
-        self.report.count("columns_dropped", len(table.columns) - len(kept))
+        constraints = [
+            c
+            for c in table.constraints
+            if names.issuperset(c.columns) and all(self._keeps(c.referred_table or "", n) for n in c.referred_columns)
+        ]
+        if len(kept) == len(table.columns) and len(constraints) == len(table.constraints):
+            return table
+        if len(kept) < len(table.columns):
+            self.report.count("columns_dropped", len(table.columns) - len(kept))
         if len(constraints) < len(table.constraints):
             self.report.count("constraints_dropped", len(table.constraints) - len(constraints))
         return table.model_copy(update={"columns": kept, "constraints": constraints})
+
+    def _keeps(self, table_fqn: str, column: str) -> bool:
+        return self.config.columns.matches(table_fqn + fqn.SEPARATOR + fqn.quote(column))
