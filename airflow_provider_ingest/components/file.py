@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from airflow_provider_ingest.api import BulkSink, ComponentConfig, Sink, Source, Stage
-from airflow_provider_ingest.records import KIND_ORDER, Record, dump_record, parse_record
+from airflow_provider_ingest.records import KIND_ORDER, Record, dump_record
 from airflow_provider_ingest.staging import StagedFileReader, StagedFileWriter
 
 Compression = Literal["auto", "none", "gzip"]
@@ -30,14 +30,7 @@ class FileSource(Source):
     def records(self) -> Iterator[Record]:
         """Each record of the file; a line that is not a valid record is a failure kept with its text."""
         reader = StagedFileReader(self.context.resolve_path(self.config.path), allow_plain=True)
-        for line in reader.lines():
-            try:
-                yield parse_record(line)
-            except ValueError as error:
-                self.fail(
-                    f"{reader.uri}: line {reader.line_number} is not a valid record: {error}",
-                    raw=line.decode().rstrip("\n"),
-                )
+        yield from reader.records(on_invalid=lambda message, line: self.fail(message, raw=line))
 
 
 class FileSinkConfig(ComponentConfig):

@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from airflow_provider_ingest.records import Entity, Record, dump_record, parse_record
@@ -127,13 +127,16 @@ class StagedFileReader:
             except (gzip.BadGzipFile, zlib.error) as error:
                 raise StagedFileError(f"{self.uri}: corrupted: {error}") from error
 
-    def records(self) -> Iterator[Record]:
-        """Yield each record, parsed."""
+    def records(self, on_invalid: Callable[[str, str], None] | None = None) -> Iterator[Record]:
+        """Yield each record, parsed; a line that is not a record raises, or goes to ``on_invalid(message, line)``."""
         for line in self.lines():
             try:
                 yield parse_record(line)
             except ValueError as error:
-                raise StagedFileError(f"{self.uri}: line {self.line_number} is not a valid record: {error}") from error
+                message = f"{self.uri}: line {self.line_number} is not a valid record: {error}"
+                if on_invalid is None:
+                    raise StagedFileError(message) from error
+                on_invalid(message, line.decode().rstrip("\n"))
 
     def _body(self, stream: IO[bytes]) -> Iterator[bytes]:
         first = stream.readline()
