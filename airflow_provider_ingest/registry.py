@@ -18,6 +18,8 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
+from airflow_provider_ingest.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from airflow_provider_ingest.api import Component
 
@@ -51,7 +53,7 @@ BUILTINS: dict[str, dict[str, str]] = {
 }
 
 
-class UnknownComponentError(LookupError):
+class UnknownComponentError(ConfigurationError, LookupError):
     """No component of that role has that name."""
 
 

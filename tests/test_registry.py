@@ -275,7 +275,11 @@ def test_importing_the_registry_imports_no_component():
         "print(sorted(m for m in sys.modules if m.startswith('airflow_provider_ingest')))"
     )
     done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
-    assert done.stdout.strip() == "['airflow_provider_ingest', 'airflow_provider_ingest.registry']"
+    assert json.loads(done.stdout.replace("'", '"')) == [
+        "airflow_provider_ingest",
+        "airflow_provider_ingest.errors",
+        "airflow_provider_ingest.registry",
+    ]
 
 
 def test_resolved_components_build_from_config():

@@ -26,6 +26,14 @@ class RunContext:
     base_dir: Path = field(default_factory=Path.cwd)
     dead_letters: DeadLetterSink | None = None
     compression: str = "none"
+    secrets: set[str] = field(default_factory=set)
+    """Secret values resolved for this run (``${ENV}`` references, connections); never to be shown."""
+
+    def scrub(self, message: str) -> str:
+        """``message`` with every secret of this run replaced by ``***``."""
+        from airflow_provider_ingest.secrets import scrub
+
+        return scrub(message, self.secrets)
 
     def resolve_path(self, path: str) -> str:
         """A path from a workflow file: ``~`` is expanded, relative ones are taken from the workflow file's folder."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from airflow_provider_ingest.errors import ConfigurationError
 from airflow_provider_ingest.staging.paths import open_read
 
 LIST_SEPARATOR = ";"
@@ -21,7 +22,7 @@ PROPERTY_PREFIX = "property."
 CSV_COLUMNS = ("fqn", "column", "kinds", "description", "overwrite", "tags", "glossary_terms", "owners")
 
 
-class RuleFileError(ValueError):
+class RuleFileError(ConfigurationError):
     """A rule file that cannot be read, naming the file and the place in it."""
 
 

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
+from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import Entity, Record, dump_record, parse_record
 from airflow_provider_ingest.staging import paths
 
@@ -30,7 +31,7 @@ TRAILER_PREFIX = b'{"staged_file_end"'
 _TAIL_BYTES = 4096
 
 
-class StagedFileError(ValueError):
+class StagedFileError(InputError):
     """A staged file that is truncated, corrupted or not a staged file at all."""
 
 

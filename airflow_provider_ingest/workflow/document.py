@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from airflow_provider_ingest.errors import ConfigurationError
+
 try:
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
@@ -31,7 +33,7 @@ class Problem:
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
-class WorkflowFileError(ValueError):
+class WorkflowFileError(ConfigurationError):
     """A workflow file with one or more problems, all reported together."""
 
     def __init__(self, problems: list[Problem]) -> None:

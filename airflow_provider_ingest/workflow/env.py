@@ -1,7 +1,8 @@
 """``${NAME}`` references to environment variables, resolved when a component is created.
 
-A value resolved where a secret goes (a secret-named key, a URL's password) is remembered, so that
-error messages can be scrubbed of it (:func:`resolved_secrets`); in a URL's password it is percent-encoded.
+A value resolved where a secret goes (a secret-named key, a URL's password) is added to the caller's
+``secrets`` set (a run keeps it in its context), so that messages can be scrubbed of it; in a URL's
+password it is percent-encoded.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.secrets import SECRET_KEY, URL_PASSWORD
+
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-_RESOLVED: set[str] = set()
 
-
-class MissingVariableError(KeyError):
+class MissingVariableError(ConfigurationError, KeyError):
     """A referenced environment variable is not set."""
 
     def __init__(self, name: str, location: tuple[str | int, ...]) -> None:
@@ -30,16 +32,30 @@ class MissingVariableError(KeyError):
 
 
 def substitute(
-    value: Any, environ: Mapping[str, str] | None = None, *, strict: bool = True, location: tuple = ()
+    value: Any,
+    environ: Mapping[str, str] | None = None,
+    *,
+    strict: bool = True,
+    location: tuple = (),
+    secrets: set[str] | None = None,
 ) -> Any:
-    """Replace ``${NAME}`` in every string of ``value``; unset names raise, or stay when not strict."""
+    """Replace ``${NAME}`` in every string of ``value``; unset names raise, or stay when not strict.
+
+    Values resolved where a secret goes are added to ``secrets`` (as written and as put in a URL).
+    """
     env = os.environ if environ is None else environ
+    found = set() if secrets is None else secrets
     if isinstance(value, str):
-        return _substitute_text(value, env, strict, location) if "${" in value else value
+        return _substitute_text(value, env, strict, location, found) if "${" in value else value
     if isinstance(value, dict):
-        return {key: substitute(item, env, strict=strict, location=(*location, key)) for key, item in value.items()}
+        return {
+            key: substitute(item, env, strict=strict, location=(*location, key), secrets=found)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [substitute(item, env, strict=strict, location=(*location, i)) for i, item in enumerate(value)]
+        return [
+            substitute(item, env, strict=strict, location=(*location, i), secrets=found) for i, item in enumerate(value)
+        ]
     return value
 
 
@@ -65,12 +81,7 @@ def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> list
     return found
 
 
-def resolved_secrets() -> list[str]:
-    """Every secret value :func:`substitute` has resolved in this process (and its URL form), longest first."""
-    return sorted(_RESOLVED, key=len, reverse=True)
-
-
-def _substitute_text(text: str, env: Mapping[str, str], strict: bool, location: tuple) -> str:
+def _substitute_text(text: str, env: Mapping[str, str], strict: bool, location: tuple, secrets: set[str]) -> str:
     key = next((str(part) for part in reversed(location) if isinstance(part, str)), "")
     start, end, in_url = _secret_span(text, key)
 
@@ -84,7 +95,7 @@ def _substitute_text(text: str, env: Mapping[str, str], strict: bool, location: 
         if not secret:
             return value
         if value:
-            _RESOLVED.update(_forms(value, in_url))
+            secrets.update(_forms(value, in_url))
         return quote(value, safe="") if in_url else value
 
     return (
@@ -96,8 +107,6 @@ def _substitute_text(text: str, env: Mapping[str, str], strict: bool, location: 
 
 def _secret_span(text: str, key: str) -> tuple[int, int, bool]:
     """Where a config string under ``key`` is secret (all of it, a URL's password, or nowhere), and if in a URL."""
-    from airflow_provider_ingest.workflow.loader import SECRET_KEY, URL_PASSWORD
-
     if SECRET_KEY.search(key):
         return 0, len(text), False
     match = URL_PASSWORD.match(text)

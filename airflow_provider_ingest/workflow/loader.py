@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 import types
 import typing
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_ingest.secrets import SECRET_KEY, URL_PASSWORD
 from airflow_provider_ingest.workflow.document import (
     Document,
     Location,
@@ -21,9 +21,6 @@ from airflow_provider_ingest.workflow.document import (
 )
 from airflow_provider_ingest.workflow.env import REFERENCE, substitute
 from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile
-
-SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|private_?key|access_?key|credentials?)$", re.I)
-URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:([^@/\s]+)@")
 
 
 @dataclass

@@ -62,7 +62,7 @@ def instantiate(
 ) -> Component:
     """Create a component from its spec, resolving ``${ENV}`` references now."""
     try:
-        config = substitute(spec.config, location=(*where, "config"))
+        config = substitute(spec.config, location=(*where, "config"), secrets=context.secrets)
     except MissingVariableError as error:
         if workflow is None:
             raise

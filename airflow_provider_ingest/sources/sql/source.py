@@ -15,7 +15,6 @@ from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Record, Table, fqn
 from airflow_provider_ingest.sources.sql.catalog import Catalog, Pending, SchemaInfo, Scope, Unreadable, error_text
 from airflow_provider_ingest.sources.sql.connection import SqlConnectionError, mask, render, scrub
-from airflow_provider_ingest.workflow.env import resolved_secrets
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -249,7 +248,7 @@ class SqlSource(Source):
 
     def _text(self, error: BaseException | str) -> str:
         """An error's message with every password removed: the URL's, and every secret the run resolved."""
-        secrets = [*resolved_secrets(), self.config.password or ""]
+        secrets = [*self.context.secrets, self.config.password or ""]
         return scrub(error if isinstance(error, str) else error_text(error), getattr(self, "url", None), secrets)
 
 
