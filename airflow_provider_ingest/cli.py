@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-import time
 import types
 import typing
 from collections.abc import Sequence
@@ -17,36 +17,49 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
 
-    from airflow_provider_ingest.api import Report
-    from airflow_provider_ingest.workflow.runner import RunResult
+    from airflow_provider_ingest.run.progress import Progress
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``airflow-ingest`` command."""
+    """Entry point of the ``airflow-ingest`` command: exit 0 done, 1 failed, 2 internal error, 130/143 stopped."""
     parser = argparse.ArgumentParser(prog="airflow-ingest", description="Metadata ingestion workflows.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a workflow file in this process")
     run.add_argument("file")
     run.add_argument("--run-id", help="name of this run's staging folder (default: a timestamp)")
-    run.add_argument("--quiet", action="store_true", help="no progress line")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument(
+        "--progress-every",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between progress lines on standard error (default: 1 on a terminal, else 10)",
+    )
     check = commands.add_parser("validate", help="check workflow files; exit 1 if any has a problem")
     check.add_argument("files", nargs="+")
     commands.add_parser("components", help="list component types and their settings")
     commands.add_parser("schema", help="print the JSON Schema of workflow files")
     args = parser.parse_args(argv)
     handler = {"run": _run, "validate": _validate, "components": _components, "schema": _schema}[args.command]
-    return handler(args)
+    try:
+        return handler(args)
+    except Exception as error:  # a bug: one line, never a traceback
+        print(
+            f"airflow-ingest: internal error: {type(error).__name__}: {error}\n"
+            "Please report it, with the command and the workflow file (without secrets).",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from airflow_provider_ingest.workflow.document import WorkflowFileError
+    from airflow_provider_ingest.errors import IngestError
     from airflow_provider_ingest.workflow.loader import load_workflow
 
     failed = 0
     for path in args.files:
         try:
             load_workflow(path)
-        except WorkflowFileError as error:
+        except IngestError as error:
             failed += 1
             print(error, file=sys.stderr)
         except OSError as error:
@@ -58,80 +71,51 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from airflow_provider_ingest.workflow.document import WorkflowFileError
+    from airflow_provider_ingest.errors import IngestError
+    from airflow_provider_ingest.run import Interruption, RunInterrupted, run_workflow
+    from airflow_provider_ingest.run.interrupt import on_signals
+    from airflow_provider_ingest.run.status import status_lines
     from airflow_provider_ingest.workflow.loader import load_workflow
-    from airflow_provider_ingest.workflow.runner import run_workflow
 
+    interruption = Interruption()
+    progress = _progress(args)
     try:
-        workflow = load_workflow(args.file)
-        progress = None if args.quiet or not sys.stderr.isatty() else _Progress()
-        result = run_workflow(workflow, run_id=args.run_id, progress=progress)
-    except (WorkflowFileError, OSError) as error:
+        with on_signals(interruption):
+            workflow = load_workflow(args.file)
+            result = run_workflow(workflow, run_id=args.run_id, progress=progress, interruption=interruption)
+    except (IngestError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
-    if progress is not None:
-        progress.done()
-    _print_result(result)
+    except (RunInterrupted, KeyboardInterrupt) as stop:
+        code = stop.exit_code if isinstance(stop, RunInterrupted) else 130
+        print(f"\nrun stopped ({signal.Signals(code - 128).name}): nothing was committed", file=sys.stderr)
+        return code
+    finally:
+        if progress is not None and progress.emit is _rewrite_line:
+            sys.stderr.write("\n")
+    for line in status_lines(result):
+        print(line)
     return 0 if result.success else 1
 
 
-class _Progress:
-    """One self-rewriting line on the terminal: records, rate, failures."""
+def _progress(args: argparse.Namespace) -> Progress | None:
+    """Progress on standard error: a line rewritten every second on a terminal, a line every 10 s elsewhere."""
+    from airflow_provider_ingest.run.progress import EVERY, Progress
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last = 0.0
-
-    def __call__(self, count: int, report: Report) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.25:
-            return
-        self.last = now
-        rate = count / max(now - self.started, 1e-9)
-        sys.stderr.write(f"\r{count:,} records  {rate:,.0f}/s  {report.failure_count} failed ")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.last:
-            sys.stderr.write("\n")
+    if args.quiet:
+        return None
+    terminal = sys.stderr.isatty()
+    every = args.progress_every or (1.0 if terminal else EVERY)
+    return Progress(_rewrite_line if terminal else _print_line, every)
 
 
-def _print_result(result: RunResult) -> None:
-    rows = [("component", "records", "filtered", "failed", "warnings", "success %", "seconds")]
-    for report in result.reports:
-        rows.append(
-            (
-                report.component,
-                f"{report.records:,}",
-                f"{report.filtered:,}",
-                f"{report.failure_count:,}",
-                f"{report.warning_count:,}",
-                f"{report.success_rate:.1f}",
-                f"{report.elapsed:.2f}",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-    for report in result.reports:
-        for failure in report.failures[:5]:
-            print(f"  {report.component} failed {failure.fqn or '-'}: {failure.error}")
-        for counter, value in sorted(report.counters.items()):
-            print(f"  {report.component} {counter}: {value:,}")
-    if result.staged_uri:
-        print(f"staged file: {result.staged_uri}")
-    if result.dead_letter_uri:
-        print(f"dead letters: {result.dead_letter_uri}")
-    if result.error:
-        print(f"run failed: {result.error}")
-    elif result.below_threshold:
-        print(f"run failed: success rate below {result.threshold:g}% in {', '.join(result.below_threshold)}")
-    else:
-        print("run succeeded")
+def _rewrite_line(line: str) -> None:
+    sys.stderr.write(f"\r{line} ")
+    sys.stderr.flush()
+
+
+def _print_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _components(args: argparse.Namespace) -> int:

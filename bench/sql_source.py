@@ -143,8 +143,8 @@ def floor(url: sqlalchemy.URL, out: Path) -> tuple[float, int, int]:
 
 def source(url: sqlalchemy.URL, folder: Path, batch_size: int = 5000) -> tuple[float, int]:
     """The sql source into a file sink, through the serial runner."""
+    from airflow_provider_ingest.run import run_workflow
     from airflow_provider_ingest.workflow.loader import load_workflow
-    from airflow_provider_ingest.workflow.runner import run_workflow
 
     workflow = folder / "bench.yaml"
     settings = {"url": url.render_as_string(hide_password=False), "service_name": "bench", "batch_size": batch_size}

@@ -88,8 +88,8 @@ def run_floor(source: Path, target: Path) -> int:
 
 def run_runner(source: Path, target: Path) -> int:
     """The ``file`` source into the ``file`` sink through the serial runner."""
+    from airflow_provider_ingest.run import run_workflow
     from airflow_provider_ingest.workflow.loader import load_workflow
-    from airflow_provider_ingest.workflow.runner import run_workflow
 
     workflow = source.parent / "stream.yaml"
     spec = {

@@ -337,18 +337,19 @@ def test_run_console_sink_prints_one_line_per_record(tmp_path):
     ]
 
 
+SLOW = {"type": "support.components:SlowSource", "config": {"tables": 30, "seconds_each": 0.01}}
+
+
 def test_run_shows_progress_on_a_terminal(tmp_path):
-    lines = [dump_record(Table(service="svc", database="db", database_schema="s", name=f"t{i}")) for i in range(2500)]
-    write(tmp_path, "in.jsonl", "\n".join(lines) + "\n")
-    flow = run_flow(
-        tmp_path,
-        {"type": "file", "config": {"path": "out.jsonl"}},
-        source={"type": "file", "config": {"path": "in.jsonl"}},
-    )
+    flow = run_flow(tmp_path, {"type": "file", "config": {"path": "out.jsonl"}}, source=SLOW)
     controller, terminal = pty.openpty()
     environment = {**os.environ, "PYTHONPATH": str(TESTS)}
     process = subprocess.Popen(
-        [COMMAND, "run", str(flow)], cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=terminal
+        [COMMAND, "run", "--progress-every", "0.05", str(flow)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
     )
     os.close(terminal)
     stdout, _ = process.communicate()
@@ -363,12 +364,20 @@ def test_run_shows_progress_on_a_terminal(tmp_path):
         progress += chunk
     os.close(controller)
     assert process.returncode == 0
-    assert re.match(rb"\r1,000 records  [\d,]+/s  0 failed ", progress), progress
+    assert re.match(rb"\r[\d,]+ records  [\d,]+/s  0 failed ", progress), progress
     assert progress.endswith(b"\r\n") or progress.endswith(b"\n")
     assert b"run succeeded" in stdout
 
 
+def test_run_prints_progress_lines_when_not_on_a_terminal(tmp_path):
+    flow = run_flow(tmp_path, {"type": "console"}, source=SLOW)
+    done = airflow_ingest("run", "--progress-every", "0.05", str(flow), cwd=tmp_path)
+    assert done.returncode == 0
+    lines = done.stderr.splitlines()
+    assert len(lines) >= 2 and all(re.fullmatch(r"[\d,]+ records  [\d,]+/s  0 failed", line) for line in lines)
+
+
 def test_run_quiet_shows_no_progress(tmp_path):
-    flow = run_flow(tmp_path, {"type": "console"})
-    done = airflow_ingest("run", "--quiet", str(flow), cwd=tmp_path)
+    flow = run_flow(tmp_path, {"type": "console"}, source=SLOW)
+    done = airflow_ingest("run", "--quiet", "--progress-every", "0.05", str(flow), cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""

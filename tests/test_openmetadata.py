@@ -24,10 +24,10 @@ from airflow_provider_ingest.records import (
     TableConstraint,
     TagLabel,
 )
+from airflow_provider_ingest.run import RunResult, run_workflow
 from airflow_provider_ingest.staging import StagedFileWriter
 from airflow_provider_ingest.staging.deadletters import read_dead_letters
 from airflow_provider_ingest.workflow.loader import load_workflow
-from airflow_provider_ingest.workflow.runner import RunResult, run_workflow
 
 FAST = {"retries": 3, "backoff_factor": 0.01, "read_timeout": 5}
 

@@ -10,10 +10,10 @@ from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.processors.enrich import EnrichProcessor
 from airflow_provider_ingest.processors.glossary import RuleFileError
 from airflow_provider_ingest.records import Column, Database, DataType, Owner, Table, TagLabel
+from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.staging import read_records
 from airflow_provider_ingest.workflow.document import WorkflowFileError
 from airflow_provider_ingest.workflow.loader import load_workflow
-from airflow_provider_ingest.workflow.runner import run_workflow
 
 
 def customers(**fields) -> Table:

@@ -19,10 +19,10 @@ from airflow_provider_ingest.records import (
     Table,
     TableConstraint,
 )
+from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.staging import read_records
 from airflow_provider_ingest.workflow.document import WorkflowFileError
 from airflow_provider_ingest.workflow.loader import load_workflow
-from airflow_provider_ingest.workflow.runner import run_workflow
 
 PARENTS: list[Record] = [
     DatabaseService(name="svc"),

@@ -15,10 +15,10 @@ from airflow_provider_ingest.api import ROLES, Processor, RunContext, Sink, Sour
 from airflow_provider_ingest.components.console import ConsoleSink
 from airflow_provider_ingest.components.file import FileBulkSink, FileSink, FileSource, FileStage
 from airflow_provider_ingest.registry import UnknownComponentError, known_types, resolve
+from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.staging import read_records
 from airflow_provider_ingest.workflow.document import WorkflowFileError
 from airflow_provider_ingest.workflow.loader import load_workflow
-from airflow_provider_ingest.workflow.runner import run_workflow
 
 TESTS = Path(__file__).resolve().parent
 PLUGIN_MODULE = "h3_ingest_plugin"

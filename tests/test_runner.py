@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ import pytest
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.components.file import FileBulkSink
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Table, dump_record
+from airflow_provider_ingest.run import RunResult, run_workflow
+from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import StagedFileError, StagedFileWriter, read_dead_letters, read_records
 from airflow_provider_ingest.workflow.loader import load_workflow
-from airflow_provider_ingest.workflow.runner import RunResult, run_workflow
 
 SOURCE = "support.components:JournalSource"
 PROCESSOR = "support.components:JournalProcessor"
@@ -420,22 +422,16 @@ def test_runs_are_independent(flow):
     assert [len(list(read_dead_letters(r.dead_letter_uri))) for r in (first, second)] == [1, 1]
 
 
-def test_progress_is_reported_every_thousand_records(flow):
-    (flow.folder / "in.jsonl").write_text("".join(dump_record(table(f"t{i}")) + "\n" for i in range(2500)))
+def test_progress_is_reported_while_a_step_runs(flow):
     path = flow.folder / "flow.yaml"
-    path.write_text(
-        json.dumps(
-            {
-                "source": {"type": "file", "config": {"path": "in.jsonl"}},
-                "sink": {"type": "file", "config": {"path": "out.jsonl"}},
-                "workflow": {"staging_root": "staging"},
-            }
-        )
-    )
-    seen = []
-    result = run_workflow(load_workflow(path), progress=lambda count, report: seen.append((count, report.component)))
-    assert result.success
-    assert seen == [(1000, "source:file"), (2000, "source:file")]
+    source = {"type": "support.components:SlowSource", "config": {"tables": 40, "seconds_each": 0.01}}
+    path.write_text(json.dumps({"source": source, "sink": {"type": "file", "config": {"path": "out.jsonl"}}}))
+    lines: list[str] = []
+    result = run_workflow(load_workflow(path), progress=Progress(lines.append, interval=0.05))
+    assert result.success, result.error
+    assert len(lines) >= 3
+    counts = [int(re.match(r"([\d,]+) records  [\d,]+/s  0 failed$", line)[1].replace(",", "")) for line in lines]
+    assert counts == sorted(counts) and 0 < counts[-1] <= 40
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,9 @@ from airflow_provider_ingest.records import (
     TableConstraint,
     TableType,
 )
+from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.sources.sql.postgres import PostgresCatalog
 from airflow_provider_ingest.workflow.loader import load_workflow
-from airflow_provider_ingest.workflow.runner import run_workflow
 
 pytestmark = pytest.mark.postgres
 

@@ -11,10 +11,10 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.run import instantiate, run_workflow
 from airflow_provider_ingest.sources.sql.connection import SqlConnectionError
 from airflow_provider_ingest.workflow.env import secret_values, substitute
 from airflow_provider_ingest.workflow.loader import load_workflow
-from airflow_provider_ingest.workflow.runner import instantiate, run_workflow
 
 PASSWORD = "s3cr#t@xq/zz%:?"
 ENCODED = quote(PASSWORD, safe="")
@@ -116,7 +116,7 @@ def test_a_password_in_the_url_is_escaped_and_connects(pg_role: str, password_en
 def test_a_failing_connection_shows_no_piece_of_the_password(
     form: str, pg_role: str, password_env: str, tmp_path: Path
 ) -> None:
-    from airflow_provider_ingest.airflow.tasks import run_task
+    from airflow_provider_ingest.run import run_task
 
     url = f"postgresql+psycopg2://{pg_role}@127.0.0.1:1/postgres"
     config = {"url": url, "password": password_env, "service_name": "pg"}
@@ -129,10 +129,10 @@ def test_a_failing_connection_shows_no_piece_of_the_password(
     assert f"cannot connect to postgresql+psycopg2://{pg_role}:***@127.0.0.1:1/postgres" in result.error
     assert leaked(result.error + repr(result.reports)) == []
 
-    with pytest.raises(SqlConnectionError) as raised:
-        run_task("source", "sql", config, context(tmp_path))
-    assert "cannot connect to" in str(raised.value)
-    assert leaked(str(raised.value) + repr(raised.value.args)) == []
+    task = run_task("source", "sql", config, context(tmp_path))
+    assert isinstance(task.exception, SqlConnectionError)
+    assert "cannot connect to" in task.error
+    assert leaked(task.error + str(task.exception) + repr(task.exception.args)) == []
 
 
 def test_every_resolved_secret_is_scrubbed_from_driver_messages(

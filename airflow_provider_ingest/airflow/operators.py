@@ -1,20 +1,80 @@
-"""Operators, one per workflow stage, thin over the components; records travel as staged files.
+"""Operators, one per workflow stage, thin over the run lifecycle; records travel as staged files.
 
 Each operator returns a small XCom (``uri``, ``records``, ``failures``, ``dead_letter_uri``,
-``summary``), pushed also key by key, so a downstream task takes ``upstream.output["uri"]``.
+``summary``), pushed also key by key, so a downstream task takes ``upstream.output["uri"]``. The task
+log shows progress while the step runs and ends with the same status table as ``airflow-ingest run``.
+A bad setting or input fails the task without retries; a service error or a shortfall is retried as
+the DAG says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_ingest.workflow.spec import DEFAULT_STAGING_ROOT
 
+if TYPE_CHECKING:
+    from airflow_provider_ingest.run import Interruption, RunResult
 
-class _IngestOperator(BaseOperator):
+
+class _Interruptible(BaseOperator):
+    """An operator whose ``on_kill`` stops the run at the next record, committing nothing."""
+
+    _interruption: Interruption | None = None
+
+    def _start(self) -> Interruption:
+        from airflow_provider_ingest.run import Interruption
+
+        self._interruption = Interruption()
+        return self._interruption
+
+    def on_kill(self) -> None:
+        if self._interruption is not None:
+            self._interruption.request()
+
+    def _conclude(self, result: RunResult) -> None:
+        """Log the status table; raise if the step did not complete."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_ingest.errors import IncompleteRunError
+        from airflow_provider_ingest.run.status import outcome, status_lines
+
+        for line in status_lines(result):
+            self.log.info("%s", line)
+        if result.success:
+            return
+        message = outcome(result).removeprefix("run failed: ")
+        if result.dead_letter_uri and result.dead_letter_uri not in message:
+            message += f" (dead letters: {result.dead_letter_uri})"
+        if not result.retryable:
+            raise AirflowFailException(message) from result.exception
+        raise IncompleteRunError(message) from result.exception
+
+    @contextlib.contextmanager
+    def _no_retry_for_bad_input(self) -> Iterator[None]:
+        """A bad setting or a missing or corrupt input fails the task at once: retrying cannot help."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_ingest.errors import IngestError
+
+        try:
+            yield
+        except IngestError as error:
+            if error.retryable:
+                raise
+            raise AirflowFailException(f"{type(error).__name__}: {error}") from error
+
+    def _progress(self) -> Any:
+        from airflow_provider_ingest.run.progress import Progress
+
+        return Progress(lambda line: self.log.info("progress: %s", line))
+
+
+class _IngestOperator(_Interruptible):
     """Runs one component of a workflow as one task."""
 
     role: ClassVar[str]
@@ -46,33 +106,40 @@ class _IngestOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.log import mask_secret
 
-        from airflow_provider_ingest.airflow.tasks import run_task, task_context
-        from airflow_provider_ingest.workflow.env import secret_values
+        from airflow_provider_ingest.run import run_task, task_context
 
-        for secret in secret_values(self.config):
-            mask_secret(secret)
         ti = context["ti"]
-        run_context = task_context(
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            map_index=ti.map_index if ti.map_index is not None else -1,
-            staging_root=self.staging_root,
-            compression=self.compression,
-            base_dir=self.workflow_dir,
-        )
-        result = run_task(
-            self.role,
-            self.type,
-            self.config,
-            run_context,
-            input_uri=_uri(self.input_uri),
-            success_threshold=self.success_threshold,
-        )
-        self.log.info("%s: %s", self.task_id, result["summary"])
-        if result["dead_letter_uri"]:
-            self.log.warning("%d records failed; dead letters: %s", result["failures"], result["dead_letter_uri"])
-        return result
+        with self._no_retry_for_bad_input():
+            run_context = task_context(
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                task_id=ti.task_id,
+                map_index=ti.map_index if ti.map_index is not None else -1,
+                staging_root=self.staging_root,
+                compression=self.compression,
+                base_dir=self.workflow_dir,
+            )
+            result = run_task(
+                self.role,
+                self.type,
+                self.config,
+                run_context,
+                input_uri=_uri(self.input_uri),
+                upstream=", ".join(sorted(self.upstream_task_ids)) or None,
+                success_threshold=self.success_threshold,
+                progress=self._progress(),
+                interruption=self._start(),
+                on_secret=mask_secret,
+            )
+        self._conclude(result)
+        own = next(report for report in result.reports if report.component not in ("input", "output"))
+        return {
+            "uri": result.output_uri or _uri(self.input_uri),
+            "records": own.records,
+            "failures": result.failures,
+            "dead_letter_uri": result.dead_letter_uri,
+            "summary": own.summary(),
+        }
 
 
 def _uri(value: Any) -> str | None:
@@ -116,7 +183,7 @@ class IngestBulkSinkOperator(_IngestOperator):
     role = "bulk_sink"
 
 
-class IngestWorkflowOperator(BaseOperator):
+class IngestWorkflowOperator(_Interruptible):
     """Runs a whole workflow file serially in one task.
 
     Staged files go to ``{staging_root}/{dag_id}/{run_id}/{task_id}``; the XCom counts the source's
@@ -133,28 +200,27 @@ class IngestWorkflowOperator(BaseOperator):
         from airflow.sdk.log import mask_secret
 
         from airflow_provider_ingest.airflow.tasks import task_folder
-        from airflow_provider_ingest.workflow.env import secret_values
+        from airflow_provider_ingest.run import run_workflow
         from airflow_provider_ingest.workflow.loader import load_workflow
-        from airflow_provider_ingest.workflow.runner import run_workflow
 
-        workflow = load_workflow(self.workflow_file)
-        for _, _, spec in workflow.spec.components():
-            for secret in secret_values(spec.config):
-                mask_secret(secret)
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
-        result = run_workflow(workflow, run_id=task_folder(ti.run_id, ti.task_id, map_index), name=ti.dag_id)
-        summary = [report.summary() for report in result.reports]
-        for line in summary:
-            self.log.info("%s", line)
-        if not result.success:
-            raise RuntimeError(result.error or f"success rate below {result.threshold:g}% in {result.below_threshold}")
+        with self._no_retry_for_bad_input():
+            result = run_workflow(
+                load_workflow(self.workflow_file),
+                run_id=task_folder(ti.run_id, ti.task_id, map_index),
+                name=ti.dag_id,
+                progress=self._progress(),
+                interruption=self._start(),
+                on_secret=mask_secret,
+            )
+        self._conclude(result)
         return {
             "uri": result.staged_uri,
             "records": result.reports[0].records,
-            "failures": sum(report.failure_count for report in result.reports),
+            "failures": result.failures,
             "dead_letter_uri": result.dead_letter_uri,
-            "summary": summary,
+            "summary": [report.summary() for report in result.reports],
         }
 
 

@@ -64,15 +64,26 @@ class Component(ABC):
         fqn: str | None = None,
         raw: str | None = None,
     ) -> None:
-        """Count a failed record and keep it (or its ``raw`` text), with its error, in the run's dead letters."""
-        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        """Count a failed record and keep it (or its ``raw`` text), with its error, in the run's dead letters.
+
+        The message is scrubbed of the run's secrets; an exception's type and last frames go with it.
+        """
+        exception = None if isinstance(error, str) else error
+        message = self.context.scrub(error if isinstance(error, str) else f"{type(error).__name__}: {error}")
         fqn = fqn or (record.fqn if record is not None else None)
         self.report.add_failure(message, fqn)
         if self.context.dead_letters is not None:
             from airflow_provider_ingest.staging.deadletters import DeadLetter
 
             self.context.dead_letters.add(
-                DeadLetter.of(component=self.report.component, error=message, fqn=fqn, record=record, raw=raw)
+                DeadLetter.of(
+                    component=self.report.component,
+                    error=message,
+                    fqn=fqn,
+                    record=record,
+                    raw=raw,
+                    exception=exception,
+                )
             )
 
     def reject(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:
@@ -81,8 +92,8 @@ class Component(ABC):
         self.fail(error, record=record, fqn=fqn)
 
     def warn(self, message: str) -> None:
-        """Count a warning; the run goes on."""
-        self.report.add_warning(message)
+        """Count a warning (scrubbed of the run's secrets); the run goes on."""
+        self.report.add_warning(self.context.scrub(message))
 
 
 class Source(Component):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,23 @@ class ExplodingSource(Source):
     def close(self) -> None:
         if self.config.marker:
             Path(self.config.marker).write_text("closed by source\n")
+
+
+class SlowSourceConfig(ComponentConfig):
+    tables: int = 20
+    seconds_each: float = 0.01
+
+
+class SlowSource(Source):
+    """Emits ``tables`` tables, sleeping ``seconds_each`` before each: a long step in little time."""
+
+    config_class = SlowSourceConfig
+    config: SlowSourceConfig
+
+    def records(self) -> Iterator[Record]:
+        for index in range(self.config.tables):
+            time.sleep(self.config.seconds_each)
+            yield Table(service="svc", database="db", database_schema="s", name=f"t{index}")
 
 
 class MarkerSinkConfig(ComponentConfig):

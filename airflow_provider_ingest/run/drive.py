@@ -1,0 +1,83 @@
+"""The record loop: each record from the producer through the processors, in order, into the sinks and stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from airflow_provider_ingest.api import Component, Processor, Sink, Stage
+from airflow_provider_ingest.records import Entity, Record
+from airflow_provider_ingest.run.interrupt import Interruption
+
+
+def drive(
+    records: Iterable[Record],
+    producer: Component,
+    processors: list[Processor],
+    ends: list[Sink | Stage],
+    interruption: Interruption,
+) -> None:
+    """Push every record through; a record that fails is counted against the component that failed it.
+
+    An exception out of the producer ends the step; it is kept, with its traceback, in the dead letters.
+    """
+    push = _pusher(processors, ends)
+    report = producer.report
+    iterator = iter(records)
+    while True:
+        interruption.check()
+        try:
+            record = next(iterator)
+        except StopIteration:
+            return
+        except Exception as error:
+            producer.fail(error)
+            raise
+        report.records += 1
+        push(record)
+
+
+def finish(ends: list[Sink | Stage]) -> str | None:
+    """Flush the sinks and commit the stage; return the staged file's URI, if any."""
+    staged = None
+    for end in ends:
+        if isinstance(end, Stage):
+            staged = end.commit()
+        else:
+            end.flush()
+    return staged
+
+
+def _pusher(processors: list[Processor], ends: list[Sink | Stage]) -> Callable[[Record], None]:
+    writers = [(end, end.write if isinstance(end, Sink) else end.stage) for end in ends]
+
+    def to_ends(record: Record) -> None:
+        for end, write in writers:
+            try:
+                write(record)
+            except Exception as error:
+                end.fail(error, record=record)
+            else:
+                end.report.records += 1
+
+    def through(index: int) -> Callable[[Record], None]:
+        if index == len(processors):
+            return to_ends
+        processor = processors[index]
+        downstream = through(index + 1)
+
+        def step(record: Record) -> None:
+            try:
+                output = processor.process(record)
+                outputs = [] if output is None else [output] if isinstance(output, Entity) else list(output)
+            except Exception as error:
+                processor.fail(error, record=record)
+                return
+            processor.report.records += 1
+            if not outputs:
+                processor.report.filtered += 1
+            for item in outputs:
+                downstream(item)
+
+        return step
+
+    return through(0)

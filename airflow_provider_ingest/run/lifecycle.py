@@ -1,0 +1,130 @@
+"""The one run lifecycle: prepare, drive, finish and commit, close, dead letters, threshold, result.
+
+``airflow-ingest run`` runs a whole workflow through it, each Airflow task one component (with the
+reader of its input and the writer of its output). A run ends complete or failed: an exception out of
+a component fails the step, a success rate below the threshold fails it, and an interruption
+(:class:`~airflow_provider_ingest.run.interrupt.RunInterrupted`) commits nothing and propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from airflow_provider_ingest.api import BulkSink, Component, Processor, Report, RunContext, Sink, Stage
+from airflow_provider_ingest.errors import is_retryable
+from airflow_provider_ingest.run.drive import drive, finish
+from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted
+from airflow_provider_ingest.run.progress import Progress
+from airflow_provider_ingest.staging import DeadLetterFile
+
+
+@dataclass
+class Step:
+    """What one execution runs: a producer of records, processors, sinks and stages, then a bulk sink."""
+
+    name: str
+    components: list[Component]
+    producer: Component | None = None
+    processors: list[Processor] = field(default_factory=list)
+    ends: list[Sink | Stage] = field(default_factory=list)
+    bulk_sink: BulkSink | None = None
+    publish_uri: str | None = None
+    """The staged file the bulk sink publishes when no stage in this step writes one."""
+    output_uri: str | None = None
+    """The staged file a sink of this step writes for the next step (an Airflow task's output)."""
+
+
+@dataclass
+class RunResult:
+    """What a run did: a report per component, the files it wrote, and why it failed if it did."""
+
+    reports: list[Report]
+    threshold: float
+    staged_uri: str | None = None
+    output_uri: str | None = None
+    dead_letter_uri: str | None = None
+    error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False)
+    below_threshold: list[str] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.error is None and not self.below_threshold
+
+    @property
+    def failures(self) -> int:
+        """Every failed record of the run, in every component."""
+        return sum(report.failure_count for report in self.reports)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether running again may help: a service error or a shortfall may pass; a bad setting or input won't."""
+        return self.exception is None or is_retryable(self.exception)
+
+
+def execute(
+    step: Step,
+    context: RunContext,
+    *,
+    threshold: float,
+    interruption: Interruption | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run ``step`` to the end; return its result, or raise :class:`RunInterrupted` with nothing committed."""
+    interruption = interruption or Interruption()
+    dead_letters = DeadLetterFile(context.staging_uri("dead_letters.jsonl"), producer=step.name)
+    context.dead_letters = dead_letters
+    result = RunResult(reports=[component.report for component in step.components], threshold=threshold)
+    try:
+        with _watching(progress, result.reports), contextlib.ExitStack() as closing:
+            for component in step.components:
+                component.report.start()
+                closing.callback(_close, component)  # close runs also when prepare raises
+                component.prepare()
+            if step.producer is not None:
+                drive(step.producer.records(), step.producer, step.processors, step.ends, interruption)
+            result.staged_uri = finish(step.ends)
+            publish_uri = result.staged_uri or step.publish_uri
+            if step.bulk_sink is not None and publish_uri is not None:
+                step.bulk_sink.publish(publish_uri)
+            interruption.check()
+    except BaseException as error:
+        _stop(step)
+        if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
+            dead_letters.abort()
+            if isinstance(error, KeyboardInterrupt) or interruption.signum is None:
+                raise
+            raise RunInterrupted(interruption.signum) from error
+        if not isinstance(error, Exception):
+            dead_letters.abort()
+            raise
+        result.exception = error
+        result.error = context.scrub(f"{type(error).__name__}: {error}")
+    _stop(step)
+    result.output_uri = result.staged_uri or step.output_uri
+    result.dead_letter_uri = dead_letters.close()
+    result.below_threshold = [report.component for report in result.reports if report.success_rate < threshold]
+    return result
+
+
+def _stop(step: Step) -> None:
+    for component in step.components:
+        component.report.stop()
+
+
+@contextlib.contextmanager
+def _watching(progress: Progress | None, reports: list[Report]) -> Iterator[None]:
+    if progress is None:
+        yield
+    else:
+        with progress.watching(reports):
+            yield
+
+
+def _close(component: Component) -> None:
+    try:
+        component.close()
+    except Exception as error:
+        component.warn(component.context.scrub(f"close failed: {type(error).__name__}: {error}"))

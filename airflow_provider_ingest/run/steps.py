@@ -1,0 +1,183 @@
+"""The two kinds of step: a whole workflow run serially, and one component run as one Airflow task."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_ingest.api import BulkSink, Component, Processor, RunContext, Sink, Source, Stage
+from airflow_provider_ingest.errors import InputError
+from airflow_provider_ingest.registry import resolve
+from airflow_provider_ingest.run.interrupt import Interruption
+from airflow_provider_ingest.run.lifecycle import RunResult, Step, execute
+from airflow_provider_ingest.run.progress import Progress
+from airflow_provider_ingest.staging import paths
+from airflow_provider_ingest.workflow.document import Location, WorkflowFileError
+from airflow_provider_ingest.workflow.env import MissingVariableError, substitute
+from airflow_provider_ingest.workflow.loader import LoadedWorkflow
+from airflow_provider_ingest.workflow.spec import ComponentSpec
+
+SecretHandler = Callable[[str], None]
+
+
+class MissingInputError(InputError):
+    """The upstream task's staged file is not there: that task has to run again first."""
+
+
+def instantiate(
+    role: str,
+    spec: ComponentSpec,
+    context: RunContext,
+    *,
+    workflow: LoadedWorkflow | None = None,
+    where: Location = (),
+) -> Component:
+    """Create a component from its spec, resolving ``${ENV}`` references now (their secrets go to the context)."""
+    try:
+        config = substitute(spec.config, location=(*where, "config"), secrets=context.secrets)
+    except MissingVariableError as error:
+        if workflow is None:
+            raise
+        raise WorkflowFileError([workflow.document.problem(error.location, str(error))]) from None
+    return resolve(role, spec.type).create(config, context)
+
+
+def workflow_context(workflow: LoadedWorkflow, run_id: str | None = None, name: str | None = None) -> RunContext:
+    """The context of one serial run of a workflow file; staged files go under ``name`` (default: the workflow's)."""
+    settings = workflow.spec.workflow
+    try:
+        staging_root = substitute(settings.staging_root, location=("workflow", "staging_root"))
+    except MissingVariableError as error:
+        raise WorkflowFileError([workflow.document.problem(error.location, str(error))]) from None
+    context = RunContext(
+        workflow_name=name or workflow.name,
+        run_id=run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
+        staging_root=staging_root,
+        base_dir=workflow.path.parent.resolve(),
+        compression=settings.compression,
+    )
+    if paths.is_local(context.staging_root):
+        context.staging_root = context.resolve_path(str(paths.local_path(context.staging_root)))
+    return context
+
+
+def run_workflow(
+    workflow: LoadedWorkflow,
+    *,
+    run_id: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    interruption: Interruption | None = None,
+    on_secret: SecretHandler | None = None,
+) -> RunResult:
+    """Run a whole workflow in this process; ``name`` and ``run_id`` place its staged files."""
+    context = workflow_context(workflow, run_id, name)
+    components = [
+        instantiate(role, spec, context, workflow=workflow, where=where)
+        for role, where, spec in workflow.spec.components()
+    ]
+    _announce(context, on_secret)
+    step = Step(
+        name=workflow.name,
+        components=components,
+        producer=components[0],
+        processors=[c for c in components if isinstance(c, Processor)],
+        ends=[c for c in components if isinstance(c, (Sink, Stage))],
+        bulk_sink=next((c for c in components if isinstance(c, BulkSink)), None),
+    )
+    return execute(
+        step,
+        context,
+        threshold=workflow.spec.workflow.success_threshold,
+        interruption=interruption,
+        progress=progress,
+    )
+
+
+def task_context(
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int = -1,
+    staging_root: str,
+    compression: str = "none",
+    base_dir: str | None = None,
+) -> RunContext:
+    """The context of one task: its staging folder is ``{root}/{dag_id}/{run_id}/{task_id}[/{map_index}]``."""
+    from airflow_provider_ingest.airflow.tasks import task_folder
+
+    base = Path(base_dir) if base_dir else Path.cwd()
+    context = RunContext(
+        workflow_name=dag_id,
+        run_id=task_folder(run_id, task_id, map_index),
+        staging_root=substitute(staging_root, location=("staging_root",)),
+        base_dir=base,
+        compression=compression,
+    )
+    if paths.is_local(context.staging_root):
+        context.staging_root = context.resolve_path(str(paths.local_path(context.staging_root)))
+    return context
+
+
+def run_task(
+    role: str,
+    component_type: str,
+    config: dict[str, Any],
+    context: RunContext,
+    *,
+    input_uri: str | None = None,
+    upstream: str | None = None,
+    success_threshold: float = 90.0,
+    progress: Progress | None = None,
+    interruption: Interruption | None = None,
+    on_secret: SecretHandler | None = None,
+) -> RunResult:
+    """Run one component over the input staged file (the reader's and writer's reports come with its own)."""
+    from airflow_provider_ingest.components.file import FileSink, FileSource
+
+    component = instantiate(role, ComponentSpec(type=component_type, config=config), context)
+    _announce(context, on_secret)
+    step = Step(name=f"{role}:{component_type}", components=[component])
+    if isinstance(component, BulkSink):
+        step.bulk_sink = component
+        step.publish_uri = _input(input_uri, role, upstream)
+    else:
+        if isinstance(component, Source):
+            step.producer = component
+        else:
+            reader = FileSource.create({"path": _input(input_uri, role, upstream)}, context)
+            reader.report.component = "input"
+            step.producer = reader
+            step.components.insert(0, reader)
+        if isinstance(component, Processor):
+            step.processors = [component]
+        if role in ("source", "processor"):
+            suffix = ".jsonl.gz" if context.compression == "gzip" else ".jsonl"
+            output = FileSink.create({"path": context.staging_uri("output" + suffix), "keep_samples": True}, context)
+            output.report.component = "output"
+            step.components.append(output)
+            step.ends = [output]
+            step.output_uri = output.config.path  # type: ignore[attr-defined]
+        else:
+            step.ends = [component]  # type: ignore[list-item]
+    return execute(step, context, threshold=success_threshold, interruption=interruption, progress=progress)
+
+
+def _input(uri: str | None, role: str, upstream: str | None) -> str:
+    """The input staged file, which must exist: a missing one means the upstream task has to run again."""
+    if not uri:
+        raise InputError(f"a {role} task needs input_uri: the upstream task's output")
+    if not paths.exists(uri):
+        clear = f"clear the upstream task {upstream!r} to write it again" if upstream else "run the upstream task again"
+        raise MissingInputError(f"input staged file {uri} does not exist: {clear}")
+    return uri
+
+
+def _announce(context: RunContext, on_secret: SecretHandler | None) -> None:
+    if on_secret is not None:
+        for secret in context.secrets:
+            on_secret(secret)
