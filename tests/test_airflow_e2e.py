@@ -204,4 +204,8 @@ def test_a_yaml_dropped_in_the_dags_folder_runs_under_a_real_airflow(airflow: Ai
     log = airflow.call("GET", f"{path}/taskInstances/connectionprobe/logs/1", params={"full_content": True})
     text = json.dumps(log)
     assert "connecting as probe with ***" in text
+    events = [line.get("event", "") for line in log["content"] if isinstance(line, dict)]
+    table = [event for event in events if event.startswith(("component ", "input ", "processor:", "output "))]
+    assert [row.split()[0] for row in table] == ["component", "input", "processor:ConnectionProbe", "output"], events
+    assert "run succeeded" in events[events.index(table[-1]) :]
     assert airflow.password not in text and airflow.password not in json.dumps(values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.components.file import FileBulkSink
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Table, dump_record
-from airflow_provider_ingest.run import RunResult, run_workflow
+from airflow_provider_ingest.run import Interruption, RunInterrupted, RunResult, run_workflow
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import StagedFileError, StagedFileWriter, read_dead_letters, read_records
 from airflow_provider_ingest.workflow.loader import load_workflow
@@ -293,6 +294,9 @@ def test_dead_letters_beside_the_output_hold_each_failed_record(flow):
         ),
     ]
     assert all(letter.at.endswith("+00:00") for letter in letters)
+    assert [letter.error_type for letter in letters] == ["ValueError", "ValueError"]
+    assert [letter.traceback[-1].rsplit(" in ", 1)[-1] for letter in letters] == ["process", "write"]
+    assert all("support/components.py:" in letter.traceback[-1] for letter in letters), "where the bug is"
     # nothing dropped silently: every source record is written, filtered, or a dead letter
     assert counts(result) == {
         "source:JournalSource": (4, 0, 0),
@@ -472,3 +476,17 @@ def test_column_samples_stay_out_of_sinks_stages_and_dead_letters(tmp_path):
 
     letter = DeadLetter.of(component="sink:x", error="boom", fqn=table.fqn, record=table)
     assert letter.record["columns"] == [{"name": "card", "data_type": "VARCHAR"}]
+
+
+def test_an_interruption_mid_run_commits_nothing_and_propagates(flow):
+    path = flow.folder / "flow.yaml"
+    source = {"type": "support.components:SlowSource", "config": {"tables": 200, "seconds_each": 0.005}}
+    sink = {"type": "support.components:TagTables", "config": {"fail_on": ["t0"]}}
+    spec = {"source": source, "processors": [sink], "sink": {"type": "file", "config": {"path": "out.jsonl"}}}
+    path.write_text(json.dumps({**spec, "workflow": {"staging_root": "staging"}}))
+    interruption = Interruption()
+    threading.Timer(0.2, interruption.request).start()  # what the operator's on_kill does
+    with pytest.raises(RunInterrupted) as stopped:
+        run_workflow(load_workflow(path), run_id="run1", interruption=interruption)
+    assert stopped.value.exit_code == 143
+    assert sorted(p.name for p in flow.folder.rglob("*") if p.is_file()) == ["flow.yaml"], "nothing committed"
