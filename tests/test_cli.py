@@ -381,3 +381,16 @@ def test_run_quiet_shows_no_progress(tmp_path):
     flow = run_flow(tmp_path, {"type": "console"}, source=SLOW)
     done = airflow_ingest("run", "--quiet", "--progress-every", "0.05", str(flow), cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""
+
+
+def test_an_internal_error_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    from airflow_provider_ingest.workflow import loader
+
+    def broken(path: object) -> None:
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(loader, "load_workflow", broken)
+    assert main(["validate", str(write(tmp_path, "ok.yaml", GOOD))]) == 2
+    out, err = capsys.readouterr()
+    assert err.splitlines()[0] == "airflow-ingest: internal error: TypeError: a bug"
+    assert "Please report it" in err and "Traceback" not in err + out

@@ -86,6 +86,7 @@ def execute(
             if step.producer is not None:
                 drive(step.producer.records(), step.producer, step.processors, step.ends, interruption)
             result.staged_uri = finish(step.ends)
+            interruption.check()
             publish_uri = result.staged_uri or step.publish_uri
             if step.bulk_sink is not None and publish_uri is not None:
                 step.bulk_sink.publish(publish_uri)
