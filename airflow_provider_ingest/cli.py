@@ -58,15 +58,18 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from airflow_provider_ingest.workflow.document import WorkflowFileError
+    from airflow_provider_ingest.errors import IngestError
+    from airflow_provider_ingest.staging.paths import check_segment
     from airflow_provider_ingest.workflow.loader import load_workflow
     from airflow_provider_ingest.workflow.runner import run_workflow
 
     try:
+        if args.run_id is not None:
+            check_segment(args.run_id, "--run-id")
         workflow = load_workflow(args.file)
         progress = None if args.quiet or not sys.stderr.isatty() else _Progress()
         result = run_workflow(workflow, run_id=args.run_id, progress=progress)
-    except (WorkflowFileError, OSError) as error:
+    except (IngestError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
     if progress is not None:

@@ -5,17 +5,16 @@ Nothing here imports Airflow; the operators are thin wrappers around :func:`run_
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_ingest.api import BulkSink, Component, RunContext, Source
 from airflow_provider_ingest.components.file import FileSink, FileSource
+from airflow_provider_ingest.errors import ConfigurationError
 from airflow_provider_ingest.staging import DeadLetterFile
+from airflow_provider_ingest.staging.paths import check_segment
 from airflow_provider_ingest.workflow.runner import drive, finish, instantiate
 from airflow_provider_ingest.workflow.spec import ComponentSpec
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class SuccessRateError(RuntimeError):
@@ -43,10 +42,15 @@ def task_context(
 
 
 def task_folder(run_id: str, task_id: str, map_index: int = -1) -> str:
-    """``{run_id}/{task_id}[/{map_index}]``, each part made safe for paths and object keys."""
-    return "/".join(
-        [_UNSAFE.sub("_", run_id), _UNSAFE.sub("_", task_id)] + ([str(map_index)] if map_index >= 0 else [])
-    )
+    """``{run_id}/{task_id}[/{map_index}]``: Airflow's names as they are, each checked to be one path segment.
+
+    Names are kept unchanged (``manual__2024-01-01T00:00:00+00:00`` included) so that two runs never share
+    a folder; a name that cannot be a folder (``..``, a separator) raises :class:`ConfigurationError`.
+    """
+    if isinstance(map_index, bool) or not isinstance(map_index, int) or map_index < -1:
+        raise ConfigurationError(f"map index must be an integer of -1 or more, not {map_index!r}")
+    names = [check_segment(run_id, "run id"), check_segment(task_id, "task id")]
+    return "/".join(names + ([str(map_index)] if map_index >= 0 else []))
 
 
 def run_task(
