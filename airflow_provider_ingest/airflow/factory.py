@@ -253,12 +253,12 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
             max_active_runs=settings.max_active_runs,
             params=settings.params,
             default_args=default_args,
+            auto_register=False,  # only DAGs built whole reach Airflow, through the loader's namespace
         )
         dag.timetable.validate()
     except Exception as error:  # an invalid schedule, start date or params
-        raise WorkflowFileError(
-            [workflow.document.problem(_setting(error), f"{type(error).__name__}: {error}")]
-        ) from None
+        message = scrub(f"{type(error).__name__}: {error}", secret_values(workflow.document.data))
+        raise WorkflowFileError([workflow.document.problem(_setting(error), message)]) from None
     with dag:
         task_ids = _task_ids(spec.components())
         last = IngestSourceOperator(task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common)
