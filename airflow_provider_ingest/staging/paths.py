@@ -132,9 +132,9 @@ def _split(path: object, what: str) -> list[str]:
 
 
 def _key(uri: str) -> str:
-    """A location compared by what it names: a local path as written, an object URI with its key normalised."""
+    """A location compared by what it names: a local path made absolute, an object URI with its key normalised."""
     if is_local(uri):
-        return str(local_path(uri))
+        return os.path.abspath(local_path(uri))
     scheme, rest = uri.split("://", 1)
     return f"{scheme.lower()}://{posixpath.normpath('/' + rest).lstrip('/')}"
 
