@@ -297,3 +297,33 @@ def test_a_mutated_workflow_never_escapes_the_loader(
         assert all(problem.line >= 1 and problem.column >= 1 for problem in reported)
     elif "mutant" not in dags:
         assert not factory.looks_like_workflow(root / f"mutant{suffix}")
+
+
+@pytest.mark.parametrize(
+    ("content", "meant"),
+    [
+        (b"source:\n  type: [broken\n", True),
+        (b"# notes\nsink: {}\nsource: {type: file\n", True),
+        (b'"source": {type: file\n', True),
+        (b"--- source: [\n", True),
+        (b'{"sink": {}, "source": {"type": "file"', True),
+        (b"{source: {type: file", True),
+        ("source: café\n".encode("latin-1"), True),
+        ("source: [\n".encode("utf-16"), True),
+        (b"\xef\xbb\xbfsource: [\n", True),
+        (b"sources: [\n", False),
+        (b"  source: [\n", False),
+        (b"source:x [\n", False),
+        (b"# source: [\n", False),
+        (b'{"datasource": {', False),
+        (b'{"my source": {', False),
+        (b'[{"source": 1},', False),
+        (b"source: x\n\x00\x01binary", False),
+    ],
+)
+def test_a_file_that_does_not_parse_is_a_workflow_only_with_a_top_level_source_key(
+    tmp_path: Path, content: bytes, meant: bool
+) -> None:
+    path = tmp_path / "file.yaml"
+    path.write_bytes(content)
+    assert factory.looks_like_workflow(path) is meant

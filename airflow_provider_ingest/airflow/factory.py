@@ -49,8 +49,9 @@ WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 SNIFF_BYTES = 1 << 20
 """How much of a file that does not parse is read to tell whether it means to be a workflow."""
 
-_TOP_LEVEL_SOURCE = re.compile(r"""^(?:---[ \t]+)?["']?source["']?[ \t]*:(?:[ \t]|$)""", re.MULTILINE)
-_SOURCE_KEY = re.compile(r"""(?:^|[{,\s])["']?source["']?\s*:""")
+_KEY = r"""(?:source|"source"|'source')"""
+_TOP_LEVEL_SOURCE = re.compile(rf"^(?:---[ \t]+)?{_KEY}[ \t]*:(?:[ \t]|$)", re.MULTILINE)
+_SOURCE_KEY = re.compile(rf"(?:^|[{{,\s]){_KEY}\s*:")
 
 log = logging.getLogger(__name__)
 
