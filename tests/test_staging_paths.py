@@ -454,3 +454,20 @@ def test_a_relative_root_is_taken_from_the_workflow_folder_and_marked_there(
         "workflows/staging/w/r/task",
         "workflows/staging/w/r/task/output.jsonl",
     }
+
+
+def test_the_installed_command_exits_1_on_a_run_id_leaving_the_root(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = _cli_folder(tmp_path)
+    before = files_under(tmp_path)
+    command = str(Path(sys.executable).parent / "airflow-ingest")
+
+    done = subprocess.run(
+        [command, "run", "flow.yaml", "--run-id", "../../x"], cwd=folder, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 1
+    assert done.stderr == "--run-id '../../x' contains a path separator ('/'); it must be a single folder name\n"
+    assert files_under(tmp_path) == before
