@@ -75,11 +75,14 @@ def _run(args: argparse.Namespace) -> int:
     from airflow_provider_ingest.run import Interruption, RunInterrupted, run_workflow
     from airflow_provider_ingest.run.interrupt import on_signals
     from airflow_provider_ingest.run.status import status_lines
+    from airflow_provider_ingest.staging.paths import check_segment
     from airflow_provider_ingest.workflow.loader import load_workflow
 
     interruption = Interruption()
     progress = _progress(args)
     try:
+        if args.run_id is not None:
+            check_segment(args.run_id, "--run-id")
         with on_signals(interruption):
             workflow = load_workflow(args.file)
             result = run_workflow(workflow, run_id=args.run_id, progress=progress, interruption=interruption)

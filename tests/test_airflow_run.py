@@ -73,8 +73,8 @@ def names(uri: str | Path) -> list[tuple[str, str, list[str]]]:
 
 
 def run_folder(staging: Path, dag_id: str, run_id: str) -> Path:
-    """Where a run's staged files are: the run id made path-safe."""
-    return staging / dag_id / "".join(c if c.isalnum() or c in "._-" else "_" for c in run_id)
+    """Where a run's staged files are: the run id as it is, ``manual__...+00:00`` included."""
+    return staging / dag_id / run_id
 
 
 def test_generated_dag_passes_staged_file_uris_through_xcom(
@@ -336,7 +336,7 @@ def test_secrets_stay_out_of_xcom_and_files_and_are_masked(
     assert results["sink"]["records"] == 4  # service, database, schema, accounts
     assert password not in json.dumps(results) and token not in json.dumps(results)
     files = [path for path in tmp_path.rglob("*") if path.is_file()]
-    assert len(files) == 5  # three staged files, the sink's and the bulk sink's
+    assert len(files) == 6  # three staged files, the run folder's marker, the sink's and the bulk sink's
     assert not [path for path in files if password.encode() in path.read_bytes() or token.encode() in path.read_bytes()]
     from airflow.sdk._shared.secrets_masker import redact
 
@@ -390,6 +390,7 @@ def test_staging_on_s3_goes_through_object_storage(
     keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket="h4-staging")["Contents"])
     assert keys == [
         "published/catalog.jsonl",
+        f"{run}/.airflow-ingest-run",
         f"{run}/source/output.jsonl",
         f"{run}/stage/staged.jsonl",
         f"{run}/tagtables/output.jsonl",
@@ -416,7 +417,9 @@ def test_the_cleanup_task_removes_expired_staged_runs(dags_folder: Path, tmp_pat
         staged = staging / run / "source" / "output.jsonl"
         staged.parent.mkdir(parents=True)
         staged.write_text("{}\n")
-        os.utime(staged, (now - age_days * 86400, now - age_days * 86400))
+        (staging / run / ".airflow-ingest-run").write_text("")
+        for path in (staged, staging / run / ".airflow-ingest-run"):
+            os.utime(path, (now - age_days * 86400, now - age_days * 86400))
     extra = "  retention_days: 7\n"
     (dags_folder / "tidy.yaml").write_text(
         workflow_yaml(tmp_path, records_file, "tidy").replace("workflow:\n", "workflow:\n" + extra)

@@ -1,15 +1,23 @@
 """The DAG factory: one DAG per workflow file under the dags folder, one task per workflow stage.
 
-A file is a workflow file when it is YAML or JSON (``.yaml``, ``.yml``, ``.json``) and its top level
-is a mapping with a ``source`` key; other YAML is left alone. ``.airflowignore`` is honoured. A file
-that does not parse or validate becomes an import error of its own, keyed by its path and naming its
-line and field, while every other workflow file still becomes its DAG. (Airflow marks every DAG of a
-file with an import error stale, so the errors are never put on the loader file.) Parsing stays
-cheap: no client library, network or database; when a task runs, only the DAG being run is built.
+Which files are workflow files: a ``.yaml``, ``.yml`` or ``.json`` file (``.airflowignore`` honoured) that
+parses and whose top level is a mapping with a ``source`` key. A file that does not parse is a broken
+workflow file only when it plainly means to be one: a line starting with ``source:`` (a top-level key), or,
+in a file starting with ``{``, a ``"source":`` key. Every other file (a CloudFormation template with
+``!Ref``, a Kubernetes multi-document file, Latin-1 notes, a JSON array, a binary file) is left alone,
+with no import error and no log line.
+
+A broken workflow file becomes an import error of its own, keyed by its path, each problem as
+``file:line:column: field: message``; every other workflow file still becomes its DAG. Nothing one file
+does escapes: an unforeseen exception while reading, validating or building its DAG becomes that file's
+import error (exception type and message, secrets hidden). (Airflow marks every DAG of a file with an
+import error stale, so the errors are never put on the loader file.) Parsing stays cheap: no client
+library, network or database; when a task runs, only the DAG being run is built.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import gc
 import logging
@@ -31,12 +39,19 @@ from airflow_provider_ingest.airflow.operators import (
     IngestStageOperator,
 )
 from airflow_provider_ingest.registry import resolve
+from airflow_provider_ingest.secrets import scrub
 from airflow_provider_ingest.workflow.document import Document, Problem, WorkflowFileError, read_document
-from airflow_provider_ingest.workflow.env import substitute
+from airflow_provider_ingest.workflow.env import secret_values, substitute
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, is_workflow, validate_document
 from airflow_provider_ingest.workflow.spec import ComponentSpec
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
+SNIFF_BYTES = 1 << 20
+"""How much of a file that does not parse is read to tell whether it means to be a workflow."""
+
+_KEY = r"""(?:source|"source"|'source')"""
+_TOP_LEVEL_SOURCE = re.compile(rf"^(?:---[ \t]+)?{_KEY}[ \t]*:(?:[ \t]|$)", re.MULTILINE)
+_SOURCE_KEY = re.compile(rf"(?:^|[{{,\s]){_KEY}\s*:")
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +80,13 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
     claims: dict[str, list[tuple[Path, Document]]] = defaultdict(list)
     for path in discover(root):
         try:
-            document = read_document(path)
+            document = _read_workflow(path)
+            if document is not None:
+                claims[_dag_id(document, path)].append((path, document))
         except WorkflowFileError as error:
             problems += error.problems
-            continue
-        except OSError as error:
-            problems.append(Problem(str(path), 1, 1, "", f"cannot read: {error}"))
-            continue
-        if is_workflow(document.data):
-            claims[_dag_id(document, path)].append((path, document))
+        except Exception as error:  # whatever one file does stays that file's own import error
+            problems.append(unforeseen(path, error))
     dags: dict[str, DAG] = {}
     for dag_id, claimants in sorted(claims.items()):
         if len(claimants) > 1:
@@ -83,15 +96,68 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
             continue
         if wanted and dag_id != wanted:
             continue
+        path, document = claimants[0]
         try:
-            dags[dag_id] = _build(validate_document(claimants[0][1]), loader_file)
+            dags[dag_id] = _build(validate_document(document), loader_file)
         except WorkflowFileError as error:
             problems += error.problems
+        except Exception as error:  # a component's or Airflow's own failure: this file's import error only
+            problems.append(unforeseen(path, error, document.data))
     for dag_id, dag in dags.items():
         namespace[_variable(dag_id)] = dag
     if problems and not wanted:
         _report(problems)
     return dags
+
+
+def _read_workflow(path: Path) -> Document | None:
+    """A workflow file's document; None for a file that is no workflow; :class:`WorkflowFileError` if broken."""
+    try:
+        document = read_document(path)
+    except Exception as error:
+        if not looks_like_workflow(path):
+            return None
+        if isinstance(error, WorkflowFileError):
+            raise
+        if isinstance(error, OSError):
+            raise WorkflowFileError([Problem(str(path), 1, 1, "", f"cannot read: {error.strerror or error}")]) from None
+        raise WorkflowFileError([unforeseen(path, error)]) from None
+    return document if is_workflow(document.data) else None
+
+
+def looks_like_workflow(path: str | Path) -> bool:
+    """Whether a file that does not parse means to be a workflow file (see the module's docstring).
+
+    A file that cannot be read counts as one: nobody can tell, and the reason is worth reporting.
+    """
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(SNIFF_BYTES)
+    except OSError:
+        return True
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        text = raw.decode("utf-32", errors="replace")
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = raw.decode("utf-16", errors="replace")
+    elif b"\0" in raw:
+        return False  # binary
+    else:
+        text = raw.decode("utf-8", errors="replace")
+    text = text.lstrip("\ufeff")
+    if text.lstrip().startswith("{"):
+        return _SOURCE_KEY.search(text) is not None
+    return _TOP_LEVEL_SOURCE.search(text) is not None
+
+
+def unforeseen(path: str | Path, error: BaseException, data: Any = None) -> Problem:
+    """An exception nobody planned for, as a problem of the file: its type and message, secrets hidden.
+
+    The position is the YAML mark the exception carries, if any, else the file's start.
+    """
+    mark = getattr(error, "problem_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if isinstance(getattr(mark, "line", None), int) else (1, 1)
+    message = scrub(f"{type(error).__name__}: {error}", secret_values(data))
+    return Problem(str(path), line, column, "", message)
 
 
 def _report(problems: list[Problem]) -> None:
@@ -188,12 +254,12 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
             max_active_runs=settings.max_active_runs,
             params=settings.params,
             default_args=default_args,
+            auto_register=False,  # only DAGs built whole reach Airflow, through the loader's namespace
         )
         dag.timetable.validate()
     except Exception as error:  # an invalid schedule, start date or params
-        raise WorkflowFileError(
-            [workflow.document.problem(_setting(error), f"{type(error).__name__}: {error}")]
-        ) from None
+        message = scrub(f"{type(error).__name__}: {error}", secret_values(workflow.document.data))
+        raise WorkflowFileError([workflow.document.problem(_setting(error), message)]) from None
     with dag:
         task_ids = _task_ids(spec.components())
         last = IngestSourceOperator(task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common)
@@ -214,7 +280,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
                     type=spec.sink.type,
                     config=spec.sink.config,
                     input_uri=last.output["uri"],
-                    outlets=_assets("sink", spec.sink),
+                    outlets=_assets(workflow.document, "sink", spec.sink),
                     **common,
                 )
             )
@@ -235,7 +301,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
                         type=spec.bulk_sink.type,
                         config=spec.bulk_sink.config,
                         input_uri=stage.output["uri"],
-                        outlets=_assets("bulk_sink", spec.bulk_sink),
+                        outlets=_assets(workflow.document, "bulk_sink", spec.bulk_sink),
                         **common,
                     )
                 )
@@ -243,6 +309,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
             task_id="cleanup_staging",
             staging_root=run.staging_root,
             retention_days=run.retention_days,
+            workflow_dir=common["workflow_dir"],
             retries=0,
         )
         # A teardown: it runs whatever happened upstream, and the run's state stays that of the ingestion.
@@ -277,7 +344,13 @@ def _task_ids(components: list[tuple[str, tuple[str | int, ...], ComponentSpec]]
     return ids
 
 
-def _assets(role: str, spec: ComponentSpec) -> list[Asset]:
-    component = resolve(role, spec.type)
-    config = component.config_class.model_validate(substitute(spec.config, strict=False))
-    return [Asset(uri) for uri in component.asset_uris(config)]
+def _assets(document: Document, role: str, spec: ComponentSpec) -> list[Asset]:
+    """The Assets a sink or bulk sink declares; any failure is a problem of its ``config``, secrets hidden."""
+    secrets: set[str] = set()
+    try:
+        component = resolve(role, spec.type)
+        config = component.config_class.model_validate(substitute(spec.config, strict=False, secrets=secrets))
+        return [Asset(uri) for uri in component.asset_uris(config)]
+    except Exception as error:
+        message = scrub(f"{type(error).__name__}: {error}", secrets)
+        raise WorkflowFileError([document.problem((role, "config"), message)]) from None

@@ -229,14 +229,21 @@ class IngestCleanupOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("staging_root",)
 
-    def __init__(self, *, staging_root: str, retention_days: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *, staging_root: str, retention_days: int, workflow_dir: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.staging_root = staging_root
         self.retention_days = retention_days
+        self.workflow_dir = workflow_dir
 
     def execute(self, context: Context) -> list[str]:
+        from pathlib import Path
+
+        from airflow_provider_ingest.run.steps import resolve_staging_root
         from airflow_provider_ingest.staging.retention import remove_expired_runs
 
-        removed = remove_expired_runs(self.staging_root, context["ti"].dag_id, self.retention_days)
+        root = resolve_staging_root(self.staging_root, Path(self.workflow_dir) if self.workflow_dir else Path.cwd())
+        removed = remove_expired_runs(root, context["ti"].dag_id, self.retention_days)
         self.log.info("removed %d expired staging folders", len(removed))
         return removed

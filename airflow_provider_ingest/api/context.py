@@ -42,7 +42,13 @@ class RunContext:
         return str(self.base_dir / Path(path).expanduser())
 
     def staging_uri(self, *parts: str) -> str:
-        """A location under this run's staging folder."""
-        from airflow_provider_ingest.staging.paths import join
+        """A location under this run's staging folder ``{staging_root}/{workflow_name}/{run_id}``.
 
-        return join(self.staging_root, self.workflow_name, self.run_id, *parts)
+        A relative local root is taken from ``base_dir``, as every path of a workflow file is. ``run_id`` may
+        be several names joined by ``/`` (see ``task_folder``). Every name must be a single path segment
+        (never empty, ``.``, ``..``, nor holding a separator): else :class:`ConfigurationError`.
+        """
+        from airflow_provider_ingest.staging.paths import is_local, staging_location
+
+        root = self.resolve_path(self.staging_root) if is_local(self.staging_root) else self.staging_root
+        return staging_location(root, self.workflow_name, self.run_id, *parts)

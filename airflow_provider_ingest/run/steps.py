@@ -48,20 +48,24 @@ def instantiate(
 def workflow_context(workflow: LoadedWorkflow, run_id: str | None = None, name: str | None = None) -> RunContext:
     """The context of one serial run of a workflow file; staged files go under ``name`` (default: the workflow's)."""
     settings = workflow.spec.workflow
+    base_dir = workflow.path.parent.resolve()
     try:
-        staging_root = substitute(settings.staging_root, location=("workflow", "staging_root"))
+        staging_root = resolve_staging_root(settings.staging_root, base_dir, ("workflow", "staging_root"))
     except MissingVariableError as error:
         raise WorkflowFileError([workflow.document.problem(error.location, str(error))]) from None
-    context = RunContext(
+    return RunContext(
         workflow_name=name or workflow.name,
         run_id=run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
         staging_root=staging_root,
-        base_dir=workflow.path.parent.resolve(),
+        base_dir=base_dir,
         compression=settings.compression,
     )
-    if paths.is_local(context.staging_root):
-        context.staging_root = context.resolve_path(str(paths.local_path(context.staging_root)))
-    return context
+
+
+def resolve_staging_root(root: str, base_dir: Path, location: Location = ("staging_root",)) -> str:
+    """The staging root with ``${ENV}`` references substituted; a relative local one taken from ``base_dir``."""
+    root = substitute(root, location=location)
+    return str(base_dir / paths.local_path(root)) if paths.is_local(root) else root
 
 
 def run_workflow(
@@ -111,16 +115,13 @@ def task_context(
     from airflow_provider_ingest.airflow.tasks import task_folder
 
     base = Path(base_dir) if base_dir else Path.cwd()
-    context = RunContext(
+    return RunContext(
         workflow_name=dag_id,
         run_id=task_folder(run_id, task_id, map_index),
-        staging_root=substitute(staging_root, location=("staging_root",)),
+        staging_root=resolve_staging_root(staging_root, base),
         base_dir=base,
         compression=compression,
     )
-    if paths.is_local(context.staging_root):
-        context.staging_root = context.resolve_path(str(paths.local_path(context.staging_root)))
-    return context
 
 
 def run_task(

@@ -3,20 +3,44 @@
 Local paths (no scheme, or ``file://``) use the operating system directly; ``s3://``, ``gs://`` and
 other schemes go through ``ObjectStoragePath`` and need the matching Airflow provider installed.
 An ``ObjectStoragePath`` URI may name its Airflow connection: ``s3://aws_conn@bucket/prefix``.
+
+Staged files live under ``{staging_root}/{workflow}/{run}/...`` (:func:`staging_location`): every name in
+such a path is one checked path segment, the path is proven to stay under the root, and the run folder
+gets a marker file (:data:`RUN_MARKER`) before the first file is written in it; the cleanup task removes
+only marked folders.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from airflow_provider_ingest.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
+
+RUN_MARKER = ".airflow-ingest-run"
+"""The file that marks a run folder as written by this package: cleanup removes only folders holding it."""
+
+MAX_SEGMENT_BYTES = 255
+"""The longest file name common filesystems and object stores accept, in UTF-8 bytes."""
+
+_NOT_IN_SEGMENT = re.compile(r"[/\\\x00-\x1f\x7f]")
+_CHARACTER_NAMES = {"/": "a path separator", "\\": "a path separator", "\0": "a NUL character"}
+_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial\Z")
+
+_MARKER_TEXT = b"A run folder of airflow-provider-ingest: its cleanup task deletes it after retention_days.\n"
+
+_run_folders: dict[str, str] = {}
+"""Run folders named by :func:`staging_location` in this process, by :func:`_key`; :func:`atomic_write` marks them."""
 
 
 def is_local(uri: str) -> bool:
@@ -44,6 +68,77 @@ def join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *clean])
 
 
+def check_segment(name: object, what: str) -> str:
+    """``name`` if it can be one folder or file name in a staging path, else :class:`ConfigurationError` saying why.
+
+    Refused: a non-string, the empty name, ``.`` and ``..``, a path separator (``/``, ``\\``), NUL or any
+    other control character, and names longer than :data:`MAX_SEGMENT_BYTES`.
+    """
+    if not isinstance(name, str):
+        raise ConfigurationError(f"{what} must be a string, not {type(name).__name__}")
+    if not name:
+        raise ConfigurationError(f"{what} is empty; it names a folder of the staging path")
+    shown = repr(name) if len(name) <= 80 else repr(name[:80]) + "..."
+    if name in (".", ".."):
+        meaning = "this" if name == "." else "the parent"
+        raise ConfigurationError(f"{what} {shown} is not allowed: in a path it means {meaning} folder")
+    bad = _NOT_IN_SEGMENT.search(name)
+    if bad:
+        kind = _CHARACTER_NAMES.get(bad.group(), "a control character")
+        raise ConfigurationError(f"{what} {shown} contains {kind} ({bad.group()!r}); it must be a single folder name")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+        raise ConfigurationError(f"{what} {shown} is longer than {MAX_SEGMENT_BYTES} bytes, too long for a folder name")
+    return name
+
+
+def staging_location(root: str, workflow: str, run: str, *parts: str) -> str:
+    """``{root}/{workflow}/{run}/{parts...}``, every name checked and the result proven to stay under ``root``.
+
+    ``run`` and each part may be several names joined by ``/`` (``run_id/task_id/map_index``), each one checked;
+    the run folder ``{root}/{workflow}/{first name of run}`` is marked at the first file written under it.
+    """
+    names = [check_segment(workflow, "workflow name (dag id)")]
+    names += [check_segment(name, "run id") for name in _split(run, "run id")]
+    for part in parts:
+        names += [check_segment(name, "staging file name") for name in _split(part, "staging file name")]
+    uri = join(root, *names)
+    check_inside(root, uri)
+    run_folder = join(root, *names[:2])
+    _run_folders[_key(run_folder)] = run_folder
+    return uri
+
+
+def check_inside(root: str, uri: str) -> None:
+    """Raise :class:`ConfigurationError` unless ``uri`` lies below ``root``.
+
+    Local paths are compared resolved (``..`` and symbolic links followed); object storage URIs by their
+    normalised keys.
+    """
+    if is_local(root) and is_local(uri):
+        base, target = local_path(root).resolve(), local_path(uri).resolve()
+        inside = target != base and target.is_relative_to(base)
+    elif not is_local(root) and not is_local(uri):
+        inside = _key(uri).startswith(_key(root).rstrip("/") + "/")
+    else:
+        inside = False
+    if not inside:
+        raise ConfigurationError(f"staging path {uri} is not under the staging root {root}")
+
+
+def _split(path: object, what: str) -> list[str]:
+    if not isinstance(path, str):
+        raise ConfigurationError(f"{what} must be a string, not {type(path).__name__}")
+    return path.split("/")
+
+
+def _key(uri: str) -> str:
+    """A location compared by what it names: a local path made absolute, an object URI with its key normalised."""
+    if is_local(uri):
+        return os.path.abspath(local_path(uri))
+    scheme, rest = uri.split("://", 1)
+    return f"{scheme.lower()}://{posixpath.normpath('/' + rest).lstrip('/')}"
+
+
 def open_read(uri: str) -> IO[bytes]:
     """Open a staged file for binary reading."""
     if is_local(uri):
@@ -58,7 +153,12 @@ def exists(uri: str) -> bool:
 
 @contextlib.contextmanager
 def atomic_write(uri: str) -> Iterator[IO[bytes]]:
-    """Write to a temporary name beside ``uri`` and rename it into place only on success."""
+    """Write to a temporary name beside ``uri`` and rename it into place only on success.
+
+    A run folder named by :func:`staging_location` gets its marker before its first file. Once the file is
+    in place, temporary files of the same output left by earlier killed attempts are removed.
+    """
+    _mark_run_folder(uri)
     temp_name = f".{uuid.uuid4().hex}.partial"
     if is_local(uri):
         final = local_path(uri)
@@ -70,6 +170,9 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
             os.replace(temp, final)
         finally:
             temp.unlink(missing_ok=True)
+        for sibling in final.parent.iterdir():
+            if is_partial(sibling.name, final.name):
+                sibling.unlink(missing_ok=True)
         return
     final_remote = object_path(uri)
     temp_remote = object_path(uri + temp_name)
@@ -81,6 +184,42 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             if temp_remote.exists():
                 temp_remote.unlink()
+    for sibling in final_remote.parent.iterdir():
+        if is_partial(sibling.name, final_remote.name):
+            with contextlib.suppress(FileNotFoundError):
+                sibling.unlink()
+
+
+def is_partial(name: str, output: str = "") -> bool:
+    """Whether ``name`` is a temporary file that :func:`atomic_write` leaves when killed (of ``output``, if given)."""
+    match = _PARTIAL.search(name)
+    if match is None:
+        return False
+    return name[: match.start()] == output if output else match.start() > 0
+
+
+def _mark_run_folder(uri: str) -> None:
+    """Write the marker into the run folder holding ``uri``, if :func:`staging_location` named one."""
+    key = _key(uri)
+    if is_local(uri):
+        parents = [str(parent) for parent in Path(key).parents]
+    else:
+        scheme, rest = key.split("://", 1)
+        names = rest.split("/")
+        parents = [f"{scheme}://{'/'.join(names[:end])}" for end in range(len(names) - 1, 0, -1)]
+    run_folder = next((_run_folders[parent] for parent in parents if parent in _run_folders), None)
+    if run_folder is None:
+        return
+    marker = join(run_folder, RUN_MARKER)
+    if is_local(marker):
+        path = local_path(marker)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_MARKER_TEXT)
+    else:
+        remote = object_path(marker)
+        if not remote.exists():
+            remote.write_bytes(_MARKER_TEXT)
 
 
 def remove(uri: str) -> None:

@@ -1,8 +1,15 @@
-"""Deletes staged run folders older than the retention."""
+"""Deletes expired staged runs: only run folders this package wrote, and stale temporary files in them.
+
+A run folder is ``{staging_root}/{workflow}/{run}`` holding the marker file ``paths.RUN_MARKER``, written
+before its first staged file. Nothing else under or beside the root is touched: not an unmarked folder,
+not a file, not a symbolic link, not the folder of another workflow.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from airflow_provider_ingest.staging import paths
 
@@ -12,37 +19,58 @@ DAY = 86400.0
 def remove_expired_runs(
     staging_root: str, workflow_name: str, retention_days: int, now: float | None = None
 ) -> list[str]:
-    """Remove ``{staging_root}/{workflow_name}/<run>`` folders whose newest file is older than the retention."""
+    """Remove the marked run folders of a workflow whose newest file is older than the retention.
+
+    In the run folders kept, temporary ``*.partial`` files older than the retention (left by a killed
+    process) are removed. Returns the removed run folders.
+    """
     cutoff = (time.time() if now is None else now) - retention_days * DAY
-    folder = paths.join(staging_root, workflow_name)
+    folder = paths.join(staging_root, paths.check_segment(workflow_name, "workflow name (dag id)"))
+    paths.check_inside(staging_root, folder)
     removed = []
-    for run_folder, newest in _run_folders(folder):
-        if newest < cutoff:
+    for run_folder, files in _marked_run_folders(folder):
+        paths.check_inside(folder, run_folder)
+        if max(modified for _, modified in files) < cutoff:
             paths.remove_tree(run_folder)
             removed.append(run_folder)
+            continue
+        for uri, modified in files:
+            if modified < cutoff and paths.is_partial(uri.rsplit("/", 1)[-1]):
+                paths.remove(uri)
     return removed
 
 
-def _run_folders(folder: str) -> list[tuple[str, float]]:
-    """Each run folder under ``folder`` with the modification time of its newest file."""
+def _marked_run_folders(folder: str) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Each marked run folder directly under ``folder``, with every file in it and its modification time."""
     if paths.is_local(folder):
-        root = paths.local_path(folder)
-        if not root.is_dir():
-            return []
-        found = []
-        for run in root.iterdir():
-            if run.is_dir():
-                times = [item.stat().st_mtime for item in run.rglob("*") if item.is_file()]
-                found.append((str(run), max(times, default=run.stat().st_mtime)))
-        return found
-    root_path = paths.object_path(folder)
-    if not root_path.exists():
+        return _local_run_folders(paths.local_path(folder))
+    root = paths.object_path(folder)
+    if not root.is_dir():
         return []
     found = []
-    for run in root_path.iterdir():
-        if run.is_dir():
-            times = [_modified(item) for item in run.rglob("*") if item.is_file()]
-            found.append((str(run), max(times, default=0.0)))
+    for run in root.iterdir():
+        if run.is_dir() and (run / paths.RUN_MARKER).is_file():
+            found.append((str(run), [(str(item), _modified(item)) for item in run.rglob("*") if item.is_file()]))
+    return found
+
+
+def _local_run_folders(root: Path) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Local run folders: real directories (not links) holding the marker as a regular file."""
+    if root.is_symlink() or not root.is_dir():
+        return []
+    found = []
+    with os.scandir(root) as entries:
+        runs = [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
+    for run in sorted(runs):
+        marker = os.path.join(run, paths.RUN_MARKER)
+        if os.path.islink(marker) or not os.path.isfile(marker):
+            continue
+        files = []
+        for folder, _, names in os.walk(run):  # symbolic links are listed, never followed
+            for name in names:
+                path = os.path.join(folder, name)
+                files.append((path, os.lstat(path).st_mtime))
+        found.append((run, files))
     return found
 
 

@@ -1,0 +1,474 @@
+"""Staging paths: names that cannot be one folder are refused, paths stay under the root, cleanup
+removes only the run folders this package wrote (marked), and stale temporary files."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_ingest.airflow.tasks import task_folder
+from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.cli import main
+from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.records import Table
+from airflow_provider_ingest.run import task_context
+from airflow_provider_ingest.staging import DeadLetterFile, StagedFileWriter, read_records
+from airflow_provider_ingest.staging.paths import (
+    RUN_MARKER,
+    atomic_write,
+    check_inside,
+    check_segment,
+    staging_location,
+)
+from airflow_provider_ingest.staging.retention import DAY, remove_expired_runs
+
+AIRFLOW_RUN_IDS = [
+    "manual__2024-01-01T00:00:00+00:00",
+    "scheduled__2024-01-01T00:00:00+00:00",
+    "asset_triggered__2024-06-30T12:34:56.789012+00:00",
+    "backfill__2024-01-01T00:00:00+00:00",
+    "my.custom~run-1",
+]
+
+REFUSED = {
+    "": "is empty",
+    ".": "means this folder",
+    "..": "means the parent folder",
+    "a/b": "path separator ('/')",
+    "../x": "path separator ('/')",
+    "a\\b": "path separator ('\\\\')",
+    "..\\..\\x": "path separator ('\\\\')",
+    "a\x00b": "NUL character",
+    "line\nbreak": "control character",
+    "x" * 256: "longer than 255 bytes",
+}
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")}
+
+
+def age(path: Path, days: float) -> None:
+    stamp = time.time() - days * DAY
+    os.utime(path, (stamp, stamp), follow_symlinks=False)
+
+
+# --- one function checks every name ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REFUSED, ids=[repr(name[:12]) for name in REFUSED])
+def test_a_name_that_cannot_be_one_folder_is_refused_saying_why(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="run id") as refused:
+        check_segment(name, "run id")
+    assert REFUSED[name] in str(refused.value)
+
+
+def test_a_name_must_be_a_string() -> None:
+    with pytest.raises(ConfigurationError, match="task id must be a string, not int"):
+        check_segment(3, "task id")
+
+
+@pytest.mark.parametrize("run_id", AIRFLOW_RUN_IDS)
+def test_airflow_run_ids_are_kept_as_they_are(run_id: str, tmp_path: Path) -> None:
+    assert task_folder(run_id, "source") == f"{run_id}/source"
+    assert task_folder(run_id, "tag.tables", 3) == f"{run_id}/tag.tables/3"
+    context = task_context(dag_id="shop", run_id=run_id, task_id="source", staging_root=str(tmp_path))
+    uri = context.staging_uri("output.jsonl")
+    assert uri == str(tmp_path / "shop" / run_id / "source" / "output.jsonl")
+    with StagedFileWriter(uri, producer="test") as out:
+        out.write(Table(service="s", database="d", database_schema="x", name="t"))
+    assert [record.name for record in read_records(uri)] == ["t"]
+    assert files_under(tmp_path) == {
+        "shop",
+        f"shop/{run_id}",
+        f"shop/{run_id}/{RUN_MARKER}",
+        f"shop/{run_id}/source",
+        f"shop/{run_id}/source/output.jsonl",
+    }
+
+
+def test_distinct_run_ids_never_share_a_folder() -> None:
+    assert task_folder("manual__2024-01-01T00:00:00+00:00", "t") != task_folder(
+        "manual__2024-01-01T00_00_00_00_00", "t"
+    )
+
+
+@pytest.mark.parametrize(
+    ("run_id", "task_id", "map_index", "message"),
+    [
+        ("..", "source", -1, "run id '..'"),
+        (".", "source", -1, "run id '.'"),
+        ("../../x", "source", -1, "run id '../../x' contains a path separator"),
+        ("manual__x", "..", -1, "task id '..'"),
+        ("manual__x", "a/b", -1, "task id 'a/b' contains a path separator"),
+        ("manual__x", "", -1, "task id is empty"),
+        ("manual__x", "source", -2, "map index"),
+    ],
+)
+def test_task_folder_refuses_what_cannot_be_a_folder(run_id: str, task_id: str, map_index: int, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message.replace(".", r"\.")):
+        task_folder(run_id, task_id, map_index)
+
+
+@pytest.mark.parametrize("dag_id", ["..", ".", "", "a/b", "..\\x"])
+def test_a_dag_id_that_cannot_be_a_folder_is_refused_before_anything_is_written(dag_id: str, tmp_path: Path) -> None:
+    root = tmp_path / "root" / "staging"
+    root.mkdir(parents=True)
+    context = task_context(dag_id=dag_id, run_id="manual__1", task_id="source", staging_root=str(root))
+    with pytest.raises(ConfigurationError, match=r"workflow name \(dag id\)"):
+        context.staging_uri("output.jsonl")
+    with pytest.raises(ConfigurationError, match=r"workflow name \(dag id\)"):
+        DeadLetterFile(RunContext(dag_id, "run", str(root)).staging_uri("dead_letters.jsonl"), producer="t")
+    with pytest.raises(ConfigurationError, match=r"workflow name \(dag id\)"):
+        remove_expired_runs(str(root), dag_id, 0, now=time.time() + 365 * DAY)
+    assert files_under(tmp_path) == {"root", "root/staging"}
+
+
+@pytest.mark.parametrize("run_id", ["../../x", "..", "a/../../b", "a//b", "a\\..\\..\\b"])
+def test_a_run_context_refuses_a_run_id_leaving_its_folder(run_id: str, tmp_path: Path) -> None:
+    context = RunContext(workflow_name="w", run_id=run_id, staging_root=str(tmp_path / "staging"))
+    with pytest.raises(ConfigurationError, match="run id"):
+        context.staging_uri("output.jsonl")
+
+
+@pytest.mark.parametrize("part", ["..", "../x.jsonl", "", "x\\..\\..\\y"])
+def test_a_staging_file_name_cannot_leave_the_run_folder(part: str, tmp_path: Path) -> None:
+    context = RunContext(workflow_name="w", run_id="r", staging_root=str(tmp_path / "staging"))
+    with pytest.raises(ConfigurationError, match="staging file name"):
+        context.staging_uri("task", part)
+
+
+NAME = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(["", ".", "..", "...", "~", "a/b", "\\"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(workflow=NAME, run=st.lists(NAME, min_size=1, max_size=3).map("/".join), part=NAME)
+def test_any_names_give_a_path_under_the_root_or_a_configuration_error(
+    tmp_path: Path, workflow: str, run: str, part: str
+) -> None:
+    root = tmp_path / "staging"
+    try:
+        uri = staging_location(str(root), workflow, run, part)
+    except ConfigurationError:
+        return
+    resolved = Path(uri).resolve()
+    assert resolved.is_relative_to(root.resolve()) and resolved != root.resolve()
+    assert list(Path(uri).relative_to(root).parts) == [workflow, *run.split("/"), *part.split("/")]
+
+
+def test_a_symbolic_link_out_of_the_root_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "staging", tmp_path / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    (root / "linked").symlink_to(outside)
+    with pytest.raises(ConfigurationError, match="is not under the staging root"):
+        RunContext(workflow_name="linked", run_id="r", staging_root=str(root)).staging_uri("x.jsonl")
+    with pytest.raises(ConfigurationError, match="is not under the staging root"):
+        remove_expired_runs(str(root), "linked", 0)
+
+
+def test_object_storage_keys_are_compared_normalised() -> None:
+    check_inside("s3://conn@bucket/root", "s3://conn@bucket/root/w/r/x.jsonl")
+    check_inside("s3://conn@bucket/root/", "s3://conn@bucket//root/./w/x")
+    for outside in ["s3://conn@bucket/root/../x", "s3://conn@bucket/rootx/y", "s3://conn@bucket/root", "/root/w/x"]:
+        with pytest.raises(ConfigurationError, match="is not under the staging root"):
+            check_inside("s3://conn@bucket/root", outside)
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+WORKFLOW = """\
+source:
+  type: file
+  config: {path: in.jsonl}
+sink:
+  type: file
+  config: {path: out.jsonl}
+workflow:
+  staging_root: staging
+"""
+
+
+def _cli_folder(tmp_path: Path, text: str = WORKFLOW, name: str = "flow.yaml") -> Path:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "in.jsonl").write_text(
+        json.dumps({"kind": "table", "service": "s", "database": "d", "database_schema": "x", "name": "t"}) + "\n"
+    )
+    (folder / name).write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("run_id", ["../../x", "..", ".", "a/b", "a\\b", ""])
+def test_the_cli_refuses_a_run_id_leaving_the_staging_root(
+    run_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _cli_folder(tmp_path)
+    before = files_under(tmp_path)
+
+    code = main(["run", str(folder / "flow.yaml"), "--run-id", run_id])
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--run-id" in err and "Traceback" not in err
+    assert files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize(("dag_id", "file_name"), [("'..'", "flow.yaml"), ("'.'", "flow.yaml"), (None, "..yaml")])
+def test_the_cli_refuses_a_workflow_named_dot_or_dot_dot(
+    dag_id: str | None, file_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = WORKFLOW + (f"airflow:\n  dag_id: {dag_id}\n" if dag_id else "")
+    folder = _cli_folder(tmp_path, text, file_name)
+    before = files_under(tmp_path)
+
+    code = main(["run", str(folder / file_name), "--run-id", "r1"])
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("dag" in err or "workflow name" in err)
+    assert files_under(tmp_path) == before
+
+
+def test_the_cli_run_marks_its_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _cli_folder(tmp_path, WORKFLOW + "stage: {type: file}\n")
+
+    assert main(["run", str(folder / "flow.yaml"), "--run-id", "manual__2024-01-01T00:00:00+00:00"]) == 0
+
+    run = folder / "staging" / "flow" / "manual__2024-01-01T00:00:00+00:00"
+    assert sorted(path.name for path in run.iterdir()) == [RUN_MARKER, "staged.jsonl"]
+
+
+# --- the marker and temporary files ---------------------------------------------------------------
+
+
+def test_the_marker_is_written_with_the_first_file_only(tmp_path: Path) -> None:
+    context = task_context(dag_id="w", run_id="manual__1", task_id="sink", staging_root=str(tmp_path))
+    letters = DeadLetterFile(context.staging_uri("dead_letters.jsonl"), producer="t")
+    assert letters.close() is None
+    assert files_under(tmp_path) == set()  # nothing failed, nothing written: no folder at all
+
+    with StagedFileWriter(context.staging_uri("output.jsonl"), producer="t"):
+        pass
+    marker = tmp_path / "w" / "manual__1" / RUN_MARKER
+    assert marker.is_file()
+    first = marker.stat().st_mtime_ns
+    other = task_context(dag_id="w", run_id="manual__1", task_id="other", staging_root=str(tmp_path))
+    with StagedFileWriter(other.staging_uri("output.jsonl"), producer="t"):
+        pass
+    assert marker.stat().st_mtime_ns == first
+    assert not (tmp_path / "w" / RUN_MARKER).exists() and not (tmp_path / RUN_MARKER).exists()
+
+
+def test_files_written_outside_a_staging_path_get_no_marker(tmp_path: Path) -> None:
+    with StagedFileWriter(str(tmp_path / "out" / "plain.jsonl"), producer="t"):
+        pass
+    assert files_under(tmp_path) == {"out", "out/plain.jsonl"}
+
+
+def test_atomic_write_removes_the_leftovers_of_a_killed_attempt(tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    killed = tmp_path / f"out.jsonl.{uuid.uuid4().hex}.partial"
+    other = tmp_path / f"other.jsonl.{uuid.uuid4().hex}.partial"
+    lookalike = tmp_path / "out.jsonl.notahexname.partial"
+    for path in (killed, other, lookalike):
+        path.write_text("half")
+
+    with atomic_write(str(output)) as handle:
+        handle.write(b"whole\n")
+
+    assert output.read_text() == "whole\n"
+    assert files_under(tmp_path) == {"out.jsonl", other.name, lookalike.name}
+
+
+# --- cleanup --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staging(tmp_path: Path) -> Path:
+    """A staging root with marked run folders, unmarked folders, and things beside the root."""
+    root = tmp_path / "staging"
+    flow = root / "flow"
+
+    def run(name: str, days: float, marked: bool = True) -> Path:
+        output = flow / name / "source" / "output.jsonl"
+        output.parent.mkdir(parents=True)
+        output.write_text("{}\n")
+        if marked:
+            (flow / name / RUN_MARKER).write_text("")
+        for path in [output, output.parent, *([flow / name / RUN_MARKER] if marked else [])]:
+            age(path, days)
+        return flow / name
+
+    run("expired", 10)
+    run("fresh", 1)
+    run("unmarked_old", 30, marked=False)
+    fresh_with_leftovers = run("fresh_with_leftovers", 0.5)
+    stale = fresh_with_leftovers / "source" / f"output.jsonl.{uuid.uuid4().hex}.partial"
+    recent = fresh_with_leftovers / "source" / f"output.jsonl.{uuid.uuid4().hex}.partial"
+    old_file = fresh_with_leftovers / "source" / "kept_old.jsonl"
+    for path, days in [(stale, 9), (recent, 0.1), (old_file, 9)]:
+        path.write_text("x")
+        age(path, days)
+    (flow / "loose_file.jsonl").write_text("x")
+    age(flow / "loose_file.jsonl", 40)
+    other = root / "other_flow" / "expired_elsewhere"
+    other.mkdir(parents=True)
+    (other / RUN_MARKER).write_text("")
+    age(other / RUN_MARKER, 40)
+    sibling = tmp_path / "staging_sibling" / "flow" / "old"
+    sibling.mkdir(parents=True)
+    (sibling / RUN_MARKER).write_text("")
+    age(sibling / RUN_MARKER, 40)
+    outside = tmp_path / "outside_run"
+    (outside / "data").mkdir(parents=True)
+    (outside / RUN_MARKER).write_text("")
+    (outside / "data" / "precious.txt").write_text("keep me")
+    for path in (outside / RUN_MARKER, outside / "data" / "precious.txt"):
+        age(path, 40)
+    (flow / "linked_run").symlink_to(outside, target_is_directory=True)
+    return root
+
+
+def test_cleanup_removes_only_expired_marked_run_folders_and_stale_partials(staging: Path) -> None:
+    tmp_path = staging.parent
+    before = files_under(tmp_path)
+    old = {path for path in before if (tmp_path / path).lstat().st_mtime < time.time() - 7 * DAY}
+
+    removed = remove_expired_runs(str(staging), "flow", 7)
+
+    assert removed == [str(staging / "flow" / "expired")]
+    gone = {path for path in before if path.startswith("staging/flow/expired")}
+    stale = {path for path in before if path.startswith("staging/flow/fresh_with_leftovers/") and "partial" in path}
+    assert len(stale) == 2
+    [stale_partial] = stale & old
+    assert files_under(tmp_path) == before - gone - {stale_partial}
+    assert (tmp_path / "outside_run" / "data" / "precious.txt").read_text() == "keep me"
+
+
+def test_cleanup_with_everything_expired_still_touches_only_marked_folders_of_its_workflow(staging: Path) -> None:
+    tmp_path = staging.parent
+    before = files_under(tmp_path)
+
+    removed = remove_expired_runs(str(staging), "flow", 7, now=time.time() + 365 * DAY)
+
+    names = ["expired", "fresh", "fresh_with_leftovers"]
+    assert removed == [str(staging / "flow" / name) for name in names]
+    gone = {path for path in before if any(path.startswith(f"staging/flow/{name}") for name in names)}
+    assert files_under(tmp_path) == before - gone
+    assert {"staging/flow/unmarked_old", "staging/flow/loose_file.jsonl", "staging/flow/linked_run"} <= before - gone
+    assert "staging_sibling/flow/old" in before - gone
+
+
+def test_cleanup_of_a_missing_workflow_folder_removes_nothing(tmp_path: Path) -> None:
+    assert remove_expired_runs(str(tmp_path / "nothing"), "flow", 7) == []
+
+
+# --- object storage (moto S3) ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A moto S3 server, the Airflow connection ``h12_s3`` to it, and a boto3 client with bucket ``h12``."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._port}"
+    extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
+    connection = {"conn_type": "aws", "login": "h12-key", "password": "h12-secret", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_H12_S3", json.dumps(connection))
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    client.create_bucket(Bucket="h12")
+    try:
+        yield client
+    finally:
+        server.stop()
+
+
+def _keys(client: object) -> list[str]:
+    return sorted(item["Key"] for item in client.list_objects_v2(Bucket="h12").get("Contents", []))  # type: ignore[attr-defined]
+
+
+@pytest.mark.airflow
+def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: object) -> None:
+    root = "s3://h12_s3@h12/staging"
+    run_id = "manual__2024-01-01T00:00:00+00:00"
+    for run in (run_id, "scheduled__2024-01-02T00:00:00+00:00"):
+        context = task_context(dag_id="flow", run_id=run, task_id="source", staging_root=root)
+        with StagedFileWriter(context.staging_uri("output.jsonl"), producer="t") as out:
+            out.write(Table(service="s", database="d", database_schema="x", name="t"))
+    assert [record.name for record in read_records(f"{root}/flow/{run_id}/source/output.jsonl")] == ["t"]
+    for key in ["staging/flow/unmarked/source/output.jsonl", "staging_sibling/flow/old/x", "staging/flow.jsonl"]:
+        s3.put_object(Bucket="h12", Key=key, Body=b"x")  # type: ignore[attr-defined]
+    s3.put_object(Bucket="h12", Key=f"staging/flow/{run_id}/source/out.jsonl.{uuid.uuid4().hex}.partial", Body=b"x")  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="run id"):
+        task_context(dag_id="flow", run_id="../../x", task_id="source", staging_root=root)
+
+    assert remove_expired_runs(root, "flow", 7) == []
+    removed = remove_expired_runs(root, "flow", 7, now=time.time() + 8 * DAY)
+
+    assert sorted(uri.rsplit("/", 1)[-1] for uri in removed) == [run_id, "scheduled__2024-01-02T00:00:00+00:00"]
+    assert _keys(s3) == [
+        "staging/flow.jsonl",
+        "staging/flow/unmarked/source/output.jsonl",
+        "staging_sibling/flow/old/x",
+    ]
+
+
+def test_a_relative_root_is_taken_from_the_workflow_folder_and_marked_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    workflow_dir = tmp_path / "workflows"
+    context = RunContext(workflow_name="w", run_id="r/task", staging_root="staging", base_dir=workflow_dir)
+
+    uri = context.staging_uri("output.jsonl")
+    with StagedFileWriter(context.resolve_path(uri), producer="t"):  # what the file sink does with a path
+        pass
+
+    assert uri == str(workflow_dir / "staging" / "w" / "r" / "task" / "output.jsonl")
+    assert files_under(tmp_path) == {
+        "workflows",
+        "workflows/staging",
+        "workflows/staging/w",
+        "workflows/staging/w/r",
+        f"workflows/staging/w/r/{RUN_MARKER}",
+        "workflows/staging/w/r/task",
+        "workflows/staging/w/r/task/output.jsonl",
+    }
+
+
+def test_the_installed_command_exits_1_on_a_run_id_leaving_the_root(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = _cli_folder(tmp_path)
+    before = files_under(tmp_path)
+    command = str(Path(sys.executable).parent / "airflow-ingest")
+
+    done = subprocess.run(
+        [command, "run", "flow.yaml", "--run-id", "../../x"], cwd=folder, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 1
+    assert done.stderr == "--run-id '../../x' contains a path separator ('/'); it must be a single folder name\n"
+    assert files_under(tmp_path) == before
