@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_ingest.elasticsearch.connection import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
+from airflow_provider_ingest.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -65,7 +66,7 @@ class ElasticsearchIngestHook(BaseHook):
             connection = self.get_connection(self.elasticsearch_conn_id or self.default_conn_name)
             settings = {**_from_connection(connection), **settings}
         if not settings.get("hosts"):
-            raise ValueError("no Elasticsearch hosts: set the connection's Host field or the component's hosts")
+            raise ConfigurationError("no Elasticsearch hosts: set the connection's Host field or the component's hosts")
         for secret in (settings.get("api_key"), settings.get("password")):
             if secret:
                 mask(secret)
