@@ -22,9 +22,10 @@ from es_server import FakeElasticsearch
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink, PublishRefused
+from airflow_provider_ingest.elasticsearch.client import build_client
 from airflow_provider_ingest.elasticsearch.documents import KINDS as KIND_INDEXES
 from airflow_provider_ingest.elasticsearch.documents import action, document
-from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook, build_client
+from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
 from airflow_provider_ingest.elasticsearch.sink import ElasticsearchSink
 from airflow_provider_ingest.errors import ServiceUnavailableError, is_retryable
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, Table, dump_record

@@ -40,7 +40,7 @@ class ElasticsearchConfig(BulkConfig):
 
 def connect(config: ElasticsearchConfig) -> Elasticsearch:
     """A client for the configured cluster (connection resolved now, at execute time)."""
-    from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook, build_client, mask
+    from airflow_provider_ingest.elasticsearch.client import build_client, mask
 
     inline = {
         "api_key": config.api_key,
@@ -52,6 +52,8 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
     }
     inline = {key: value for key, value in inline.items() if value is not None}
     if config.conn_id is not None:
+        from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
+
         return ElasticsearchIngestHook(config.conn_id, **inline).get_conn()
     for secret in (config.api_key, config.password):
         if secret:
