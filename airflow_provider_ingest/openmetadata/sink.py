@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Sink
 from airflow_provider_ingest.breaker import CircuitBreaker, NotAttempted
-from airflow_provider_ingest.errors import IngestError
+from airflow_provider_ingest.errors import AuthenticationError, IngestError
 from airflow_provider_ingest.records import Entity, Record
 
 if TYPE_CHECKING:
@@ -100,8 +100,9 @@ class Publisher:
             status, _ = self.client.put(ENDPOINTS[record.kind], body)
         except Exception as error:
             self.breaker.failed(error)
-            with self._lock:
-                self.failed.add(record.fqn)
+            if not isinstance(error, AuthenticationError):  # children of a refused token are sent: the breaker counts
+                with self._lock:
+                    self.failed.add(record.fqn)
             raise
         self.breaker.succeeded()
         with self._lock:
