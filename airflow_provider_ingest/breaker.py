@@ -2,7 +2,9 @@
 
 It opens after a few authentication failures in a row or as soon as the service is unreachable after
 the client's retries. From then on no record is sent: each is failed as not attempted (so it is
-dead-lettered, never lost), and the step ends by raising one error that says what happened.
+dead-lettered, never lost), and the step ends by raising one error that says what happened. Refused
+credentials fail the step even when too few came in a row to open the breaker: they are never a
+record's fault for the success threshold to tolerate.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class CircuitBreaker:
         self.service = service
         self.authentication_failures = authentication_failures
         self.cause: ServiceError | None = None
+        self.refusal: AuthenticationError | None = None
+        self.refusals = 0
         self.not_attempted = 0
         self._refused = 0
         self._lock = threading.Lock()
@@ -48,6 +52,7 @@ class CircuitBreaker:
             if self.cause is not None:
                 return
             if isinstance(error, AuthenticationError):
+                self.refusal, self.refusals = error, self.refusals + 1
                 self._refused += 1
                 if self._refused >= self.authentication_failures:
                     self.cause = error
@@ -67,9 +72,14 @@ class CircuitBreaker:
         if self.cause is not None:
             raise self.skip()
 
-    def raise_if_open(self) -> None:
-        """At the end of the step: raise the error that stopped it, with how many records were not attempted."""
+    def finish(self) -> None:
+        """At the end of the step: raise the error that stopped it (with the records not attempted), or the
+        refused credentials."""
         if self.cause is None:
+            if self.refusal is not None:
+                raise AuthenticationError(
+                    f"{self.service} refused the credentials {self.refusals} times: {self.refusal}"
+                )
             return
         message = f"{self._why()}; {self.not_attempted} records not attempted (dead-lettered)"
         if isinstance(self.cause, AuthenticationError):

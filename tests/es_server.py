@@ -43,6 +43,7 @@ class Fault:
     kind: str
     endpoint: str
     times: int | None
+    after: int = 0
 
 
 class FakeElasticsearch:
@@ -65,7 +66,7 @@ class FakeElasticsearch:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -74,12 +75,12 @@ class FakeElasticsearch:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def inject(self, fault: int | str, times: int | None = 1, endpoint: str = "_bulk") -> None:
-        """Answer the next ``times`` requests to ``endpoint`` (a path's last part, ``*`` for any; None: every one
-        until :meth:`clear`) with an HTTP status or one of :data:`FAULTS`."""
+    def inject(self, fault: int | str, times: int | None = 1, endpoint: str = "_bulk", *, after: int = 0) -> None:
+        """Answer ``times`` requests to ``endpoint`` (a path's last part, ``*`` for any; None: every one until
+        :meth:`clear`), from the one after the next ``after``, with an HTTP status or one of :data:`FAULTS`."""
         assert fault in FAULTS or isinstance(fault, int), fault
         with self.lock:
-            self.faults.append(Fault(str(fault), endpoint, times))
+            self.faults.append(Fault(str(fault), endpoint, times, after))
 
     def clear(self) -> None:
         """Answer normally again."""
@@ -224,6 +225,9 @@ class FakeElasticsearch:
     def take_fault(self, endpoint: str) -> str | None:
         for fault in self.faults:
             if fault.endpoint in ("*", endpoint):
+                if fault.after:
+                    fault.after -= 1
+                    return None
                 if fault.times is not None:
                     fault.times -= 1
                     if not fault.times:

@@ -19,9 +19,15 @@ from typing import Any
 
 import pytest
 from es_server import FakeElasticsearch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from om_server import TOKEN, FakeOpenMetadata, serve
 
+from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.breaker import AUTHENTICATION_FAILURES, CircuitBreaker, NotAttempted
 from airflow_provider_ingest.cli import main
+from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink
+from airflow_provider_ingest.errors import AuthenticationError, ServiceError, ServiceUnavailableError, is_retryable
 from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, DataType, Table, TagLabel
 from airflow_provider_ingest.staging import StagedFileWriter
@@ -353,3 +359,105 @@ def test_om_refused_credentials_stop_after_a_few_requests(
     assert outcome.fqns() == FQNS and not om_stored(om)
     assert [letter.fqn for letter in outcome.failed()] == ["shop", "shop.db", "shop.db.public"]
     assert len(outcome.not_attempted()) == TABLES
+
+
+# Properties
+
+
+OUTCOMES = {
+    "ok": None,
+    "refused": AuthenticationError("401: refused"),
+    "unavailable": ServiceUnavailableError("no answer"),
+    "server error": ServiceError("500"),
+    "record error": ValueError("400: bad name"),
+}
+
+
+@given(st.lists(st.sampled_from(sorted(OUTCOMES)), max_size=12))
+def test_the_breaker_opens_on_refusals_in_a_row_or_an_unavailable_service(outcomes: list[str]) -> None:
+    breaker = CircuitBreaker("Service")
+    in_a_row, opened_by = 0, None
+    for outcome in outcomes:
+        error = OUTCOMES[outcome]
+        breaker.succeeded() if error is None else breaker.failed(error)
+        if opened_by is None:
+            if outcome == "refused":
+                in_a_row += 1
+            elif outcome in ("ok", "server error"):
+                in_a_row = 0
+            if in_a_row == AUTHENTICATION_FAILURES or outcome == "unavailable":
+                opened_by = outcome
+        assert breaker.open == (opened_by is not None)
+    if opened_by is None:
+        breaker.guard()
+        if "refused" in outcomes:  # too few in a row to stop sending, but the step still fails
+            with pytest.raises(
+                AuthenticationError, match=rf"^Service refused the credentials {outcomes.count('refused')} times: 401"
+            ):
+                breaker.finish()
+        else:
+            breaker.finish()
+        return
+    with pytest.raises(NotAttempted, match=r"^not attempted: Service "):
+        breaker.guard()
+    expected = AuthenticationError if opened_by == "refused" else ServiceUnavailableError
+    with pytest.raises(expected, match="; 1 records not attempted") as raised:
+        breaker.finish()
+    assert type(raised.value) is expected and is_retryable(raised.value) != (opened_by == "refused")
+
+
+class Letters(list[Any]):
+    def add(self, letter: Any) -> None:
+        self.append(letter)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    tables=st.integers(0, 25),
+    chunk_size=st.integers(1, 6),
+    fault=st.sampled_from([401, 403, 429, "drop", "truncate", 413]),
+    persistent=st.booleans(),
+    after=st.integers(0, 6),
+)
+def test_es_every_record_is_published_failed_or_not_attempted(
+    tmp_path: Path, tables: int, chunk_size: int, fault: int | str, persistent: bool, after: int
+) -> None:
+    records = catalog(tables)
+    uri = str(tmp_path / f"staged-{time.monotonic_ns()}.jsonl")
+    with StagedFileWriter(uri, producer="test") as out:
+        for record in records:
+            out.write(record)
+    server = FakeElasticsearch()
+    server.inject(fault, None if persistent else 1, after=after)
+    letters = Letters()
+    context = RunContext(workflow_name="es", run_id="r", staging_root=str(tmp_path), dead_letters=letters)
+    config = {"hosts": [server.url], **ES_FAST, "chunk_size": chunk_size, "max_retries": 1}
+    sink = ElasticsearchBulkSink.create(config, context)
+    chunks = -(-len(records) // chunk_size)
+    refused, faulty = fault in (401, 403), max(0, chunks - after)  # chunks the fault reaches
+    stops = fault != 413 and faulty > 0 and (persistent or refused)  # any refusal fails the step
+    opened = stops and persistent and faulty >= (AUTHENTICATION_FAILURES if refused else 1)
+    try:
+        sink.prepare()
+        if stops:
+            with pytest.raises(
+                (AuthenticationError, ServiceUnavailableError),
+                match=r"^Elasticsearch (refused the credentials|is unavailable)",
+            ):
+                sink.publish(uri)
+        else:
+            sink.publish(uri)
+    finally:
+        sink.close()
+        server.close()
+    stored = {
+        doc_id for kind in ("services", "databases", "schemas", "tables") for doc_id in server.docs(f"catalog-{kind}")
+    }
+    lettered = [letter.fqn for letter in letters]
+    assert len(set(lettered)) == len(lettered) and not stored & set(lettered)
+    assert stored | set(lettered) == {record.fqn for record in records}
+    assert sink.report.records == len(stored) and sink.report.failure_count == len(lettered)
+    not_attempted = [letter for letter in letters if letter.error.startswith(NOT_ATTEMPTED)]
+    assert bool(not_attempted) == (opened and faulty > (AUTHENTICATION_FAILURES if refused else 1))
+    if opened:  # the chunks before the fault, then a few requests at most
+        assert server.bulk_requests <= after + (AUTHENTICATION_FAILURES if refused else 2)

@@ -93,7 +93,7 @@ class BulkWriter:
 
     def finish(self) -> None:
         """After :meth:`flush`: raise the error that stopped the sending, if one did."""
-        self.breaker.raise_if_open()
+        self.breaker.finish()
 
     def _submit(self) -> None:
         items, self._items, self._bytes = self._items, [], 0

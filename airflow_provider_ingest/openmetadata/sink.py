@@ -112,7 +112,7 @@ class Publisher:
         """After the last record: raise the error that stopped the step, if one did."""
         if self.breaker.not_attempted:
             self.component.report.count("not_attempted", self.breaker.not_attempted)
-        self.breaker.raise_if_open()
+        self.breaker.finish()
 
     def owner(self, kind: str, name: str) -> dict[str, str] | None:
         """The entity reference of a user or team; an unknown one is a warning and is left out."""
