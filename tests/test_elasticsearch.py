@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -351,6 +352,21 @@ def test_a_storm_of_429s_is_retried_to_success(fake: Cluster, tmp_path: Path) ->
     sink = run_bulk(fake, tmp_path, catalog(20), chunk_size=10, max_retries=6)
     assert sink.report.records == 23 and sink.report.failure_count == 0
     assert sink.report.counters["retries"] == 5 and fake.count() == 20
+
+
+def test_a_retry_after_header_lengthens_the_backoff_up_to_max_backoff(
+    fake: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_ingest.elasticsearch import bulk
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(bulk, "time", SimpleNamespace(sleep=sleeps.append))
+    fake.fake.retry_after = "1"
+    fake.fake.fail_bulk(429, 2)
+    fake.fake.fail_bulk(503, 1)
+    fake.fake.drop_bulk(1)  # no answer, no header: the backoff alone
+    sink = run_bulk(fake, tmp_path, catalog(3), max_retries=5, initial_backoff=0.001, max_backoff=0.05)
+    assert sleeps == [0.05, 0.05, 0.05, 0.008] and sink.report.records == 6
 
 
 def test_retries_have_a_limit(fake: Cluster, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The bulk engine both Elasticsearch components use: chunks by count and bytes, retries, dead letters.
 
 Whole-request failures (429, 5xx, a dropped or timed-out connection) are retried with exponential backoff
-up to ``max_retries``; items refused with 429 or 502-504 are retried alone; any other error, of an item or of
-a whole request (400, 401, 413...), is final and handed to ``on_reject`` per item with the server's reason.
+(longer when a ``Retry-After`` header asks for it, never beyond ``max_backoff``) up to ``max_retries``; items
+refused with 429 or 502-504 are retried alone; any other error, of an item or of a whole request (400, 401,
+413...), is final and handed to ``on_reject`` per item with the server's reason.
 Index actions are idempotent (id = FQN), so resending a chunk duplicates nothing. A circuit breaker stops the
 sending after a few refused credentials in a row or once retries are exhausted: each item still queued or
 added later goes to ``on_reject`` as not attempted, and :meth:`BulkWriter.finish` raises the error.
@@ -121,16 +122,18 @@ class BulkWriter:
         from elasticsearch import ApiError
 
         refused: list[tuple[Item, str]] = []
+        asked = 0.0  # seconds a Retry-After header asked for
         for attempt in range(self.config.max_retries + 1):
             if attempt:
                 self.retries += 1
-                time.sleep(min(self.config.max_backoff, self.config.initial_backoff * 2 ** (attempt - 1)))
+                backoff = self.config.initial_backoff * 2 ** (attempt - 1)
+                time.sleep(min(self.config.max_backoff, max(backoff, asked)))
             try:
                 response = self.client.bulk(operations=b"".join(item.payload for item in items))
             except (ConnectionError, ConnectionTimeout) as error:
-                reason = f"{type(error).__name__}: {error}"
+                reason, asked = f"{type(error).__name__}: {error}", 0.0
             except ApiError as error:
-                reason = f"HTTP {error.meta.status}: {error_text(error.body)}"
+                reason, asked = f"HTTP {error.meta.status}: {error_text(error.body)}", _retry_after(error.meta.headers)
                 if error.meta.status not in RETRY_STATUSES and error.meta.status < 500:
                     self.breaker.failed(service_error(error))  # 401 and 403 count toward stopping
                     return refused + [(item, reason) for item in items]  # 400, 401, 413...: final for the chunk
@@ -162,3 +165,9 @@ class BulkWriter:
             else:
                 refused.append((item, f"HTTP {status}: {error_text(outcome.get('error'))}"))
         return again, reason
+
+
+def _retry_after(headers: Any) -> float:
+    """The seconds a ``Retry-After`` header asks to wait (0 when absent or an HTTP date)."""
+    value = str((headers or {}).get("Retry-After", "")).strip()
+    return float(value) if value.isdigit() else 0.0
