@@ -4,18 +4,23 @@ In memory: indexes (documents by id), aliases and index templates. Routes: root 
 exists / delete / get-alias, ``_index_template``, ``_bulk`` (NDJSON, per-item results), ``_aliases``,
 ``_alias``, ``_count``, ``_refresh`` and a minimal ``_search``. A new index takes the mappings of the
 best matching template, and documents are refused as Elasticsearch refuses them: a field a ``strict``
-mapping does not know, a keyword longer than 32766 bytes. Fault injection: :meth:`fail_bulk` (N
-whole-request errors such as 429), :meth:`drop_bulk` (close the connection mid-request) and
-:meth:`reject` (per-document errors of your choosing).
+mapping does not know, a keyword longer than 32766 bytes. Fault injection: :meth:`inject` (errors such as
+429 with ``Retry-After``, 401 and 403 as Elasticsearch's security layer words them, a connection closed
+before or in the middle of the answer, a request never answered; N times or until cleared),
+:meth:`fail_bulk` and :meth:`drop_bulk` (its common cases), :meth:`reject` (per-document errors of your
+choosing) and :meth:`lose` (documents acknowledged but never stored).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +28,22 @@ from urllib.parse import parse_qs, urlsplit
 VERSION = "8.15.0"
 MAX_TERM_BYTES = 32766
 Rejection = Callable[[str, dict[str, Any]], tuple[str, str] | None]
+FAULTS = ("drop", "truncate", "hang")
+"""Faults besides an HTTP status: close before answering, close halfway through the answer, never answer."""
+SECURITY_ERRORS = {
+    401: "unable to authenticate user [ingest] for REST request [{path}]",
+    403: "action [indices:data/write/bulk] is unauthorized for user [ingest] with effective roles [viewer]",
+}
+
+
+@dataclass
+class Fault:
+    """What to do instead of answering: an HTTP status or one of :data:`FAULTS`; ``times`` None is until cleared."""
+
+    kind: str
+    endpoint: str
+    times: int | None
+    after: int = 0
 
 
 class FakeElasticsearch:
@@ -36,32 +57,59 @@ class FakeElasticsearch:
         self.requests: list[tuple[str, str]] = []
         self.bulk_requests = 0
         self.alias_calls: list[list[dict[str, Any]]] = []
-        self._faults: list[int] = []
-        self._drops = 0
+        self.faults: list[Fault] = []
+        self.retry_after = "0"
+        self.released = threading.Event()
         self._rejections: list[Rejection] = []
+        self._losses: list[Callable[[str], bool]] = []
         self.lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        """Stop serving."""
+        """Stop serving (requests left hanging are let go)."""
+        self.released.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
+    def inject(self, fault: int | str, times: int | None = 1, endpoint: str = "_bulk", *, after: int = 0) -> None:
+        """Answer ``times`` requests to ``endpoint`` (a path's last part, ``*`` for any; None: every one until
+        :meth:`clear`), from the one after the next ``after``, with an HTTP status or one of :data:`FAULTS`."""
+        assert fault in FAULTS or isinstance(fault, int), fault
+        with self.lock:
+            self.faults.append(Fault(str(fault), endpoint, times, after))
+
+    def clear(self) -> None:
+        """Answer normally again."""
+        with self.lock:
+            self.faults.clear()
+
     def fail_bulk(self, status: int, times: int) -> None:
         """Answer the next ``times`` bulk requests with ``status`` (429, 503...)."""
-        self._faults.extend([status] * times)
+        self.inject(status, times)
 
     def drop_bulk(self, times: int = 1) -> None:
         """Read the next ``times`` bulk requests, then close the connection without an answer."""
-        self._drops += times
+        self.inject("drop", times)
 
     def reject(self, rule: Rejection) -> None:
         """Refuse documents: ``rule(doc_id, source)`` returns ``(error_type, reason)`` or None."""
         self._rejections.append(rule)
+
+    def lose(self, rule: Callable[[str], bool]) -> None:
+        """Acknowledge the documents whose id ``rule`` picks, but do not store them (a cluster losing writes)."""
+        self._losses.append(rule)
+
+    def endpoint_requests(self, endpoint: str) -> int:
+        """How many requests reached ``endpoint`` (a path's last part: ``_bulk``, ``_aliases``...)."""
+        return sum(1 for _, path in self.requests if path.rstrip("/").rsplit("/", 1)[-1] == endpoint)
+
+    def serving(self, alias: str) -> list[str]:
+        """The indexes behind an alias, sorted."""
+        return sorted(self.aliases.get(alias, ()))
 
     def resolve(self, expression: str) -> list[str]:
         """Index names behind a comma-separated list of names, aliases and wildcards."""
@@ -109,7 +157,8 @@ class FakeElasticsearch:
                     targets = [index]
                 docs = self.indexes[targets[0]]
                 status = 200 if doc_id in docs else 201
-                docs[doc_id] = source
+                if not any(rule(doc_id) for rule in self._losses):
+                    docs[doc_id] = source
                 item.update(_index=targets[0], result="updated" if status == 200 else "created")
             errors = errors or status >= 300
             item["status"] = status
@@ -173,11 +222,18 @@ class FakeElasticsearch:
         size = spec["completion"].get("size", 5)
         return [{"text": spec["prefix"], "offset": 0, "length": len(spec["prefix"]), "options": options[:size]}]
 
-    def take_fault(self) -> int | str | None:
-        if self._drops:
-            self._drops -= 1
-            return "drop"
-        return self._faults.pop(0) if self._faults else None
+    def take_fault(self, endpoint: str) -> str | None:
+        for fault in self.faults:
+            if fault.endpoint in ("*", endpoint):
+                if fault.after:
+                    fault.after -= 1
+                    return None
+                if fault.times is not None:
+                    fault.times -= 1
+                    if not fault.times:
+                        self.faults.remove(fault)
+                return fault.kind
+        return None
 
 
 def _mapping_error(mapping: dict[str, Any], doc: dict[str, Any], path: str = "") -> tuple[str, str] | None:
@@ -261,15 +317,28 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 server.requests.append((method, url.path))
                 if parts and parts[-1] == "_bulk":
                     server.bulk_requests += 1
-                    fault = server.take_fault()
-                    if fault == "drop":
-                        self.close_connection = True
-                        self.connection.close()
-                        return
-                    if fault is not None:
-                        return self._send(int(fault), _error("es_rejected_execution_exception", "queue is full"))
-                status, body = self._answer(method, parts, raw, parse_qs(url.query))
-            self._send(status, body, head=method == "HEAD")
+                fault = server.take_fault(parts[-1] if parts else "/")
+                if fault is None:
+                    status, body = self._answer(method, parts, raw, parse_qs(url.query))
+            if fault is None:
+                return self._send(status, body, head=method == "HEAD")
+            self._fault(fault, url.path)
+
+        def _fault(self, fault: str, path: str) -> None:
+            """Misbehave: answer with a status, or close the connection before, during or instead of answering."""
+            if fault.isdigit():
+                status = int(fault)
+                body = _error("es_rejected_execution_exception", "queue is full")
+                if status in SECURITY_ERRORS:
+                    body = {**_error("security_exception", SECURITY_ERRORS[status].format(path=path)), "status": status}
+                return self._send(status, body)
+            if fault == "hang":
+                server.released.wait(60)
+            elif fault == "truncate":
+                self._send(200, {"took": 1, "errors": False, "items": [], "padding": "x" * 200}, cut=True)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
 
         def _answer(self, method: str, parts: list[str], raw: bytes, query: dict[str, list[str]]) -> tuple[int, Any]:
             if not parts:
@@ -338,14 +407,20 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 return (200, {**found, "_source": doc}) if doc is not None else (404, found)
             return 400, _error("illegal_argument_exception", f"unsupported: {method} /{'/'.join(parts)}")
 
-        def _send(self, status: int, body: Any, head: bool = False) -> None:
+        def _send(self, status: int, body: Any, head: bool = False, cut: bool = False) -> None:
+            """Answer; ``cut`` sends half the body only (the caller then closes the connection)."""
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("X-Elastic-Product", "Elasticsearch")
             self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
             self.send_header("Content-Length", str(len(data)))
+            if status in (429, 503):
+                self.send_header("Retry-After", server.retry_after)
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Basic realm="security", charset="UTF-8"')
             self.end_headers()
             if not head:
-                self.wfile.write(data)
+                self.wfile.write(data[: len(data) // 2] if cut else data)
+                self.wfile.flush()
 
     return Handler

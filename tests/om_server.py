@@ -2,11 +2,14 @@
 
 Bearer-token check (401), ``GET /api/v1/system/version``, ``GET /api/v1/{users,teams}/name/{name}``,
 and create-or-update ``PUT`` (201 then 200) validated against the saved JSON schemas (400 with a
-message) with parents looked up by FQN (404). Faults can be queued: ``429``, ``500``, ``drop`` or ``slow``.
+message) with parents looked up by FQN (404). Faults can be queued, N times or until cleared: an HTTP
+status (``429`` and ``503`` with ``Retry-After``, ``401``, ``403``, ``500``), ``drop`` (close before
+answering), ``truncate`` (close halfway through the answer), ``slow`` (answer late) or ``hang`` (never answer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import socket
@@ -88,16 +91,29 @@ class FakeOpenMetadata:
     users: set[str] = field(default_factory=lambda: {"alice"})
     teams: set[str] = field(default_factory=lambda: {"data-platform"})
     faults: list[tuple[str, str]] = field(default_factory=list)
+    persistent: list[tuple[str, str]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     url: str = ""
     slow_seconds: float = 1.0
+    retry_after: str = "0"
+    released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def inject(self, fault: str, times: int = 1, path: str = "/api/v1/") -> None:
-        """Answer the next ``times`` requests under ``path`` with ``429``, ``500``, ``drop`` (close the socket)
-        or ``slow`` (answer after ``slow_seconds``)."""
+    def inject(self, fault: str, times: int | None = 1, path: str = "/api/v1/") -> None:
+        """Answer the next ``times`` requests under ``path`` (None: every one, until :meth:`clear`) with a
+        status (``429``, ``500``, ``503``, ``401``, ``403``), ``drop``, ``truncate``, ``slow`` or ``hang``."""
+        assert fault.isdigit() or fault in ("drop", "truncate", "slow", "hang"), fault
         with self.lock:
-            self.faults += [(fault, path)] * times
+            if times is None:
+                self.persistent.append((fault, path))
+            else:
+                self.faults += [(fault, path)] * times
+
+    def clear(self) -> None:
+        """Answer normally again."""
+        with self.lock:
+            self.faults.clear()
+            self.persistent.clear()
 
     def take_fault(self, path: str) -> str | None:
         with self.lock:
@@ -105,7 +121,11 @@ class FakeOpenMetadata:
                 if path.startswith(prefix):
                     del self.faults[index]
                     return fault
-        return None
+            return next((fault for fault, prefix in self.persistent if path.startswith(prefix)), None)
+
+    def requests_to(self, path: str, method: str = "PUT") -> int:
+        """How many ``method`` requests reached paths under ``path``."""
+        return sum(1 for call in self.calls if call.method == method and call.path.startswith(path))
 
     def puts(self) -> list[Call]:
         """The PUT calls, in order."""
@@ -140,12 +160,24 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "slow":
             time.sleep(state.slow_seconds)
             fault = None
-        if fault == "drop":
+        if fault in ("drop", "truncate", "hang"):
             self._record(method, body, 0)
+            if fault == "hang":
+                state.released.wait(60)
+            elif fault == "truncate":
+                self._answer(method, body, 200, {"id": str(uuid.uuid4()), "padding": "x" * 200}, cut=True, record=False)
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
             return
-        if fault in ("429", "500"):
+        if fault in ("401", "403"):
+            message = (
+                "Not Authorized! Token not valid"
+                if fault == "401"
+                else "Principal: ingestion-bot operations [EditAll] not allowed"
+            )
+            return self._answer(method, body, int(fault), {"code": int(fault), "message": message})
+        if fault is not None:
             return self._answer(method, body, int(fault), {"code": int(fault), "message": f"injected {fault}"})
         authorization = self.headers.get("Authorization")
         if authorization != f"Bearer {state.token}":
@@ -185,14 +217,21 @@ class _Handler(BaseHTTPRequestHandler):
             state.entities[(entity_type, fqn)] = entity
         self._answer("PUT", body, 200 if existing else 201, entity)
 
-    def _answer(self, method: str, body: Any, status: int, answer: dict[str, Any]) -> None:
-        self._record(method, body, status)
+    def _answer(
+        self, method: str, body: Any, status: int, answer: dict[str, Any], *, cut: bool = False, record: bool = True
+    ) -> None:
+        """Answer (``cut``: half the body only, the caller then closes the connection)."""
+        if record:
+            self._record(method, body, status)
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if status in (429, 503):
+            self.send_header("Retry-After", self.server.state.retry_after)
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(data[: len(data) // 2] if cut else data)
+        self.wfile.flush()
 
     def _record(self, method: str, body: Any, status: int) -> None:
         state = self.server.state
@@ -224,6 +263,7 @@ def serve(state: FakeOpenMetadata | None = None) -> Iterator[FakeOpenMetadata]:
     try:
         yield state
     finally:
+        state.released.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,10 +23,12 @@ from es_server import FakeElasticsearch
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink, PublishRefused
+from airflow_provider_ingest.elasticsearch.client import build_client
 from airflow_provider_ingest.elasticsearch.documents import KINDS as KIND_INDEXES
 from airflow_provider_ingest.elasticsearch.documents import action, document
-from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook, build_client
+from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
 from airflow_provider_ingest.elasticsearch.sink import ElasticsearchSink
+from airflow_provider_ingest.errors import ServiceUnavailableError, is_retryable
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, Table, dump_record
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.records.entities import TagLabel
@@ -140,17 +143,21 @@ def run_sink(cluster: Cluster, tmp_path: Path, records: list[Any], **settings: A
     sink = ElasticsearchSink.create(cluster.config(**settings), cluster.context(tmp_path))
     sink.prepare()
     try:
-        for record in records:
-            try:
-                sink.write(record)
-            except ValueError as error:
-                sink.fail(error, record=record)
-                continue
-            sink.report.records += 1
+        write_all(sink, records)  # type: ignore[arg-type]
         sink.flush()
     finally:
         sink.close()
     return sink  # type: ignore[return-value]
+
+
+def write_all(sink: ElasticsearchSink, records: list[Any]) -> None:
+    for record in records:
+        try:
+            sink.write(record)
+        except Exception as error:
+            sink.fail(error, record=record)
+            continue
+        sink.report.records += 1
 
 
 def run_bulk(cluster: Cluster, tmp_path: Path, records: list[Any], **settings: Any) -> ElasticsearchBulkSink:
@@ -228,13 +235,29 @@ def test_replace_refuses_a_shrink_beyond_max_shrink(cluster: Cluster, tmp_path: 
     assert cluster.count() == 9
 
 
-def test_replace_refuses_when_the_count_differs_from_the_stage(cluster: Cluster, tmp_path: Path) -> None:
+def test_replace_refuses_failed_documents_beyond_max_failures(cluster: Cluster, tmp_path: Path) -> None:
     run_bulk(cluster, tmp_path, catalog(10), mode="replace")
     before = cluster.physical()
-    with pytest.raises(PublishRefused, match=r"9 documents indexed, 10 staged"):
+    with pytest.raises(PublishRefused, match=r"still serve: records failed: 1 \(max_failures 0\)$") as refused:
         run_bulk(cluster, tmp_path, catalog(10, immense=(7,)), mode="replace", max_shrink=0.5)
+    assert not is_retryable(refused.value)  # the same documents would be refused again
     assert cluster.physical() == before and cluster.count() == 10  # the half-built indexes were deleted
     assert [letter.fqn for letter in cluster.letters] == ["shop.db.public.t7"]
+    sink = run_bulk(cluster, tmp_path, catalog(10, immense=(7,)), mode="replace", max_failures=1)
+    assert sink.report.counters["indexes_switched"] == 4 and cluster.count() == 9
+    assert sink.report.records == 12 and sink.report.failure_count == 1
+
+
+def test_replace_refuses_when_the_count_differs_from_the_stage(fake: Cluster, tmp_path: Path) -> None:
+    run_bulk(fake, tmp_path, catalog(10), mode="replace")
+    before = fake.physical()
+    fake.fake.lose(lambda doc_id: doc_id == "shop.db.public.t7")  # acknowledged, never stored
+    with pytest.raises(
+        PublishRefused, match=r"still serve: catalog-tables-\d+: 9 documents indexed, 10 staged$"
+    ) as refused:
+        run_bulk(fake, tmp_path, catalog(10), mode="replace")
+    assert is_retryable(refused.value) and not fake.letters
+    assert fake.physical() == before and fake.count() == 10
 
 
 def test_replace_keeps_new_indexes_when_the_switch_went_through(
@@ -250,7 +273,7 @@ def test_replace_keeps_new_indexes_when_the_switch_went_through(
         raise ConnectionTimeout("read timed out")
 
     monkeypatch.setattr(ElasticsearchBulkSink, "_switch", applied_then_timed_out)
-    with pytest.raises(ConnectionTimeout):
+    with pytest.raises(ServiceUnavailableError, match=r"^Elasticsearch: ConnectionTimeout: "):
         run_bulk(cluster, tmp_path, catalog(4), mode="replace")
     assert cluster.count() == 4 and len(cluster.physical()) == 2  # the new index serves; nothing was deleted
 
@@ -331,9 +354,29 @@ def test_a_storm_of_429s_is_retried_to_success(fake: Cluster, tmp_path: Path) ->
     assert sink.report.counters["retries"] == 5 and fake.count() == 20
 
 
+def test_a_retry_after_header_lengthens_the_backoff_up_to_max_backoff(
+    fake: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_ingest.elasticsearch import bulk
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(bulk, "time", SimpleNamespace(sleep=sleeps.append))
+    fake.fake.retry_after = "1"
+    fake.fake.fail_bulk(429, 2)
+    fake.fake.fail_bulk(503, 1)
+    fake.fake.drop_bulk(1)  # no answer, no header: the backoff alone
+    sink = run_bulk(fake, tmp_path, catalog(3), max_retries=5, initial_backoff=0.001, max_backoff=0.05)
+    assert sleeps == [0.05, 0.05, 0.05, 0.008] and sink.report.records == 6
+
+
 def test_retries_have_a_limit(fake: Cluster, tmp_path: Path) -> None:
     fake.fake.fail_bulk(429, 3)
-    sink = run_sink(fake, tmp_path, catalog(2), max_retries=2)
+    sink = ElasticsearchSink.create(fake.config(max_retries=2), fake.context(tmp_path))
+    sink.prepare()
+    write_all(sink, catalog(2))  # type: ignore[arg-type]
+    with pytest.raises(ServiceUnavailableError, match=r"unavailable, stopped: gave up after 2 retries: HTTP 429"):
+        sink.flush()
+    sink.close()
     assert sink.report.records == 0 and sink.report.failure_count == 5
     assert fake.fake.bulk_requests == 3
     assert fake.letters[0].error == (
@@ -364,9 +407,10 @@ def test_a_request_refused_whole_dead_letters_its_chunk(fake: Cluster, tmp_path:
 def test_replace_failure_midway_leaves_the_old_index_serving(fake: Cluster, tmp_path: Path) -> None:
     run_bulk(fake, tmp_path, catalog(10), mode="replace")
     fake.fake.fail_bulk(500, 10)
-    with pytest.raises(PublishRefused, match="0 documents indexed, 10 staged"):
+    with pytest.raises(ServiceUnavailableError, match="gave up after 1 retries: HTTP 500"):
         run_bulk(fake, tmp_path, catalog(10), mode="replace", max_retries=1)
     assert fake.count() == 10 and len(fake.fake.indexes) == 4
+    assert fake.fake.bulk_requests == 1 + 2  # the first load, then one chunk tried twice: no more sending
 
 
 def test_asset_uris_come_from_the_config_alone() -> None:

@@ -1,16 +1,18 @@
 """The bulk engine both Elasticsearch components use: chunks by count and bytes, retries, dead letters.
 
 Whole-request failures (429, 5xx, a dropped or timed-out connection) are retried with exponential backoff
-up to ``max_retries``; items refused with 429 or 502-504 are retried alone; any other error, of an item or of
-a whole request (400, 401, 413...), is final and handed to ``on_reject`` per item with the server's reason.
-Index actions are idempotent (id = FQN), so resending a chunk duplicates nothing.
+(longer when a ``Retry-After`` header asks for it, never beyond ``max_backoff``) up to ``max_retries``; items
+refused with 429 or 502-504 are retried alone; any other error, of an item or of a whole request (400, 401,
+413...), is final and handed to ``on_reject`` per item with the server's reason.
+Index actions are idempotent (id = FQN), so resending a chunk duplicates nothing. A circuit breaker stops the
+sending after a few refused credentials in a row or once retries are exhausted: each item still queued or
+added later goes to ``on_reject`` as not attempted, and :meth:`BulkWriter.finish` raises the error.
 One request is in flight while the next chunk is built (a single sender thread); outcomes are handled, and
 ``on_reject`` called, on the caller's thread.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from airflow_provider_ingest.api import ComponentConfig
+from airflow_provider_ingest.breaker import CircuitBreaker
+from airflow_provider_ingest.elasticsearch.errors import ClusterUnavailable, error_text, service_error
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -60,6 +64,7 @@ class BulkWriter:
         self.sent = 0
         self.indexed = 0
         self.retries = 0
+        self.breaker = CircuitBreaker("Elasticsearch")
         self._items: list[Item] = []
         self._bytes = 0
         self._pool: ThreadPoolExecutor | None = None
@@ -67,6 +72,9 @@ class BulkWriter:
 
     def add(self, payload: bytes, fqn: str, ref: Any) -> None:
         """Queue one action; sends a chunk when the count or byte limit is reached."""
+        if self.breaker.open:
+            self.on_reject(Item(payload, fqn, ref), str(self.breaker.skip()))
+            return
         if self._items and self._bytes + len(payload) > self.config.max_chunk_bytes:
             self._submit()
         self._items.append(Item(payload, fqn, ref))
@@ -84,11 +92,19 @@ class BulkWriter:
                 self._pool.shutdown()
                 self._pool = None
 
+    def finish(self) -> None:
+        """After :meth:`flush`: raise the error that stopped the sending, if one did."""
+        self.breaker.finish()
+
     def _submit(self) -> None:
         items, self._items, self._bytes = self._items, [], 0
         if not items:
             return
         self._wait()
+        if self.breaker.open:
+            for item in items:
+                self.on_reject(item, str(self.breaker.skip()))
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="es-bulk")
         self.sent += len(items)
@@ -106,25 +122,31 @@ class BulkWriter:
         from elasticsearch import ApiError
 
         refused: list[tuple[Item, str]] = []
+        asked = 0.0  # seconds a Retry-After header asked for
         for attempt in range(self.config.max_retries + 1):
             if attempt:
                 self.retries += 1
-                time.sleep(min(self.config.max_backoff, self.config.initial_backoff * 2 ** (attempt - 1)))
+                backoff = self.config.initial_backoff * 2 ** (attempt - 1)
+                time.sleep(min(self.config.max_backoff, max(backoff, asked)))
             try:
                 response = self.client.bulk(operations=b"".join(item.payload for item in items))
             except (ConnectionError, ConnectionTimeout) as error:
-                reason = f"{type(error).__name__}: {error}"
+                reason, asked = f"{type(error).__name__}: {error}", 0.0
             except ApiError as error:
-                reason = f"HTTP {error.meta.status}: {_error_text(error.body)}"
+                reason, asked = f"HTTP {error.meta.status}: {error_text(error.body)}", _retry_after(error.meta.headers)
                 if error.meta.status not in RETRY_STATUSES and error.meta.status < 500:
+                    self.breaker.failed(service_error(error))  # 401 and 403 count toward stopping
                     return refused + [(item, reason) for item in items]  # 400, 401, 413...: final for the chunk
             else:
+                self.breaker.succeeded()
                 items, reason = self._outcomes(items, response.body["items"], refused)
                 if not items:
                     return refused
-            log.warning("bulk request: %s; retry %d of %d", reason, attempt + 1, self.config.max_retries)
-        refused += [(item, f"gave up after {self.config.max_retries} retries: {reason}") for item in items]
-        return refused
+            if attempt < self.config.max_retries:
+                log.warning("bulk request: %s; retry %d of %d", reason, attempt + 1, self.config.max_retries)
+        reason = f"gave up after {self.config.max_retries} retries: {reason}"
+        self.breaker.failed(ClusterUnavailable(reason))
+        return refused + [(item, reason) for item in items]
 
     def _outcomes(
         self, items: list[Item], results: list[dict[str, Any]], refused: list[tuple[Item, str]]
@@ -139,16 +161,13 @@ class BulkWriter:
                 self.indexed += 1
             elif status in RETRY_STATUSES:
                 again.append(item)
-                reason = f"HTTP {status}: {_error_text(outcome.get('error'))}"
+                reason = f"HTTP {status}: {error_text(outcome.get('error'))}"
             else:
-                refused.append((item, f"HTTP {status}: {_error_text(outcome.get('error'))}"))
+                refused.append((item, f"HTTP {status}: {error_text(outcome.get('error'))}"))
         return again, reason
 
 
-def _error_text(error: Any) -> str:
-    """``type: reason`` of an Elasticsearch error object, or its text."""
-    if isinstance(error, dict):
-        error = error.get("error", error)
-    if isinstance(error, dict):
-        return f"{error.get('type', 'error')}: {error.get('reason', json.dumps(error))}"
-    return str(error)
+def _retry_after(headers: Any) -> float:
+    """The seconds a ``Retry-After`` header asks to wait (0 when absent or an HTTP date)."""
+    value = str((headers or {}).get("Retry-After", "")).strip()
+    return float(value) if value.isdigit() else 0.0

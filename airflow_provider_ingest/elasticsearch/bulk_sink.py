@@ -1,10 +1,10 @@
 """The ``elasticsearch`` bulk sink: a staged file bulk-loaded into the live aliases (``upsert``) or into new
 indexes that replace them atomically after checks (``replace``).
 
-``replace`` builds ``<alias>-<timestamp>`` per kind, loads and refreshes it, checks its document count
-against the staged count and against the index it replaces (``max_shrink``), then moves every alias in one
-``_aliases`` call and prunes old indexes beyond ``keep_indexes``. Any failure deletes the new indexes and
-leaves the old ones serving.
+``replace`` builds ``<alias>-<timestamp>`` per kind, loads and refreshes it, checks the failed records
+(at most ``max_failures``), its document count against the staged count and against the index it replaces
+(``max_shrink``), then moves every alias in one ``_aliases`` call and prunes old indexes beyond
+``keep_indexes``. Any failure deletes the new indexes and leaves the old ones serving.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import json
 import logging
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from airflow_provider_ingest.api import BulkSink
 from airflow_provider_ingest.elasticsearch.bulk import BulkWriter, Item
 from airflow_provider_ingest.elasticsearch.documents import DocumentError, action, document
+from airflow_provider_ingest.elasticsearch.errors import translated
 from airflow_provider_ingest.elasticsearch.mappings import (
     aliases,
     ensure_indexes,
@@ -27,7 +28,8 @@ from airflow_provider_ingest.elasticsearch.mappings import (
     new_index_name,
 )
 from airflow_provider_ingest.elasticsearch.sink import ElasticsearchConfig, asset_uris, connect, stamp
-from airflow_provider_ingest.records import parse_record
+from airflow_provider_ingest.errors import IngestError
+from airflow_provider_ingest.records import Entity, parse_record
 from airflow_provider_ingest.staging import StagedFileReader
 
 if TYPE_CHECKING:
@@ -40,10 +42,20 @@ class ElasticsearchBulkSinkConfig(ElasticsearchConfig):
     mode: Literal["upsert", "replace"] = Field(default="upsert", description="into the live index, or swap it")
     max_shrink: float = Field(default=0.2, ge=0, le=1, description="replace: largest allowed drop in documents")
     keep_indexes: int = Field(default=2, ge=1, description="replace: physical indexes kept per alias, live included")
+    max_failures: int = Field(default=0, ge=0, description="replace: most failed records that still switch aliases")
 
 
-class PublishRefused(RuntimeError):
-    """A ``replace`` whose new indexes failed a check; the old indexes still serve."""
+class PublishRefused(IngestError):
+    """A ``replace`` whose new indexes failed a check; the old indexes still serve.
+
+    Retrying helps only when the counts alone disagreed: refused documents and a shrink come back the same.
+    """
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable  # type: ignore[misc]  # this refusal's answer, over the class's
 
 
 class ElasticsearchBulkSink(BulkSink):
@@ -53,11 +65,14 @@ class ElasticsearchBulkSink(BulkSink):
     config_class = ElasticsearchBulkSinkConfig
     config: ElasticsearchBulkSinkConfig
 
+    @translated()
     def prepare(self) -> None:
         self.client = connect(self.config)
         install_templates(self.client, self.config.index_prefix)
         self.aliases = aliases(self.config.index_prefix)
+        self.failed: Counter[str | None] = Counter()
 
+    @translated()
     def publish(self, uri: str) -> None:
         if self.config.mode == "upsert":
             ensure_indexes(self.client, self.config.index_prefix, stamp())
@@ -83,10 +98,25 @@ class ElasticsearchBulkSink(BulkSink):
         self.report.records += writer.indexed
         if writer.retries:
             self.report.count("retries", writer.retries)
+        if writer.breaker.not_attempted:
+            self.report.count("not_attempted", writer.breaker.not_attempted)
+        writer.finish()
         return staged
 
     def _rejected(self, item: Item, reason: str) -> None:
         self.fail(reason, record=parse_record(item.ref), fqn=item.fqn)
+
+    def fail(
+        self,
+        error: BaseException | str,
+        *,
+        record: Entity | None = None,
+        fqn: str | None = None,
+        raw: str | None = None,
+    ) -> None:
+        """Count and keep a failed record, and count it against its kind for ``replace``'s checks."""
+        super().fail(error, record=record, fqn=fqn, raw=raw)
+        self.failed[record.kind if record is not None else None] += 1
 
     def _replace(self, uri: str) -> None:
         new = {kind: new_index_name(alias, stamp()) for kind, alias in self.aliases.items()}
@@ -103,11 +133,18 @@ class ElasticsearchBulkSink(BulkSink):
         self._prune()
 
     def _check(self, new: dict[str, str], staged: Counter[str]) -> None:
-        problems = []
+        """Refuse the switch on too many failed records, a count that differs from the stage, or a shrink."""
+        problems, miscounts = [], 0
+        failures = self.report.failure_count
+        if failures > self.config.max_failures:
+            problems.append(f"records failed: {failures} (max_failures {self.config.max_failures})")
         for kind, index in new.items():
             loaded = self.client.count(index=index)["count"]
-            if loaded != staged[kind]:
-                problems.append(f"{index}: {loaded} documents indexed, {staged[kind]} staged")
+            expected = staged[kind] - self.failed[kind]
+            if loaded != expected:
+                failed = f" less {self.failed[kind]} failed" if self.failed[kind] else ""
+                problems.append(f"{index}: {loaded} documents indexed, {staged[kind]} staged{failed}")
+                miscounts += 1
             old = _live_count(self.client, self.aliases[kind])
             if old and loaded < old * (1 - self.config.max_shrink):
                 problems.append(
@@ -115,7 +152,10 @@ class ElasticsearchBulkSink(BulkSink):
                     f"a drop of {1 - loaded / old:.0%} (max_shrink {self.config.max_shrink:.0%})"
                 )
         if problems:
-            raise PublishRefused("replace refused, the old indexes still serve: " + "; ".join(problems))
+            raise PublishRefused(
+                "replace refused, the old indexes still serve: " + "; ".join(problems),
+                retryable=miscounts == len(problems),
+            )
 
     def _switch(self, new: dict[str, str]) -> None:
         """Point every alias at its new index in one atomic ``_aliases`` call."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import fqn as fqn_
 
 KINDS: dict[str, str] = {
@@ -30,7 +31,7 @@ MAX_ID_BYTES = 512
 """Elasticsearch refuses longer document ids (and with them, a whole bulk request)."""
 
 
-class DocumentError(ValueError):
+class DocumentError(InputError):
     """A record that cannot become a document: its FQN is too long to be a document id."""
 
 

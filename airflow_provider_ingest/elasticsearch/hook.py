@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_ingest.elasticsearch.client import build_client, mask
 from airflow_provider_ingest.elasticsearch.connection import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
+from airflow_provider_ingest.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -65,7 +67,7 @@ class ElasticsearchIngestHook(BaseHook):
             connection = self.get_connection(self.elasticsearch_conn_id or self.default_conn_name)
             settings = {**_from_connection(connection), **settings}
         if not settings.get("hosts"):
-            raise ValueError("no Elasticsearch hosts: set the connection's Host field or the component's hosts")
+            raise ConfigurationError("no Elasticsearch hosts: set the connection's Host field or the component's hosts")
         for secret in (settings.get("api_key"), settings.get("password")):
             if secret:
                 mask(secret)
@@ -108,33 +110,3 @@ def _from_connection(connection: Any) -> dict[str, Any]:
     if connection.login:
         settings.update(username=connection.login, password=connection.password or "")
     return settings
-
-
-def build_client(settings: dict[str, Any]) -> Elasticsearch:
-    """An ``Elasticsearch`` client from hook settings (hosts, api_key or username/password, TLS, timeout)."""
-    from elasticsearch import Elasticsearch
-
-    options: dict[str, Any] = {
-        "hosts": settings["hosts"],
-        "request_timeout": settings.get("request_timeout", 30),
-        "max_retries": 0,
-        "retry_on_timeout": False,
-    }
-    if settings.get("api_key"):
-        options["api_key"] = settings["api_key"]
-    elif settings.get("username"):
-        options["basic_auth"] = (settings["username"], settings.get("password") or "")
-    if settings.get("verify_certs") is not None:
-        options["verify_certs"] = bool(settings["verify_certs"])
-    if settings.get("ca_certs"):
-        options["ca_certs"] = settings["ca_certs"]
-    return Elasticsearch(**options)
-
-
-def mask(secret: str) -> None:
-    """Have Airflow's log masker hide a secret, when running in Airflow."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow without the task SDK
-        return
-    mask_secret(secret)

@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from airflow_provider_ingest.api import Sink
+from airflow_provider_ingest.breaker import NotAttempted
 from airflow_provider_ingest.elasticsearch.bulk import BulkConfig, BulkWriter, Item
 from airflow_provider_ingest.elasticsearch.documents import action, document
+from airflow_provider_ingest.elasticsearch.errors import translated
 from airflow_provider_ingest.elasticsearch.mappings import aliases, ensure_indexes, install_templates
-from airflow_provider_ingest.records import Record
+from airflow_provider_ingest.records import Entity, Record
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -38,7 +40,7 @@ class ElasticsearchConfig(BulkConfig):
 
 def connect(config: ElasticsearchConfig) -> Elasticsearch:
     """A client for the configured cluster (connection resolved now, at execute time)."""
-    from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook, build_client, mask
+    from airflow_provider_ingest.elasticsearch.client import build_client, mask
 
     inline = {
         "api_key": config.api_key,
@@ -50,6 +52,8 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
     }
     inline = {key: value for key, value in inline.items() if value is not None}
     if config.conn_id is not None:
+        from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
+
         return ElasticsearchIngestHook(config.conn_id, **inline).get_conn()
     for secret in (config.api_key, config.password):
         if secret:
@@ -72,12 +76,17 @@ def asset_uris(config: ElasticsearchConfig) -> list[str]:
 
 
 class ElasticsearchSink(Sink):
-    """Indexes each record into ``<index_prefix>-<kind>``; refused documents are dead-lettered with the reason."""
+    """Indexes each record into ``<index_prefix>-<kind>``; refused documents are dead-lettered with the reason.
+
+    Once the cluster refuses the credentials a few times in a row or cannot be reached, further records are
+    failed as not attempted, and :meth:`flush` raises the error that stopped the sink.
+    """
 
     type_name = "elasticsearch"
     config_class = ElasticsearchConfig
     config: ElasticsearchConfig
 
+    @translated()
     def prepare(self) -> None:
         self.client = connect(self.config)
         install_templates(self.client, self.config.index_prefix)
@@ -86,6 +95,7 @@ class ElasticsearchSink(Sink):
         self.writer = BulkWriter(self.client, self.config, self._rejected)
 
     def write(self, record: Record) -> None:
+        self.writer.breaker.guard()
         kind, fqn, doc = document(record.model_dump(mode="json"))
         self.writer.add(action(self.aliases[kind], fqn, doc), fqn, record)
 
@@ -94,6 +104,20 @@ class ElasticsearchSink(Sink):
         self.report.count("indexed", self.writer.indexed)
         if self.writer.retries:
             self.report.count("retries", self.writer.retries)
+        if self.writer.breaker.not_attempted:
+            self.report.count("not_attempted", self.writer.breaker.not_attempted)
+        self.writer.finish()
+
+    def fail(
+        self,
+        error: BaseException | str,
+        *,
+        record: Entity | None = None,
+        fqn: str | None = None,
+        raw: str | None = None,
+    ) -> None:
+        """A record not attempted reads ``not attempted: <why>``, without the class name."""
+        super().fail(str(error) if isinstance(error, NotAttempted) else error, record=record, fqn=fqn, raw=raw)
 
     def _rejected(self, item: Item, reason: str) -> None:
         self.reject(reason, record=item.ref)

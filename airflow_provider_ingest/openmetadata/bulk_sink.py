@@ -2,7 +2,8 @@
 
 Services, then databases, then schemas go one by one; tables go through a bounded thread pool. Every
 request is an idempotent ``PUT``, so a rerun after a failure duplicates nothing and counts what it
-``updated`` beside what it ``created``.
+``updated`` beside what it ``created``. Refused credentials or an unreachable server stop the publishing:
+the records left are dead-lettered as not attempted and the step fails.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class OpenMetadataBulkSink(BulkSink):
         for record in parents:
             self._one(record)
         self._tables(record for record in _records(uri) if isinstance(record, Table))
+        self.publisher.finish()
 
     def _tables(self, tables: Iterator[Record]) -> None:
         limit = self.config.max_workers * 2

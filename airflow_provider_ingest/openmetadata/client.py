@@ -1,38 +1,61 @@
 """A small OpenMetadata REST client: one pooled ``requests.Session`` with retries and a version check.
 
-429, 5xx answers, timeouts and dropped connections are retried with exponential backoff. The JWT
-token travels only in the ``Authorization`` header: no message or ``repr`` of this module holds it.
+429, 5xx answers, timeouts and dropped connections are retried with exponential backoff, by urllib3 up to
+the answer's headers and here for a connection dropped while the body is read. The JWT token travels only
+in the ``Authorization`` header: no message or ``repr`` of this module holds it.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from airflow_provider_ingest.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ServiceError,
+    ServiceUnavailableError,
+)
 
 if TYPE_CHECKING:
     import requests
 
 SUPPORTED_MAJOR_VERSIONS = (1,)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 VERSION_PATH = "/api/v1/system/version"
 
-
-class OpenMetadataError(RuntimeError):
-    """The server could not be reached, or kept failing after the retries."""
+log = logging.getLogger(__name__)
 
 
-class UnsupportedServerError(OpenMetadataError):
+class OpenMetadataError(ServiceError):
+    """The server failed a request, also after the retries."""
+
+
+class ServerUnavailable(OpenMetadataError, ServiceUnavailableError):
+    """The server could not be reached, did not answer in time, or stayed overloaded (429, 502-504) when retried."""
+
+
+class UnsupportedServerError(ConfigurationError):
     """The server's major version is not one this client speaks."""
 
 
 class RequestRejected(OpenMetadataError):
     """The server refused a request with a 4xx answer; the message is the server's."""
 
+    retryable = False
+
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         self.server_message = message
         super().__init__(f"{status}: {message}")
+
+
+class CredentialsRefused(RequestRejected, AuthenticationError):
+    """The server refused the token (401) or its rights (403)."""
 
 
 @dataclass(frozen=True)
@@ -110,26 +133,43 @@ class OpenMetadataClient:
         return self._send(method, path, body)[1]
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
-        import requests
-
         url = self.base_url + path
-        try:
-            response = self.session.request(
-                method,
-                url,
-                json=body,
-                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
-            )
-        except requests.RequestException as error:
-            raise OpenMetadataError(f"{method} {url} failed after retries: {_reason(error)}") from None
-        if response.status_code >= 500 or response.status_code == 429:
+        response = self._response(method, url, body)
+        if response.status_code in UNAVAILABLE_STATUSES:
+            raise ServerUnavailable(f"{method} {url}: {response.status_code} after retries: {_message(response)}")
+        if response.status_code >= 500:
             raise OpenMetadataError(f"{method} {url}: {response.status_code} after retries: {_message(response)}")
+        if response.status_code in (401, 403):
+            raise CredentialsRefused(response.status_code, _message(response))
         if response.status_code >= 400:
             raise RequestRejected(response.status_code, _message(response))
         try:
             return response.status_code, response.json() if response.content else {}
         except ValueError:
             raise OpenMetadataError(f"{method} {url}: the answer is not JSON") from None
+
+    def _response(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
+        """The answer, its body read; a connection dropped mid-body is retried here (urllib3 retries the rest)."""
+        import requests
+
+        attempts, attempt = self.settings.retries + 1, 1
+        while True:
+            try:
+                return self.session.request(
+                    method, url, json=body, timeout=(self.settings.connect_timeout, self.settings.read_timeout)
+                )
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
+                if attempt == attempts:
+                    raise ServerUnavailable(
+                        f"{method} {url}: the connection dropped mid-answer {attempts} times: {_reason(error)}"
+                    ) from None
+                log.warning(
+                    "%s %s: connection dropped mid-answer; attempt %d of %d", method, url, attempt + 1, attempts
+                )
+                time.sleep(min(30.0, self.settings.backoff_factor * 2 ** (attempt - 1)))
+                attempt += 1
+            except requests.RequestException as error:
+                raise ServerUnavailable(f"{method} {url}: {_failure(error, attempts)}") from None
 
 
 def server_base(url: str) -> str:
@@ -175,6 +215,16 @@ def _message(response: requests.Response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return str(body)[:500]
+
+
+def _failure(error: Exception, attempts: int) -> str:
+    """What happened to a request urllib3 gave up on: after how many attempts, or at once (not retryable)."""
+    from urllib3.exceptions import MaxRetryError
+
+    cause = error.args[0] if error.args else None
+    if isinstance(cause, MaxRetryError):
+        return f"no answer after {attempts} attempts: {type(error).__name__}: {cause.reason}"
+    return f"failed: {_reason(error)}"
 
 
 def _reason(error: Exception) -> str:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_ingest.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, Settings
 
@@ -69,7 +71,7 @@ class OpenMetadataHook(BaseHook):
                 options["verify"] = options.pop("verify_ssl")
         options.update({key: value for key, value in self._overrides.items() if value is not None})
         if not server_url:
-            raise ValueError("the OpenMetadata connection has no server URL (the Host field)")
+            raise ConfigurationError("the OpenMetadata connection has no server URL (the Host field)")
         if token:
             _mask(token)
         return Settings(server_url=server_base(server_url), token=token or "", **options)

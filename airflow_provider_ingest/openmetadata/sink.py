@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Sink
+from airflow_provider_ingest.breaker import CircuitBreaker, NotAttempted
+from airflow_provider_ingest.errors import AuthenticationError, IngestError
 from airflow_provider_ingest.records import Entity, Record
 
 if TYPE_CHECKING:
@@ -71,11 +73,16 @@ def asset_uris(config: OpenMetadataConfig) -> list[str]:
 
 
 class Publisher:
-    """PUTs records for one component: owners resolved once each, failed parents remembered."""
+    """PUTs records for one component: owners resolved once each, failed parents remembered, a dead server noticed.
+
+    After a few refused credentials in a row, or once the server is unreachable, every further record
+    raises :class:`NotAttempted` without a request; :meth:`finish` then raises the error that stopped it.
+    """
 
     def __init__(self, client: OpenMetadataClient, component: Component) -> None:
         self.client = client
         self.component = component
+        self.breaker = CircuitBreaker("OpenMetadata")
         self.failed: set[str] = set()
         self._owners: dict[tuple[str, str], dict[str, str] | None] = {}
         self._lock = threading.Lock()
@@ -85,17 +92,27 @@ class Publisher:
         from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS, request_body
 
         try:
+            self.breaker.guard()
             parent = record.parent_fqn
             if parent is not None and parent in self.failed:
                 raise ParentFailed(f"parent {parent} failed")
             body = request_body(record, [ref for owner in record.owners if (ref := self.owner(owner.type, owner.name))])
             status, _ = self.client.put(ENDPOINTS[record.kind], body)
-        except Exception:
-            with self._lock:
-                self.failed.add(record.fqn)
+        except Exception as error:
+            self.breaker.failed(error)
+            if not isinstance(error, AuthenticationError):  # children of a refused token are sent: the breaker counts
+                with self._lock:
+                    self.failed.add(record.fqn)
             raise
+        self.breaker.succeeded()
         with self._lock:
             self.component.report.count("created" if status == 201 else "updated")
+
+    def finish(self) -> None:
+        """After the last record: raise the error that stopped the step, if one did."""
+        if self.breaker.not_attempted:
+            self.component.report.count("not_attempted", self.breaker.not_attempted)
+        self.breaker.finish()
 
     def owner(self, kind: str, name: str) -> dict[str, str] | None:
         """The entity reference of a user or team; an unknown one is a warning and is left out."""
@@ -111,7 +128,7 @@ class Publisher:
         return self._owners[key]
 
 
-class ParentFailed(RuntimeError):
+class ParentFailed(IngestError):
     """The record's parent failed, so the record is not sent."""
 
 
@@ -129,11 +146,14 @@ class OpenMetadataSink(Sink):
     def write(self, record: Record) -> None:
         self.publisher.publish(record)
 
+    def flush(self) -> None:
+        self.publisher.finish()
+
     def fail(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:
-        """Failures of this sink read ``400: <server message>`` or ``parent <fqn> failed``, with no class name."""
+        """Failures of this sink read ``400: <server message>``, ``parent <fqn> failed`` or ``not attempted: <why>``."""
         from airflow_provider_ingest.openmetadata.client import OpenMetadataError
 
-        if isinstance(error, (OpenMetadataError, ParentFailed)):
+        if isinstance(error, (OpenMetadataError, ParentFailed, NotAttempted)):
             error = str(error)
         super().fail(error, record=record, fqn=fqn)
 

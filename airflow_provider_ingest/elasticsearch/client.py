@@ -1,0 +1,41 @@
+"""The ``elasticsearch`` client from settings, without Airflow: inline ``hosts`` runs never import it."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+
+def build_client(settings: dict[str, Any]) -> Elasticsearch:
+    """An ``Elasticsearch`` client from hook settings (hosts, api_key or username/password, TLS, timeout)."""
+    from elasticsearch import Elasticsearch
+
+    options: dict[str, Any] = {
+        "hosts": settings["hosts"],
+        "request_timeout": settings.get("request_timeout", 30),
+        "max_retries": 0,
+        "retry_on_timeout": False,
+    }
+    if settings.get("api_key"):
+        options["api_key"] = settings["api_key"]
+    elif settings.get("username"):
+        options["basic_auth"] = (settings["username"], settings.get("password") or "")
+    if settings.get("verify_certs") is not None:
+        options["verify_certs"] = bool(settings["verify_certs"])
+    if settings.get("ca_certs"):
+        options["ca_certs"] = settings["ca_certs"]
+    return Elasticsearch(**options)
+
+
+def mask(secret: str) -> None:
+    """Have Airflow's log masker hide a secret, when running in Airflow (a CLI run does not import Airflow for it)."""
+    if "airflow" not in sys.modules:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - Airflow without the task SDK
+        return
+    mask_secret(secret)

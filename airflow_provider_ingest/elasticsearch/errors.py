@@ -1,0 +1,70 @@
+"""Elasticsearch's failures as this package's errors: an unreachable cluster, refused credentials, another error.
+
+The client's exceptions are translated where the components call it (:func:`translated`), so a step fails
+with an error that says whether retrying can help; the client library is imported only when one occurs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from airflow_provider_ingest.errors import AuthenticationError, ServiceError, ServiceUnavailableError
+
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class ElasticsearchError(ServiceError):
+    """Elasticsearch failed a request."""
+
+
+class ClusterUnavailable(ElasticsearchError, ServiceUnavailableError):
+    """The cluster could not be reached, did not answer in time, or stayed overloaded through the retries."""
+
+
+class CredentialsRefused(ElasticsearchError, AuthenticationError):
+    """The cluster refused the credentials (401) or their privileges (403)."""
+
+
+def service_error(error: Exception, prefix: str = "") -> ElasticsearchError:
+    """The package's error for an exception of the ``elasticsearch`` client, its message after ``prefix``."""
+    from elastic_transport import ConnectionError, ConnectionTimeout
+    from elasticsearch import ApiError
+
+    if isinstance(error, (ConnectionError, ConnectionTimeout)):
+        return ClusterUnavailable(f"{prefix}{type(error).__name__}: {error}")
+    if isinstance(error, ApiError):
+        return status_error(error.meta.status, f"{prefix}HTTP {error.meta.status}: {error_text(error.body)}")
+    return ElasticsearchError(f"{prefix}{type(error).__name__}: {error}")
+
+
+def status_error(status: int, message: str) -> ElasticsearchError:
+    """The package's error for an HTTP status: refused credentials, an unavailable cluster, or another error."""
+    if status in (401, 403):
+        return CredentialsRefused(message)
+    if status in UNAVAILABLE_STATUSES:
+        return ClusterUnavailable(message)
+    return ElasticsearchError(message)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raise the client's exceptions as the package's errors (also usable as a decorator)."""
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
+    try:
+        yield
+    except (ApiError, TransportError) as error:
+        raise service_error(error, "Elasticsearch: ") from error
+
+
+def error_text(error: Any) -> str:
+    """``type: reason`` of an Elasticsearch error object, or its text."""
+    if isinstance(error, dict):
+        error = error.get("error", error)
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', json.dumps(error))}"
+    return str(error)
