@@ -48,8 +48,8 @@ def _imported() -> None:
     import elasticsearch  # noqa: F401
     import requests  # noqa: F401
 
+    from airflow_provider_ingest import run  # noqa: F401
     from airflow_provider_ingest.registry import resolve
-    from airflow_provider_ingest.workflow import runner  # noqa: F401
 
     for role, name in [("source", "file"), ("stage", "file"), ("sink", "elasticsearch"), ("sink", "openmetadata")]:
         resolve(role, name)
