@@ -20,7 +20,10 @@ from airflow_provider_ingest.workflow.document import (
     read_document,
 )
 from airflow_provider_ingest.workflow.env import REFERENCE, substitute
-from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile
+from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile, check_name
+
+SUBSTITUTED = "component config and workflow.staging_root"
+"""Where ``${NAME}`` references are replaced by environment variables; elsewhere they would stay as written."""
 
 
 @dataclass
@@ -58,9 +61,12 @@ def validate_document(document: Document) -> LoadedWorkflow:
         raise WorkflowFileError([document.problem((), "a workflow file must be a mapping with a 'source' key")])
     from airflow_provider_ingest.workflow.openmetadata import is_openmetadata_workflow, translate
 
+    problems = _malformed_references(document, data, ())
     if is_openmetadata_workflow(data):
         data = translate(document)
-    problems = list(_inline_secrets(document, data, ()))
+    else:
+        problems += _unsubstituted_references(document, data)
+    problems += _inline_secrets(document, data, ())
     spec = None
     try:
         spec = WorkflowFile.model_validate(data)
@@ -72,9 +78,81 @@ def validate_document(document: Document) -> LoadedWorkflow:
         except ValidationError:
             continue  # already reported against the whole file
         problems += _component_problems(document, role, where, component)
+    if spec is not None and spec.airflow.dag_id is None:
+        problems += _file_name_problems(document)
     if problems or spec is None:
         raise WorkflowFileError(sorted(set(problems), key=lambda p: (p.line, p.column, p.field)))
     return LoadedWorkflow(spec=spec, document=document)
+
+
+def _malformed_references(document: Document, value: Any, location: Location) -> list[Problem]:
+    """Every ``${`` in a string must start a well-formed ``${NAME}`` reference (descriptions aside)."""
+    if isinstance(value, dict):
+        items = [(key, item) for key, item in value.items() if location or key != "description"]
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        items = []
+    problems = [problem for key, item in items for problem in _malformed_references(document, item, (*location, key))]
+    if isinstance(value, str):
+        for start in _occurrences(value, "${"):
+            if not REFERENCE.match(value, start):
+                snippet = value[start : start + 20]
+                message = f"malformed reference {snippet!r}: write ${{NAME}}, NAME of letters, digits and underscores"
+                problems.append(document.problem(location, message + ", not starting with a digit"))
+                break
+    return problems
+
+
+def _occurrences(text: str, part: str) -> list[int]:
+    found, start = [], text.find(part)
+    while start != -1:
+        found.append(start)
+        start = text.find(part, start + 1)
+    return found
+
+
+def _unsubstituted_references(document: Document, data: dict[str, Any]) -> list[Problem]:
+    """A ``${NAME}`` where nothing substitutes it would be used as written: refuse it."""
+    problems = []
+    for key, value in data.items():
+        if key == "description":
+            continue
+        for location, text in _strings(value, (key,)):
+            if location[:2] == ("workflow", "staging_root") or _in_component_config(location):
+                continue
+            if REFERENCE.search(text):
+                problems.append(
+                    document.problem(location, f"${{NAME}} references are substituted only in {SUBSTITUTED}")
+                )
+    return problems
+
+
+def _in_component_config(location: Location) -> bool:
+    if location[:1] == ("processors",):
+        return location[2:3] == ("config",)
+    return location[:1] in (("source",), ("sink",), ("stage",), ("bulk_sink",)) and location[1:2] == ("config",)
+
+
+def _strings(value: Any, location: Location) -> list[tuple[Location, str]]:
+    """Every string in a value, with its location."""
+    if isinstance(value, str):
+        return [(location, value)]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _strings(item, (*location, key))]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in _strings(item, (*location, index))]
+    return []
+
+
+def _file_name_problems(document: Document) -> list[Problem]:
+    """Without ``airflow.dag_id``, the file name is the dag id: it must be a valid one."""
+    stem = Path(document.path).stem
+    try:
+        check_name(stem, "dag id")
+    except ValueError as error:
+        return [document.problem(("airflow", "dag_id"), f"no dag_id, and the file name is not one: {error}")]
+    return []
 
 
 def _raw_components(data: dict[str, Any]) -> list[tuple[str, Location, Any]]:
@@ -107,7 +185,7 @@ def _problems(document: Document, error: ValidationError, model: type[BaseModel]
         location = (*prefix, *item["loc"])
         if item["type"] != "missing":  # a missing field keeps its whole path, placed at its nearest parent
             location = _in_document(document, location, keep_last=item["type"] == "extra_forbidden")
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = _unknown_field(model, tuple(item["loc"]))
         elif item["type"] == "missing":
