@@ -178,7 +178,8 @@ class _Builder:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             message = f"more than {MAX_NODES:,} values once aliases are expanded"
-            raise _LimitReached(Problem(self.name, *_position(node), dotted(location[:2]), message))
+            where = self.positions.get(location[:1], (1, 1))  # the top-level key holding the expansion
+            raise _LimitReached(Problem(self.name, *where, dotted(location[:1]), message))
         if depth > MAX_DEPTH:
             message = f"nested deeper than {MAX_DEPTH} levels"
             raise _LimitReached(Problem(self.name, *_position(node), dotted(location[:2]), message))
