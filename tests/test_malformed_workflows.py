@@ -69,6 +69,7 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
     ("utf16", "source: {type: file}\n".encode("utf-16"), 1, 1, "", "not UTF-8"),
     ("bom_then_bad_byte", b"\xef\xbb\xbfsource:\n  type: \xc3\x28\n", 2, 9, "", "not UTF-8"),
     ("control_character", sub("in.jsonl", "in\x07.jsonl"), 4, 13, "", "U+0007 is not allowed"),
+    ("control_after_accents", sub("out.jsonl", "\u00e9t\u00e9\x01.jsonl"), 13, 14, "", "U+0001 is not allowed"),
     ("nul_character", sub("out.jsonl", "out\x00.jsonl"), 13, 14, "", "U+0000 is not allowed"),
     ("tab_indentation", BASE + "airflow:\n\tdag_id: x\n", 17, 1, "", "invalid YAML"),
     ("unterminated_string", sub("path: out.jsonl", 'path: "out.jsonl'), 16, 1, "", "unexpected end of stream"),

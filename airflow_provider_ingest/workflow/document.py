@@ -23,6 +23,9 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
+_BYTE_POSITIONS = _Loader is not yaml.SafeLoader
+"""libyaml reports a reader error's position in bytes of UTF-8, PyYAML's own reader in characters."""
+
 MAX_FILE_BYTES = 1024 * 1024
 """Largest workflow file read, in bytes."""
 
@@ -146,9 +149,11 @@ def _yaml_problem(name: str, text: str, error: yaml.YAMLError) -> Problem:
         message = " ".join(part for part in (error.context, error.problem) if part)
         return Problem(name, line, column, "", f"invalid YAML: {message}")
     if isinstance(error, yaml.reader.ReaderError):
-        before = text[: error.position]
+        before = (
+            text.encode()[: error.position].decode("utf-8", "replace") if _BYTE_POSITIONS else text[: error.position]
+        )
         line = before.count("\n") + 1
-        column = error.position - (before.rfind("\n") + 1) + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
         character = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or " ")
         return Problem(name, line, column, "", f"invalid YAML: character U+{character:04X} is not allowed")
     return Problem(name, 1, 1, "", f"invalid YAML: {error}")

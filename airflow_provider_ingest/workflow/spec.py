@@ -201,6 +201,10 @@ class WorkflowFile(_Strict):
     def _has_an_end(self) -> WorkflowFile:
         if self.sink is None and self.stage is None:
             raise ValueError("a workflow needs a sink, a stage, or both")
+        return self
+
+    @model_validator(mode="after")
+    def _task_ids_are_valid(self) -> WorkflowFile:
         ids = self.task_ids()
         for task_id, count in Counter(ids).items():
             if count > 1:
