@@ -1,7 +1,7 @@
 """Property-based tests: valid workflow files, mutated at random, are either valid or refused with problems.
 
 Whatever the mutation (bytes flipped, deleted or inserted, YAML syntax inserted, random values put into
-fields), ``validate`` returns a workflow or raises :class:`WorkflowFileError`, and the CLI never prints a
+any field), ``validate`` returns a workflow or raises :class:`WorkflowFileError`, and the CLI never prints a
 traceback: it exits 0, or 1 with every line a ``file:line:column:`` problem.
 """
 
@@ -159,12 +159,23 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _paths(value: Any, location: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every location in a value: each key and each list item, nested."""
+    found = [location] if location else []
+    if isinstance(value, dict):
+        return found + [path for key, item in value.items() for path in _paths(item, (*location, key))]
+    if isinstance(value, list):
+        return found + [path for index, item in enumerate(value) for path in _paths(item, (*location, index))]
+    return found
+
+
 @st.composite
 def value_mutations(draw: st.DrawFn) -> bytes:
-    data: dict[str, Any] = yaml.safe_load(NATIVE)
+    seed = draw(st.sampled_from([NATIVE, OPENMETADATA]))
+    data: dict[str, Any] = yaml.safe_load(seed)
+    paths = _paths(data) + (PATHS if seed is NATIVE else [])
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        path = draw(st.sampled_from(PATHS))
-        _put(data, path, draw(VALUES))
+        _put(data, draw(st.sampled_from(paths)), draw(VALUES))
     return yaml.safe_dump(data, allow_unicode=draw(st.booleans())).encode("utf-8", "surrogatepass")
 
 
