@@ -4,6 +4,7 @@ never a traceback; and the checks ``validate`` shares with the DAG factory agree
 from __future__ import annotations
 
 import datetime
+import json
 import sys
 import time
 import tracemalloc
@@ -518,6 +519,15 @@ def test_dates_and_datetimes_both_build_a_dag(tmp_path: Path, start: str, end: s
     assert dag.start_date is not None and dag.start_date.tzinfo is not None
     if end:
         assert dag.end_date is not None and dag.end_date >= dag.start_date
+
+
+@pytest.mark.parametrize("description", ["", " ", "\n\n", "One line.", "Two\nlines", "  indented\n  text"])
+def test_any_description_validate_accepts_builds_a_dag(tmp_path: Path, description: str) -> None:
+    from airflow_provider_ingest.airflow.factory import build_dag
+
+    path = _write(tmp_path, "described", f"description: {json.dumps(description)}\n" + air("dag_id: described"))
+    load_workflow(path)
+    assert build_dag(path).dag_id == "described"
 
 
 SCHEDULES = [

@@ -190,6 +190,11 @@ class WorkflowFile(_Strict):
     workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
 
+    @field_validator("description")
+    @classmethod
+    def _blank_is_none(cls, description: str | None) -> str | None:
+        return description if description and description.strip() else None
+
     @field_validator("bulk_sink")
     @classmethod
     def _follows_a_stage(cls, bulk_sink: ComponentSpec | None, info: ValidationInfo) -> ComponentSpec | None:
