@@ -81,7 +81,7 @@ def _load(target: str) -> object:
         raise UnknownComponentError(f"{_shown(target)} is not an import path 'package.module:ClassName'")
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:  # importing runs the module's code: anything can happen there
+    except (Exception, SystemExit) as error:  # importing runs the module's code: anything can happen there
         raise UnknownComponentError(f"cannot import {_shown(target)}: {type(error).__name__}: {error}") from error
     try:
         return getattr(module, attribute)

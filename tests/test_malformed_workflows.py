@@ -652,7 +652,9 @@ def _module_raising(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str)
     return name
 
 
-@pytest.mark.parametrize("error", ["RuntimeError('boom')", "KeyError('x')", "SyntaxError('bad')", "ZeroDivisionError"])
+@pytest.mark.parametrize(
+    "error", ["RuntimeError('boom')", "KeyError('x')", "SyntaxError('bad')", "ZeroDivisionError", "SystemExit(3)"]
+)
 def test_a_module_failing_on_import_is_an_unknown_component(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str
 ) -> None:
