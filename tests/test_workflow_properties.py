@@ -238,3 +238,40 @@ def test_the_cli_never_prints_a_traceback(tmp_path: Path, capsys: pytest.Capture
         assert first_lines and all(problem.match(line) for line in first_lines), captured.err
     else:
         assert captured.out == f"{path}: ok\n"
+
+
+AIRFLOW_SETTINGS = {
+    "schedule": st.sampled_from([None, "@daily", "@once", "@continuous", "P1D", "PT5M", "0 0 * * * 0", "0 0 L * *"]),
+    "start_date": st.dates() | st.datetimes(timezones=st.sampled_from([None, datetime.timezone.utc])),
+    "end_date": st.none() | st.dates() | st.datetimes(timezones=st.sampled_from([None, datetime.timezone.utc])),
+    "retries": st.integers(min_value=-2, max_value=2000),
+    "retry_delay": st.integers(min_value=-5, max_value=10**8),
+    "execution_timeout": st.none() | st.integers(min_value=-5, max_value=10**8),
+    "max_active_runs": st.integers(min_value=0, max_value=20_000),
+    "tags": st.lists(st.text(max_size=120), max_size=3),
+    "params": st.dictionaries(st.text(max_size=5), VALUES, max_size=3),
+    "catchup": st.booleans(),
+    "owner": st.text(max_size=10),
+}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    airflow=st.fixed_dictionaries({}, optional={key: value | VALUES for key, value in AIRFLOW_SETTINGS.items()}),
+    description=st.none() | st.text(max_size=20),
+)
+def test_what_validate_accepts_the_dag_factory_builds(
+    tmp_path: Path, airflow: dict[str, Any], description: str | None
+) -> None:
+    from airflow_provider_ingest.airflow.factory import build_dag
+
+    data = yaml.safe_load(NATIVE)
+    data["description"] = description
+    data["airflow"] = {"dag_id": "probe", **airflow}
+    path = tmp_path / "wf.yaml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        load_workflow(path)
+    except WorkflowFileError:
+        return
+    assert build_dag(path).dag_id == "probe"
