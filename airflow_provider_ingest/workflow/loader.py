@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -61,11 +62,10 @@ def validate_document(document: Document) -> LoadedWorkflow:
         raise WorkflowFileError([document.problem((), "a workflow file must be a mapping with a 'source' key")])
     from airflow_provider_ingest.workflow.openmetadata import is_openmetadata_workflow, translate
 
-    problems = _malformed_references(document, data, ())
-    if is_openmetadata_workflow(data):
+    native = not is_openmetadata_workflow(data)
+    problems = _reference_problems(document, data, native=native)
+    if not native:
         data = translate(document)
-    else:
-        problems += _unsubstituted_references(document, data)
     problems += _inline_secrets(document, data, ())
     spec = None
     try:
@@ -85,50 +85,27 @@ def validate_document(document: Document) -> LoadedWorkflow:
     return LoadedWorkflow(spec=spec, document=document)
 
 
-def _malformed_references(document: Document, value: Any, location: Location) -> list[Problem]:
-    """Every ``${`` in a string must start a well-formed ``${NAME}`` reference (descriptions aside)."""
-    if isinstance(value, dict):
-        items = [(key, item) for key, item in value.items() if location or key != "description"]
-    elif isinstance(value, list):
-        items = list(enumerate(value))
-    else:
-        items = []
-    problems = [problem for key, item in items for problem in _malformed_references(document, item, (*location, key))]
-    if isinstance(value, str):
-        for start in _occurrences(value, "${"):
-            if not REFERENCE.match(value, start):
-                snippet = value[start : start + 20]
-                message = f"malformed reference {snippet!r}: write ${{NAME}}, NAME of letters, digits and underscores"
-                problems.append(document.problem(location, message + ", not starting with a digit"))
-                break
-    return problems
-
-
-def _occurrences(text: str, part: str) -> list[int]:
-    found, start = [], text.find(part)
-    while start != -1:
-        found.append(start)
-        start = text.find(part, start + 1)
-    return found
-
-
-def _unsubstituted_references(document: Document, data: dict[str, Any]) -> list[Problem]:
-    """A ``${NAME}`` where nothing substitutes it would be used as written: refuse it."""
+def _reference_problems(document: Document, data: dict[str, Any], *, native: bool) -> list[Problem]:
+    """Each ``${`` starts a well-formed ``${NAME}``, used where references are substituted (descriptions aside)."""
     problems = []
-    for key, value in data.items():
-        if key == "description":
+    for location, text in _strings(data, ()):
+        if location == ("description",) or "${" not in text:
             continue
-        for location, text in _strings(value, (key,)):
-            if location[:2] == ("workflow", "staging_root") or _in_component_config(location):
-                continue
-            if REFERENCE.search(text):
-                problems.append(
-                    document.problem(location, f"${{NAME}} references are substituted only in {SUBSTITUTED}")
-                )
+        starts = (match.start() for match in re.finditer(r"\$\{", text))
+        malformed = next((start for start in starts if not REFERENCE.match(text, start)), None)
+        if malformed is not None:
+            snippet = text[malformed : malformed + 20]
+            message = f"malformed reference {snippet!r}: write ${{NAME}}, NAME of letters, digits and underscores"
+            problems.append(document.problem(location, message + ", not starting with a digit"))
+        elif native and not _substituted_at(location):
+            problems.append(document.problem(location, f"${{NAME}} references are substituted only in {SUBSTITUTED}"))
     return problems
 
 
-def _in_component_config(location: Location) -> bool:
+def _substituted_at(location: Location) -> bool:
+    """Whether ``${NAME}`` references at a location are substituted: in component config and staging_root."""
+    if location[:2] == ("workflow", "staging_root"):
+        return True
     if location[:1] == ("processors",):
         return location[2:3] == ("config",)
     return location[:1] in (("source",), ("sink",), ("stage",), ("bulk_sink",)) and location[1:2] == ("config",)
