@@ -210,6 +210,7 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
     ("dag_id_dot", air("dag_id: '.'"), 17, 3, "airflow.dag_id", "cannot be '.'"),
     ("dag_id_slash", air("dag_id: a/b"), 17, 3, "airflow.dag_id", "only letters"),
     ("dag_id_unicode", air("dag_id: katalog_\u00e9"), 17, 3, "airflow.dag_id", "only letters"),
+    ("dag_id_newline", air('dag_id: "shop\\n"'), 17, 3, "airflow.dag_id", "only letters"),
     ("dag_id_too_long", air(f"dag_id: {'d' * 251}"), 17, 3, "airflow.dag_id", "at most 250"),
     ("dag_id_number", air("dag_id: 123"), 17, 3, "airflow.dag_id", "valid string"),
     (

@@ -10,9 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator, model_validator
 
 DEFAULT_STAGING_ROOT = "~/.airflow-ingest/staging"
-NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+NAME = re.compile(r"[A-Za-z0-9_.-]+")
 """A dag id or task id written in a file: Airflow's key characters, in ASCII (they name staging folders too)."""
-AIRFLOW_KEY = re.compile(r"^[\w.-]+$")
+AIRFLOW_KEY = re.compile(r"[\w.-]+")
 """Airflow's own rule for dag and task ids (``validate_key``), at most :data:`MAX_KEY_LENGTH` long."""
 MAX_KEY_LENGTH = 250
 CLEANUP_TASK_ID = "cleanup_staging"
@@ -34,7 +34,7 @@ def check_name(name: str, what: str) -> str:
     """A dag id or task id as Airflow accepts it and as a staging folder can be named; raise ``ValueError``."""
     if len(name) > MAX_KEY_LENGTH:
         raise ValueError(f"{what} is {len(name)} characters long; at most {MAX_KEY_LENGTH}")
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise ValueError(f"{what} {name!r} may hold only letters, digits, dashes, dots and underscores")
     if name in (".", ".."):
         raise ValueError(f"{what} cannot be {name!r}")
@@ -214,7 +214,7 @@ class WorkflowFile(_Strict):
         for task_id, count in Counter(ids).items():
             if count > 1:
                 raise ValueError(f"task id {task_id!r} is used by {count} steps")
-            if task_id == CLEANUP_TASK_ID or len(task_id) > MAX_KEY_LENGTH or not AIRFLOW_KEY.match(task_id):
+            if task_id == CLEANUP_TASK_ID or len(task_id) > MAX_KEY_LENGTH or not AIRFLOW_KEY.fullmatch(task_id):
                 raise ValueError(f"task id {task_id!r} (made from a component type) is not a valid Airflow task id")
         return self
 
