@@ -107,6 +107,8 @@ def read_document(path: str | Path, text: str | None = None) -> Document:
     document = Document(name, None)
     if root is None:
         return document
+    if _expanded_size(root) > MAX_NODES:
+        raise WorkflowFileError([_too_many_values(name, root)])
     builder = _Builder(name, document.positions)
     try:
         document.data = builder.build(root, (), 0)
@@ -159,32 +161,62 @@ def _yaml_problem(name: str, text: str, error: yaml.YAMLError) -> Problem:
     return Problem(name, 1, 1, "", f"invalid YAML: {error}")
 
 
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values building ``root`` makes, aliases counted each time used (past the limit: the limit + 1).
+
+    Counted over the node graph, each node once, so a file of aliases of aliases is measured, never expanded.
+    """
+    sizes: dict[int, int] = {}
+    started: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack[-1]
+        children = _children(node)
+        if id(node) not in started:  # first visit: measure the children first (a recursive alias counts once)
+            started.add(id(node))
+            stack.extend(child for child in children if id(child) not in started)
+            continue
+        stack.pop()
+        sizes[id(node)] = min(1 + sum(sizes.get(id(child), 1) for child in children), MAX_NODES + 1)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _too_many_values(name: str, root: yaml.Node) -> Problem:
+    """The problem of a document too big once expanded, at its biggest top-level key."""
+    message = f"more than {MAX_NODES:,} values once aliases are expanded"
+    if not isinstance(root, yaml.MappingNode) or not root.value:
+        return Problem(name, *_position(root), "", message)
+    key, _ = max(root.value, key=lambda pair: _expanded_size(pair[1]))
+    field = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
+    return Problem(name, *_position(key), field, message)
+
+
 class _LimitReached(Exception):
-    """Building stopped: the document is too big or too deep once aliases are expanded."""
+    """Building stopped: the document is nested too deep."""
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
 
 
 class _Builder:
-    """Builds plain data from a YAML node graph, recording positions and problems, counting nodes."""
+    """Builds plain data from a YAML node graph, recording positions and problems."""
 
     def __init__(self, name: str, positions: dict[Location, tuple[int, int]]) -> None:
         self.constructor = yaml.constructor.SafeConstructor()
         self.name = name
         self.positions = positions
         self.problems: list[Problem] = []
-        self.nodes = 0
 
     def problem(self, node: yaml.Node, location: Location, message: str) -> None:
         self.problems.append(Problem(self.name, *_position(node), dotted(location), message))
 
     def build(self, node: yaml.Node, location: Location, depth: int) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            message = f"more than {MAX_NODES:,} values once aliases are expanded"
-            where = self.positions.get(location[:1], (1, 1))  # the top-level key holding the expansion
-            raise _LimitReached(Problem(self.name, *where, dotted(location[:1]), message))
         if depth > MAX_DEPTH:
             message = f"nested deeper than {MAX_DEPTH} levels"
             raise _LimitReached(Problem(self.name, *_position(node), dotted(location[:2]), message))
@@ -220,7 +252,6 @@ class _Builder:
         result: dict[Any, Any] = {}
         merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            self.nodes += 1
             if key_node.tag == f"{_TAG}merge":
                 for key, value in self.merge(value_node, location, depth).items():
                     merged.setdefault(key, value)
