@@ -1,16 +1,54 @@
 """Include/exclude name patterns, shared by the SQL source's filters and the ``filter`` processor.
 
-Each pattern is a regular expression matched against the *whole* name (``re.fullmatch``): ``sales``
-matches ``sales`` but not ``sales_eu``; write ``sales.*`` for both. A name is kept when it matches
-some include pattern (or there are none) and no exclude pattern.
+Each pattern is a regular expression matched against the *whole* name: ``sales`` matches ``sales``
+but not ``sales_eu``; write ``sales.*`` for both. A name is kept when it matches some include pattern
+(or there are none) and no exclude pattern. Patterns are matched by RE2, in time linear in the name
+whatever the pattern, so a pattern from a workflow file cannot hang a run; RE2 has no backreferences
+(``\\1``) and no lookaround (``(?=``, ``(?!``, ``(?<=``, ``(?<!``).
 """
 
 from __future__ import annotations
 
 import re
 from functools import cached_property
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import re2
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_UNSUPPORTED = (
+    ("(?=", "lookahead (?=...)"),
+    ("(?!", "negative lookahead (?!...)"),
+    ("(?<=", "lookbehind (?<=...)"),
+    ("(?<!", "negative lookbehind (?<!...)"),
+)
+_BACKREFERENCE = re.compile(r"invalid escape sequence: \\([1-9]|g)")
+
+
+class PatternError(ValueError):
+    """A pattern RE2 cannot compile; the message names the construct."""
+
+
+def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
+    """A whole-name RE2 pattern (use ``.fullmatch``); raise :class:`PatternError` saying what is wrong."""
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = not ignore_case
+    try:
+        return re2.compile(pattern, options)
+    except (re2.error, UnicodeError) as error:
+        raise PatternError(f"invalid regular expression {pattern!r}: {_explain(error)}") from None
+
+
+def _explain(error: Exception) -> str:
+    reason = error.args[0] if error.args else error
+    reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    for operator, construct in _UNSUPPORTED:
+        if reason.endswith(f"invalid perl operator: {operator}"):
+            return f"{construct} is not supported (patterns are matched by RE2, in linear time)"
+    if _BACKREFERENCE.search(reason):
+        return "backreferences (\\1) are not supported (patterns are matched by RE2, in linear time)"
+    return reason
 
 
 class NamePatterns(BaseModel):
@@ -24,20 +62,23 @@ class NamePatterns(BaseModel):
 
     @field_validator("include", "exclude")
     @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
+    def _each_compiles(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"invalid regular expression {pattern!r}: {error}") from None
+            compile_pattern(pattern)
         return patterns
 
-    @cached_property
-    def _compiled(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
-        flags = re.IGNORECASE if self.ignore_case else 0
+    @model_validator(mode="after")
+    def _combined_compile(self) -> NamePatterns:
+        """The alternations matched at run time must compile too (RE2 bounds a program's size)."""
+        _ = self._compiled
+        return self
 
-        def combine(patterns: list[str]) -> re.Pattern[str] | None:
-            return re.compile("|".join(f"(?:{p})" for p in patterns), flags) if patterns else None
+    @cached_property
+    def _compiled(self) -> tuple[Any, Any]:
+        def combine(patterns: list[str]) -> Any:
+            if not patterns:
+                return None
+            return compile_pattern("|".join(f"(?:{p})" for p in patterns), ignore_case=self.ignore_case)
 
         return combine(self.include), combine(self.exclude)
 

@@ -75,12 +75,23 @@ def known_types(role: str) -> list[str]:
 
 
 def _load(target: str) -> object:
+    """The object an import path ``package.module:Name`` names; any failure is an :class:`UnknownComponentError`."""
     module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
+    if not (all(part.isidentifier() for part in module_name.split(".")) and attribute.isidentifier()):
+        raise UnknownComponentError(f"{_shown(target)} is not an import path 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except (Exception, SystemExit) as error:  # importing runs the module's code: anything can happen there
+        raise UnknownComponentError(f"cannot import {_shown(target)}: {type(error).__name__}: {error}") from error
     try:
         return getattr(module, attribute)
     except AttributeError:
         raise UnknownComponentError(f"module {module_name!r} has no attribute {attribute!r}") from None
+
+
+def _shown(name: str) -> str:
+    """A type name as shown in a message: quoted, and shortened when very long."""
+    return repr(name if len(name) <= 100 else name[:100] + "...")
 
 
 def resolve(role: str, name: str) -> type[Component]:
@@ -91,17 +102,17 @@ def resolve(role: str, name: str) -> type[Component]:
     if name in BUILTINS[role]:
         found = _load(BUILTINS[role][name])
     elif ":" in name:
-        try:
-            found = _load(name)
-        except ImportError as error:
-            raise UnknownComponentError(f"cannot import {name!r}: {error}") from error
+        found = _load(name)
     else:
         plugin = _plugins().get(f"{role}.{name}") or _plugins().get(name)
         if plugin is None:
             raise UnknownComponentError(_unknown_message(role, name))
-        found = plugin.load()
+        try:
+            found = plugin.load()
+        except Exception as error:  # a broken plugin
+            raise UnknownComponentError(f"cannot load plugin {name!r}: {type(error).__name__}: {error}") from error
     if not (isinstance(found, type) and issubclass(found, base)):
-        raise UnknownComponentError(f"{name!r} is not a {role} (a subclass of {base.__name__})")
+        raise UnknownComponentError(f"{_shown(name)} is not a {role} (a subclass of {base.__name__})")
     return found
 
 
@@ -118,8 +129,8 @@ def available(role: str) -> list[tuple[str, type[Component]]]:
 
 def _unknown_message(role: str, name: str) -> str:
     known = known_types(role)
-    message = f"unknown {role} type {name!r}; known: {', '.join(known) or 'none'}"
-    close = difflib.get_close_matches(name, known, n=1)
+    message = f"unknown {role} type {_shown(name)}; known: {', '.join(known) or 'none'}"
+    close = difflib.get_close_matches(name, known, n=1) if len(name) <= 100 else []
     if close:
         message += f"; did you mean {close[0]!r}?"
     return message + " (or give a class as 'package.module:ClassName')"

@@ -112,8 +112,9 @@ def test_good_files_become_dags_and_bad_ones_import_errors(folder: Path) -> None
     assert sorted(bag.dags) == ["catalog", "nested_custom"]
     twins = f"dag id 'twin' is claimed by {folder}/nested/twin_b.yaml, {folder}/twin_a.yaml"
     assert bag.import_errors == {
-        f"{folder}/bad_schedule.yaml": f"{folder}/bad_schedule.yaml:7:3: airflow.schedule: AirflowTimetableInvalid: "
-        "Exactly 5, 6 or 7 columns has to be specified for iterator expression.",
+        f"{folder}/bad_schedule.yaml": f"{folder}/bad_schedule.yaml:7:3: airflow.schedule: invalid schedule "
+        "'every tuesday': Exactly 5, 6 or 7 columns has to be specified for iterator expression. (a cron "
+        "expression, one of @hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @once, @continuous, or null)",
         f"{folder}/broken_syntax.yaml": f"{folder}/broken_syntax.yaml:4:5: invalid YAML: while parsing a flow "
         "sequence did not find expected ',' or ']'",
         f"{folder}/nested/twin_b.yaml": f"{folder}/nested/twin_b.yaml:7:3: airflow.dag_id: {twins}",

@@ -54,7 +54,10 @@ def test_import_path():
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("support.nowhere:Thing", "cannot import 'support.nowhere:Thing': No module named 'support.nowhere'"),
+        (
+            "support.nowhere:Thing",
+            "cannot import 'support.nowhere:Thing': ModuleNotFoundError: No module named 'support.nowhere'",
+        ),
         ("support.components:Nothing", "module 'support.components' has no attribute 'Nothing'"),
     ],
 )

@@ -82,7 +82,7 @@ MALFORMED = [
         "valid number",
     ),
     ("negative_retries", GOOD + "airflow:\n  retries: -1\n", 13, 3, "airflow.retries", "greater than or equal to 0"),
-    ("bad_dag_id", GOOD + "airflow:\n  dag_id: 'bad id!'\n", 13, 3, "airflow.dag_id", "should match pattern"),
+    ("bad_dag_id", GOOD + "airflow:\n  dag_id: 'bad id!'\n", 13, 3, "airflow.dag_id", "may hold only letters"),
     ("bad_start_date", GOOD + "airflow:\n  start_date: yesterday\n", 13, 3, "airflow.start_date", "valid date"),
     ("bad_retry_delay", GOOD + "airflow:\n  retry_delay: soon\n", 13, 3, "airflow.retry_delay", "valid timedelta"),
     ("misspelled_airflow_key", GOOD + "airflow:\n  dagid: x\n", 13, 3, "airflow.dagid", "did you mean 'dag_id'"),
@@ -160,7 +160,7 @@ MALFORMED = [
         8,
         5,
         "processors.0.task_id",
-        "should match pattern",
+        "may hold only letters",
     ),
     (
         "unknown_component_key",

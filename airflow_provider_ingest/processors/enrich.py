@@ -9,14 +9,13 @@ tags and owners are added when missing.
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Processor
-from airflow_provider_ingest.patterns import NamePatterns
+from airflow_provider_ingest.patterns import NamePatterns, compile_pattern
 from airflow_provider_ingest.processors.glossary import RuleFileError, read_rule_file
 from airflow_provider_ingest.records import Column, Entity, Owner, Record, RecordKind, Table, TagLabel, fqn
 
@@ -52,10 +51,7 @@ class EnrichRule(BaseModel):
     def _one_target(self) -> EnrichRule:
         if (self.fqn is None) == (self.column is None):
             raise ValueError("a rule needs exactly one of fqn (entities) or column (columns)")
-        try:
-            re.compile(self.fqn or self.column or "")
-        except re.error as error:
-            raise ValueError(f"invalid regular expression {self.fqn or self.column!r}: {error}") from None
+        compile_pattern(self.fqn or self.column or "", ignore_case=self.ignore_case)  # matched by RE2, as at run time
         if self.column is not None and (self.kinds or self.owners or self.custom_properties):
             raise ValueError("a column rule sets only description and tags (no kinds, owners or custom_properties)")
         if self.description is None and not (self.tags or self.owners or self.custom_properties):

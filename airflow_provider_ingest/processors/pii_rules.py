@@ -8,14 +8,13 @@ address and postal code, birth date, gender, nationality).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from airflow_provider_ingest.patterns import NamePatterns
+from airflow_provider_ingest.patterns import NamePatterns, compile_pattern
 from airflow_provider_ingest.processors.pii_checks import CHECKS
 from airflow_provider_ingest.records import DataType
 
@@ -71,10 +70,7 @@ class PiiRule(BaseModel):
 
 
 def _compiles(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        raise ValueError(f"invalid regular expression {pattern!r}: {error}") from None
+    compile_pattern(pattern, ignore_case=True)  # a PatternError (a ValueError) names what RE2 refuses
     return pattern
 
 
@@ -189,7 +185,7 @@ class CompiledRule:
     def of(cls, name: str, rule: PiiRule) -> CompiledRule:
         check = CHECKS[rule.values] if rule.values else None
         if rule.value_pattern is not None:
-            check = re.compile(rule.value_pattern).fullmatch
+            check = compile_pattern(rule.value_pattern).fullmatch
         patterns = NamePatterns(include=rule.names, exclude=rule.exclude_names, ignore_case=True)
         return cls(name, rule, patterns, frozenset(rule.data_types), check)
 

@@ -1,7 +1,15 @@
-"""A YAML (or JSON) document read with the line and column of every key."""
+"""A YAML (or JSON) document read with the line and column of every key.
+
+Only plain data is read: mappings with scalar keys, lists, and the scalars of YAML's core schema
+(strings, numbers, booleans, null, dates). Anything else (other tags, several documents, bytes that
+are not UTF-8) is a :class:`Problem` with its position. A file is at most :data:`MAX_FILE_BYTES`
+long, and at most :data:`MAX_NODES` values are built from it (aliases count each time they are used),
+nested at most :data:`MAX_DEPTH` deep: a small file cannot expand into a huge one.
+"""
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +23,22 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
+_BYTE_POSITIONS = _Loader is not yaml.SafeLoader
+"""libyaml reports a reader error's position in bytes of UTF-8, PyYAML's own reader in characters."""
+
+MAX_FILE_BYTES = 1024 * 1024
+"""Largest workflow file read, in bytes."""
+
+MAX_NODES = 100_000
+"""Most values (mappings, lists, keys and scalars, aliases counted each time used) built from one file."""
+
+MAX_DEPTH = 100
+"""Deepest nesting of mappings and lists."""
+
 Location = tuple[str | int, ...]
+
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {f"{_TAG}{name}" for name in ("null", "bool", "int", "float", "str", "timestamp")}
 
 
 @dataclass(frozen=True)
@@ -69,51 +92,208 @@ class Document:
 
 
 def read_document(path: str | Path, text: str | None = None) -> Document:
-    """Parse a YAML or JSON file, keeping positions; YAML errors raise :class:`WorkflowFileError`."""
+    """Parse a YAML or JSON file, keeping positions; any problem raises :class:`WorkflowFileError`."""
     name = str(path)
-    if text is None:
-        text = Path(path).read_text(encoding="utf-8")
+    content = _read_bytes(path) if text is None else text.encode("utf-8", "surrogatepass")
+    if len(content) > MAX_FILE_BYTES:
+        raise WorkflowFileError([Problem(name, 1, 1, "", f"file too large: over {MAX_FILE_BYTES:,} bytes")])
+    decoded = _decode(name, content)
     try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(part for part in (error.context, error.problem) if part)
-        raise WorkflowFileError([Problem(name, line, column, "", f"invalid YAML: {message}")]) from None
+        root = yaml.compose(decoded, Loader=_Loader)
     except yaml.YAMLError as error:
-        raise WorkflowFileError([Problem(name, 1, 1, "", f"invalid YAML: {error}")]) from None
+        raise WorkflowFileError([_yaml_problem(name, decoded, error)]) from None
+    except RecursionError:
+        raise WorkflowFileError([Problem(name, 1, 1, "", f"nested deeper than {MAX_DEPTH} levels")]) from None
     document = Document(name, None)
     if root is None:
         return document
-    problems: list[Problem] = []
-    document.data = _build(root, (), document.positions, problems, name)
-    if problems:
-        raise WorkflowFileError(problems)
+    if _expanded_size(root) > MAX_NODES:
+        raise WorkflowFileError([_too_many_values(name, root)])
+    builder = _Builder(name, document.positions)
+    try:
+        document.data = builder.build(root, (), 0)
+    except _LimitReached as limit:
+        builder.problems.append(limit.problem)
+    if builder.problems:
+        raise WorkflowFileError(builder.problems)
     return document
 
 
-_constructor = yaml.constructor.SafeConstructor()
+def _read_bytes(path: str | Path) -> bytes:
+    """The file's bytes, reading at most one byte past the size limit."""
+    with open(path, "rb") as file:
+        return file.read(MAX_FILE_BYTES + 1)
 
 
-def _build(node: yaml.Node, location: Location, positions: dict, problems: list[Problem], name: str) -> Any:
+def _decode(name: str, content: bytes) -> str:
+    """UTF-8 text without its byte order mark; anything else is a problem at its first bad byte."""
+    if content.startswith(codecs.BOM_UTF8):
+        content = content[len(codecs.BOM_UTF8) :]
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = content[: error.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        byte = content[error.start]
+        raise WorkflowFileError(
+            [Problem(name, line, column, "", f"not UTF-8 text: byte 0x{byte:02x} ({error.reason})")]
+        ) from None
+
+
+def _yaml_problem(name: str, text: str, error: yaml.YAMLError) -> Problem:
+    """A parser error as a problem at its mark (or its character position)."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if isinstance(error, yaml.composer.ComposerError) and "single document" in (error.context or ""):
+            return Problem(name, line, column, "", "a workflow file holds one YAML document; found another")
+        message = " ".join(part for part in (error.context, error.problem) if part)
+        return Problem(name, line, column, "", f"invalid YAML: {message}")
+    if isinstance(error, yaml.reader.ReaderError):
+        before = (
+            text.encode()[: error.position].decode("utf-8", "replace") if _BYTE_POSITIONS else text[: error.position]
+        )
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        character = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or " ")
+        return Problem(name, line, column, "", f"invalid YAML: character U+{character:04X} is not allowed")
+    return Problem(name, 1, 1, "", f"invalid YAML: {error}")
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values building ``root`` makes, aliases counted each time used (past the limit: the limit + 1).
+
+    Counted over the node graph, each node once, so a file of aliases of aliases is measured, never expanded.
+    """
+    sizes: dict[int, int] = {}
+    started: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack[-1]
+        children = _children(node)
+        if id(node) not in started:  # first visit: measure the children first (a recursive alias counts once)
+            started.add(id(node))
+            stack.extend(child for child in children if id(child) not in started)
+            continue
+        stack.pop()
+        sizes[id(node)] = min(1 + sum(sizes.get(id(child), 1) for child in children), MAX_NODES + 1)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        _constructor.flatten_mapping(node)
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _too_many_values(name: str, root: yaml.Node) -> Problem:
+    """The problem of a document too big once expanded, at its biggest top-level key."""
+    message = f"more than {MAX_NODES:,} values once aliases are expanded"
+    if not isinstance(root, yaml.MappingNode) or not root.value:
+        return Problem(name, *_position(root), "", message)
+    key, _ = max(root.value, key=lambda pair: _expanded_size(pair[1]))
+    field = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
+    return Problem(name, *_position(key), field, message)
+
+
+class _LimitReached(Exception):
+    """Building stopped: the document is nested too deep."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+class _Builder:
+    """Builds plain data from a YAML node graph, recording positions and problems."""
+
+    def __init__(self, name: str, positions: dict[Location, tuple[int, int]]) -> None:
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.name = name
+        self.positions = positions
+        self.problems: list[Problem] = []
+
+    def problem(self, node: yaml.Node, location: Location, message: str) -> None:
+        self.problems.append(Problem(self.name, *_position(node), dotted(location), message))
+
+    def build(self, node: yaml.Node, location: Location, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            message = f"nested deeper than {MAX_DEPTH} levels"
+            raise _LimitReached(Problem(self.name, *_position(node), dotted(location[:2]), message))
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != f"{_TAG}map":
+                self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain mapping")
+                return None
+            return self.mapping(node, location, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != f"{_TAG}seq":
+                self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain list")
+                return None
+            items = []
+            for index, item in enumerate(node.value):
+                here = (*location, index)
+                self.positions[here] = _position(item)
+                items.append(self.build(item, here, depth + 1))
+            return items
+        return self.scalar(node, location)
+
+    def scalar(self, node: yaml.Node, location: Location) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain value")
+            return None
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except Exception as error:  # an invalid value for its tag: a bad date, a bad number
+            self.problem(node, location, f"invalid {_short(node.tag)} value {node.value!r}: {_reason(node, error)}")
+            return None
+
+    def mapping(self, node: yaml.MappingNode, location: Location, depth: int) -> dict[Any, Any]:
+        """A mapping; explicit keys override merged ones (``<<``), and earlier merges override later ones."""
         result: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _constructor.construct_object(key_node, deep=True)
-            here = (*location, key)
-            position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if key in result:
-                problems.append(Problem(name, *position, dotted(here), "duplicate key"))
+            if key_node.tag == f"{_TAG}merge":
+                for key, value in self.merge(value_node, location, depth).items():
+                    merged.setdefault(key, value)
                 continue
-            positions[here] = position
-            result[key] = _build(value_node, here, positions, problems, name)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            here = (*location, index)
-            positions[here] = (item.start_mark.line + 1, item.start_mark.column + 1)
-            items.append(_build(item, here, positions, problems, name))
-        return items
-    return _constructor.construct_object(node, deep=True)
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, location, "a key must be a plain value, not a list or a mapping")
+                continue
+            key = self.scalar(key_node, location)
+            here = (*location, key)
+            if key in result:
+                self.problem(key_node, here, "duplicate key")
+                continue
+            self.positions[here] = _position(key_node)
+            result[key] = self.build(value_node, here, depth + 1)
+        return {**merged, **result}
+
+    def merge(self, node: yaml.Node, location: Location, depth: int) -> dict[Any, Any]:
+        """What a merge key (``<<``) brings: a mapping, or a list of mappings."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        merged: dict[Any, Any] = {}
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                self.problem(source, location, "a merge key (<<) takes a mapping or a list of mappings")
+                continue
+            built = self.build(source, location, depth + 1)
+            for key, value in (built or {}).items():
+                merged.setdefault(key, value)
+        return merged
+
+
+def _position(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _short(tag: str) -> str:
+    """``tag:yaml.org,2002:binary`` as written in a file, ``!!binary``."""
+    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+
+
+def _reason(node: yaml.Node, error: Exception) -> str:
+    if isinstance(error, ValueError | OverflowError):
+        return str(error)
+    if node.tag == f"{_TAG}timestamp":
+        return "not a date (YYYY-MM-DD) or a date and time"
+    return "not a value of that type"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -20,7 +21,10 @@ from airflow_provider_ingest.workflow.document import (
     read_document,
 )
 from airflow_provider_ingest.workflow.env import REFERENCE, substitute
-from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile
+from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile, check_name
+
+SUBSTITUTED = "component config and workflow.staging_root"
+"""Where ``${NAME}`` references are replaced by environment variables; elsewhere they would stay as written."""
 
 
 @dataclass
@@ -58,9 +62,11 @@ def validate_document(document: Document) -> LoadedWorkflow:
         raise WorkflowFileError([document.problem((), "a workflow file must be a mapping with a 'source' key")])
     from airflow_provider_ingest.workflow.openmetadata import is_openmetadata_workflow, translate
 
-    if is_openmetadata_workflow(data):
+    native = not is_openmetadata_workflow(data)
+    problems = _reference_problems(document, data, native=native)
+    if not native:
         data = translate(document)
-    problems = list(_inline_secrets(document, data, ()))
+    problems += _inline_secrets(document, data, ())
     spec = None
     try:
         spec = WorkflowFile.model_validate(data)
@@ -72,9 +78,58 @@ def validate_document(document: Document) -> LoadedWorkflow:
         except ValidationError:
             continue  # already reported against the whole file
         problems += _component_problems(document, role, where, component)
+    if spec is not None and spec.airflow.dag_id is None:
+        problems += _file_name_problems(document)
     if problems or spec is None:
         raise WorkflowFileError(sorted(set(problems), key=lambda p: (p.line, p.column, p.field)))
     return LoadedWorkflow(spec=spec, document=document)
+
+
+def _reference_problems(document: Document, data: dict[str, Any], *, native: bool) -> list[Problem]:
+    """Each ``${`` starts a well-formed ``${NAME}``, used where references are substituted (descriptions aside)."""
+    problems = []
+    for location, text in _strings(data, ()):
+        if location == ("description",) or "${" not in text:
+            continue
+        starts = (match.start() for match in re.finditer(r"\$\{", text))
+        malformed = next((start for start in starts if not REFERENCE.match(text, start)), None)
+        if malformed is not None:
+            snippet = text[malformed : malformed + 20]
+            message = f"malformed reference {snippet!r}: write ${{NAME}}, NAME of letters, digits and underscores"
+            problems.append(document.problem(location, message + ", not starting with a digit"))
+        elif native and not _substituted_at(location):
+            problems.append(document.problem(location, f"${{NAME}} references are substituted only in {SUBSTITUTED}"))
+    return problems
+
+
+def _substituted_at(location: Location) -> bool:
+    """Whether ``${NAME}`` references at a location are substituted: in component config and staging_root."""
+    if location[:2] == ("workflow", "staging_root"):
+        return True
+    if location[:1] == ("processors",):
+        return location[2:3] == ("config",)
+    return location[:1] in (("source",), ("sink",), ("stage",), ("bulk_sink",)) and location[1:2] == ("config",)
+
+
+def _strings(value: Any, location: Location) -> list[tuple[Location, str]]:
+    """Every string in a value, with its location."""
+    if isinstance(value, str):
+        return [(location, value)]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _strings(item, (*location, key))]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in _strings(item, (*location, index))]
+    return []
+
+
+def _file_name_problems(document: Document) -> list[Problem]:
+    """Without ``airflow.dag_id``, the file name is the dag id: it must be a valid one."""
+    stem = Path(document.path).stem
+    try:
+        check_name(stem, "dag id")
+    except ValueError as error:
+        return [document.problem(("airflow", "dag_id"), f"no dag_id, and the file name is not one: {error}")]
+    return []
 
 
 def _raw_components(data: dict[str, Any]) -> list[tuple[str, Location, Any]]:
@@ -107,7 +162,7 @@ def _problems(document: Document, error: ValidationError, model: type[BaseModel]
         location = (*prefix, *item["loc"])
         if item["type"] != "missing":  # a missing field keeps its whole path, placed at its nearest parent
             location = _in_document(document, location, keep_last=item["type"] == "extra_forbidden")
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = _unknown_field(model, tuple(item["loc"]))
         elif item["type"] == "missing":

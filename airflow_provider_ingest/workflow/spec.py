@@ -4,12 +4,68 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections import Counter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator, model_validator
 
 DEFAULT_STAGING_ROOT = "~/.airflow-ingest/staging"
-TASK_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+NAME = re.compile(r"[A-Za-z0-9_.-]+")
+"""A dag id or task id written in a file: Airflow's key characters, in ASCII (they name staging folders too)."""
+AIRFLOW_KEY = re.compile(r"[\w.-]+")
+"""Airflow's own rule for dag and task ids (``validate_key``), at most :data:`MAX_KEY_LENGTH` long."""
+MAX_KEY_LENGTH = 250
+CLEANUP_TASK_ID = "cleanup_staging"
+"""The task id of the DAG's cleanup task, which no component may take."""
+
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
+"""Airflow's schedule presets (``airflow.sdk...timetables._cron.CRON_PRESETS``), besides @once, @continuous."""
+ONE_YEAR = datetime.timedelta(days=365)
+
+
+def check_name(name: str, what: str) -> str:
+    """A dag id or task id as Airflow accepts it and as a staging folder can be named; raise ``ValueError``."""
+    if len(name) > MAX_KEY_LENGTH:
+        raise ValueError(f"{what} is {len(name)} characters long; at most {MAX_KEY_LENGTH}")
+    if not NAME.fullmatch(name):
+        raise ValueError(f"{what} {name!r} may hold only letters, digits, dashes, dots and underscores")
+    if name in (".", ".."):
+        raise ValueError(f"{what} cannot be {name!r}")
+    return name
+
+
+def check_schedule(schedule: str) -> str:
+    """A schedule string as Airflow accepts it (a preset, or a cron expression croniter parses)."""
+    if schedule in ("@once", "@continuous"):
+        return schedule
+    from croniter import croniter  # installed with Airflow; imported only when a schedule is checked
+
+    try:
+        croniter(CRON_PRESETS.get(schedule, schedule))
+    except Exception as error:  # croniter's own errors, or anything else it refuses with
+        presets = ", ".join([*CRON_PRESETS, "@once", "@continuous"])
+        raise ValueError(
+            f"invalid schedule {schedule!r}: {error} (a cron expression, one of {presets}, or null)"
+        ) from None
+    return schedule
+
+
+def _utc_datetime(value: Any) -> Any:
+    """A date given without a time as midnight UTC; Airflow takes datetimes only."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.timezone.utc)
+    return value
+
+
+def _aware(value: datetime.datetime) -> datetime.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
 
 
 class _Strict(BaseModel):
@@ -21,11 +77,20 @@ class ComponentSpec(_Strict):
 
     type: str = Field(min_length=1, description="short name, plugin entry point, or package.module:Class")
     config: dict[str, Any] = Field(default_factory=dict)
-    task_id: str | None = Field(default=None, pattern=TASK_ID.pattern, description="Airflow task id")
+    task_id: str | None = Field(default=None, description="Airflow task id")
+
+    @field_validator("task_id")
+    @classmethod
+    def _task_id(cls, task_id: str | None) -> str | None:
+        if task_id == CLEANUP_TASK_ID:
+            raise ValueError(f"task id {CLEANUP_TASK_ID!r} is the cleanup task's")
+        return task_id if task_id is None else check_name(task_id, "task id")
 
 
 class WorkflowSettings(_Strict):
     """How the run behaves."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     success_threshold: float = Field(
         default=90.0,
@@ -35,25 +100,82 @@ class WorkflowSettings(_Strict):
     )
     staging_root: str = Field(default=DEFAULT_STAGING_ROOT, description="local path or object-storage URI")
     compression: Literal["none", "gzip"] = "none"
-    retention_days: int = Field(default=7, ge=0, description="staged files older than this are deleted")
+    retention_days: int = Field(default=7, ge=0, le=36500, description="staged files older than this are deleted")
 
 
 class AirflowSettings(_Strict):
     """What the DAG factory makes of the workflow."""
 
-    dag_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$", description="default: file stem")
-    schedule: str | None = Field(default=None, description="cron expression, preset (@daily) or null")
-    start_date: datetime.datetime | datetime.date = datetime.date(2024, 1, 1)
-    end_date: datetime.datetime | datetime.date | None = None
+    dag_id: str | None = Field(default=None, description="default: file stem")
+    schedule: str | datetime.timedelta | None = Field(
+        default=None,
+        description="cron expression, preset (@daily, @once, @continuous), ISO 8601 duration (PT6H), or null",
+    )
+    start_date: datetime.datetime = Field(
+        default=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc), description="a date or a datetime"
+    )
+    end_date: datetime.datetime | None = Field(default=None, description="a date or a datetime")
     catchup: bool = False
     tags: list[str] = Field(default_factory=list)
     owner: str = "airflow"
-    retries: int = Field(default=1, ge=0)
-    retry_delay: datetime.timedelta = datetime.timedelta(minutes=5)
-    execution_timeout: datetime.timedelta | None = None
-    max_active_runs: int = Field(default=1, ge=1)
-    params: dict[str, Any] = Field(default_factory=dict)
+    retries: int = Field(default=1, ge=0, le=1000)
+    retry_delay: datetime.timedelta = Field(
+        default=datetime.timedelta(minutes=5), ge=datetime.timedelta(0), le=ONE_YEAR
+    )
+    execution_timeout: datetime.timedelta | None = Field(default=None, gt=datetime.timedelta(0), le=ONE_YEAR)
+    max_active_runs: int = Field(default=1, ge=1, le=10_000)
+    params: dict[str, JsonValue] = Field(default_factory=dict)
     pool: str | None = None
+
+    @field_validator("dag_id")
+    @classmethod
+    def _dag_id(cls, dag_id: str | None) -> str | None:
+        return dag_id if dag_id is None else check_name(dag_id, "dag id")
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, schedule: Any) -> Any:
+        """A string is a cron expression or preset, unless it is an ISO 8601 duration (``P1D``, ``PT30M``)."""
+        if isinstance(schedule, str) and schedule.startswith("P"):
+            return datetime.timedelta(seconds=_duration_seconds(schedule))
+        if isinstance(schedule, str):
+            return check_schedule(schedule)
+        if schedule is not None:
+            raise ValueError("a schedule is a cron expression, a preset, an ISO 8601 duration (PT6H) or null")
+        return schedule
+
+    @field_validator("start_date", "end_date", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        return _utc_datetime(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if len(tag) > 100:
+                raise ValueError(f"tag {tag[:20]!r}... is longer than Airflow's 100 characters")
+        return tags
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AirflowSettings:
+        if self.end_date is not None and _aware(self.end_date) < _aware(self.start_date):
+            raise ValueError("end_date is before start_date")
+        if self.schedule == "@continuous" and self.max_active_runs != 1:
+            raise ValueError("schedule @continuous needs max_active_runs: 1")
+        return self
+
+
+def _duration_seconds(text: str) -> float:
+    """An ISO 8601 duration of days, hours, minutes and seconds, in seconds (more than zero); raise ``ValueError``."""
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", text)
+    if not match or text in ("P", "PT") or text.endswith("T"):
+        raise ValueError(f"invalid duration {text!r}: write an ISO 8601 duration such as P1D, PT6H or PT30M")
+    days, hours, minutes, seconds = (float(part or 0) for part in match.groups())
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if not 0 < total <= 100 * 365 * 86400:
+        raise ValueError(f"duration {text!r} must be more than zero and at most 100 years")
+    return total
 
 
 class WorkflowFile(_Strict):
@@ -68,6 +190,11 @@ class WorkflowFile(_Strict):
     workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
 
+    @field_validator("description")
+    @classmethod
+    def _blank_is_none(cls, description: str | None) -> str | None:
+        return description if description and description.strip() else None
+
     @field_validator("bulk_sink")
     @classmethod
     def _follows_a_stage(cls, bulk_sink: ComponentSpec | None, info: ValidationInfo) -> ComponentSpec | None:
@@ -80,6 +207,30 @@ class WorkflowFile(_Strict):
         if self.sink is None and self.stage is None:
             raise ValueError("a workflow needs a sink, a stage, or both")
         return self
+
+    @model_validator(mode="after")
+    def _task_ids_are_valid(self) -> WorkflowFile:
+        ids = self.task_ids()
+        for task_id, count in Counter(ids).items():
+            if count > 1:
+                raise ValueError(f"task id {task_id!r} is used by {count} steps")
+            if task_id == CLEANUP_TASK_ID or len(task_id) > MAX_KEY_LENGTH or not AIRFLOW_KEY.fullmatch(task_id):
+                raise ValueError(f"task id {task_id!r} (made from a component type) is not a valid Airflow task id")
+        return self
+
+    def task_ids(self) -> list[str]:
+        """The DAG factory's task ids in run order: ``task_id``, else role or processor type, numbered if repeated."""
+        names = [
+            spec.task_id or (re.sub(r"\W", "_", spec.type.rsplit(":", 1)[-1]).lower() if role == "processor" else role)
+            for role, _, spec in self.components()
+        ]
+        counts = Counter(names)
+        numbered: Counter[str] = Counter()
+        ids = []
+        for name in names:
+            numbered[name] += 1
+            ids.append(f"{name}_{numbered[name]}" if counts[name] > 1 else name)
+        return ids
 
     def components(self) -> list[tuple[str, tuple[str | int, ...], ComponentSpec]]:
         """(role, location in the file, spec) for every component, in run order."""
