@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -261,7 +261,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
         message = scrub(f"{type(error).__name__}: {error}", secret_values(workflow.document.data))
         raise WorkflowFileError([workflow.document.problem(_setting(error), message)]) from None
     with dag:
-        task_ids = _task_ids(spec.components())
+        task_ids = spec.task_ids()
         last = IngestSourceOperator(task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common)
         leaves = []
         for index, processor in enumerate(spec.processors, start=1):
@@ -327,21 +327,6 @@ def _setting(error: Exception) -> tuple[str, ...]:
     if "Param" in name:
         return ("airflow", "params")
     return ("airflow",)
-
-
-def _task_ids(components: list[tuple[str, tuple[str | int, ...], ComponentSpec]]) -> list[str]:
-    """Task ids: the spec's ``task_id``, else the role, or the processor's type (numbered if repeated)."""
-    names = [
-        spec.task_id or (re.sub(r"\W", "_", spec.type.rsplit(":", 1)[-1]).lower() if role == "processor" else role)
-        for role, _, spec in components
-    ]
-    counts = Counter(names)
-    numbered: Counter[str] = Counter()
-    ids = []
-    for name in names:
-        numbered[name] += 1
-        ids.append(f"{name}_{numbered[name]}" if counts[name] > 1 else name)
-    return ids
 
 
 def _assets(document: Document, role: str, spec: ComponentSpec) -> list[Asset]:
