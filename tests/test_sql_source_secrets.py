@@ -142,9 +142,10 @@ def test_every_resolved_secret_is_scrubbed_from_driver_messages(
 
     from airflow_provider_ingest.sources.sql.source import SqlSource
 
-    substitute({"password": password_env})
+    run = context(tmp_path)
+    substitute({"password": password_env}, secrets=run.secrets)
     url = f"postgresql+psycopg2://{pg_role}@127.0.0.1:1/postgres"
-    source = SqlSource.create({"url": url, "service_name": "pg"}, context(tmp_path))
+    source = SqlSource.create({"url": url, "service_name": "pg"}, run)
     message = f'FATAL: password "{PASSWORD}" rejected; dsn was postgresql://{pg_role}:{ENCODED}@127.0.0.1/postgres'
     assert source._text(message) == (
         f'FATAL: password "***" rejected; dsn was postgresql://{pg_role}:***@127.0.0.1/postgres'
