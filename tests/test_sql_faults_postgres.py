@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 from support.faults import Killer, Run, killing, run_cli
 
-from airflow_provider_ingest.sources.sql.catalog import Catalog
+from airflow_provider_ingest.sources.sql.catalog import Catalog, Found
 from airflow_provider_ingest.sources.sql.postgres import PostgresCatalog
 from airflow_provider_ingest.sources.sql.source import APPLICATION_NAME
 
@@ -262,3 +262,61 @@ def test_schemas_without_usage_are_named_in_warnings_and_the_rest_is_complete(
         if getattr(record, "database_schema", getattr(record, "name", None)) not in unreadable
     ]
     assert run.source.failure_count == 0
+
+
+def test_a_schema_that_cannot_be_read_counts_as_itself_and_each_of_its_relations(
+    catalog: sqlalchemy.URL, undisturbed: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real database error (not a lost connection) on every read of s05: its batch is read schema by schema,
+    and s05 fails as 101 records, so a 99 % threshold trips (one failure against 4,000 records would not)."""
+
+    original = PostgresCatalog.read
+
+    def read(catalog_reader: PostgresCatalog, schemas: list[str], keep: Callable[[str], bool]) -> Found:
+        if "s05" in schemas:
+            catalog_reader.connection.exec_driver_sql("SELECT 1 / 0")
+        return original(catalog_reader, schemas, keep)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(PostgresCatalog, "read", read)
+        run = run_cli(tmp_path, settings(catalog), monkeypatch, success_threshold=99)
+    assert run.code == 1, run.printed
+    assert "run failed: success rate below 99% in source:sql" in run.printed
+    run.assert_accounted(RECORDS)
+    assert run.source.failure_count == 1 + TABLES
+    assert {(letter.fqn, letter.error) for letter in run.dead_letters} == {
+        (
+            f"pg.{catalog.database}.s05",
+            "cannot read schema 's05' nor its 100 relations: DivisionByZero: division by zero",
+        )
+    }
+    assert undisturbed.records is not None
+    assert run.records == [
+        record
+        for record in undisturbed.records
+        if getattr(record, "database_schema", getattr(record, "name", None)) != "s05"
+    ]
+
+
+def test_a_database_the_role_may_not_connect_to_is_named_in_a_warning(
+    catalog: sqlalchemy.URL, admin: sqlalchemy.Engine, role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"REVOKE CONNECT ON DATABASE {catalog.database} FROM PUBLIC")
+    try:
+        server = catalog.set(username=role, database="postgres")
+        config = settings(server, all_databases=True, database_filter={"include": [catalog.database, "postgres"]})
+        run = run_cli(tmp_path, {**config, "schema_filter": {"include": ["s01"]}}, monkeypatch)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"GRANT CONNECT ON DATABASE {catalog.database} TO PUBLIC")
+    assert run.code == 0, run.printed
+    assert run.source.warnings == [
+        f"database pg.{catalog.database} skipped: the role has no CONNECT privilege on it"
+        " (grant it, or leave the database out with database_filter)",
+        "schema pg.postgres.s01 is not listed by the server: it does not exist, or the role has no privilege on it"
+        " (MySQL lists only the databases a role may use)",
+    ]
+    assert run.records is not None
+    assert [record.fqn for record in run.records] == ["pg", "pg.postgres"]
+    run.assert_accounted(2)

@@ -40,16 +40,17 @@ class Run:
         assert self.records is not None and len(self.records) == self.source.records
 
 
-def run_cli(folder: Path, source_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Run:
-    """``airflow-ingest run`` of a workflow reading with ``source_config`` into ``out.jsonl`` in ``folder``."""
+def run_cli(folder: Path, source_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **workflow: Any) -> Run:
+    """``airflow-ingest run`` of a workflow reading with ``source_config`` into ``out.jsonl`` in ``folder``;
+    ``workflow`` adds settings of the workflow file's ``workflow`` section."""
     folder.mkdir(parents=True, exist_ok=True)
-    workflow = folder / "workflow.yaml"
+    path = folder / "workflow.yaml"
     document = {
         "source": {"type": "sql", "config": source_config},
         "sink": {"type": "file", "config": {"path": "out.jsonl"}},
-        "workflow": {"staging_root": str(folder / "staging")},
+        "workflow": {"staging_root": str(folder / "staging"), **workflow},
     }
-    workflow.write_text(json.dumps(document))  # JSON is YAML
+    path.write_text(json.dumps(document))  # JSON is YAML
     sources: list[SqlSource] = []
     close = SqlSource.close
 
@@ -60,7 +61,7 @@ def run_cli(folder: Path, source_config: dict[str, Any], monkeypatch: pytest.Mon
     monkeypatch.setattr(SqlSource, "close", keep_and_close)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = main(["run", str(workflow)])
+        code = main(["run", str(path)])
     monkeypatch.setattr(SqlSource, "close", close)
     out = folder / "out.jsonl"
     letters = sorted((folder / "staging").rglob("dead_letters.jsonl*"))

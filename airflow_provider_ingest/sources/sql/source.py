@@ -141,31 +141,27 @@ class SqlSource(Source):
 
     def _records(self) -> Iterator[Record]:
         yield DatabaseService(name=self.service, service_type=self.catalog_class.service_type)
-        for name, comment, url in self.session.run("listing the databases", self._databases):
+        for name, comment, url, may_connect in self.session.run("listing the databases", self._databases):
             if not self.config.database_filter.matches(name):
                 self.report.filtered += 1
-                continue
-            yield from self._database(name, comment, url)
-
-    def _databases(self, connection: Connection) -> list[tuple[str, str | None, URL]]:
-        """(name, comment, URL to read it) of each database: several only with ``all_databases``; a database
-        the role may not connect to is a warning."""
-        current = self.catalog_class.default_database(connection, self._database_name())
-        listed = self.catalog_class.list_databases(connection)
-        if listed is None:
-            return [(current, None, self.url)]
-        if not self.config.all_databases:
-            listed = [database for database in listed if database[0] == current]
-        readable = []
-        for name, comment, may_connect in listed:
-            if may_connect or not self.config.database_filter.matches(name):
-                readable.append((name, comment, self.url.set(database=name)))
-            else:
+            elif not may_connect:
                 self.warn(
                     f"database {fqn.build(self.service, name)} skipped: the role has no CONNECT privilege on it"
                     " (grant it, or leave the database out with database_filter)"
                 )
-        return readable
+            else:
+                yield from self._database(name, comment, url)
+
+    def _databases(self, connection: Connection) -> list[tuple[str, str | None, URL, bool]]:
+        """(name, comment, URL to read it, whether the role may connect) of each database: several only with
+        ``all_databases``."""
+        current = self.catalog_class.default_database(connection, self._database_name())
+        listed = self.catalog_class.list_databases(connection)
+        if listed is None:
+            return [(current, None, self.url, True)]
+        if not self.config.all_databases:
+            listed = [database for database in listed if database[0] == current]
+        return [(name, comment, self.url.set(database=name), may_connect) for name, comment, may_connect in listed]
 
     def _database(self, name: str, comment: str | None, url: URL) -> Iterator[Record]:
         """One database's records; a failure to reach it (past the retries) fails the step."""
