@@ -3,17 +3,22 @@ its statements time out, or its user may not see some databases. Each run goes t
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from support.faults import Killer, Run, killing, run_cli
 
 from airflow_provider_ingest.sources.sql.catalog import Catalog
 from airflow_provider_ingest.sources.sql.mysql import MysqlCatalog
+from airflow_provider_ingest.sources.sql.source import literal
 
 pytestmark = pytest.mark.mysql
 
@@ -187,3 +192,23 @@ def test_databases_the_user_may_not_use_are_named_in_warnings_and_the_rest_is_co
         for record in undisturbed.records
         if getattr(record, "database_schema", getattr(record, "name", None)) not in hidden
     ]
+
+
+@given(st.text(min_size=1))
+def test_an_escaped_name_is_a_literal_pattern_for_that_name(name: str) -> None:
+    assert literal(re.escape(name)) == name
+
+
+@given(st.text(alphabet="ab_.*+?|()[]{}^$\\d1", min_size=1, max_size=8))
+def test_a_literal_pattern_matches_exactly_its_name(pattern: str) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": a valid pattern still
+            compiled = re.compile(pattern)
+    except re.error:
+        assume(False)
+    name = literal(pattern)
+    if name is not None:
+        assert compiled.fullmatch(name) is not None
+        assert re.escape(name) == pattern or compiled.pattern == pattern
+        assert all(compiled.fullmatch(other) is None for other in (name + "a", name[:-1], "a" + name))

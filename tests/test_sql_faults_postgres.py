@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy
 from support.faults import Killer, Run, killing, run_cli
 
+from airflow_provider_ingest.records import Table
 from airflow_provider_ingest.sources.sql.catalog import Catalog, Found
 from airflow_provider_ingest.sources.sql.postgres import PostgresCatalog
 from airflow_provider_ingest.sources.sql.source import APPLICATION_NAME
@@ -220,9 +221,10 @@ def grant_usage(admin: sqlalchemy.Engine, role: str, schemas: range) -> None:
         connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA {', '.join(f's{n:02}' for n in schemas)} TO {role}")
 
 
-def test_a_statement_timeout_fails_the_run(
+def test_a_tiny_statement_timeout_fails_the_run(
     catalog: sqlalchemy.URL, admin: sqlalchemy.Engine, role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """1 ms trips on the first queries a connection makes (SQLAlchemy's own, or the catalog's): exit 1 either way."""
     grant_usage(admin, role, range(1, SCHEMAS + 1))
     with admin.connect() as connection:
         connection.exec_driver_sql(f"ALTER ROLE {role} IN DATABASE {catalog.database} SET statement_timeout = '1ms'")
@@ -230,9 +232,34 @@ def test_a_statement_timeout_fails_the_run(
     assert run.code == 1, run.printed
     assert "run succeeded" not in run.printed
     assert "run failed: SqlUnavailableError" in run.printed
-    assert "statement timeout" in run.printed and "canceling statement due to statement timeout" in run.printed
+    assert "QueryCanceled: canceling statement due to statement timeout" in run.printed
     assert run.records is None
     assert run.source.records < RECORDS
+
+
+def test_a_catalog_query_that_times_out_is_retried_then_fails_the_run(
+    catalog: sqlalchemy.URL, admin: sqlalchemy.Engine, role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_description is locked, so the catalog queries wait past the role's statement_timeout, each time."""
+    grant_usage(admin, role, range(1, SCHEMAS + 1))
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"ALTER ROLE {role} IN DATABASE {catalog.database} SET statement_timeout = '200ms'")
+    with admin.connect() as lock:
+        lock.exec_driver_sql("BEGIN; LOCK TABLE pg_catalog.pg_description IN ACCESS EXCLUSIVE MODE")
+        try:
+            run = run_cli(tmp_path, settings(catalog.set(username=role)), monkeypatch)
+        finally:
+            lock.exec_driver_sql("ROLLBACK")
+    assert run.code == 1, run.printed
+    assert "run succeeded" not in run.printed
+    assert (
+        f"run failed: SqlUnavailableError: listing the schemas of database {catalog.database!r} failed:"
+        " statement timeout (3 attempts, each on a new connection):"
+        " QueryCanceled: canceling statement due to statement timeout"
+    ) in run.printed
+    assert [warning.split(": ", 1)[1].split(" (")[0] for warning in run.source.warnings] == ["statement timeout"] * 2
+    assert run.records is None
+    assert run.source.records == 2  # the service and the database: no schema could be listed
 
 
 def test_schemas_without_usage_are_named_in_warnings_and_the_rest_is_complete(
@@ -320,3 +347,39 @@ def test_a_database_the_role_may_not_connect_to_is_named_in_a_warning(
     assert run.records is not None
     assert [record.fqn for record in run.records] == ["pg", "pg.postgres"]
     run.assert_accounted(2)
+
+
+def test_a_backend_terminated_while_sampling_is_replaced_and_every_sample_is_taken(
+    catalog: sqlalchemy.URL, admin: sqlalchemy.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_ingest.sources.sql import sampling
+
+    with admin.connect() as connection:
+        connection.exec_driver_sql("INSERT INTO s01.t001 VALUES (1, 10), (2, 20)")
+        connection.exec_driver_sql("INSERT INTO s02.t100 VALUES (3, 30)")
+    sampled: dict[str, list[list[str]]] = {}
+    killed: list[int] = []
+    sample_table = sampling.sample_table
+
+    def terminate_at_the_50th(connection: sqlalchemy.Connection, table: Table, rows: int) -> None:
+        if len(sampled) == 49 and not killed:
+            killed.append(terminate(admin, catalog.database))
+        sample_table(connection, table, rows)
+        sampled[table.fqn] = [column.samples for column in table.columns]
+
+    monkeypatch.setattr(sampling, "sample_table", terminate_at_the_50th)
+    try:
+        config = settings(catalog, sample_rows=5, schema_filter={"include": ["s01", "s02"]})
+        run = run_cli(tmp_path, config, monkeypatch)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql("TRUNCATE s01.t001, s02.t100")
+    assert killed == [1]
+    assert run.code == 0, run.printed
+    run.assert_accounted(1 + 1 + 2 + 2 * TABLES)
+    assert len(sampled) == 2 * TABLES
+    [warning] = run.source.warnings
+    assert warning.startswith(f"sampling pg.{catalog.database}.s01.t050: connection lost (")
+    assert sampled[f"pg.{catalog.database}.s01.t001"] == [["1", "2"], ["10", "20"]]
+    assert sampled[f"pg.{catalog.database}.s01.t050"] == [[], []]
+    assert sampled[f"pg.{catalog.database}.s02.t100"] == [["3"], ["30"]]

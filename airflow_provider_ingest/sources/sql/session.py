@@ -66,10 +66,8 @@ class Session:
                 self.discard()
                 detail = str(error) if isinstance(error, SqlUnavailableError) else self._text(error)
                 if attempt == self.retry.attempts:
-                    tries = f"{attempt} attempts" if attempt > 1 else "1 attempt"
-                    raise SqlUnavailableError(
-                        f"{what} failed: {reason} ({tries}, each on a new connection): {detail}"
-                    ) from None
+                    tries = f" ({attempt} attempts, each on a new connection)" if attempt > 1 else ""
+                    raise SqlUnavailableError(f"{what} failed: {reason}{tries}: {detail}") from None
                 delay = self.retry.backoff * 2 ** (attempt - 1)
                 self._warn(
                     f"{what}: {reason} ({detail}); trying again on a new connection in {delay:g} s"

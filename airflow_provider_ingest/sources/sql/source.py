@@ -362,9 +362,10 @@ def _connect_args(url: URL) -> dict[str, str]:
 
 def literal(pattern: str) -> str | None:
     """The one name a filter pattern matches when it is a plain name (``sales``, ``v\\.daily``); else None."""
-    if re.search(r"\\[A-Za-z0-9]", pattern) or any(char in _REGEX_SYNTAX for char in re.sub(r"\\.", "", pattern)):
+    bare = re.sub(r"\\(.)", "", pattern, flags=re.DOTALL)  # the pattern without its escapes
+    if re.search(r"\\[A-Za-z0-9]", pattern) or any(char in _REGEX_SYNTAX for char in bare):
         return None
-    return re.sub(r"\\(.)", r"\1", pattern)
+    return re.sub(r"\\(.)", r"\1", pattern, flags=re.DOTALL)
 
 
 def batches(schemas: list[SchemaInfo], size: int) -> Iterator[list[SchemaInfo]]:
