@@ -193,13 +193,13 @@ def test_backends_terminated_again_and_again_fail_the_run(
     with killing(monkeypatch, PostgresCatalog, killer):
         run = run_cli(tmp_path, settings(catalog), monkeypatch)
     assert killer.killed == [1, 1, 1]  # the first try and two retries, each on a new backend
-    assert run.code == 1
-    assert "run succeeded" not in run.printed
-    assert "run failed: SqlUnavailableError: reading schemas 's13', 's14', 's15', 's16' of database" in run.printed
+    stopped = "run failed: SqlUnavailableError: reading schemas 's13', 's14', 's15', 's16' of database"
+    assert stopped in run.printed
     assert "connection lost (3 attempts, each on a new connection)" in run.printed
-    assert run.records is None  # no output file: the step failed
-    assert 0 < run.source.records < RECORDS
-    assert len(run.dead_letters) == run.source.failure_count
+    unread = run.assert_failed_and_accounted(RECORDS)
+    assert {letter.fqn for letter in unread} == {f"pg.{catalog.database}.s{n}" for n in range(13, 41)}
+    assert len(unread) == 28 * (1 + TABLES)
+    assert unread[0].error.startswith("cannot read schema 's13' nor its 100 relations: the step stopped: reading")
     assert run.source.warning_count == 2
 
 
@@ -383,3 +383,30 @@ def test_a_backend_terminated_while_sampling_is_replaced_and_every_sample_is_tak
     assert sampled[f"pg.{catalog.database}.s01.t001"] == [["1", "2"], ["10", "20"]]
     assert sampled[f"pg.{catalog.database}.s01.t050"] == [[], []]
     assert sampled[f"pg.{catalog.database}.s02.t100"] == [["3"], ["30"]]
+
+
+def test_backends_terminated_at_every_sample_fail_the_run(
+    catalog: sqlalchemy.URL, admin: sqlalchemy.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_ingest.sources.sql import sampling
+
+    sampled: list[str] = []
+    sample_table = sampling.sample_table
+
+    def terminate_from_the_50th(connection: sqlalchemy.Connection, table: Table, rows: int) -> None:
+        if len(sampled) == 49:
+            terminate(admin, catalog.database)
+        sample_table(connection, table, rows)
+        sampled.append(table.fqn)
+
+    monkeypatch.setattr(sampling, "sample_table", terminate_from_the_50th)
+    config = settings(catalog, sample_rows=5, schema_filter={"include": ["s01", "s02"]})
+    run = run_cli(tmp_path, config, monkeypatch)
+    assert "run failed: SqlUnavailableError: sampling pg." in run.printed
+    unread = run.assert_failed_and_accounted(1 + 1 + 2 + 2 * TABLES)
+    assert run.source.records == 1 + 1 + 1 + 49  # up to s01.t049
+    database = f"pg.{catalog.database}"
+    assert [letter.fqn for letter in unread] == [
+        *(f"{database}.s01.t{n:03}" for n in range(50, TABLES + 1)),
+        *[f"{database}.s02"] * (1 + TABLES),
+    ]

@@ -39,6 +39,18 @@ class Run:
         assert len(self.dead_letters) == self.source.failure_count
         assert self.records is not None and len(self.records) == self.source.records
 
+    def assert_failed_and_accounted(self, expected: int) -> list[DeadLetter]:
+        """A failed step writes no output file, and records in = emitted + dead-lettered: what was not read is
+        dead-lettered by FQN (the step's own error may add one dead letter without one). Returns those letters."""
+        assert self.code == 1, self.printed
+        assert "run succeeded" not in self.printed
+        assert self.records is None
+        assert len(self.dead_letters) == self.source.failure_count
+        unread = [letter for letter in self.dead_letters if letter.fqn is not None]
+        assert self.source.records > 0
+        assert self.source.records + len(unread) == expected
+        return unread
+
 
 def run_cli(folder: Path, source_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **workflow: Any) -> Run:
     """``airflow-ingest run`` of a workflow reading with ``source_config`` into ``out.jsonl`` in ``folder``;

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 T = TypeVar("T")
+MAX_DELAY = 60.0
+"""Seconds: the backoff doubles up to this."""
 Text = Callable[[BaseException], str]
 """An error's message with every password removed."""
 
@@ -30,7 +32,7 @@ class RetrySettings(ComponentConfig):
 
     attempts: int = Field(default=3, ge=1, le=20, description="tries in all, each retry on a new connection")
     backoff: float = Field(
-        default=0.5, ge=0, le=60, description="seconds before the first retry, doubled before each next"
+        default=0.5, ge=0, le=60, description="seconds before the first retry, doubled before each next (up to 60)"
     )
 
 
@@ -68,7 +70,7 @@ class Session:
                 if attempt == self.retry.attempts:
                     tries = f" ({attempt} attempts, each on a new connection)" if attempt > 1 else ""
                     raise SqlUnavailableError(f"{what} failed: {reason}{tries}: {detail}") from None
-                delay = self.retry.backoff * 2 ** (attempt - 1)
+                delay = min(self.retry.backoff * 2 ** (attempt - 1), MAX_DELAY)
                 self._warn(
                     f"{what}: {reason} ({detail}); trying again on a new connection in {delay:g} s"
                     f" (attempt {attempt + 1} of {self.retry.attempts})"

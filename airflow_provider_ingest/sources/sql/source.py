@@ -26,6 +26,7 @@ from airflow_provider_ingest.sources.sql.connection import (
     SqlConfigurationError,
     SqlConnectionError,
     SqlQueryError,
+    SqlUnavailableError,
     mask,
     render,
     scrub,
@@ -164,7 +165,8 @@ class SqlSource(Source):
         return [(name, comment, self.url.set(database=name), may_connect) for name, comment, may_connect in listed]
 
     def _database(self, name: str, comment: str | None, url: URL) -> Iterator[Record]:
-        """One database's records; a failure to reach it (past the retries) fails the step."""
+        """One database's records. A connection lost past the retries fails the step, and each schema not
+        read yet is dead-lettered first, as itself and its relations, so the dead letters say what is missing."""
         session = self.session if url == self.url else self._session(self._engine(url))
         scope = Scope(self.service, name, row_counts=self.config.include_row_counts)
         try:
@@ -175,8 +177,15 @@ class SqlSource(Source):
             )
             self._warn_unlisted(scope, {schema.name for schema in listed})
             kept = [schema for schema in listed if self._keep_schema(schema.name) and self._readable(scope, schema)]
-            for batch in batches(kept, self.config.batch_size):
-                yield from self._batch(session, scope, batch)
+            started: set[str] = set()
+            try:
+                for batch in batches(kept, self.config.batch_size):
+                    yield from self._batch(session, scope, batch, started)
+            except SqlUnavailableError as error:
+                for schema in kept:
+                    if schema.name not in started:
+                        self._fail_schema(scope, schema, f"the step stopped: {error}")
+                raise
         finally:
             if session is not self.session:
                 session.close()
@@ -214,9 +223,10 @@ class SqlSource(Source):
                     " not exist, or the role has no privilege on it (MySQL lists only the databases a role may use)"
                 )
 
-    def _batch(self, session: Session, scope: Scope, batch: list[SchemaInfo]) -> Iterator[Record]:
+    def _batch(self, session: Session, scope: Scope, batch: list[SchemaInfo], started: set[str]) -> Iterator[Record]:
         """Schemas read together; if that fails, each alone, so only the unreadable one fails, counted as
-        itself and each of its relations. A lost connection is retried and then fails the step."""
+        itself and each of its relations. A lost connection is retried and then fails the step. The name of
+        each schema whose record is emitted goes into ``started``."""
         names = [schema.name for schema in batch]
         what = f"reading schema{'s' * (len(names) > 1)} {', '.join(map(repr, names))} of database {scope.database!r}"
         try:
@@ -226,7 +236,7 @@ class SqlSource(Source):
         except Exception as error:
             if len(batch) > 1:
                 for schema in batch:
-                    yield from self._batch(session, scope, [schema])
+                    yield from self._batch(session, scope, [schema], started)
                 return
             self._fail_schema(scope, batch[0], self._text(error))
             return
@@ -238,13 +248,21 @@ class SqlSource(Source):
                 name=schema.name,
                 description=schema.comment or None,
             )
+            started.add(schema.name)
             yield record
-            for item in found.get(schema.name, []):
+            items = found.get(schema.name, [])
+            for position, item in enumerate(items):
                 table = self._build(record, item)
                 if table is None:
                     continue
                 if self.config.sample_rows and table.columns:
-                    self._sample(session, table, item)
+                    try:
+                        self._sample(session, table, item)
+                    except SqlUnavailableError as error:
+                        for unread in items[position:]:
+                            where = fqn.build(*record.name_parts, unread.name)
+                            self.fail(f"cannot read {unread.name!r}: the step stopped: {error}", fqn=where)
+                        raise
                 yield table
 
     def _read(self, connection: Connection, scope: Scope, schemas: list[str]) -> tuple[Found, int]:
