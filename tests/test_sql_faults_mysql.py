@@ -209,3 +209,35 @@ def test_a_literal_pattern_matches_exactly_its_name(pattern: str) -> None:
         assert compiled.fullmatch(name) is not None
         assert re.escape(name) == pattern or compiled.pattern == pattern
         assert all(compiled.fullmatch(other) is None for other in (name + "a", name[:-1], "a" + name))
+
+
+def test_databases_listed_to_a_user_without_privileges_on_them_are_named_in_warnings(
+    mysql_url: str,
+    prefix: str,
+    admin: sqlalchemy.Engine,
+    user: str,
+    undisturbed: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With SHOW DATABASES, a user sees every database, but not the tables of those it has no privilege on."""
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"GRANT SHOW DATABASES ON *.* TO '{user}'@'%%'")
+        for database in range(1, 7):
+            connection.exec_driver_sql(f"GRANT SELECT ON `{prefix}{database:02}`.* TO '{user}'@'%%'")
+    url = sqlalchemy.make_url(mysql_url).set(username=user).render_as_string(hide_password=False)
+    run = run_cli(tmp_path, settings(url, prefix), monkeypatch)
+    assert run.code == 0, run.printed
+    assert run.source.warnings == [
+        f"schema maria.default.{prefix}{database:02} skipped: the role has no SELECT privilege on it"
+        " (grant it, or leave the schema out with schema_filter)"
+        for database in range(7, DATABASES + 1)
+    ]
+    run.assert_accounted(1 + 1 + 6 + 6 * TABLES)
+    assert undisturbed.records is not None
+    hidden = {f"{prefix}{database:02}" for database in range(7, DATABASES + 1)}
+    assert run.records == [
+        record
+        for record in undisturbed.records
+        if getattr(record, "database_schema", getattr(record, "name", None)) not in hidden
+    ]

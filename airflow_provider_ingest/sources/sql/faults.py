@@ -57,7 +57,7 @@ def fault(error: BaseException) -> Fault | None:
         if any(message in first_line for message in PG_LOST_MESSAGES):
             return Fault.LOST
         return None
-    code = _mysql_code(original)
+    code = mysql_code(original)
     if code in MYSQL_TIMEOUT_CODES:
         return Fault.TIMEOUT
     if code in MYSQL_LOST_CODES or (code == 0 and type(original).__name__ == "InterfaceError"):
@@ -70,7 +70,7 @@ def refuses_credentials(error: BaseException) -> bool:
     original = getattr(error, "orig", None) or error
     return (
         getattr(original, "pgcode", None) in PG_AUTH_STATES
-        or _mysql_code(original) in MYSQL_AUTH_CODES
+        or mysql_code(original) in MYSQL_AUTH_CODES
         or (_is_psycopg2(original) and "password authentication failed" in str(original))
     )
 
@@ -79,8 +79,9 @@ def _is_psycopg2(error: BaseException) -> bool:
     return type(error).__module__.startswith("psycopg2")
 
 
-def _mysql_code(error: BaseException) -> int | None:
-    """PyMySQL's error number, its first argument."""
+def mysql_code(error: BaseException) -> int | None:
+    """PyMySQL's error number (its first argument), of its own error or of SQLAlchemy's wrapping one."""
+    error = getattr(error, "orig", None) or error
     if not type(error).__module__.startswith("pymysql"):
         return None
     args = getattr(error, "args", ())

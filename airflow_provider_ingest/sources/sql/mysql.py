@@ -22,9 +22,11 @@ from airflow_provider_ingest.sources.sql.catalog import (
     column,
     constraint,
 )
+from airflow_provider_ingest.sources.sql.faults import mysql_code
 
 TABLE_TYPES = {"BASE TABLE": TableType.TABLE, "SYSTEM VERSIONED": TableType.TABLE, "VIEW": TableType.VIEW}
 INVALID_VIEW = 1356
+ACCESS_DENIED = 1044
 
 SCHEMAS = """
 SELECT s.SCHEMA_NAME, (SELECT count(*) FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME)
@@ -64,7 +66,22 @@ class MysqlCatalog(Catalog):
     system_schemas = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
 
     def schemas(self) -> list[SchemaInfo]:
-        return [SchemaInfo(name, None, count) for name, count in self.rows(SCHEMAS)]
+        """The databases the user sees. One without a visible table is probed: to a user with SHOW DATABASES
+        the server lists a database the user has no privilege on, and hides its tables."""
+        return [
+            SchemaInfo(name, None, count, None if count or self.is_system(name) or self._may_use(name) else "SELECT")
+            for name, count in self.rows(SCHEMAS)
+        ]
+
+    def _may_use(self, schema: str) -> bool:
+        """Whether the user has any privilege on a database: ``USE`` it (error 1044 if not)."""
+        try:
+            self.connection.exec_driver_sql(f"USE `{schema.replace('`', '``')}`")
+        except Exception as error:
+            if mysql_code(error) == ACCESS_DENIED:
+                return False
+            raise
+        return True
 
     def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
         def query(sql: str) -> list:
