@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 import sqlalchemy
 from hypothesis import assume, given
@@ -191,12 +192,14 @@ def test_databases_the_user_may_not_use_are_named_in_warnings_and_the_rest_is_co
     ]
 
 
+@hypothesis.settings(deadline=None)
 @given(st.text(min_size=1))
 def test_an_escaped_name_is_a_literal_pattern_for_that_name(name: str) -> None:
     assert literal(re.escape(name)) == name
 
 
-@given(st.text(alphabet="ab_.*+?|()[]{}^$\\d1", min_size=1, max_size=8))
+@hypothesis.settings(deadline=None)
+@given(st.text(alphabet="ab_.*+?|()[]{}^$\\d10", min_size=1, max_size=8))
 def test_a_literal_pattern_matches_exactly_its_name(pattern: str) -> None:
     try:
         with warnings.catch_warnings():
@@ -207,7 +210,6 @@ def test_a_literal_pattern_matches_exactly_its_name(pattern: str) -> None:
     name = literal(pattern)
     if name is not None:
         assert compiled.fullmatch(name) is not None
-        assert re.escape(name) == pattern or compiled.pattern == pattern
         assert all(compiled.fullmatch(other) is None for other in (name + "a", name[:-1], "a" + name))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import re
+import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -46,7 +46,8 @@ CATALOGS = {
 
 EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 SAMPLE_SERVICE = "sample_shop"
-_REGEX_SYNTAX = frozenset(".^$*+?{}[]|()\\")
+_REGEX_SYNTAX = frozenset(".^$*+?{}[]|()")
+_ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 APPLICATION_NAME = "airflow-provider-ingest"
 """How the source's connections name themselves to the server (``pg_stat_activity.application_name``)."""
 
@@ -380,10 +381,17 @@ def _connect_args(url: URL) -> dict[str, str]:
 
 def literal(pattern: str) -> str | None:
     """The one name a filter pattern matches when it is a plain name (``sales``, ``v\\.daily``); else None."""
-    bare = re.sub(r"\\(.)", "", pattern, flags=re.DOTALL)  # the pattern without its escapes
-    if re.search(r"\\[A-Za-z0-9]", pattern) or any(char in _REGEX_SYNTAX for char in bare):
-        return None
-    return re.sub(r"\\(.)", r"\1", pattern, flags=re.DOTALL)
+    name = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            char = next(chars, "")
+            if not char or char in _ASCII_ALNUM:  # \d, \1, \b...: a class, a reference or an anchor
+                return None
+        elif char in _REGEX_SYNTAX:
+            return None
+        name.append(char)
+    return "".join(name)
 
 
 def batches(schemas: list[SchemaInfo], size: int) -> Iterator[list[SchemaInfo]]:
