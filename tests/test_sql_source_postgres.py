@@ -424,5 +424,5 @@ def test_a_restricted_role_gets_the_catalog_and_a_warning_per_unreadable_table(
     assert [len(c.samples) for c in records[-1].columns] == [0, 0, 0]
     assert source.report.failure_count == 0
     assert source.report.warnings == [
-        f"cannot sample pg.{database}.crm.accounts (table): InsufficientPrivilege: permission denied for table accounts"
+        f"cannot sample pg.{database}.crm.accounts (table): the role has no SELECT privilege on it"
     ]

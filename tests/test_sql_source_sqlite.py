@@ -21,6 +21,7 @@ from airflow_provider_ingest.records import (
     TableType,
 )
 from airflow_provider_ingest.samples import build_shop
+from airflow_provider_ingest.sources.sql.connection import SqlConfigurationError
 from airflow_provider_ingest.sources.sql.source import SqlSource, SqlSourceConfig
 from airflow_provider_ingest.sources.sql.sqlite import ddl_comments, view_body
 from airflow_provider_ingest.sources.sql.types import NormalizedType, normalize
@@ -234,10 +235,10 @@ def test_relative_sqlite_path_resolves_against_the_workflow_folder(shop: Path, t
 def test_unsupported_dialect_and_bad_path_name_what_failed(tmp_path: Path) -> None:
     context = RunContext(workflow_name="t", run_id="r", staging_root=str(tmp_path), base_dir=tmp_path)
     source = SqlSource.create({"url": "oracle+oracledb://scott:${PW}@db/x", "service_name": "s"}, context)
-    with pytest.raises(RuntimeError, match="not 'oracle'"):
+    with pytest.raises(SqlConfigurationError, match="not 'oracle'"):
         source.prepare()
     source = SqlSource.create({"url": "sqlite:///missing/dir/x.db", "service_name": "s"}, context)
-    with pytest.raises(RuntimeError, match=r"no SQLite database file at .*missing/dir/x\.db"):
+    with pytest.raises(SqlConfigurationError, match=r"no SQLite database file at .*missing/dir/x\.db"):
         source.prepare()
 
 

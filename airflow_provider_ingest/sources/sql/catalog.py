@@ -16,11 +16,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SchemaInfo:
-    """A schema as the catalog lists it: name, comment and how many relations it holds."""
+    """A schema as the catalog lists it: name, comment, how many relations it holds, and the privilege the
+    role lacks to read it (None: it may)."""
 
     name: str
     comment: str | None = None
     relations: int = 0
+    missing_privilege: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Pending:
 
     name: str
     build: Callable[[], Table]
+    missing_privilege: str | None = None
+    """The privilege the role lacks to read the table's rows (for samples), if it is known."""
 
 
 Found = dict[str, list[Pending | Unreadable]]
@@ -69,13 +73,15 @@ class Catalog(ABC):
         return configured or "default"
 
     @classmethod
-    def list_databases(cls, connection: Connection) -> list[tuple[str, str | None]] | None:
-        """Every database of the server with its comment, where one connection reaches only one."""
+    def list_databases(cls, connection: Connection) -> list[tuple[str, str | None, bool]] | None:
+        """Every database of the server with its comment and whether the role may connect to it, where one
+        connection reaches only one."""
         return None
 
-    def is_system(self, schema: str) -> bool:
+    @classmethod
+    def is_system(cls, schema: str) -> bool:
         """Whether ``schema`` belongs to the engine rather than to users."""
-        return schema in self.system_schemas
+        return schema in cls.system_schemas
 
     @abstractmethod
     def schemas(self) -> list[SchemaInfo]:

@@ -11,6 +11,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from airflow_provider_ingest.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    IngestError,
+    ServiceError,
+    ServiceUnavailableError,
+)
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
@@ -27,8 +35,27 @@ _URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@/\s]+@")
 _DSN_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 
 
-class SqlConnectionError(RuntimeError):
-    """The source cannot resolve or open its connection; the message holds no password."""
+class SqlConnectionError(IngestError):
+    """Base of the ``sql`` source's errors: its connection cannot be resolved, opened, kept or read over.
+
+    The message holds no password. What is raised is one of the subclasses, which say whether a retry can help.
+    """
+
+
+class SqlConfigurationError(SqlConnectionError, ConfigurationError):
+    """The connection is wrongly given: not a URL, an unknown Airflow connection or type, a missing driver."""
+
+
+class SqlAuthenticationError(SqlConnectionError, AuthenticationError):
+    """The database refuses the credentials."""
+
+
+class SqlUnavailableError(SqlConnectionError, ServiceUnavailableError):
+    """The database cannot be reached, or the connection was lost (or its statements timed out) past every retry."""
+
+
+class SqlQueryError(SqlConnectionError, ServiceError):
+    """A catalog query the source cannot do without failed."""
 
 
 def parse_url(url: str) -> URL:
@@ -39,7 +66,7 @@ def parse_url(url: str) -> URL:
     try:
         return make_url(url)
     except ArgumentError:
-        raise SqlConnectionError(f"not a SQLAlchemy URL: {scrub(url)!r}") from None
+        raise SqlConfigurationError(f"not a SQLAlchemy URL: {scrub(url)!r}") from None
 
 
 def url_from_connection(conn_id: str) -> URL:
@@ -50,13 +77,13 @@ def url_from_connection(conn_id: str) -> URL:
     try:
         connection = BaseHook.get_connection(conn_id)
     except Exception as error:
-        raise SqlConnectionError(f"Airflow connection {conn_id!r} not found: {scrub(str(error))}") from None
+        raise SqlConfigurationError(f"Airflow connection {conn_id!r} not found: {scrub(str(error))}") from None
     conn_type = (connection.conn_type or "").lower()
     extra = connection.extra_dejson or {}
     driver = extra.get("sqlalchemy_driver") or DRIVERS.get(conn_type)
     if driver is None:
         known = ", ".join(sorted(DRIVERS))
-        raise SqlConnectionError(
+        raise SqlConfigurationError(
             f"Airflow connection {conn_id!r} has type {conn_type!r}; the sql source knows {known} "
             "(or set 'sqlalchemy_driver' in the connection's extra)"
         )

@@ -22,9 +22,11 @@ from airflow_provider_ingest.sources.sql.catalog import (
     column,
     constraint,
 )
+from airflow_provider_ingest.sources.sql.faults import mysql_code
 
 TABLE_TYPES = {"BASE TABLE": TableType.TABLE, "SYSTEM VERSIONED": TableType.TABLE, "VIEW": TableType.VIEW}
 INVALID_VIEW = 1356
+ACCESS_DENIED = 1044
 
 SCHEMAS = """
 SELECT s.SCHEMA_NAME, (SELECT count(*) FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME)
@@ -41,15 +43,17 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN :schemas
 ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION
 """
 CONSTRAINTS = """
-SELECT tc.TABLE_SCHEMA, tc.TABLE_NAME, tc.CONSTRAINT_NAME, tc.CONSTRAINT_TYPE, k.COLUMN_NAME,
-       k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME
-FROM information_schema.TABLE_CONSTRAINTS tc
-JOIN information_schema.KEY_COLUMN_USAGE k
-  ON k.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND k.TABLE_SCHEMA = tc.TABLE_SCHEMA
- AND k.TABLE_NAME = tc.TABLE_NAME AND k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
-WHERE tc.TABLE_SCHEMA IN :schemas AND tc.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')
-ORDER BY tc.TABLE_SCHEMA, tc.TABLE_NAME, tc.CONSTRAINT_NAME, k.ORDINAL_POSITION
+SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME,
+       CASE WHEN k.CONSTRAINT_NAME = 'PRIMARY' THEN 'PRIMARY KEY'
+            WHEN k.REFERENCED_TABLE_NAME IS NOT NULL THEN 'FOREIGN KEY' ELSE 'UNIQUE' END,
+       k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME
+FROM information_schema.KEY_COLUMN_USAGE k
+WHERE k.TABLE_SCHEMA IN :schemas
+ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION
 """
+"""KEY_COLUMN_USAGE holds exactly the primary, unique and foreign keys; TABLE_CONSTRAINTS is not joined, as
+MariaDB shows it only to users with more than SELECT, and a read-only user would lose every key."""
+
 VIEWS = """
 SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN :schemas
 """
@@ -62,7 +66,22 @@ class MysqlCatalog(Catalog):
     system_schemas = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
 
     def schemas(self) -> list[SchemaInfo]:
-        return [SchemaInfo(name, None, count) for name, count in self.rows(SCHEMAS)]
+        """The databases the user sees. One without a visible table is probed: to a user with SHOW DATABASES
+        the server lists a database the user has no privilege on, and hides its tables."""
+        return [
+            SchemaInfo(name, None, count, None if count or self.is_system(name) or self._may_use(name) else "SELECT")
+            for name, count in self.rows(SCHEMAS)
+        ]
+
+    def _may_use(self, schema: str) -> bool:
+        """Whether the user has any privilege on a database: ``USE`` it (error 1044 if not)."""
+        try:
+            self.connection.exec_driver_sql(f"USE `{schema.replace('`', '``')}`")
+        except Exception as error:
+            if mysql_code(error) == ACCESS_DENIED:
+                return False
+            raise
+        return True
 
     def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
         def query(sql: str) -> list:

@@ -22,6 +22,7 @@ from airflow_provider_ingest.sources.sql.catalog import (
     constraint,
     error_text,
 )
+from airflow_provider_ingest.sources.sql.faults import fault
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -38,18 +39,19 @@ _ATTNUM = itemgetter(2)
 _RELATION = "c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition"
 
 DATABASES = """
-SELECT d.datname, shobj_description(d.oid, 'pg_database')
+SELECT d.datname, shobj_description(d.oid, 'pg_database'), has_database_privilege(d.oid, 'CONNECT')
 FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate ORDER BY d.datname
 """
 SCHEMAS = f"""
-SELECT n.nspname, obj_description(n.oid, 'pg_namespace'), coalesce(r.relations, 0)
+SELECT n.nspname, obj_description(n.oid, 'pg_namespace'), coalesce(r.relations, 0),
+       has_schema_privilege(n.oid, 'USAGE')
 FROM pg_namespace n
 LEFT JOIN (SELECT c.relnamespace, count(*) AS relations FROM pg_class c WHERE {_RELATION} GROUP BY 1) r
        ON r.relnamespace = n.oid
 ORDER BY n.nspname
 """
 RELATIONS = f"""
-SELECT n.nspname, c.oid, c.relname, c.relkind, d.description, c.reltuples,
+SELECT n.nspname, c.oid, c.relname, c.relkind, d.description, c.reltuples, has_table_privilege(c.oid, 'SELECT'),
        CASE WHEN c.relkind IN ('v', 'm') AND :definitions THEN pg_get_viewdef(c.oid) END
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -100,16 +102,21 @@ class PostgresCatalog(Catalog):
         return connection.execute(text("SELECT current_database()")).scalar_one()
 
     @classmethod
-    def list_databases(cls, connection: Connection) -> list[tuple[str, str | None]]:
+    def list_databases(cls, connection: Connection) -> list[tuple[str, str | None, bool]]:
         from sqlalchemy import text
 
-        return [(name, comment) for name, comment in connection.execute(text(DATABASES))]
+        return [(name, comment, may_connect) for name, comment, may_connect in connection.execute(text(DATABASES))]
 
-    def is_system(self, schema: str) -> bool:
-        return schema in self.system_schemas or _TEMP_SCHEMA.fullmatch(schema) is not None
+    @classmethod
+    def is_system(cls, schema: str) -> bool:
+        return schema in cls.system_schemas or _TEMP_SCHEMA.fullmatch(schema) is not None
 
     def schemas(self) -> list[SchemaInfo]:
-        return [SchemaInfo(name, comment, count) for name, comment, count in self.rows(SCHEMAS)]
+        """Schemas with their relation counts; one without USAGE lists that privilege as missing."""
+        return [
+            SchemaInfo(name, comment, count, None if usage else "USAGE")
+            for name, comment, count, usage in self.rows(SCHEMAS)
+        ]
 
     def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
         """The columns query, the longest, runs on a second connection while this one reads the rest."""
@@ -131,9 +138,8 @@ class PostgresCatalog(Catalog):
             if oid in broken:
                 found[schema].append(Unreadable(name, f"pg_get_viewdef failed: {broken[oid]}"))
             else:
-                found[schema].append(
-                    Pending(name, partial(self._table, relation, columns.get(oid, []), keys.get(oid, [])))
-                )
+                build = partial(self._table, relation, columns.get(oid, []), keys.get(oid, []))
+                found[schema].append(Pending(name, build, None if relation[6] else "SELECT"))
         return found
 
     def _columns_aside(self, schemas: list[str]) -> dict[int, list[tuple]] | None:
@@ -155,7 +161,7 @@ class PostgresCatalog(Catalog):
         return columns
 
     def _table(self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple]) -> Table:
-        schema, _, name, kind, comment, tuples, definition = relation
+        schema, _, name, kind, comment, tuples, _, definition = relation
         columns = [
             column(
                 column_name,
@@ -191,10 +197,13 @@ class PostgresCatalog(Catalog):
         )
 
     def _relations(self, schemas: list[str], keep: Callable[[str], bool]) -> tuple[list, dict[int, str]]:
-        """The kept relations with view definitions; if a view is broken, each view alone to name it."""
+        """The kept relations with view definitions; if a view is broken, each view alone to name it.
+        A lost connection or a timeout is raised at once: only the broken view is looked for."""
         try:
             return [row for row in self.rows(RELATIONS, schemas=schemas, definitions=True) if keep(row[2])], {}
-        except Exception:  # one broken view fails the bulk query: read the rest without, then each view
+        except Exception as error:  # one broken view fails the bulk query: read the rest without, then each view
+            if fault(error) is not None:
+                raise
             relations = [row for row in self.rows(RELATIONS, schemas=schemas, definitions=False) if keep(row[2])]
         definitions: dict[int, str] = {}
         broken: dict[int, str] = {}
@@ -203,5 +212,7 @@ class PostgresCatalog(Catalog):
                 try:
                     definitions[row[1]] = self.rows(VIEW_DEFINITION, oid=row[1])[0][0]
                 except Exception as error:
+                    if fault(error) is not None:
+                        raise
                     broken[row[1]] = error_text(error)
-        return [(*row[:6], definitions.get(row[1])) for row in relations], broken
+        return [(*row[:7], definitions.get(row[1])) for row in relations], broken

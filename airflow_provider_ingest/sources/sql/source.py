@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import string
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -13,8 +13,25 @@ from pydantic import Field, model_validator
 from airflow_provider_ingest.api import ComponentConfig, Source
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Record, Table, fqn
-from airflow_provider_ingest.sources.sql.catalog import Catalog, Pending, SchemaInfo, Scope, Unreadable, error_text
-from airflow_provider_ingest.sources.sql.connection import SqlConnectionError, mask, render, scrub
+from airflow_provider_ingest.sources.sql.catalog import (
+    Catalog,
+    Found,
+    Pending,
+    SchemaInfo,
+    Scope,
+    Unreadable,
+    error_text,
+)
+from airflow_provider_ingest.sources.sql.connection import (
+    SqlConfigurationError,
+    SqlConnectionError,
+    SqlQueryError,
+    SqlUnavailableError,
+    mask,
+    render,
+    scrub,
+)
+from airflow_provider_ingest.sources.sql.session import RetrySettings, Session
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -29,6 +46,10 @@ CATALOGS = {
 
 EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 SAMPLE_SERVICE = "sample_shop"
+_REGEX_SYNTAX = frozenset(".^$*+?{}[]|()")
+_ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
+APPLICATION_NAME = "airflow-provider-ingest"
+"""How the source's connections name themselves to the server (``pg_stat_activity.application_name``)."""
 
 
 class SqlSourceConfig(ComponentConfig):
@@ -58,6 +79,9 @@ class SqlSourceConfig(ComponentConfig):
     sample_rows: int = Field(
         default=0, ge=0, le=10_000, description="fill Column.samples with the distinct values of up to this many rows"
     )
+    retry: RetrySettings = Field(
+        default_factory=RetrySettings, description="retries of a query whose connection was lost or that timed out"
+    )
 
     @model_validator(mode="after")
     def _one_connection(self) -> SqlSourceConfig:
@@ -84,102 +108,185 @@ class SqlSource(Source):
             mask(str(self.url.password))
         backend = self.url.get_backend_name()
         if backend not in CATALOGS:
-            raise SqlConnectionError(
+            raise SqlConfigurationError(
                 f"the sql source reads {', '.join(sorted(CATALOGS))}, not {backend!r} ({render(self.url)})"
             )
         module_name, _, class_name = CATALOGS[backend].partition(":")
         self.catalog_class: type[Catalog] = getattr(importlib.import_module(module_name), class_name)
         self.service = self.config.service_name or self.config.conn_id or SAMPLE_SERVICE
         self.engine = self._engine(self.url)
-        self.connection = self._connect(self.engine)  # checked now, then read over: one connection, not three
+        self.session = self._session(self.engine)
+        self.session.open()  # checked now, then read over: one connection, not three
+
+    @property
+    def connection(self) -> Connection:
+        """The connection the source reads its URL's database over (a new one after a loss)."""
+        return self.session.open()
 
     def close(self) -> None:
-        if hasattr(self, "connection"):
-            self.connection.close()
+        if hasattr(self, "session"):
+            self.session.close()
         if hasattr(self, "engine"):
             self.engine.dispose()
 
     def records(self) -> Iterator[Record]:
+        """Every record, or an error: a lost connection is retried, then fails the step (never a partial success)."""
         try:
             yield from self._records()
         except SqlConnectionError:
             raise
-        except Exception as error:  # raised again without the driver's text, which may hold a DSN
-            raise SqlConnectionError(f"reading {render(self.url)} failed: {self._text(error)}") from None
+        except Exception as error:
+            if not self._is_database_error(error):
+                raise
+            # raised again without the driver's text, which may hold a DSN
+            raise SqlQueryError(f"reading {render(self.url)} failed: {self._text(error)}") from None
 
     def _records(self) -> Iterator[Record]:
         yield DatabaseService(name=self.service, service_type=self.catalog_class.service_type)
-        for name, comment, url in self._databases(self.connection):
+        for name, comment, url, may_connect in self.session.run("listing the databases", self._databases):
             if not self.config.database_filter.matches(name):
                 self.report.filtered += 1
-                continue
-            yield from self._database(name, comment, url)
+            elif not may_connect:
+                self.warn(
+                    f"database {fqn.build(self.service, name)} skipped: the role has no CONNECT privilege on it"
+                    " (grant it, or leave the database out with database_filter)"
+                )
+            else:
+                yield from self._database(name, comment, url)
 
-    def _databases(self, connection: Connection) -> list[tuple[str, str | None, URL]]:
-        """(name, comment, URL to read it) of each database: several only with ``all_databases``."""
+    def _databases(self, connection: Connection) -> list[tuple[str, str | None, URL, bool]]:
+        """(name, comment, URL to read it, whether the role may connect) of each database: several only with
+        ``all_databases``."""
         current = self.catalog_class.default_database(connection, self._database_name())
         listed = self.catalog_class.list_databases(connection)
         if listed is None:
-            return [(current, None, self.url)]
+            return [(current, None, self.url, True)]
         if not self.config.all_databases:
-            listed = [(name, comment) for name, comment in listed if name == current]
-        return [(name, comment, self.url.set(database=name)) for name, comment in listed]
+            listed = [database for database in listed if database[0] == current]
+        return [(name, comment, self.url.set(database=name), may_connect) for name, comment, may_connect in listed]
 
     def _database(self, name: str, comment: str | None, url: URL) -> Iterator[Record]:
-        engine = self.engine if url == self.url else self._engine(url)
+        """One database's records. A connection lost past the retries fails the step, and each schema not
+        read yet is dead-lettered first, as itself and its relations, so the dead letters say what is missing."""
+        session = self.session if url == self.url else self._session(self._engine(url))
+        scope = Scope(self.service, name, row_counts=self.config.include_row_counts)
         try:
-            with nullcontext(self.connection) if engine is self.engine else self._connect(engine) as connection:
-                yield Database(service=self.service, name=name, description=comment or None)
-                catalog = self.catalog_class(
-                    connection, Scope(self.service, name, row_counts=self.config.include_row_counts)
-                )
-                kept = [schema for schema in catalog.schemas() if self._keep_schema(catalog, schema.name)]
+            yield Database(service=self.service, name=name, description=comment or None)
+            listed = session.run(
+                f"listing the schemas of database {name!r}",
+                lambda connection: self._catalog(connection, scope).schemas(),
+            )
+            self._warn_unlisted(scope, {schema.name for schema in listed})
+            kept = [schema for schema in listed if self._keep_schema(schema.name) and self._readable(scope, schema)]
+            started: set[str] = set()
+            try:
                 for batch in batches(kept, self.config.batch_size):
-                    yield from self._batch(catalog, connection, batch)
-        except SqlConnectionError as error:
-            self.fail(str(error), fqn=fqn.build(self.service, name))
-        except Exception as error:  # e.g. the schemas cannot be listed: this database fails, others go on
-            self.fail(f"cannot read database {name!r}: {self._text(error)}", fqn=fqn.build(self.service, name))
+                    yield from self._batch(session, scope, batch, started)
+            except SqlUnavailableError as error:
+                for schema in kept:
+                    if schema.name not in started:
+                        self._fail_schema(scope, schema, f"the step stopped: {error}")
+                raise
         finally:
-            if engine is not self.engine:
-                engine.dispose()
+            if session is not self.session:
+                session.close()
+                session.engine.dispose()
 
-    def _keep_schema(self, catalog: Catalog, schema: str) -> bool:
+    def _catalog(self, connection: Connection, scope: Scope) -> Catalog:
+        return self.catalog_class(connection, scope)
+
+    def _keep_schema(self, schema: str) -> bool:
         keep = self.config.schema_filter.matches(schema) and (
-            self.config.include_system_schemas or not catalog.is_system(schema)
+            self.config.include_system_schemas or not self.catalog_class.is_system(schema)
         )
         self.report.filtered += not keep
         return keep
 
-    def _batch(self, catalog: Catalog, connection: Connection, batch: list[SchemaInfo]) -> Iterator[Record]:
-        """Schemas read together; if that fails, each alone, so only the unreadable one fails."""
-        filtered = self.report.filtered
+    def _readable(self, scope: Scope, schema: SchemaInfo) -> bool:
+        """Whether the role may read the schema; if not, a warning naming it and the privilege it lacks."""
+        if schema.missing_privilege is None:
+            return True
+        self.warn(
+            f"schema {fqn.build(scope.service, scope.database, schema.name)} skipped: the role has no"
+            f" {schema.missing_privilege} privilege on it (grant it, or leave the schema out with schema_filter)"
+        )
+        return False
+
+    def _warn_unlisted(self, scope: Scope, listed: set[str]) -> None:
+        """A schema the filter names literally but the server does not list: missing, or hidden from the role."""
+        for pattern in self.config.schema_filter.include:
+            name = literal(pattern)
+            if name is None or self.config.schema_filter.ignore_case or name in listed:
+                continue
+            if self.config.schema_filter.matches(name):
+                self.warn(
+                    f"schema {fqn.build(scope.service, scope.database, name)} is not listed by the server: it does"
+                    " not exist, or the role has no privilege on it (MySQL lists only the databases a role may use)"
+                )
+
+    def _batch(self, session: Session, scope: Scope, batch: list[SchemaInfo], started: set[str]) -> Iterator[Record]:
+        """Schemas read together; if that fails, each alone, so only the unreadable one fails, counted as
+        itself and each of its relations. A lost connection is retried and then fails the step. The name of
+        each schema whose record is emitted goes into ``started``."""
+        names = [schema.name for schema in batch]
+        what = f"reading schema{'s' * (len(names) > 1)} {', '.join(map(repr, names))} of database {scope.database!r}"
         try:
-            found = catalog.read([schema.name for schema in batch], self._keep_table)
+            found, filtered = session.run(what, lambda connection: self._read(connection, scope, names))
+        except SqlConnectionError:
+            raise
         except Exception as error:
-            self.report.filtered = filtered
             if len(batch) > 1:
                 for schema in batch:
-                    yield from self._batch(catalog, connection, [schema])
+                    yield from self._batch(session, scope, [schema], started)
                 return
-            where = fqn.build(self.service, catalog.scope.database, batch[0].name)
-            self.fail(f"cannot read schema {batch[0].name!r}: {self._text(error)}", fqn=where)
+            self._fail_schema(scope, batch[0], self._text(error))
             return
+        self.report.filtered += filtered
         for schema in batch:
             record = DatabaseSchema(
                 service=self.service,
-                database=catalog.scope.database,
+                database=scope.database,
                 name=schema.name,
                 description=schema.comment or None,
             )
+            started.add(schema.name)
             yield record
-            for item in found.get(schema.name, []):
+            items = found.get(schema.name, [])
+            for position, item in enumerate(items):
                 table = self._build(record, item)
                 if table is None:
                     continue
                 if self.config.sample_rows and table.columns:
-                    self._sample(connection, table)
+                    try:
+                        self._sample(session, table, item)
+                    except SqlUnavailableError as error:
+                        for unread in items[position:]:
+                            where = fqn.build(*record.name_parts, unread.name)
+                            self.fail(f"cannot read {unread.name!r}: the step stopped: {error}", fqn=where)
+                        raise
                 yield table
+
+    def _read(self, connection: Connection, scope: Scope, schemas: list[str]) -> tuple[Found, int]:
+        """One try at a batch's catalog queries: what was found, and how many tables the filter left out."""
+        filtered = 0
+
+        def keep(name: str) -> bool:
+            nonlocal filtered
+            kept = self.config.table_filter.matches(name)
+            filtered += not kept
+            return kept
+
+        return self._catalog(connection, scope).read(schemas, keep), filtered
+
+    def _fail_schema(self, scope: Scope, schema: SchemaInfo, error: str) -> None:
+        """A schema that cannot be read fails as many records as it would have given: itself and its relations."""
+        where = fqn.build(self.service, scope.database, schema.name)
+        relations = (
+            f" nor its {schema.relations} relation{'s' if schema.relations != 1 else ''}" if schema.relations else ""
+        )
+        message = f"cannot read schema {schema.name!r}{relations}: {error}"
+        for _ in range(1 + schema.relations):
+            self.fail(message, fqn=where)
 
     def _build(self, schema: DatabaseSchema, item: Pending | Unreadable) -> Table | None:
         """The table's record; or None, counted as a failure naming the table."""
@@ -191,19 +298,25 @@ class SqlSource(Source):
         self.fail(f"cannot read {item.name!r}: {self._text(item.error)}", fqn=fqn.build(*schema.name_parts, item.name))
         return None
 
-    def _keep_table(self, name: str) -> bool:
-        keep = self.config.table_filter.matches(name)
-        self.report.filtered += not keep
-        return keep
-
-    def _sample(self, connection: Connection, table: Table) -> None:
-        """Fill ``samples`` (see :mod:`.sampling`); a failure is a warning."""
+    def _sample(self, session: Session, table: Table, item: Pending) -> None:
+        """Fill ``samples`` (see :mod:`.sampling`); a failure, or a missing privilege, is a warning; a lost
+        connection is retried and then fails the step."""
         from airflow_provider_ingest.sources.sql.sampling import sample_table
 
+        where = f"{table.fqn} ({table.table_type.value})"
+        if item.missing_privilege is not None:
+            self.warn(f"cannot sample {where}: the role has no {item.missing_privilege} privilege on it")
+            return
         try:
-            sample_table(connection, table, self.config.sample_rows)
+            session.run(
+                f"sampling {table.fqn}",
+                lambda connection: sample_table(connection, table, self.config.sample_rows),
+                retry_timeouts=False,  # a slow view loses its samples, not the step
+            )
+        except SqlConnectionError:
+            raise
         except Exception as error:
-            self.warn(f"cannot sample {table.fqn} ({table.table_type.value}): {self._text(error)}")
+            self.warn(f"cannot sample {where}: {self._text(error)}")
 
     def _resolve_url(self) -> URL:
         from airflow_provider_ingest.sources.sql.connection import parse_url, url_from_connection
@@ -222,34 +335,63 @@ class SqlSource(Source):
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             url = url.set(database=self.context.resolve_path(url.database))
             if not Path(url.database).is_file():
-                raise SqlConnectionError(f"no SQLite database file at {url.database}")
+                raise SqlConfigurationError(f"no SQLite database file at {url.database}")
         return url
 
     def _database_name(self) -> str | None:
         return self.config.database_name or ("shop" if self.config.sample else None)
 
     def _engine(self, url: URL) -> Engine:
+        """An engine without a pool (a lost connection is never handed out again), naming the source to the server."""
         from sqlalchemy import create_engine
         from sqlalchemy.pool import NullPool
 
         try:
-            return create_engine(url, poolclass=NullPool)
+            return create_engine(url, poolclass=NullPool, connect_args=_connect_args(url))
         except Exception as error:
             extra = EXTRAS.get(url.get_backend_name())
             hint = f"; install airflow-provider-ingest[{extra}]" if extra else ""
-            raise SqlConnectionError(f"cannot use {render(url)}: {self._text(error)}{hint}") from None
+            raise SqlConfigurationError(f"cannot use {render(url)}: {self._text(error)}{hint}") from None
 
-    def _connect(self, engine: Engine) -> Connection:
-        """An autocommit connection: a failed catalog query does not spoil the next one."""
-        try:
-            return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except Exception as error:
-            raise SqlConnectionError(f"cannot connect to {render(engine.url)}: {self._text(error)}") from None
+    def _session(self, engine: Engine) -> Session:
+        return Session(engine, self.config.retry, text=self._text, warn=self.warn)
+
+    def _is_database_error(self, error: Exception) -> bool:
+        """Whether ``error`` comes from SQLAlchemy or the database driver (its text may hold a DSN)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        dbapi = getattr(self.engine.dialect, "loaded_dbapi", None) if hasattr(self, "engine") else None
+        return isinstance(error, SQLAlchemyError) or (dbapi is not None and isinstance(error, dbapi.Error))
 
     def _text(self, error: BaseException | str) -> str:
         """An error's message with every password removed: the URL's, and every secret the run resolved."""
         secrets = [*self.context.secrets, self.config.password or ""]
         return scrub(error if isinstance(error, str) else error_text(error), getattr(self, "url", None), secrets)
+
+
+def _connect_args(url: URL) -> dict[str, str]:
+    """The application name the server shows for the source's connections, unless the URL sets its own."""
+    backend = url.get_backend_name()
+    if backend == "postgresql" and "application_name" not in url.query:
+        return {"application_name": APPLICATION_NAME}
+    if url.get_driver_name() == "pymysql" and "program_name" not in url.query:
+        return {"program_name": APPLICATION_NAME}
+    return {}
+
+
+def literal(pattern: str) -> str | None:
+    """The one name a filter pattern matches when it is a plain name (``sales``, ``v\\.daily``); else None."""
+    name = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            char = next(chars, "")
+            if not char or char in _ASCII_ALNUM:  # \d, \1, \b...: a class, a reference or an anchor
+                return None
+        elif char in _REGEX_SYNTAX:
+            return None
+        name.append(char)
+    return "".join(name)
 
 
 def batches(schemas: list[SchemaInfo], size: int) -> Iterator[list[SchemaInfo]]:

@@ -1,0 +1,88 @@
+"""Which database errors a new connection may cure: a lost connection, a statement timeout; and bad credentials.
+
+Checked on SQLAlchemy's wrapped errors (``DBAPIError.connection_invalidated``) and on the driver's own
+(psycopg2's SQLSTATE codes, PyMySQL's error numbers), so an error raised past SQLAlchemy is recognized too.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Fault(Enum):
+    """Why a retry on a new connection may succeed."""
+
+    LOST = "connection lost"
+    TIMEOUT = "statement timeout"
+
+
+PG_LOST_STATES = {"57P01", "57P02", "57P03", "57P04", "57P05"}
+"""admin_shutdown (``pg_terminate_backend``), crash_shutdown, cannot_connect_now, database_dropped, idle timeout."""
+PG_TIMEOUT_STATES = {"57014", "25P03"}
+"""query_canceled (``statement_timeout``, ``pg_cancel_backend``), idle_in_transaction_session_timeout."""
+PG_AUTH_STATES = {"28000", "28P01"}
+PG_LOST_MESSAGES = (
+    "server closed the connection",
+    "terminating connection",
+    "connection already closed",
+    "could not receive data from server",
+    "could not send data to server",
+    "ssl connection has been closed",
+    "lost synchronization with server",
+    "connection not open",
+    "cursor already closed",
+    "no connection to the server",
+)
+MYSQL_LOST_CODES = {1053, 1927, 2006, 2013, 2014, 2045, 2055, 4031}
+"""Server shutdown, MariaDB's "Connection was killed", "server has gone away", "Lost connection"..."""
+MYSQL_TIMEOUT_CODES = {1317, 1969, 3024}
+"""Query interrupted (``KILL QUERY``), MariaDB's ``max_statement_time``, MySQL's ``max_execution_time``."""
+MYSQL_AUTH_CODES = {1044, 1045, 1698}
+
+
+def fault(error: BaseException) -> Fault | None:
+    """Whether ``error`` is a lost connection or a statement timeout; None for any other error."""
+    if getattr(error, "connection_invalidated", False):
+        return Fault.LOST
+    original = getattr(error, "orig", None) or error
+    if isinstance(original, (ConnectionError, EOFError)):
+        return Fault.LOST
+    state = getattr(original, "pgcode", None)
+    if state is not None or _is_psycopg2(original):
+        if state in PG_TIMEOUT_STATES:
+            return Fault.TIMEOUT
+        if state in PG_LOST_STATES or (state or "").startswith("08"):
+            return Fault.LOST
+        first_line = str(original).partition("\n")[0].lower()
+        if any(message in first_line for message in PG_LOST_MESSAGES):
+            return Fault.LOST
+        return None
+    code = mysql_code(original)
+    if code in MYSQL_TIMEOUT_CODES:
+        return Fault.TIMEOUT
+    if code in MYSQL_LOST_CODES or (code == 0 and type(original).__name__ == "InterfaceError"):
+        return Fault.LOST
+    return None
+
+
+def refuses_credentials(error: BaseException) -> bool:
+    """Whether the server refused to log in with these credentials (a retry cannot help)."""
+    original = getattr(error, "orig", None) or error
+    return (
+        getattr(original, "pgcode", None) in PG_AUTH_STATES
+        or mysql_code(original) in MYSQL_AUTH_CODES
+        or (_is_psycopg2(original) and "password authentication failed" in str(original))
+    )
+
+
+def _is_psycopg2(error: BaseException) -> bool:
+    return type(error).__module__.startswith("psycopg2")
+
+
+def mysql_code(error: BaseException) -> int | None:
+    """PyMySQL's error number (its first argument), of its own error or of SQLAlchemy's wrapping one."""
+    error = getattr(error, "orig", None) or error
+    if not type(error).__module__.startswith("pymysql"):
+        return None
+    args = getattr(error, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
