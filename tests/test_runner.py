@@ -337,7 +337,7 @@ def test_file_stage_dedups_by_fqn_last_wins_parents_first(flow, compression):
     children_first(flow.folder / "in.jsonl")
     result = flow.run(
         {
-            "source": {"type": "file", "config": {"path": "in.jsonl"}},
+            "source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}},
             "stage": {"type": "file"},
             "workflow": {"compression": compression},
         }
@@ -358,7 +358,9 @@ def test_file_stage_dedups_by_fqn_last_wins_parents_first(flow, compression):
 
 def test_file_stage_header_lists_the_kinds(flow):
     (flow.folder / "in.jsonl").write_text(dump_record(table("a")) + "\n" + dump_record(SCHEMA) + "\n")
-    result = flow.run({"source": {"type": "file", "config": {"path": "in.jsonl"}}, "stage": {"type": "file"}})
+    result = flow.run(
+        {"source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}}, "stage": {"type": "file"}}
+    )
     header = json.loads(Path(result.staged_uri).read_text().splitlines()[0])
     assert (header["kinds"], header["producer"], header["content"]) == (
         ["database_schema", "table"],
@@ -371,7 +373,7 @@ def test_file_bulk_sink_publishes_the_staged_file(flow):
     children_first(flow.folder / "in.jsonl")
     result = flow.run(
         {
-            "source": {"type": "file", "config": {"path": "in.jsonl"}},
+            "source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}},
             "sink": {"type": "file", "config": {"path": "copy.jsonl.gz"}},
             "stage": {"type": "file", "config": {"path": "out/staged.jsonl"}},
             "bulk_sink": {"type": "file", "config": {"path": "out/published.jsonl"}},
@@ -426,7 +428,7 @@ def test_progress_is_reported_every_thousand_records(flow):
     path.write_text(
         json.dumps(
             {
-                "source": {"type": "file", "config": {"path": "in.jsonl"}},
+                "source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}},
                 "sink": {"type": "file", "config": {"path": "out.jsonl"}},
                 "workflow": {"staging_root": "staging"},
             }
