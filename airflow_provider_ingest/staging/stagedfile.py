@@ -146,6 +146,8 @@ class StagedFileReader:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
             raise StagedFileError(f"{self.uri}: cannot be read: {error.strerror or error}") from None
         with raw:
+            if not isinstance(raw, io.BufferedIOBase):  # an object storage file (fsspec): readline takes no limit
+                raw = io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
             gzipped = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
             stream = io.BufferedReader(_Gunzip(raw, self.uri), buffer_size=1 << 20) if gzipped else raw
