@@ -35,7 +35,13 @@ from airflow_provider_ingest.records import (
     Table,
     dump_record,
 )
-from airflow_provider_ingest.staging import StagedFileWriter, read_dead_letters, read_records
+from airflow_provider_ingest.staging import (
+    StagedFileError,
+    StagedFileWriter,
+    read_dead_letters,
+    read_records,
+    verify_staged_file,
+)
 
 RECORDS = [
     DatabaseService(name="shop", service_type="Postgres"),
@@ -83,6 +89,24 @@ def test_the_builder_writes_what_the_writer_writes(tmp_path: Path) -> None:
             out.write(record)
     assert (tmp_path / "w.jsonl").read_bytes() == VALID
     assert list(read_records(str(tmp_path / "w.jsonl"))) == RECORDS
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_verify_reads_the_whole_file_and_returns_its_count(tmp_path: Path, packed: bool) -> None:
+    path = tmp_path / "valid.jsonl"
+    path.write_bytes(gzip.compress(VALID) if packed else VALID)
+    assert verify_staged_file(str(path)) == len(RECORDS)
+    path.write_bytes(gzip.compress(VALID[:-1]) if packed else VALID + VALID)
+    with pytest.raises(StagedFileError):
+        verify_staged_file(str(path))
+
+
+@pytest.mark.parametrize("line", ["", "two\nlines", "ends with CR\r"])
+def test_the_writer_refuses_what_no_reader_would_take(tmp_path: Path, line: str) -> None:
+    refused = pytest.raises(StagedFileError, match="a record line must be one line of text")
+    with refused, StagedFileWriter(str(tmp_path / "w.jsonl"), producer="tests") as out:
+        out.write_line(line)
+    assert not (tmp_path / "w.jsonl").exists()
 
 
 # --- how files are damaged --------------------------------------------------------------------------
