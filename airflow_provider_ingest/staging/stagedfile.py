@@ -128,7 +128,6 @@ class StagedFileReader:
         self.uri = uri
         self.allow_plain = allow_plain
         self.header: dict[str, Any] | None = None
-        self.plain = False
         self.count = 0
         self.line_number = 0
 
@@ -140,7 +139,7 @@ class StagedFileReader:
 
     def lines(self) -> Iterator[bytes]:
         """Yield each record line (newline included); raise :class:`StagedFileError` on a bad or incomplete file."""
-        self.header, self.plain, self.count, self.line_number = None, False, 0, 0
+        self.header, self.count, self.line_number = None, 0, 0
         try:
             raw = paths.open_read(self.uri)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
@@ -181,7 +180,6 @@ class StagedFileReader:
         bom = first.startswith(codecs.BOM_UTF8)
         text = first[len(codecs.BOM_UTF8) :] if bom else first
         if self.allow_plain and not text.startswith(HEADER_PREFIX):
-            self.plain = True
             yield from self._plain(text, stream)
             return
         if bom:
