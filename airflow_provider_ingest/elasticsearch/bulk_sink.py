@@ -76,12 +76,12 @@ class ElasticsearchBulkSink(BulkSink):
             record = reader.parse(line, self.fail)
             if record is None:
                 continue
+            staged[record.kind] += 1
             try:
                 kind, fqn, doc = document(loads(line))
             except DocumentError as error:
                 self.fail(str(error), record=record)
                 continue
-            staged[kind] += 1
             writer.add(action(targets[kind], fqn, doc), fqn, line)
         writer.flush()
         self.report.records += writer.indexed
