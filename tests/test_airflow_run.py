@@ -48,7 +48,7 @@ def workflow_yaml(tmp_path: Path, records_file: Path, dag_id: str, *, processor:
     return f"""\
 source:
   type: file
-  config: {{path: {records_file}}}
+  config: {{path: {records_file}, format: jsonl}}
 processors:
   - type: support.components:TagTables
     config: {processor}
@@ -207,7 +207,7 @@ with DAG(
     params={"out": "OUT", "root": "ROOT"},
 ):
     source = IngestSourceOperator(
-        task_id="extract", type="file", config={"path": "INPUT"}, staging_root="{{ params.root }}"
+        task_id="extract", type="file", config={"path": "INPUT", "format": "jsonl"}, staging_root="{{ params.root }}"
     )
     tag = IngestProcessorOperator(
         task_id="tag",

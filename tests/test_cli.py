@@ -26,6 +26,7 @@ source:
   type: file
   config:
     path: in.jsonl
+    format: jsonl
 sink:
   type: file
   config:
@@ -197,7 +198,9 @@ def test_components_lists_types_with_config_fields(capsys):
             sections[current] = []
     assert {"source file", "source sql", "sink console", "sink file", "stage file", "bulk_sink file"} <= set(sections)
     assert sections["source file"] == [
-        "path: str (required) staged file or plain JSON Lines of records (local path or URI)"
+        "path: str (required) the file of records to read (local path or URI)",
+        "format: Literal['staged', 'jsonl'] (default 'staged') staged: only a staged file, checked whole before the "
+        "first record; jsonl: also plain JSON Lines, one record per line",
     ]
     assert sections["sink file"] == [
         "path: str (required) where to write the staged file; a .gz name compresses it",
@@ -328,7 +331,7 @@ def test_run_invalid_file_exits_1_before_running(tmp_path):
 def test_run_console_sink_prints_one_line_per_record(tmp_path):
     lines = [dump_record(Table(service="svc", database="db", database_schema="s", name=f"t{i}")) for i in range(2)]
     write(tmp_path, "in.jsonl", "\n".join(lines) + "\n")
-    source = {"type": "file", "config": {"path": "in.jsonl"}}
+    source = {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}}
     done = airflow_ingest("run", str(run_flow(tmp_path, {"type": "console"}, source=source)), cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout.splitlines()[:2] == [

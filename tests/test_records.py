@@ -13,6 +13,7 @@ from airflow_provider_ingest.records import (
     DatabaseService,
     DataType,
     Owner,
+    RecordError,
     Table,
     TableConstraint,
     TableType,
@@ -136,9 +137,9 @@ def test_foreign_key_needs_referred_table_and_columns():
 
 
 def test_unknown_fields_and_kinds_are_refused():
-    with pytest.raises(ValidationError):
+    with pytest.raises(RecordError, match=r"^colour: Extra inputs are not permitted$"):
         parse_record('{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x","colour":"red"}')
-    with pytest.raises(ValidationError):
+    with pytest.raises(RecordError, match=r"^unknown kind 'dashboard' "):
         parse_record('{"kind":"dashboard","name":"t"}')
     with pytest.raises(ValidationError):
         Column(name="c", data_type="NOT_A_TYPE")

@@ -343,7 +343,7 @@ def test_file_stage_dedups_by_fqn_last_wins_parents_first(flow, compression):
     children_first(flow.folder / "in.jsonl")
     result = flow.run(
         {
-            "source": {"type": "file", "config": {"path": "in.jsonl"}},
+            "source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}},
             "stage": {"type": "file"},
             "workflow": {"compression": compression},
         }
@@ -364,7 +364,9 @@ def test_file_stage_dedups_by_fqn_last_wins_parents_first(flow, compression):
 
 def test_file_stage_header_lists_the_kinds(flow):
     (flow.folder / "in.jsonl").write_text(dump_record(table("a")) + "\n" + dump_record(SCHEMA) + "\n")
-    result = flow.run({"source": {"type": "file", "config": {"path": "in.jsonl"}}, "stage": {"type": "file"}})
+    result = flow.run(
+        {"source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}}, "stage": {"type": "file"}}
+    )
     header = json.loads(Path(result.staged_uri).read_text().splitlines()[0])
     assert (header["kinds"], header["producer"], header["content"]) == (
         ["database_schema", "table"],
@@ -377,7 +379,7 @@ def test_file_bulk_sink_publishes_the_staged_file(flow):
     children_first(flow.folder / "in.jsonl")
     result = flow.run(
         {
-            "source": {"type": "file", "config": {"path": "in.jsonl"}},
+            "source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}},
             "sink": {"type": "file", "config": {"path": "copy.jsonl.gz"}},
             "stage": {"type": "file", "config": {"path": "out/staged.jsonl"}},
             "bulk_sink": {"type": "file", "config": {"path": "out/published.jsonl"}},

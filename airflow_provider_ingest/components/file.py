@@ -17,11 +17,16 @@ Compression = Literal["auto", "none", "gzip"]
 
 
 class FileSourceConfig(ComponentConfig):
-    path: str = Field(description="staged file or plain JSON Lines of records (local path or URI)")
+    path: str = Field(description="the file of records to read (local path or URI)")
+    format: Literal["staged", "jsonl"] = Field(
+        default="staged",
+        description="staged: only a staged file, checked whole before the first record; "
+        "jsonl: also plain JSON Lines, one record per line",
+    )
 
 
 class FileSource(Source):
-    """Reads records from a staged file, or from plain JSON Lines of records."""
+    """Reads records from a staged file (checked whole first), or, with ``format: jsonl``, from plain JSON Lines."""
 
     type_name = "file"
     config_class = FileSourceConfig
@@ -29,8 +34,10 @@ class FileSource(Source):
 
     def records(self) -> Iterator[Record]:
         """Each record of the file; a line that is not a valid record is a failure kept with its text."""
-        reader = StagedFileReader(self.context.resolve_path(self.config.path), allow_plain=True)
-        yield from reader.records(on_invalid=lambda message, line: self.fail(message, raw=line))
+        path = self.context.resolve_path(self.config.path)
+        reader = StagedFileReader(path, allow_plain=self.config.format == "jsonl")
+        reader.verify()  # a damaged file gives no record at all, so nothing downstream publishes part of it
+        yield from reader.records(on_invalid=self.fail)
 
 
 class FileSinkConfig(ComponentConfig):
@@ -142,11 +149,14 @@ class FileBulkSink(BulkSink):
     config: FileBulkSinkConfig
 
     def publish(self, uri: str) -> None:
-        """Copy the records, trailer and checksum checked, to a new staged file at the destination."""
+        """Check the whole file, then copy each valid record line to a new staged file at the destination."""
+        reader = StagedFileReader(uri)
+        reader.verify()
         destination = self.context.resolve_path(self.config.path)
         with StagedFileWriter(destination, producer=self.report.component) as out:
-            for line in StagedFileReader(uri).lines():
-                out.write_line(line[:-1].decode())
+            for line in reader.lines():
+                if reader.parse(line, self.fail) is not None:
+                    out.write_line(line[:-1].decode())
         self.report.records = out.count
 
     @classmethod

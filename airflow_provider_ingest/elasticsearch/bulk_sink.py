@@ -30,7 +30,7 @@ from airflow_provider_ingest.elasticsearch.mappings import (
 from airflow_provider_ingest.elasticsearch.sink import ElasticsearchConfig, asset_uris, connect, stamp
 from airflow_provider_ingest.errors import IngestError
 from airflow_provider_ingest.records import Entity, parse_record
-from airflow_provider_ingest.staging import StagedFileReader
+from airflow_provider_ingest.staging import StagedFileReader, verify_staged_file
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -74,6 +74,7 @@ class ElasticsearchBulkSink(BulkSink):
 
     @translated()
     def publish(self, uri: str) -> None:
+        verify_staged_file(uri)  # a damaged file publishes nothing
         if self.config.mode == "upsert":
             ensure_indexes(self.client, self.config.index_prefix, stamp())
             self._load(uri, self.aliases)
@@ -85,13 +86,16 @@ class ElasticsearchBulkSink(BulkSink):
         staged: Counter[str] = Counter()
         writer = BulkWriter(self.client, self.config, self._rejected)
         loads = json.loads
-        for line in StagedFileReader(uri).lines():
-            data = loads(line)
-            staged[data["kind"]] += 1
+        reader = StagedFileReader(uri)
+        for line in reader.lines():
+            record = reader.parse(line, self.fail)
+            if record is None:
+                continue
+            staged[record.kind] += 1
             try:
-                kind, fqn, doc = document(data)
+                kind, fqn, doc = document(loads(line))
             except DocumentError as error:
-                self.fail(str(error), record=parse_record(line))
+                self.fail(str(error), record=record)
                 continue
             writer.add(action(targets[kind], fqn, doc), fqn, line)
         writer.flush()

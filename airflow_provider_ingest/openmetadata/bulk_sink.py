@@ -16,7 +16,8 @@ from pydantic import Field
 from airflow_provider_ingest.api import BulkSink
 from airflow_provider_ingest.openmetadata.sink import OpenMetadataConfig, Publisher, asset_uris, connect
 from airflow_provider_ingest.records import KIND_ORDER, Record, Table
-from airflow_provider_ingest.staging import StagedFileReader
+from airflow_provider_ingest.staging import StagedFileReader, verify_staged_file
+from airflow_provider_ingest.staging.stagedfile import OnInvalid
 
 
 class OpenMetadataBulkSinkConfig(OpenMetadataConfig):
@@ -35,14 +36,15 @@ class OpenMetadataBulkSink(BulkSink):
         self.publisher = Publisher(self.client, self)
 
     def publish(self, uri: str) -> None:
-        """Publish the parents (kept in memory, grouped by kind), then stream the tables."""
+        """Check the whole file; publish the parents (kept in memory, grouped by kind), then stream the tables."""
+        verify_staged_file(uri)  # a damaged file publishes nothing
         parents = sorted(
-            (record for record in _records(uri) if not isinstance(record, Table)),
+            (record for record in _records(uri, self.fail) if not isinstance(record, Table)),
             key=lambda record: KIND_ORDER[record.kind],
         )
         for record in parents:
             self._one(record)
-        self._tables(record for record in _records(uri) if isinstance(record, Table))
+        self._tables(record for record in _records(uri, _failed_already) if isinstance(record, Table))
         self.publisher.finish()
 
     def _tables(self, tables: Iterator[Record]) -> None:
@@ -83,5 +85,9 @@ class OpenMetadataBulkSink(BulkSink):
         return asset_uris(config)
 
 
-def _records(uri: str) -> Iterator[Record]:
-    return StagedFileReader(uri).records()
+def _records(uri: str, on_invalid: OnInvalid) -> Iterator[Record]:
+    return StagedFileReader(uri).records(on_invalid)
+
+
+def _failed_already(message: str, /, *, raw: str) -> None:
+    """A line that is not a record, seen again: the first pass counted and kept it."""

@@ -7,10 +7,11 @@ knows its fully qualified name (:attr:`Entity.fqn`).
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError, model_validator
 
+from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import fqn as fqn_
 from airflow_provider_ingest.records.datatypes import DataType
 
@@ -183,14 +184,56 @@ KIND_ORDER: dict[str, int] = {"database_service": 0, "database": 1, "database_sc
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
 
 
+class RecordError(InputError):
+    """Text or data that is not a valid record; the message says why, naming the field."""
+
+
 def parse_record(data: str | bytes) -> Record:
-    """Parse one record from its JSON text."""
-    return RECORD_ADAPTER.validate_json(data)
+    """Parse one record from its JSON text; raise :class:`RecordError` saying why it is not one."""
+    try:
+        return RECORD_ADAPTER.validate_json(data)
+    except ValidationError as error:
+        raise RecordError(_reason(error)) from None
 
 
 def record_from_dict(data: object) -> Record:
-    """Validate one record from decoded JSON (a dict)."""
-    return RECORD_ADAPTER.validate_python(data)
+    """Validate one record from decoded JSON (a dict); raise :class:`RecordError` saying why it is not one."""
+    try:
+        return RECORD_ADAPTER.validate_python(data)
+    except ValidationError as error:
+        raise RecordError(_reason(error)) from None
+
+
+_SHOWN_PROBLEMS = 3
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _reason(error: ValidationError) -> str:
+    """One line naming each problem's field: ``columns.0.data_type: Field required``."""
+    problems = [_problem(item) for item in error.errors(include_url=False)]
+    more = len(problems) - _SHOWN_PROBLEMS
+    return "; ".join(problems[:_SHOWN_PROBLEMS]) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _problem(item: Any) -> str:
+    kind, where = item["type"], ".".join(str(part) for part in item["loc"][1:])
+    if kind == "union_tag_not_found":
+        return f"no kind (one of {', '.join(KIND_ORDER)})"
+    if kind == "union_tag_invalid":
+        return f"unknown kind {_short(item['ctx']['tag'])} (one of {', '.join(KIND_ORDER)})"
+    if kind in ("dict_type", "model_attributes_type") and not item["loc"]:
+        found = _JSON_TYPES.get(type(item["input"]), "null")
+        return f"a record is a JSON object, not {found}"
+    if kind == "enum":
+        return f"{where}: {_short(item['input'])} is not one of the known values"
+    if kind == "json_invalid":
+        return item["msg"].replace("Invalid JSON", "invalid JSON", 1)
+    return f"{where}: {item['msg']}" if where else item["msg"]
 
 
 _WITHOUT_SAMPLES = {"columns": {"__all__": {"samples"}}}

@@ -6,6 +6,7 @@ from airflow_provider_ingest.staging.stagedfile import (
     StagedFileReader,
     StagedFileWriter,
     read_records,
+    verify_staged_file,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "StagedFileWriter",
     "read_dead_letters",
     "read_records",
+    "verify_staged_file",
 ]

@@ -6,33 +6,47 @@
     {"kind": "table", ...}                                    one record per line
     {"staged_file_end": true, "count": 2, "sha256": "..."}
 
-The trailer's count and SHA-256 (of the record lines, newlines included) let a reader refuse a file
-whose writer was killed. Files are written atomically and read and written as streams; the same
-records give the same bytes (no timestamps, gzip included), so a retried task reproduces its output.
+The trailer's count and SHA-256 (of every byte between header and trailer) let a reader refuse a file
+whose writer was killed, or that was changed after writing; lines end with LF only and none is blank.
+Files are written atomically and read and written as streams; the same records give the same bytes
+(no timestamps, gzip included), so a retried task reproduces its output.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
 import json
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, Protocol
 
 from airflow_provider_ingest.errors import InputError
-from airflow_provider_ingest.records import Entity, Record, dump_record, parse_record
+from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, dump_record, parse_record
 from airflow_provider_ingest.staging import paths
 
 FORMAT_VERSION = 1
 HEADER_KEY = "staged_file"
+HEADER_PREFIX = b'{"staged_file"'
 TRAILER_PREFIX = b'{"staged_file_end"'
+CONTENTS = ("records", "dead_letters")
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""Longest line a reader takes (one record): a bound on memory, also against a gzip bomb."""
 _TAIL_BYTES = 4096
+_CHUNK_BYTES = 1 << 20
 
 
 class StagedFileError(InputError):
     """A staged file that is truncated, corrupted or not a staged file at all."""
+
+
+class OnInvalid(Protocol):
+    """What a reader calls with a line that is not a record: the message, and the line's text (``Component.fail``)."""
+
+    def __call__(self, message: str, /, *, raw: str) -> None: ...
 
 
 def _compressed(uri: str, compression: str) -> bool:
@@ -81,7 +95,9 @@ class StagedFileWriter:
         return self
 
     def write_line(self, line: str) -> None:
-        """Append one record's JSON text (no newline)."""
+        """Append one record's JSON text: one line, not empty, no line end."""
+        if not line or "\n" in line or "\r" in line:
+            raise StagedFileError(f"{self.uri}: a record line must be one line of text, not {line[:60]!r}")
         data = line.encode() + b"\n"
         self._digest.update(data)
         self._stream.write(data)  # type: ignore[union-attr]
@@ -102,7 +118,11 @@ class StagedFileWriter:
 
 
 class StagedFileReader:
-    """Reads a staged file as a stream and checks its trailer; also reads plain JSON Lines."""
+    """Reads a staged file as a stream, checking every line, then the trailer's count and checksum.
+
+    With ``allow_plain``, a file without a staged file header is read as plain JSON Lines of records
+    (blank lines skipped, CRLF line ends and a UTF-8 BOM accepted); a staged file is still checked.
+    """
 
     def __init__(self, uri: str, *, allow_plain: bool = False) -> None:
         self.uri = uri
@@ -111,104 +131,218 @@ class StagedFileReader:
         self.count = 0
         self.line_number = 0
 
-    def lines(self) -> Iterator[bytes]:
-        """Yield each record line; raise :class:`StagedFileError` on a bad or incomplete file."""
-        with paths.open_read(self.uri) as raw:
-            gzipped = raw.read(2) == b"\x1f\x8b"
-            raw.seek(0)
-            if not gzipped:
-                self._check_tail(raw)
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
-            if gzipped:
-                stream = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
-            try:
-                yield from self._body(stream)
-            except EOFError as error:
-                raise StagedFileError(f"{self.uri}: truncated: {error}") from error
-            except (gzip.BadGzipFile, zlib.error) as error:
-                raise StagedFileError(f"{self.uri}: corrupted: {error}") from error
+    def verify(self) -> int:
+        """Read the whole file and check it as :meth:`lines` does; return its number of records."""
+        for _ in self.lines():
+            pass
+        return self.count
 
-    def records(self, on_invalid: Callable[[str, str], None] | None = None) -> Iterator[Record]:
-        """Yield each record, parsed; a line that is not a record raises, or goes to ``on_invalid(message, line)``."""
+    def lines(self) -> Iterator[bytes]:
+        """Yield each record line (newline included); raise :class:`StagedFileError` on a bad or incomplete file."""
+        self.header, self.count, self.line_number = None, 0, 0
+        try:
+            raw = paths.open_read(self.uri)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+            raise StagedFileError(f"{self.uri}: cannot be read: {error.strerror or error}") from None
+        with raw:
+            if not isinstance(raw, io.BufferedIOBase):  # an object storage file (fsspec): readline takes no limit
+                raw = io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
+            gzipped = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            stream = io.BufferedReader(_Gunzip(raw, self.uri), buffer_size=1 << 20) if gzipped else raw
+            yield from self._body(stream)
+
+    def records(self, on_invalid: OnInvalid | None = None) -> Iterator[Record]:
+        """Yield each record; a line that is not a record raises, or goes to ``on_invalid(message, raw=line)``."""
         for line in self.lines():
-            try:
-                yield parse_record(line)
-            except ValueError as error:
-                message = f"{self.uri}: line {self.line_number} is not a valid record: {error}"
-                if on_invalid is None:
-                    raise StagedFileError(message) from error
-                on_invalid(message, line.decode().rstrip("\n"))
+            record = self.parse(line, on_invalid)
+            if record is not None:
+                yield record
+
+    def parse(self, line: bytes, on_invalid: OnInvalid | None = None) -> Record | None:
+        """The record on the line :meth:`lines` just gave; if it is none, raise or call ``on_invalid`` and return None.
+
+        ``on_invalid`` gets the message (file, line number, reason) and, as ``raw``, the line's text.
+        """
+        try:
+            return parse_record(line)
+        except RecordError as error:
+            message = f"{self.uri}: line {self.line_number} is not a valid record: {error}"
+            if on_invalid is None:
+                raise StagedFileError(message) from None
+            on_invalid(message, raw=line.decode("utf-8", "backslashreplace").rstrip("\r\n"))
+            return None
 
     def _body(self, stream: IO[bytes]) -> Iterator[bytes]:
-        first = stream.readline()
+        first = stream.readline(MAX_LINE_BYTES + 1)
         if not first:
             raise StagedFileError(f"{self.uri}: empty file, not a staged file")
+        bom = first.startswith(codecs.BOM_UTF8)
+        text = first[len(codecs.BOM_UTF8) :] if bom else first
+        if self.allow_plain and not text.startswith(HEADER_PREFIX):
+            yield from self._plain(text, stream)
+            return
+        if bom:
+            raise StagedFileError(
+                f"{self.uri}: line 1 starts with a UTF-8 byte order mark: not a staged file as written "
+                "(was it saved by a text editor?)"
+            )
+        self.header = self._header(first)
+        self._check_tail(stream)
+        yield from self._staged(stream)
+
+    def _header(self, line: bytes) -> dict[str, Any]:
+        if not line.startswith(HEADER_PREFIX):
+            raise StagedFileError(
+                f"{self.uri}: no staged file header on line 1 "
+                "(plain JSON Lines are read only by the file source, with format: jsonl)"
+            )
+        self._check_line_end(line, 1)
+        header = self._json(line, 1)
+        version = header.get(HEADER_KEY)
+        if type(version) is not int or version != FORMAT_VERSION:
+            raise StagedFileError(f"{self.uri}: unsupported staged file version {version!r}")
+        kinds = header.get("kinds")
+        if (
+            header.keys() != {HEADER_KEY, "content", "producer", "kinds"}
+            or header["content"] not in CONTENTS
+            or not isinstance(header["producer"], str)
+            or not isinstance(kinds, list)
+            or not all(isinstance(kind, str) and kind in KIND_ORDER for kind in kinds)
+        ):
+            raise StagedFileError(f"{self.uri}: corrupted: line 1 is not a valid staged file header")
+        return header
+
+    def _staged(self, stream: IO[bytes]) -> Iterator[bytes]:
+        """The record lines after the header; every byte up to the trailer counts in the checksum."""
         digest = hashlib.sha256()
         trailer: dict[str, Any] | None = None
-        if first.startswith(b'{"' + HEADER_KEY.encode()):
-            self.header = self._json(first, 1)
-            if self.header.get(HEADER_KEY) != FORMAT_VERSION:
-                raise StagedFileError(f"{self.uri}: unsupported staged file version {self.header.get(HEADER_KEY)!r}")
-            pending = b""
-        elif self.allow_plain:
-            pending = first
-        else:
-            raise StagedFileError(f"{self.uri}: no staged file header on line 1")
-        number = 1 if self.header is not None else 0
-        lines = iter(stream) if not pending else _chain(pending, stream)
-        for line in lines:
+        readline = stream.readline
+        number = 1
+        while line := readline(MAX_LINE_BYTES + 1):
             number += 1
             if trailer is not None:
-                raise StagedFileError(f"{self.uri}: data after the trailer on line {number}")
-            if not line.endswith(b"\n"):
-                if self.header is not None:
-                    raise StagedFileError(f"{self.uri}: truncated: line {number} is incomplete")
-                line += b"\n"  # plain JSON Lines may lack the final newline
+                raise StagedFileError(f"{self.uri}: corrupted: data after the trailer on line {number}")
+            self._check_line_end(line, number)
             if line.startswith(TRAILER_PREFIX):
-                trailer = self._json(line, number)
-                continue
-            if line == b"\n":
+                trailer = self._trailer(line, number)
                 continue
             digest.update(line)
+            if line == b"\n":
+                raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
             self.count += 1
             self.line_number = number
             yield line
-        if self.header is None:
-            return
         if trailer is None:
             raise StagedFileError(f"{self.uri}: truncated: no trailer after {self.count} records")
-        if trailer.get("count") != self.count:
+        if trailer["count"] != self.count:
             raise StagedFileError(
-                f"{self.uri}: corrupted: trailer counts {trailer.get('count')} records, file has {self.count}"
+                f"{self.uri}: corrupted: trailer counts {trailer['count']} records, file has {self.count}"
             )
-        if trailer.get("sha256") != digest.hexdigest():
+        if trailer["sha256"] != digest.hexdigest():
             raise StagedFileError(f"{self.uri}: corrupted: checksum does not match the trailer")
 
-    def _check_tail(self, raw: IO[bytes]) -> None:
+    def _plain(self, first: bytes, stream: IO[bytes]) -> Iterator[bytes]:
+        """Plain JSON Lines: every non-blank line is a record; the last may lack its newline."""
+        readline = stream.readline
+        line, number = first, 1
+        while line:
+            if len(line) > MAX_LINE_BYTES:
+                raise StagedFileError(f"{self.uri}: line {number} is longer than {MAX_LINE_BYTES:,} bytes")
+            if line.startswith(TRAILER_PREFIX):
+                raise StagedFileError(
+                    f"{self.uri}: line {number} is a staged file trailer, but line 1 is no staged file header: "
+                    "the header is damaged"
+                )
+            if not line.isspace():
+                self.count += 1
+                self.line_number = number
+                yield line if line.endswith(b"\n") else line + b"\n"
+            line, number = readline(MAX_LINE_BYTES + 1), number + 1
+
+    def _check_line_end(self, line: bytes, number: int) -> None:
+        """A staged file line ends with LF, written whole; CRLF means the file was converted after writing."""
+        if not line.endswith(b"\n"):
+            if len(line) > MAX_LINE_BYTES:
+                raise StagedFileError(f"{self.uri}: corrupted: line {number} is longer than {MAX_LINE_BYTES:,} bytes")
+            raise StagedFileError(f"{self.uri}: truncated: line {number} is incomplete")
+        if line.endswith(b"\r\n"):
+            raise StagedFileError(
+                f"{self.uri}: line {number} ends with CRLF (Windows line end); staged files are written with LF "
+                "only, so this one was changed after writing (a text editor, or git's autocrlf?)"
+            )
+
+    def _trailer(self, line: bytes, number: int) -> dict[str, Any]:
+        trailer = self._json(line, number)
+        count, checksum = trailer.get("count"), trailer.get("sha256")
+        if trailer.get("staged_file_end") is not True or type(count) is not int or not isinstance(checksum, str):
+            raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a valid trailer")
+        return trailer
+
+    def _check_tail(self, stream: IO[bytes]) -> None:
         """Refuse a truncated uncompressed file before any record is read."""
-        if self.allow_plain or not raw.seekable():
+        if not stream.seekable():
             return
-        size = raw.seek(0, io.SEEK_END)
-        raw.seek(max(0, size - _TAIL_BYTES))
-        tail = raw.read()
-        raw.seek(0)
-        last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-        if not tail.endswith(b"\n") or not last.startswith(TRAILER_PREFIX):
-            raise StagedFileError(f"{self.uri}: truncated: the file does not end with a trailer")
+        position = stream.tell()
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(max(position, size - _TAIL_BYTES))
+        tail = stream.read()
+        stream.seek(position)
+        lines = b"\n" + tail
+        start = lines.rfind(b"\n" + TRAILER_PREFIX)
+        end = lines.find(b"\n", start + 1) if start >= 0 else -1
+        if end == len(lines) - 1:
+            return
+        if end >= 0:
+            raise StagedFileError(f"{self.uri}: corrupted: data after the trailer")
+        raise StagedFileError(f"{self.uri}: truncated: the file does not end with a trailer")
 
     def _json(self, line: bytes, number: int) -> dict[str, Any]:
         try:
             value = json.loads(line)
-        except ValueError as error:
-            raise StagedFileError(f"{self.uri}: line {number} is not JSON: {error}") from error
+        except (ValueError, RecursionError) as error:
+            raise StagedFileError(f"{self.uri}: corrupted: line {number} is not JSON: {error}") from None
         if not isinstance(value, dict):
-            raise StagedFileError(f"{self.uri}: line {number} is not a JSON object")
+            raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a JSON object")
         return value
 
 
-def _chain(first: bytes, rest: IO[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
+class _Gunzip(io.RawIOBase):
+    """The bytes of exactly one gzip member: a cut stream, a bad CRC or any byte after the member is refused."""
+
+    def __init__(self, compressed: IO[bytes], uri: str) -> None:
+        self._compressed = compressed
+        self._uri = uri
+        self._inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        self._checked_end = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        inflate = self._inflate
+        while not inflate.eof:
+            data = inflate.unconsumed_tail or self._compressed.read(_CHUNK_BYTES)
+            if not data:
+                raise StagedFileError(f"{self._uri}: truncated: the gzip stream ends early")
+            try:
+                out = inflate.decompress(data, len(buffer))
+            except zlib.error as error:
+                reason = str(error).rpartition(": ")[2]  # "Error -3 while decompressing data: incorrect data check"
+                raise StagedFileError(f"{self._uri}: corrupted: gzip stream: {reason}") from None
+            if out:
+                buffer[: len(out)] = out
+                return len(out)
+        if not self._checked_end:
+            self._checked_end = True
+            if inflate.unused_data or self._compressed.read(1):
+                raise StagedFileError(f"{self._uri}: corrupted: data after the end of the gzip stream")
+        return 0
+
+
+def verify_staged_file(uri: str) -> int:
+    """Check a whole staged file (header, every line, count, checksum, trailer; gzip stream whole); return its count."""
+    return StagedFileReader(uri).verify()
 
 
 def read_records(uri: str, *, allow_plain: bool = False) -> Iterator[Record]:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from airflow_provider_ingest.api import ComponentConfig, Processor, Sink, Source
+from airflow_provider_ingest.api import ComponentConfig, Processor, Sink, Source, Stage
 from airflow_provider_ingest.records import Record, Table, TagLabel
 
 
@@ -211,3 +211,20 @@ class ConnectionProbe(Processor):
 
     def process(self, record: Record) -> Record:
         return record
+
+
+class HandOverStageConfig(ComponentConfig):
+    path: str
+
+
+class HandOverStage(Stage):
+    """Stages nothing: hands the file at ``path``, as it is, to the bulk sink (what do bulk sinks accept?)."""
+
+    config_class = HandOverStageConfig
+    config: HandOverStageConfig
+
+    def stage(self, record: Record) -> None:
+        pass
+
+    def commit(self) -> str:
+        return self.context.resolve_path(self.config.path)
