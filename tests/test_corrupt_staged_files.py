@@ -356,7 +356,13 @@ class Run:
 
 
 def run_cli(
-    tmp_path: Path, services: Services, consumer: str, data: bytes | None, capsys: Any, name: str = "in.jsonl"
+    tmp_path: Path,
+    services: Services,
+    consumer: str,
+    data: bytes | None,
+    capsys: Any,
+    name: str = "in.jsonl",
+    max_failures: int = 100,
 ) -> Run:
     """Write ``data`` to a file (None: no file) and run the workflow in which ``consumer`` reads it, in this process."""
     given = tmp_path / name
@@ -373,6 +379,8 @@ def run_cli(
         workflow["source"] = {"type": "file", "config": {"path": str(seed)}}
         workflow["stage"] = {"type": "support.components:HandOverStage", "config": {"path": str(given)}}
         workflow["bulk_sink"] = bulk_sink(consumer, services, tmp_path, prefix)
+        if consumer == "es_replace":
+            workflow["bulk_sink"]["config"]["max_failures"] = max_failures
     path = tmp_path / "workflow.yaml"
     path.write_text(json.dumps(workflow))
     puts_before = len(services.om.puts())
@@ -551,6 +559,16 @@ def test_a_malformed_record_is_dead_lettered_with_its_line(
     assert letter.error.startswith(f"{tmp_path / 'in.jsonl'}: line 5 is not a valid record: ")
     assert reason in letter.error
     assert letter.record == bad.decode("utf-8", "backslashreplace")
+
+
+def test_a_malformed_record_keeps_the_live_index_in_replace_mode_by_default(
+    tmp_path: Path, services: Services, capsys: Any
+) -> None:
+    records = [*GOOD_LINES[:3], MALFORMED[0][1], *GOOD_LINES[3:]]
+    run = run_cli(tmp_path, services, "es_replace", staged(records), capsys, max_failures=0)
+    assert run.code == 1, run.output
+    assert "records failed: 1 (max_failures 0)" in run.output and "Traceback" not in run.output
+    assert run.row() == (len(GOOD_LINES), 1)
 
 
 def test_several_malformed_records_are_each_counted(tmp_path: Path, services: Services, capsys: Any) -> None:

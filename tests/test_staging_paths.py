@@ -189,7 +189,7 @@ def test_object_storage_keys_are_compared_normalised() -> None:
 WORKFLOW = """\
 source:
   type: file
-  config: {path: in.jsonl}
+  config: {path: in.jsonl, format: jsonl}
 sink:
   type: file
   config: {path: out.jsonl}
