@@ -105,3 +105,24 @@ def test_a_stopped_run_commits_nothing_and_the_rerun_is_identical(
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert {name: (tmp_path / name).read_bytes() for name in uninterrupted} == uninterrupted
     assert leftovers(tmp_path) == []
+
+
+def test_a_spill_folder_left_by_a_killed_process_is_removed_by_the_next_stage(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    from airflow_provider_ingest.api import RunContext
+    from airflow_provider_ingest.components.file import FileStage
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f"ingest-stage-{dead.stdout.strip()}-x1"
+    live = tmp_path / f"ingest-stage-{os.getppid()}-x2"  # another stage's, still running
+    for folder in (orphan, live):
+        folder.mkdir()
+        (folder / "table").write_bytes(b"{}\n")
+    stage = FileStage.create({}, RunContext(workflow_name="w", run_id="r", staging_root=str(tmp_path / "s")))
+    stage.prepare()
+    try:
+        assert not orphan.exists() and live.exists()
+    finally:
+        stage.close()

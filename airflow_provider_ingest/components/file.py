@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -91,7 +93,8 @@ class FileStageConfig(ComponentConfig):
 class FileStage(Stage):
     """Stages records: one per FQN (the last wins), parents before children.
 
-    Records spill to temporary files by kind as they come; memory holds only an index of FQNs.
+    Records spill to temporary files by kind as they come; memory holds only an index of FQNs. The spill
+    folder is named after the process, so one left by a killed process is removed by the next stage.
     """
 
     type_name = "file"
@@ -99,7 +102,8 @@ class FileStage(Stage):
     config: FileStageConfig
 
     def prepare(self) -> None:
-        self._spill = tempfile.TemporaryDirectory(prefix="ingest-stage-")
+        _remove_orphaned_spills()
+        self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
         self._latest: dict[str, tuple[str, int]] = {}
 
@@ -135,6 +139,27 @@ class FileStage(Stage):
             handle.close()
         if hasattr(self, "_spill"):
             self._spill.cleanup()
+
+
+SPILL_PREFIX = "ingest-stage-"
+
+
+def _remove_orphaned_spills() -> None:
+    """Delete the spill folders of stages whose process is gone (killed before it could clean up)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*-*"):
+        pid = folder.name.removeprefix(SPILL_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class FileBulkSinkConfig(ComponentConfig):
