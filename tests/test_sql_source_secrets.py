@@ -75,8 +75,9 @@ def test_substitute_percent_encodes_a_url_password_and_remembers_secrets() -> No
         "password": PASSWORD,
         "name": "reader",
     }
-    assert secret_values(config, env) == [PASSWORD, ENCODED, PASSWORD]
-    assert secrets == {PASSWORD, ENCODED}
+    assert {PASSWORD, ENCODED} <= secrets
+    assert "reader" not in secrets and "db" not in secrets
+    assert secret_values(config, env) == secrets
 
 
 def test_the_password_field_connects(pg_role: str, password_env: str, tmp_path: Path, postgres_url: str) -> None:
@@ -142,9 +143,10 @@ def test_every_resolved_secret_is_scrubbed_from_driver_messages(
 
     from airflow_provider_ingest.sources.sql.source import SqlSource
 
-    substitute({"password": password_env})
+    run = context(tmp_path)
+    substitute({"password": password_env}, secrets=run.secrets)
     url = f"postgresql+psycopg2://{pg_role}@127.0.0.1:1/postgres"
-    source = SqlSource.create({"url": url, "service_name": "pg"}, context(tmp_path))
+    source = SqlSource.create({"url": url, "service_name": "pg"}, run)
     message = f'FATAL: password "{PASSWORD}" rejected; dsn was postgresql://{pg_role}:{ENCODED}@127.0.0.1/postgres'
     assert source._text(message) == (
         f'FATAL: password "***" rejected; dsn was postgresql://{pg_role}:***@127.0.0.1/postgres'
