@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_ingest.elasticsearch.connection import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
+from airflow_provider_ingest.secrets import redact_text, register
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -82,7 +83,7 @@ class ElasticsearchIngestHook(BaseHook):
         try:
             version = self.get_conn().info()["version"]["number"]
         except Exception as error:
-            return False, str(error)
+            return False, redact_text(str(error))
         return True, f"connected to Elasticsearch {version}"
 
     def close(self) -> None:
@@ -132,9 +133,5 @@ def build_client(settings: dict[str, Any]) -> Elasticsearch:
 
 
 def mask(secret: str) -> None:
-    """Have Airflow's log masker hide a secret, when running in Airflow."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow without the task SDK
-        return
-    mask_secret(secret)
+    """Have Airflow's log masker hide a secret, in every form it can be shown in."""
+    register(secret)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from airflow_provider_ingest.secrets import redact_text, redact_url
+
 if TYPE_CHECKING:
     import requests
 
@@ -49,7 +51,7 @@ class Settings:
     pool_size: int = 10
 
     def __repr__(self) -> str:
-        return f"Settings(server_url={self.server_url!r}, token=***)"
+        return f"Settings(server_url={redact_url(self.server_url)!r}, token=***)"
 
 
 class OpenMetadataClient:
@@ -62,7 +64,7 @@ class OpenMetadataClient:
         self.server_version: str | None = None
 
     def __repr__(self) -> str:
-        return f"OpenMetadataClient({self.base_url!r})"
+        return f"OpenMetadataClient({redact_url(self.base_url)!r})"
 
     @property
     def session(self) -> requests.Session:
@@ -86,7 +88,7 @@ class OpenMetadataClient:
             if not major.isdigit() or int(major) not in SUPPORTED_MAJOR_VERSIONS:
                 supported = ", ".join(f"{v}.x" for v in SUPPORTED_MAJOR_VERSIONS)
                 raise UnsupportedServerError(
-                    f"OpenMetadata server {self.base_url} has version {version or 'unknown'!r}; "
+                    f"OpenMetadata server {redact_url(self.base_url)} has version {version or 'unknown'!r}; "
                     f"this provider supports {supported}"
                 )
             self.server_version = version
@@ -121,15 +123,17 @@ class OpenMetadataClient:
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
             )
         except requests.RequestException as error:
-            raise OpenMetadataError(f"{method} {url} failed after retries: {_reason(error)}") from None
+            raise OpenMetadataError(f"{method} {redact_url(url)} failed after retries: {_reason(error)}") from None
         if response.status_code >= 500 or response.status_code == 429:
-            raise OpenMetadataError(f"{method} {url}: {response.status_code} after retries: {_message(response)}")
+            raise OpenMetadataError(
+                f"{method} {redact_url(url)}: {response.status_code} after retries: {_message(response)}"
+            )
         if response.status_code >= 400:
             raise RequestRejected(response.status_code, _message(response))
         try:
             return response.status_code, response.json() if response.content else {}
         except ValueError:
-            raise OpenMetadataError(f"{method} {url}: the answer is not JSON") from None
+            raise OpenMetadataError(f"{method} {redact_url(url)}: the answer is not JSON") from None
 
 
 def server_base(url: str) -> str:
@@ -162,7 +166,7 @@ def _session(settings: Settings) -> requests.Session:
     session.verify = settings.verify
     session.headers["Accept"] = "application/json"
     if settings.token:
-        session.headers["Authorization"] = f"Bearer {settings.token}"
+        session.headers["Authorization"] = f"Bearer {settings.token.strip()}"
     return session
 
 
@@ -181,4 +185,4 @@ def _reason(error: Exception) -> str:
     """A connection error's cause, without the request (whose headers hold the token)."""
     reason = getattr(error, "args", None)
     text = str(reason[0]) if reason else type(error).__name__
-    return f"{type(error).__name__}: {text}"
+    return redact_text(f"{type(error).__name__}: {text}")

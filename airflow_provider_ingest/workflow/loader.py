@@ -195,6 +195,8 @@ def _inline_secrets(document: Document, value: Any, location: Location) -> list[
         return []
     if not isinstance(value, str):
         return []
+    if location[-1:] == ("staging_root",) and secret_spans(value):
+        return [document.problem(location, "staging_root names an Airflow connection (s3://conn_id@bucket), no secret")]
     inline = [span for span in secret_spans(value) if not REFERENCE.fullmatch(value[span.start : span.end])]
     if not inline:
         return []
