@@ -259,14 +259,6 @@ CASES: dict[str, Case] = {
     "careless_plugin": careless_plugin,
 }
 
-UNSCRUBBED = pytest.mark.xfail(
-    strict=True,
-    reason="messages of failing components are not passed through RunContext.scrub: Component.fail and "
-    "Component.warn (api/components.py) write them raw to the report and the dead letters, and run_workflow "
-    "(workflow/runner.py) puts the error that stopped the run raw into RunResult.error",
-)
-CLI_CASES = [pytest.param(name, marks=UNSCRUBBED) if name == "careless_plugin" else name for name in CASES]
-
 
 @pytest.fixture
 def secret() -> str:
@@ -309,7 +301,7 @@ def cli_run(folder: Path, run: Run) -> tuple[subprocess.CompletedProcess, dict[s
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("case", CLI_CASES)
+@pytest.mark.parametrize("case", CASES)
 def test_a_failing_connection_shows_no_secret(
     case: str, services: Services, secret: str, tmp_path: Path, postgres_url: str
 ) -> None:
@@ -321,7 +313,7 @@ def test_a_failing_connection_shows_no_secret(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("case", CLI_CASES)
+@pytest.mark.parametrize("case", CASES)
 def test_a_run_with_dead_letters_shows_no_secret(
     case: str, services: Services, secret: str, tmp_path: Path, postgres_url: str
 ) -> None:
@@ -590,7 +582,7 @@ def test_substitute_and_secret_values_collect_every_secret_position(value: str) 
 
 
 @pytest.mark.postgres
-def test_an_airflow_connection_password_is_registered_with_the_masker_and_the_run(
+def test_an_airflow_connections_secrets_are_registered_with_the_masker_and_the_run(
     secret: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
 ) -> None:
     from airflow.sdk._shared.secrets_masker import redact
@@ -598,12 +590,14 @@ def test_an_airflow_connection_password_is_registered_with_the_masker_and_the_ru
     from airflow_provider_ingest.api import RunContext
     from airflow_provider_ingest.sources.sql.source import SqlSource
 
+    key = f"k3y-{secret}"
     connection = {"conn_type": "postgres", "login": "postgres", "password": secret, "host": "127.0.0.1"}
-    monkeypatch.setenv("AIRFLOW_CONN_LEAK_REGISTERED", json.dumps({**connection, "port": 5432, "schema": "postgres"}))
+    connection |= {"port": 5432, "schema": "postgres", "extra": {"sqlalchemy_query": {"sslpassword": key}}}
+    monkeypatch.setenv("AIRFLOW_CONN_LEAK_REGISTERED", json.dumps(connection))
     context = RunContext(workflow_name="w", run_id="r", staging_root=str(tmp_path), base_dir=tmp_path)
     source = SqlSource.create({"conn_id": "leak_registered"}, context)
     source.prepare()
     source.close()
-    assert {secret, quote(secret, safe="")} <= context.secrets
-    line = f"password {secret} in {quote(secret, safe='')}"
-    assert redact(line) == "password *** in ***"
+    assert {secret, quote(secret, safe=""), key, quote(key, safe="")} <= context.secrets
+    line = f"password {secret} in {quote(secret, safe='')}, key {quote(key, safe='')}"
+    assert redact(line) == "password *** in ***, key ***"

@@ -82,6 +82,10 @@ def scrub(message: str, url: URL | None = None, known: Iterable[str] = ()) -> st
     return secrets.scrub(message, [*known, *password])
 
 
-def mask(secret: str, run_secrets: set[str] | None = None) -> None:
-    """Keep a password out of messages: into ``run_secrets`` and to Airflow's log masker, in every form."""
-    secrets.register(secret, run_secrets)
+def mask(url: URL, run_secrets: set[str] | None = None) -> None:
+    """Keep a URL's password and secret query values (from a connection too) out of messages, in every form:
+    into ``run_secrets`` and to Airflow's log masker."""
+    values = [url.password, *(url.query[key] for key in url.query if secrets.SECRET_KEY.search(key))]
+    for value in values:
+        for secret in [value] if isinstance(value, str) else value or ():
+            secrets.register(str(secret), run_secrets)
