@@ -548,11 +548,19 @@ def test_validate_takes_references_and_connection_ids() -> None:
     assert refusals(text) == []
 
 
-def test_staging_root_names_a_connection_never_a_password() -> None:
-    for root in ("s3://key:secret@bucket/x", "s3://${KEY}:${SECRET}@bucket/x"):
-        text = json.dumps({"source": {"type": "file", "config": {"path": "x"}}, "workflow": {"staging_root": root}})
-        with pytest.raises(WorkflowFileError, match="staging_root names an Airflow connection"):
-            load_workflow("leak.yaml", text)
+@pytest.mark.parametrize("where", ["s3://key:s3cret@bucket/x", "s3://${KEY}:${SECRET}@bucket/x", "s3://b/x?sig=${S}"])
+def test_file_locations_name_a_connection_never_a_password(where: str) -> None:
+    """Staged files' locations travel in XCom and messages: a secret in them, even from ``${ENV}``, is refused."""
+    text = json.dumps({"source": {"type": "file", "config": {"path": where}}, "workflow": {"staging_root": where}})
+    with pytest.raises(WorkflowFileError) as raised:
+        load_workflow("leak.yaml", text)
+    assert [
+        problem.field for problem in raised.value.problems if "inline" in problem.message or "never" in problem.message
+    ] == [
+        "source.config.path",
+        "workflow.staging_root",
+    ]
+    assert not refusals(workflow_text("s3://aws_conn@bucket/x"))
 
 
 @settings(max_examples=200, deadline=None)

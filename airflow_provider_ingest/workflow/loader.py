@@ -174,6 +174,10 @@ def _model_in(annotation: Any, part: str | int | None) -> Any:
     return None
 
 
+STORAGE_KEYS = {("staging_root",), ("path",), ("input_uri",)}
+"""Settings holding a file's location, which flows into XCom and messages: a connection id, never a password."""
+
+
 def _inline_secrets(document: Document, value: Any, location: Location) -> list[Problem]:
     """Secrets belong in ``${ENV}`` references or Airflow connections, never in the file.
 
@@ -195,10 +199,12 @@ def _inline_secrets(document: Document, value: Any, location: Location) -> list[
         return []
     if not isinstance(value, str):
         return []
-    if location[-1:] == ("staging_root",) and secret_spans(value):
-        return [document.problem(location, "staging_root names an Airflow connection (s3://conn_id@bucket), no secret")]
-    inline = [span for span in secret_spans(value) if not REFERENCE.fullmatch(value[span.start : span.end])]
+    spans = secret_spans(value)
+    inline = [span for span in spans if not REFERENCE.fullmatch(value[span.start : span.end])]
     if not inline:
+        if location[-1:] in STORAGE_KEYS and spans:
+            message = f"{location[-1]} names an Airflow connection (s3://conn_id@bucket), never a secret"
+            return [document.problem(location, message)]
         return []
     names = sorted({_secret_name(span) for span in inline})
     where = "a URL" if inline[0].in_url else "a connection string"
