@@ -10,6 +10,7 @@ a log, a report or a dead letter.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from urllib.parse import quote, quote_plus
 
 SECRET_NAME = (
     r"(?:password|passwd|pwd|passphrase|secret|token|credentials?|authorization|signature|(?<![a-z])sig"
-    r"|(?:api|private|access|secret)[_-]?key|apikey)"
+    r"|(?:api|private|access|secret)[_-]?key)"
 )
 """The end of a setting's or parameter's name that makes its value a secret (``sslpassword``, ``jwtToken``...)."""
 
@@ -88,7 +89,8 @@ def redact_text(text: str) -> str:
     return "".join(parts)
 
 
-def secret_forms(secret: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def secret_forms(secret: str) -> frozenset[str]:
     """The ways a secret value can be written into a message: as is, stripped, percent-encoded, escaped."""
     forms: set[str] = set()
     for value in {secret, secret.strip()}:
@@ -102,7 +104,7 @@ def secret_forms(secret: str) -> set[str]:
             json.dumps(value, ensure_ascii=False)[1:-1],
             repr(value)[1:-1],
         }
-    return {form for form in forms if form.strip()}
+    return frozenset(form for form in forms if form.strip())
 
 
 def scrub(message: str, secrets: Iterable[str] = ()) -> str:
