@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from collections.abc import Iterable
 from typing import NamedTuple
 from urllib.parse import quote, quote_plus
@@ -116,12 +117,14 @@ def scrub(message: str, secrets: Iterable[str] = ()) -> str:
 
 
 def register(secret: str, run_secrets: set[str] | None = None) -> None:
-    """Keep a secret read at run time out of messages: into ``run_secrets``, and to Airflow's log masker."""
+    """Keep a secret read at run time out of messages: into ``run_secrets``, and to Airflow's log masker in a task."""
     if not secret or not secret.strip():
         return
     forms = secret_forms(secret)
     if run_secrets is not None:
         run_secrets |= forms
+    if "airflow" not in sys.modules:  # not in an Airflow task: no masker to tell, and no Airflow import for it
+        return
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - Airflow without the task SDK
