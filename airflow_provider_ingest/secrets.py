@@ -32,7 +32,7 @@ USERINFO = "user:password@"
 """The name of a URL's own password in :func:`secret_spans` (other spans are named by their parameter or keyword)."""
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://\S+")
 _PARAMETER = re.compile(r"[?&;#]([^=&;#?/\s]+)=")
 _NEXT_PARAMETER = re.compile(r"[&;][^=&;#?/\s]+=")
 _QUOTED = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
