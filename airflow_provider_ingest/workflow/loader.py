@@ -174,10 +174,6 @@ def _model_in(annotation: Any, part: str | int | None) -> Any:
     return None
 
 
-STORAGE_KEYS = {("staging_root",), ("path",), ("input_uri",)}
-"""Settings holding a file's location, which flows into XCom and messages: a connection id, never a password."""
-
-
 def _inline_secrets(document: Document, value: Any, location: Location) -> list[Problem]:
     """Secrets belong in ``${ENV}`` references or Airflow connections, never in the file.
 
@@ -202,7 +198,7 @@ def _inline_secrets(document: Document, value: Any, location: Location) -> list[
     spans = secret_spans(value)
     inline = [span for span in spans if not REFERENCE.fullmatch(value[span.start : span.end])]
     if not inline:
-        if location[-1:] in STORAGE_KEYS and spans:
+        if location == ("workflow", "staging_root") and spans:  # staging URIs travel in XCom and messages
             message = f"{location[-1]} names an Airflow connection (s3://conn_id@bucket), never a secret"
             return [document.problem(location, message)]
         return []
