@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_ingest.secrets import register
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -31,11 +32,5 @@ def build_client(settings: dict[str, Any]) -> Elasticsearch:
 
 
 def mask(secret: str) -> None:
-    """Have Airflow's log masker hide a secret, when running in Airflow (a CLI run does not import Airflow for it)."""
-    if "airflow" not in sys.modules:
-        return
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow without the task SDK
-        return
-    mask_secret(secret)
+    """Have Airflow's log masker hide a secret, in every form it can be shown in (in Airflow only)."""
+    register(secret)

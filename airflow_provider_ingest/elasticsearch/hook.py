@@ -15,6 +15,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_ingest.elasticsearch.client import build_client, mask
 from airflow_provider_ingest.elasticsearch.connection import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.secrets import redact_text
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -84,7 +85,7 @@ class ElasticsearchIngestHook(BaseHook):
         try:
             version = self.get_conn().info()["version"]["number"]
         except Exception as error:
-            return False, str(error)
+            return False, redact_text(str(error))
         return True, f"connected to Elasticsearch {version}"
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from airflow_provider_ingest.errors import (
     ServiceError,
     ServiceUnavailableError,
 )
+from airflow_provider_ingest.secrets import redact_text, redact_url
 
 if TYPE_CHECKING:
     import requests
@@ -72,7 +73,7 @@ class Settings:
     pool_size: int = 10
 
     def __repr__(self) -> str:
-        return f"Settings(server_url={self.server_url!r}, token=***)"
+        return f"Settings(server_url={redact_url(self.server_url)!r}, token=***)"
 
 
 class OpenMetadataClient:
@@ -85,7 +86,7 @@ class OpenMetadataClient:
         self.server_version: str | None = None
 
     def __repr__(self) -> str:
-        return f"OpenMetadataClient({self.base_url!r})"
+        return f"OpenMetadataClient({redact_url(self.base_url)!r})"
 
     @property
     def session(self) -> requests.Session:
@@ -109,7 +110,7 @@ class OpenMetadataClient:
             if not major.isdigit() or int(major) not in SUPPORTED_MAJOR_VERSIONS:
                 supported = ", ".join(f"{v}.x" for v in SUPPORTED_MAJOR_VERSIONS)
                 raise UnsupportedServerError(
-                    f"OpenMetadata server {self.base_url} has version {version or 'unknown'!r}; "
+                    f"OpenMetadata server {redact_url(self.base_url)} has version {version or 'unknown'!r}; "
                     f"this provider supports {supported}"
                 )
             self.server_version = version
@@ -135,10 +136,11 @@ class OpenMetadataClient:
     def _send(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
         url = self.base_url + path
         response = self._response(method, url, body)
+        where = f"{method} {redact_url(url)}"
         if response.status_code in UNAVAILABLE_STATUSES:
-            raise ServerUnavailable(f"{method} {url}: {response.status_code} after retries: {_message(response)}")
+            raise ServerUnavailable(f"{where}: {response.status_code} after retries: {_message(response)}")
         if response.status_code >= 500:
-            raise OpenMetadataError(f"{method} {url}: {response.status_code} after retries: {_message(response)}")
+            raise OpenMetadataError(f"{where}: {response.status_code} after retries: {_message(response)}")
         if response.status_code in (401, 403):
             raise CredentialsRefused(response.status_code, _message(response))
         if response.status_code >= 400:
@@ -146,13 +148,14 @@ class OpenMetadataClient:
         try:
             return response.status_code, response.json() if response.content else {}
         except ValueError:
-            raise OpenMetadataError(f"{method} {url}: the answer is not JSON") from None
+            raise OpenMetadataError(f"{where}: the answer is not JSON") from None
 
     def _response(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
         """The answer, its body read; a connection dropped mid-body is retried here (urllib3 retries the rest)."""
         import requests
 
         attempts, attempt = self.settings.retries + 1, 1
+        where = f"{method} {redact_url(url)}"
         while True:
             try:
                 return self.session.request(
@@ -161,15 +164,19 @@ class OpenMetadataClient:
             except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
                 if attempt == attempts:
                     raise ServerUnavailable(
-                        f"{method} {url}: the connection dropped mid-answer {attempts} times: {_reason(error)}"
+                        f"{where}: the connection dropped mid-answer {attempts} times: {_reason(error)}"
                     ) from None
                 log.warning(
-                    "%s %s: connection dropped mid-answer; attempt %d of %d", method, url, attempt + 1, attempts
+                    "%s %s: connection dropped mid-answer; attempt %d of %d",
+                    method,
+                    redact_url(url),
+                    attempt + 1,
+                    attempts,
                 )
                 time.sleep(min(30.0, self.settings.backoff_factor * 2 ** (attempt - 1)))
                 attempt += 1
             except requests.RequestException as error:
-                raise ServerUnavailable(f"{method} {url}: {_failure(error, attempts)}") from None
+                raise ServerUnavailable(f"{where}: {_failure(error, attempts)}") from None
 
 
 def server_base(url: str) -> str:
@@ -202,7 +209,7 @@ def _session(settings: Settings) -> requests.Session:
     session.verify = settings.verify
     session.headers["Accept"] = "application/json"
     if settings.token:
-        session.headers["Authorization"] = f"Bearer {settings.token}"
+        session.headers["Authorization"] = f"Bearer {settings.token.strip()}"
     return session
 
 
@@ -223,7 +230,7 @@ def _failure(error: Exception, attempts: int) -> str:
 
     cause = error.args[0] if error.args else None
     if isinstance(cause, MaxRetryError):
-        return f"no answer after {attempts} attempts: {type(error).__name__}: {cause.reason}"
+        return redact_text(f"no answer after {attempts} attempts: {type(error).__name__}: {cause.reason}")
     return f"failed: {_reason(error)}"
 
 
@@ -231,4 +238,4 @@ def _reason(error: Exception) -> str:
     """A connection error's cause, without the request (whose headers hold the token)."""
     reason = getattr(error, "args", None)
     text = str(reason[0]) if reason else type(error).__name__
-    return f"{type(error).__name__}: {text}"
+    return redact_text(f"{type(error).__name__}: {text}")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.secrets import register
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, Settings
@@ -105,9 +106,5 @@ _EXTRA_KEYS = ("verify_ssl", "connect_timeout", "read_timeout", "retries", "back
 
 
 def _mask(secret: str) -> None:
-    """Have Airflow's log masker hide the token, when running in Airflow."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow without the task SDK
-        return
-    mask_secret(secret)
+    """Have Airflow's log masker hide the token, in every form it can be shown in."""
+    register(secret)

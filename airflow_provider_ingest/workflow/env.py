@@ -1,8 +1,8 @@
 """``${NAME}`` references to environment variables, resolved when a component is created.
 
-A value resolved where a secret goes (a secret-named key, a URL's password) is added to the caller's
-``secrets`` set (a run keeps it in its context), so that messages can be scrubbed of it; in a URL's
-password it is percent-encoded.
+A value resolved where a secret goes (under a secret-named key; a URL's password or secret parameter;
+a connection string's password) is added to the caller's ``secrets`` set (a run keeps it in its
+context), so that messages can be scrubbed of it; put into a URL, it is percent-encoded.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from airflow_provider_ingest.errors import ConfigurationError
-from airflow_provider_ingest.secrets import SECRET_KEY, URL_PASSWORD
+from airflow_provider_ingest.secrets import SECRET_KEY, secret_forms, secret_spans
 
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -41,12 +41,15 @@ def substitute(
 ) -> Any:
     """Replace ``${NAME}`` in every string of ``value``; unset names raise, or stay when not strict.
 
-    Values resolved where a secret goes are added to ``secrets`` (as written and as put in a URL).
+    Every secret of ``value``, resolved or written as is, is added to ``secrets`` in every form it may be
+    shown in (:func:`~airflow_provider_ingest.secrets.secret_forms`): the whole value under a secret-named
+    key (at any depth), and in a URL or connection string its password and secret parameters, which
+    are percent-encoded when a variable puts them into a URL.
     """
     env = os.environ if environ is None else environ
     found = set() if secrets is None else secrets
     if isinstance(value, str):
-        return _substitute_text(value, env, strict, location, found) if "${" in value else value
+        return _substitute_text(value, env, strict, location, found)
     if isinstance(value, dict):
         return {
             key: substitute(item, env, strict=strict, location=(*location, key), secrets=found)
@@ -59,61 +62,54 @@ def substitute(
     return value
 
 
-def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the variables that a config uses as secrets (secret-named keys, URL passwords), as written."""
-    env = os.environ if environ is None else environ
-    found: list[str] = []
-
-    def visit(value: Any, key: str = "") -> None:
-        if isinstance(value, dict):
-            for name, item in value.items():
-                visit(item, str(name))
-        elif isinstance(value, list):
-            for item in value:
-                visit(item, key)
-        elif isinstance(value, str):
-            start, end, in_url = _secret_span(value, key)
-            for name in REFERENCE.findall(value[start:end]):
-                if env.get(name):
-                    found.extend(_forms(env[name], in_url))
-
-    visit(config)
+def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> set[str]:
+    """The secrets that :func:`substitute` resolves in ``config`` (unset variables left alone), to hand to a masker."""
+    found: set[str] = set()
+    substitute(config, environ, strict=False, secrets=found)
     return found
 
 
-def _substitute_text(text: str, env: Mapping[str, str], strict: bool, location: tuple, secrets: set[str]) -> str:
-    key = next((str(part) for part in reversed(location) if isinstance(part, str)), "")
-    start, end, in_url = _secret_span(text, key)
+def is_secret_location(location: tuple) -> bool:
+    """Whether a setting sits under a secret-named key (``password``, ``api_key``, ``jwtToken``...), at any depth."""
+    return any(isinstance(part, str) and SECRET_KEY.search(part) for part in location)
 
-    def replace(match: re.Match[str], secret: bool = False) -> str:
+
+def _substitute_text(text: str, env: Mapping[str, str], strict: bool, location: tuple, secrets: set[str]) -> str:
+    def resolve(match: re.Match[str], secret: bool = False, in_url: bool = False) -> str:
         name = match.group(1)
         if name not in env:
             if strict:
                 raise MissingVariableError(name, location)
             return match.group(0)
-        value = env[name]
-        if not secret:
-            return value
-        if value:
-            secrets.update(_forms(value, in_url))
-        return quote(value, safe="") if in_url else value
+        if secret:
+            _collect(env[name], secrets)
+        return quote(env[name], safe="") if in_url else env[name]
 
-    return (
-        REFERENCE.sub(replace, text[:start])
-        + REFERENCE.sub(lambda match: replace(match, secret=True), text[start:end])
-        + REFERENCE.sub(replace, text[end:])
-    )
+    if is_secret_location(location):
+        result = REFERENCE.sub(lambda match: resolve(match, secret=True), text) if "${" in text else text
+        _collect(result, secrets)
+        return result
+    if "${" not in text and "=" not in text and "@" not in text:
+        return text
+    parts: list[str] = []
+    position = 0
+    for span in secret_spans(text):
+        if span.start < position:  # two readings of an ambiguous URL overlap: the first one decides
+            continue
+        inside = text[span.start : span.end]
+        parts += [
+            REFERENCE.sub(resolve, text[position : span.start]),
+            REFERENCE.sub(lambda match, in_url=span.in_url: resolve(match, secret=True, in_url=in_url), inside),
+        ]
+        position = span.end
+    parts.append(REFERENCE.sub(resolve, text[position:]))
+    result = "".join(parts)
+    for span in secret_spans(result):  # also a whole URL from one variable: its password and secret parameters
+        value = result[span.start : span.end]
+        _collect(unquote(value) if span.in_url else value, secrets)
+    return result
 
 
-def _secret_span(text: str, key: str) -> tuple[int, int, bool]:
-    """Where a config string under ``key`` is secret (all of it, a URL's password, or nowhere), and if in a URL."""
-    if SECRET_KEY.search(key):
-        return 0, len(text), False
-    match = URL_PASSWORD.match(text)
-    return (*match.span(1), True) if match else (0, 0, False)
-
-
-def _forms(value: str, in_url: bool) -> list[str]:
-    """A secret as written, and percent-encoded when it goes into a URL."""
-    encoded = quote(value, safe="")
-    return [value, encoded] if in_url and encoded != value else [value]
+def _collect(secret: str, secrets: set[str]) -> None:
+    if secret.strip():
+        secrets |= secret_forms(secret)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_ingest.secrets import SECRET_KEY, URL_PASSWORD
+from airflow_provider_ingest.secrets import USERINFO, Span, secret_spans
 from airflow_provider_ingest.workflow.document import (
     Document,
     Location,
@@ -20,7 +20,7 @@ from airflow_provider_ingest.workflow.document import (
     WorkflowFileError,
     read_document,
 )
-from airflow_provider_ingest.workflow.env import REFERENCE, substitute
+from airflow_provider_ingest.workflow.env import REFERENCE, is_secret_location, substitute
 from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile, check_name
 
 SUBSTITUTED = "component config and workflow.staging_root"
@@ -230,25 +230,40 @@ def _model_in(annotation: Any, part: str | int | None) -> Any:
 
 
 def _inline_secrets(document: Document, value: Any, location: Location) -> list[Problem]:
-    """Secrets belong in ``${ENV}`` references or Airflow connections, never in the file."""
-    problems: list[Problem] = []
+    """Secrets belong in ``${ENV}`` references or Airflow connections, never in the file.
+
+    Refused: any value under a secret-named key (at any depth) that is not wholly one ``${VAR}``, and in
+    any URL or connection string a password or secret parameter that is not wholly one ``${VAR}``.
+    """
     if isinstance(value, dict):
-        for key, item in value.items():
-            here = (*location, key)
-            if isinstance(key, str) and SECRET_KEY.search(key) and isinstance(item, str):
-                if not REFERENCE.fullmatch(item):
-                    problems.append(
-                        document.problem(here, "secrets cannot be inline: use ${ENV_VAR} or an Airflow conn_id")
-                    )
-                continue
-            problems += _inline_secrets(document, item, here)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            problems += _inline_secrets(document, item, (*location, index))
-    elif isinstance(value, str):
-        match = URL_PASSWORD.match(value)
-        if match and not REFERENCE.fullmatch(match.group(1)):
-            problems.append(
-                document.problem(location, "a URL cannot carry its password inline: use ${ENV_VAR} or a conn_id")
-            )
-    return problems
+        return [problem for key, item in value.items() for problem in _inline_secrets(document, item, (*location, key))]
+    if isinstance(value, list):
+        return [
+            problem
+            for index, item in enumerate(value)
+            for problem in _inline_secrets(document, item, (*location, index))
+        ]
+    if is_secret_location(location):
+        inline = isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""
+        if inline and not (isinstance(value, str) and REFERENCE.fullmatch(value)):
+            return [document.problem(location, "secrets cannot be inline: use ${ENV_VAR} or an Airflow conn_id")]
+        return []
+    if not isinstance(value, str):
+        return []
+    spans = secret_spans(value)
+    inline = [span for span in spans if not REFERENCE.fullmatch(value[span.start : span.end])]
+    if not inline:
+        if location == ("workflow", "staging_root") and spans:  # staging URIs travel in XCom and messages
+            message = f"{location[-1]} names an Airflow connection (s3://conn_id@bucket), never a secret"
+            return [document.problem(location, message)]
+        return []
+    names = sorted({_secret_name(span) for span in inline})
+    where = "a URL" if inline[0].in_url else "a connection string"
+    message = f"{where} cannot carry {' or '.join(names)} inline: use ${{ENV_VAR}} or an Airflow conn_id"
+    return [document.problem(location, message)]
+
+
+def _secret_name(span: Span) -> str:
+    if span.name == USERINFO:
+        return "its password"
+    return f"the secret parameter {span.name!r}" if span.in_url else repr(span.name)

@@ -1,16 +1,16 @@
 """Where the ``sql`` source connects: a SQLAlchemy URL, an Airflow connection, or the sample database.
 
-Passwords never leave this module in clear: URLs are shown with ``hide_password=True``, error
-messages pass through :func:`scrub`, and :func:`mask` hands passwords to Airflow's log masker.
+Passwords never leave this module in clear: URLs are shown through :func:`render` (password and secret
+query parameters hidden), error messages pass through :func:`scrub`, and :func:`mask` hands passwords to
+Airflow's log masker and the run's secrets.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
+from airflow_provider_ingest import secrets
 from airflow_provider_ingest.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -30,9 +30,6 @@ DRIVERS = {
     "sqlite": "sqlite",
 }
 """SQLAlchemy driver names for Airflow connection types."""
-
-_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@/\s]+@")
-_DSN_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 
 
 class SqlConnectionError(IngestError):
@@ -101,25 +98,20 @@ def url_from_connection(conn_id: str) -> URL:
 
 
 def render(url: URL) -> str:
-    """A URL as text with its password hidden."""
-    return url.render_as_string(hide_password=True)
+    """A URL as text with its password and secret query parameters hidden."""
+    return secrets.redact_url(url.render_as_string(hide_password=True))
 
 
-def scrub(message: str, url: URL | None = None, secrets: Iterable[str] = ()) -> str:
-    """Remove passwords from a message: the URL's own, the ``secrets``, ``user:password@`` and ``password=...``."""
-    known = {*secrets, str(url.password)} if url is not None and url.password else set(secrets)
-    known |= {quote(secret, safe="") for secret in known}
-    for secret in sorted(filter(None, known), key=len, reverse=True):
-        message = message.replace(secret, "***")
-    message = _URL_PASSWORD.sub(r"\1***@", message)
-    return _DSN_PASSWORD.sub(r"\1***", message)
+def scrub(message: str, url: URL | None = None, known: Iterable[str] = ()) -> str:
+    """Remove passwords from a message: the URL's own, the ``known`` secrets, and any URL's or ``password=...``."""
+    password = [str(url.password)] if url is not None and url.password else []
+    return secrets.scrub(message, [*known, *password])
 
 
-def mask(secret: str) -> None:
-    """Have Airflow's log masker hide a password, also percent-encoded as in a URL, when running in Airflow."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - Airflow without the task SDK
-        return
-    for form in {secret, quote(secret, safe="")}:
-        mask_secret(form)
+def mask(url: URL, run_secrets: set[str] | None = None) -> None:
+    """Keep a URL's password and secret query values (from a connection too) out of messages, in every form:
+    into ``run_secrets`` and to Airflow's log masker."""
+    values = [url.password, *(url.query[key] for key in url.query if secrets.SECRET_KEY.search(key))]
+    for value in values:
+        for secret in [value] if isinstance(value, str) else value or ():
+            secrets.register(str(secret), run_secrets)

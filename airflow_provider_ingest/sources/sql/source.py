@@ -104,8 +104,7 @@ class SqlSource(Source):
 
     def prepare(self) -> None:
         self.url = self._resolve_url()
-        if self.url.password:
-            mask(str(self.url.password))
+        mask(self.url, self.context.secrets)
         backend = self.url.get_backend_name()
         if backend not in CATALOGS:
             raise SqlConfigurationError(
