@@ -331,6 +331,10 @@ def test_asset_uris_come_from_the_settings() -> None:
     config = OpenMetadataConfig(server_url="https://om.example.com:8585/api", jwt_token="${T}", service_name="shop")
     assert OpenMetadataSink.asset_uris(config) == ["openmetadata://om.example.com:8585/shop"]
     assert OpenMetadataSink.asset_uris(OpenMetadataConfig(conn_id="om")) == ["openmetadata://om/catalog"]
+    with_user = OpenMetadataConfig(
+        server_url="https://admin:${OM_PW}@om.example.com:8585/api", jwt_token="${OM_TOKEN}", service_name="shop"
+    )
+    assert OpenMetadataSink.asset_uris(with_user) == ["openmetadata://om.example.com:8585/shop"]
 
 
 def test_config_needs_one_server_and_a_token() -> None:

@@ -68,8 +68,14 @@ def connect(config: OpenMetadataConfig, *, pool_size: int = 10) -> OpenMetadataC
 
 def asset_uris(config: OpenMetadataConfig) -> list[str]:
     """``openmetadata://host:port/<service or catalog>``, from the settings alone (the conn_id stands for the host)."""
-    where = (urlsplit(config.server_url).netloc if config.server_url else config.conn_id) or "openmetadata"
+    where = (_host(config.server_url) if config.server_url else config.conn_id) or "openmetadata"
     return [f"openmetadata://{where}/{config.service_name or 'catalog'}"]
+
+
+def _host(url: str) -> str:
+    """``host[:port]`` of a URL, never its ``user:password@``."""
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2]
 
 
 class Publisher:
