@@ -88,3 +88,43 @@ class NamePatterns(BaseModel):
         if include is not None and include.fullmatch(name) is None:
             return False
         return exclude is None or exclude.fullmatch(name) is None
+
+
+class PatternSet:
+    """Which of several :class:`NamePatterns` keep a name, found in one RE2 pass however many there are."""
+
+    def __init__(self, members: list[NamePatterns], *, ignore_case: bool = False) -> None:
+        self._everything = frozenset(index for index, member in enumerate(members) if not member.include)
+        self._include = _FullMatchSet([member.include for member in members], ignore_case)
+        self._exclude = _FullMatchSet([member.exclude for member in members], ignore_case)
+
+    def matching(self, name: str) -> list[int]:
+        """Indexes of the members that keep ``name``, in order."""
+        kept = self._everything | self._include.owners(name)
+        if not kept:
+            return []
+        return sorted(kept - self._exclude.owners(name))
+
+
+class _FullMatchSet:
+    """Whole-name patterns, each owned by a member; ``owners`` tells whose patterns a name matches."""
+
+    def __init__(self, patterns: list[list[str]], ignore_case: bool) -> None:
+        self._owner: list[int] = []
+        self._set: Any = None
+        options = re2.Options()
+        options.log_errors = False
+        options.case_sensitive = not ignore_case
+        for owner, owned in enumerate(patterns):
+            for pattern in owned:
+                if self._set is None:
+                    self._set = re2.Set.FullMatchSet(options)
+                self._set.Add(pattern)
+                self._owner.append(owner)
+        if self._set is not None:
+            self._set.Compile()
+
+    def owners(self, name: str) -> frozenset[int]:
+        if self._set is None:
+            return frozenset()
+        return frozenset(self._owner[index] for index in self._set.Match(name) or ())

@@ -11,7 +11,6 @@ classification the rules give is left alone. The reason goes in the tag label's 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated
@@ -19,6 +18,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Processor, RunContext
+from airflow_provider_ingest.patterns import PatternSet
 from airflow_provider_ingest.processors.pii_checks import count_passing
 from airflow_provider_ingest.processors.pii_rules import SENSITIVE, CompiledRule, PiiRule, effective_rules
 from airflow_provider_ingest.records import Column, Record, Table, TagLabel
@@ -59,8 +59,8 @@ class PiiProcessor(Processor):
         self.rules = [CompiledRule.of(name, rule) for name, rule in rules.items()]
         self._by_values = [rule for rule in self.rules if rule.check is not None and rule.rule.by_values_alone]
         self._classifications = {rule.rule.tag.split(".", 1)[0] for rule in self.rules}
-        names = [pattern for rule in self.rules for pattern in rule.rule.names]
-        self._any_name = re.compile("|".join(f"(?:{p})" for p in names), re.IGNORECASE) if names else None
+        named = [rule for rule in self.rules if rule.rule.names]
+        self._name_rules = PatternSet([rule.patterns for rule in named], ignore_case=True), named
         self._named: Callable[[str], list[CompiledRule]] = lru_cache(maxsize=NAME_CACHE_SIZE)(self._match_names)
 
     def process(self, record: Record) -> Record:
@@ -117,6 +117,5 @@ class PiiProcessor(Processor):
         return column.model_copy(update=update) if update else column
 
     def _match_names(self, name: str) -> list[CompiledRule]:
-        if self._any_name is None or self._any_name.fullmatch(name) is None:
-            return []
-        return [rule for rule in self.rules if rule.names_match(name)]
+        patterns, named = self._name_rules
+        return [named[index] for index in patterns.matching(name)]

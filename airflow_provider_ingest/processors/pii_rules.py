@@ -193,10 +193,6 @@ class CompiledRule:
         """Whether the rule applies to columns of this type."""
         return not self.types or data_type in self.types
 
-    def names_match(self, name: str) -> bool:
-        """Whether the column name matches the rule's names (a rule with no names never does)."""
-        return bool(self.rule.names) and self.patterns.matches(name)
-
 
 def effective_rules(changes: dict[str, PiiRule], *, builtin: bool = True) -> dict[str, PiiRule]:
     """The built-in rules (unless ``builtin`` is off) changed and extended by ``changes``; disabled ones left out."""
