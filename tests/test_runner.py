@@ -493,3 +493,13 @@ def test_an_interruption_mid_run_commits_nothing_and_propagates(flow):
     assert stopped.value.exit_code == 143
     written = sorted(p.name for p in flow.folder.rglob("*") if p.is_file() and p.name != ".airflow-ingest-run")
     assert written == ["flow.yaml"], "nothing committed"
+
+
+def test_a_task_whose_upstream_file_is_missing_names_the_task_to_clear(tmp_path):
+    from airflow_provider_ingest.errors import InputError
+    from airflow_provider_ingest.run import run_task, task_context
+
+    context = task_context(dag_id="d", run_id="r", task_id="sink", staging_root=str(tmp_path))
+    with pytest.raises(InputError, match=r"output.jsonl does not exist: clear the upstream task 'tag' to write it"):
+        run_task("sink", "console", {}, context, input_uri=str(tmp_path / "d/r/tag/output.jsonl"), upstream="tag")
+    assert not list(tmp_path.rglob("*.jsonl"))
