@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import threading
 from pathlib import Path
 
@@ -503,3 +504,25 @@ def test_a_task_whose_upstream_file_is_missing_names_the_task_to_clear(tmp_path)
     with pytest.raises(InputError, match=r"output.jsonl does not exist: clear the upstream task 'tag' to write it"):
         run_task("sink", "console", {}, context, input_uri=str(tmp_path / "d/r/tag/output.jsonl"), upstream="tag")
     assert not list(tmp_path.rglob("*.jsonl"))
+
+
+def test_a_stop_turned_into_an_ordinary_error_by_a_library_is_still_a_stop(tmp_path):
+    from airflow_provider_ingest.api import Source
+    from airflow_provider_ingest.run.lifecycle import Step, execute
+
+    interruption = Interruption()
+
+    class CancelledQuery(Source):
+        """Like a driver that answers Ctrl-C with 'canceling statement due to user request'."""
+
+        def records(self):
+            yield table("t0")
+            interruption.request(signal.SIGINT)
+            raise RuntimeError("canceling statement due to user request")
+
+    context = RunContext(workflow_name="w", run_id="r", staging_root=str(tmp_path))
+    source = CancelledQuery.create({}, context)
+    with pytest.raises(RunInterrupted) as stopped:
+        execute(Step(name="w", components=[source], producer=source), context, threshold=90, interruption=interruption)
+    assert stopped.value.exit_code == 130
+    assert not list(tmp_path.rglob("dead_letters.jsonl")), "not a failed record: nothing kept, nothing committed"
