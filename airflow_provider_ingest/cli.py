@@ -43,8 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except Exception as error:  # a bug: one line, never a traceback
+        from airflow_provider_ingest.secrets import redact_text
+
         print(
-            f"airflow-ingest: internal error: {type(error).__name__}: {error}\n"
+            f"airflow-ingest: internal error: {type(error).__name__}: {redact_text(str(error))}\n"
             "Please report it, with the command and the workflow file (without secrets).",
             file=sys.stderr,
         )

@@ -526,3 +526,16 @@ def test_a_stop_turned_into_an_ordinary_error_by_a_library_is_still_a_stop(tmp_p
         execute(Step(name="w", components=[source], producer=source), context, threshold=90, interruption=interruption)
     assert stopped.value.exit_code == 130
     assert not list(tmp_path.rglob("dead_letters.jsonl")), "not a failed record: nothing kept, nothing committed"
+
+
+def test_a_task_setting_invalid_once_resolved_is_a_config_error_without_its_value(tmp_path, monkeypatch):
+    from airflow_provider_ingest.errors import ConfigurationError
+    from airflow_provider_ingest.run import run_task, task_context
+
+    monkeypatch.setenv("H13_TOKEN", "s3cr3t-token-value")
+    context = task_context(dag_id="d", run_id="r", task_id="probe", staging_root=str(tmp_path))
+    config = {"conn_id": "x", "token": "${H13_TOKEN}", "unknown": "${H13_TOKEN}"}
+    with pytest.raises(ConfigurationError) as refused:
+        run_task("processor", "support.components:ConnectionProbe", config, context, input_uri=str(tmp_path / "in"))
+    assert str(refused.value) == "processor ConnectionProbe: invalid config: unknown: Extra inputs are not permitted"
+    assert not isinstance(refused.value.__cause__, Exception), "no pydantic error (with its input values) attached"

@@ -13,10 +13,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airflow_provider_ingest.api.context import RunContext
 from airflow_provider_ingest.api.report import Report
+from airflow_provider_ingest.errors import ConfigurationError
 from airflow_provider_ingest.records import Entity, Record
 
 
@@ -40,9 +41,20 @@ class Component(ABC):
 
     @classmethod
     def create(cls, config: Mapping[str, Any] | ComponentConfig | None, context: RunContext) -> Component:
-        """Validate ``config`` against ``config_class`` and build the component."""
+        """Validate ``config`` against ``config_class`` and build the component; a bad one is a ConfigurationError.
+
+        Settings are validated again here, with ``${ENV}`` resolved: the message is scrubbed of the run's secrets.
+        """
         if not isinstance(config, ComponentConfig):
-            config = cls.config_class.model_validate(dict(config or {}))
+            try:
+                config = cls.config_class.model_validate(dict(config or {}))
+            except ValidationError as error:
+                name = f"{cls.role} {cls.type_name or cls.__name__}"
+                problems = "; ".join(
+                    f"{'.'.join(map(str, item['loc'])) or 'config'}: {item['msg']}"
+                    for item in error.errors(include_url=False, include_input=False)
+                )
+                raise ConfigurationError(context.scrub(f"{name}: invalid config: {problems}")) from None
         return cls(config, context)
 
     @classmethod

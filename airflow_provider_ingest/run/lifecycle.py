@@ -92,7 +92,6 @@ def execute(
                 step.bulk_sink.publish(publish_uri)
             interruption.check()
     except BaseException as error:
-        _stop(step)
         if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
             dead_letters.abort()
             if isinstance(error, KeyboardInterrupt) or interruption.signum is None:
@@ -103,7 +102,8 @@ def execute(
             raise
         result.exception = error
         result.error = context.scrub(f"{type(error).__name__}: {error}")
-    _stop(step)
+    finally:
+        _stop(step)
     result.output_uri = result.staged_uri or step.output_uri
     result.dead_letter_uri = dead_letters.close()
     result.below_threshold = [report.component for report in result.reports if report.success_rate < threshold]
@@ -128,4 +128,4 @@ def _close(component: Component) -> None:
     try:
         component.close()
     except Exception as error:
-        component.warn(component.context.scrub(f"close failed: {type(error).__name__}: {error}"))
+        component.warn(f"close failed: {type(error).__name__}: {error}")  # warn scrubs it

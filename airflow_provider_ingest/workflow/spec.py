@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, fi
 DEFAULT_STAGING_ROOT = "~/.airflow-ingest/staging"
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
 """A dag id or task id written in a file: Airflow's key characters, in ASCII (they name staging folders too)."""
-AIRFLOW_KEY = re.compile(r"[\w.-]+")
 """Airflow's own rule for dag and task ids (``validate_key``), at most :data:`MAX_KEY_LENGTH` long."""
 MAX_KEY_LENGTH = 250
 CLEANUP_TASK_ID = "cleanup_staging"
@@ -214,8 +213,9 @@ class WorkflowFile(_Strict):
         for task_id, count in Counter(ids).items():
             if count > 1:
                 raise ValueError(f"task id {task_id!r} is used by {count} steps")
-            if task_id == CLEANUP_TASK_ID or len(task_id) > MAX_KEY_LENGTH or not AIRFLOW_KEY.fullmatch(task_id):
-                raise ValueError(f"task id {task_id!r} (made from a component type) is not a valid Airflow task id")
+            if task_id == CLEANUP_TASK_ID:
+                raise ValueError(f"task id {task_id!r} is reserved for the staging cleanup")
+            check_name(task_id, "task id (made from a component type)")
         return self
 
     def task_ids(self) -> list[str]:
