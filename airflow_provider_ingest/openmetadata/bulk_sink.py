@@ -16,7 +16,7 @@ from pydantic import Field
 from airflow_provider_ingest.api import BulkSink
 from airflow_provider_ingest.openmetadata.sink import OpenMetadataConfig, Publisher, asset_uris, connect
 from airflow_provider_ingest.records import KIND_ORDER, Record, Table
-from airflow_provider_ingest.staging import StagedFileReader, verify_staged_file
+from airflow_provider_ingest.staging import StagedFileReader
 from airflow_provider_ingest.staging.stagedfile import OnInvalid
 
 
@@ -36,8 +36,11 @@ class OpenMetadataBulkSink(BulkSink):
         self.publisher = Publisher(self.client, self)
 
     def publish(self, uri: str) -> None:
-        """Check the whole file; publish the parents (kept in memory, grouped by kind), then stream the tables."""
-        verify_staged_file(uri)  # a damaged file publishes nothing
+        """Publish the parents (kept in memory, grouped by kind), then stream the tables.
+
+        The first pass reads the whole file, trailer and checksum included, before the first request: a damaged
+        file publishes nothing.
+        """
         parents = sorted(
             (record for record in _records(uri, self.fail) if not isinstance(record, Table)),
             key=lambda record: KIND_ORDER[record.kind],
