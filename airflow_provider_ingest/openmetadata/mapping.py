@@ -1,11 +1,13 @@
 """Records as OpenMetadata create requests: CreateDatabaseService, CreateDatabase, CreateDatabaseSchema, CreateTable.
 
 Parents are named by fully qualified name; owners are entity references (``id`` and ``type``),
-resolved by the caller. Not published: row counts, column samples, column defaults, custom properties.
+resolved by the caller. A :class:`Mapper` builds the bodies one server accepts, by its version
+(:class:`ServerFeatures`). Not published: row counts, column samples, column defaults, custom properties.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_ingest.records import (
@@ -43,6 +45,40 @@ DATA_TYPE_FALLBACKS = {DataType.MONEY: "NUMERIC", DataType.BIT: "BINARY"}
 """Project data types OpenMetadata's ``dataType`` enum lacks; the raw type stays in ``dataTypeDisplay``."""
 
 TAG_SOURCES = {"classification": "Classification", "glossary": "Glossary"}
+
+
+@dataclass(frozen=True)
+class ServerFeatures:
+    """What one OpenMetadata server version accepts in create requests."""
+
+    version: tuple[int, int]
+
+    @classmethod
+    def of(cls, version: str) -> ServerFeatures:
+        """The features of a server reporting ``version`` (``1.5.4``, ``2.0.7``)."""
+        major, _, rest = version.partition(".")
+        minor = rest.partition(".")[0]
+        return cls((int(major), int(minor) if minor.isdigit() else 0))
+
+
+class Mapper:
+    """Builds the create-request bodies one server accepts."""
+
+    def __init__(self, features: ServerFeatures) -> None:
+        self.features = features
+
+    def body(
+        self, record: Record, owners: list[dict[str, str]] | None = None, *, foreign_keys: bool = True
+    ) -> dict[str, Any]:
+        """The create request for ``record``; ``foreign_keys=False`` leaves out foreign-key constraints."""
+        body = request_body(record, owners)
+        if not foreign_keys and "tableConstraints" in body:
+            kept = [c for c in body["tableConstraints"] if c["constraintType"] != "FOREIGN_KEY"]
+            if kept:
+                body["tableConstraints"] = kept
+            else:
+                del body["tableConstraints"]
+        return body
 
 
 def request_body(record: Record, owners: list[dict[str, str]] | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from airflow_provider_ingest.records import Entity, Record
 if TYPE_CHECKING:
     from airflow_provider_ingest.api import Component
     from airflow_provider_ingest.openmetadata.client import OpenMetadataClient
+    from airflow_provider_ingest.openmetadata.mapping import Mapper
 
 
 class OpenMetadataConfig(ComponentConfig):
@@ -90,19 +91,21 @@ class Publisher:
         self.component = component
         self.breaker = CircuitBreaker("OpenMetadata")
         self.failed: set[str] = set()
+        self.mapper = mapper_for(client)
         self._owners: dict[tuple[str, str], dict[str, str] | None] = {}
         self._lock = threading.Lock()
 
     def publish(self, record: Record) -> None:
         """Create or update one record; count it as created or updated; raise on failure."""
-        from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS, request_body
+        from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
 
         try:
             self.breaker.guard()
             parent = record.parent_fqn
             if parent is not None and parent in self.failed:
                 raise ParentFailed(f"parent {parent} failed")
-            body = request_body(record, [ref for owner in record.owners if (ref := self.owner(owner.type, owner.name))])
+            owners = [ref for owner in record.owners if (ref := self.owner(owner.type, owner.name))]
+            body = self.mapper.body(record, owners)
             status, _ = self.client.put(ENDPOINTS[record.kind], body)
         except Exception as error:
             self.breaker.failed(error)
@@ -132,6 +135,13 @@ class Publisher:
                 else:
                     self._owners[key] = {"id": str(found["id"]), "type": kind}
         return self._owners[key]
+
+
+def mapper_for(client: OpenMetadataClient) -> Mapper:
+    """The body builder for the client's server, by its version."""
+    from airflow_provider_ingest.openmetadata.mapping import Mapper, ServerFeatures
+
+    return Mapper(ServerFeatures.of(client.check_version()))
 
 
 class ParentFailed(IngestError):
