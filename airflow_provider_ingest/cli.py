@@ -60,7 +60,7 @@ def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            load_workflow(path)
+            workflow = load_workflow(path)
         except IngestError as error:
             failed += 1
             print(error, file=sys.stderr)
@@ -69,6 +69,8 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"{path}: {error.strerror or error}", file=sys.stderr)
         else:
             print(f"{path}: ok")
+            for warning in workflow.warnings:
+                print(f"{warning.file}:{warning.line}:{warning.column}: warning: {warning.field}: {warning.message}")
     return 1 if failed else 0
 
 

@@ -49,9 +49,12 @@ def status_lines(result: RunResult) -> list[str]:
 
 
 def outcome(result: RunResult) -> str:
-    """``run succeeded``, or ``run failed: <why>``."""
+    """``run succeeded`` (``with N warnings`` when there were), or ``run failed: <why>``."""
     if result.error:
         return f"run failed: {result.error}"
     if result.below_threshold:
         return f"run failed: success rate below {result.threshold:g}% in {', '.join(result.below_threshold)}"
+    warnings = sum(report.warning_count for report in result.reports)
+    if warnings:
+        return f"run succeeded with {warnings:,} warning{'s' * (warnings != 1)} (see above)"
     return "run succeeded"

@@ -41,7 +41,7 @@ def instantiate(
     except MissingVariableError as error:
         if workflow is None:
             raise
-        raise WorkflowFileError([workflow.document.problem(error.location, str(error))]) from None
+        raise WorkflowFileError([workflow.document.problem(error.location, str(error), at=error.reference)]) from None
     return resolve(role, spec.type).create(config, context)
 
 
@@ -52,7 +52,7 @@ def workflow_context(workflow: LoadedWorkflow, run_id: str | None = None, name: 
     try:
         staging_root = resolve_staging_root(settings.staging_root, base_dir, ("workflow", "staging_root"))
     except MissingVariableError as error:
-        raise WorkflowFileError([workflow.document.problem(error.location, str(error))]) from None
+        raise WorkflowFileError([workflow.document.problem(error.location, str(error), at=error.reference)]) from None
     return RunContext(
         workflow_name=name or workflow.name,
         run_id=run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
@@ -83,6 +83,8 @@ def run_workflow(
         instantiate(role, spec, context, workflow=workflow, where=where)
         for role, where, spec in workflow.spec.components()
     ]
+    for warning in workflow.warnings:  # what the file asks for and this run does not do
+        components[0].warn(str(warning))
     _announce(context, on_secret)
     step = Step(
         name=workflow.name,

@@ -71,11 +71,14 @@ def dotted(location: Location) -> str:
 
 @dataclass
 class Document:
-    """Decoded data plus the position of each key, by location."""
+    """Decoded data plus the position of each key, by location, and where each plain value stands in the text."""
 
     path: str
     data: Any
     positions: dict[Location, tuple[int, int]] = field(default_factory=dict)
+    text: str = ""
+    spans: dict[Location, tuple[int, int]] = field(default_factory=dict)
+    """The characters of ``text`` each scalar value is written with: first and past-last index."""
 
     def where(self, location: Location) -> tuple[int, int]:
         """Line and column of a location, or of its nearest ancestor present in the file."""
@@ -85,9 +88,23 @@ class Document:
                 return found
         return (1, 1)
 
-    def problem(self, location: Location, message: str) -> Problem:
-        """A problem at a location of this document."""
-        line, column = self.where(location)
+    def find(self, location: Location, written: str) -> tuple[int, int] | None:
+        """Line and column of ``written`` (e.g. ``${NAME}``) in the value at ``location`` or under it, first in
+        the file; None when no such value holds it as written."""
+        found = [
+            index
+            for where, (start, end) in self.spans.items()
+            if where[: len(location)] == location and (index := self.text.find(written, start, end)) >= 0
+        ]
+        if not found:
+            return None
+        index = min(found)
+        line_start = self.text.rfind("\n", 0, index) + 1
+        return (self.text.count("\n", 0, index) + 1, index - line_start + 1)
+
+    def problem(self, location: Location, message: str, *, at: str | None = None) -> Problem:
+        """A problem at a location of this document; with ``at``, where that text stands in the value, if it does."""
+        line, column = (self.find(location, at) if at else None) or self.where(location)
         return Problem(self.path, line, column, dotted(location), message)
 
 
@@ -104,12 +121,12 @@ def read_document(path: str | Path, text: str | None = None) -> Document:
         raise WorkflowFileError([_yaml_problem(name, decoded, error)]) from None
     except RecursionError:
         raise WorkflowFileError([Problem(name, 1, 1, "", f"nested deeper than {MAX_DEPTH} levels")]) from None
-    document = Document(name, None)
+    document = Document(name, None, text=decoded)
     if root is None:
         return document
     if _expanded_size(root) > MAX_NODES:
         raise WorkflowFileError([_too_many_values(name, root)])
-    builder = _Builder(name, document.positions)
+    builder = _Builder(name, document.positions, document.spans)
     try:
         document.data = builder.build(root, (), 0)
     except _LimitReached as limit:
@@ -207,10 +224,13 @@ class _LimitReached(Exception):
 class _Builder:
     """Builds plain data from a YAML node graph, recording positions and problems."""
 
-    def __init__(self, name: str, positions: dict[Location, tuple[int, int]]) -> None:
+    def __init__(
+        self, name: str, positions: dict[Location, tuple[int, int]], spans: dict[Location, tuple[int, int]]
+    ) -> None:
         self.constructor = yaml.constructor.SafeConstructor()
         self.name = name
         self.positions = positions
+        self.spans = spans
         self.problems: list[Problem] = []
 
     def problem(self, node: yaml.Node, location: Location, message: str) -> None:
@@ -235,6 +255,7 @@ class _Builder:
                 self.positions[here] = _position(item)
                 items.append(self.build(item, here, depth + 1))
             return items
+        self.spans[location] = (node.start_mark.index, node.end_mark.index)
         return self.scalar(node, location)
 
     def scalar(self, node: yaml.Node, location: Location) -> Any:

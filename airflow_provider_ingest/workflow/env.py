@@ -30,6 +30,11 @@ class MissingVariableError(ConfigurationError, KeyError):
     def __str__(self) -> str:
         return f"environment variable {self.name} is not set"
 
+    @property
+    def reference(self) -> str:
+        """The reference as written in the file."""
+        return f"${{{self.name}}}"
+
 
 def substitute(
     value: Any,

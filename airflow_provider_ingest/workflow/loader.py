@@ -6,7 +6,7 @@ import difflib
 import re
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,12 @@ SUBSTITUTED = "component config and workflow.staging_root"
 
 @dataclass
 class LoadedWorkflow:
-    """A valid workflow file: its spec, its path and the positions of its keys."""
+    """A valid workflow file: its spec, its path, the positions of its keys, and what it asks for that is not
+    done (warnings of a translated OpenMetadata file)."""
 
     spec: WorkflowFile
     document: Document
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def path(self) -> Path:
@@ -56,16 +58,30 @@ def load_workflow(path: str | Path, text: str | None = None) -> LoadedWorkflow:
 
 
 def validate_document(document: Document) -> LoadedWorkflow:
-    """Validate a parsed workflow document, components' settings included."""
+    """Validate a parsed workflow document, components' settings included; every problem is reported, by line.
+
+    An OpenMetadata workflow file is translated first: the translation's problems and those of the translated
+    workflow are reported together, at the OpenMetadata settings they come from.
+    """
     data = document.data
     if not isinstance(data, dict):
         raise WorkflowFileError([document.problem((), "a workflow file must be a mapping with a 'source' key")])
-    from airflow_provider_ingest.workflow.openmetadata import is_openmetadata_workflow, translate
+    from airflow_provider_ingest.workflow.openmetadata import is_openmetadata_workflow, legacy_problem, translate
 
+    legacy = legacy_problem(document)
+    if legacy is not None:
+        raise WorkflowFileError([legacy])
     native = not is_openmetadata_workflow(data)
     problems = _reference_problems(document, data, native=native)
+    warnings: list[Problem] = []
+    incomplete: set[str] = set()
     if not native:
-        data = translate(document)
+        translation = translate(document)
+        problems += translation.problems
+        warnings = sorted(translation.warnings, key=_by_position)
+        incomplete = translation.incomplete
+        document = translation.document
+        data = document.data
     problems += _inline_secrets(document, data, ())
     spec = None
     try:
@@ -73,6 +89,8 @@ def validate_document(document: Document) -> LoadedWorkflow:
     except ValidationError as error:
         problems += _problems(document, error, WorkflowFile, ())
     for role, where, raw in _raw_components(data):
+        if role in incomplete:
+            continue  # its translation failed: its translated settings would only repeat that
         try:
             component = ComponentSpec.model_validate(raw)
         except ValidationError:
@@ -81,8 +99,12 @@ def validate_document(document: Document) -> LoadedWorkflow:
     if spec is not None and spec.airflow.dag_id is None:
         problems += _file_name_problems(document)
     if problems or spec is None:
-        raise WorkflowFileError(sorted(set(problems), key=lambda p: (p.line, p.column, p.field)))
-    return LoadedWorkflow(spec=spec, document=document)
+        raise WorkflowFileError(sorted(set(problems), key=_by_position))
+    return LoadedWorkflow(spec=spec, document=document, warnings=warnings)
+
+
+def _by_position(problem: Problem) -> tuple[int, int, str]:
+    return (problem.line, problem.column, problem.field)
 
 
 def _reference_problems(document: Document, data: dict[str, Any], *, native: bool) -> list[Problem]:

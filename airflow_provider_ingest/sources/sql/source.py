@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -48,6 +48,7 @@ EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 SAMPLE_SERVICE = "sample_shop"
 _REGEX_SYNTAX = frozenset(".^$*+?{}[]|()")
 _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
+FILTER_SETTINGS = ("database_filter", "schema_filter", "table_filter")
 APPLICATION_NAME = "airflow-provider-ingest"
 """How the source's connections name themselves to the server (``pg_stat_activity.application_name``)."""
 
@@ -73,6 +74,9 @@ class SqlSourceConfig(ComponentConfig):
     database_filter: NamePatterns = Field(default_factory=NamePatterns)
     schema_filter: NamePatterns = Field(default_factory=NamePatterns)
     table_filter: NamePatterns = Field(default_factory=NamePatterns)
+    filter_by_fqn: bool = Field(
+        default=False, description="the filters match FQNs (service.database.schema.table), not names"
+    )
     include_system_schemas: bool = Field(default=False, description="also read pg_catalog, mysql...")
     include_row_counts: bool = Field(default=False, description="row counts from catalog statistics")
     batch_size: int = Field(default=5000, ge=1, description="relations read per catalog query; bounds the memory used")
@@ -142,8 +146,9 @@ class SqlSource(Source):
 
     def _records(self) -> Iterator[Record]:
         yield DatabaseService(name=self.service, service_type=self.catalog_class.service_type)
+        tables = 0
         for name, comment, url, may_connect in self.session.run("listing the databases", self._databases):
-            if not self.config.database_filter.matches(name):
+            if not self._kept(self.config.database_filter, name):
                 self.report.filtered += 1
             elif not may_connect:
                 self.warn(
@@ -151,7 +156,17 @@ class SqlSource(Source):
                     " (grant it, or leave the database out with database_filter)"
                 )
             else:
-                yield from self._database(name, comment, url)
+                for record in self._database(name, comment, url):
+                    tables += isinstance(record, Table)
+                    yield record
+        filters = [describe(name, getattr(self.config, name)) for name in FILTER_SETTINGS]
+        if tables == 0 and self.report.failure_count == 0 and any(filters):
+            on = " (matched on FQNs)" if self.config.filter_by_fqn else ""
+            self.warn(f"0 tables matched; check the filters{on}: {'; '.join(filter(None, filters))}")
+
+    def _kept(self, patterns: NamePatterns, *names: str) -> bool:
+        """Whether a filter keeps a database, schema or table given by its names from the database down."""
+        return patterns.matches(fqn.build(self.service, *names) if self.config.filter_by_fqn else names[-1])
 
     def _databases(self, connection: Connection) -> list[tuple[str, str | None, URL, bool]]:
         """(name, comment, URL to read it, whether the role may connect) of each database: several only with
@@ -176,7 +191,7 @@ class SqlSource(Source):
                 lambda connection: self._catalog(connection, scope).schemas(),
             )
             self._warn_unlisted(scope, {schema.name for schema in listed})
-            kept = [schema for schema in listed if self._keep_schema(schema.name) and self._readable(scope, schema)]
+            kept = [schema for schema in listed if self._keep_schema(scope, schema) and self._readable(scope, schema)]
             started: set[str] = set()
             try:
                 for batch in batches(kept, self.config.batch_size):
@@ -194,9 +209,9 @@ class SqlSource(Source):
     def _catalog(self, connection: Connection, scope: Scope) -> Catalog:
         return self.catalog_class(connection, scope)
 
-    def _keep_schema(self, schema: str) -> bool:
-        keep = self.config.schema_filter.matches(schema) and (
-            self.config.include_system_schemas or not self.catalog_class.is_system(schema)
+    def _keep_schema(self, scope: Scope, schema: SchemaInfo) -> bool:
+        keep = self._kept(self.config.schema_filter, scope.database, schema.name) and (
+            self.config.include_system_schemas or not self.catalog_class.is_system(schema.name)
         )
         self.report.filtered += not keep
         return keep
@@ -215,7 +230,7 @@ class SqlSource(Source):
         """A schema the filter names literally but the server does not list: missing, or hidden from the role."""
         for pattern in self.config.schema_filter.include:
             name = literal(pattern)
-            if name is None or self.config.schema_filter.ignore_case or name in listed:
+            if name is None or self.config.schema_filter.ignore_case or self.config.filter_by_fqn or name in listed:
                 continue
             if self.config.schema_filter.matches(name):
                 self.warn(
@@ -266,16 +281,26 @@ class SqlSource(Source):
                 yield table
 
     def _read(self, connection: Connection, scope: Scope, schemas: list[str]) -> tuple[Found, int]:
-        """One try at a batch's catalog queries: what was found, and how many tables the filter left out."""
+        """One try at a batch's catalog queries: what was found, and how many tables the filter left out.
+        Filtering by FQN reads schema by schema, so that each table's FQN is known."""
         filtered = 0
 
-        def keep(name: str) -> bool:
-            nonlocal filtered
-            kept = self.config.table_filter.matches(name)
-            filtered += not kept
-            return kept
+        def keeper(*schema: str) -> Callable[[str], bool]:
+            def keep(name: str) -> bool:
+                nonlocal filtered
+                kept = self._kept(self.config.table_filter, scope.database, *schema, name)
+                filtered += not kept
+                return kept
 
-        return self._catalog(connection, scope).read(schemas, keep), filtered
+            return keep
+
+        catalog = self._catalog(connection, scope)
+        if not self.config.filter_by_fqn:
+            return catalog.read(schemas, keeper()), filtered
+        found: Found = {}
+        for schema in schemas:
+            found.update(catalog.read([schema], keeper(schema)))
+        return found, filtered
 
     def _fail_schema(self, scope: Scope, schema: SchemaInfo, error: str) -> None:
         """A schema that cannot be read fails as many records as it would have given: itself and its relations."""
@@ -376,6 +401,13 @@ def _connect_args(url: URL) -> dict[str, str]:
     if url.get_driver_name() == "pymysql" and "program_name" not in url.query:
         return {"program_name": APPLICATION_NAME}
     return {}
+
+
+def describe(name: str, patterns: NamePatterns) -> str:
+    """A filter setting as the 0-tables warning names it; empty when it keeps everything."""
+    sides = (("include", patterns.include), ("exclude", patterns.exclude))
+    shown = ", ".join(f"{side} {values}" for side, values in sides if values)
+    return f"{name} {shown}{' ignoring case' * patterns.ignore_case}" if shown else ""
 
 
 def literal(pattern: str) -> str | None:
