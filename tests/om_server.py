@@ -1,8 +1,9 @@
 """A test server that answers like OpenMetadata's REST API for database services, databases, schemas and tables.
 
 Bearer-token check (401), ``GET /api/v1/system/version``, ``GET /api/v1/{users,teams}/name/{name}``,
-and create-or-update ``PUT`` (201 then 200) validated against the saved JSON schemas (400 with a
-message) with parents looked up by FQN (404). Faults can be queued, N times or until cleared: an HTTP
+``GET /api/v1/metadata/types/name/{entity type}`` (its custom properties), and create-or-update ``PUT`` (201
+then 200) refused as OpenMetadata of the state's version refuses it (400 with OpenMetadata's message, see
+``om_rules.py``) with parents looked up by FQN (404). Faults can be queued, N times or until cleared: an HTTP
 status (``429`` and ``503`` with ``Retry-After``, ``401``, ``403``, ``500``), ``drop`` (close before
 answering), ``truncate`` (close halfway through the answer), ``slow`` (answer late) or ``hang`` (never answer).
 """
@@ -10,7 +11,6 @@ answering), ``truncate`` (close halfway through the answer), ``slow`` (answer la
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import socket
 import threading
@@ -20,54 +20,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-SCHEMAS = Path(__file__).parent / "openmetadata_schemas"
+from om_rules import ENTITIES, refusals
+
 TOKEN = "test-jwt-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig"
-
-ENTITIES = {
-    "/api/v1/services/databaseServices": ("databaseService", "api/services/createDatabaseService.json", None),
-    "/api/v1/databases": ("database", "api/data/createDatabase.json", ("service", "databaseService")),
-    "/api/v1/databaseSchemas": ("databaseSchema", "api/data/createDatabaseSchema.json", ("database", "database")),
-    "/api/v1/tables": ("table", "api/data/createTable.json", ("databaseSchema", "databaseSchema")),
-}
-"""Endpoint: (entity type, create-request schema, (field naming the parent by FQN, the parent's type))."""
-
-
-def validators() -> dict[str, Any]:
-    """A JSON-schema validator per create request, ``$ref``s resolved from the saved files only."""
-    from jsonschema import Draft7Validator
-    from referencing import Registry, Resource
-
-    resources = []
-    for path in SCHEMAS.rglob("*.json"):
-        contents = json.loads(path.read_text())
-        resources.append((contents["$id"], Resource.from_contents(contents)))
-    registry = Registry().with_resources(resources)
-    return {
-        endpoint: Draft7Validator(json.loads((SCHEMAS / schema).read_text()), registry=registry)
-        for endpoint, (_, schema, _) in ENTITIES.items()
-    }
-
-
-def schema_errors(endpoint: str, body: Any) -> list[str]:
-    """Every way ``body`` breaks the create-request schema of ``endpoint``."""
-    return _errors(_validators()[endpoint], body)
-
-
-@functools.cache
-def _validators() -> dict[str, Any]:
-    return validators()
-
-
-def _errors(validator: Any, body: Any) -> list[str]:
-    from referencing.exceptions import Unresolvable
-
-    try:
-        return [f"{'.'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in validator.iter_errors(body)]
-    except Unresolvable as error:
-        return [f"unsupported field (schema {error})"]
 
 
 @dataclass
@@ -90,6 +47,8 @@ class FakeOpenMetadata:
     entities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     users: set[str] = field(default_factory=lambda: {"alice"})
     teams: set[str] = field(default_factory=lambda: {"data-platform"})
+    custom_properties: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Custom properties by entity type (``table``...): property name to type name (``string``, ``integer``...)."""
     faults: list[tuple[str, str]] = field(default_factory=list)
     persistent: list[tuple[str, str]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
@@ -194,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(
                 method, body, 404, {"code": 404, "message": f"{kind[:-1]} instance for {name} not found"}
             )
+        if method == "GET" and path.startswith("/api/v1/metadata/types/name/"):
+            return self._entity_type(path.rsplit("/", 1)[1])
         if method == "PUT" and path in ENTITIES:
             return self._put(path, body)
         self._answer(method, body, 404, {"code": 404, "message": f"no such endpoint {method} {path}"})
@@ -201,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _put(self, path: str, body: Any) -> None:
         state = self.server.state
         entity_type, _, parent = ENTITIES[path]
-        errors = schema_errors(path, body) if isinstance(body, dict) else ["the body is not a JSON object"]
+        errors = refusals(state, path, body)
         if errors:
             return self._answer("PUT", body, 400, {"code": 400, "message": "; ".join(errors)})
         fqn = _quote(body["name"])
@@ -216,6 +177,14 @@ class _Handler(BaseHTTPRequestHandler):
             entity = {**body, "id": existing["id"] if existing else str(uuid.uuid4()), "fullyQualifiedName": fqn}
             state.entities[(entity_type, fqn)] = entity
         self._answer("PUT", body, 200 if existing else 201, entity)
+
+    def _entity_type(self, name: str) -> None:
+        """An entity type with its custom properties (``?fields=customProperties``); 404 for a type not served."""
+        if name not in {entity_type for entity_type, _, _ in ENTITIES.values()}:
+            return self._answer("GET", None, 404, {"code": 404, "message": f"type instance for {name} not found"})
+        defined = self.server.state.custom_properties.get(name, {})
+        properties = [{"name": key, "propertyType": {"type": "type", "name": kind}} for key, kind in defined.items()]
+        self._answer("GET", None, 200, {"name": name, "category": "entity", "customProperties": properties})
 
     def _answer(
         self, method: str, body: Any, status: int, answer: dict[str, Any], *, cut: bool = False, record: bool = True

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from om_server import SCHEMAS, TOKEN, FakeOpenMetadata, schema_errors, serve
+from om_rules import SCHEMAS, schema_errors
+from om_server import TOKEN, FakeOpenMetadata, serve
 
 from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, Settings, UnsupportedServerError
-from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS, data_type, request_body
+from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS, Mapper, ServerFeatures
 from airflow_provider_ingest.openmetadata.sink import OpenMetadataConfig, OpenMetadataSink
 from airflow_provider_ingest.records import (
     Column,
@@ -149,11 +150,12 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_every_data_type_is_in_openmetadatas_enum() -> None:
     table = json.loads((SCHEMAS / "entity/data/table.json").read_text())
     allowed = set(table["definitions"]["dataType"]["enum"])
-    assert {data_type(value) for value in DataType} <= allowed
+    assert {ServerFeatures.of("1.5.4").data_type(value) for value in DataType} <= allowed
 
 
 def test_request_bodies_are_valid_against_the_schemas() -> None:
     refs = [{"id": "6f1c2f4e-5d1b-4a57-9d1d-6c9b0f3f1a11", "type": "user"}]
+    request_body = Mapper(ServerFeatures.of("1.5.4")).body
     for record in catalog():
         body = request_body(record, refs)
         assert schema_errors(ENDPOINTS[record.kind], body) == [], record.fqn
@@ -167,7 +169,8 @@ def test_request_bodies_are_valid_against_the_schemas() -> None:
         "constraint": "NULL",
         "dataLength": 255,
     }
-    assert columns["balance"]["dataType"] == "NUMERIC" and columns["balance"]["dataTypeDisplay"] == "money"
+    assert columns["balance"]["dataType"] == "MONEY" and columns["balance"]["dataTypeDisplay"] == "money"
+    assert columns["flags"]["dataType"] == "BIT" and columns["flags"]["dataLength"] == 1
     assert columns["amount"]["precision"] == 12 and columns["amount"]["scale"] == 2
     assert table["tableConstraints"] == [{"constraintType": "UNIQUE", "columns": ["email", "ssn"]}]
     assert table["databaseSchema"] == "shop_db.shop.sales"
@@ -212,16 +215,15 @@ def test_sink_creates_parents_first_then_updates_on_rerun(tmp_path: Path, server
 
 
 def test_a_4xx_is_a_counted_failure_with_the_servers_message(tmp_path: Path, server: FakeOpenMetadata) -> None:
-    records = catalog(tables=2)
-    records.append(records[-1].model_copy(update={"name": "bad::name"}))
+    records = [*catalog(tables=2), DatabaseService(name="other_db", service_type="NoSuchEngine")]
     result = run(tmp_path, server, records)
     report = om_report(result)
     assert report.failure_count == 1 and report.records == len(records) - 1
     failure = report.failures[0]
-    assert failure.fqn == "shop_db.shop.sales.bad::name"
-    assert failure.error.startswith("400: name: 'bad::name' does not match")
+    assert failure.fqn == "other_db"
+    assert failure.error.startswith("400: serviceType: 'NoSuchEngine' is not one of ['BigQuery',")
     letters = list(read_dead_letters(result.dead_letter_uri))
-    assert letters[0].record["name"] == "bad::name" and "400:" in letters[0].error
+    assert letters[0].record["name"] == "other_db" and "400:" in letters[0].error
 
 
 def test_children_of_a_failed_parent_fail_naming_it(tmp_path: Path, server: FakeOpenMetadata) -> None:
@@ -229,7 +231,7 @@ def test_children_of_a_failed_parent_fail_naming_it(tmp_path: Path, server: Fake
     result = om_report(run(tmp_path, server, records, bulk=True))
     assert result.records == 2 and result.failure_count == 4
     errors = [failure.error for failure in result.failures]
-    assert errors[0].startswith("400: ")
+    assert errors[0] == "name: 'bad::schema' contains '::', which OpenMetadata cannot represent"
     assert errors[1:] == ["parent shop_db.shop.bad::schema failed"] * 3
     assert all(call.path != ENDPOINTS["table"] for call in server.puts())
 

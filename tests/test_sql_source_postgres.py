@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.catalogs import PG_TYPES_SQL, postgres_database
 from support.sql import column as col
 from support.sql import extract
 
@@ -225,7 +226,7 @@ def expected_records(database: str, *, row_counts: bool) -> list:
                 col("customer_id", DataType.INT, "integer", 2, nullable=False),
                 col("amount", DataType.NUMERIC, "numeric(10,2)", 3, precision=10, scale=2),
                 col("status", DataType.ENUM, "sales.order_status", 4, default="'new'::sales.order_status"),
-                col("tags", DataType.ARRAY, "text[]", 5),
+                col("tags", DataType.ARRAY, "text[]", 5, array_data_type=DataType.TEXT),
             ],
             constraints=[
                 pk("id", name="orders_pkey"),
@@ -426,3 +427,34 @@ def test_a_restricted_role_gets_the_catalog_and_a_warning_per_unreadable_table(
     assert source.report.warnings == [
         f"cannot sample pg.{database}.crm.accounts (table): the role has no SELECT privilege on it"
     ]
+
+
+def test_array_elements_unbounded_lengths_and_foreign_tables(postgres_url: str, tmp_path: Path) -> None:
+    with postgres_database(postgres_url, PG_TYPES_SQL) as url:
+        records, source = extract({"url": url, "service_name": "pg", "schema_filter": {"include": ["kinds"]}}, tmp_path)
+    tables = {record.name: record for record in records if record.kind == "table"}
+    assert source.report.failure_count == 0 and sorted(tables) == ["everything", 'quo"ted', "remote_orders"]
+    assert tables["everything"].columns == [
+        col("id", DataType.INT, "integer", 1, nullable=False),
+        col("labels", DataType.ARRAY, "text[]", 2, array_data_type=DataType.TEXT),
+        col("scores", DataType.ARRAY, "integer[]", 3, array_data_type=DataType.INT),
+        col("codes", DataType.ARRAY, "character varying(20)[]", 4, array_data_type=DataType.VARCHAR),
+        col("grid", DataType.ARRAY, "integer[]", 5, array_data_type=DataType.INT),
+        col("moods", DataType.ARRAY, "kinds.mood[]", 6, array_data_type=DataType.ENUM),
+        col("free_text", DataType.VARCHAR, "character varying", 7),
+        col("letter", DataType.CHAR, "character(1)", 8, data_length=1),
+        col("padded", DataType.CHAR, "bpchar", 9),
+        col("bits", DataType.BIT, "bit varying", 10),
+        col("flags", DataType.BIT, "bit(3)", 11, data_length=3),
+        col("price", DataType.MONEY, "money", 12),
+        col("amount", DataType.NUMERIC, "numeric(12,2)", 13, precision=12, scale=2),
+    ]
+    assert tables["remote_orders"].table_type is TableType.FOREIGN
+    assert [c.data_type for c in tables["remote_orders"].columns] == [DataType.INT, DataType.VARCHAR]
+
+
+def test_a_foreign_table_staged_as_external_before_foreign_existed_still_loads() -> None:
+    from airflow_provider_ingest.records import parse_record
+
+    line = '{"kind":"table","service":"pg","database":"d","database_schema":"s","name":"t","table_type":"external"}'
+    assert parse_record(line).table_type is TableType.EXTERNAL

@@ -1,8 +1,10 @@
 """Records as OpenMetadata create requests: CreateDatabaseService, CreateDatabase, CreateDatabaseSchema, CreateTable.
 
-Parents are named by fully qualified name; owners are entity references (``id`` and ``type``),
-resolved by the caller. A :class:`Mapper` builds the bodies one server accepts, by its version
-(:class:`ServerFeatures`). Not published: row counts, column samples, column defaults, custom properties.
+Parents are named by fully qualified name; owners are entity references (``id`` and ``type``), resolved by the
+caller. A :class:`Mapper` builds the bodies one server accepts, by its version (:class:`ServerFeatures`): a field
+the server lacks is never sent, a type it lacks falls back (the raw type stays in ``dataTypeDisplay``), what it
+has no field for is counted and reported once per kind (:meth:`Mapper.dropped`), and a record with a name it
+cannot represent fails (:class:`~airflow_provider_ingest.openmetadata.names.UnrepresentableName`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_ingest.openmetadata.names import check_names
+from airflow_provider_ingest.openmetadata.omissions import Omissions, Tally
+from airflow_provider_ingest.openmetadata.properties import ENTITY_TYPES, PropertyDefinitions, fits
 from airflow_provider_ingest.records import (
     Column,
     ConstraintType,
@@ -38,18 +43,30 @@ TABLE_TYPES = {
     TableType.VIEW: "View",
     TableType.MATERIALIZED_VIEW: "MaterializedView",
     TableType.EXTERNAL: "External",
+    TableType.FOREIGN: "Foreign",
     TableType.PARTITIONED: "Partitioned",
 }
+"""OpenMetadata's ``tableType`` of each kind of table; every 1.x and 2.x server has them all."""
+
+WITHOUT_VIEW_DEFINITION = {TableType.TABLE, TableType.EXTERNAL}
+"""Table types OpenMetadata before 1.4 refuses a view definition for (``Regular``, ``External``)."""
 
 DATA_TYPE_FALLBACKS = {DataType.MONEY: "NUMERIC", DataType.BIT: "BINARY"}
-"""Project data types OpenMetadata's ``dataType`` enum lacks; the raw type stays in ``dataTypeDisplay``."""
+"""Types OpenMetadata's ``dataType`` enum has from 1.5 on, and what older servers get instead."""
+
+LENGTH_TYPES = {"CHAR", "VARCHAR", "BINARY", "VARBINARY", "BIT"}
+"""``dataType`` values sent with a ``dataLength``: OpenMetadata refuses the first four without one."""
+
+DEFAULT_LENGTH = 1
+"""The ``dataLength`` of a column whose database gives none (``varchar``, ``bpchar``), as OpenMetadata's own
+connectors send it."""
 
 TAG_SOURCES = {"classification": "Classification", "glossary": "Glossary"}
 
 
 @dataclass(frozen=True)
 class ServerFeatures:
-    """What one OpenMetadata server version accepts in create requests."""
+    """What one OpenMetadata server version accepts in create requests (from OpenMetadata's generated models)."""
 
     version: tuple[int, int]
 
@@ -60,93 +77,215 @@ class ServerFeatures:
         minor = rest.partition(".")[0]
         return cls((int(major), int(minor) if minor.isdigit() else 0))
 
+    @property
+    def label(self) -> str:
+        """``OpenMetadata 1.4``, for messages."""
+        return f"OpenMetadata {self.version[0]}.{self.version[1]}"
+
+    @property
+    def owners_list(self) -> bool:
+        """``owners``, a list, from 1.5 on; before, one ``owner``."""
+        return self.version >= (1, 5)
+
+    @property
+    def tag_reason(self) -> bool:
+        """Tag labels have ``reason`` from 1.10 on."""
+        return self.version >= (1, 10)
+
+    @property
+    def view_definition(self) -> str:
+        """The field of a view's SQL: ``viewDefinition`` before 1.4, ``schemaDefinition`` after."""
+        return "viewDefinition" if self.version < (1, 4) else "schemaDefinition"
+
+    def has_extension(self, kind: str) -> bool:
+        """Whether the create request of ``kind`` has ``extension``: tables always, databases and schemas from
+        1.1 on, services never."""
+        return kind == "table" or (kind in ENTITY_TYPES and self.version >= (1, 1))
+
+    @property
+    def column_name_limit(self) -> int | None:
+        """Longest column name: 128 characters before 1.2, 256 up to 1.12, no limit from 1.13 on."""
+        if self.version < (1, 2):
+            return 128
+        return 256 if self.version < (1, 13) else None
+
+    @property
+    def tag_fqn_limit(self) -> int | None:
+        """Longest tag FQN: 128 characters before 1.5, no limit after."""
+        return 128 if self.version < (1, 5) else None
+
+    def data_type(self, value: DataType) -> str:
+        """OpenMetadata's ``dataType`` for a normalized type: ``MONEY`` and ``BIT`` fall back before 1.5."""
+        if value in DATA_TYPE_FALLBACKS and self.version < (1, 5):
+            return DATA_TYPE_FALLBACKS[value]
+        return value.value
+
 
 class Mapper:
-    """Builds the create-request bodies one server accepts."""
+    """Builds the create-request bodies one server accepts, and counts what they leave out; thread-safe."""
 
-    def __init__(self, features: ServerFeatures) -> None:
+    def __init__(self, features: ServerFeatures, properties: PropertyDefinitions | None = None) -> None:
         self.features = features
+        self.properties = properties or PropertyDefinitions()
+        self.omissions = Omissions(features.label)
 
     def body(
         self, record: Record, owners: list[dict[str, str]] | None = None, *, foreign_keys: bool = True
     ) -> dict[str, Any]:
-        """The create request for ``record``; ``foreign_keys=False`` leaves out foreign-key constraints."""
-        body = request_body(record, owners)
+        """The create request for ``record``; ``foreign_keys=False`` leaves out foreign-key constraints.
+
+        Raises :class:`~airflow_provider_ingest.openmetadata.names.UnrepresentableName` (or its base
+        ``UnrepresentableRecord``) for a record the server cannot hold.
+        """
+        check_names(record, column_limit=self.features.column_name_limit, tag_limit=self.features.tag_fqn_limit)
+        request = _Request(self.features, self.properties)
+        body = request.entity(record, owners or [])
         if not foreign_keys and "tableConstraints" in body:
             kept = [c for c in body["tableConstraints"] if c["constraintType"] != "FOREIGN_KEY"]
             if kept:
                 body["tableConstraints"] = kept
             else:
                 del body["tableConstraints"]
+        self.omissions.add(record.fqn, request.tally)
         return body
 
-
-def request_body(record: Record, owners: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """The create request for a record; ``owners`` are entity references (``{"id", "type"}``)."""
-    body: dict[str, Any] = {"name": record.name}
-    if record.display_name:
-        body["displayName"] = record.display_name
-    if record.description:
-        body["description"] = record.description
-    if record.tags:
-        body["tags"] = [tag_label(tag) for tag in record.tags]
-    if owners:
-        body["owners"] = owners
-    if isinstance(record, DatabaseService):
-        body["serviceType"] = record.service_type
-    elif isinstance(record, Database):
-        body["service"] = fqn.build(record.service)
-    elif isinstance(record, DatabaseSchema):
-        body["database"] = fqn.build(record.service, record.database)
-    elif isinstance(record, Table):
-        body.update(_table(record))
-    return body
+    def dropped(self) -> list[str]:
+        """One warning per kind of what the bodies built so far left out or changed (column defaults,
+        undefined custom properties, MONEY as NUMERIC...), for the end of the run."""
+        return self.omissions.messages()
 
 
-def tag_label(tag: TagLabel) -> dict[str, str]:
-    """A tag label as applied by a tool (``Automated``) and confirmed."""
-    return {"tagFQN": tag.tag_fqn, "source": TAG_SOURCES[tag.source], "labelType": "Automated", "state": "Confirmed"}
+class _Request:
+    """Builds one record's body, tallying what it leaves out."""
 
+    def __init__(self, features: ServerFeatures, properties: PropertyDefinitions) -> None:
+        self.features = features
+        self.properties = properties
+        self.tally = Tally()
 
-def data_type(value: DataType) -> str:
-    """OpenMetadata's ``dataType`` name for a normalized type."""
-    return DATA_TYPE_FALLBACKS.get(value, value.value)
+    def entity(self, record: Record, owners: list[dict[str, str]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": record.name}
+        if record.display_name:
+            body["displayName"] = record.display_name
+        if record.description:
+            body["description"] = record.description
+        if record.tags:
+            body["tags"] = [self.tag(tag) for tag in record.tags]
+        if owners and self.features.owners_list:
+            body["owners"] = owners
+        elif owners:
+            body["owner"] = owners[0]
+            if len(owners) > 1:
+                self.tally.add("owners")
+        extension = self.extension(record)
+        if extension:
+            body["extension"] = extension
+        if isinstance(record, DatabaseService):
+            body["serviceType"] = record.service_type
+        elif isinstance(record, Database):
+            body["service"] = fqn.build(record.service)
+        elif isinstance(record, DatabaseSchema):
+            body["database"] = fqn.build(record.service, record.database)
+        elif isinstance(record, Table):
+            body.update(self.table(record))
+        return body
 
+    def tag(self, tag: TagLabel) -> dict[str, str]:
+        """A tag label as applied by a tool (``Automated``) and confirmed, with its reason where the server has one."""
+        label = {
+            "tagFQN": tag.tag_fqn,
+            "source": TAG_SOURCES[tag.source],
+            "labelType": "Automated",
+            "state": "Confirmed",
+        }
+        if tag.reason and self.features.tag_reason:
+            label["reason"] = tag.reason
+        elif tag.reason:
+            self.tally.add("tag_reason")
+        if tag.confidence is not None:
+            self.tally.add("tag_confidence")
+        return label
 
-def _table(table: Table) -> dict[str, Any]:
-    single = _single_column_constraints(table.constraints)
-    body: dict[str, Any] = {
-        "databaseSchema": fqn.build(table.service, table.database, table.database_schema),
-        "tableType": TABLE_TYPES[table.table_type],
-        "columns": [_column(column, single.get(column.name)) for column in table.columns],
-    }
-    constraints = [_constraint(c) for c in table.constraints if not _is_single(c)]
-    if constraints:
-        body["tableConstraints"] = constraints
-    if table.view_definition:
-        body["schemaDefinition"] = table.view_definition
-    return body
+    def extension(self, record: Record) -> dict[str, Any]:
+        """The custom properties the server defines for the record's entity type, with values that fit."""
+        entity_type = ENTITY_TYPES.get(record.kind, "databaseService")
+        if not self.features.has_extension(record.kind):
+            for name in record.custom_properties:
+                self.tally.add("no_extension", name=f"{entity_type}.{name}")
+            return {}
+        defined = self.properties.of(entity_type) if record.custom_properties else {}
+        extension: dict[str, Any] = {}
+        for name, value in record.custom_properties.items():
+            type_name = defined.get(name)
+            fit = fits(value, type_name) if type_name is not None else False
+            if fit:
+                extension[name] = value
+                continue
+            kind = "undefined_property" if type_name is None else "property_type" if fit is None else "property_value"
+            self.tally.add(kind, name=f"{entity_type}.{name}" + (f" ({type_name})" if type_name else ""))
+        return extension
 
+    def table(self, table: Table) -> dict[str, Any]:
+        single = _single_column_constraints(table.constraints)
+        body: dict[str, Any] = {
+            "databaseSchema": fqn.build(table.service, table.database, table.database_schema),
+            "tableType": TABLE_TYPES[table.table_type],
+            "columns": [self.column(column, single.get(column.name)) for column in table.columns],
+        }
+        constraints = [_constraint(c) for c in table.constraints if not _is_single(c)]
+        if constraints:
+            body["tableConstraints"] = constraints
+        field = self.features.view_definition
+        if table.view_definition and field == "viewDefinition" and table.table_type in WITHOUT_VIEW_DEFINITION:
+            self.tally.add("view_definition")
+        elif table.view_definition:
+            body[field] = table.view_definition
+        if table.row_count is not None:
+            self.tally.add("row_count")
+        return body
 
-def _column(column: Column, constraint: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": column.name,
-        "dataType": data_type(column.data_type),
-        "dataTypeDisplay": column.data_type_display or column.data_type.value.lower(),
-        "constraint": constraint or ("NULL" if column.nullable else "NOT_NULL"),
-    }
-    for key, value in (
-        ("dataLength", column.data_length),
-        ("precision", column.precision),
-        ("scale", column.scale),
-        ("ordinalPosition", column.ordinal_position),
-        ("description", column.description),
-    ):
-        if value is not None:
-            body[key] = value
-    if column.tags:
-        body["tags"] = [tag_label(tag) for tag in column.tags]
-    return body
+    def column(self, column: Column, constraint: str | None) -> dict[str, Any]:
+        data_type = self.data_type(column.data_type)
+        body: dict[str, Any] = {
+            "name": column.name,
+            "dataType": data_type,
+            "dataTypeDisplay": column.data_type_display or column.data_type.value.lower(),
+            "constraint": constraint or ("NULL" if column.nullable else "NOT_NULL"),
+        }
+        if column.data_type is DataType.ARRAY:
+            body["arrayDataType"] = self.data_type(column.array_data_type or DataType.UNKNOWN)
+        elif column.data_type is DataType.STRUCT:
+            body["children"] = []  # the server refuses a struct without children; its fields are not known
+        length = column.data_length
+        if length is None and data_type in LENGTH_TYPES:
+            length = DEFAULT_LENGTH
+        scale = column.scale
+        if scale is not None and (column.precision is None or scale > column.precision):
+            self.tally.add("scale")
+            scale = None
+        for key, value in (
+            ("dataLength", length),
+            ("precision", column.precision),
+            ("scale", scale),
+            ("ordinalPosition", column.ordinal_position),
+            ("description", column.description),
+        ):
+            if value is not None:
+                body[key] = value
+        if column.tags:
+            body["tags"] = [self.tag(tag) for tag in column.tags]
+        if column.default is not None:
+            self.tally.add("column_default")
+        if column.samples:
+            self.tally.add("column_samples")
+        return body
+
+    def data_type(self, value: DataType) -> str:
+        """The server's ``dataType`` for ``value``, a fallback counted."""
+        sent = self.features.data_type(value)
+        if sent != value.value:
+            self.tally.add(value.value.lower())
+        return sent
 
 
 def _is_single(constraint: TableConstraint) -> bool:

@@ -118,7 +118,10 @@ class Publisher:
             self.component.report.count("created" if status == 201 else "updated")
 
     def finish(self) -> None:
-        """After the last record: raise the error that stopped the step, if one did."""
+        """After the last record: warn once per kind of what was not published, then raise the error that
+        stopped the step, if one did."""
+        for message in self.mapper.dropped():
+            self.component.warn(message)
         if self.breaker.not_attempted:
             self.component.report.count("not_attempted", self.breaker.not_attempted)
         self.breaker.finish()
@@ -138,10 +141,14 @@ class Publisher:
 
 
 def mapper_for(client: OpenMetadataClient) -> Mapper:
-    """The body builder for the client's server, by its version."""
-    from airflow_provider_ingest.openmetadata.mapping import Mapper, ServerFeatures
+    """The body builder for the client's server, by its version; it reads the server's custom property
+    definitions when a record first needs them."""
+    from functools import partial
 
-    return Mapper(ServerFeatures.of(client.check_version()))
+    from airflow_provider_ingest.openmetadata.mapping import Mapper, ServerFeatures
+    from airflow_provider_ingest.openmetadata.properties import PropertyDefinitions, read_definitions
+
+    return Mapper(ServerFeatures.of(client.check_version()), PropertyDefinitions(partial(read_definitions, client)))
 
 
 class ParentFailed(IngestError):

@@ -106,6 +106,7 @@ class TableType(str, Enum):
     VIEW = "view"
     MATERIALIZED_VIEW = "materialized_view"
     EXTERNAL = "external"
+    FOREIGN = "foreign"
     PARTITIONED = "partitioned"
 
 
@@ -122,6 +123,8 @@ class Column(_Model):
 
     name: Name
     data_type: DataType
+    array_data_type: DataType | None = None
+    """The element type of an ARRAY column, when the catalog tells it."""
     data_type_display: str | None = None
     data_length: int | None = None
     precision: int | None = None
@@ -157,7 +160,7 @@ class TableConstraint(_Model):
 
 
 class Table(Entity):
-    """A table, view, materialized view, external or partitioned table, with its columns."""
+    """A table, view, materialized view, external, foreign or partitioned table, with its columns."""
 
     kind: Literal["table"] = "table"
     service: Name

@@ -153,12 +153,15 @@ def column(
     position: int,
     comment: str | None,
     data_type: DataType | None = None,
+    array_data_type: DataType | None = None,
 ) -> dict[str, Any]:
-    """A column's fields from catalog values; ``data_type`` overrides what the raw type text says."""
+    """A column's fields from catalog values; ``data_type`` and ``array_data_type`` (an array's element type)
+    override what the raw type text says."""
     normalized = normalize(raw_type)
     return {
         "name": name,
         "data_type": data_type or normalized.data_type,
+        "array_data_type": array_data_type or normalized.element,
         "data_type_display": raw_type or None,
         "data_length": normalized.length,
         "precision": normalized.precision,

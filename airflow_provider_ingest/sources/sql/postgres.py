@@ -32,7 +32,7 @@ TABLE_TYPES = {
     "v": TableType.VIEW,
     "m": TableType.MATERIALIZED_VIEW,
     "p": TableType.PARTITIONED,
-    "f": TableType.EXTERNAL,
+    "f": TableType.FOREIGN,
 }
 _TEMP_SCHEMA = re.compile(r"pg_(toast_)?temp_\d+")
 _ATTNUM = itemgetter(2)
@@ -62,11 +62,12 @@ ORDER BY n.nspname, c.relname
 COLUMNS = f"""
 SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END, d.description,
-       t.typtype = 'e'
+       t.typtype = 'e', e.typtype = 'e'
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_description d
        ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
@@ -171,8 +172,9 @@ class PostgresCatalog(Catalog):
                 position=number,
                 comment=column_comment,
                 data_type=DataType.ENUM if is_enum else None,
+                array_data_type=DataType.ENUM if enum_array else None,
             )
-            for _, column_name, number, raw_type, nullable, default, column_comment, is_enum in column_rows
+            for _, column_name, number, raw_type, nullable, default, column_comment, is_enum, enum_array in column_rows
         ]
         names = {row[2]: row[1] for row in column_rows}
         constraints = [

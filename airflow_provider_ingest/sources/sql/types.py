@@ -10,12 +10,13 @@ from airflow_provider_ingest.records import DataType
 
 
 class NormalizedType(NamedTuple):
-    """A normalized type with the length, precision and scale read from the raw text."""
+    """A normalized type with the length, precision and scale read from the raw text, and an array's element type."""
 
     data_type: DataType
     length: int | None = None
     precision: int | None = None
     scale: int | None = None
+    element: DataType | None = None
 
 
 _BASE = {
@@ -76,16 +77,23 @@ LENGTH_TYPES = {DataType.CHAR, DataType.VARCHAR, DataType.BINARY, DataType.VARBI
 EXACT_NUMERIC_TYPES = {DataType.NUMERIC, DataType.DECIMAL, DataType.NUMBER}
 
 _ARGUMENTS = re.compile(r"\(([^()]*)\)")
+_DIMENSIONS = re.compile(r"(\s*\[\s*\d*\s*\])+$")
+_ARRAY_OF = re.compile(r"array\s*(?:<(.*)>|\((.*)\)|\[(.*)\])?")
 _MODIFIERS = re.compile(r"\b(unsigned|signed|zerofill)\b")
 _SPACES = re.compile(r"\s+")
 
 
 @lru_cache(maxsize=4096)
 def normalize(raw: str) -> NormalizedType:
-    """Normalize raw type text; unknown types are ``UNKNOWN``. ``tinyint(1)`` is MySQL's boolean."""
+    """Normalize raw type text; unknown types are ``UNKNOWN``. ``tinyint(1)`` is MySQL's boolean.
+
+    An array (``text[]``, ``character varying(20)[]``, ``_int4``, ``integer array``, ``array<int>``) is ``ARRAY``
+    with its element type normalized the same way; an element type without a name is None.
+    """
     text = _SPACES.sub(" ", raw.strip().lower().replace('"', ""))
-    if text.endswith("]") or text.startswith("array") or text.endswith(" array"):
-        return NormalizedType(DataType.ARRAY)
+    element = _array_element(text)
+    if element is not None:
+        return NormalizedType(DataType.ARRAY, element=normalize(element).data_type if element else None)
     match = _ARGUMENTS.search(text)
     arguments = match.group(1) if match else ""
     base = _SPACES.sub(" ", _MODIFIERS.sub("", _ARGUMENTS.sub("", text))).strip()
@@ -98,6 +106,19 @@ def normalize(raw: str) -> NormalizedType:
     if data_type in EXACT_NUMERIC_TYPES and numbers:
         return NormalizedType(data_type, precision=numbers[0], scale=numbers[1] if len(numbers) > 1 else 0)
     return NormalizedType(data_type)
+
+
+def _array_element(text: str) -> str | None:
+    """The element type text of an array type, ``""`` when the array names none; None if ``text`` is no array."""
+    if _DIMENSIONS.search(text) or text.endswith(" array"):  # integer[], integer[3][3], integer array[3]
+        rest = _DIMENSIONS.sub("", text)
+        return rest[: -len(" array")] if rest.endswith(" array") else rest
+    if text.startswith("_") and text[1:] in BASE_TYPES:  # PostgreSQL's name of the array type: _int4, _varchar
+        return text[1:]
+    match = _ARRAY_OF.fullmatch(text)
+    if match:
+        return next((group.strip() for group in match.groups() if group is not None), "")
+    return None
 
 
 def sqlite_affinity(declared: str) -> DataType:
