@@ -154,7 +154,8 @@ class OpenMetadataClient:
         url = self.base_url + path
         response = self._response(method, url, body)
         where = f"{method} {redact_url(url)}"
-        status, message = response.status_code, self._scrub(_message(response)) if response.status_code >= 400 else ""
+        status = response.status_code
+        message = self._scrub(_message(response)) if status >= 400 else ""
         if status in UNAVAILABLE_STATUSES:
             raise ServerUnavailable(f"{where}: {status} after {_attempts(response)}: {message}")
         if status >= 500:

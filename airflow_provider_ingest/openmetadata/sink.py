@@ -1,4 +1,4 @@
-"""The ``openmetadata`` sink: records created or updated in batches of one kind, parents before children.
+"""The ``openmetadata`` sink: records created or updated in batches as they come, parents before children.
 
 A :class:`Publisher` sends records for the sink and the bulk sink alike: services with one ``PUT`` each,
 databases, schemas and tables ``batch_size`` at a time with ``PUT <collection>/bulk`` (OpenMetadata's own
