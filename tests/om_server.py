@@ -3,15 +3,24 @@
 Bearer-token check (401), ``GET /api/v1/system/version``, ``GET /api/v1/{users,teams}/name/{name}``,
 ``GET /api/v1/metadata/types/name/{entity type}`` (its custom properties), and create-or-update ``PUT`` (201
 then 200) refused as OpenMetadata of the state's version refuses it (400 with OpenMetadata's message, see
-``om_rules.py``) with parents looked up by FQN (404). Faults can be queued, N times or until cleared: an HTTP
-status (``429`` and ``503`` with ``Retry-After``, ``401``, ``403``, ``500``), ``drop`` (close before
-answering), ``truncate`` (close halfway through the answer), ``slow`` (answer late) or ``hang`` (never answer).
+``om_rules.py``) with parents looked up by FQN (404) and a foreign key's referred columns checked (404 for a
+missing table, 400 for a missing column), as OpenMetadata does. ``PUT <collection>/bulk`` (databases,
+schemas, tables) takes a list of create requests and answers a BulkOperationResult: each item goes
+through the same create-or-update, in order, and has its own result; ``bulk = False`` answers it 404
+(``no_bulk_status``: 405), as a server without the endpoint does.
+
+Faults can be queued, N times (after M normal answers) or until cleared: an HTTP status (``429`` and
+``503`` with ``Retry-After``, ``401``, ``403``, ``500``), ``drop`` (close before answering), ``truncate``
+(close halfway through the answer), ``stall`` (half the answer, then nothing for ``slow_seconds``), ``slow``
+(answer late), ``hang`` (never answer) or ``echo`` (a 400 quoting the request's ``Authorization`` header,
+as some proxies do). ``latency`` adds seconds to every request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -26,6 +35,10 @@ from om_rules import ENTITIES, refusals
 
 TOKEN = "test-jwt-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig"
 
+BULK = {f"{endpoint}/bulk": endpoint for endpoint in list(ENTITIES)[1:]}
+"""The bulk endpoints (databases, schemas, tables; services have none) and the endpoint of their items."""
+FAULTS = ("drop", "truncate", "stall", "slow", "hang", "echo")
+
 
 @dataclass
 class Call:
@@ -36,6 +49,8 @@ class Call:
     body: Any
     status: int
     authorization: str | None
+    published: int = 0
+    """Entities the call created or updated: 1 for an entity ``PUT`` answered 2xx, the items passed for a bulk one."""
 
 
 @dataclass
@@ -44,6 +59,18 @@ class FakeOpenMetadata:
 
     version: str = "1.5.4"
     token: str = TOKEN
+    bulk: bool = True
+    no_bulk_status: int = 404
+    bulk_answers_with: str = "fqn"
+    """What a bulk result item's ``request`` holds: ``fqn`` (the entity's FQN) or ``request`` (the create request)."""
+    bulk_item_faults: dict[str, str] = field(default_factory=dict)
+    """FQN -> ``refuse`` (a 500 item result) or ``omit`` (no result): what the bulk endpoint does to that item."""
+    refuse: dict[str, str] = field(default_factory=dict)
+    """FQN -> message: a 400 for that entity wherever it is sent, as a rule of a real server this one lacks."""
+    latency: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    """The most requests the server was handling at once."""
     entities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     users: set[str] = field(default_factory=lambda: {"alice"})
     teams: set[str] = field(default_factory=lambda: {"data-platform"})
@@ -58,11 +85,12 @@ class FakeOpenMetadata:
     released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def inject(self, fault: str, times: int | None = 1, path: str = "/api/v1/") -> None:
-        """Answer the next ``times`` requests under ``path`` (None: every one, until :meth:`clear`) with a
-        status (``429``, ``500``, ``503``, ``401``, ``403``), ``drop``, ``truncate``, ``slow`` or ``hang``."""
-        assert fault.isdigit() or fault in ("drop", "truncate", "slow", "hang"), fault
+    def inject(self, fault: str, times: int | None = 1, path: str = "/api/v1/", after: int = 0) -> None:
+        """Answer the next ``times`` requests under ``path`` (None: every one, until :meth:`clear`), after ``after``
+        normal answers, with a status (``429``, ``500``, ``503``, ``401``, ``403``) or one of :data:`FAULTS`."""
+        assert fault.isdigit() or fault in FAULTS, fault
         with self.lock:
+            self.faults += [("ok", path)] * after
             if times is None:
                 self.persistent.append((fault, path))
             else:
@@ -79,7 +107,7 @@ class FakeOpenMetadata:
             for index, (fault, prefix) in enumerate(self.faults):
                 if path.startswith(prefix):
                     del self.faults[index]
-                    return fault
+                    return None if fault == "ok" else fault
             return next((fault for fault, prefix in self.persistent if path.startswith(prefix)), None)
 
     def requests_to(self, path: str, method: str = "PUT") -> int:
@@ -89,6 +117,14 @@ class FakeOpenMetadata:
     def puts(self) -> list[Call]:
         """The PUT calls, in order."""
         return [call for call in self.calls if call.method == "PUT"]
+
+    def bodies(self, endpoint: str = "/api/v1/") -> list[dict[str, Any]]:
+        """Every create request PUT under ``endpoint``, in order, the items of bulk requests one by one."""
+        found: list[dict[str, Any]] = []
+        for call in self.puts():
+            if call.path.startswith(endpoint):
+                found += call.body if isinstance(call.body, list) else [call.body]
+        return found
 
     def fqns(self, entity_type: str) -> set[str]:
         return {fqn for kind, fqn in self.entities if kind == entity_type}
@@ -101,6 +137,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    def setup(self) -> None:
+        """Send answers at once: headers and body are two writes, which Nagle's algorithm would hold ~40 ms."""
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self) -> None:
         self._handle("GET")
 
@@ -108,6 +149,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PUT")
 
     def _handle(self, method: str) -> None:
+        state = self.server.state
+        with state.lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            time.sleep(state.latency)
+            self._serve(method)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def _serve(self, method: str) -> None:
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -119,12 +172,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "slow":
             time.sleep(state.slow_seconds)
             fault = None
-        if fault in ("drop", "truncate", "hang"):
+        if fault in ("drop", "truncate", "stall", "hang"):
             self._record(method, body, 0)
             if fault == "hang":
                 state.released.wait(60)
-            elif fault == "truncate":
+            elif fault in ("truncate", "stall"):
                 self._answer(method, body, 200, {"id": str(uuid.uuid4()), "padding": "x" * 200}, cut=True, record=False)
+                if fault == "stall":
+                    state.released.wait(state.slow_seconds)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -136,6 +191,9 @@ class _Handler(BaseHTTPRequestHandler):
                 else "Principal: ingestion-bot operations [EditAll] not allowed"
             )
             return self._answer(method, body, int(fault), {"code": int(fault), "message": message})
+        if fault == "echo":
+            message = f"bad request headers: Authorization: {self.headers.get('Authorization')}"
+            return self._answer(method, body, 400, {"code": 400, "message": message})
         if fault is not None:
             return self._answer(method, body, int(fault), {"code": int(fault), "message": f"injected {fault}"})
         authorization = self.headers.get("Authorization")
@@ -156,27 +214,63 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path.startswith("/api/v1/metadata/types/name/"):
             return self._entity_type(path.rsplit("/", 1)[1])
         if method == "PUT" and path in ENTITIES:
-            return self._put(path, body)
+            return self._answer(method, body, *self._put(path, body))
+        if method == "PUT" and path in BULK and state.bulk:
+            return self._answer(method, body, *self._bulk(BULK[path], body))
+        if method == "PUT" and path in BULK and state.no_bulk_status == 405:
+            return self._answer(method, body, 405, {"code": 405, "message": "HTTP 405 Method Not Allowed"})
         self._answer(method, body, 404, {"code": 404, "message": f"no such endpoint {method} {path}"})
 
-    def _put(self, path: str, body: Any) -> None:
+    def _put(self, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """Create or update one entity: (201 or 200, the entity), or (4xx, OpenMetadata's error answer)."""
         state = self.server.state
         entity_type, _, parent = ENTITIES[path]
         errors = refusals(state, path, body)
         if errors:
-            return self._answer("PUT", body, 400, {"code": 400, "message": "; ".join(errors)})
-        fqn = _quote(body["name"])
+            return 400, {"code": 400, "message": "; ".join(errors)}
+        fqn = entity_fqn(path, body)
+        if fqn in state.refuse:
+            return 400, {"code": 400, "message": state.refuse[fqn]}
         if parent is not None:
             field_name, parent_type = parent
             if (parent_type, body[field_name]) not in state.entities:
-                message = f"{parent_type} instance for {body[field_name]} not found"
-                return self._answer("PUT", body, 404, {"code": 404, "message": message})
-            fqn = f"{body[field_name]}.{fqn}"
+                return 404, {"code": 404, "message": f"{parent_type} instance for {body[field_name]} not found"}
+        refused = _missing_referred_column(state, body)
+        if refused is not None:
+            return refused[0], {"code": refused[0], "message": refused[1]}
         with state.lock:
             existing = state.entities.get((entity_type, fqn))
             entity = {**body, "id": existing["id"] if existing else str(uuid.uuid4()), "fullyQualifiedName": fqn}
             state.entities[(entity_type, fqn)] = entity
-        self._answer("PUT", body, 200 if existing else 201, entity)
+        return 200 if existing else 201, entity
+
+    def _bulk(self, path: str, items: Any) -> tuple[int, dict[str, Any]]:
+        """``PUT <collection>/bulk``: each create request in order through :meth:`_put`; a BulkOperationResult."""
+        if not isinstance(items, list):
+            return 400, {"code": 400, "message": "the body is not a JSON array of create requests"}
+        state = self.server.state
+        passed: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for item in items:
+            fqn = entity_fqn(path, item) if isinstance(item, dict) and isinstance(item.get("name"), str) else None
+            fault = state.bulk_item_faults.get(fqn or "")
+            if fault == "omit":
+                continue
+            status, answer = (500, {"message": "injected item failure"}) if fault == "refuse" else self._put(path, item)
+            if status < 300:
+                request = fqn if state.bulk_answers_with == "fqn" else item
+                passed.append({"request": request, "message": "Entity created or updated", "status": status})
+            else:
+                failed.append({"request": item, "message": answer["message"], "status": status})
+        result = {
+            "status": "success" if not failed else "partialSuccess" if passed else "failure",
+            "numberOfRowsProcessed": len(items),
+            "numberOfRowsPassed": len(passed),
+            "numberOfRowsFailed": len(failed),
+            "successRequest": passed,
+            "failedRequest": failed,
+        }
+        return 200, result
 
     def _entity_type(self, name: str) -> None:
         """An entity type with its custom properties (``?fields=customProperties``); 404 for a type not served."""
@@ -191,7 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         """Answer (``cut``: half the body only, the caller then closes the connection)."""
         if record:
-            self._record(method, body, status)
+            published = answer.get("numberOfRowsPassed", 1) if method == "PUT" and status < 300 else 0
+            self._record(method, body, status, published)
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -202,10 +297,39 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data[: len(data) // 2] if cut else data)
         self.wfile.flush()
 
-    def _record(self, method: str, body: Any, status: int) -> None:
+    def _record(self, method: str, body: Any, status: int, published: int = 0) -> None:
         state = self.server.state
         with state.lock:
-            state.calls.append(Call(method, self.path, body, status, self.headers.get("Authorization")))
+            state.calls.append(Call(method, self.path, body, status, self.headers.get("Authorization"), published))
+
+
+def entity_fqn(path: str, body: dict[str, Any]) -> str:
+    """The FQN the entity of a create request gets: its parent's FQN and its name (quoted when it holds a dot)."""
+    parent = ENTITIES[path][2]
+    name = _quote(str(body["name"]))
+    return f"{body[parent[0]]}.{name}" if parent is not None and parent[0] in body else name
+
+
+def _missing_referred_column(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:
+    """A foreign key whose referred table (404) or column (400) does not exist: OpenMetadata refuses the table."""
+    for constraint in body.get("tableConstraints") or []:
+        for column in constraint.get("referredColumns") or []:
+            table, name = _split_column(column)
+            entity = state.entities.get(("table", table))
+            if entity is None:
+                return 404, f"table instance for {table} not found"
+            if name not in {c["name"] for c in entity.get("columns", [])}:
+                return 400, f"Invalid fully qualified column name {column}"
+    return None
+
+
+def _split_column(column: str) -> tuple[str, str]:
+    """A column FQN's table FQN and column name (``s.d.sc."t.1"."a.b"`` -> ``s.d.sc."t.1"``, ``a.b``)."""
+    match = re.fullmatch(r'(.*)\.("(?:[^"]|"")*"|[^."]+)', column)
+    if match is None:
+        return column, ""
+    name = match.group(2)
+    return match.group(1), name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
 def _quote(name: str) -> str:
@@ -227,7 +351,9 @@ def serve(state: FakeOpenMetadata | None = None) -> Iterator[FakeOpenMetadata]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.state = state
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="om-test-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="om-test-server", daemon=True
+    )
     thread.start()
     try:
         yield state

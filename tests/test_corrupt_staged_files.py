@@ -344,7 +344,7 @@ class Run:
             return len(list(read_records(str(out)))) if out.exists() else None
         if self.consumer == "openmetadata":
             puts = self.services.om.puts()[self.puts_before :]
-            return len([call for call in puts if call.status in (200, 201)]) if puts else None
+            return sum(call.published for call in puts) if puts else None
         es = self.services.es
         if not any(name.startswith(self.prefix) for name in es.indexes):
             return None

@@ -200,12 +200,20 @@ def test_sink_creates_parents_first_then_updates_on_rerun(tmp_path: Path, server
     assert report.records == len(records) and report.failure_count == 0
     assert report.counters == {"created": len(records)}
     puts = server.puts()
-    assert all(call.status == 201 for call in puts)
+    assert all(call.status in (200, 201) for call in puts)
     assert all(call.authorization == f"Bearer {TOKEN}" for call in server.calls)
-    order = [call.path for call in puts]
-    assert order[:3] == list(ENDPOINTS.values())[:3]
-    assert set(order[3:]) == {ENDPOINTS["table"]}
-    customers = next(call.body for call in puts if call.body["name"] == "customers")
+    bulk = "/bulk?async=false&overrideMetadata=false"
+    assert [call.path for call in puts] == [
+        ENDPOINTS["database_service"],
+        ENDPOINTS["database"] + bulk,
+        ENDPOINTS["database_schema"] + bulk,
+        ENDPOINTS["table"] + bulk,  # every table, without its foreign keys
+        ENDPOINTS["table"] + bulk,  # the tables with foreign keys, in full
+    ]
+    assert [table["name"] for table in puts[4].body] == ["orders_0", "orders_1", "orders_2"]
+    assert all("tableConstraints" not in table for table in puts[3].body if table["name"].startswith("orders"))
+    assert all(table["tableConstraints"][0]["constraintType"] == "FOREIGN_KEY" for table in puts[4].body)
+    customers = next(body for body in server.bodies(ENDPOINTS["table"]) if body["name"] == "customers")
     assert [ref["type"] for ref in customers["owners"]] == ["user"]
     assert any("'nobody' not found" in warning for warning in report.warnings)
 
@@ -268,21 +276,22 @@ def test_retries_are_bounded(tmp_path: Path, server: FakeOpenMetadata) -> None:
     records = catalog(tables=0)
     report = om_report(run(tmp_path, server, records, retries=2))
     assert report.failure_count == 2 and report.records == 3
-    assert [call.status for call in server.puts()].count(500) == 6
+    assert [call.status for call in server.puts()].count(500) == 9  # the batch, then each table alone: 3 times each
     assert report.failures[0].error.startswith("PUT http://127.0.0.1:")
-    assert report.failures[0].error.endswith("/api/v1/tables: 500 after retries: injected 500")
+    assert report.failures[0].error.endswith("/api/v1/tables: 500 after 3 attempts: injected 500")
 
 
 def test_bulk_sink_publishes_in_order_concurrently_and_resumes(tmp_path: Path, server: FakeOpenMetadata) -> None:
     records = catalog(tables=20)
-    server.inject("500", 3, path=ENDPOINTS["table"])
+    server.inject("500", 2, path=ENDPOINTS["table"])
     server.inject("drop", 1, path=ENDPOINTS["table"])
-    first = run(tmp_path, server, records, bulk=True, max_workers=4)
+    first = run(tmp_path, server, records, bulk=True, max_workers=4, batch_size=4)
     assert first.success, first.error
     report = om_report(first)
     assert report.records == len(records) and report.counters == {"created": len(records)}
-    kinds = [call.path for call in server.puts() if call.status in (200, 201)]
-    assert kinds[:3] == list(ENDPOINTS.values())[:3]
+    kinds = [call.path.split("/bulk")[0] for call in server.puts() if call.status in (200, 201)]
+    assert kinds[:3] == list(ENDPOINTS.values())[:3] and set(kinds[3:]) == {ENDPOINTS["table"]}
+    assert len(kinds) == 3 + 6 + 5  # tables: 22 in batches of 4, then the 20 with a foreign key
     second = om_report(run(tmp_path, server, records, bulk=True, run_id="run2", max_workers=4))
     assert second.counters == {"updated": len(records)}
     assert len(server.entities) == len(records)
@@ -303,9 +312,20 @@ def test_bulk_sink_rerun_after_a_failure_creates_only_what_was_missing(
     assert len(server.entities) == len(records)
 
 
-def test_unsupported_server_version_is_refused(tmp_path: Path, server: FakeOpenMetadata) -> None:
-    server.version = "2.0.1"
-    with pytest.raises(UnsupportedServerError, match=r"version '2.0.1'; this provider supports 1.x"):
+@pytest.mark.parametrize("version", ["1.5.4", "1.13.0", "2.0.7"])
+def test_servers_1x_and_2x_are_accepted(tmp_path: Path, server: FakeOpenMetadata, version: str) -> None:
+    server.version = version
+    assert OpenMetadataClient(Settings(server_url=server.url, token=TOKEN)).check_version() == version
+    result = run(tmp_path, server, catalog())
+    assert result.success, result.error
+    assert om_report(result).counters == {"created": len(catalog())}
+
+
+@pytest.mark.parametrize("version", ["0.13.2", "3.0.0", "unknown", ""])
+def test_unsupported_server_version_is_refused(tmp_path: Path, server: FakeOpenMetadata, version: str) -> None:
+    server.version = version
+    shown = repr(version) if version else "'unknown'"
+    with pytest.raises(UnsupportedServerError, match=rf"version {shown}; this provider supports 1\.x and 2\.x$"):
         OpenMetadataClient(Settings(server_url=server.url, token=TOKEN)).check_version()
     result = run(tmp_path, server, catalog())
     assert "UnsupportedServerError" in result.error and not server.puts()

@@ -1,31 +1,42 @@
-"""The ``openmetadata`` bulk sink: a staged file published in dependency order, tables concurrently.
+"""The ``openmetadata`` bulk sink: a staged file published in dependency order, in batches, tables concurrently.
 
-Services, then databases, then schemas go one by one; tables go through a bounded thread pool. Every
-request is an idempotent ``PUT``, so a rerun after a failure duplicates nothing and counts what it
-``updated`` beside what it ``created``. Refused credentials or an unreachable server stop the publishing:
-the records left are dead-lettered as not attempted and the step fails.
+Services go one by one, then databases and schemas in batches of ``batch_size``; tables stream from the file
+in batches, ``max_workers`` batches at once, first without their foreign keys, then (a second read of the
+file) the tables that have some, again in full. Every request is an idempotent ``PUT``, so a rerun after a
+failure duplicates nothing and counts what it ``updated`` beside what it ``created``. Refused credentials or
+an unreachable server stop the publishing: the records left are dead-lettered as not attempted and the step
+fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import groupby, islice
 
 from pydantic import Field
 
 from airflow_provider_ingest.api import BulkSink
-from airflow_provider_ingest.openmetadata.sink import OpenMetadataConfig, Publisher, asset_uris, connect
+from airflow_provider_ingest.openmetadata.sink import (
+    OpenMetadataConfig,
+    Outcome,
+    Publisher,
+    asset_uris,
+    connect,
+    foreign_keys_refused,
+    has_foreign_keys,
+)
 from airflow_provider_ingest.records import KIND_ORDER, Record, Table
 from airflow_provider_ingest.staging import StagedFileReader
 from airflow_provider_ingest.staging.stagedfile import OnInvalid
 
 
 class OpenMetadataBulkSinkConfig(OpenMetadataConfig):
-    max_workers: int = Field(default=4, ge=1, le=64, description="tables published at once")
+    max_workers: int = Field(default=4, ge=1, le=64, description="batches of tables published at once")
 
 
 class OpenMetadataBulkSink(BulkSink):
-    """Publishes a staged file to OpenMetadata: parents first, tables with bounded concurrency; resumable."""
+    """Publishes a staged file to OpenMetadata: parents first, tables in concurrent batches; resumable."""
 
     type_name = "openmetadata"
     config_class = OpenMetadataBulkSinkConfig
@@ -34,9 +45,12 @@ class OpenMetadataBulkSink(BulkSink):
     def prepare(self) -> None:
         self.client = connect(self.config, pool_size=self.config.max_workers)
         self.publisher = Publisher(self.client, self)
+        self.failed: set[str] = set()
+        self.keyed = 0
 
     def publish(self, uri: str) -> None:
-        """Publish the parents (kept in memory, grouped by kind), then stream the tables.
+        """Publish the parents (kept in memory, grouped by kind), then stream the tables, and those with foreign keys
+        again.
 
         The first pass reads the whole file, trailer and checksum included, before the first request: a damaged
         file publishes nothing.
@@ -45,39 +59,56 @@ class OpenMetadataBulkSink(BulkSink):
             (record for record in _records(uri, self.fail) if not isinstance(record, Table)),
             key=lambda record: KIND_ORDER[record.kind],
         )
-        for record in parents:
-            self._one(record)
-        self._tables(record for record in _records(uri, _failed_already) if isinstance(record, Table))
+        for _, records in groupby(parents, key=lambda record: record.kind):
+            for batch in _batches(records, self.config.batch_size):
+                self._settle(self.publisher.publish_batch(batch), again=False)
+        self._tables(self._staged_tables(uri), again=False)
+        if self.keyed:
+            self._tables(
+                (
+                    record
+                    for record in _records(uri, _failed_already)
+                    if has_foreign_keys(record) and record.fqn not in self.failed
+                ),
+                again=True,
+            )
         self.publisher.finish()
 
-    def _tables(self, tables: Iterator[Record]) -> None:
-        limit = self.config.max_workers * 2
-        with ThreadPoolExecutor(self.config.max_workers, thread_name_prefix="om-bulk") as pool:
-            running: dict[Future[None], Record] = {}
-            for table in tables:
-                if len(running) >= limit:
-                    self._collect(running, wait(running, return_when=FIRST_COMPLETED).done)
-                running[pool.submit(self.publisher.publish, table)] = table
-            self._collect(running, wait(running).done)
+    def _staged_tables(self, uri: str) -> Iterator[Record]:
+        """The staged tables, the ones with foreign keys counted (the second pass reads the file again for them)."""
+        for record in _records(uri, _failed_already):
+            if isinstance(record, Table):
+                self.keyed += has_foreign_keys(record)
+                yield record
 
-    def _collect(self, running: dict[Future[None], Record], done: set[Future[None]]) -> None:
-        for future in done:
-            record = running.pop(future)
-            self._count(record, future.exception())
-
-    def _one(self, record: Record) -> None:
+    def _tables(self, tables: Iterator[Record], *, again: bool) -> None:
+        """Tables in batches, ``max_workers`` batches in flight: without their foreign keys, or (``again``) in full."""
+        pool = ThreadPoolExecutor(self.config.max_workers, thread_name_prefix="om-bulk")
+        running: set[Future[list[Outcome]]] = set()
         try:
-            self.publisher.publish(record)
-        except Exception as error:
-            self._count(record, error)
-        else:
-            self._count(record, None)
+            for batch in _batches(tables, self.config.batch_size):
+                if len(running) >= self.config.max_workers:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    self._collect(done, again=again)
+                running.add(pool.submit(self.publisher.publish_batch, batch, foreign_keys=again, again=again))
+            self._collect(wait(running).done, again=again)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def _count(self, record: Record, error: BaseException | None) -> None:
-        if error is None:
-            self.report.records += 1
-        else:
-            self.fail(str(error), record=record)
+    def _collect(self, done: set[Future[list[Outcome]]], *, again: bool) -> None:
+        for future in done:
+            self._settle(future.result(), again=again)
+
+    def _settle(self, outcomes: list[Outcome], *, again: bool) -> None:
+        """Count the published records; fail the others (a second pass moves a table to the failures)."""
+        for record, error in outcomes:
+            if error is None:
+                self.report.records += 0 if again else 1
+            elif again:
+                self.reject(str(foreign_keys_refused(error)), record=record)
+            else:
+                self.failed.add(record.fqn)
+                self.fail(str(error), record=record)
 
     def close(self) -> None:
         if hasattr(self, "client"):
@@ -90,6 +121,12 @@ class OpenMetadataBulkSink(BulkSink):
 
 def _records(uri: str, on_invalid: OnInvalid) -> Iterator[Record]:
     return StagedFileReader(uri).records(on_invalid)
+
+
+def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def _failed_already(message: str, /, *, raw: str) -> None:

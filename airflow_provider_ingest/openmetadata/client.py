@@ -1,8 +1,10 @@
 """A small OpenMetadata REST client: one pooled ``requests.Session`` with retries and a version check.
 
 429, 5xx answers, timeouts and dropped connections are retried with exponential backoff, by urllib3 up to
-the answer's headers and here for a connection dropped while the body is read. The JWT token travels only
-in the ``Authorization`` header: no message or ``repr`` of this module holds it.
+the answer's headers and here for a connection dropped (or stalled) while the body is read; every request
+is a ``GET`` or an idempotent ``PUT``. Final errors say how many attempts were made. The JWT token, stripped
+of surrounding whitespace, travels only in the ``Authorization`` header: no message or ``repr`` of this
+module holds it, in any form.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from airflow_provider_ingest.errors import (
     ServiceError,
     ServiceUnavailableError,
 )
-from airflow_provider_ingest.secrets import redact_text, redact_url
+from airflow_provider_ingest.secrets import redact_text, redact_url, scrub
 
 if TYPE_CHECKING:
     import requests
 
-SUPPORTED_MAJOR_VERSIONS = (1,)
+SUPPORTED_MAJOR_VERSIONS = (1, 2)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 VERSION_PATH = "/api/v1/system/version"
+BULK_QUERY = "?async=false&overrideMetadata=false"
+"""How OpenMetadata's own client calls ``PUT <collection>/bulk``: synchronously, user-curated metadata kept."""
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ class CredentialsRefused(RequestRejected, AuthenticationError):
 
 @dataclass(frozen=True)
 class Settings:
-    """How to reach the server; ``token`` is excluded from ``repr``."""
+    """How to reach the server; ``token`` is stripped of surrounding whitespace and excluded from ``repr``."""
 
     server_url: str
     token: str = ""
@@ -71,6 +75,15 @@ class Settings:
     retries: int = 5
     backoff_factor: float = 0.5
     pool_size: int = 10
+
+    def __post_init__(self) -> None:
+        token = self.token.strip()
+        if any(char.isspace() or not char.isprintable() for char in token):
+            raise ConfigurationError(
+                "the OpenMetadata JWT token holds a space, a line break or a control character inside; "
+                "set it again as one line (the token is not shown)"
+            )
+        object.__setattr__(self, "token", token)
 
     def __repr__(self) -> str:
         return f"Settings(server_url={redact_url(self.server_url)!r}, token=***)"
@@ -108,7 +121,7 @@ class OpenMetadataClient:
             version = str(body.get("version", "")) if isinstance(body, dict) else ""
             major = version.split(".", 1)[0]
             if not major.isdigit() or int(major) not in SUPPORTED_MAJOR_VERSIONS:
-                supported = ", ".join(f"{v}.x" for v in SUPPORTED_MAJOR_VERSIONS)
+                supported = " and ".join(f"{v}.x" for v in SUPPORTED_MAJOR_VERSIONS)
                 raise UnsupportedServerError(
                     f"OpenMetadata server {redact_url(self.base_url)} has version {version or 'unknown'!r}; "
                     f"this provider supports {supported}"
@@ -119,6 +132,10 @@ class OpenMetadataClient:
     def put(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Create or update an entity; return the status (201 created, 200 updated) and the entity."""
         return self._send("PUT", path, body)
+
+    def put_bulk(self, path: str, bodies: list[dict[str, Any]]) -> Any:
+        """``PUT {path}/bulk``: create or update many entities of one kind; the answer is a BulkOperationResult."""
+        return self._send("PUT", f"{path}/bulk{BULK_QUERY}", bodies)[1]
 
     def find_by_name(self, entity: str, name: str) -> dict[str, Any] | None:
         """``GET /api/v1/{entity}/name/{name}``; None when the server has no such entity."""
@@ -133,25 +150,28 @@ class OpenMetadataClient:
         """Send one request and return the decoded JSON answer."""
         return self._send(method, path, body)[1]
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+    def _send(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         url = self.base_url + path
         response = self._response(method, url, body)
         where = f"{method} {redact_url(url)}"
-        if response.status_code in UNAVAILABLE_STATUSES:
-            raise ServerUnavailable(f"{where}: {response.status_code} after retries: {_message(response)}")
-        if response.status_code >= 500:
-            raise OpenMetadataError(f"{where}: {response.status_code} after retries: {_message(response)}")
-        if response.status_code in (401, 403):
-            raise CredentialsRefused(response.status_code, _message(response))
-        if response.status_code >= 400:
-            raise RequestRejected(response.status_code, _message(response))
+        status = response.status_code
+        message = self._scrub(_message(response)) if status >= 400 else ""
+        if status in UNAVAILABLE_STATUSES:
+            raise ServerUnavailable(f"{where}: {status} after {_attempts(response)}: {message}")
+        if status >= 500:
+            raise OpenMetadataError(f"{where}: {status} after {_attempts(response)}: {message}")
+        if status in (401, 403):
+            raise CredentialsRefused(status, message)
+        if status >= 400:
+            raise RequestRejected(status, message)
         try:
-            return response.status_code, response.json() if response.content else {}
+            return status, response.json() if response.content else {}
         except ValueError:
             raise OpenMetadataError(f"{where}: the answer is not JSON") from None
 
-    def _response(self, method: str, url: str, body: dict[str, Any] | None) -> requests.Response:
-        """The answer, its body read; a connection dropped mid-body is retried here (urllib3 retries the rest)."""
+    def _response(self, method: str, url: str, body: Any) -> requests.Response:
+        """The answer, its body read; a connection dropped or stalled mid-body is retried here (urllib3 retries
+        up to the answer's headers)."""
         import requests
 
         attempts, attempt = self.settings.retries + 1, 1
@@ -161,22 +181,20 @@ class OpenMetadataClient:
                 return self.session.request(
                     method, url, json=body, timeout=(self.settings.connect_timeout, self.settings.read_timeout)
                 )
-            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
+            except requests.RequestException as error:
+                if not _mid_answer(error):
+                    raise ServerUnavailable(self._scrub(f"{where}: {_failure(error, attempts)}")) from None
                 if attempt == attempts:
                     raise ServerUnavailable(
-                        f"{where}: the connection dropped mid-answer {attempts} times: {_reason(error)}"
+                        self._scrub(f"{where}: the connection dropped mid-answer {attempts} times: {_reason(error)}")
                     ) from None
-                log.warning(
-                    "%s %s: connection dropped mid-answer; attempt %d of %d",
-                    method,
-                    redact_url(url),
-                    attempt + 1,
-                    attempts,
-                )
+                log.warning("%s: connection dropped mid-answer; attempt %d of %d", where, attempt + 1, attempts)
                 time.sleep(min(30.0, self.settings.backoff_factor * 2 ** (attempt - 1)))
                 attempt += 1
-            except requests.RequestException as error:
-                raise ServerUnavailable(f"{where}: {_failure(error, attempts)}") from None
+
+    def _scrub(self, message: str) -> str:
+        """``message`` without the token, in any form (a server or proxy may echo the request's headers)."""
+        return scrub(message, [self.settings.token]) if self.settings.token else message
 
 
 def server_base(url: str) -> str:
@@ -209,7 +227,7 @@ def _session(settings: Settings) -> requests.Session:
     session.verify = settings.verify
     session.headers["Accept"] = "application/json"
     if settings.token:
-        session.headers["Authorization"] = f"Bearer {settings.token.strip()}"
+        session.headers["Authorization"] = f"Bearer {settings.token}"
     return session
 
 
@@ -222,6 +240,29 @@ def _message(response: requests.Response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return str(body)[:500]
+
+
+def _attempts(response: requests.Response) -> str:
+    """How many attempts urllib3 made for this answer: ``3 attempts``."""
+    retries = getattr(response.raw, "retries", None)
+    count = len(retries.history) + 1 if retries is not None else 1
+    return f"{count} attempt" + ("s" if count > 1 else "")
+
+
+def _mid_answer(error: Exception) -> bool:
+    """Whether the answer's headers came and its body was cut short (or stalled past the read timeout).
+
+    requests reads the body after urllib3's retries: a cut body is a ``ChunkedEncodingError`` (urllib3's
+    ``ProtocolError``) or ``ContentDecodingError``, a stalled one a ``ConnectionError`` around urllib3's
+    ``ReadTimeoutError``; a failure before the headers is a ``ConnectionError`` around ``MaxRetryError``.
+    """
+    import requests
+    from urllib3.exceptions import ReadTimeoutError
+
+    if isinstance(error, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return True
+    cause = error.args[0] if error.args else None
+    return isinstance(error, requests.exceptions.ConnectionError) and isinstance(cause, ReadTimeoutError)
 
 
 def _failure(error: Exception, attempts: int) -> str:

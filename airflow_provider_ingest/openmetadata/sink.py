@@ -1,34 +1,60 @@
-"""The ``openmetadata`` sink: each record is created or updated with one ``PUT``, parents before children."""
+"""The ``openmetadata`` sink: records created or updated in batches as they come, parents before children.
+
+A :class:`Publisher` sends records for the sink and the bulk sink alike: services with one ``PUT`` each,
+databases, schemas and tables ``batch_size`` at a time with ``PUT <collection>/bulk`` (OpenMetadata's own
+sink does the same). An item the batch refused, or whose result is missing, is sent again alone; a server
+without the bulk endpoint (404 or 405) gets one ``PUT`` per record for the rest of the run. Tables go first
+without their foreign keys, then, once every table is in, again in full: OpenMetadata refuses a foreign key
+to a table it does not have yet.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Sequence
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Sink
 from airflow_provider_ingest.breaker import CircuitBreaker, NotAttempted
-from airflow_provider_ingest.errors import AuthenticationError, IngestError
-from airflow_provider_ingest.records import Entity, Record
+from airflow_provider_ingest.errors import AuthenticationError, IngestError, ServiceUnavailableError
+from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
+from airflow_provider_ingest.records import KIND_ORDER, ConstraintType, Entity, Record, Table, fqn
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.api import Component
     from airflow_provider_ingest.openmetadata.client import OpenMetadataClient
     from airflow_provider_ingest.openmetadata.mapping import Mapper
 
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+"""Records per bulk request: OpenMetadata's own sink sends 100 (``bulk_sink_batch_size``)."""
+PARENT_FIELDS = {"database": "service", "database_schema": "database", "table": "databaseSchema"}
+"""The create-request field naming the parent by FQN, for the kinds published in bulk (``PUT <endpoint>/bulk``)."""
+
 
 class OpenMetadataConfig(ComponentConfig):
     conn_id: str | None = Field(default=None, description="Airflow connection of type openmetadata")
     server_url: str | None = Field(default=None, description="server URL, for runs without an Airflow connection")
-    jwt_token: str | None = Field(default=None, description="the ingestion bot's JWT token, as ${ENV_VAR}")
+    jwt_token: str | None = Field(default=None, repr=False, description="the ingestion bot's JWT token, as ${ENV_VAR}")
     verify_ssl: bool | str | None = Field(default=None, description="TLS verification, or a CA bundle path")
     connect_timeout: float | None = Field(default=None, gt=0, description="seconds (default 10)")
     read_timeout: float | None = Field(default=None, gt=0, description="seconds (default 30)")
     retries: int | None = Field(default=None, ge=0, description="retries of 429, 5xx and dropped connections (5)")
     backoff_factor: float | None = Field(default=None, ge=0, description="exponential backoff base, seconds (0.5)")
     service_name: str | None = Field(default=None, description="the service published, for the Airflow asset URI")
+    batch_size: int = Field(default=BATCH_SIZE, ge=1, le=1000, description="records per bulk request (100)")
+
+    @field_validator("jwt_token")
+    @classmethod
+    def _strip(cls, token: str | None) -> str | None:
+        """A token read from a file or a secret store often ends with a line break: it is not part of the token."""
+        return None if token is None else token.strip()
 
     @model_validator(mode="after")
     def _one_server(self) -> OpenMetadataConfig:
@@ -79,11 +105,19 @@ def _host(url: str) -> str:
     return parts.netloc.rpartition("@")[2]
 
 
-class Publisher:
-    """PUTs records for one component: owners resolved once each, failed parents remembered, a dead server noticed.
+Outcome = tuple[Record, Exception | None]
+"""A record sent, and why it failed (None: published)."""
+Pending = tuple[Record, dict[str, Any]]
+"""A record and its create request, to be sent."""
 
-    After a few refused credentials in a row, or once the server is unreachable, every further record
-    raises :class:`NotAttempted` without a request; :meth:`finish` then raises the error that stopped it.
+
+class Publisher:
+    """Sends records for one component: in batches through the bulk endpoint, or one ``PUT`` each.
+
+    Owners are resolved once each, failed parents remembered (their children are not sent), a dead server
+    noticed: after a few refused credentials in a row, or once the server is unreachable, every further
+    record fails as :class:`NotAttempted` without a request; :meth:`finish` then raises the error that
+    stopped it. Thread-safe: the bulk sink sends several batches at once.
     """
 
     def __init__(self, client: OpenMetadataClient, component: Component) -> None:
@@ -92,30 +126,39 @@ class Publisher:
         self.breaker = CircuitBreaker("OpenMetadata")
         self.failed: set[str] = set()
         self.mapper = mapper_for(client)
+        self.bulk = True
+        """Whether the server has the bulk endpoint; False after a 404 or 405 to it."""
         self._owners: dict[tuple[str, str], dict[str, str] | None] = {}
         self._lock = threading.Lock()
 
-    def publish(self, record: Record) -> None:
-        """Create or update one record; count it as created or updated; raise on failure."""
-        from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
+    def publish_batch(
+        self, records: Sequence[Record], *, foreign_keys: bool = True, again: bool = False
+    ) -> list[Outcome]:
+        """Create or update records of one kind with one bulk ``PUT`` (services: a ``PUT`` each); each one's outcome.
 
-        try:
-            self.breaker.guard()
-            parent = record.parent_fqn
-            if parent is not None and parent in self.failed:
-                raise ParentFailed(f"parent {parent} failed")
-            owners = [ref for owner in record.owners if (ref := self.owner(owner.type, owner.name))]
-            body = self.mapper.body(record, owners)
-            status, _ = self.client.put(ENDPOINTS[record.kind], body)
-        except Exception as error:
-            self.breaker.failed(error)
-            if not isinstance(error, AuthenticationError):  # children of a refused token are sent: the breaker counts
-                with self._lock:
-                    self.failed.add(record.fqn)
-            raise
-        self.breaker.succeeded()
-        with self._lock:
-            self.component.report.count("created" if status == 201 else "updated")
+        An item the batch refused, or whose result is missing, is sent again alone, so that only the server's
+        refusal of that record fails it. ``foreign_keys=False`` leaves tables' foreign keys out; ``again`` is a
+        second pass, whose records are not counted as created or updated again.
+        """
+        outcomes: list[Outcome] = []
+        pending: list[Pending] = []
+        for record in records:
+            try:
+                pending.append((record, self._body(record, foreign_keys)))
+            except Exception as error:
+                self._failed(record, error)
+                outcomes.append((record, error))
+        alone = pending
+        if pending and self.bulk and pending[0][0].kind in PARENT_FIELDS:
+            alone = self._bulk(pending, outcomes, again)
+        for record, body in alone:
+            try:
+                self._put(record, body, again)
+            except Exception as error:
+                outcomes.append((record, error))
+            else:
+                outcomes.append((record, None))
+        return outcomes
 
     def finish(self) -> None:
         """After the last record: warn once per kind of what was not published, then raise the error that
@@ -139,6 +182,141 @@ class Publisher:
                     self._owners[key] = {"id": str(found["id"]), "type": kind}
         return self._owners[key]
 
+    def _body(self, record: Record, foreign_keys: bool) -> dict[str, Any]:
+        """The record's create request; raises when it is not to be sent (breaker open, parent failed, no body)."""
+        self.breaker.guard()
+        parent = record.parent_fqn
+        if parent is not None and parent in self.failed:
+            raise ParentFailed(f"parent {parent} failed")
+        owners = [ref for owner in record.owners if (ref := self.owner(owner.type, owner.name))]
+        return self.mapper.body(record, owners, foreign_keys=foreign_keys)
+
+    def _put(self, record: Record, body: dict[str, Any], again: bool) -> None:
+        try:
+            self.breaker.guard()
+            status, _ = self.client.put(ENDPOINTS[record.kind], body)
+        except Exception as error:
+            self._failed(record, error)
+            raise
+        self.breaker.succeeded()
+        self._count(status, again)
+
+    def _bulk(self, pending: list[Pending], outcomes: list[Outcome], again: bool) -> list[Pending]:
+        """Send ``pending`` in one bulk ``PUT``; put the published and the failed in ``outcomes``; return the records
+        to send alone."""
+        from airflow_provider_ingest.openmetadata.client import CredentialsRefused, RequestRejected
+
+        endpoint = ENDPOINTS[pending[0][0].kind]
+        try:
+            self.breaker.guard()
+            answer = self.client.put_bulk(endpoint, [body for _, body in pending])
+        except NotAttempted as error:
+            for index, (record, _) in enumerate(pending):
+                outcomes.append((record, error if index == 0 else self.breaker.skip()))
+                self._mark(record, error)
+            return []
+        except RequestRejected as error:
+            self.breaker.failed(error)
+            if isinstance(error, CredentialsRefused):  # one refusal for the batch, each record failed with it
+                for record, _ in pending:
+                    outcomes.append((record, error))
+                return []
+            if error.status in (404, 405):
+                self._no_bulk(endpoint, error)
+            else:
+                log.warning(
+                    "PUT %s/bulk refused the batch (%s); sending its %d records alone", endpoint, error, len(pending)
+                )
+            return pending
+        except ServiceUnavailableError as error:
+            self.breaker.failed(error)
+            for record, _ in pending:
+                outcomes.append((record, error))
+                self._mark(record, error)
+            return []
+        except Exception as error:  # a 500 after the retries, an answer that is not JSON: each record alone
+            self.breaker.failed(error)
+            log.warning("PUT %s/bulk failed (%s); sending its %d records alone", endpoint, error, len(pending))
+            return pending
+        self.breaker.succeeded()
+        return self._results(answer, pending, outcomes, again)
+
+    def _results(self, answer: Any, pending: list[Pending], outcomes: list[Outcome], again: bool) -> list[Pending]:
+        """Match the answer's ``successRequest`` items to the records by FQN; the rest are to be sent alone."""
+        kind = pending[0][0].kind
+        waiting: dict[str, list[int]] = {}
+        for index, (_, body) in enumerate(pending):
+            waiting.setdefault(body_fqn(kind, body) or "", []).append(index)
+        published: set[int] = set()
+        passed = answer.get("successRequest") if isinstance(answer, dict) else None
+        for item in passed if isinstance(passed, list) else []:
+            request = item.get("request") if isinstance(item, dict) else None
+            name = request if isinstance(request, str) else body_fqn(kind, request)
+            indexes = waiting.get(name) if name else None
+            if indexes:
+                index = indexes.pop(0)
+                published.add(index)
+                outcomes.append((pending[index][0], None))
+                self._count(item.get("status"), again)
+        alone = [entry for index, entry in enumerate(pending) if index not in published]
+        if alone:
+            log.info(
+                "%d of %d %s records refused or missing in the bulk answer; sending them alone",
+                len(alone),
+                len(pending),
+                kind,
+            )
+        return alone
+
+    def _no_bulk(self, endpoint: str, error: Exception) -> None:
+        with self._lock:
+            if self.bulk:
+                self.bulk = False
+                log.warning(
+                    "OpenMetadata has no bulk endpoint (PUT %s/bulk: %s): one PUT per record for the rest of the run",
+                    endpoint,
+                    error,
+                )
+
+    def _count(self, status: Any, again: bool) -> None:
+        if not again:
+            with self._lock:
+                self.component.report.count("created" if status == 201 else "updated")
+
+    def _failed(self, record: Record, error: Exception) -> None:
+        self.breaker.failed(error)
+        self._mark(record, error)
+
+    def _mark(self, record: Record, error: Exception) -> None:
+        """Remember a failed record, so that its children are not sent; children of a refused token are sent,
+        so that the breaker counts the refusals."""
+        if not isinstance(error, AuthenticationError):
+            with self._lock:
+                self.failed.add(record.fqn)
+
+
+def body_fqn(kind: str, body: Any) -> str | None:
+    """The FQN of the entity a create request makes: its parent's FQN and its name; None if it names none."""
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
+        return None
+    parent = body.get(PARENT_FIELDS.get(kind, ""))
+    name = fqn.quote(body["name"])
+    return f"{parent}.{name}" if isinstance(parent, str) else name
+
+
+def foreign_keys_refused(error: Exception) -> str | Exception:
+    """Why a table sent again with its foreign keys failed: it is on the server, without them."""
+    if isinstance(error, NotAttempted):
+        return error
+    return f"published without its foreign keys, which failed: {error}"
+
+
+def has_foreign_keys(record: Record) -> bool:
+    """Whether a record is a table with a foreign key (sent without it first, then again in full)."""
+    return isinstance(record, Table) and any(
+        constraint.constraint_type is ConstraintType.FOREIGN_KEY for constraint in record.constraints
+    )
+
 
 def mapper_for(client: OpenMetadataClient) -> Mapper:
     """The body builder for the client's server, by its version; it reads the server's custom property
@@ -156,7 +334,13 @@ class ParentFailed(IngestError):
 
 
 class OpenMetadataSink(Sink):
-    """Creates or updates each record in OpenMetadata with a PUT; a 4xx fails the record with the server's message."""
+    """Creates or updates records in OpenMetadata as they come, ``batch_size`` at a time; a refused record fails
+    with the server's message.
+
+    A full batch goes kind by kind, parents first (one bulk request per kind in it, as OpenMetadata's own sink
+    does), so that every record's parent is sent before it or with an earlier batch. Tables with foreign keys
+    are kept until :meth:`flush`, which sends them again in full once every table is in.
+    """
 
     type_name = "openmetadata"
     config_class = OpenMetadataConfig
@@ -165,12 +349,36 @@ class OpenMetadataSink(Sink):
     def prepare(self) -> None:
         self.client = connect(self.config, pool_size=1)
         self.publisher = Publisher(self.client, self)
+        self.batch: list[Record] = []
+        self.foreign_keys: dict[str, Record] = {}
 
     def write(self, record: Record) -> None:
-        self.publisher.publish(record)
+        self.publisher.breaker.guard()
+        self.batch.append(record)
+        if has_foreign_keys(record):
+            self.foreign_keys[record.fqn] = record
+        if len(self.batch) >= self.config.batch_size:
+            self._send()
 
     def flush(self) -> None:
+        self._send()
+        tables, self.foreign_keys = list(self.foreign_keys.values()), {}
+        for start in range(0, len(tables), self.config.batch_size):
+            for record, error in self.publisher.publish_batch(
+                tables[start : start + self.config.batch_size], again=True
+            ):
+                if error is not None:
+                    self.reject(foreign_keys_refused(error), record=record)
         self.publisher.finish()
+
+    def _send(self) -> None:
+        """Publish the batch kind by kind, tables without their foreign keys; a refused record moves to the failures."""
+        batch, self.batch = sorted(self.batch, key=lambda record: KIND_ORDER[record.kind]), []
+        for _, records in groupby(batch, key=lambda record: record.kind):
+            for record, error in self.publisher.publish_batch(list(records), foreign_keys=False):
+                if error is not None:
+                    self.foreign_keys.pop(record.fqn, None)
+                    self.reject(error, record=record)
 
     def fail(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:
         """Failures of this sink read ``400: <server message>``, ``parent <fqn> failed`` or ``not attempted: <why>``."""
