@@ -10,9 +10,9 @@ fails.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from itertools import groupby, islice
+from itertools import groupby
 
 from pydantic import Field
 
@@ -22,6 +22,7 @@ from airflow_provider_ingest.openmetadata.sink import (
     Outcome,
     Publisher,
     asset_uris,
+    batches,
     connect,
     foreign_keys_refused,
     has_foreign_keys,
@@ -60,7 +61,7 @@ class OpenMetadataBulkSink(BulkSink):
             key=lambda record: KIND_ORDER[record.kind],
         )
         for _, records in groupby(parents, key=lambda record: record.kind):
-            for batch in _batches(records, self.config.batch_size):
+            for batch in batches(records, self.config.batch_size):
                 self._settle(self.publisher.publish_batch(batch), again=False)
         self._tables(self._staged_tables(uri), again=False)
         if self.keyed:
@@ -86,7 +87,7 @@ class OpenMetadataBulkSink(BulkSink):
         pool = ThreadPoolExecutor(self.config.max_workers, thread_name_prefix="om-bulk")
         running: set[Future[list[Outcome]]] = set()
         try:
-            for batch in _batches(tables, self.config.batch_size):
+            for batch in batches(tables, self.config.batch_size):
                 if len(running) >= self.config.max_workers:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                     self._collect(done, again=again)
@@ -121,12 +122,6 @@ class OpenMetadataBulkSink(BulkSink):
 
 def _records(uri: str, on_invalid: OnInvalid) -> Iterator[Record]:
     return StagedFileReader(uri).records(on_invalid)
-
-
-def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    iterator = iter(records)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def _failed_already(message: str, /, *, raw: str) -> None:

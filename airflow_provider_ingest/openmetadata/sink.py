@@ -11,10 +11,11 @@ to a table it does not have yet.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
-from collections.abc import Sequence
-from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby, islice
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -23,7 +24,16 @@ from airflow_provider_ingest.api import ComponentConfig, Sink
 from airflow_provider_ingest.breaker import CircuitBreaker, NotAttempted
 from airflow_provider_ingest.errors import AuthenticationError, IngestError, ServiceUnavailableError
 from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
-from airflow_provider_ingest.records import KIND_ORDER, ConstraintType, Entity, Record, Table, fqn
+from airflow_provider_ingest.records import (
+    KIND_ORDER,
+    ConstraintType,
+    Entity,
+    Record,
+    Table,
+    dump_record,
+    fqn,
+    parse_record,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.api import Component
@@ -311,6 +321,13 @@ def foreign_keys_refused(error: Exception) -> str | Exception:
     return f"published without its foreign keys, which failed: {error}"
 
 
+def batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    """``records`` in lists of ``size`` (the last one shorter), read as they are needed."""
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
 def has_foreign_keys(record: Record) -> bool:
     """Whether a record is a table with a foreign key (sent without it first, then again in full)."""
     return isinstance(record, Table) and any(
@@ -339,7 +356,8 @@ class OpenMetadataSink(Sink):
 
     A full batch goes kind by kind, parents first (one bulk request per kind in it, as OpenMetadata's own sink
     does), so that every record's parent is sent before it or with an earlier batch. Tables with foreign keys
-    are kept until :meth:`flush`, which sends them again in full once every table is in.
+    are set aside in a temporary file (memory does not grow with the catalog) until :meth:`flush`, which sends
+    them again in full once every table is in.
     """
 
     type_name = "openmetadata"
@@ -350,26 +368,32 @@ class OpenMetadataSink(Sink):
         self.client = connect(self.config, pool_size=1)
         self.publisher = Publisher(self.client, self)
         self.batch: list[Record] = []
-        self.foreign_keys: dict[str, Record] = {}
+        self.keyed: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="ingest-om-keys-")
+        self.refused: set[str] = set()
 
     def write(self, record: Record) -> None:
         self.publisher.breaker.guard()
         self.batch.append(record)
         if has_foreign_keys(record):
-            self.foreign_keys[record.fqn] = record
+            self.keyed.write(dump_record(record) + "\n")
         if len(self.batch) >= self.config.batch_size:
             self._send()
 
     def flush(self) -> None:
         self._send()
-        tables, self.foreign_keys = list(self.foreign_keys.values()), {}
-        for start in range(0, len(tables), self.config.batch_size):
-            for record, error in self.publisher.publish_batch(
-                tables[start : start + self.config.batch_size], again=True
-            ):
+        for batch in batches(self._keyed(), self.config.batch_size):
+            for record, error in self.publisher.publish_batch(batch, again=True):
                 if error is not None:
                     self.reject(foreign_keys_refused(error), record=record)
         self.publisher.finish()
+
+    def _keyed(self) -> Iterator[Record]:
+        """The tables set aside for their foreign keys, but those refused the first time."""
+        self.keyed.seek(0)
+        for line in self.keyed:
+            record = parse_record(line)
+            if record.fqn not in self.refused:
+                yield record
 
     def _send(self) -> None:
         """Publish the batch kind by kind, tables without their foreign keys; a refused record moves to the failures."""
@@ -377,7 +401,8 @@ class OpenMetadataSink(Sink):
         for _, records in groupby(batch, key=lambda record: record.kind):
             for record, error in self.publisher.publish_batch(list(records), foreign_keys=False):
                 if error is not None:
-                    self.foreign_keys.pop(record.fqn, None)
+                    if has_foreign_keys(record):
+                        self.refused.add(record.fqn)
                     self.reject(error, record=record)
 
     def fail(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:
@@ -389,6 +414,8 @@ class OpenMetadataSink(Sink):
         super().fail(error, record=record, fqn=fqn)
 
     def close(self) -> None:
+        if hasattr(self, "keyed"):
+            self.keyed.close()
         if hasattr(self, "client"):
             self.client.close()
 
