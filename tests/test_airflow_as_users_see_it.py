@@ -297,3 +297,50 @@ def test_the_dag_processor_serializes_each_dag_once_and_the_same_each_time(dags_
     assert {dag.dag_id: dag.hash for dag in first.serialized_dags} == {
         dag.dag_id: dag.hash for dag in second.serialized_dags
     }
+
+
+SLOW = """\
+source:
+  type: support.components:SlowSource
+  config: {tables: 8, seconds_each: 0.25}
+sink:
+  type: console
+workflow:
+  staging_root: STAGING
+airflow:
+  dag_id: slow
+  retries: 0
+"""
+
+RUN_SLOW = """\
+import sys
+from airflow.dag_processing.dagbag import DagBag
+from airflow_provider_ingest.airflow.operators import IngestSourceOperator
+
+IngestSourceOperator.progress_every = 0.5
+print("state:", DagBag(sys.argv[1]).dags["slow"].test().state)
+"""
+
+
+def test_the_task_log_shows_progress_while_a_step_runs_then_the_status_table(dags_folder: Path, tmp_path: Path) -> None:
+    (dags_folder / "slow.yaml").write_text(SLOW.replace("STAGING", str(tmp_path / "staging")))
+    env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO", "PYTHONPATH": str(Path(__file__).parent)}
+
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_SLOW, str(dags_folder)], env=env, capture_output=True, text=True, timeout=300
+    )
+
+    assert done.returncode == 0 and "state: success" in done.stdout, done.stdout + done.stderr
+    operator = "[airflow.task.operators.airflow_provider_ingest.airflow.operators.IngestSourceOperator]"
+    lines = [
+        re.sub(r"^\S+ \[info\s*\] ", "", line.split(operator)[0]).rstrip()
+        for line in done.stdout.splitlines()
+        if operator in line
+    ]
+    progress = [line for line in lines if line.startswith("progress: ")]
+    assert len(progress) >= 2, lines
+    assert all(re.fullmatch(r"progress: \d+ records  [\d,]+/s  0 failed", line) for line in progress), progress
+    table = lines[len(progress) :]
+    assert table[0].split() == ["component", "records", "filtered", "failed", "warnings", "success", "%", "seconds"]
+    assert table[1].split()[:6] == ["source:SlowSource", "8", "0", "0", "0", "100.0"]
+    assert table[2].split()[:2] == ["output", "8"] and table[-1] == "run succeeded"
