@@ -268,7 +268,8 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
             default_args=default_args,
             auto_register=False,  # only DAGs built whole reach Airflow, through the loader's namespace
         )
-        dag.timetable.validate()
+        if not isinstance(settings.schedule, str):  # a cron expression or preset was checked as Airflow checks it
+            dag.timetable.validate()
     except Exception as error:  # an invalid schedule, start date or params
         message = scrub(f"{type(error).__name__}: {error}", secret_values(workflow.document.data))
         raise WorkflowFileError([workflow.document.problem(_setting(error), message)]) from None

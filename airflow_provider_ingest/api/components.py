@@ -12,14 +12,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airflow_provider_ingest.api.context import RunContext, resolve_path
 from airflow_provider_ingest.api.report import Report
 from airflow_provider_ingest.errors import ConfigurationError
-from airflow_provider_ingest.records import Entity, Record
+
+if TYPE_CHECKING:
+    from airflow_provider_ingest.records import Entity, Record
 
 
 class ComponentConfig(BaseModel):

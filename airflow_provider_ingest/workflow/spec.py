@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections import Counter
 from typing import Any, Literal
@@ -42,8 +43,12 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=1024)
 def check_schedule(schedule: str) -> str:
-    """A schedule string as Airflow accepts it (a preset, or a cron expression croniter parses)."""
+    """A schedule string as Airflow accepts it (a preset, or a cron expression croniter parses).
+
+    Remembered: a dags folder of workflow files names the same few schedules again and again.
+    """
     if schedule in ("@once", "@continuous"):
         return schedule
     from croniter import croniter  # installed with Airflow; imported only when a schedule is checked
