@@ -232,6 +232,8 @@ def test_a_task_whose_workflow_file_broke_says_which_file_line_and_problem(
     workflow.write_text(RELATIVE.replace("relative", "flaky"))
     assert "flaky" in dag_bag(dags_folder).dags  # the run starts with a good file
     workflow.write_text(RELATIVE.replace("relative", "flaky").replace("retries: 0", "retries: often"))
+    for twin in ("twin_a", "twin_b"):  # a problem of files that claim another dag id is not this task's
+        (dags_folder / f"{twin}.yaml").write_text(RELATIVE.replace("relative", "twin"))
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "flaky")
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "sink")
 

@@ -109,7 +109,8 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
     if problems and not wanted:
         _report(problems)
     elif wanted and wanted not in dags:
-        _explain_missing(wanted, problems)
+        others = {str(path) for dag_id, claimants in claims.items() if dag_id != wanted for path, _ in claimants}
+        _explain_missing(wanted, [problem for problem in problems if problem.file not in others])
     return dags
 
 
@@ -179,7 +180,10 @@ def _report(problems: list[Problem]) -> None:
 
 
 def _explain_missing(dag_id: str, problems: list[Problem]) -> None:
-    """A task's DAG was not built (its file was broken or removed since the run began): say why in the task log."""
+    """A task's DAG was not built (its file was broken or removed since the run began): say why in the task log.
+
+    ``problems`` are those of the files that claim ``dag_id`` or whose dag id cannot be told.
+    """
     if not problems:
         log.error("no workflow file defines dag id %r any more", dag_id)
     for problem in problems:

@@ -255,6 +255,7 @@ class IngestConnectionsOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.log import mask_secret
 
         from airflow_provider_ingest.run.connections import check_connections, check_lines
         from airflow_provider_ingest.workflow.spec import ComponentSpec
@@ -263,7 +264,7 @@ class IngestConnectionsOperator(BaseOperator):
             (item["role"], ComponentSpec(type=item["type"], config=item.get("config") or {}))
             for item in self.components
         ]
-        checks = check_connections(specs, self.staging_root, _folder(self, self.workflow_dir))
+        checks = check_connections(specs, self.staging_root, _folder(self, self.workflow_dir), on_secret=mask_secret)
         for line in check_lines(checks):
             self.log.info("%s", line)
         failed = [check for check in checks if not check.ok]

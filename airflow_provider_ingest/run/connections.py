@@ -46,9 +46,15 @@ Probe = Callable[[Component], tuple[str, str]]
 
 
 def check_connections(
-    components: Sequence[tuple[str, ComponentSpec]], staging_root: str, base_dir: Path
+    components: Sequence[tuple[str, ComponentSpec]],
+    staging_root: str,
+    base_dir: Path,
+    on_secret: Callable[[str], None] | None = None,
 ) -> list[Check]:
-    """Check the connection of every component that has one, then that the staging root is writable."""
+    """Check the connection of every component that has one, then that the staging root is writable.
+
+    ``on_secret`` is told every secret resolved (``${ENV}`` references), as soon as it is: Airflow's log masker.
+    """
     context = RunContext(workflow_name="test_connections", run_id="check", staging_root=staging_root, base_dir=base_dir)
     checks = []
     for role, spec in components:
@@ -63,6 +69,9 @@ def check_connections(
         except Exception as error:
             checks.append(_failed(name, _described(spec.config), started, error, context))
             continue
+        finally:
+            for secret in context.secrets if on_secret is not None else ():
+                on_secret(secret)
         try:
             target, detail = probe(component)
         except Exception as error:
