@@ -159,6 +159,7 @@ def test_elasticsearch_answers_with_its_version_or_fails(
     path.write_text(path.read_text().replace(elasticsearch.url, f"http://127.0.0.1:{closed_port()}"))
     code, rows, more = table(capsys, str(path))
     assert code == 1 and rows[2][2] == "FAILED" and rows[2][4].startswith("ConnectionError")
+    assert "Connection refused" in rows[2][4]
     assert secret_env not in printed + more
 
 

@@ -178,8 +178,12 @@ def _check_staging_root(context: RunContext) -> Check:
 
 
 def _failed(name: str, target: str, started: float, error: BaseException, context: RunContext) -> Check:
-    reason = redact_text(context.scrub(f"{type(error).__name__}: {error}"))
-    return Check(name, target, False, time.perf_counter() - started, reason)
+    """A failed check; the reason names the error and what caused it (a refused connection...), secrets hidden."""
+    reason = f"{type(error).__name__}: {error}"
+    cause = error.__cause__
+    if cause is not None and str(cause) not in reason:
+        reason += f" (caused by {type(cause).__name__}: {cause})"
+    return Check(name, target, False, time.perf_counter() - started, redact_text(context.scrub(reason)))
 
 
 def _target(component: Any) -> str:
