@@ -1,4 +1,4 @@
-"""``airflow-ingest``: run, validate and describe workflow files.
+"""``airflow-ingest``: run, validate, test the connections of, and describe workflow files.
 
 ``validate``, ``components``, ``schema`` and ``--help`` never import Airflow, so they start fast.
 """
@@ -36,10 +36,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     check = commands.add_parser("validate", help="check workflow files; exit 1 if any has a problem")
     check.add_argument("files", nargs="+")
+    test = commands.add_parser(
+        "test-connection", help="check every connection a workflow file uses; exit 1 if one fails"
+    )
+    test.add_argument("file")
     commands.add_parser("components", help="list component types and their settings")
     commands.add_parser("schema", help="print the JSON Schema of workflow files")
     args = parser.parse_args(argv)
-    handler = {"run": _run, "validate": _validate, "components": _components, "schema": _schema}[args.command]
+    handler = {
+        "run": _run,
+        "validate": _validate,
+        "test-connection": _test_connection,
+        "components": _components,
+        "schema": _schema,
+    }[args.command]
     try:
         return handler(args)
     except Exception as error:  # a bug: one line, never a traceback
@@ -72,6 +82,23 @@ def _validate(args: argparse.Namespace) -> int:
             for warning in workflow.warnings:
                 print(f"{warning.file}:{warning.line}:{warning.column}: warning: {warning.field}: {warning.message}")
     return 1 if failed else 0
+
+
+def _test_connection(args: argparse.Namespace) -> int:
+    from airflow_provider_ingest.errors import IngestError
+    from airflow_provider_ingest.run.connections import check_connections, check_lines
+    from airflow_provider_ingest.workflow.loader import load_workflow
+
+    try:
+        workflow = load_workflow(args.file)
+    except (IngestError, OSError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    components = [(role, spec) for role, _, spec in workflow.spec.components()]
+    checks = check_connections(components, workflow.spec.workflow.staging_root, workflow.path.parent.resolve())
+    for line in check_lines(checks):
+        print(line)
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def _run(args: argparse.Namespace) -> int:

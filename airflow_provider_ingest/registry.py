@@ -12,7 +12,6 @@ Loading is lazy: naming a component imports its module only.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
@@ -89,6 +88,12 @@ def _load(target: str) -> object:
         raise UnknownComponentError(f"module {module_name!r} has no attribute {attribute!r}") from None
 
 
+@cache
+def _builtin(target: str) -> object:
+    """A built-in component class, found once: a dags folder names the same few again and again."""
+    return _load(target)
+
+
 def _shown(name: str) -> str:
     """A type name as shown in a message: quoted, and shortened when very long."""
     return repr(name if len(name) <= 100 else name[:100] + "...")
@@ -100,7 +105,7 @@ def resolve(role: str, name: str) -> type[Component]:
 
     base = ROLES[role]
     if name in BUILTINS[role]:
-        found = _load(BUILTINS[role][name])
+        found = _builtin(BUILTINS[role][name])
     elif ":" in name:
         found = _load(name)
     else:
@@ -130,6 +135,8 @@ def available(role: str) -> list[tuple[str, type[Component]]]:
 def _unknown_message(role: str, name: str) -> str:
     known = known_types(role)
     message = f"unknown {role} type {_shown(name)}; known: {', '.join(known) or 'none'}"
+    import difflib
+
     close = difflib.get_close_matches(name, known, n=1) if len(name) <= 100 else []
     if close:
         message += f"; did you mean {close[0]!r}?"

@@ -136,7 +136,11 @@ def test_dag_settings_come_from_the_airflow_section(folder: Path) -> None:
     assert dag.owner == "data-team"
     assert dag.max_active_runs == 3
     assert dict(dag.params) == {"tables": 10}
-    assert dag.doc_md == "Catalog copy.\n\nTags every table on the way.\n"
+    assert (
+        dag.doc_md
+        == f"Catalog copy.\n\nTags every table on the way.\n\nWorkflow file `{folder}/catalog.yaml`:\n\n"
+        + (f"```yaml\n{CATALOG}```\n")
+    )
     assert dag.description == "Catalog copy."
     assert dag.fileloc == str(folder / LOADER.name)
     for task in dag.tasks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -25,7 +26,10 @@ from airflow_provider_ingest.staging import read_records
 pytestmark = pytest.mark.airflow
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-TIMEOUT = 180.0
+BUDGET = 900.0
+"""Seconds the whole test may take, start-up included: generous, for a busy 2-core machine."""
+REQUEST_TIMEOUT = 120.0
+"""The longest a single REST call may take (a busy API server with one worker answers late, not never)."""
 
 WORKFLOW = """\
 description: The sample shop through a processor that logs a connection's password.
@@ -61,6 +65,14 @@ class Airflow:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.session = requests.Session()
         self.password = ""
+        self.deadline = time.monotonic() + BUDGET
+
+    def remaining(self, what: str) -> float:
+        """Seconds left before the test's deadline; fail with the process logs once it has passed."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"out of time ({BUDGET:.0f} s in all) while {what}\n{self.logs()}")
+        return left
 
     def start(self, *command: str) -> None:
         """Start ``airflow <command>`` in its own process group, its output in ``<home>/<command>.log``."""
@@ -86,25 +98,30 @@ class Airflow:
             process.wait()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One REST call; the JSON answer."""
-        response = self.session.request(method, self.url + path, timeout=10, **kwargs)
+        """One REST call, given as long as it needs within the test's deadline; the JSON answer."""
+        timeout = min(REQUEST_TIMEOUT, self.remaining(f"calling {method} {path}"))
+        response = self.session.request(method, self.url + path, timeout=timeout, **kwargs)
         assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
         return response.json() if response.content else None
 
     def wait_for(self, what: str, probe: Callable[[], Any]) -> Any:
-        """Call ``probe`` until it returns something true; fail with the process logs after the timeout."""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
+        """Call ``probe`` until it returns something true, polling less often as time goes; fail at the deadline.
+
+        A refused connection, a call that timed out or an answer not yet right count as "not yet".
+        """
+        pause = 0.2
+        while True:
+            self.remaining(f"waiting for {what}")
             for process in self.processes:
                 assert process.poll() is None, f"{process.args[1]} exited while waiting for {what}\n{self.logs()}"
             try:
                 found = probe()
-            except (requests.ConnectionError, AssertionError):
+            except (requests.ConnectionError, requests.Timeout, AssertionError):
                 found = None
             if found:
                 return found
-            time.sleep(0.5)
-        pytest.fail(f"timed out waiting for {what}\n{self.logs()}")
+            time.sleep(min(pause, max(0.0, self.deadline - time.monotonic())))
+            pause = min(pause * 1.5, 3.0)
 
     def logs(self) -> str:
         return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(self.home.glob("*.log")))
@@ -147,12 +164,19 @@ def airflow(tmp_path: Path) -> Iterator[Airflow]:
         "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__WORKERS__MISSING_DAG_RETRIES": "0",  # a task whose DAG is gone fails at once, not in minutes
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "PYTHONPATH": str(Path(__file__).parent),
         "AIRFLOW_CONN_H4_E2E_SECRET": json.dumps({"conn_type": "generic", "login": "probe", "password": password}),
     }
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     installation = Airflow(home, port, env)
+    subprocess.run(
+        [AIRFLOW, "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=installation.remaining("migrating"),
+    )
     installation.password = password
     try:
         for command in (["api-server", "--host", "127.0.0.1", "--port", str(port)], ["scheduler"], ["dag-processor"]):
@@ -193,8 +217,10 @@ def test_a_yaml_dropped_in_the_dags_folder_runs_under_a_real_airflow(airflow: Ai
         task_id: airflow.call("GET", f"{path}/taskInstances/{task_id}/xcomEntries/return_value")["value"]
         for task_id in ("source", "connectionprobe", "stage", "bulk_sink")
     }
-    assert all(value["uri"].startswith(str(tmp_path / "staging" / "h4_e2e_shop")) for value in values.values())
+    staged = [values[task_id]["uri"] for task_id in ("source", "connectionprobe", "stage")]
+    assert all(uri.startswith(str(tmp_path / "staging" / "h4_e2e_shop")) for uri in staged)
     assert values["connectionprobe"]["uri"].endswith("/connectionprobe/output.jsonl")
+    assert values["bulk_sink"]["uri"] == f"file://{tmp_path}/out/shop_published.jsonl"  # what it wrote
     assert [value["records"] for value in values.values()] == [5, 5, 5, 5]
     expected = [("database_service", "sample_shop"), ("database", "shop"), ("database_schema", "main")]
     expected += [("table", "orders"), ("table", "payments")]
@@ -209,3 +235,50 @@ def test_a_yaml_dropped_in_the_dags_folder_runs_under_a_real_airflow(airflow: Ai
     assert [row.split()[0] for row in table] == ["component", "input", "processor:ConnectionProbe", "output"], events
     assert "run succeeded" in events[events.index(table[-1]) :]
     assert airflow.password not in text and airflow.password not in json.dumps(values)
+
+
+SLOW = """\
+source:
+  type: support.components:SlowSource
+  config: {tables: 14, seconds_each: 1}
+sink:
+  type: file
+  config: {path: OUT/slow.jsonl}
+workflow:
+  staging_root: STAGING
+airflow:
+  dag_id: h15_e2e_slow
+  retries: 0
+"""
+
+
+def test_a_long_step_logs_progress_and_a_workflow_file_broken_mid_run_is_named(
+    airflow: Airflow, tmp_path: Path
+) -> None:
+    dags = airflow.home / "dags"
+    workflow = dags / "slow.yaml"
+    text = SLOW.replace("OUT", str(tmp_path / "out")).replace("STAGING", str(tmp_path / "staging"))
+    workflow.write_text(text)
+    shutil.copy(LOADER, dags / LOADER.name)
+    airflow.wait_for("the generated DAG", lambda: airflow.call("GET", "/api/v2/dags/h15_e2e_slow"))
+    airflow.call("PATCH", "/api/v2/dags/h15_e2e_slow", json={"is_paused": False})
+    run_id = airflow.call("POST", "/api/v2/dags/h15_e2e_slow/dagRuns", json={"logical_date": None})["dag_run_id"]
+    path = f"/api/v2/dags/h15_e2e_slow/dagRuns/{run_id}"
+    airflow.wait_for(
+        "the source task to run", lambda: airflow.call("GET", f"{path}/taskInstances/source")["state"] == "running"
+    )
+
+    workflow.write_text(text.replace("retries: 0", "retries: often"))  # broken while the source runs
+    state = airflow.wait_for(
+        "the run to finish",
+        lambda: (state := airflow.call("GET", path)["state"]) in ("success", "failed") and state,
+    )
+
+    tasks = {ti["task_id"]: ti["state"] for ti in airflow.call("GET", f"{path}/taskInstances")["task_instances"]}
+    assert (state, tasks["source"], tasks["sink"]) == ("failed", "success", "failed"), airflow.logs()
+    source_log = airflow.call("GET", f"{path}/taskInstances/source/logs/1", params={"full_content": True})
+    events = [line.get("event", "") for line in source_log["content"] if isinstance(line, dict)]
+    assert any(re.fullmatch(r"progress: \d+ records  [\d,.]+/s  0 failed", event) for event in events), events
+    sink_log = json.dumps(airflow.call("GET", f"{path}/taskInstances/sink/logs/1", params={"full_content": True}))
+    problem = f"{workflow}:11:3: airflow.retries: Input should be a valid integer"
+    assert f"dag 'h15_e2e_slow' cannot be built: invalid workflow file: {problem}" in sink_log, sink_log

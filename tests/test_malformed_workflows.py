@@ -577,9 +577,9 @@ def test_validate_agrees_with_airflow_on_schedules(tmp_path: Path, schedule: str
     except WorkflowFileError:
         validated = False
     try:
-        build_dag(path)
+        build_dag(path).timetable.validate()  # as Airflow checks each DAG it bags
         built = True
-    except WorkflowFileError:
+    except Exception:  # a WorkflowFileError, or whatever Airflow's timetable check raises
         built = False
     if not validated:
         return  # build_dag validates first: nothing more to compare

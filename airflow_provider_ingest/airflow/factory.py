@@ -33,6 +33,7 @@ from airflow.sdk import DAG, Asset, get_parsing_context
 from airflow_provider_ingest.airflow.operators import (
     IngestBulkSinkOperator,
     IngestCleanupOperator,
+    IngestConnectionsOperator,
     IngestProcessorOperator,
     IngestSinkOperator,
     IngestSourceOperator,
@@ -43,7 +44,7 @@ from airflow_provider_ingest.secrets import scrub
 from airflow_provider_ingest.workflow.document import Document, Problem, WorkflowFileError, read_document
 from airflow_provider_ingest.workflow.env import secret_values, substitute
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, is_workflow, validate_document
-from airflow_provider_ingest.workflow.spec import ComponentSpec
+from airflow_provider_ingest.workflow.spec import TEST_CONNECTIONS_TASK_ID, ComponentSpec
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 SNIFF_BYTES = 1 << 20
@@ -107,6 +108,9 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
         namespace[_variable(dag_id)] = dag
     if problems and not wanted:
         _report(problems)
+    elif wanted and wanted not in dags:
+        others = {str(path) for dag_id, claimants in claims.items() if dag_id != wanted for path, _ in claimants}
+        _explain_missing(wanted, [problem for problem in problems if problem.file not in others])
     return dags
 
 
@@ -175,6 +179,17 @@ def _report(problems: list[Problem]) -> None:
         bag.import_errors[key] = message
 
 
+def _explain_missing(dag_id: str, problems: list[Problem]) -> None:
+    """A task's DAG was not built (its file was broken or removed since the run began): say why in the task log.
+
+    ``problems`` are those of the files that claim ``dag_id`` or whose dag id cannot be told.
+    """
+    if not problems:
+        log.error("no workflow file defines dag id %r any more", dag_id)
+    for problem in problems:
+        log.error("dag %r cannot be built: invalid workflow file: %s", dag_id, problem)
+
+
 def _parsing_dag_bag() -> Any:
     """The Airflow ``DagBag`` whose ``process_file`` is importing the loader file, if any."""
     frame = sys._getframe(1)
@@ -235,17 +250,18 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
         default_args["execution_timeout"] = settings.execution_timeout
     if settings.pool:
         default_args["pool"] = settings.pool
+    folder = workflow.path.parent.resolve()
     common = {
         "staging_root": run.staging_root,
         "success_threshold": run.success_threshold,
         "compression": run.compression,
-        "workflow_dir": str(workflow.path.parent.resolve()),
+        "workflow_dir": str(folder),
     }
     try:
         dag = DAG(
             dag_id=workflow.name,
             description=(spec.description or "").strip().splitlines()[0] if spec.description else None,
-            doc_md=spec.description,
+            doc_md=_documentation(workflow),
             schedule=settings.schedule,
             start_date=start,
             end_date=settings.end_date,
@@ -256,13 +272,28 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
             default_args=default_args,
             auto_register=False,  # only DAGs built whole reach Airflow, through the loader's namespace
         )
-        dag.timetable.validate()
+        if not isinstance(settings.schedule, str):  # a cron expression or preset was checked as Airflow checks it
+            dag.timetable.validate()
     except Exception as error:  # an invalid schedule, start date or params
         message = scrub(f"{type(error).__name__}: {error}", secret_values(workflow.document.data))
         raise WorkflowFileError([workflow.document.problem(_setting(error), message)]) from None
     with dag:
         task_ids = spec.task_ids()
         last = IngestSourceOperator(task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common)
+        if settings.test_connections:
+            (
+                IngestConnectionsOperator(
+                    task_id=TEST_CONNECTIONS_TASK_ID,
+                    components=[
+                        {"role": role, "type": component.type, "config": component.config}
+                        for role, _, component in spec.components()
+                    ],
+                    staging_root=run.staging_root,
+                    workflow_dir=str(folder),
+                    retries=0,
+                )
+                >> last
+            )
         leaves = []
         for index, processor in enumerate(spec.processors, start=1):
             last = IngestProcessorOperator(
@@ -280,7 +311,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
                     type=spec.sink.type,
                     config=spec.sink.config,
                     input_uri=last.output["uri"],
-                    outlets=_assets(workflow.document, "sink", spec.sink),
+                    outlets=_assets(workflow.document, "sink", spec.sink, folder),
                     **common,
                 )
             )
@@ -301,7 +332,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
                         type=spec.bulk_sink.type,
                         config=spec.bulk_sink.config,
                         input_uri=stage.output["uri"],
-                        outlets=_assets(workflow.document, "bulk_sink", spec.bulk_sink),
+                        outlets=_assets(workflow.document, "bulk_sink", spec.bulk_sink, folder),
                         **common,
                     )
                 )
@@ -329,13 +360,25 @@ def _setting(error: Exception) -> tuple[str, ...]:
     return ("airflow",)
 
 
-def _assets(document: Document, role: str, spec: ComponentSpec) -> list[Asset]:
-    """The Assets a sink or bulk sink declares; any failure is a problem of its ``config``, secrets hidden."""
+def _documentation(workflow: LoadedWorkflow) -> str:
+    """The DAG's docs: the description, then the workflow file as written (``${ENV}`` references, never values)."""
+    text = workflow.path.read_bytes().decode("utf-8-sig", errors="replace").rstrip()
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    source = f"Workflow file `{workflow.path}`:\n\n{fence}yaml\n{text}\n{fence}\n"
+    description = workflow.spec.description
+    return f"{description.rstrip()}\n\n{source}" if description else source
+
+
+def _assets(document: Document, role: str, spec: ComponentSpec, folder: Path) -> list[Asset]:
+    """The Assets a sink or bulk sink declares, relative paths taken from the workflow file's folder.
+
+    Any failure is a problem of its ``config``, secrets hidden.
+    """
     secrets: set[str] = set()
     try:
         component = resolve(role, spec.type)
         config = component.config_class.model_validate(substitute(spec.config, strict=False, secrets=secrets))
-        return [Asset(uri) for uri in component.asset_uris(config)]
+        return [Asset(uri) for uri in component.written_uris(config, folder)]
     except Exception as error:
         message = scrub(f"{type(error).__name__}: {error}", secrets)
         raise WorkflowFileError([document.problem((role, "config"), message)]) from None

@@ -1,16 +1,21 @@
 """Operators, one per workflow stage, thin over the run lifecycle; records travel as staged files.
 
 Each operator returns a small XCom (``uri``, ``records``, ``failures``, ``dead_letter_uri``,
-``summary``), pushed also key by key, so a downstream task takes ``upstream.output["uri"]``. The task
-log shows progress while the step runs and ends with the same status table as ``airflow-ingest run``.
-A bad setting or input fails the task without retries; a service error or a shortfall is retried as
-the DAG says.
+``summary``), pushed also key by key, so a downstream task takes ``upstream.output["uri"]`` (or, to map
+over a mapped upstream, ``.expand(input_uri=upstream.output)``: an input given as the whole XCom is read
+from its ``uri``). ``uri`` is the staged file written for the next task, or, for a sink or bulk sink,
+the first place it wrote to. The task log shows a progress line every ``progress_every`` seconds (10)
+while the step runs and ends with the same status table as ``airflow-ingest run``. A bad setting or
+input fails the task without retries; a service error or a shortfall is retried as the DAG says.
+Relative paths (``staging_root``, a workflow file) are taken from ``workflow_dir``, by default the
+folder of the DAG's file.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
@@ -24,6 +29,8 @@ if TYPE_CHECKING:
 class _Interruptible(BaseOperator):
     """An operator whose ``on_kill`` stops the run at the next record, committing nothing."""
 
+    progress_every: float = 10.0
+    """Seconds between two progress lines in the task log."""
     _interruption: Interruption | None = None
 
     def _start(self) -> Interruption:
@@ -71,7 +78,7 @@ class _Interruptible(BaseOperator):
     def _progress(self) -> Any:
         from airflow_provider_ingest.run.progress import Progress
 
-        return Progress(lambda line: self.log.info("progress: %s", line))
+        return Progress(lambda line: self.log.info("progress: %s", line), self.progress_every)
 
 
 class _IngestOperator(_Interruptible):
@@ -117,7 +124,7 @@ class _IngestOperator(_Interruptible):
                 map_index=ti.map_index if ti.map_index is not None else -1,
                 staging_root=self.staging_root,
                 compression=self.compression,
-                base_dir=self.workflow_dir,
+                base_dir=str(_folder(self, self.workflow_dir)),
             )
             result = run_task(
                 self.role,
@@ -134,7 +141,7 @@ class _IngestOperator(_Interruptible):
         self._conclude(result)
         own = next(report for report in result.reports if report.component not in ("input", "output"))
         return {
-            "uri": result.output_uri or _uri(self.input_uri),
+            "uri": result.output_uri,
             "records": own.records,
             "failures": result.failures,
             "dead_letter_uri": result.dead_letter_uri,
@@ -184,7 +191,7 @@ class IngestBulkSinkOperator(_IngestOperator):
 
 
 class IngestWorkflowOperator(_Interruptible):
-    """Runs a whole workflow file serially in one task.
+    """Runs a whole workflow file serially in one task (a relative path is taken from the DAG file's folder).
 
     Staged files go to ``{staging_root}/{dag_id}/{run_id}/{task_id}``; the XCom counts the source's
     records and the failures of all components.
@@ -207,7 +214,7 @@ class IngestWorkflowOperator(_Interruptible):
         map_index = ti.map_index if ti.map_index is not None else -1
         with self._no_retry_for_bad_input():
             result = run_workflow(
-                load_workflow(self.workflow_file),
+                load_workflow(_folder(self, None) / self.workflow_file),
                 run_id=task_folder(ti.run_id, ti.task_id, map_index),
                 name=ti.dag_id,
                 progress=self._progress(),
@@ -224,6 +231,49 @@ class IngestWorkflowOperator(_Interruptible):
         }
 
 
+class IngestConnectionsOperator(BaseOperator):
+    """Checks every connection of a workflow's components and that the staging root is writable; fails if one fails.
+
+    ``components`` holds ``{"role", "type", "config"}`` per component, as in a workflow file. The task log
+    shows the table of ``airflow-ingest test-connection``; the XCom holds its rows (secrets hidden).
+    """
+
+    template_fields: Sequence[str] = ("components", "staging_root")
+
+    def __init__(
+        self,
+        *,
+        components: list[dict[str, Any]],
+        staging_root: str = DEFAULT_STAGING_ROOT,
+        workflow_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.components = components
+        self.staging_root = staging_root
+        self.workflow_dir = workflow_dir
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.log import mask_secret
+
+        from airflow_provider_ingest.run.connections import check_connections, check_lines
+        from airflow_provider_ingest.workflow.spec import ComponentSpec
+
+        specs = [
+            (item["role"], ComponentSpec(type=item["type"], config=item.get("config") or {}))
+            for item in self.components
+        ]
+        checks = check_connections(specs, self.staging_root, _folder(self, self.workflow_dir), on_secret=mask_secret)
+        for line in check_lines(checks):
+            self.log.info("%s", line)
+        failed = [check for check in checks if not check.ok]
+        if failed:
+            names = ", ".join(f"{check.component} ({check.target})" for check in failed)
+            raise AirflowFailException(f"connection test failed: {names}")
+        return [check.as_dict() for check in checks]
+
+
 class IngestCleanupOperator(BaseOperator):
     """Deletes a DAG's staged run folders older than the retention."""
 
@@ -238,12 +288,18 @@ class IngestCleanupOperator(BaseOperator):
         self.workflow_dir = workflow_dir
 
     def execute(self, context: Context) -> list[str]:
-        from pathlib import Path
-
         from airflow_provider_ingest.run.steps import resolve_staging_root
         from airflow_provider_ingest.staging.retention import remove_expired_runs
 
-        root = resolve_staging_root(self.staging_root, Path(self.workflow_dir) if self.workflow_dir else Path.cwd())
+        root = resolve_staging_root(self.staging_root, _folder(self, self.workflow_dir))
         removed = remove_expired_runs(root, context["ti"].dag_id, self.retention_days)
         self.log.info("removed %d expired staging folders", len(removed))
         return removed
+
+
+def _folder(task: BaseOperator, given: str | None) -> Path:
+    """Where a task's relative paths are taken from: ``given``, else the folder of its DAG's file."""
+    if given:
+        return Path(given)
+    fileloc = task.dag.fileloc if task.has_dag() else None
+    return Path(fileloc).parent if fileloc else Path.cwd()

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from airflow_provider_ingest.api.context import RunContext
+from airflow_provider_ingest.api.context import RunContext, resolve_path
 from airflow_provider_ingest.api.report import Report
 from airflow_provider_ingest.errors import ConfigurationError
-from airflow_provider_ingest.records import Entity, Record
+
+if TYPE_CHECKING:
+    from airflow_provider_ingest.records import Entity, Record
 
 
 class ComponentConfig(BaseModel):
@@ -61,6 +64,14 @@ class Component(ABC):
     def asset_uris(cls, config: ComponentConfig) -> list[str]:
         """URIs of what this component writes to, for Airflow assets (none by default)."""
         return []
+
+    @classmethod
+    def written_uris(cls, config: ComponentConfig, base_dir: Path) -> list[str]:
+        """:meth:`asset_uris` with a relative ``path`` setting taken from ``base_dir``, as the component writes it."""
+        path = getattr(config, "path", None)
+        if isinstance(path, str):
+            config = config.model_copy(update={"path": resolve_path(path, base_dir)})
+        return cls.asset_uris(config)
 
     def prepare(self) -> None:
         """Open connections and check settings; called once before the first record."""

@@ -37,9 +37,7 @@ class RunContext:
 
     def resolve_path(self, path: str) -> str:
         """A path from a workflow file: ``~`` is expanded, relative ones are taken from the workflow file's folder."""
-        if "://" in path:
-            return path
-        return str(self.base_dir / Path(path).expanduser())
+        return resolve_path(path, self.base_dir)
 
     def staging_uri(self, *parts: str) -> str:
         """A location under this run's staging folder ``{staging_root}/{workflow_name}/{run_id}``.
@@ -52,3 +50,10 @@ class RunContext:
 
         root = self.resolve_path(self.staging_root) if is_local(self.staging_root) else self.staging_root
         return staging_location(root, self.workflow_name, self.run_id, *parts)
+
+
+def resolve_path(path: str, base_dir: Path) -> str:
+    """A path from a workflow file as its components read it: ``~`` expanded, a relative one under ``base_dir``."""
+    if "://" in path:
+        return path
+    return str(base_dir / Path(path).expanduser())

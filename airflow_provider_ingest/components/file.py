@@ -7,13 +7,16 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from airflow_provider_ingest.api import BulkSink, ComponentConfig, Sink, Source, Stage
-from airflow_provider_ingest.records import KIND_ORDER, Record, dump_record
-from airflow_provider_ingest.staging import StagedFileReader, StagedFileWriter
+
+if TYPE_CHECKING:
+    from airflow_provider_ingest.records import Record
+
+# Records and staged files are imported when a component runs: a DAG file naming these components stays cheap.
 
 Compression = Literal["auto", "none", "gzip"]
 
@@ -36,6 +39,8 @@ class FileSource(Source):
 
     def records(self) -> Iterator[Record]:
         """Each record of the file; a line that is not a valid record is a failure kept with its text."""
+        from airflow_provider_ingest.staging import StagedFileReader
+
         path = self.context.resolve_path(self.config.path)
         reader = StagedFileReader(path, allow_plain=self.config.format == "jsonl")
         reader.verify()  # a damaged file gives no record at all, so nothing downstream publishes part of it
@@ -58,6 +63,8 @@ class FileSink(Sink):
     config: FileSinkConfig
 
     def prepare(self) -> None:
+        from airflow_provider_ingest.staging import StagedFileWriter
+
         self.uri = self.context.resolve_path(self.config.path)
         self._writer = StagedFileWriter(
             self.uri,
@@ -102,6 +109,9 @@ class FileStage(Stage):
     config: FileStageConfig
 
     def prepare(self) -> None:
+        from airflow_provider_ingest.records import KIND_ORDER, dump_record
+
+        self._dump = dump_record
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
@@ -110,9 +120,11 @@ class FileStage(Stage):
     def stage(self, record: Record) -> None:
         handle = self._files[record.kind]
         self._latest[record.fqn] = (record.kind, handle.tell())
-        handle.write(dump_record(record).encode() + b"\n")
+        handle.write(self._dump(record).encode() + b"\n")
 
     def commit(self) -> str:
+        from airflow_provider_ingest.staging import StagedFileWriter
+
         uri = (
             self.context.resolve_path(self.config.path)
             if self.config.path
@@ -175,6 +187,8 @@ class FileBulkSink(BulkSink):
 
     def publish(self, uri: str) -> None:
         """Check the whole file, then copy each valid record line to a new staged file at the destination."""
+        from airflow_provider_ingest.staging import StagedFileReader, StagedFileWriter
+
         reader = StagedFileReader(uri)
         reader.verify()
         destination = self.context.resolve_path(self.config.path)

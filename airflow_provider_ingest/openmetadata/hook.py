@@ -43,16 +43,10 @@ class OpenMetadataHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form: the host is the server URL, the password the JWT token."""
-        return {
-            "hidden_fields": ["schema", "login"],
-            "relabeling": {"host": "Server URL", "password": "JWT token (ingestion bot)"},
-            "placeholders": {
-                "host": "https://openmetadata.example.com",
-                "password": "the ingestion bot's JWT token",
-                "extra": '{"verify_ssl": true, "connect_timeout": 10, "read_timeout": 30, "retries": 5}',
-            },
-        }
+        """The connection form for Airflow before 3.2; later ones read the provider info."""
+        from airflow_provider_ingest.openmetadata.connection import UI_FIELD_BEHAVIOUR
+
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
 
     def settings(self) -> Settings:
         """Where and how to connect: inline settings, else the Airflow connection."""

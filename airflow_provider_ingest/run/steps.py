@@ -139,7 +139,11 @@ def run_task(
     interruption: Interruption | None = None,
     on_secret: SecretHandler | None = None,
 ) -> RunResult:
-    """Run one component over the input staged file (the reader's and writer's reports come with its own)."""
+    """Run one component over the input staged file (the reader's and writer's reports come with its own).
+
+    The result's ``output_uri`` is the staged file written for the next task, or, for a sink or bulk sink,
+    the first place it wrote to (its first asset; None for a sink such as ``console``).
+    """
     from airflow_provider_ingest.components.file import FileSink, FileSource
 
     component = instantiate(role, ComponentSpec(type=component_type, config=config), context)
@@ -167,7 +171,11 @@ def run_task(
             step.output_uri = output.config.path  # type: ignore[attr-defined]
         else:
             step.ends = [component]  # type: ignore[list-item]
-    return execute(step, context, threshold=success_threshold, interruption=interruption, progress=progress)
+    result = execute(step, context, threshold=success_threshold, interruption=interruption, progress=progress)
+    if role in ("sink", "bulk_sink"):  # its output is what it wrote to, not a staged file
+        written = type(component).written_uris(component.config, context.base_dir)
+        result.output_uri = written[0] if written else None
+    return result
 
 
 def _input(uri: str | None, role: str, upstream: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections import Counter
 from typing import Any, Literal
@@ -16,6 +17,8 @@ NAME = re.compile(r"[A-Za-z0-9_.-]+")
 MAX_KEY_LENGTH = 250
 CLEANUP_TASK_ID = "cleanup_staging"
 """The task id of the DAG's cleanup task, which no component may take."""
+TEST_CONNECTIONS_TASK_ID = "test_connections"
+"""The task id of the DAG's first task with ``airflow: {test_connections: true}``."""
 
 CRON_PRESETS = {
     "@hourly": "0 * * * *",
@@ -40,8 +43,12 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=1024)
 def check_schedule(schedule: str) -> str:
-    """A schedule string as Airflow accepts it (a preset, or a cron expression croniter parses)."""
+    """A schedule string as Airflow accepts it (a preset, or a cron expression croniter parses).
+
+    Remembered: a dags folder of workflow files names the same few schedules again and again.
+    """
     if schedule in ("@once", "@continuous"):
         return schedule
     from croniter import croniter  # installed with Airflow; imported only when a schedule is checked
@@ -125,6 +132,9 @@ class AirflowSettings(_Strict):
     max_active_runs: int = Field(default=1, ge=1, le=10_000)
     params: dict[str, JsonValue] = Field(default_factory=dict)
     pool: str | None = None
+    test_connections: bool = Field(
+        default=False, description="start the DAG with a task that checks every connection the workflow uses"
+    )
 
     @field_validator("dag_id")
     @classmethod
@@ -215,6 +225,8 @@ class WorkflowFile(_Strict):
                 raise ValueError(f"task id {task_id!r} is used by {count} steps")
             if task_id == CLEANUP_TASK_ID:
                 raise ValueError(f"task id {task_id!r} is reserved for the staging cleanup")
+            if task_id == TEST_CONNECTIONS_TASK_ID and self.airflow.test_connections:
+                raise ValueError(f"task id {task_id!r} is the connection test's (airflow.test_connections)")
             check_name(task_id, "task id (made from a component type)")
         return self
 
