@@ -270,6 +270,14 @@ def test_every_connection_and_server_default_is_accepted_silently(tmp_path: Path
     assert workflow.spec.workflow.success_threshold == 90
 
 
+def test_bulk_sink_batch_size_is_the_sinks_batch_size(tmp_path: Path) -> None:
+    text = POSTGRES.replace("  config: {}\n", "  config:\n    bulk_sink_batch_size: 250\n")
+    assert load(tmp_path, text).spec.sink.config["batch_size"] == 250
+    found = problems(tmp_path, POSTGRES.replace("  config: {}\n", "  config:\n    bulk_sink_batch_size: 5000\n"))
+    assert list(found) == ["sink.config.bulk_sink_batch_size"], found
+    assert "1000" in found["sink.config.bulk_sink_batch_size"]
+
+
 def test_settings_that_do_nothing_here_are_accepted_with_one_warning_each(tmp_path: Path) -> None:
     text = with_settings(POSTGRES, "      type: DatabaseMetadata", {"threads": 8, "incremental": {"enabled": True}})
     text = with_settings(

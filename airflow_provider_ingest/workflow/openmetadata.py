@@ -238,7 +238,6 @@ TOP_RULES = {
 
 SINK_RULES = {
     "api_endpoint": IGNORED,
-    "bulk_sink_batch_size": Rule((100, None), ANY, "not translated: the openmetadata sink's own settings apply"),
     "enable_async_pipeline": Rule((True, None), ANY, "not translated: the openmetadata sink's own settings apply"),
     "async_pipeline_workers": Rule((2, None), ANY, "not translated: the openmetadata sink's own settings apply"),
     "override_metadata": Rule((False, None), (), PUT_ONLY),
@@ -585,8 +584,12 @@ class _Translator:
             self.problem(
                 ("sink", "type"), f"sink type {sink.get('type')!r} cannot be translated; supported: metadata-rest"
             )
-        self.keys(("sink", "config"), set(), SINK_RULES, "the openmetadata sink")
+        self.keys(("sink", "config"), {"bulk_sink_batch_size"}, SINK_RULES, "the openmetadata sink")
         self.server()
+        batch_size = self.value(("sink", "config", "bulk_sink_batch_size"))
+        if batch_size is not None:
+            where = ("sink", "config", "bulk_sink_batch_size")
+            self.put(("sink", "config", "batch_size"), batch_size, where)
         service = self.result["source"].get("config", {}).get("service_name")
         if service:
             self.put(("sink", "config", "service_name"), service, ("source", "serviceName"))
