@@ -43,13 +43,3 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     },
 }
 
-
-def connection_type() -> dict[str, Any]:
-    """The ``connection-types`` entry of the provider info: declarative form fields (Airflow 3.2+)."""
-    return {
-        "connection-type": CONN_TYPE,
-        "hook-class-name": HOOK_CLASS,
-        "hook-name": HOOK_NAME,
-        "conn-fields": CONN_FIELDS,
-        "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
-    }
