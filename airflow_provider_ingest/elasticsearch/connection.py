@@ -42,4 +42,3 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "login": "elastic (or leave empty and give an API key)",
     },
 }
-

@@ -46,4 +46,3 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "the ingestion bot's JWT token",
     },
 }
-
