@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,26 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """The port of a server that accepts every connection and never says a word (a hung host, a wrong port)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
 
 
 def workflow(tmp_path: Path, source: str, *, ends: str = "sink: {type: console}\n", extra: str = "") -> Path:
@@ -183,6 +205,39 @@ def test_openmetadata_answers_with_its_version_or_refuses_a_wrong_token(
 
     assert code == 1 and rows[2][2] == "FAILED" and "401" in rows[2][4]
     assert wrong not in printed
+
+
+@pytest.mark.parametrize("driver", ["mysql+pymysql", "postgresql+psycopg2"])
+def test_a_host_that_never_answers_fails_every_check_at_the_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], silent_port: int, secret_env: str, driver: str
+) -> None:
+    silent = f"127.0.0.1:{silent_port}"
+    source = f'{{url: "{driver}://reader@{silent}/db", password: "${{H15_SECRET}}", service_name: db}}'
+    ends = (
+        f'sink:\n  type: openmetadata\n  config: {{server_url: "http://{silent}", jwt_token: "${{H15_SECRET}}"}}\n'
+        "stage: {type: file}\n"
+        f'bulk_sink:\n  type: elasticsearch\n  config: {{hosts: ["http://{silent}"], api_key: "${{H15_SECRET}}"}}\n'
+    )
+
+    code, rows, printed = table(capsys, "--timeout", "1", str(workflow(tmp_path, source, ends=ends)))
+
+    assert code == 1
+    assert [(row[0], row[2], row[4]) for row in rows[1:4]] == [
+        (component, "FAILED", "ServiceUnavailableError: no answer within 1 s")
+        for component in ("source:sql", "sink:openmetadata", "bulk_sink:elasticsearch")
+    ]
+    assert rows[4][:3] == ["staging root", str(tmp_path / "staging"), "ok"]
+    assert rows[-1] == ["3 of 4 checks failed"]
+    assert secret_env not in printed
+
+
+@pytest.mark.parametrize("given", ["0", "-1", "nan", "inf", "soon"])
+def test_a_deadline_that_is_no_positive_number_is_refused(given: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["test-connection", "--timeout", given, "flow.yaml"])
+
+    assert exit.value.code == 2
+    assert f"--timeout: not a positive number of seconds: {given!r}" in capsys.readouterr().err
 
 
 def test_an_unwritable_staging_root_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
