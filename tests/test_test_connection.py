@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from es_server import FakeElasticsearch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from om_server import TOKEN, serve
 
 from airflow_provider_ingest.cli import main
@@ -238,6 +242,29 @@ def test_a_deadline_that_is_no_positive_number_is_refused(given: str, capsys: py
 
     assert exit.value.code == 2
     assert f"--timeout: not a positive number of seconds: {given!r}" in capsys.readouterr().err
+
+
+SEGMENT = st.text("QXZJKW", min_size=4, max_size=8)
+"""Letters that no message, host or path holds: one seen in the output is a piece of the password."""
+
+
+@settings(max_examples=40, deadline=None)
+@given(pieces=st.lists(st.tuples(SEGMENT, st.sampled_from("@:/%#?& +")), min_size=1, max_size=4), last=SEGMENT)
+def test_no_piece_of_a_raw_password_is_shown_however_the_url_reads(
+    pieces: list[tuple[str, str]], last: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from airflow_provider_ingest.run.connections import check_connections
+    from airflow_provider_ingest.workflow.spec import ComponentSpec
+
+    password = "".join(segment + separator for segment, separator in pieces) + last
+    url = f"postgresql+psycopg2://reader:{password}@127.0.0.1:{closed_port()}/db"
+    spec = ComponentSpec(type="sql", config={"url": "${H15_URL}", "service_name": "pg"})
+    with mock.patch.dict(os.environ, {"H15_URL": url}):
+        checks = check_connections([("source", spec)], "staging", tmp_path_factory.mktemp("flow"), timeout=10)
+
+    assert checks[0].ok is False
+    shown = f"{checks[0].target} {checks[0].detail}"
+    assert not [segment for segment, _ in pieces if segment in shown] and last not in shown, shown
 
 
 def test_an_unwritable_staging_root_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,14 +56,21 @@ class SqlQueryError(SqlConnectionError, ServiceError):
 
 
 def parse_url(url: str) -> URL:
-    """A SQLAlchemy URL from text; a bad URL is reported without its password."""
+    """A SQLAlchemy URL from text; a bad URL is reported without its password.
+
+    A raw ``@`` in a password is refused: SQLAlchemy ends the password at the first ``@`` and takes the rest
+    of it for the host, port or database, which messages would then show.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url)
-    except ArgumentError:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
         raise SqlConfigurationError(f"not a SQLAlchemy URL: {scrub(url)!r}") from None
+    if parsed.password is not None and "@" in f"{parsed.host or ''}{parsed.database or ''}":
+        raise SqlConfigurationError("the URL's password holds a raw '@': percent-encode it as %40")
+    return parsed
 
 
 def url_from_connection(conn_id: str) -> URL:
