@@ -279,6 +279,33 @@ def test_an_unwritable_staging_root_fails(tmp_path: Path, capsys: pytest.Capture
     assert rows[2][4].startswith("NotADirectoryError") or rows[2][4].startswith("FileExistsError")
 
 
+def test_file_components_are_checked_where_they_read_and_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a_file").write_text("not a folder\n")
+    path = tmp_path / "files.yaml"
+    path.write_text(
+        "source: {type: file, config: {path: missing.jsonl}}\n"
+        "sink: {type: file, config: {path: a_file/out.jsonl}}\n"
+        "stage: {type: file}\n"
+        "bulk_sink: {type: file, config: {path: published/catalog.jsonl}}\n"
+        "workflow: {staging_root: staging}\n"
+    )
+
+    code, rows, _ = table(capsys, str(path))
+
+    assert code == 1
+    assert [row[:3] for row in rows[1:-1]] == [
+        ["source:file", str(tmp_path / "missing.jsonl"), "FAILED"],
+        ["sink:file", str(tmp_path / "a_file" / "out.jsonl"), "FAILED"],
+        ["bulk_sink:file", str(tmp_path / "published" / "catalog.jsonl"), "ok"],
+        ["staging root", str(tmp_path / "staging"), "ok"],
+    ]
+    assert rows[1][4].startswith("FileNotFoundError") and rows[3][4] == "writable"
+    assert rows[-1] == ["2 of 4 checks failed"]
+    assert [child.name for child in (tmp_path / "published").iterdir()] == []  # the probe file is gone
+
+
 def test_an_invalid_workflow_file_is_reported_not_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = workflow(tmp_path, "{sample: shop, colour: blue}")
 
