@@ -103,7 +103,11 @@ def _test_connection(args: argparse.Namespace) -> int:
         return 1
     components = [(role, spec) for role, _, spec in workflow.spec.components()]
     folder = workflow.path.parent.resolve()
-    checks = check_connections(components, workflow.spec.workflow.staging_root, folder, timeout=args.timeout)
+    try:
+        checks = check_connections(components, workflow.spec.workflow.staging_root, folder, timeout=args.timeout)
+    except KeyboardInterrupt:
+        print("\ntest-connection stopped (SIGINT)", file=sys.stderr)
+        return 130
     for line in check_lines(checks):
         print(line)
     return 0 if all(check.ok for check in checks) else 1

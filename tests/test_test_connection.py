@@ -6,7 +6,10 @@ import contextlib
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -233,6 +236,22 @@ def test_a_host_that_never_answers_fails_every_check_at_the_deadline(
     assert rows[4][:3] == ["staging root", str(tmp_path / "staging"), "ok"]
     assert rows[-1] == ["3 of 4 checks failed"]
     assert secret_env not in printed
+
+
+def test_ctrl_c_while_a_check_waits_stops_with_one_line(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"mysql+pymysql://reader@127.0.0.1:{listener.getsockname()[1]}/db"
+    path = workflow(tmp_path, f'{{url: "{url}", service_name: db}}')
+    command = [sys.executable, "-m", "airflow_provider_ingest.cli", "test-connection", str(path)]
+    with listener, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        listener.settimeout(120)
+        connection, _ = listener.accept()  # the check is waiting for the server's greeting
+        with connection:
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=120)
+
+    assert process.returncode == 130
+    assert err.strip() == "test-connection stopped (SIGINT)" and out == ""
 
 
 @pytest.mark.parametrize("given", ["0", "-1", "nan", "inf", "soon"])
