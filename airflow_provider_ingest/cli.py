@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.add_argument(
         "--progress-every",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="seconds between progress lines on standard error (default: 1 on a terminal, else 10)",
     )
