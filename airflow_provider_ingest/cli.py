@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.add_argument(
         "--progress-every",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="seconds between progress lines on standard error (default: 1 on a terminal, else 10)",
     )
@@ -40,6 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "test-connection", help="check every connection a workflow file uses; exit 1 if one fails"
     )
     test.add_argument("file")
+    test.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds a check may take before it fails as unanswered (default: 30)",
+    )
     commands.add_parser("components", help="list component types and their settings")
     commands.add_parser("schema", help="print the JSON Schema of workflow files")
     args = parser.parse_args(argv)
@@ -95,10 +102,26 @@ def _test_connection(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     components = [(role, spec) for role, _, spec in workflow.spec.components()]
-    checks = check_connections(components, workflow.spec.workflow.staging_root, workflow.path.parent.resolve())
+    folder = workflow.path.parent.resolve()
+    try:
+        checks = check_connections(components, workflow.spec.workflow.staging_root, folder, timeout=args.timeout)
+    except KeyboardInterrupt:
+        print("\ntest-connection stopped (SIGINT)", file=sys.stderr)
+        return 130
     for line in check_lines(checks):
         print(line)
     return 0 if all(check.ok for check in checks) else 1
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, for a command-line option."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return seconds
 
 
 def _run(args: argparse.Namespace) -> int:

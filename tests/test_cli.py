@@ -397,3 +397,14 @@ def test_an_internal_error_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch)
     out, err = capsys.readouterr()
     assert err.splitlines()[0] == "airflow-ingest: internal error: TypeError: a bug"
     assert "Please report it" in err and "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("given", ["0", "-1", "nan", "inf", "often"])
+def test_a_progress_interval_that_is_no_positive_number_is_refused(
+    given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["run", "--progress-every", given, "flow.yaml"])
+
+    assert exit.value.code == 2
+    assert f"--progress-every: not a positive number of seconds: {given!r}" in capsys.readouterr().err

@@ -56,6 +56,26 @@ def test_every_page_is_searched() -> None:
     assert {"README.md", "processors.md", "sql-source.md", "elasticsearch.md", "staged-files.md"} <= names
 
 
+FENCE = re.compile(
+    r"^[ \t]*(?:```|~~~)[ \t]*(?P<lang>[^\s`]*)[^\n]*\n(?P<text>.*?)^[ \t]*(?:```|~~~)[ \t]*$", re.S | re.M
+)
+OTHER = {"bash", "python", "sql", "csv", ""}
+"""Fenced languages that hold no workflow: commands, DAG files (tests/test_docs_python.py), SQL, a glossary;
+unlabelled blocks of commands or output, as long as none looks like a workflow file."""
+
+
+def test_no_yaml_block_escapes_the_test() -> None:
+    """Every fenced block is YAML this test runs, or of a language that holds no workflow (no ``yml``, ``json``...)."""
+    for page in PAGES:
+        fences = list(FENCE.finditer(page.read_text()))
+        languages = {fence["lang"] for fence in fences}
+        assert languages <= OTHER | {"yaml"}, f"{page.name}: blocks in {sorted(languages - OTHER - {'yaml'})}"
+        unlabelled = [fence["text"] for fence in fences if not fence["lang"]]
+        assert not [text for text in unlabelled if re.search(r"^source:", text, re.M)], f"{page.name}: label it yaml"
+        collected = [param for param in blocks() if param.values[0] == page]
+        assert len(collected) == sum(fence["lang"] == "yaml" for fence in fences), page.name
+
+
 @pytest.mark.parametrize(("page", "text", "marker"), list(blocks()))
 def test_a_documented_yaml_block_validates_and_runs_on_the_sample(
     page: Path,

@@ -36,6 +36,32 @@ def test_airflow_lists_the_provider_with_its_connection_types(tmp_path: Path) ->
     assert packages["airflow-provider-ingest"] == __version__
 
 
+def _airflow_schema(name: str) -> dict[str, object]:
+    """One of the JSON schemas Airflow ships beside its providers manager."""
+    from importlib.resources import files
+
+    return json.loads(files("airflow").joinpath(name).read_text())
+
+
+def test_the_provider_info_is_valid_by_the_schemas_airflow_ships() -> None:
+    import jsonschema
+
+    from airflow_provider_ingest.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    jsonschema.validate(info, _airflow_schema("provider_info.schema.json"))  # what the providers manager checks
+    connection_types = _airflow_schema("provider.yaml.schema.json")["properties"]["connection-types"]
+    jsonschema.validate(info["connection-types"], connection_types)  # conn-fields and ui-field-behaviour (3.2+)
+    behaviours = _airflow_schema("customized_form_field_behaviours.schema.json")
+    for connection_type in info["connection-types"]:
+        behaviour = connection_type["ui-field-behaviour"]
+        jsonschema.validate({key.replace("-", "_"): value for key, value in behaviour.items()}, behaviours)
+        for field in connection_type["conn-fields"].values():
+            jsonschema.Draft7Validator.check_schema(field["schema"])
+            if "default" in field["schema"]:
+                jsonschema.validate(field["schema"]["default"], field["schema"])
+
+
 FORMS = """\
 import json
 from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService

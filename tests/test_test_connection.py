@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from es_server import FakeElasticsearch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from om_server import TOKEN, serve
 
 from airflow_provider_ingest.cli import main
@@ -23,6 +32,26 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """The port of a server that accepts every connection and never says a word (a hung host, a wrong port)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
 
 
 def workflow(tmp_path: Path, source: str, *, ends: str = "sink: {type: console}\n", extra: str = "") -> Path:
@@ -185,6 +214,78 @@ def test_openmetadata_answers_with_its_version_or_refuses_a_wrong_token(
     assert wrong not in printed
 
 
+@pytest.mark.parametrize("driver", ["mysql+pymysql", "postgresql+psycopg2"])
+def test_a_host_that_never_answers_fails_every_check_at_the_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], silent_port: int, secret_env: str, driver: str
+) -> None:
+    silent = f"127.0.0.1:{silent_port}"
+    source = f'{{url: "{driver}://reader@{silent}/db", password: "${{H15_SECRET}}", service_name: db}}'
+    ends = (
+        f'sink:\n  type: openmetadata\n  config: {{server_url: "http://{silent}", jwt_token: "${{H15_SECRET}}"}}\n'
+        "stage: {type: file}\n"
+        f'bulk_sink:\n  type: elasticsearch\n  config: {{hosts: ["http://{silent}"], api_key: "${{H15_SECRET}}"}}\n'
+    )
+
+    code, rows, printed = table(capsys, "--timeout", "1", str(workflow(tmp_path, source, ends=ends)))
+
+    assert code == 1
+    assert [(row[0], row[2], row[4]) for row in rows[1:4]] == [
+        (component, "FAILED", "ServiceUnavailableError: no answer within 1 s")
+        for component in ("source:sql", "sink:openmetadata", "bulk_sink:elasticsearch")
+    ]
+    assert rows[4][:3] == ["staging root", str(tmp_path / "staging"), "ok"]
+    assert rows[-1] == ["3 of 4 checks failed"]
+    assert secret_env not in printed
+
+
+def test_ctrl_c_while_a_check_waits_stops_with_one_line(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"mysql+pymysql://reader@127.0.0.1:{listener.getsockname()[1]}/db"
+    path = workflow(tmp_path, f'{{url: "{url}", service_name: db}}')
+    command = [sys.executable, "-m", "airflow_provider_ingest.cli", "test-connection", str(path)]
+    with listener, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        listener.settimeout(120)
+        connection, _ = listener.accept()  # the check is waiting for the server's greeting
+        with connection:
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=120)
+
+    assert process.returncode == 130
+    assert err.strip() == "test-connection stopped (SIGINT)" and out == ""
+
+
+@pytest.mark.parametrize("given", ["0", "-1", "nan", "inf", "soon"])
+def test_a_deadline_that_is_no_positive_number_is_refused(given: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["test-connection", "--timeout", given, "flow.yaml"])
+
+    assert exit.value.code == 2
+    assert f"--timeout: not a positive number of seconds: {given!r}" in capsys.readouterr().err
+
+
+SEGMENT = st.text("QXZJKW", min_size=4, max_size=8)
+"""Letters that no message, host or path holds: one seen in the output is a piece of the password."""
+
+
+@settings(max_examples=40, deadline=None)
+@given(pieces=st.lists(st.tuples(SEGMENT, st.sampled_from("@:/%#?& +")), min_size=1, max_size=4), last=SEGMENT)
+def test_no_piece_of_a_raw_password_is_shown_however_the_url_reads(
+    pieces: list[tuple[str, str]], last: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from airflow_provider_ingest.run.connections import check_connections
+    from airflow_provider_ingest.workflow.spec import ComponentSpec
+
+    password = "".join(segment + separator for segment, separator in pieces) + last
+    url = f"postgresql+psycopg2://reader:{password}@127.0.0.1:{closed_port()}/db"
+    spec = ComponentSpec(type="sql", config={"url": "${H15_URL}", "service_name": "pg"})
+    with mock.patch.dict(os.environ, {"H15_URL": url}):
+        checks = check_connections([("source", spec)], "staging", tmp_path_factory.mktemp("flow"), timeout=10)
+
+    assert checks[0].ok is False
+    shown = f"{checks[0].target} {checks[0].detail}"
+    assert not [segment for segment, _ in pieces if segment in shown] and last not in shown, shown
+
+
 def test_an_unwritable_staging_root_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a_file").write_text("not a folder\n")
     path = workflow(tmp_path, "{sample: shop}")
@@ -195,6 +296,33 @@ def test_an_unwritable_staging_root_fails(tmp_path: Path, capsys: pytest.Capture
     assert code == 1
     assert rows[2][:3] == ["staging root", str(tmp_path / "a_file" / "staging"), "FAILED"]
     assert rows[2][4].startswith("NotADirectoryError") or rows[2][4].startswith("FileExistsError")
+
+
+def test_file_components_are_checked_where_they_read_and_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a_file").write_text("not a folder\n")
+    path = tmp_path / "files.yaml"
+    path.write_text(
+        "source: {type: file, config: {path: missing.jsonl}}\n"
+        "sink: {type: file, config: {path: a_file/out.jsonl}}\n"
+        "stage: {type: file}\n"
+        "bulk_sink: {type: file, config: {path: published/catalog.jsonl}}\n"
+        "workflow: {staging_root: staging}\n"
+    )
+
+    code, rows, _ = table(capsys, str(path))
+
+    assert code == 1
+    assert [row[:3] for row in rows[1:-1]] == [
+        ["source:file", str(tmp_path / "missing.jsonl"), "FAILED"],
+        ["sink:file", str(tmp_path / "a_file" / "out.jsonl"), "FAILED"],
+        ["bulk_sink:file", str(tmp_path / "published" / "catalog.jsonl"), "ok"],
+        ["staging root", str(tmp_path / "staging"), "ok"],
+    ]
+    assert rows[1][4].startswith("FileNotFoundError") and rows[3][4] == "writable"
+    assert rows[-1] == ["2 of 4 checks failed"]
+    assert [child.name for child in (tmp_path / "published").iterdir()] == []  # the probe file is gone
 
 
 def test_an_invalid_workflow_file_is_reported_not_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,14 +1,17 @@
-"""Test every connection a workflow uses: its source database, Elasticsearch, OpenMetadata, the staging root.
+"""Test every connection a workflow uses: its source database, Elasticsearch, OpenMetadata, files, the staging root.
 
 As OpenMetadata's ``test_connection`` does for its sources, each check connects the way the component
 does when it runs (from its settings, ``${ENV}`` references and Airflow connections resolved), reads the
-server's version, and closes, without retrying. ``airflow-ingest test-connection`` prints the table;
+server's version (a ``file`` component: opens its input, or writes a probe file where it writes), and
+closes, without retrying, within a deadline (a host that accepts the connection and never answers fails the
+check, it does not hang it). ``airflow-ingest test-connection`` prints the table;
 a generated DAG's ``test_connections`` task logs it and fails when a check failed. Targets are shown
 with their secrets hidden, and reasons are scrubbed of every secret the checks resolved.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -16,7 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_ingest.api import Component, RunContext
+from airflow_provider_ingest.api import Component, RunContext, Source
+from airflow_provider_ingest.errors import ServiceUnavailableError
 from airflow_provider_ingest.registry import resolve
 from airflow_provider_ingest.run.steps import instantiate, resolve_staging_root
 from airflow_provider_ingest.secrets import redact_text, redact_url
@@ -25,6 +29,8 @@ from airflow_provider_ingest.workflow.spec import ComponentSpec
 
 HEADER = ("component", "target", "result", "latency", "detail")
 STAGING_ROOT = "staging root"
+TIMEOUT = 30.0
+"""Seconds a check may take before it fails as unanswered."""
 
 
 @dataclass
@@ -50,10 +56,12 @@ def check_connections(
     staging_root: str,
     base_dir: Path,
     on_secret: Callable[[str], None] | None = None,
+    timeout: float = TIMEOUT,
 ) -> list[Check]:
     """Check the connection of every component that has one, then that the staging root is writable.
 
     ``on_secret`` is told every secret resolved (``${ENV}`` references), as soon as it is: Airflow's log masker.
+    A check still unanswered after ``timeout`` seconds fails.
     """
     context = RunContext(workflow_name="test_connections", run_id="check", staging_root=staging_root, base_dir=base_dir)
     checks = []
@@ -73,12 +81,12 @@ def check_connections(
             for secret in context.secrets if on_secret is not None else ():
                 on_secret(secret)
         try:
-            target, detail = probe(component)
+            target, detail = _within(timeout, probe, component)
         except Exception as error:
             checks.append(_failed(name, _target(component), started, error, context))
         else:
             checks.append(Check(name, target, True, time.perf_counter() - started, context.scrub(detail)))
-    checks.append(_check_staging_root(context))
+    checks.append(_check_staging_root(context, timeout))
     return checks
 
 
@@ -101,7 +109,10 @@ def check_lines(checks: Sequence[Check]) -> list[str]:
 
 
 def _probe_for(component_class: type[Component]) -> Probe | None:
-    """The probe of a component class that connects to a service; None for one that does not."""
+    """The probe of a component class that connects to a service or names a file; None for one that does not.
+
+    A ``file`` stage without ``path`` writes under the staging root, which is checked anyway.
+    """
     module = component_class.__module__
     if module.startswith("airflow_provider_ingest.sources.sql"):
         return _probe_sql
@@ -109,6 +120,11 @@ def _probe_for(component_class: type[Component]) -> Probe | None:
         return _probe_elasticsearch
     if module.startswith("airflow_provider_ingest.openmetadata"):
         return _probe_openmetadata
+    if (
+        module == "airflow_provider_ingest.components.file"
+        and component_class.config_class.model_fields["path"].is_required()
+    ):
+        return _probe_file_source if issubclass(component_class, Source) else _probe_file_output
     return None
 
 
@@ -162,19 +178,63 @@ def _probe_openmetadata(component: Any) -> tuple[str, str]:
         client.close()
 
 
-def _check_staging_root(context: RunContext) -> Check:
+def _within(timeout: float, probe: Callable[[Any], tuple[str, str]], argument: Any) -> tuple[str, str]:
+    """``probe(argument)``, or :class:`ServiceUnavailableError` if it has not returned after ``timeout`` seconds.
+
+    The probe runs in a daemon thread: one stuck in a read that never ends is left behind, never waited for.
+    """
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["answer"] = probe(argument)
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=work, name="airflow-ingest-check", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise ServiceUnavailableError(f"no answer within {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]
+
+
+def _probe_file_source(component: Any) -> tuple[str, str]:
+    """Open the file a ``file`` source reads (a local path or object storage, with its connection)."""
+    uri = component.context.resolve_path(component.config.path)
+    with paths.open_read(uri) as handle:
+        handle.read(1)
+    return redact_url(uri), "readable"
+
+
+def _probe_file_output(component: Any) -> tuple[str, str]:
+    """Write a probe file into the folder a ``file`` sink or bulk sink writes to, and delete it."""
+    uri = component.context.resolve_path(component.config.path)
+    folder = str(paths.local_path(uri).parent) if paths.is_local(uri) else uri.rsplit("/", 1)[0]
+    _write_probe_file(folder)
+    return redact_url(uri), "writable"
+
+
+def _check_staging_root(context: RunContext, timeout: float) -> Check:
     """Write a probe file under the staging root (created if missing, as a run does) and delete it."""
     started = time.perf_counter()
     root = context.staging_root
     try:
         root = resolve_staging_root(context.staging_root, context.base_dir)
-        probe = paths.join(root, f".airflow-ingest-check-{uuid.uuid4().hex}")
-        with paths.atomic_write(probe) as handle:
-            handle.write(b"airflow-ingest test-connection\n")
-        paths.remove(probe)
+        _within(timeout, _write_probe_file, root)
     except Exception as error:
         return _failed(STAGING_ROOT, redact_url(root), started, error, context)
     return Check(STAGING_ROOT, redact_url(root), True, time.perf_counter() - started, "writable")
+
+
+def _write_probe_file(root: str) -> tuple[str, str]:
+    probe = paths.join(root, f".airflow-ingest-check-{uuid.uuid4().hex}")
+    with paths.atomic_write(probe) as handle:
+        handle.write(b"airflow-ingest test-connection\n")
+    paths.remove(probe)
+    return root, "writable"
 
 
 def _failed(name: str, target: str, started: float, error: BaseException, context: RunContext) -> Check:
@@ -187,12 +247,15 @@ def _failed(name: str, target: str, started: float, error: BaseException, contex
 
 
 def _target(component: Any) -> str:
-    """Where a component connects, secrets hidden: its URL or hosts, else its Airflow connection's id."""
+    """Where a component connects, secrets hidden: its URL, hosts or file, else its Airflow connection's id."""
     url = getattr(component, "url", None)
     if url is not None:
         from airflow_provider_ingest.sources.sql.connection import render
 
         return render(url)
+    path = getattr(component.config, "path", None)
+    if isinstance(path, str):
+        return redact_url(component.context.resolve_path(path))
     return _described(component.config.model_dump())
 
 

@@ -56,14 +56,21 @@ class SqlQueryError(SqlConnectionError, ServiceError):
 
 
 def parse_url(url: str) -> URL:
-    """A SQLAlchemy URL from text; a bad URL is reported without its password."""
+    """A SQLAlchemy URL from text; a bad URL is reported without its password.
+
+    A URL with a password and more than one raw ``@`` is refused: SQLAlchemy ends the password at the first
+    ``@`` and takes the rest of it for the host, port, database or query, which messages would then show.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url)
-    except ArgumentError:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
         raise SqlConfigurationError(f"not a SQLAlchemy URL: {scrub(url)!r}") from None
+    if parsed.password is not None and url.partition("://")[2].count("@") > 1:
+        raise SqlConfigurationError("the URL has a password and more than one '@': percent-encode each '@' as %40")
+    return parsed
 
 
 def url_from_connection(conn_id: str) -> URL:
