@@ -29,7 +29,7 @@ from airflow_provider_ingest.staging import StagedFileWriter
 from airflow_provider_ingest.staging.deadletters import DeadLetter, read_dead_letters
 from airflow_provider_ingest.workflow.loader import load_workflow
 
-FAST = {"retries": 2, "backoff_factor": 0.01, "connect_timeout": 1, "read_timeout": 1}
+FAST = {"retries": 2, "backoff_factor": 0.01, "connect_timeout": 5, "read_timeout": 30}  # faults set their own
 BULK = "/bulk?async=false&overrideMetadata=false"
 STEPS = ["sink", "bulk_sink"]
 
