@@ -558,6 +558,16 @@ def test_the_error_does_not_quote_the_query() -> None:
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
+def test_a_statement_sqlglot_does_not_know_is_other_and_its_text_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("DEBUG"):
+        parsed = parse_query("ALTER USER app PASSWORD 's3cr3t'", P, default_database=None, default_schema=None)
+
+    assert parsed == ParsedQuery("other", (), (), (), ())
+    assert "s3cr3t" not in caplog.text
+
+
 def test_dialects_map_backend_names_and_service_types() -> None:
     assert [sqlglot_dialect(name) for name in ("postgresql", "Postgres", "mysql", "MariaDB", "sqlite", "SQLite")] == [
         "postgres",

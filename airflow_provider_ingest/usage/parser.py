@@ -9,6 +9,7 @@ imported inside the functions: importing this module stays cheap.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,16 @@ DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", 
 """The project's SQLAlchemy backend names and service types (lower-cased), and sqlglot's dialect for each."""
 _WRITES: dict[str, QueryType] = {"Insert": "insert", "Update": "update", "Delete": "delete", "Merge": "merge"}
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+class _WithoutQueryText(logging.Filter):
+    """Drops sqlglot's "contains unsupported syntax" warning: it quotes the statement, which may hold a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "contains unsupported syntax" not in record.getMessage()
+
+
+logging.getLogger("sqlglot").addFilter(_WithoutQueryText())
 
 
 class QueryParseError(InputError):
@@ -202,6 +213,8 @@ class _Analysis:
         self.handled: set[int] = set()
         self.renamed: dict[int, list[str]] = {}
         self.shapes: dict[int, _Shape] = {}
+        self.equalities: list[exp.EQ] = []
+        self.usings: list[exp.Join] = []
 
     # -- the statement ------------------------------------------------------------------------------
 
@@ -212,7 +225,7 @@ class _Analysis:
         if kind == "other":
             return ParsedQuery("other", (), (), (), ())
         target = self._target(tree) if kind != "select" else None
-        self._visit(tree, {}, None)
+        self._walk(tree)
         lineage: list[ColumnLineage] = []
         if target is not None:
             table, names = target
@@ -226,7 +239,7 @@ class _Analysis:
                 lineage = self._assignments(table, tree.expressions)
             elif isinstance(tree, exp.Merge):
                 lineage = self._merge(table, tree)
-        return self._result(kind, tree, lineage)
+        return self._result(kind, lineage)
 
     def view(self, tree: exp.Expr, view: TableName, columns: Sequence[str] | None) -> ParsedQuery:
         from sqlglot import exp
@@ -238,16 +251,16 @@ class _Analysis:
             names, body = columns, tree
         else:
             raise QueryParseError(f"a view definition is a SELECT or CREATE VIEW, not {type(tree).__name__}")
-        self._visit(body, {}, None)
+        self._walk(body)
         self.targets.add(view)
-        return self._result("create_view", body, self._by_position(view, names, body))
+        return self._result("create_view", self._by_position(view, names, body))
 
-    def _result(self, kind: QueryType, tree: exp.Expr, lineage: list[ColumnLineage]) -> ParsedQuery:
+    def _result(self, kind: QueryType, lineage: list[ColumnLineage]) -> ParsedQuery:
         return ParsedQuery(
             query_type=kind,
             source_tables=tuple(sorted(self.reads, key=TableName.sort_key)),
             target_tables=tuple(sorted(self.targets, key=TableName.sort_key)),
-            joins=tuple(sorted(self._joins(tree), key=lambda pair: (pair.left.sort_key(), pair.right.sort_key()))),
+            joins=tuple(sorted(self._joins(), key=lambda pair: (pair.left.sort_key(), pair.right.sort_key()))),
             column_lineage=tuple(sorted(lineage, key=lambda item: item.target.sort_key())),
         )
 
@@ -286,25 +299,40 @@ class _Analysis:
 
     # -- one pass over the tree: blocks, CTEs, tables ---------------------------------------------------
 
-    def _visit(self, node: exp.Expr, env: dict[str, exp.Query], block: _Block | None) -> None:
+    def _walk(self, root: exp.Expr) -> None:
+        """One pass over the tree: a block per SELECT/UPDATE/DELETE/MERGE, CTEs in scope, tables, join conditions."""
         from sqlglot import exp
 
-        if isinstance(node, exp.Select):
-            env = self._with(node, env, block)
-            block = self._select_block(node, env, block)
-        elif isinstance(node, (exp.Update, exp.Delete, exp.Merge)) and isinstance(node.this, exp.Table):
-            env = self._with(node, env, block)
-            block = self._dml_block(node, env, block)
-        elif isinstance(node, exp.Table):
-            if id(node) not in self.handled:
-                self._classify(node, env)
-        elif node.args.get("with_") is not None:
-            env = self._with(node, env, block)
-        for child in node.iter_expressions():
-            if not isinstance(child, exp.With):
-                self._visit(child, env, block)
+        leaves = (exp.Column, exp.Identifier, exp.Literal, exp.DataType, exp.Star, exp.Placeholder, exp.Parameter)
+        stack: list[tuple[exp.Expr, dict[str, exp.Query], _Block | None, bool]] = [(root, {}, None, False)]
+        while stack:
+            node, env, block, condition = stack.pop()
+            if isinstance(node, exp.Select):
+                env = self._with(node, env, block, stack)
+                block, condition = self._select_block(node, env, block), False
+            elif isinstance(node, (exp.Update, exp.Delete, exp.Merge)) and isinstance(node.this, exp.Table):
+                env = self._with(node, env, block, stack)
+                block, condition = self._dml_block(node, env, block), False
+            elif isinstance(node, exp.Table):
+                if id(node) not in self.handled:
+                    self._classify(node, env)
+            elif isinstance(node, exp.EQ):
+                if condition:
+                    self.equalities.append(node)
+            elif isinstance(node, exp.Join) and node.args.get("using"):
+                self.usings.append(node)
+            elif node.args.get("with_") is not None:
+                env = self._with(node, env, block, stack)
+            on = node.args.get("on") if isinstance(node, (exp.Join, exp.Merge)) else None
+            inside = condition or isinstance(node, exp.Where)
+            for child in node.iter_expressions():
+                if not isinstance(child, leaves) and not isinstance(child, exp.With):
+                    stack.append((child, env, block, inside or child is on))
 
-    def _with(self, node: exp.Expr, env: dict[str, exp.Query], block: _Block | None) -> dict[str, exp.Query]:
+    def _with(
+        self, node: exp.Expr, env: dict[str, exp.Query], block: _Block | None, stack: list
+    ) -> dict[str, exp.Query]:
+        """The CTEs ``node`` adds to ``env``; their bodies go on the walk's stack, each seeing the CTEs before it."""
         with_ = node.args.get("with_")
         if with_ is None:
             return env
@@ -313,7 +341,7 @@ class _Analysis:
             name = self._ident(cte.args["alias"].this)
             body = cte.this
             self._rename(body, cte.args["alias"])
-            self._visit(body, {**env, name: body} if with_.args.get("recursive") else env, block)
+            stack.append((body, {**env, name: body} if with_.args.get("recursive") else dict(env), block, False))
             env[name] = body
         return env
 
@@ -601,24 +629,17 @@ class _Analysis:
 
     # -- joins --------------------------------------------------------------------------------------
 
-    def _joins(self, tree: exp.Expr) -> set[JoinPair]:
+    def _joins(self) -> set[JoinPair]:
         """Column pairs of JOIN ... ON / USING, MERGE ... ON, and WHERE equalities between two tables."""
         from sqlglot import exp
 
         pairs: set[JoinPair] = set()
-        conditions = [tree.args["on"]] if isinstance(tree, exp.Merge) and tree.args.get("on") else []
-        for node in tree.find_all(exp.Join, exp.Where):
-            if isinstance(node, exp.Where):
-                conditions.append(node.this)
-            elif node.args.get("on") is not None:
-                conditions.append(node.args["on"])
-            elif node.args.get("using"):
-                pairs |= self._using(node)
-        for condition in conditions:
-            for equality in condition.find_all(exp.EQ):
-                left, right = _uncast(equality.this), _uncast(equality.expression)
-                if isinstance(left, exp.Column) and isinstance(right, exp.Column):
-                    pairs |= self._pairs(left, right)
+        for join in self.usings:
+            pairs |= self._using(join)
+        for equality in self.equalities:
+            left, right = _uncast(equality.this), _uncast(equality.expression)
+            if isinstance(left, exp.Column) and isinstance(right, exp.Column):
+                pairs |= self._pairs(left, right)
         return pairs
 
     def _pairs(self, left: exp.Column, right: exp.Column) -> set[JoinPair]:
