@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import signal
 import string
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -379,6 +381,19 @@ QUERIES = [
     ),
     case(
         P,
+        "CREATE TABLE paid_orders AS SELECT x.a AS id, x.b AS amount "
+        "FROM (SELECT order_id, total_amount FROM orders) AS x(a, b) JOIN payments p ON p.order_id = x.a",
+        "create_table_as",
+        [ORDERS, PAYMENTS],
+        ["db.public.paid_orders"],
+        joins=[f"{ORDERS}.order_id = {PAYMENTS}.order_id"],
+        lineage={
+            "db.public.paid_orders.amount": [f"{ORDERS}.total_amount"],
+            "db.public.paid_orders.id": [f"{ORDERS}.order_id"],
+        },
+    ),
+    case(
+        P,
         "SELECT customer_id, row_number() OVER (PARTITION BY customer_id ORDER BY created_at) FROM orders",
         "select",
         [ORDERS],
@@ -566,6 +581,14 @@ def test_a_statement_sqlglot_does_not_know_is_other_and_its_text_is_not_logged(
 
     assert parsed == ParsedQuery("other", (), (), (), ())
     assert "s3cr3t" not in caplog.text
+
+
+def test_importing_the_parser_does_not_import_sqlglot() -> None:
+    probe = "import sys, airflow_provider_ingest.usage.parser; print('sqlglot' in sys.modules)"
+
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+
+    assert done.stdout.strip() == "False"
 
 
 def test_dialects_map_backend_names_and_service_types() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Union
 
@@ -167,7 +167,8 @@ def _short(reason: str) -> str:
     return _QUOTED.sub("'...'", reason.split(" but got ", 1)[0].split(". Line ", 1)[0])[:200]
 
 
-def _guarded(analyse):
+def _guarded(analyse: Callable[[], ParsedQuery]) -> ParsedQuery:
+    """The analysis's result; a tree too deep for Python's recursion limit is a parse error as well."""
     try:
         return analyse()
     except RecursionError:
@@ -277,7 +278,7 @@ class _Analysis:
             temporary = bool(properties and properties.find(exp.TemporaryProperty))
             for alias in tree.args.get("tables") or []:  # MySQL's DELETE alias FROM table alias JOIN ...
                 self.handled.add(id(alias))
-        names = self._target_columns(node) if isinstance(node, exp.Schema) else None
+        names = self._target_columns(node)
         node = node.this if isinstance(node, exp.Schema) else node
         if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
             return None
