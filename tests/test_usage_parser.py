@@ -671,6 +671,32 @@ def test_a_chain_of_joins_reports_every_table_and_every_pair(tables: list[str], 
     } == {frozenset({(tables[i], f"k{i}"), (tables[i - 1], f"k{i}")}) for i in range(1, len(tables))}
 
 
+@settings(max_examples=150, deadline=None)
+@given(layers=st.lists(st.sampled_from(["cte", "derived", "union"]), min_size=1, max_size=6))
+def test_lineage_follows_a_column_through_any_layering_of_ctes_subqueries_and_unions(layers: list[str]) -> None:
+    ctes: list[str] = []
+    query, column = "SELECT b.amount AS c0 FROM s.base b", "c0"
+    for depth, layer in enumerate(layers, start=1):
+        renamed = f"c{depth}"
+        if layer == "cte":
+            ctes.append(f"w{depth} AS ({query})")
+            query = f"SELECT w.{column} AS {renamed} FROM w{depth} w"
+        elif layer == "derived":
+            query = f"SELECT d.{column} AS {renamed} FROM ({query}) d"
+        else:
+            other = f"SELECT o.total AS {column} FROM s.other o"
+            query = f"SELECT u.{column} AS {renamed} FROM ({query} UNION ALL {other}) u"
+        column = renamed
+    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
+    sql = f"INSERT INTO s.target (total) {with_}{query}"
+
+    parsed = as_text(parse_query(sql, P, default_database="d", default_schema="s"))
+
+    sources = ["d.s.base.amount"] + (["d.s.other.total"] if "union" in layers else [])
+    assert parsed["lineage"] == {"d.s.target.total": sources}
+    assert parsed["sources"] == ["d.s.base"] + (["d.s.other"] if "union" in layers else [])
+
+
 # -- view definitions ---------------------------------------------------------------------------------
 
 
