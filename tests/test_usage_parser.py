@@ -394,6 +394,28 @@ QUERIES = [
     ),
     case(
         P,
+        "CREATE VIEW category_depth AS WITH RECURSIVE walk(id, parent_id, depth) AS "
+        "(SELECT id, parent_id, 0 FROM categories UNION ALL "
+        "SELECT w.id, c.parent_id, w.depth + 1 FROM walk w JOIN categories c ON c.id = w.parent_id) "
+        "SELECT id, depth FROM walk",
+        "create_view",
+        ["db.public.categories"],
+        ["db.public.category_depth"],
+        joins=["db.public.categories.id = db.public.categories.parent_id"],
+        lineage={"db.public.category_depth.id": ["db.public.categories.id"]},
+    ),
+    case(
+        P,
+        "UPDATE customers c SET last_order_at = "
+        "(SELECT max(o.created_at) FROM orders o WHERE o.customer_id = c.customer_id)",
+        "update",
+        [ORDERS],
+        [CUSTOMERS],
+        joins=[f"{CUSTOMERS}.customer_id = {ORDERS}.customer_id"],
+        lineage={f"{CUSTOMERS}.last_order_at": [f"{ORDERS}.created_at"]},
+    ),
+    case(
+        P,
         "SELECT customer_id, row_number() OVER (PARTITION BY customer_id ORDER BY created_at) FROM orders",
         "select",
         [ORDERS],

@@ -433,8 +433,11 @@ class _Analysis:
 
     # -- columns ------------------------------------------------------------------------------------
 
-    def _column(self, column: exp.Column) -> frozenset[ColumnName]:
-        """The real columns a column reference stands for (several through a UNION, none if unresolvable)."""
+    def _column(self, column: exp.Column, seen: set[int] | None = None) -> frozenset[ColumnName]:
+        """The real columns a column reference stands for (several through a UNION, none if unresolvable).
+
+        ``seen``: the derived queries being resolved, so a recursive CTE ends instead of looping.
+        """
         from sqlglot import exp
 
         if not isinstance(column.this, exp.Identifier):
@@ -442,7 +445,8 @@ class _Analysis:
         qualifier = column.args.get("table")
         block = self._block_of(column)
         name = self._ident(column.this)
-        return self._lookup(block, self._ident(qualifier) if qualifier is not None else None, name, set())
+        qualifier_name = self._ident(qualifier) if qualifier is not None else None
+        return self._lookup(block, qualifier_name, name, seen if seen is not None else set())
 
     def _block_of(self, node: exp.Expr) -> _Block | None:
         parent = node.parent
@@ -528,7 +532,7 @@ class _Analysis:
                     if qualifier is None or self._ident(qualifier) == alias:
                         self._expand(shape, source, seen)
                 continue
-            shape.columns.append((self._output_name(projection), self._expression_columns(projection)))
+            shape.columns.append((self._output_name(projection), self._expression_columns(projection, seen)))
         return shape
 
     def _expand(self, shape: _Shape, source: Source, seen: set[int]) -> None:
@@ -567,12 +571,17 @@ class _Analysis:
             return self._ident(projection.this)
         return ""
 
-    def _expression_columns(self, expression: exp.Expr) -> frozenset[ColumnName]:
+    def _expression_columns(self, expression: exp.Expr, seen: set[int]) -> frozenset[ColumnName]:
+        """The columns a value is computed from: its own columns and the outputs of its scalar subqueries."""
         from sqlglot import exp
 
         found: set[ColumnName] = set()
-        for column in expression.find_all(exp.Column):
-            found |= self._column(column)
+        for node in expression.walk(prune=lambda node: isinstance(node, exp.Query)):
+            if isinstance(node, exp.Column):
+                found |= self._column(node, seen)
+            elif isinstance(node, exp.Query):
+                for _, sources in self._shape(node.unnest() if isinstance(node, exp.Subquery) else node, seen).columns:
+                    found |= sources
         return frozenset(found)
 
     # -- lineage ------------------------------------------------------------------------------------
@@ -599,7 +608,7 @@ class _Analysis:
         lineage = []
         for assignment in assignments:
             if isinstance(assignment, exp.EQ) and isinstance(assignment.this, exp.Column):
-                sources = self._expression_columns(assignment.expression)
+                sources = self._expression_columns(assignment.expression, set())
                 if sources:
                     name = ColumnName(target, self._ident(assignment.this.this))
                     lineage.append(ColumnLineage(name, _sorted_columns(sources)))
@@ -620,7 +629,7 @@ class _Analysis:
                 items = [
                     ColumnLineage(ColumnName(target, self._ident(column.this)), tuple(sources))
                     for column, value in zip(then.this.expressions, values, strict=False)
-                    if isinstance(column, exp.Column) and (sources := self._expression_columns(value))
+                    if isinstance(column, exp.Column) and (sources := self._expression_columns(value, set()))
                 ]
             else:
                 items = []
