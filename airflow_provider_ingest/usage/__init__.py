@@ -1,0 +1,1 @@
+"""Usage and lineage from SQL: the query parser (query logs and view definitions)."""

@@ -1,0 +1,709 @@
+"""The tables, joins and column lineage of one SQL query or view definition, read with sqlglot.
+
+Each query is parsed once, in the source's dialect; names are then resolved in one pass over the tree:
+aliases, CTEs, derived tables, LATERAL and correlated subqueries lead back to real tables. With a
+``schema`` (table -> column names) unqualified columns of multi-table queries, ``SELECT *`` and
+``INSERT`` without a column list resolve too; without one they are left out (best effort). sqlglot is
+imported inside the functions: importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Union
+
+from airflow_provider_ingest.errors import ConfigurationError, InputError
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+QueryType = Literal["select", "insert", "update", "delete", "merge", "create_table_as", "create_view", "other"]
+
+DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
+"""The project's SQLAlchemy backend names and service types (lower-cased), and sqlglot's dialect for each."""
+_WRITES: dict[str, QueryType] = {"Insert": "insert", "Update": "update", "Delete": "delete", "Merge": "merge"}
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+class _WithoutQueryText(logging.Filter):
+    """Drops sqlglot's "contains unsupported syntax" warning: it quotes the statement, which may hold a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "contains unsupported syntax" not in record.getMessage()
+
+
+logging.getLogger("sqlglot").addFilter(_WithoutQueryText())
+
+
+class QueryParseError(InputError):
+    """A query sqlglot cannot parse, or more than one statement; the message says why, never quoting the query."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableName:
+    """A real table or view: database, schema and name, the defaults applied where the query leaves them out."""
+
+    database: str | None
+    schema: str | None
+    name: str
+
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.database or "", self.schema or "", self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnName:
+    table: TableName
+    column: str
+
+    def sort_key(self) -> tuple[tuple[str, str, str], str]:
+        return (self.table.sort_key(), self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPair:
+    """Two columns a query joins on (``left`` sorts first), each resolved to its real table."""
+
+    left: ColumnName
+    right: ColumnName
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnLineage:
+    """A written column and the source columns its value is computed from."""
+
+    target: ColumnName
+    sources: tuple[ColumnName, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedQuery:
+    """What one query reads and writes; tuples sorted, so equal queries give equal results."""
+
+    query_type: QueryType
+    source_tables: tuple[TableName, ...]
+    target_tables: tuple[TableName, ...]
+    joins: tuple[JoinPair, ...]
+    column_lineage: tuple[ColumnLineage, ...]
+
+
+Schema = Mapping[TableName, Sequence[str]]
+"""Column names of known tables, as the catalog has them."""
+
+
+def sqlglot_dialect(dialect: str) -> str:
+    """sqlglot's name for a SQLAlchemy backend name or service type (``postgresql``, ``MariaDB``...)."""
+    try:
+        return DIALECTS[dialect.lower()]
+    except KeyError:
+        raise ConfigurationError(
+            f"no SQL dialect for {dialect!r}: the query parser reads {', '.join(sorted(DIALECTS))}"
+        ) from None
+
+
+def parse_query(
+    sql: str,
+    dialect: str,
+    *,
+    default_database: str | None,
+    default_schema: str | None,
+    schema: Schema | None = None,
+) -> ParsedQuery:
+    """Query type, tables, joins and column lineage of one statement; QueryParseError if it cannot be parsed."""
+    read = sqlglot_dialect(dialect)
+    tree = _parse(sql, read)
+    analysis = _Analysis(read, default_database, default_schema, schema or {})
+    return _guarded(lambda: analysis.query(tree))
+
+
+def view_lineage(
+    view_sql: str,
+    dialect: str,
+    *,
+    view: TableName,
+    columns: Sequence[str] | None = None,
+    default_schema: str | None = None,
+    schema: Schema | None = None,
+) -> ParsedQuery:
+    """A view's source tables and column lineage from its definition: a bare SELECT or a CREATE VIEW.
+
+    Unqualified names default to the view's database and to ``default_schema`` or the view's schema;
+    ``columns`` (the view's columns from the catalog) name its outputs when given.
+    """
+    read = sqlglot_dialect(dialect)
+    tree = _parse(view_sql, read)
+    analysis = _Analysis(read, view.database, default_schema or view.schema, schema or {})
+    return _guarded(lambda: analysis.view(tree, view, columns))
+
+
+def _parse(sql: str, dialect: str) -> exp.Expr:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, SqlglotError, TokenError
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except ParseError as error:
+        first = error.errors[0] if error.errors else {}
+        where = f" (line {first['line']}, column {first['col']})" if first.get("line") else ""
+        reason = first.get("description") or "no statement"
+        raise QueryParseError(f"not valid {dialect} SQL{where}: {_short(reason)}") from None
+    except TokenError:
+        raise QueryParseError(f"not valid {dialect} SQL: an unterminated string, quoted name or comment") from None
+    except SqlglotError as error:
+        raise QueryParseError(f"not valid {dialect} SQL: {type(error).__name__}") from None
+    except RecursionError:
+        raise QueryParseError("nested too deeply to parse") from None
+    if isinstance(tree, exp.Block):
+        raise QueryParseError(f"{len(tree.expressions)} statements in one query; the parser reads one at a time")
+    return tree
+
+
+def _short(reason: str) -> str:
+    """sqlglot's description without the token or text it quotes (which may hold a literal from the query)."""
+    return _QUOTED.sub("'...'", reason.split(" but got ", 1)[0].split(". Line ", 1)[0])[:200]
+
+
+def _guarded(analyse: Callable[[], ParsedQuery]) -> ParsedQuery:
+    """The analysis's result; a tree too deep for Python's recursion limit is a parse error as well."""
+    try:
+        return analyse()
+    except RecursionError:
+        raise QueryParseError("nested too deeply to resolve") from None
+
+
+Source = Union[TableName, "exp.Query", None]
+"""What a name in FROM stands for: a real table, a derived query (subquery or CTE), or None (a function, VALUES)."""
+
+
+@dataclass(slots=True)
+class _Block:
+    """The names a SELECT (or UPDATE/DELETE/MERGE) can use, and the block around it for correlated names."""
+
+    sources: dict[str, Source]
+    outer: _Block | None
+
+
+@dataclass(slots=True)
+class _Shape:
+    """A derived query's output columns with their real source columns; ``open`` stars that could not be expanded."""
+
+    columns: list[tuple[str, frozenset[ColumnName]]] = field(default_factory=list)
+    open: list[Source] = field(default_factory=list)
+
+    def find(self, name: str) -> frozenset[ColumnName] | None:
+        return next((sources for output, sources in self.columns if output == name), None)
+
+
+class _Analysis:
+    """One query's resolution: blocks by SELECT, tables read and written, shapes of derived queries."""
+
+    def __init__(self, dialect: str, database: str | None, schema_name: str | None, schema: Schema) -> None:
+        from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+
+        strategy = Dialect.get_or_raise(dialect).normalization_strategy
+        self.lowercase = strategy in (NormalizationStrategy.LOWERCASE, NormalizationStrategy.CASE_INSENSITIVE)
+        self.database, self.schema_name, self.schema = database, schema_name, schema
+        self.blocks: dict[int, _Block] = {}
+        self.reads: set[TableName] = set()
+        self.targets: set[TableName] = set()
+        self.written: set[int] = set()
+        self.handled: set[int] = set()
+        self.renamed: dict[int, list[str]] = {}
+        self.shapes: dict[int, _Shape] = {}
+        self.equalities: list[exp.EQ] = []
+        self.usings: list[exp.Join] = []
+
+    # -- the statement ------------------------------------------------------------------------------
+
+    def query(self, tree: exp.Expr) -> ParsedQuery:
+        from sqlglot import exp
+
+        kind = _query_type(tree)
+        if kind == "other":
+            return ParsedQuery("other", (), (), (), ())
+        target = self._target(tree) if kind != "select" else None
+        self._walk(tree)
+        lineage: list[ColumnLineage] = []
+        if target is not None:
+            table, names = target
+            if isinstance(tree, exp.Insert):
+                lineage = self._by_position(table, names or self.schema.get(table), tree.expression)
+            elif isinstance(tree, exp.Create):
+                lineage = self._by_position(table, names, tree.expression)
+            elif isinstance(tree, exp.Select):
+                lineage = self._by_position(table, None, tree)
+            elif isinstance(tree, exp.Update):
+                lineage = self._assignments(table, tree.expressions)
+            elif isinstance(tree, exp.Merge):
+                lineage = self._merge(table, tree)
+        return self._result(kind, lineage)
+
+    def view(self, tree: exp.Expr, view: TableName, columns: Sequence[str] | None) -> ParsedQuery:
+        from sqlglot import exp
+
+        if isinstance(tree, exp.Create) and isinstance(tree.expression, exp.Query):
+            names = columns or self._target_columns(tree.this)
+            body = tree.expression
+        elif isinstance(tree, exp.Query):
+            names, body = columns, tree
+        else:
+            raise QueryParseError(f"a view definition is a SELECT or CREATE VIEW, not {type(tree).__name__}")
+        self._walk(body)
+        self.targets.add(view)
+        return self._result("create_view", self._by_position(view, names, body))
+
+    def _result(self, kind: QueryType, lineage: list[ColumnLineage]) -> ParsedQuery:
+        return ParsedQuery(
+            query_type=kind,
+            source_tables=tuple(sorted(self.reads, key=TableName.sort_key)),
+            target_tables=tuple(sorted(self.targets, key=TableName.sort_key)),
+            joins=tuple(sorted(self._joins(), key=lambda pair: (pair.left.sort_key(), pair.right.sort_key()))),
+            column_lineage=tuple(sorted(lineage, key=lambda item: item.target.sort_key())),
+        )
+
+    def _target(self, tree: exp.Expr) -> tuple[TableName, list[str] | None] | None:
+        """The written table and its column list, if the statement names them; temporary tables are not kept."""
+        from sqlglot import exp
+
+        if isinstance(tree, exp.Select):
+            into = tree.args["into"]
+            node, temporary = into.this, bool(into.args.get("temporary"))
+        else:
+            node = tree.this
+            properties = tree.args.get("properties") if isinstance(tree, exp.Create) else None
+            temporary = bool(properties and properties.find(exp.TemporaryProperty))
+            for alias in tree.args.get("tables") or []:  # MySQL's DELETE alias FROM table alias JOIN ...
+                self.handled.add(id(alias))
+        names = self._target_columns(node)
+        node = node.this if isinstance(node, exp.Schema) else node
+        if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
+            return None
+        self.written.add(id(node))
+        self.handled.add(id(node))
+        table = self._table(node)
+        if temporary or table is None:
+            return None
+        self.targets.add(table)
+        return table, names
+
+    def _target_columns(self, node: exp.Expr) -> list[str] | None:
+        from sqlglot import exp
+
+        if not isinstance(node, exp.Schema):
+            return None
+        names = [self._ident(item if isinstance(item, exp.Identifier) else item.this) for item in node.expressions]
+        return names or None
+
+    # -- one pass over the tree: blocks, CTEs, tables ---------------------------------------------------
+
+    def _walk(self, root: exp.Expr) -> None:
+        """One pass over the tree: a block per SELECT/UPDATE/DELETE/MERGE, CTEs in scope, tables, join conditions."""
+        from sqlglot import exp
+
+        leaves = (exp.Column, exp.Identifier, exp.Literal, exp.DataType, exp.Star, exp.Placeholder, exp.Parameter)
+        stack: list[tuple[exp.Expr, dict[str, exp.Query], _Block | None, bool]] = [(root, {}, None, False)]
+        while stack:
+            node, env, block, condition = stack.pop()
+            if isinstance(node, exp.Select):
+                env = self._with(node, env, block, stack)
+                block, condition = self._select_block(node, env, block), False
+            elif isinstance(node, (exp.Update, exp.Delete, exp.Merge)) and isinstance(node.this, exp.Table):
+                env = self._with(node, env, block, stack)
+                block, condition = self._dml_block(node, env, block), False
+            elif isinstance(node, exp.Table):
+                if id(node) not in self.handled:
+                    self._classify(node, env)
+            elif isinstance(node, exp.EQ):
+                if condition:
+                    self.equalities.append(node)
+            elif isinstance(node, exp.Join) and node.args.get("using"):
+                self.usings.append(node)
+            elif node.args.get("with_") is not None:
+                env = self._with(node, env, block, stack)
+            on = node.args.get("on") if isinstance(node, (exp.Join, exp.Merge)) else None
+            inside = condition or isinstance(node, exp.Where)
+            for child in node.iter_expressions():
+                if not isinstance(child, leaves) and not isinstance(child, exp.With):
+                    stack.append((child, env, block, inside or child is on))
+
+    def _with(
+        self, node: exp.Expr, env: dict[str, exp.Query], block: _Block | None, stack: list
+    ) -> dict[str, exp.Query]:
+        """The CTEs ``node`` adds to ``env``; their bodies go on the walk's stack, each seeing the CTEs before it."""
+        with_ = node.args.get("with_")
+        if with_ is None:
+            return env
+        env = dict(env)
+        for cte in with_.expressions:
+            name = self._ident(cte.args["alias"].this)
+            body = cte.this
+            self._rename(body, cte.args["alias"])
+            stack.append((body, {**env, name: body} if with_.args.get("recursive") else dict(env), block, False))
+            env[name] = body
+        return env
+
+    def _select_block(self, select: exp.Select, env: dict[str, exp.Query], outer: _Block | None) -> _Block:
+        block = _Block({}, outer)
+        from_ = select.args.get("from_")
+        items = [from_.this] if from_ is not None else []
+        items += [join.this for join in select.args.get("joins") or []]
+        items += select.args.get("laterals") or []
+        for item in items:
+            self._add_source(block, item, env)
+        self.blocks[id(select)] = block
+        return block
+
+    def _dml_block(self, node: exp.Expr, env: dict[str, exp.Query], outer: _Block | None) -> _Block:
+        """UPDATE's, DELETE's or MERGE's names: the written table, then FROM / USING."""
+        from sqlglot import exp
+
+        block = _Block({}, outer)
+        items = [node.this]
+        from_ = node.args.get("from_")
+        if from_ is not None:
+            items.append(from_.this)
+        using = node.args.get("using")
+        items += using if isinstance(using, list) else [using] if isinstance(using, exp.Expr) else []
+        for item in items:
+            self._add_source(block, item, env)
+        self.blocks[id(node)] = block
+        return block
+
+    def _add_source(self, block: _Block, item: exp.Expr, env: dict[str, exp.Query]) -> None:
+        from sqlglot import exp
+
+        if isinstance(item, exp.Table):
+            block.sources[self._alias(item)] = self._classify(item, env)
+            for join in item.args.get("joins") or []:
+                self._add_source(block, join.this, env)
+        elif isinstance(item, exp.Subquery) and not isinstance(item.unnest(), exp.Query):
+            self._add_source(block, item.this, env)  # parenthesized joins: ((a JOIN b) JOIN c)
+            for join in item.args.get("joins") or []:
+                self._add_source(block, join.this, env)
+        elif isinstance(item, (exp.Subquery, exp.Lateral)) and isinstance(item.this, exp.Query | exp.Subquery):
+            query = item.this.unnest() if isinstance(item.this, exp.Subquery) else item.this
+            self._rename(query, item.args.get("alias"))
+            block.sources[self._alias(item)] = query
+        else:
+            block.sources[self._alias(item)] = None
+
+    def _classify(self, node: exp.Table, env: dict[str, exp.Query]) -> Source:
+        """A table node as a CTE's query, a real table (counted as read unless written), or None (a function)."""
+        from sqlglot import exp
+
+        self.handled.add(id(node))
+        if not isinstance(node.this, exp.Identifier):
+            return None
+        name = self._ident(node.this)
+        if node.args.get("db") is None and name in env:
+            return env[name]
+        table = self._table(node)
+        if table is not None and id(node) not in self.written:
+            self.reads.add(table)
+        return table
+
+    def _table(self, node: exp.Table) -> TableName | None:
+        catalog, db = node.args.get("catalog"), node.args.get("db")
+        schema = self._ident(db) if db is not None else self.schema_name
+        if schema is not None and schema.lower().startswith("pg_temp"):
+            return None
+        database = self._ident(catalog) if catalog is not None else self.database
+        return TableName(database, schema, self._ident(node.this))
+
+    def _rename(self, query: exp.Expr, alias: exp.Expr | None) -> None:
+        columns = alias.args.get("columns") if alias is not None else None
+        if columns:
+            self.renamed[id(query)] = [self._ident(column) for column in columns]
+
+    def _alias(self, item: exp.Expr) -> str:
+        from sqlglot import exp
+
+        alias = item.args.get("alias")
+        if alias is not None and alias.this is not None:
+            return self._ident(alias.this)
+        return self._ident(item.this) if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier) else ""
+
+    def _ident(self, node: exp.Expr) -> str:
+        name = node.name
+        return name.lower() if self.lowercase and not node.args.get("quoted") else name
+
+    # -- columns ------------------------------------------------------------------------------------
+
+    def _column(self, column: exp.Column, seen: set[int] | None = None) -> frozenset[ColumnName]:
+        """The real columns a column reference stands for (several through a UNION, none if unresolvable).
+
+        ``seen``: the derived queries being resolved, so a recursive CTE ends instead of looping.
+        """
+        from sqlglot import exp
+
+        if not isinstance(column.this, exp.Identifier):
+            return frozenset()
+        qualifier = column.args.get("table")
+        block = self._block_of(column)
+        name = self._ident(column.this)
+        qualifier_name = self._ident(qualifier) if qualifier is not None else None
+        return self._lookup(block, qualifier_name, name, seen if seen is not None else set())
+
+    def _block_of(self, node: exp.Expr) -> _Block | None:
+        parent = node.parent
+        while parent is not None:
+            block = self.blocks.get(id(parent))
+            if block is not None:
+                return block
+            parent = parent.parent
+        return None
+
+    def _lookup(self, block: _Block | None, qualifier: str | None, name: str, seen: set[int]) -> frozenset[ColumnName]:
+        while block is not None:
+            if qualifier is not None:
+                if qualifier in block.sources:
+                    return self._source_column(block.sources[qualifier], name, seen)
+            elif block.sources:
+                return self._unqualified(block, name, seen)
+            block = block.outer
+        return frozenset()
+
+    def _unqualified(self, block: _Block, name: str, seen: set[int]) -> frozenset[ColumnName]:
+        """One source: its column; several: the one source known (schema, derived outputs) to have it."""
+        sources = list(block.sources.values())
+        if len(sources) > 1:
+            sources = [source for source in sources if name in (self._names(source, seen) or ())]
+        return self._source_column(sources[0], name, seen) if len(sources) == 1 else frozenset()
+
+    def _source_column(self, source: Source, name: str, seen: set[int]) -> frozenset[ColumnName]:
+        if isinstance(source, TableName):
+            return frozenset((ColumnName(source, name),))
+        if source is None:
+            return frozenset()
+        shape = self._shape(source, seen)
+        found = shape.find(name)
+        if found is not None:
+            return found
+        return self._source_column(shape.open[0], name, seen) if len(shape.open) == 1 else frozenset()
+
+    def _names(self, source: Source, seen: set[int]) -> list[str] | None:
+        if isinstance(source, TableName):
+            names = self.schema.get(source)
+            return list(names) if names is not None else None
+        if source is None:
+            return None
+        shape = self._shape(source, seen)
+        return None if shape.open else [name for name, _ in shape.columns]
+
+    def _shape(self, query: exp.Expr, seen: set[int]) -> _Shape:
+        """The output columns of a derived query, resolved once; a query met again while resolving is empty."""
+        from sqlglot import exp
+
+        key = id(query)
+        if key in self.shapes:
+            return self.shapes[key]
+        if key in seen:
+            return _Shape()
+        seen.add(key)
+        if isinstance(query, exp.Select):
+            shape = self._select_shape(query, seen)
+        elif isinstance(query, exp.SetOperation):
+            shape = self._union_shape(query, seen)
+        else:
+            shape = _Shape()
+        seen.discard(key)
+        names = self.renamed.get(key)
+        if names:
+            shape.columns = [(names[i] if i < len(names) else n, s) for i, (n, s) in enumerate(shape.columns)]
+        self.shapes[key] = shape
+        return shape
+
+    def _select_shape(self, select: exp.Select, seen: set[int]) -> _Shape:
+        from sqlglot import exp
+
+        shape = _Shape()
+        block = self.blocks.get(id(select), _Block({}, None))
+        for projection in select.expressions:
+            star = isinstance(projection, exp.Star) or (
+                isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+            )
+            if star:
+                qualifier = projection.args.get("table")
+                for alias, source in block.sources.items():
+                    if qualifier is None or self._ident(qualifier) == alias:
+                        self._expand(shape, source, seen)
+                continue
+            shape.columns.append((self._output_name(projection), self._expression_columns(projection, seen)))
+        return shape
+
+    def _expand(self, shape: _Shape, source: Source, seen: set[int]) -> None:
+        names = self._names(source, seen)
+        if names is None:
+            shape.open.append(source)
+        else:
+            shape.columns += [(name, self._source_column(source, name, seen)) for name in names]
+
+    def _union_shape(self, union: exp.SetOperation, seen: set[int]) -> _Shape:
+        """The first branch's names; each output's sources are that position in every branch."""
+        from sqlglot import exp
+
+        branches: list[exp.Expr] = []
+        pending: list[exp.Expr] = [union]
+        while pending:
+            node = pending.pop()
+            node = node.unnest() if isinstance(node, exp.Subquery) else node
+            if isinstance(node, exp.SetOperation):
+                pending += [node.expression, node.this]
+            else:
+                branches.append(node)
+        shapes = [self._shape(branch, seen) for branch in branches]
+        columns = [
+            (name, frozenset().union(*(s.columns[i][1] for s in shapes if i < len(s.columns) and not s.open)))
+            for i, (name, _) in enumerate(shapes[0].columns)
+        ]
+        return _Shape(columns, [source for s in shapes for source in s.open])
+
+    def _output_name(self, projection: exp.Expr) -> str:
+        from sqlglot import exp
+
+        if isinstance(projection, exp.Alias):
+            return self._ident(projection.args["alias"])
+        if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Identifier):
+            return self._ident(projection.this)
+        return ""
+
+    def _expression_columns(self, expression: exp.Expr, seen: set[int]) -> frozenset[ColumnName]:
+        """The columns a value is computed from: its own columns and the outputs of its scalar subqueries."""
+        from sqlglot import exp
+
+        found: set[ColumnName] = set()
+        for node in expression.walk(prune=lambda node: isinstance(node, exp.Query)):
+            if isinstance(node, exp.Column):
+                found |= self._column(node, seen)
+            elif isinstance(node, exp.Query):
+                for _, sources in self._shape(node.unnest() if isinstance(node, exp.Subquery) else node, seen).columns:
+                    found |= sources
+        return frozenset(found)
+
+    # -- lineage ------------------------------------------------------------------------------------
+
+    def _by_position(self, target: TableName, names: Sequence[str] | None, query: exp.Expr) -> list[ColumnLineage]:
+        """Target column i <- the sources of the query's output i (names: the target's, else the outputs')."""
+        from sqlglot import exp
+
+        if not isinstance(query, exp.Query):
+            return []
+        shape = self._shape(query, set())
+        if shape.open:
+            return []
+        names = names or [name for name, _ in shape.columns]
+        return [
+            ColumnLineage(ColumnName(target, name), _sorted_columns(sources))
+            for name, (_, sources) in zip(names, shape.columns, strict=False)
+            if name and sources
+        ]
+
+    def _assignments(self, target: TableName, assignments: Sequence[exp.Expr]) -> list[ColumnLineage]:
+        from sqlglot import exp
+
+        lineage = []
+        for assignment in assignments:
+            if isinstance(assignment, exp.EQ) and isinstance(assignment.this, exp.Column):
+                sources = self._expression_columns(assignment.expression, set())
+                if sources:
+                    name = ColumnName(target, self._ident(assignment.this.this))
+                    lineage.append(ColumnLineage(name, _sorted_columns(sources)))
+        return lineage
+
+    def _merge(self, target: TableName, merge: exp.Merge) -> list[ColumnLineage]:
+        """UPDATE SET and INSERT (columns) VALUES of every WHEN, merged per target column."""
+        from sqlglot import exp
+
+        merged: dict[ColumnName, set[ColumnName]] = {}
+        whens = merge.args.get("whens")
+        for when in whens.expressions if whens is not None else []:
+            then = when.args.get("then")
+            if isinstance(then, exp.Update):
+                items = self._assignments(target, then.expressions)
+            elif isinstance(then, exp.Insert) and isinstance(then.this, exp.Tuple):
+                values = then.expression.expressions if isinstance(then.expression, exp.Tuple) else []
+                items = [
+                    ColumnLineage(ColumnName(target, self._ident(column.this)), tuple(sources))
+                    for column, value in zip(then.this.expressions, values, strict=False)
+                    if isinstance(column, exp.Column) and (sources := self._expression_columns(value, set()))
+                ]
+            else:
+                items = []
+            for item in items:
+                merged.setdefault(item.target, set()).update(item.sources)
+        return [ColumnLineage(column, _sorted_columns(sources)) for column, sources in merged.items()]
+
+    # -- joins --------------------------------------------------------------------------------------
+
+    def _joins(self) -> set[JoinPair]:
+        """Column pairs of JOIN ... ON / USING, MERGE ... ON, and WHERE equalities between two tables."""
+        from sqlglot import exp
+
+        pairs: set[JoinPair] = set()
+        for join in self.usings:
+            pairs |= self._using(join)
+        for equality in self.equalities:
+            left, right = _uncast(equality.this), _uncast(equality.expression)
+            if isinstance(left, exp.Column) and isinstance(right, exp.Column):
+                pairs |= self._pairs(left, right)
+        return pairs
+
+    def _pairs(self, left: exp.Column, right: exp.Column) -> set[JoinPair]:
+        same_alias = left.table == right.table
+        found = set()
+        for one in self._column(left):
+            for other in self._column(right):
+                if one.table == other.table and (same_alias or one == other):
+                    continue
+                first, second = sorted((one, other), key=ColumnName.sort_key)
+                found.add(JoinPair(first, second))
+        return found
+
+    def _using(self, join: exp.Join) -> set[JoinPair]:
+        """``a JOIN b USING (c)``: b.c with the same column of the source joined before b."""
+        block = self._block_of(join)
+        if block is None:
+            return set()
+        aliases = list(block.sources)
+        right = self._alias(join.this)
+        if right not in aliases or aliases.index(right) == 0:
+            return set()
+        left_source = block.sources[aliases[aliases.index(right) - 1]]
+        found = set()
+        for identifier in join.args["using"]:
+            name = self._ident(identifier)
+            for one in self._source_column(left_source, name, set()):
+                for other in self._source_column(block.sources[right], name, set()):
+                    if one != other:
+                        first, second = sorted((one, other), key=ColumnName.sort_key)
+                        found.add(JoinPair(first, second))
+        return found
+
+
+def _query_type(tree: exp.Expr) -> QueryType:
+    from sqlglot import exp
+
+    if isinstance(tree, exp.Select) and tree.args.get("into") is not None:
+        return "create_table_as"
+    if isinstance(tree, exp.Query):
+        return "select"
+    if isinstance(tree, exp.Create):
+        creates = {"VIEW": "create_view", "TABLE": "create_table_as"}
+        return creates.get(tree.args.get("kind"), "other") if isinstance(tree.expression, exp.Query) else "other"
+    return _WRITES.get(type(tree).__name__, "other")
+
+
+def _sorted_columns(columns: frozenset[ColumnName] | set[ColumnName]) -> tuple[ColumnName, ...]:
+    return tuple(sorted(columns, key=ColumnName.sort_key))
+
+
+def _uncast(node: exp.Expr) -> exp.Expr:
+    from sqlglot import exp
+
+    while isinstance(node, exp.Cast):
+        node = node.this
+    return node
