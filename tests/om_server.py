@@ -3,8 +3,9 @@
 Bearer-token check (401), ``GET /api/v1/system/version``, ``GET /api/v1/{users,teams}/name/{name}``,
 ``GET /api/v1/metadata/types/name/{entity type}`` (its custom properties), and create-or-update ``PUT`` (201
 then 200) refused as OpenMetadata of the state's version refuses it (400 with OpenMetadata's message, see
-``om_rules.py``) with parents looked up by FQN (404) and a foreign key's referred columns checked (404 for a
-missing table, 400 for a missing column), as OpenMetadata does. ``PUT <collection>/bulk`` (databases,
+``om_rules.py``) with parents looked up by FQN (404), tags and glossary terms looked up (404 for one the server
+lacks, 400 for two of one mutually exclusive classification) and a foreign key's referred columns checked (404
+for a missing table, 400 for a missing column), as OpenMetadata does. ``PUT <collection>/bulk`` (databases,
 schemas, tables) takes a list of create requests and answers a BulkOperationResult: each item goes
 through the same create-or-update, in order, and has its own result; ``bulk = False`` answers it 404
 (``no_bulk_status``: 405), as a server without the endpoint does.
@@ -38,6 +39,12 @@ TOKEN = "test-jwt-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig"
 BULK = {f"{endpoint}/bulk": endpoint for endpoint in list(ENTITIES)[1:]}
 """The bulk endpoints (databases, schemas, tables; services have none) and the endpoint of their items."""
 FAULTS = ("drop", "truncate", "stall", "slow", "hang", "echo")
+CLASSIFICATIONS = {
+    "PII": (True, ("None", "NonSensitive", "Sensitive")),
+    "PersonalData": (True, ("Personal", "SpecialCategory")),
+    "Tier": (True, ("Tier1", "Tier2", "Tier3", "Tier4", "Tier5")),
+}
+"""The classifications a new OpenMetadata server has (mutually exclusive, tags), as its seed data makes them."""
 
 
 @dataclass
@@ -74,6 +81,12 @@ class FakeOpenMetadata:
     entities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     users: set[str] = field(default_factory=lambda: {"alice"})
     teams: set[str] = field(default_factory=lambda: {"data-platform"})
+    classifications: dict[str, tuple[bool, set[str]]] = field(
+        default_factory=lambda: {name: (exclusive, set(tags)) for name, (exclusive, tags) in CLASSIFICATIONS.items()}
+    )
+    """Classification -> (mutually exclusive, its tag names): the tags a ``Classification`` label may name."""
+    glossary_terms: set[str] = field(default_factory=set)
+    """Glossary term FQNs (``Glossary.Customer``) a ``Glossary`` label may name."""
     custom_properties: dict[str, dict[str, str]] = field(default_factory=dict)
     """Custom properties by entity type (``table``...): property name to type name (``string``, ``integer``...)."""
     faults: list[tuple[str, str]] = field(default_factory=list)
@@ -235,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
             field_name, parent_type = parent
             if (parent_type, body[field_name]) not in state.entities:
                 return 404, {"code": 404, "message": f"{parent_type} instance for {body[field_name]} not found"}
-        refused = _missing_referred_column(state, body)
+        refused = _tag_refusal(state, body) or _missing_referred_column(state, body)
         if refused is not None:
             return refused[0], {"code": refused[0], "message": refused[1]}
         with state.lock:
@@ -308,6 +321,29 @@ def entity_fqn(path: str, body: dict[str, Any]) -> str:
     parent = ENTITIES[path][2]
     name = _quote(str(body["name"]))
     return f"{body[parent[0]]}.{name}" if parent is not None and parent[0] in body else name
+
+
+def _tag_refusal(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:
+    """A tag or glossary term the server lacks (404), or two tags of one mutually exclusive classification on the
+    entity or on one column (400): OpenMetadata refuses the entity."""
+    for labels in [body.get("tags") or [], *((column.get("tags") or []) for column in body.get("columns") or [])]:
+        exclusive: dict[str, str] = {}
+        for label in labels:
+            tag = label["tagFQN"]
+            classification, _, name = tag.partition(".")
+            if label.get("source") == "Glossary":
+                if tag not in state.glossary_terms:
+                    return 404, f"glossaryTerm instance for {tag} not found"
+                continue
+            mutually_exclusive, names = state.classifications.get(classification, (False, set()))
+            if name not in names:
+                return 404, f"tag instance for {tag} not found"
+            if mutually_exclusive and exclusive.setdefault(classification, tag) != tag:
+                return 400, (
+                    f"Tag labels {exclusive[classification]} and {tag} are mutually exclusive and can't be assigned"
+                    " together"
+                )
+    return None
 
 
 def _missing_referred_column(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:

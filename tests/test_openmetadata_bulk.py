@@ -23,7 +23,15 @@ from airflow_provider_ingest.errors import ConfigurationError, InputError
 from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, ServerUnavailable, Settings
 from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
 from airflow_provider_ingest.openmetadata.sink import OpenMetadataConfig
-from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, DataType, Table
+from airflow_provider_ingest.records import (
+    Column,
+    Database,
+    DatabaseSchema,
+    DatabaseService,
+    DataType,
+    Table,
+    TagLabel,
+)
 from airflow_provider_ingest.run import RunResult, run_workflow
 from airflow_provider_ingest.staging import StagedFileWriter
 from airflow_provider_ingest.staging.deadletters import DeadLetter, read_dead_letters
@@ -186,6 +194,31 @@ def test_a_refused_item_is_dead_lettered_alone_and_the_others_published(
     assert letter.fqn == "shop.db.public.t2" and letter.error == "400: Entity name t2 is reserved"
     assert table_puts(server) == [ENDPOINTS["table"] + BULK, ENDPOINTS["table"]]  # the batch, then the refused alone
     assert server.fqns("table") == {f"shop.db.public.t{index}" for index in (0, 1, 3, 4, 5)}
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_tag_the_server_lacks_or_two_exclusive_tags_fail_their_table_with_the_servers_message(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    server.glossary_terms = {"Glossary.Customer"}
+    email = Column(name="email", data_type=DataType.TEXT, tags=[TagLabel(tag_fqn="PII.Sensitive")])
+    tagged = {
+        "t1": {"tags": [TagLabel(tag_fqn="Tier.Gold")]},
+        "t2": {"columns": [email.model_copy(update={"tags": [*email.tags, TagLabel(tag_fqn="PII.NonSensitive")]})]},
+        "t3": {"tags": [TagLabel(tag_fqn="Glossary.Client", source="glossary")]},
+        "t4": {"tags": [TagLabel(tag_fqn="Glossary.Customer", source="glossary"), TagLabel(tag_fqn="Tier.Tier1")]},
+        "t5": {"columns": [email]},
+    }
+    tables = [table("public", f"t{index}").model_copy(update=tagged.get(f"t{index}", {})) for index in range(6)]
+    result = run(tmp_path, server, catalog({"public": tables}), step)
+    assert {letter.fqn: letter.error for letter in letters(result)} == {
+        "shop.db.public.t1": "404: tag instance for Tier.Gold not found",
+        "shop.db.public.t2": "400: Tag labels PII.Sensitive and PII.NonSensitive are mutually exclusive and can't be"
+        " assigned together",
+        "shop.db.public.t3": "404: glossaryTerm instance for Glossary.Client not found",
+    }
+    assert server.fqns("table") == {"shop.db.public.t0", "shop.db.public.t4", "shop.db.public.t5"}
+    assert om_report(result).records == 6 and om_report(result).failure_count == 3
 
 
 @pytest.mark.parametrize("step", STEPS)
