@@ -74,6 +74,9 @@ class FakeOpenMetadata:
     """FQN -> ``refuse`` (a 500 item result) or ``omit`` (no result): what the bulk endpoint does to that item."""
     refuse: dict[str, str] = field(default_factory=dict)
     """FQN -> message: a 400 for that entity wherever it is sent, as a rule of a real server this one lacks."""
+    max_body_bytes: int | None = None
+    """A request body longer than this is answered 413 with an HTML page, as a proxy in front of the server does
+    (nginx's ``client_max_body_size``)."""
     latency: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -181,6 +184,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
+        if state.max_body_bytes is not None and length > state.max_body_bytes:
+            return self._page(method, body, 413, "Request Entity Too Large")
         fault = state.take_fault(self.path)
         if fault == "slow":
             time.sleep(state.slow_seconds)
@@ -308,6 +313,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Retry-After", self.server.state.retry_after)
         self.end_headers()
         self.wfile.write(data[: len(data) // 2] if cut else data)
+        self.wfile.flush()
+
+    def _page(self, method: str, body: Any, status: int, reason: str) -> None:
+        """Answer with an HTML error page, as nginx does."""
+        self._record(method, body, status)
+        title = f"{status} {reason}"
+        data = f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        data += "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data.encode())
         self.wfile.flush()
 
     def _record(self, method: str, body: Any, status: int, published: int = 0) -> None:

@@ -222,6 +222,24 @@ def test_a_tag_the_server_lacks_or_two_exclusive_tags_fail_their_table_with_the_
 
 
 @pytest.mark.parametrize("step", STEPS)
+def test_a_batch_too_large_for_the_proxy_is_split_and_a_table_too_large_alone_fails_with_the_pages_title(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    wide = [Column(name=f"column_{index:04d}", data_type=DataType.INT) for index in range(2000)]
+    tables = [table("public", f"t{index:02d}") for index in range(40)]
+    tables[17] = tables[17].model_copy(update={"columns": wide})
+    server.max_body_bytes = 5_000  # about 10 small tables
+    result = run(tmp_path, server, catalog({"public": tables}), step, batch_size=40)
+    [letter] = letters(result)
+    assert letter.fqn == "shop.db.public.t17" and letter.error == "413: 413 Request Entity Too Large"
+    assert server.fqns("table") == {f"shop.db.public.t{index:02d}" for index in range(40) if index != 17}
+    assert om_report(result).records == 42 and om_report(result).failure_count == 1
+    assert len(table_puts(server)) < 40 // 2  # halves until they pass, not one PUT per table
+    alone = [call.body["name"] for call in server.puts() if call.path == ENDPOINTS["table"]]
+    assert alone == ["t17"]  # the one table too large even alone is tried once more by itself, and fails
+
+
+@pytest.mark.parametrize("step", STEPS)
 def test_a_record_without_a_body_fails_alone(
     tmp_path: Path, server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:

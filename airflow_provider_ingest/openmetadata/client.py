@@ -232,14 +232,29 @@ def _session(settings: Settings) -> requests.Session:
 
 
 def _message(response: requests.Response) -> str:
-    """The server's error message (OpenMetadata answers ``{"code": ..., "message": ...}``)."""
+    """The server's error message (OpenMetadata answers ``{"code": ..., "message": ...}``); of an HTML page (a
+    proxy's), its title or its text."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:500] or response.reason or ""
+        return _page_text(response.text)[:500] or response.reason or ""
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return str(body)[:500]
+
+
+def _page_text(text: str) -> str:
+    """An answer's text without its markup: an HTML page's title, else its text with tags and runs of spaces
+    dropped."""
+    import html
+    import re
+
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title and title.group(1).strip():
+        text = title.group(1)
+    elif re.match(r"\s*<", text):
+        text = re.sub(r"<[^>]*>", " ", text)
+    return " ".join(html.unescape(text).split())
 
 
 def _attempts(response: requests.Response) -> str:
