@@ -239,6 +239,22 @@ def test_a_batch_too_large_for_the_proxy_is_split_and_a_table_too_large_alone_fa
     assert alone == ["t17"]  # the one table too large even alone is tried once more by itself, and fails
 
 
+@pytest.mark.parametrize("answers_with", ["fqn", "request"])
+def test_a_table_twice_in_a_batch_refused_once_is_dead_lettered_once(
+    tmp_path: Path, server: FakeOpenMetadata, answers_with: str
+) -> None:
+    """The sink's batches take records as they come (the bulk sink's file stage keeps the last of an FQN)."""
+    server.bulk_answers_with = answers_with
+    tagged = table("public", "t1").model_copy(update={"tags": [TagLabel(tag_fqn="Tier.Gold")]})
+    tables = [table("public", "t0"), tagged, table("public", "t1"), table("public", "t2")]
+    result = run(tmp_path, server, catalog({"public": tables}), "sink")
+    [letter] = letters(result)
+    assert letter.fqn == "shop.db.public.t1" and letter.error == "404: tag instance for Tier.Gold not found"
+    assert om_report(result).records == 6 and om_report(result).failure_count == 1
+    assert server.fqns("table") == {"shop.db.public.t0", "shop.db.public.t1", "shop.db.public.t2"}
+    assert "tags" not in server.entities[("table", "shop.db.public.t1")]
+
+
 @pytest.mark.parametrize("step", STEPS)
 def test_a_record_without_a_body_fails_alone(
     tmp_path: Path, server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, step: str

@@ -262,14 +262,13 @@ class Publisher:
         waiting: dict[str, list[int]] = {}
         for index, (_, body) in enumerate(pending):
             waiting.setdefault(body_fqn(kind, body) or "", []).append(index)
+        repeated = {name for name, indexes in waiting.items() if len(indexes) > 1}
         published: set[int] = set()
         passed = answer.get("successRequest") if isinstance(answer, dict) else None
         for item in passed if isinstance(passed, list) else []:
             request = item.get("request") if isinstance(item, dict) else None
-            name = request if isinstance(request, str) else body_fqn(kind, request)
-            indexes = waiting.get(name) if name else None
-            if indexes:
-                index = indexes.pop(0)
+            index = _passed_index(request, kind, pending, waiting, repeated)
+            if index is not None:
                 published.add(index)
                 outcomes.append((pending[index][0], None))
                 self._count(item.get("status"), again)
@@ -308,6 +307,28 @@ class Publisher:
         if not isinstance(error, AuthenticationError):
             with self._lock:
                 self.failed.add(record.fqn)
+
+
+def _passed_index(
+    request: Any, kind: str, pending: list[Pending], waiting: dict[str, list[int]], repeated: set[str]
+) -> int | None:
+    """The index in ``pending`` of the record a ``successRequest`` item stands for, taken out of ``waiting``.
+
+    None if it names none, or if the batch holds its FQN more than once (``repeated``) and its ``request`` does
+    not tell which one passed (it is the FQN, or none of their create requests as sent): those are sent alone,
+    so that the one refused fails.
+    """
+    name = request if isinstance(request, str) else body_fqn(kind, request)
+    indexes = waiting.get(name) if name else None
+    if not indexes:
+        return None
+    if name not in repeated:
+        return indexes.pop()
+    for index in indexes if isinstance(request, dict) else ():
+        if pending[index][1] == request:
+            indexes.remove(index)
+            return index
+    return None
 
 
 def body_fqn(kind: str, body: Any) -> str | None:
