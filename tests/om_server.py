@@ -83,7 +83,8 @@ class FakeOpenMetadata:
     """The most requests the server was handling at once."""
     entities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     users: set[str] = field(default_factory=lambda: {"alice"})
-    teams: set[str] = field(default_factory=lambda: {"data-platform"})
+    teams: dict[str, str] = field(default_factory=lambda: {"data-platform": "Group", "engineering": "Department"})
+    """Team name -> ``teamType``: only a ``Group`` can own entities."""
     classifications: dict[str, tuple[bool, set[str]]] = field(
         default_factory=lambda: {name: (exclusive, set(tags)) for name, (exclusive, tags) in CLASSIFICATIONS.items()}
     )
@@ -225,7 +226,10 @@ class _Handler(BaseHTTPRequestHandler):
 
             kind, name = path.split("/")[3], unquote(path.rsplit("/", 1)[1])
             if name in (state.users if kind == "users" else state.teams):
-                return self._answer(method, body, 200, {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "name": name})
+                found = {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "name": name}
+                if kind == "teams":
+                    found["teamType"] = state.teams[name]
+                return self._answer(method, body, 200, found)
             return self._answer(
                 method, body, 404, {"code": 404, "message": f"{kind[:-1]} instance for {name} not found"}
             )
@@ -253,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
             field_name, parent_type = parent
             if (parent_type, body[field_name]) not in state.entities:
                 return 404, {"code": 404, "message": f"{parent_type} instance for {body[field_name]} not found"}
-        refused = _tag_refusal(state, body) or _missing_referred_column(state, body)
+        refused = _owner_refusal(state, body) or _tag_refusal(state, body) or _missing_referred_column(state, body)
         if refused is not None:
             return refused[0], {"code": refused[0], "message": refused[1]}
         with state.lock:
@@ -339,6 +343,21 @@ def entity_fqn(path: str, body: dict[str, Any]) -> str:
     parent = ENTITIES[path][2]
     name = _quote(str(body["name"]))
     return f"{body[parent[0]]}.{name}" if parent is not None and parent[0] in body else name
+
+
+def _owner_refusal(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:
+    """An owner the server lacks (404), or a team that is not a ``Group`` (400): OpenMetadata refuses the entity."""
+    for owner in body.get("owners") or ([body["owner"]] if body.get("owner") else []):
+        names = state.users if owner["type"] == "user" else set(state.teams)
+        found = next((name for name in names if str(uuid.uuid5(uuid.NAMESPACE_DNS, name)) == owner["id"]), None)
+        if found is None:
+            return 404, f"{owner['type']} instance for {owner['id']} not found"
+        if owner["type"] == "team" and state.teams[found] != "Group":
+            return (
+                400,
+                f"Team of type {state.teams[found]} can't own entities. Only Team of type Group can own entities.",
+            )
+    return None
 
 
 def _tag_refusal(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:

@@ -29,6 +29,7 @@ from airflow_provider_ingest.records import (
     DatabaseSchema,
     DatabaseService,
     DataType,
+    Owner,
     Table,
     TagLabel,
 )
@@ -253,6 +254,28 @@ def test_a_table_twice_in_a_batch_refused_once_is_dead_lettered_once(
     assert om_report(result).records == 6 and om_report(result).failure_count == 1
     assert server.fqns("table") == {"shop.db.public.t0", "shop.db.public.t1", "shop.db.public.t2"}
     assert "tags" not in server.entities[("table", "shop.db.public.t1")]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_team_that_cannot_own_entities_is_left_out_with_a_warning(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    owners = [Owner(name="engineering", type="team"), Owner(name="data-platform", type="team")]
+    tables = [table("public", f"t{index}").model_copy(update={"owners": owners}) for index in range(3)]
+    result = run(tmp_path, server, catalog({"public": tables}), step)
+    report = om_report(result)
+    assert (
+        result.success
+        and report.failure_count == 0
+        and server.fqns("table") == {f"shop.db.public.t{i}" for i in range(3)}
+    )
+    assert all(
+        body["owners"] == [{"id": body["owners"][0]["id"], "type": "team"}] for body in server.bodies("/api/v1/tables")
+    )
+    assert report.warnings == [
+        "owner team 'engineering' is a Department: OpenMetadata lets only teams of type Group own entities;"
+        " published without it"
+    ]
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -181,16 +181,16 @@ class Publisher:
         self.breaker.finish()
 
     def owner(self, kind: str, name: str) -> dict[str, str] | None:
-        """The entity reference of a user or team; an unknown one is a warning and is left out."""
+        """The entity reference of a user or team; an unknown one, or a team OpenMetadata does not let own entities
+        (one not of type ``Group``), is a warning and is left out."""
         key = (kind, name)
         if key not in self._owners:
-            found = self.client.find_by_name("users" if kind == "user" else "teams", name)
+            reference, problem = owner_reference(kind, self.client.find_by_name(f"{kind}s", name))
             with self._lock:
-                if found is None or "id" not in found:
-                    self.component.warn(f"owner {kind} {name!r} not found in OpenMetadata; published without it")
-                    self._owners[key] = None
-                else:
-                    self._owners[key] = {"id": str(found["id"]), "type": kind}
+                if key not in self._owners:  # another batch's thread may have resolved it meanwhile
+                    self._owners[key] = reference
+                    if problem:
+                        self.component.warn(f"owner {kind} {name!r} {problem}; published without it")
         return self._owners[key]
 
     def _body(self, record: Record, foreign_keys: bool) -> dict[str, Any]:
@@ -329,6 +329,16 @@ def _passed_index(
             indexes.remove(index)
             return index
     return None
+
+
+def owner_reference(kind: str, found: Any) -> tuple[dict[str, str] | None, str | None]:
+    """The entity reference of a user or team the server answered, or None and why it cannot own entities."""
+    if not isinstance(found, dict) or "id" not in found:
+        return None, "not found in OpenMetadata"
+    team_type = found.get("teamType", "Group") if kind == "team" else "Group"
+    if team_type != "Group":
+        return None, f"is a {team_type}: OpenMetadata lets only teams of type Group own entities"
+    return {"id": str(found["id"]), "type": kind}, None
 
 
 def body_fqn(kind: str, body: Any) -> str | None:
