@@ -519,6 +519,17 @@ def test_a_token_with_a_line_break_works_and_never_shows(
     assert not shown(*outputs)
 
 
+@pytest.mark.parametrize("written", ["\ufeff{}\r\n", "\ufeff {}", " \ufeff{}\n"])
+def test_a_token_from_a_file_saved_with_a_byte_order_mark_works(
+    tmp_path: Path, server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    monkeypatch.setenv("OM_TEST_TOKEN", written.format(TOKEN))
+    result = run(tmp_path, server, catalog({"public": [table("public", "t0")]}), "sink")
+    assert result.success, result.error
+    assert {call.authorization for call in server.calls} == {f"Bearer {TOKEN}"}
+    assert Settings(server_url=server.url, token=written.format(TOKEN)).token == TOKEN
+
+
 @pytest.mark.parametrize("inside", ["\n", " ", "\x00"])
 def test_a_token_with_a_break_inside_is_refused_without_showing_it(
     server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, inside: str

@@ -3,8 +3,8 @@
 429, 5xx answers, timeouts and dropped connections are retried with exponential backoff, by urllib3 up to
 the answer's headers and here for a connection dropped (or stalled) while the body is read; every request
 is a ``GET`` or an idempotent ``PUT``. Final errors say how many attempts were made. The JWT token, stripped
-of surrounding whitespace, travels only in the ``Authorization`` header: no message or ``repr`` of this
-module holds it, in any form.
+of surrounding whitespace and byte order mark, travels only in the ``Authorization`` header: no message or
+``repr`` of this module holds it, in any form.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class CredentialsRefused(RequestRejected, AuthenticationError):
 
 @dataclass(frozen=True)
 class Settings:
-    """How to reach the server; ``token`` is stripped of surrounding whitespace and excluded from ``repr``."""
+    """How to reach the server; ``token`` is stripped (:func:`clean_token`) and excluded from ``repr``."""
 
     server_url: str
     token: str = ""
@@ -77,7 +77,7 @@ class Settings:
     pool_size: int = 10
 
     def __post_init__(self) -> None:
-        token = self.token.strip()
+        token = clean_token(self.token)
         if any(char.isspace() or not char.isprintable() for char in token):
             raise ConfigurationError(
                 "the OpenMetadata JWT token holds a space, a line break or a control character inside; "
@@ -195,6 +195,12 @@ class OpenMetadataClient:
     def _scrub(self, message: str) -> str:
         """``message`` without the token, in any form (a server or proxy may echo the request's headers)."""
         return scrub(message, [self.settings.token]) if self.settings.token else message
+
+
+def clean_token(token: str) -> str:
+    """A token as read from a file or a secret store, without what surrounds it there: spaces, line breaks and a
+    byte order mark (a file saved as "UTF-8 with BOM")."""
+    return token.strip().strip("\ufeff").strip()
 
 
 def server_base(url: str) -> str:

@@ -65,7 +65,9 @@ class OpenMetadataConfig(ComponentConfig):
     @classmethod
     def _strip(cls, token: str | None) -> str | None:
         """A token read from a file or a secret store often ends with a line break: it is not part of the token."""
-        return None if token is None else token.strip()
+        from airflow_provider_ingest.openmetadata.client import clean_token
+
+        return None if token is None else clean_token(token)
 
     @model_validator(mode="after")
     def _one_server(self) -> OpenMetadataConfig:
