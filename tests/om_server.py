@@ -346,8 +346,15 @@ def entity_fqn(path: str, body: dict[str, Any]) -> str:
 
 
 def _owner_refusal(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:
-    """An owner the server lacks (404), or a team that is not a ``Group`` (400): OpenMetadata refuses the entity."""
-    for owner in body.get("owners") or ([body["owner"]] if body.get("owner") else []):
+    """An owner the server lacks (404), a team that is not a ``Group``, or owners other than several users or one
+    team (400): OpenMetadata refuses the entity."""
+    owners = body.get("owners") or ([body["owner"]] if body.get("owner") else [])
+    if len(owners) > 1 and any(owner["type"] == "team" for owner in owners):
+        return 400, (
+            "Rule [Multiple Users or Single Team Ownership] validation failed: Entity does not satisfy the rule."
+            " Rule context: Validates that an entity has either multiple owners or a single team as the owner."
+        )
+    for owner in owners:
         names = state.users if owner["type"] == "user" else set(state.teams)
         found = next((name for name in names if str(uuid.uuid5(uuid.NAMESPACE_DNS, name)) == owner["id"]), None)
         if found is None:

@@ -279,6 +279,24 @@ def test_a_team_that_cannot_own_entities_is_left_out_with_a_warning(
 
 
 @pytest.mark.parametrize("step", STEPS)
+def test_owners_are_several_users_or_one_team_and_the_rest_a_warning(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    server.users |= {"bob"}
+    alice, bob, team = Owner(name="alice"), Owner(name="bob"), Owner(name="data-platform", type="team")
+    owned = {"t0": [alice, bob], "t1": [team, alice], "t2": [alice, team, bob], "t3": [team]}
+    tables = [table("public", name).model_copy(update={"owners": owners}) for name, owners in owned.items()]
+    result = run(tmp_path, server, catalog({"public": tables}), step)
+    report = om_report(result)
+    assert result.success and report.failure_count == 0, letters(result)
+    sent = {body["name"]: [owner["type"] for owner in body["owners"]] for body in server.bodies(ENDPOINTS["table"])}
+    assert sent == {"t0": ["user", "user"], "t1": ["team"], "t2": ["user", "user"], "t3": ["team"]}
+    assert report.warnings == [
+        "owners besides several users or one team are not published: OpenMetadata takes either (2 entities)"
+    ]
+
+
+@pytest.mark.parametrize("step", STEPS)
 def test_a_record_without_a_body_fails_alone(
     tmp_path: Path, server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:

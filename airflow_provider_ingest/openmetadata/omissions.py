@@ -15,6 +15,8 @@ MESSAGES = {
     "tag_reason": "tag reasons are not published: {server} has no field for them, 1.10 has ({count} tags)",
     "owners": "owners after the first are not published: {server} takes one owner per entity, 1.5 takes several"
     " ({count} entities)",
+    "owner_mix": "owners besides several users or one team are not published: OpenMetadata takes either"
+    " ({count} entities)",
     "money": "MONEY columns are published as NUMERIC: {server} has no MONEY type, 1.5 has; the raw type stays in"
     " dataTypeDisplay ({count} columns)",
     "bit": "BIT columns are published as BINARY: {server} has no BIT type, 1.5 has; the raw type stays in"
