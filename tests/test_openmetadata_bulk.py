@@ -548,6 +548,15 @@ def test_a_token_from_a_file_saved_with_a_byte_order_mark_works(
     assert Settings(server_url=server.url, token=written.format(TOKEN)).token == TOKEN
 
 
+@pytest.mark.parametrize("suffix", ["", "/", "/api", "/api/", "/api/v1", "/api/v1/"])
+def test_a_server_url_with_or_without_the_api_path_reaches_the_api(
+    tmp_path: Path, server: FakeOpenMetadata, suffix: str
+) -> None:
+    result = run(tmp_path, server, catalog({"public": [table("public", "t0")]}), "sink", server_url=server.url + suffix)
+    assert result.success, result.error
+    assert {call.path.split("?")[0] for call in server.calls} >= {"/api/v1/system/version", "/api/v1/tables/bulk"}
+
+
 @pytest.mark.parametrize("inside", ["\n", " ", "\x00"])
 def test_a_token_with_a_break_inside_is_refused_without_showing_it(
     server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, inside: str

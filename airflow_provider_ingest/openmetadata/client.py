@@ -204,9 +204,13 @@ def clean_token(token: str) -> str:
 
 
 def server_base(url: str) -> str:
-    """The server's base URL: OpenMetadata files give ``http://host:8585/api``, requests add ``/api/v1``."""
+    """The server's base URL: OpenMetadata files give ``http://host:8585/api``, its API reference
+    ``http://host:8585/api/v1``; requests add ``/api/v1``."""
     url = url.strip().rstrip("/")
-    return url[: -len("/api")] if url.endswith("/api") else url
+    for suffix in ("/api/v1", "/api"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
 
 
 def _session(settings: Settings) -> requests.Session:

@@ -1,6 +1,6 @@
 """The ``openmetadata`` connection type and its hook: server URL, the ingestion bot's JWT token, TLS, timeouts.
 
-Connection fields: *Host* is the server URL (``https://om.example.com``; a trailing ``/api`` is
+Connection fields: *Host* is the server URL (``https://om.example.com``; a trailing ``/api`` or ``/api/v1`` is
 dropped; a bare host name means ``http://`` and *Port*), *Password* the JWT token. Extra:
 ``verify_ssl`` (bool or a CA bundle path), ``connect_timeout``, ``read_timeout``, ``retries``,
 ``backoff_factor``.
