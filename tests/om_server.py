@@ -70,6 +70,8 @@ class FakeOpenMetadata:
     no_bulk_status: int = 404
     bulk_answers_with: str = "fqn"
     """What a bulk result item's ``request`` holds: ``fqn`` (the entity's FQN) or ``request`` (the create request)."""
+    bulk_answers_reversed: bool = False
+    """Whether a bulk answer lists its results last item first (nothing says they come in the request's order)."""
     bulk_item_faults: dict[str, str] = field(default_factory=dict)
     """FQN -> ``refuse`` (a 500 item result) or ``omit`` (no result): what the bulk endpoint does to that item."""
     refuse: dict[str, str] = field(default_factory=dict)
@@ -284,6 +286,9 @@ class _Handler(BaseHTTPRequestHandler):
                 passed.append({"request": request, "message": "Entity created or updated", "status": status})
             else:
                 failed.append({"request": item, "message": answer["message"], "status": status})
+        if state.bulk_answers_reversed:
+            passed.reverse()
+            failed.reverse()
         result = {
             "status": "success" if not failed else "partialSuccess" if passed else "failure",
             "numberOfRowsProcessed": len(items),

@@ -452,6 +452,41 @@ def test_any_foreign_key_graph_is_published_in_full(
         assert len(table_puts(server)) == count + with_keys
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sent=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.booleans()), min_size=1, max_size=9),
+    batch_size=st.integers(1, 5),
+    answers_with=st.sampled_from(["fqn", "request"]),
+    reversed_answer=st.booleans(),
+)
+def test_any_batch_of_refused_and_accepted_records_of_any_fqns_is_accounted_record_by_record(
+    monkeypatch: pytest.MonkeyPatch,
+    sent: list[tuple[str, bool]],
+    batch_size: int,
+    answers_with: str,
+    reversed_answer: bool,
+) -> None:
+    """Tables sent in order (a name may repeat), each refused by the server (a tag it lacks) or not: exactly the
+    refused ones are dead-lettered, and each table on the server is the last of its name the server took."""
+    monkeypatch.setenv("OM_TEST_TOKEN", TOKEN)
+    bad = [TagLabel(tag_fqn="Tier.Gold")]
+    tables = [
+        table("public", name).model_copy(update={"description": f"#{index}", "tags": bad if refused else []})
+        for index, (name, refused) in enumerate(sent)
+    ]
+    with serve() as server, tempfile.TemporaryDirectory() as folder:
+        server.bulk_answers_with, server.bulk_answers_reversed = answers_with, reversed_answer
+        result = run(Path(folder), server, catalog({"public": tables}), "sink", batch_size=batch_size)
+        dead = sorted(letter.record["description"] for letter in letters(result))
+    refused = [f"#{index}" for index, (_, refused) in enumerate(sent) if refused]
+    assert dead == sorted(refused)
+    assert om_report(result).failure_count == len(refused) and om_report(result).records == 3 + len(sent) - len(refused)
+    last = {name: f"#{index}" for index, (name, refused) in enumerate(sent) if not refused}
+    assert {fqn: entity["description"] for (kind, fqn), entity in server.entities.items() if kind == "table"} == {
+        f"shop.db.public.{name}": description for name, description in last.items()
+    }
+
+
 # Dropped connections
 
 
