@@ -79,6 +79,9 @@ class FakeOpenMetadata:
     max_body_bytes: int | None = None
     """A request body longer than this is answered 413 with an HTML page, as a proxy in front of the server does
     (nginx's ``client_max_body_size``)."""
+    redirect: int | None = None
+    """Answer every request with this redirect status (301, 302, 307...) to the same path under ``/moved``, which
+    is served normally: a proxy sending ``http://`` to ``https://``."""
     latency: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -189,6 +192,14 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode(errors="replace")
         if state.max_body_bytes is not None and length > state.max_body_bytes:
             return self._page(method, body, 413, "Request Entity Too Large")
+        if state.redirect is not None and not self.path.startswith("/moved/"):
+            self._record(method, body, state.redirect)
+            self.send_response(state.redirect)
+            self.send_header("Location", f"{state.url}/moved{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.path = self.path.removeprefix("/moved")
         fault = state.take_fault(self.path)
         if fault == "slow":
             time.sleep(state.slow_seconds)
@@ -239,6 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._entity_type(path.rsplit("/", 1)[1])
         if method == "PUT" and path in ENTITIES:
             return self._answer(method, body, *self._put(path, body))
+        if method == "GET" and path in ENTITIES:  # the list of a kind's entities, as OpenMetadata pages it
+            listed = [entity for (kind, _), entity in state.entities.items() if kind == ENTITIES[path][0]]
+            return self._answer(method, body, 200, {"data": listed, "paging": {"total": len(listed)}})
         if method == "PUT" and path in BULK and state.bulk:
             return self._answer(method, body, *self._bulk(BULK[path], body))
         if method == "PUT" and path in BULK and state.no_bulk_status == 405:

@@ -592,6 +592,23 @@ def test_a_server_url_with_or_without_the_api_path_reaches_the_api(
     assert {call.path.split("?")[0] for call in server.calls} >= {"/api/v1/system/version", "/api/v1/tables/bulk"}
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("step", STEPS)
+def test_a_server_url_that_redirects_fails_the_step_naming_where_to_not_publishing_nothing(
+    tmp_path: Path, server: FakeOpenMetadata, step: str, status: int
+) -> None:
+    """Following a redirect, requests turns a PUT into a GET (302, 303) or drops its body (301): nothing would be
+    written while the GETs (the lists of entities) answer 200."""
+    server.redirect = status
+    result = run(tmp_path, server, catalog({"public": [table("public", "t0")]}), step)
+    assert not result.success and not server.entities
+    assert result.error == (
+        f"ServerRedirected: OpenMetadata server {server.url} answered {status}, redirecting to"
+        f" {server.url}/moved/api/v1/system/version: set the server URL to where it redirects"
+    )
+    assert [call.method for call in server.calls] == ["GET"]
+
+
 @pytest.mark.parametrize("inside", ["\n", " ", "\x00"])
 def test_a_token_with_a_break_inside_is_refused_without_showing_it(
     server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, inside: str

@@ -2,7 +2,8 @@
 
 429, 5xx answers, timeouts and dropped connections are retried with exponential backoff, by urllib3 up to
 the answer's headers and here for a connection dropped (or stalled) while the body is read; every request
-is a ``GET`` or an idempotent ``PUT``. Final errors say how many attempts were made. The JWT token, stripped
+is a ``GET`` or an idempotent ``PUT``. Final errors say how many attempts were made. Redirects are not
+followed: a redirected ``PUT`` would lose its body or become a ``GET``. The JWT token, stripped
 of surrounding whitespace and byte order mark, travels only in the ``Authorization`` header: no message or
 ``repr`` of this module holds it, in any form.
 """
@@ -46,6 +47,10 @@ class ServerUnavailable(OpenMetadataError, ServiceUnavailableError):
 
 class UnsupportedServerError(ConfigurationError):
     """The server's major version is not one this client speaks."""
+
+
+class ServerRedirected(ConfigurationError):
+    """The server URL answers with a redirect: followed, a ``PUT`` would lose its body or become a ``GET``."""
 
 
 class RequestRejected(OpenMetadataError):
@@ -155,6 +160,12 @@ class OpenMetadataClient:
         response = self._response(method, url, body)
         where = f"{method} {redact_url(url)}"
         status = response.status_code
+        if 300 <= status < 400:
+            raise ServerRedirected(
+                f"OpenMetadata server {redact_url(self.base_url)} answered {status}, redirecting to"
+                f" {redact_url(response.headers.get('Location', '(nowhere)'))}: set the server URL to where it"
+                " redirects"
+            )
         message = self._scrub(_message(response)) if status >= 400 else ""
         if status in UNAVAILABLE_STATUSES:
             raise ServerUnavailable(f"{where}: {status} after {_attempts(response)}: {message}")
@@ -179,7 +190,11 @@ class OpenMetadataClient:
         while True:
             try:
                 return self.session.request(
-                    method, url, json=body, timeout=(self.settings.connect_timeout, self.settings.read_timeout)
+                    method,
+                    url,
+                    json=body,
+                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                    allow_redirects=False,  # followed, a PUT loses its body (301) or becomes a GET (302, 303)
                 )
             except requests.RequestException as error:
                 if not _mid_answer(error):
