@@ -4,9 +4,8 @@ A :class:`Publisher` sends records for the sink and the bulk sink alike: service
 databases, schemas and tables ``batch_size`` at a time with ``PUT <collection>/bulk`` (OpenMetadata's own
 sink does the same). An item the batch refused, or whose result is missing, is sent again alone; a batch too
 large (413) is sent in halves; a server without the bulk endpoint (404 or 405) gets one ``PUT`` per record for
-the rest of the run. Tables go first
-without their foreign keys, then, once every table is in, again in full: OpenMetadata refuses a foreign key
-to a table it does not have yet.
+the rest of the run. Tables go first without their foreign keys, then, once every table is in, again in full:
+OpenMetadata refuses a foreign key to a table it does not have yet.
 """
 
 from __future__ import annotations
@@ -234,7 +233,7 @@ class Publisher:
                 for record, _ in pending:
                     outcomes.append((record, error))
                 return []
-            if error.status == 413 and len(pending) > 1:  # too large for the server or a proxy: halves, each alone
+            if error.status == 413 and len(pending) > 1:  # too large for the server or a proxy
                 log.warning("PUT %s/bulk: %s; sending the batch of %d in halves", endpoint, error, len(pending))
                 half = len(pending) // 2
                 return self._bulk(pending[:half], outcomes, again) + self._bulk(pending[half:], outcomes, again)
