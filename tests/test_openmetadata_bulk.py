@@ -411,6 +411,28 @@ def test_a_table_whose_foreign_key_is_refused_is_dead_lettered_not_published(
     assert server.entities[("table", "shop.db.public.fine")]["tableConstraints"]
 
 
+@pytest.mark.parametrize("step", STEPS)
+def test_a_foreign_key_to_a_table_that_failed_is_left_out_and_the_others_published(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    refused = table("public", "a").model_copy(update={"tags": [TagLabel(tag_fqn="Tier.Gold")]})
+    referring = table("other", "c", foreign_key("public", "a"), foreign_key("public", "b"))
+    referring = referring.model_copy(
+        update={"columns": [*referring.columns, Column(name="ref2", data_type=DataType.INT)]}
+    )
+    referring.constraints[1].columns[0] = "ref2"
+    records = catalog({"public": [refused, table("public", "b")], "other": [referring]})
+    result = run(tmp_path, server, records, step)
+    assert {letter.fqn: letter.error for letter in letters(result)} == {
+        "shop.db.public.a": "404: tag instance for Tier.Gold not found"
+    }
+    keys = server.entities[("table", "shop.db.other.c")]["tableConstraints"]
+    assert keys == [{"constraintType": "FOREIGN_KEY", "columns": ["ref2"], "referredColumns": ["shop.db.public.b.id"]}]
+    assert om_report(result).warnings == [
+        "foreign keys to tables that failed in this run are not published (1 keys: shop.db.other.c to shop.db.public.a)"
+    ]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=st.data(),
@@ -634,18 +656,21 @@ def test_a_rerun_creates_what_was_missing_and_updates_the_rest(
 ) -> None:
     records = catalog({"a": [table("a", "t0", foreign_key("b", "t1"))], "b": [table("b", "t1"), table("b", "t2")]})
     server.bulk_item_faults = {"shop.db.b.t1": "refuse"}  # refused in its batch...
-    server.inject("500", 3, path=ENDPOINTS["table"], after=1)  # ...and alone, 3 times: t1 fails, so t0's key does
+    server.inject(
+        "500", 3, path=ENDPOINTS["table"], after=1
+    )  # ...and alone, 3 times: t1 fails, t0 goes without its key
     first = run(tmp_path, server, records, step)
     assert {letter.fqn: letter.error[-40:] for letter in letters(first)} == {
         "shop.db.b.t1": "/api/v1/tables: 500 after 3 attempts: injected 500"[-40:],
-        "shop.db.a.t0": "404: table instance for shop.db.b.t1 not found"[-40:],
     }
-    assert om_report(first).counters == {"created": len(records) - 1} and om_report(first).records == len(records) - 2
+    assert om_report(first).counters == {"created": len(records) - 1} and om_report(first).records == len(records) - 1
+    assert "tableConstraints" not in server.entities[("table", "shop.db.a.t0")]
     server.bulk_item_faults = {}
     second = run(tmp_path, server, records, step)
     assert second.success and not letters(second)
     assert om_report(second).counters == {"created": 1, "updated": len(records) - 1}
     assert len(server.entities) == len(records)
+    assert server.entities[("table", "shop.db.a.t0")]["tableConstraints"][0]["referredColumns"] == ["shop.db.b.t1.id"]
     third = run(tmp_path, server, records, step)
     assert om_report(third).counters == {"updated": len(records)} and len(server.entities) == len(records)
 

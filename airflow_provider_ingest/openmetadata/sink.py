@@ -140,6 +140,8 @@ class Publisher:
         self.mapper = mapper_for(client)
         self.bulk = True
         """Whether the server has the bulk endpoint; False after a 404 or 405 to it."""
+        self.absent: set[str] = set()
+        """Records that failed the first time they were sent: not on the server (a second pass's failure is)."""
         self._owners: dict[tuple[str, str], dict[str, str] | None] = {}
         self._lock = threading.Lock()
 
@@ -170,6 +172,9 @@ class Publisher:
                 outcomes.append((record, error))
             else:
                 outcomes.append((record, None))
+        if not again:
+            with self._lock:
+                self.absent |= {record.fqn for record, error in outcomes if error is not None}
         return outcomes
 
     def finish(self) -> None:
@@ -201,7 +206,24 @@ class Publisher:
         if parent is not None and parent in self.failed:
             raise ParentFailed(f"parent {parent} failed")
         owners = [ref for owner in record.owners if (ref := self.owner(owner.type, owner.name))]
+        if foreign_keys and isinstance(record, Table):
+            record = self._without_keys_to_failed(record)
         return self.mapper.body(record, owners, foreign_keys=foreign_keys)
+
+    def _without_keys_to_failed(self, table: Table) -> Table:
+        """The table without its foreign keys to tables that failed in this run (the server would refuse it whole
+        for them), those counted for a warning; the failed tables are dead-lettered already."""
+        from airflow_provider_ingest.openmetadata.omissions import Tally
+
+        kept = [c for c in table.constraints if c.referred_table is None or c.referred_table not in self.absent]
+        if len(kept) == len(table.constraints):
+            return table
+        tally = Tally()
+        for constraint in table.constraints:
+            if constraint not in kept:
+                tally.add("foreign_key_to_failed", name=f"{table.fqn} to {constraint.referred_table}")
+        self.mapper.omissions.add(f"{table.fqn} foreign keys", tally)
+        return table.model_copy(update={"constraints": kept})
 
     def _put(self, record: Record, body: dict[str, Any], again: bool) -> None:
         try:
