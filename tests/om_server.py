@@ -3,8 +3,9 @@
 Bearer-token check (401), ``GET /api/v1/system/version``, ``GET /api/v1/{users,teams}/name/{name}``,
 ``GET /api/v1/metadata/types/name/{entity type}`` (its custom properties), and create-or-update ``PUT`` (201
 then 200) refused as OpenMetadata of the state's version refuses it (400 with OpenMetadata's message, see
-``om_rules.py``) with parents looked up by FQN (404) and a foreign key's referred columns checked (404 for a
-missing table, 400 for a missing column), as OpenMetadata does. ``PUT <collection>/bulk`` (databases,
+``om_rules.py``) with parents looked up by FQN (404), tags and glossary terms looked up (404 for one the server
+lacks, 400 for two of one mutually exclusive classification) and a foreign key's referred columns checked (404
+for a missing table, 400 for a missing column), as OpenMetadata does. ``PUT <collection>/bulk`` (databases,
 schemas, tables) takes a list of create requests and answers a BulkOperationResult: each item goes
 through the same create-or-update, in order, and has its own result; ``bulk = False`` answers it 404
 (``no_bulk_status``: 405), as a server without the endpoint does.
@@ -38,6 +39,12 @@ TOKEN = "test-jwt-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig"
 BULK = {f"{endpoint}/bulk": endpoint for endpoint in list(ENTITIES)[1:]}
 """The bulk endpoints (databases, schemas, tables; services have none) and the endpoint of their items."""
 FAULTS = ("drop", "truncate", "stall", "slow", "hang", "echo")
+CLASSIFICATIONS = {
+    "PII": (True, ("None", "NonSensitive", "Sensitive")),
+    "PersonalData": (True, ("Personal", "SpecialCategory")),
+    "Tier": (True, ("Tier1", "Tier2", "Tier3", "Tier4", "Tier5")),
+}
+"""The classifications a new OpenMetadata server has (mutually exclusive, tags), as its seed data makes them."""
 
 
 @dataclass
@@ -63,17 +70,32 @@ class FakeOpenMetadata:
     no_bulk_status: int = 404
     bulk_answers_with: str = "fqn"
     """What a bulk result item's ``request`` holds: ``fqn`` (the entity's FQN) or ``request`` (the create request)."""
+    bulk_answers_reversed: bool = False
+    """Whether a bulk answer lists its results last item first (nothing says they come in the request's order)."""
     bulk_item_faults: dict[str, str] = field(default_factory=dict)
     """FQN -> ``refuse`` (a 500 item result) or ``omit`` (no result): what the bulk endpoint does to that item."""
     refuse: dict[str, str] = field(default_factory=dict)
     """FQN -> message: a 400 for that entity wherever it is sent, as a rule of a real server this one lacks."""
+    max_body_bytes: int | None = None
+    """A request body longer than this is answered 413 with an HTML page, as a proxy in front of the server does
+    (nginx's ``client_max_body_size``)."""
+    redirect: int | None = None
+    """Answer every request with this redirect status (301, 302, 307...) to the same path under ``/moved``, which
+    is served normally: a proxy sending ``http://`` to ``https://``."""
     latency: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
     """The most requests the server was handling at once."""
     entities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     users: set[str] = field(default_factory=lambda: {"alice"})
-    teams: set[str] = field(default_factory=lambda: {"data-platform"})
+    teams: dict[str, str] = field(default_factory=lambda: {"data-platform": "Group", "engineering": "Department"})
+    """Team name -> ``teamType``: only a ``Group`` can own entities."""
+    classifications: dict[str, tuple[bool, set[str]]] = field(
+        default_factory=lambda: {name: (exclusive, set(tags)) for name, (exclusive, tags) in CLASSIFICATIONS.items()}
+    )
+    """Classification -> (mutually exclusive, its tag names): the tags a ``Classification`` label may name."""
+    glossary_terms: set[str] = field(default_factory=set)
+    """Glossary term FQNs (``Glossary.Customer``) a ``Glossary`` label may name."""
     custom_properties: dict[str, dict[str, str]] = field(default_factory=dict)
     """Custom properties by entity type (``table``...): property name to type name (``string``, ``integer``...)."""
     faults: list[tuple[str, str]] = field(default_factory=list)
@@ -168,6 +190,16 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
+        if state.max_body_bytes is not None and length > state.max_body_bytes:
+            return self._page(method, body, 413, "Request Entity Too Large")
+        if state.redirect is not None and not self.path.startswith("/moved/"):
+            self._record(method, body, state.redirect)
+            self.send_response(state.redirect)
+            self.send_header("Location", f"{state.url}/moved{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.path = self.path.removeprefix("/moved")
         fault = state.take_fault(self.path)
         if fault == "slow":
             time.sleep(state.slow_seconds)
@@ -207,7 +239,10 @@ class _Handler(BaseHTTPRequestHandler):
 
             kind, name = path.split("/")[3], unquote(path.rsplit("/", 1)[1])
             if name in (state.users if kind == "users" else state.teams):
-                return self._answer(method, body, 200, {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "name": name})
+                found = {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "name": name}
+                if kind == "teams":
+                    found["teamType"] = state.teams[name]
+                return self._answer(method, body, 200, found)
             return self._answer(
                 method, body, 404, {"code": 404, "message": f"{kind[:-1]} instance for {name} not found"}
             )
@@ -215,6 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._entity_type(path.rsplit("/", 1)[1])
         if method == "PUT" and path in ENTITIES:
             return self._answer(method, body, *self._put(path, body))
+        if method == "GET" and path in ENTITIES:  # the list of a kind's entities, as OpenMetadata pages it
+            listed = [entity for (kind, _), entity in state.entities.items() if kind == ENTITIES[path][0]]
+            return self._answer(method, body, 200, {"data": listed, "paging": {"total": len(listed)}})
         if method == "PUT" and path in BULK and state.bulk:
             return self._answer(method, body, *self._bulk(BULK[path], body))
         if method == "PUT" and path in BULK and state.no_bulk_status == 405:
@@ -235,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             field_name, parent_type = parent
             if (parent_type, body[field_name]) not in state.entities:
                 return 404, {"code": 404, "message": f"{parent_type} instance for {body[field_name]} not found"}
-        refused = _missing_referred_column(state, body)
+        refused = _owner_refusal(state, body) or _tag_refusal(state, body) or _missing_referred_column(state, body)
         if refused is not None:
             return refused[0], {"code": refused[0], "message": refused[1]}
         with state.lock:
@@ -262,6 +300,9 @@ class _Handler(BaseHTTPRequestHandler):
                 passed.append({"request": request, "message": "Entity created or updated", "status": status})
             else:
                 failed.append({"request": item, "message": answer["message"], "status": status})
+        if state.bulk_answers_reversed:
+            passed.reverse()
+            failed.reverse()
         result = {
             "status": "success" if not failed else "partialSuccess" if passed else "failure",
             "numberOfRowsProcessed": len(items),
@@ -297,6 +338,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data[: len(data) // 2] if cut else data)
         self.wfile.flush()
 
+    def _page(self, method: str, body: Any, status: int, reason: str) -> None:
+        """Answer with an HTML error page, as nginx does."""
+        self._record(method, body, status)
+        title = f"{status} {reason}"
+        data = f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        data += "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data.encode())
+        self.wfile.flush()
+
     def _record(self, method: str, body: Any, status: int, published: int = 0) -> None:
         state = self.server.state
         with state.lock:
@@ -308,6 +362,51 @@ def entity_fqn(path: str, body: dict[str, Any]) -> str:
     parent = ENTITIES[path][2]
     name = _quote(str(body["name"]))
     return f"{body[parent[0]]}.{name}" if parent is not None and parent[0] in body else name
+
+
+def _owner_refusal(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:
+    """An owner the server lacks (404), a team that is not a ``Group``, or owners other than several users or one
+    team (400): OpenMetadata refuses the entity."""
+    owners = body.get("owners") or ([body["owner"]] if body.get("owner") else [])
+    if len(owners) > 1 and any(owner["type"] == "team" for owner in owners):
+        return 400, (
+            "Rule [Multiple Users or Single Team Ownership] validation failed: Entity does not satisfy the rule."
+            " Rule context: Validates that an entity has either multiple owners or a single team as the owner."
+        )
+    for owner in owners:
+        names = state.users if owner["type"] == "user" else set(state.teams)
+        found = next((name for name in names if str(uuid.uuid5(uuid.NAMESPACE_DNS, name)) == owner["id"]), None)
+        if found is None:
+            return 404, f"{owner['type']} instance for {owner['id']} not found"
+        if owner["type"] == "team" and state.teams[found] != "Group":
+            return (
+                400,
+                f"Team of type {state.teams[found]} can't own entities. Only Team of type Group can own entities.",
+            )
+    return None
+
+
+def _tag_refusal(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:
+    """A tag or glossary term the server lacks (404), or two tags of one mutually exclusive classification on the
+    entity or on one column (400): OpenMetadata refuses the entity."""
+    for labels in [body.get("tags") or [], *((column.get("tags") or []) for column in body.get("columns") or [])]:
+        exclusive: dict[str, str] = {}
+        for label in labels:
+            tag = label["tagFQN"]
+            classification, _, name = tag.partition(".")
+            if label.get("source") == "Glossary":
+                if tag not in state.glossary_terms:
+                    return 404, f"glossaryTerm instance for {tag} not found"
+                continue
+            mutually_exclusive, names = state.classifications.get(classification, (False, set()))
+            if name not in names:
+                return 404, f"tag instance for {tag} not found"
+            if mutually_exclusive and exclusive.setdefault(classification, tag) != tag:
+                return 400, (
+                    f"Tag labels {exclusive[classification]} and {tag} are mutually exclusive and can't be assigned"
+                    " together"
+                )
+    return None
 
 
 def _missing_referred_column(state: FakeOpenMetadata, body: dict[str, Any]) -> tuple[int, str] | None:

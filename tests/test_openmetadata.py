@@ -143,7 +143,7 @@ def om_report(result: RunResult) -> Any:
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("OM_TEST_TOKEN", TOKEN)
-    with serve() as state:
+    with serve(FakeOpenMetadata(glossary_terms={"Glossary.Customer"})) as state:
         yield state
 
 

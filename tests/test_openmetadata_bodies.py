@@ -210,7 +210,7 @@ def _fields(record: Any) -> set[str]:
 # --- the mapping, feature by feature ------------------------------------------------------------------------------
 
 
-def test_owners_are_a_list_from_1_5_and_one_owner_before_with_a_warning() -> None:
+def test_owners_are_users_or_one_team_from_1_5_and_one_owner_before_with_a_warning() -> None:
     schema = DatabaseSchema(service="svc", database="db", name="sch")
     old = mapper("1.4.3")
     assert old.body(schema, REFS) == {"name": "sch", "database": "svc.db", "owner": REFS[0]}
@@ -219,7 +219,12 @@ def test_owners_are_a_list_from_1_5_and_one_owner_before_with_a_warning() -> Non
         " (1 entities)"
     ]
     new = mapper("1.5.12")
-    assert new.body(schema, REFS)["owners"] == REFS and new.dropped() == []
+    users = [REFS[0], {**REFS[0], "id": "7e2d3f5a-6e2c-4b68-8e2e-7d0c1f4f2b33"}]
+    assert new.body(schema, users)["owners"] == users and new.dropped() == []
+    assert new.body(DatabaseSchema(service="svc", database="db", name="other"), REFS)["owners"] == REFS[:1]
+    assert new.dropped() == [
+        "owners besides several users or one team are not published: OpenMetadata takes either (1 entities)"
+    ]
 
 
 def test_money_and_bit_are_exact_from_1_5_and_fall_back_before() -> None:

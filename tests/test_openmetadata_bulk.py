@@ -23,7 +23,16 @@ from airflow_provider_ingest.errors import ConfigurationError, InputError
 from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, ServerUnavailable, Settings
 from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
 from airflow_provider_ingest.openmetadata.sink import OpenMetadataConfig
-from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, DataType, Table
+from airflow_provider_ingest.records import (
+    Column,
+    Database,
+    DatabaseSchema,
+    DatabaseService,
+    DataType,
+    Owner,
+    Table,
+    TagLabel,
+)
 from airflow_provider_ingest.run import RunResult, run_workflow
 from airflow_provider_ingest.staging import StagedFileWriter
 from airflow_provider_ingest.staging.deadletters import DeadLetter, read_dead_letters
@@ -189,6 +198,105 @@ def test_a_refused_item_is_dead_lettered_alone_and_the_others_published(
 
 
 @pytest.mark.parametrize("step", STEPS)
+def test_a_tag_the_server_lacks_or_two_exclusive_tags_fail_their_table_with_the_servers_message(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    server.glossary_terms = {"Glossary.Customer"}
+    email = Column(name="email", data_type=DataType.TEXT, tags=[TagLabel(tag_fqn="PII.Sensitive")])
+    tagged = {
+        "t1": {"tags": [TagLabel(tag_fqn="Tier.Gold")]},
+        "t2": {"columns": [email.model_copy(update={"tags": [*email.tags, TagLabel(tag_fqn="PII.NonSensitive")]})]},
+        "t3": {"tags": [TagLabel(tag_fqn="Glossary.Client", source="glossary")]},
+        "t4": {"tags": [TagLabel(tag_fqn="Glossary.Customer", source="glossary"), TagLabel(tag_fqn="Tier.Tier1")]},
+        "t5": {"columns": [email]},
+    }
+    tables = [table("public", f"t{index}").model_copy(update=tagged.get(f"t{index}", {})) for index in range(6)]
+    result = run(tmp_path, server, catalog({"public": tables}), step)
+    assert {letter.fqn: letter.error for letter in letters(result)} == {
+        "shop.db.public.t1": "404: tag instance for Tier.Gold not found",
+        "shop.db.public.t2": "400: Tag labels PII.Sensitive and PII.NonSensitive are mutually exclusive and can't be"
+        " assigned together",
+        "shop.db.public.t3": "404: glossaryTerm instance for Glossary.Client not found",
+    }
+    assert server.fqns("table") == {"shop.db.public.t0", "shop.db.public.t4", "shop.db.public.t5"}
+    assert om_report(result).records == 6 and om_report(result).failure_count == 3
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_batch_too_large_for_the_proxy_is_split_and_a_table_too_large_alone_fails_with_the_pages_title(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    wide = [Column(name=f"column_{index:04d}", data_type=DataType.INT) for index in range(2000)]
+    tables = [table("public", f"t{index:02d}") for index in range(40)]
+    tables[17] = tables[17].model_copy(update={"columns": wide})
+    server.max_body_bytes = 5_000  # about 10 small tables
+    result = run(tmp_path, server, catalog({"public": tables}), step, batch_size=40)
+    [letter] = letters(result)
+    assert letter.fqn == "shop.db.public.t17" and letter.error == "413: 413 Request Entity Too Large"
+    assert server.fqns("table") == {f"shop.db.public.t{index:02d}" for index in range(40) if index != 17}
+    assert om_report(result).records == 42 and om_report(result).failure_count == 1
+    assert len(table_puts(server)) < 40 // 2  # halves until they pass, not one PUT per table
+    alone = [call.body["name"] for call in server.puts() if call.path == ENDPOINTS["table"]]
+    assert alone == ["t17"]  # the one table too large even alone is tried once more by itself, and fails
+
+
+@pytest.mark.parametrize("answers_with", ["fqn", "request"])
+def test_a_table_twice_in_a_batch_refused_once_is_dead_lettered_once(
+    tmp_path: Path, server: FakeOpenMetadata, answers_with: str
+) -> None:
+    """The sink's batches take records as they come (the bulk sink's file stage keeps the last of an FQN)."""
+    server.bulk_answers_with = answers_with
+    tagged = table("public", "t1").model_copy(update={"tags": [TagLabel(tag_fqn="Tier.Gold")]})
+    tables = [table("public", "t0"), tagged, table("public", "t1"), table("public", "t2")]
+    result = run(tmp_path, server, catalog({"public": tables}), "sink")
+    [letter] = letters(result)
+    assert letter.fqn == "shop.db.public.t1" and letter.error == "404: tag instance for Tier.Gold not found"
+    assert om_report(result).records == 6 and om_report(result).failure_count == 1
+    assert server.fqns("table") == {"shop.db.public.t0", "shop.db.public.t1", "shop.db.public.t2"}
+    assert "tags" not in server.entities[("table", "shop.db.public.t1")]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_team_that_cannot_own_entities_is_left_out_with_a_warning(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    owners = [Owner(name="engineering", type="team"), Owner(name="data-platform", type="team")]
+    tables = [table("public", f"t{index}").model_copy(update={"owners": owners}) for index in range(3)]
+    result = run(tmp_path, server, catalog({"public": tables}), step)
+    report = om_report(result)
+    assert (
+        result.success
+        and report.failure_count == 0
+        and server.fqns("table") == {f"shop.db.public.t{i}" for i in range(3)}
+    )
+    assert all(
+        body["owners"] == [{"id": body["owners"][0]["id"], "type": "team"}] for body in server.bodies("/api/v1/tables")
+    )
+    assert report.warnings == [
+        "owner team 'engineering' is a Department: OpenMetadata lets only teams of type Group own entities;"
+        " published without it"
+    ]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_owners_are_several_users_or_one_team_and_the_rest_a_warning(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    server.users |= {"bob"}
+    alice, bob, team = Owner(name="alice"), Owner(name="bob"), Owner(name="data-platform", type="team")
+    owned = {"t0": [alice, bob], "t1": [team, alice], "t2": [alice, team, bob], "t3": [team]}
+    tables = [table("public", name).model_copy(update={"owners": owners}) for name, owners in owned.items()]
+    result = run(tmp_path, server, catalog({"public": tables}), step)
+    report = om_report(result)
+    assert result.success and report.failure_count == 0, letters(result)
+    sent = {body["name"]: [owner["type"] for owner in body["owners"]] for body in server.bodies(ENDPOINTS["table"])}
+    assert sent == {"t0": ["user", "user"], "t1": ["team"], "t2": ["user", "user"], "t3": ["team"]}
+    assert report.warnings == [
+        "owners besides several users or one team are not published: OpenMetadata takes either (2 entities)"
+    ]
+
+
+@pytest.mark.parametrize("step", STEPS)
 def test_a_record_without_a_body_fails_alone(
     tmp_path: Path, server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
@@ -303,6 +411,28 @@ def test_a_table_whose_foreign_key_is_refused_is_dead_lettered_not_published(
     assert server.entities[("table", "shop.db.public.fine")]["tableConstraints"]
 
 
+@pytest.mark.parametrize("step", STEPS)
+def test_a_foreign_key_to_a_table_that_failed_is_left_out_and_the_others_published(
+    tmp_path: Path, server: FakeOpenMetadata, step: str
+) -> None:
+    refused = table("public", "a").model_copy(update={"tags": [TagLabel(tag_fqn="Tier.Gold")]})
+    referring = table("other", "c", foreign_key("public", "a"), foreign_key("public", "b"))
+    referring = referring.model_copy(
+        update={"columns": [*referring.columns, Column(name="ref2", data_type=DataType.INT)]}
+    )
+    referring.constraints[1].columns[0] = "ref2"
+    records = catalog({"public": [refused, table("public", "b")], "other": [referring]})
+    result = run(tmp_path, server, records, step)
+    assert {letter.fqn: letter.error for letter in letters(result)} == {
+        "shop.db.public.a": "404: tag instance for Tier.Gold not found"
+    }
+    keys = server.entities[("table", "shop.db.other.c")]["tableConstraints"]
+    assert keys == [{"constraintType": "FOREIGN_KEY", "columns": ["ref2"], "referredColumns": ["shop.db.public.b.id"]}]
+    assert om_report(result).warnings == [
+        "foreign keys to tables that failed in this run are not published (1 keys: shop.db.other.c to shop.db.public.a)"
+    ]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=st.data(),
@@ -342,6 +472,41 @@ def test_any_foreign_key_graph_is_published_in_full(
         assert len(table_puts(server)) == first + -(-with_keys // batch_size) + len(ghosts)  # ghosts: sent alone too
     else:
         assert len(table_puts(server)) == count + with_keys
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sent=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.booleans()), min_size=1, max_size=9),
+    batch_size=st.integers(1, 5),
+    answers_with=st.sampled_from(["fqn", "request"]),
+    reversed_answer=st.booleans(),
+)
+def test_any_batch_of_refused_and_accepted_records_of_any_fqns_is_accounted_record_by_record(
+    monkeypatch: pytest.MonkeyPatch,
+    sent: list[tuple[str, bool]],
+    batch_size: int,
+    answers_with: str,
+    reversed_answer: bool,
+) -> None:
+    """Tables sent in order (a name may repeat), each refused by the server (a tag it lacks) or not: exactly the
+    refused ones are dead-lettered, and each table on the server is the last of its name the server took."""
+    monkeypatch.setenv("OM_TEST_TOKEN", TOKEN)
+    bad = [TagLabel(tag_fqn="Tier.Gold")]
+    tables = [
+        table("public", name).model_copy(update={"description": f"#{index}", "tags": bad if refused else []})
+        for index, (name, refused) in enumerate(sent)
+    ]
+    with serve() as server, tempfile.TemporaryDirectory() as folder:
+        server.bulk_answers_with, server.bulk_answers_reversed = answers_with, reversed_answer
+        result = run(Path(folder), server, catalog({"public": tables}), "sink", batch_size=batch_size)
+        dead = sorted(letter.record["description"] for letter in letters(result))
+    refused = [f"#{index}" for index, (_, refused) in enumerate(sent) if refused]
+    assert dead == sorted(refused)
+    assert om_report(result).failure_count == len(refused) and om_report(result).records == 3 + len(sent) - len(refused)
+    last = {name: f"#{index}" for index, (name, refused) in enumerate(sent) if not refused}
+    assert {fqn: entity["description"] for (kind, fqn), entity in server.entities.items() if kind == "table"} == {
+        f"shop.db.public.{name}": description for name, description in last.items()
+    }
 
 
 # Dropped connections
@@ -429,6 +594,43 @@ def test_a_token_with_a_line_break_works_and_never_shows(
     assert not shown(*outputs)
 
 
+@pytest.mark.parametrize("written", ["\ufeff{}\r\n", "\ufeff {}", " \ufeff{}\n"])
+def test_a_token_from_a_file_saved_with_a_byte_order_mark_works(
+    tmp_path: Path, server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    monkeypatch.setenv("OM_TEST_TOKEN", written.format(TOKEN))
+    result = run(tmp_path, server, catalog({"public": [table("public", "t0")]}), "sink")
+    assert result.success, result.error
+    assert {call.authorization for call in server.calls} == {f"Bearer {TOKEN}"}
+    assert Settings(server_url=server.url, token=written.format(TOKEN)).token == TOKEN
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/api", "/api/", "/api/v1", "/api/v1/"])
+def test_a_server_url_with_or_without_the_api_path_reaches_the_api(
+    tmp_path: Path, server: FakeOpenMetadata, suffix: str
+) -> None:
+    result = run(tmp_path, server, catalog({"public": [table("public", "t0")]}), "sink", server_url=server.url + suffix)
+    assert result.success, result.error
+    assert {call.path.split("?")[0] for call in server.calls} >= {"/api/v1/system/version", "/api/v1/tables/bulk"}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("step", STEPS)
+def test_a_server_url_that_redirects_fails_the_step_naming_where_to_not_publishing_nothing(
+    tmp_path: Path, server: FakeOpenMetadata, step: str, status: int
+) -> None:
+    """Following a redirect, requests turns a PUT into a GET (302, 303) or drops its body (301): nothing would be
+    written while the GETs (the lists of entities) answer 200."""
+    server.redirect = status
+    result = run(tmp_path, server, catalog({"public": [table("public", "t0")]}), step)
+    assert not result.success and not server.entities
+    assert result.error == (
+        f"ServerRedirected: OpenMetadata server {server.url} answered {status}, redirecting to"
+        f" {server.url}/moved/api/v1/system/version: set the server URL to where it redirects"
+    )
+    assert [call.method for call in server.calls] == ["GET"]
+
+
 @pytest.mark.parametrize("inside", ["\n", " ", "\x00"])
 def test_a_token_with_a_break_inside_is_refused_without_showing_it(
     server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, inside: str
@@ -454,18 +656,21 @@ def test_a_rerun_creates_what_was_missing_and_updates_the_rest(
 ) -> None:
     records = catalog({"a": [table("a", "t0", foreign_key("b", "t1"))], "b": [table("b", "t1"), table("b", "t2")]})
     server.bulk_item_faults = {"shop.db.b.t1": "refuse"}  # refused in its batch...
-    server.inject("500", 3, path=ENDPOINTS["table"], after=1)  # ...and alone, 3 times: t1 fails, so t0's key does
+    server.inject(
+        "500", 3, path=ENDPOINTS["table"], after=1
+    )  # ...and alone, 3 times: t1 fails, t0 goes without its key
     first = run(tmp_path, server, records, step)
     assert {letter.fqn: letter.error[-40:] for letter in letters(first)} == {
         "shop.db.b.t1": "/api/v1/tables: 500 after 3 attempts: injected 500"[-40:],
-        "shop.db.a.t0": "404: table instance for shop.db.b.t1 not found"[-40:],
     }
-    assert om_report(first).counters == {"created": len(records) - 1} and om_report(first).records == len(records) - 2
+    assert om_report(first).counters == {"created": len(records) - 1} and om_report(first).records == len(records) - 1
+    assert "tableConstraints" not in server.entities[("table", "shop.db.a.t0")]
     server.bulk_item_faults = {}
     second = run(tmp_path, server, records, step)
     assert second.success and not letters(second)
     assert om_report(second).counters == {"created": 1, "updated": len(records) - 1}
     assert len(server.entities) == len(records)
+    assert server.entities[("table", "shop.db.a.t0")]["tableConstraints"][0]["referredColumns"] == ["shop.db.b.t1.id"]
     third = run(tmp_path, server, records, step)
     assert om_report(third).counters == {"updated": len(records)} and len(server.entities) == len(records)
 

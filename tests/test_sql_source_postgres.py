@@ -453,6 +453,42 @@ def test_array_elements_unbounded_lengths_and_foreign_tables(postgres_url: str, 
     assert [c.data_type for c in tables["remote_orders"].columns] == [DataType.INT, DataType.VARCHAR]
 
 
+DOMAINS_SQL = """
+CREATE SCHEMA kinds;
+CREATE DOMAIN kinds.short_text AS varchar(10) CHECK (VALUE <> '');
+CREATE DOMAIN kinds.shorter_text AS kinds.short_text;
+CREATE DOMAIN kinds.cents AS numeric(12, 2);
+CREATE TYPE kinds.pair AS (x integer, y text);
+CREATE TABLE kinds.typed (
+    code kinds.short_text,
+    nested kinds.shorter_text,
+    codes kinds.short_text[],
+    price kinds.cents,
+    pairs kinds.pair[],
+    rounded numeric(5, -2),
+    tiny numeric(3, 5)
+);
+"""
+"""Domains (over a sized type, over another domain, as array elements), a composite type and PostgreSQL 15's
+scales (negative, or greater than the precision)."""
+
+
+def test_domains_are_read_as_their_base_type_and_scales_as_declared(postgres_url: str, tmp_path: Path) -> None:
+    with postgres_database(postgres_url, DOMAINS_SQL) as url:
+        records, source = extract({"url": url, "service_name": "pg", "schema_filter": {"include": ["kinds"]}}, tmp_path)
+    [table] = [record for record in records if record.kind == "table"]
+    assert source.report.failure_count == 0
+    assert table.columns == [
+        col("code", DataType.VARCHAR, "kinds.short_text", 1, data_length=10),
+        col("nested", DataType.VARCHAR, "kinds.shorter_text", 2, data_length=10),
+        col("codes", DataType.ARRAY, "kinds.short_text[]", 3, array_data_type=DataType.VARCHAR),
+        col("price", DataType.NUMERIC, "kinds.cents", 4, precision=12, scale=2),
+        col("pairs", DataType.ARRAY, "kinds.pair[]", 5, array_data_type=DataType.UNKNOWN),
+        col("rounded", DataType.NUMERIC, "numeric(5,-2)", 6, precision=5, scale=-2),
+        col("tiny", DataType.NUMERIC, "numeric(3,5)", 7, precision=3, scale=5),
+    ]
+
+
 def test_a_foreign_table_staged_as_external_before_foreign_existed_still_loads() -> None:
     from airflow_provider_ingest.records import parse_record
 

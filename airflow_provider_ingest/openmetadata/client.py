@@ -2,9 +2,10 @@
 
 429, 5xx answers, timeouts and dropped connections are retried with exponential backoff, by urllib3 up to
 the answer's headers and here for a connection dropped (or stalled) while the body is read; every request
-is a ``GET`` or an idempotent ``PUT``. Final errors say how many attempts were made. The JWT token, stripped
-of surrounding whitespace, travels only in the ``Authorization`` header: no message or ``repr`` of this
-module holds it, in any form.
+is a ``GET`` or an idempotent ``PUT``. Final errors say how many attempts were made. Redirects are not
+followed: a redirected ``PUT`` would lose its body or become a ``GET``. The JWT token, stripped
+of surrounding whitespace and byte order mark, travels only in the ``Authorization`` header: no message or
+``repr`` of this module holds it, in any form.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class UnsupportedServerError(ConfigurationError):
     """The server's major version is not one this client speaks."""
 
 
+class ServerRedirected(ConfigurationError):
+    """The server URL answers with a redirect: followed, a ``PUT`` would lose its body or become a ``GET``."""
+
+
 class RequestRejected(OpenMetadataError):
     """The server refused a request with a 4xx answer; the message is the server's."""
 
@@ -65,7 +70,7 @@ class CredentialsRefused(RequestRejected, AuthenticationError):
 
 @dataclass(frozen=True)
 class Settings:
-    """How to reach the server; ``token`` is stripped of surrounding whitespace and excluded from ``repr``."""
+    """How to reach the server; ``token`` is stripped (:func:`clean_token`) and excluded from ``repr``."""
 
     server_url: str
     token: str = ""
@@ -77,7 +82,7 @@ class Settings:
     pool_size: int = 10
 
     def __post_init__(self) -> None:
-        token = self.token.strip()
+        token = clean_token(self.token)
         if any(char.isspace() or not char.isprintable() for char in token):
             raise ConfigurationError(
                 "the OpenMetadata JWT token holds a space, a line break or a control character inside; "
@@ -155,6 +160,12 @@ class OpenMetadataClient:
         response = self._response(method, url, body)
         where = f"{method} {redact_url(url)}"
         status = response.status_code
+        if 300 <= status < 400:
+            raise ServerRedirected(
+                f"OpenMetadata server {redact_url(self.base_url)} answered {status}, redirecting to"
+                f" {redact_url(response.headers.get('Location', '(nowhere)'))}: set the server URL to where it"
+                " redirects"
+            )
         message = self._scrub(_message(response)) if status >= 400 else ""
         if status in UNAVAILABLE_STATUSES:
             raise ServerUnavailable(f"{where}: {status} after {_attempts(response)}: {message}")
@@ -179,7 +190,11 @@ class OpenMetadataClient:
         while True:
             try:
                 return self.session.request(
-                    method, url, json=body, timeout=(self.settings.connect_timeout, self.settings.read_timeout)
+                    method,
+                    url,
+                    json=body,
+                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                    allow_redirects=False,  # followed, a PUT loses its body (301) or becomes a GET (302, 303)
                 )
             except requests.RequestException as error:
                 if not _mid_answer(error):
@@ -197,10 +212,20 @@ class OpenMetadataClient:
         return scrub(message, [self.settings.token]) if self.settings.token else message
 
 
+def clean_token(token: str) -> str:
+    """A token as read from a file or a secret store, without what surrounds it there: spaces, line breaks and a
+    byte order mark (a file saved as "UTF-8 with BOM")."""
+    return token.strip().strip("\ufeff").strip()
+
+
 def server_base(url: str) -> str:
-    """The server's base URL: OpenMetadata files give ``http://host:8585/api``, requests add ``/api/v1``."""
+    """The server's base URL: OpenMetadata files give ``http://host:8585/api``, its API reference
+    ``http://host:8585/api/v1``; requests add ``/api/v1``."""
     url = url.strip().rstrip("/")
-    return url[: -len("/api")] if url.endswith("/api") else url
+    for suffix in ("/api/v1", "/api"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
 
 
 def _session(settings: Settings) -> requests.Session:
@@ -232,14 +257,29 @@ def _session(settings: Settings) -> requests.Session:
 
 
 def _message(response: requests.Response) -> str:
-    """The server's error message (OpenMetadata answers ``{"code": ..., "message": ...}``)."""
+    """The server's error message (OpenMetadata answers ``{"code": ..., "message": ...}``); of an HTML page (a
+    proxy's), its title or its text."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:500] or response.reason or ""
+        return _page_text(response.text)[:500] or response.reason or ""
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return str(body)[:500]
+
+
+def _page_text(text: str) -> str:
+    """An answer's text without its markup: an HTML page's title, else its text with tags and runs of spaces
+    dropped."""
+    import html
+    import re
+
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title and title.group(1).strip():
+        text = title.group(1)
+    elif re.match(r"\s*<", text):
+        text = re.sub(r"<[^>]*>", " ", text)
+    return " ".join(html.unescape(text).split())
 
 
 def _attempts(response: requests.Response) -> str:

@@ -1,6 +1,6 @@
 """The ``openmetadata`` connection type and its hook: server URL, the ingestion bot's JWT token, TLS, timeouts.
 
-Connection fields: *Host* is the server URL (``https://om.example.com``; a trailing ``/api`` is
+Connection fields: *Host* is the server URL (``https://om.example.com``; a trailing ``/api`` or ``/api/v1`` is
 dropped; a bare host name means ``http://`` and *Port*), *Password* the JWT token. Extra:
 ``verify_ssl`` (bool or a CA bundle path), ``connect_timeout``, ``read_timeout``, ``retries``,
 ``backoff_factor``.
@@ -50,7 +50,7 @@ class OpenMetadataHook(BaseHook):
 
     def settings(self) -> Settings:
         """Where and how to connect: inline settings, else the Airflow connection."""
-        from airflow_provider_ingest.openmetadata.client import Settings, server_base
+        from airflow_provider_ingest.openmetadata.client import Settings, clean_token, server_base
 
         server_url, token = self._inline
         options: dict[str, Any] = {}
@@ -67,9 +67,10 @@ class OpenMetadataHook(BaseHook):
         options.update({key: value for key, value in self._overrides.items() if value is not None})
         if not server_url:
             raise ConfigurationError("the OpenMetadata connection has no server URL (the Host field)")
+        token = clean_token(token or "")
         if token:
             _mask(token)
-        return Settings(server_url=server_base(server_url), token=token or "", **options)
+        return Settings(server_url=server_base(server_url), token=token, **options)
 
     def get_conn(self) -> OpenMetadataClient:
         """The client, made once; the server's version is checked on first use."""

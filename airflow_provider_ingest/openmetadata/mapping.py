@@ -172,7 +172,9 @@ class _Request:
         if record.tags:
             body["tags"] = [self.tag(tag) for tag in record.tags]
         if owners and self.features.owners_list:
-            body["owners"] = owners
+            body["owners"] = _users_or_one_team(owners)
+            if len(body["owners"]) < len(owners):
+                self.tally.add("owner_mix")
         elif owners:
             body["owner"] = owners[0]
             if len(owners) > 1:
@@ -286,6 +288,14 @@ class _Request:
         if sent != value.value:
             self.tally.add(value.value.lower())
         return sent
+
+
+def _users_or_one_team(owners: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The owners OpenMetadata takes together, several users or one team: the first team if the first owner is
+    one, else the users."""
+    if owners[0]["type"] == "team":
+        return owners[:1]
+    return [owner for owner in owners if owner["type"] == "user"]
 
 
 def _is_single(constraint: TableConstraint) -> bool:

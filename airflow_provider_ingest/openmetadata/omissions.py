@@ -15,6 +15,8 @@ MESSAGES = {
     "tag_reason": "tag reasons are not published: {server} has no field for them, 1.10 has ({count} tags)",
     "owners": "owners after the first are not published: {server} takes one owner per entity, 1.5 takes several"
     " ({count} entities)",
+    "owner_mix": "owners besides several users or one team are not published: OpenMetadata takes either"
+    " ({count} entities)",
     "money": "MONEY columns are published as NUMERIC: {server} has no MONEY type, 1.5 has; the raw type stays in"
     " dataTypeDisplay ({count} columns)",
     "bit": "BIT columns are published as BINARY: {server} has no BIT type, 1.5 has; the raw type stays in"
@@ -23,6 +25,7 @@ MESSAGES = {
     " type stays in dataTypeDisplay ({count} columns)",
     "view_definition": "view definitions of tables that are not views are not published: {server} refuses them,"
     " 1.4 takes them ({count} tables)",
+    "foreign_key_to_failed": "foreign keys to tables that failed in this run are not published ({count} keys: {names})",
     "no_extension": "custom properties are not published where {server}'s create request has no extension field"
     " ({count} values: {names})",
     "undefined_property": "custom properties OpenMetadata does not define for the entity type are not published"
@@ -62,7 +65,7 @@ class Omissions:
         self._lock = threading.Lock()
 
     def add(self, fqn: str, tally: Tally) -> None:
-        """Add the tally of the record ``fqn``, unless it was counted already."""
+        """Add the tally of the record ``fqn`` (or of a part of it counted apart), unless it was counted already."""
         with self._lock:
             if fqn in self._counted:
                 return

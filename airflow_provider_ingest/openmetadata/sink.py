@@ -2,10 +2,10 @@
 
 A :class:`Publisher` sends records for the sink and the bulk sink alike: services with one ``PUT`` each,
 databases, schemas and tables ``batch_size`` at a time with ``PUT <collection>/bulk`` (OpenMetadata's own
-sink does the same). An item the batch refused, or whose result is missing, is sent again alone; a server
-without the bulk endpoint (404 or 405) gets one ``PUT`` per record for the rest of the run. Tables go first
-without their foreign keys, then, once every table is in, again in full: OpenMetadata refuses a foreign key
-to a table it does not have yet.
+sink does the same). An item the batch refused, or whose result is missing, is sent again alone; a batch too
+large (413) is sent in halves; a server without the bulk endpoint (404 or 405) gets one ``PUT`` per record for
+the rest of the run. Tables go first without their foreign keys, then, once every table is in, again in full:
+OpenMetadata refuses a foreign key to a table it does not have yet.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ class OpenMetadataConfig(ComponentConfig):
     @classmethod
     def _strip(cls, token: str | None) -> str | None:
         """A token read from a file or a secret store often ends with a line break: it is not part of the token."""
-        return None if token is None else token.strip()
+        from airflow_provider_ingest.openmetadata.client import clean_token
+
+        return None if token is None else clean_token(token)
 
     @model_validator(mode="after")
     def _one_server(self) -> OpenMetadataConfig:
@@ -138,6 +140,8 @@ class Publisher:
         self.mapper = mapper_for(client)
         self.bulk = True
         """Whether the server has the bulk endpoint; False after a 404 or 405 to it."""
+        self.absent: set[str] = set()
+        """Records that failed the first time they were sent: not on the server (a second pass's failure is)."""
         self._owners: dict[tuple[str, str], dict[str, str] | None] = {}
         self._lock = threading.Lock()
 
@@ -168,6 +172,9 @@ class Publisher:
                 outcomes.append((record, error))
             else:
                 outcomes.append((record, None))
+        if not again:
+            with self._lock:
+                self.absent |= {record.fqn for record, error in outcomes if error is not None}
         return outcomes
 
     def finish(self) -> None:
@@ -180,16 +187,16 @@ class Publisher:
         self.breaker.finish()
 
     def owner(self, kind: str, name: str) -> dict[str, str] | None:
-        """The entity reference of a user or team; an unknown one is a warning and is left out."""
+        """The entity reference of a user or team; an unknown one, or a team OpenMetadata does not let own entities
+        (one not of type ``Group``), is a warning and is left out."""
         key = (kind, name)
         if key not in self._owners:
-            found = self.client.find_by_name("users" if kind == "user" else "teams", name)
+            reference, problem = owner_reference(kind, self.client.find_by_name(f"{kind}s", name))
             with self._lock:
-                if found is None or "id" not in found:
-                    self.component.warn(f"owner {kind} {name!r} not found in OpenMetadata; published without it")
-                    self._owners[key] = None
-                else:
-                    self._owners[key] = {"id": str(found["id"]), "type": kind}
+                if key not in self._owners:  # another batch's thread may have resolved it meanwhile
+                    self._owners[key] = reference
+                    if problem:
+                        self.component.warn(f"owner {kind} {name!r} {problem}; published without it")
         return self._owners[key]
 
     def _body(self, record: Record, foreign_keys: bool) -> dict[str, Any]:
@@ -199,7 +206,24 @@ class Publisher:
         if parent is not None and parent in self.failed:
             raise ParentFailed(f"parent {parent} failed")
         owners = [ref for owner in record.owners if (ref := self.owner(owner.type, owner.name))]
+        if foreign_keys and isinstance(record, Table):
+            record = self._without_keys_to_failed(record)
         return self.mapper.body(record, owners, foreign_keys=foreign_keys)
+
+    def _without_keys_to_failed(self, table: Table) -> Table:
+        """The table without its foreign keys to tables that failed in this run (the server would refuse it whole
+        for them), those counted for a warning; the failed tables are dead-lettered already."""
+        from airflow_provider_ingest.openmetadata.omissions import Tally
+
+        kept = [c for c in table.constraints if c.referred_table is None or c.referred_table not in self.absent]
+        if len(kept) == len(table.constraints):
+            return table
+        tally = Tally()
+        for constraint in table.constraints:
+            if constraint not in kept:
+                tally.add("foreign_key_to_failed", name=f"{table.fqn} to {constraint.referred_table}")
+        self.mapper.omissions.add(f"{table.fqn} foreign keys", tally)
+        return table.model_copy(update={"constraints": kept})
 
     def _put(self, record: Record, body: dict[str, Any], again: bool) -> None:
         try:
@@ -231,6 +255,10 @@ class Publisher:
                 for record, _ in pending:
                     outcomes.append((record, error))
                 return []
+            if error.status == 413 and len(pending) > 1:  # too large for the server or a proxy
+                log.warning("PUT %s/bulk: %s; sending the batch of %d in halves", endpoint, error, len(pending))
+                half = len(pending) // 2
+                return self._bulk(pending[:half], outcomes, again) + self._bulk(pending[half:], outcomes, again)
             if error.status in (404, 405):
                 self._no_bulk(endpoint, error)
             else:
@@ -257,14 +285,13 @@ class Publisher:
         waiting: dict[str, list[int]] = {}
         for index, (_, body) in enumerate(pending):
             waiting.setdefault(body_fqn(kind, body) or "", []).append(index)
+        repeated = {name for name, indexes in waiting.items() if len(indexes) > 1}
         published: set[int] = set()
         passed = answer.get("successRequest") if isinstance(answer, dict) else None
         for item in passed if isinstance(passed, list) else []:
             request = item.get("request") if isinstance(item, dict) else None
-            name = request if isinstance(request, str) else body_fqn(kind, request)
-            indexes = waiting.get(name) if name else None
-            if indexes:
-                index = indexes.pop(0)
+            index = _passed_index(request, kind, pending, waiting, repeated)
+            if index is not None:
                 published.add(index)
                 outcomes.append((pending[index][0], None))
                 self._count(item.get("status"), again)
@@ -303,6 +330,38 @@ class Publisher:
         if not isinstance(error, AuthenticationError):
             with self._lock:
                 self.failed.add(record.fqn)
+
+
+def _passed_index(
+    request: Any, kind: str, pending: list[Pending], waiting: dict[str, list[int]], repeated: set[str]
+) -> int | None:
+    """The index in ``pending`` of the record a ``successRequest`` item stands for, taken out of ``waiting``.
+
+    None if it names none, or if the batch holds its FQN more than once (``repeated``) and its ``request`` does
+    not tell which one passed (it is the FQN, or none of their create requests as sent): those are sent alone,
+    so that the one refused fails.
+    """
+    name = request if isinstance(request, str) else body_fqn(kind, request)
+    indexes = waiting.get(name) if name else None
+    if not indexes:
+        return None
+    if name not in repeated:
+        return indexes.pop()
+    for index in indexes if isinstance(request, dict) else ():
+        if pending[index][1] == request:
+            indexes.remove(index)
+            return index
+    return None
+
+
+def owner_reference(kind: str, found: Any) -> tuple[dict[str, str] | None, str | None]:
+    """The entity reference of a user or team the server answered, or None and why it cannot own entities."""
+    if not isinstance(found, dict) or "id" not in found:
+        return None, "not found in OpenMetadata"
+    team_type = found.get("teamType", "Group") if kind == "team" else "Group"
+    if team_type != "Group":
+        return None, f"is a {team_type}: OpenMetadata lets only teams of type Group own entities"
+    return {"id": str(found["id"]), "type": kind}, None
 
 
 def body_fqn(kind: str, body: Any) -> str | None:

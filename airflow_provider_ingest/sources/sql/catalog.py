@@ -154,10 +154,11 @@ def column(
     comment: str | None,
     data_type: DataType | None = None,
     array_data_type: DataType | None = None,
+    type_text: str | None = None,
 ) -> dict[str, Any]:
     """A column's fields from catalog values; ``data_type`` and ``array_data_type`` (an array's element type)
-    override what the raw type text says."""
-    normalized = normalize(raw_type)
+    override what the raw type text says, ``type_text`` (a domain's base type) is read instead of it."""
+    normalized = normalize(type_text or raw_type)
     return {
         "name": name,
         "data_type": data_type or normalized.data_type,

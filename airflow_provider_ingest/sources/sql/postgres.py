@@ -60,20 +60,33 @@ WHERE n.nspname = ANY(:schemas) AND {_RELATION}
 ORDER BY n.nspname, c.relname
 """
 COLUMNS = f"""
+WITH RECURSIVE domain_base(oid, base, typmod) AS (
+    SELECT oid, typbasetype, typtypmod FROM pg_type WHERE typtype = 'd'
+  UNION ALL
+    SELECT d.oid, b.typbasetype, CASE WHEN d.typmod = -1 THEN b.typtypmod ELSE d.typmod END
+    FROM domain_base d JOIN pg_type b ON b.oid = d.base AND b.typtype = 'd'
+), domains AS (
+    SELECT d.oid, d.base, d.typmod FROM domain_base d JOIN pg_type b ON b.oid = d.base AND b.typtype <> 'd'
+)
 SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END, d.description,
-       t.typtype = 'e', e.typtype = 'e'
+       t.typtype = 'e', e.typtype = 'e',
+       coalesce(format_type(dt.base, dt.typmod), format_type(de.base, de.typmod) || '[]')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+LEFT JOIN domains dt ON dt.oid = t.oid
+LEFT JOIN domains de ON de.oid = e.oid
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_description d
        ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
 WHERE n.nspname = ANY(:schemas) AND {_RELATION} AND a.attnum > 0 AND NOT a.attisdropped
 """
-"""Unordered: sorting 40,000 wide rows spills to disk on the server; each table's few sort in Python."""
+"""Unordered: sorting 40,000 wide rows spills to disk on the server; each table's few sort in Python. The last
+value is the base type of a domain (through domains over domains), or of an array's element domain: the type
+read, where the raw type text names only the domain."""
 CONSTRAINTS = f"""
 SELECT con.conrelid, con.conname, con.contype, con.conkey, fn.nspname, fc.relname,
        CASE WHEN con.contype = 'f' THEN
@@ -173,8 +186,11 @@ class PostgresCatalog(Catalog):
                 comment=column_comment,
                 data_type=DataType.ENUM if is_enum else None,
                 array_data_type=DataType.ENUM if enum_array else None,
+                type_text=base_type,
             )
-            for _, column_name, number, raw_type, nullable, default, column_comment, is_enum, enum_array in column_rows
+            for _, column_name, number, raw_type, nullable, default, column_comment, is_enum, enum_array, base_type in (
+                column_rows
+            )
         ]
         names = {row[2]: row[1] for row in column_rows}
         constraints = [

@@ -79,6 +79,8 @@ EXACT_NUMERIC_TYPES = {DataType.NUMERIC, DataType.DECIMAL, DataType.NUMBER}
 _ARGUMENTS = re.compile(r"\(([^()]*)\)")
 _DIMENSIONS = re.compile(r"(\s*\[\s*\d*\s*\])+$")
 _ARRAY_OF = re.compile(r"array\s*(?:<(.*)>|\((.*)\)|\[(.*)\])?")
+_INTEGER = re.compile(r"[+-]?\d+")
+"""A type argument that is a number: PostgreSQL 15's ``numeric(5,-2)`` has a negative scale."""
 _MODIFIERS = re.compile(r"\b(unsigned|signed|zerofill)\b")
 _SPACES = re.compile(r"\s+")
 
@@ -100,7 +102,7 @@ def normalize(raw: str) -> NormalizedType:
     if base in ("tinyint", "int1") and arguments.strip() == "1":
         return NormalizedType(DataType.BOOLEAN)
     data_type = BASE_TYPES.get(base) or BASE_TYPES.get(base.partition(" ")[0], DataType.UNKNOWN)
-    numbers = [int(part) for part in arguments.split(",") if part.strip().isdigit()]
+    numbers = [int(part) for part in arguments.split(",") if _INTEGER.fullmatch(part.strip())]
     if data_type in LENGTH_TYPES and numbers:
         return NormalizedType(data_type, length=numbers[0])
     if data_type in EXACT_NUMERIC_TYPES and numbers:
