@@ -378,6 +378,49 @@ def test_hook_reads_an_airflow_connection(server: FakeOpenMetadata, monkeypatch:
     hook.close()
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"verify_ssl": None, "connect_timeout": None, "read_timeout": "", "retries": None}, {}),
+        (
+            {"verify_ssl": "false", "connect_timeout": "5", "read_timeout": " 7.5 ", "retries": "2"},
+            {"verify": False, "connect_timeout": 5.0, "read_timeout": 7.5, "retries": 2},
+        ),
+        (
+            {"extra__openmetadata__retries": 3, "verify_ssl": "/etc/ssl/ca.pem"},
+            {"retries": 3, "verify": "/etc/ssl/ca.pem"},
+        ),
+    ],
+)
+def test_hook_reads_empty_and_text_form_fields(
+    server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """What the UI saves for an empty field (null, ""), text typed in the Extra JSON, and older prefixed names."""
+    from airflow_provider_ingest.openmetadata.client import Settings
+    from airflow_provider_ingest.openmetadata.hook import OpenMetadataHook
+
+    connection = {"conn_type": "openmetadata", "host": server.url, "password": TOKEN, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_OM_FORM", json.dumps(connection))
+    settings = OpenMetadataHook("om_form").settings()
+    defaults = Settings(server_url=server.url)
+    for name in ("verify", "connect_timeout", "read_timeout", "retries", "backoff_factor"):
+        assert getattr(settings, name) == expected.get(name, getattr(defaults, name)), name
+    if "verify" not in expected:
+        assert OpenMetadataHook("om_form").test_connection() == (True, "connected to OpenMetadata 1.5.4")
+
+
+def test_hook_refuses_a_form_field_that_is_not_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_ingest.errors import ConfigurationError
+    from airflow_provider_ingest.openmetadata.hook import OpenMetadataHook
+
+    connection = {"conn_type": "openmetadata", "host": "http://om:8585", "password": TOKEN, "extra": {"retries": "x"}}
+    monkeypatch.setenv("AIRFLOW_CONN_OM_FORM", json.dumps(connection))
+    with pytest.raises(ConfigurationError, match="openmetadata connection field 'retries': 'x' is not of type integer"):
+        OpenMetadataHook("om_form").settings()
+    ok, message = OpenMetadataHook("om_form").test_connection()
+    assert not ok and "'retries'" in message and TOKEN not in message
+
+
 SAMPLE_DAG = """\
 source:
   type: sql

@@ -15,12 +15,11 @@ from airflow.sdk import BaseHook
 from airflow_provider_ingest.elasticsearch.client import build_client, mask
 from airflow_provider_ingest.elasticsearch.connection import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.forms import form_values
 from airflow_provider_ingest.secrets import redact_text
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
-
-EXTRA_KEYS = tuple(CONN_FIELDS)
 
 
 class ElasticsearchIngestHook(BaseHook):
@@ -99,15 +98,7 @@ def _from_connection(connection: Any) -> dict[str, Any]:
     extra = connection.extra_dejson or {}
     hosts = [host.strip() for host in (connection.host or "").split(",") if host.strip()]
     hosts = [host if "://" in host else f"http://{host}:{connection.port or 9200}" for host in hosts]
-    settings: dict[str, Any] = {"hosts": hosts}
-    for key in EXTRA_KEYS:  # older forms stored extra fields as extra__<conn type>__<name>
-        value = extra.get(key, extra.get(f"extra__{CONN_TYPE}__{key}"))
-        if value not in (None, ""):
-            settings[key] = value
-    if isinstance(settings.get("verify_certs"), str):
-        settings["verify_certs"] = settings["verify_certs"].strip().lower() not in ("false", "0", "no", "off")
-    if "request_timeout" in settings:
-        settings["request_timeout"] = float(settings["request_timeout"])
+    settings: dict[str, Any] = {"hosts": hosts, **form_values(extra, CONN_TYPE, CONN_FIELDS)}
     if connection.login:
         settings.update(username=connection.login, password=connection.password or "")
     return settings

@@ -60,10 +60,7 @@ class OpenMetadataHook(BaseHook):
             if server_url and "://" not in server_url:
                 server_url = f"http://{server_url}" + (f":{connection.port}" if connection.port else "")
             token = connection.password or ""
-            extra = connection.extra_dejson or {}
-            options = {key: extra[key] for key in _EXTRA_KEYS if key in extra}
-            if "verify_ssl" in options:
-                options["verify"] = options.pop("verify_ssl")
+            options = _extra_options(connection.extra_dejson or {})
         options.update({key: value for key, value in self._overrides.items() if value is not None})
         if not server_url:
             raise ConfigurationError("the OpenMetadata connection has no server URL (the Host field)")
@@ -97,7 +94,22 @@ class OpenMetadataHook(BaseHook):
             self._client = None
 
 
-_EXTRA_KEYS = ("verify_ssl", "connect_timeout", "read_timeout", "retries", "backoff_factor")
+def _extra_options(extra: dict[str, Any]) -> dict[str, Any]:
+    """The client settings in the connection's extra: the form's fields, typed; ``verify_ssl`` may be a CA path."""
+    from airflow_provider_ingest.forms import FALSE, TRUE, form_values
+    from airflow_provider_ingest.openmetadata.connection import CONN_FIELDS, CONN_TYPE
+
+    fields = dict(CONN_FIELDS)
+    verify = extra.get("verify_ssl", extra.get(f"extra__{CONN_TYPE}__verify_ssl"))
+    ca_bundle = isinstance(verify, str) and verify.strip() and verify.strip().lower() not in TRUE | FALSE
+    if ca_bundle:
+        del fields["verify_ssl"]
+    options = form_values(extra, CONN_TYPE, fields)
+    if ca_bundle:
+        options["verify_ssl"] = verify.strip()
+    if "verify_ssl" in options:
+        options["verify"] = options.pop("verify_ssl")
+    return options
 
 
 def _mask(secret: str) -> None:
