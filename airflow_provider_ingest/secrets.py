@@ -90,6 +90,38 @@ def redact_text(text: str) -> str:
     return "".join(parts)
 
 
+def redact_yaml_comments(text: str) -> str:
+    """YAML text with its comments redacted as :func:`redact_text` does, and a secret ``key: value`` in one hidden.
+
+    Values stay as written: a secret outside a comment is a ``${VAR}`` reference (inline ones are refused).
+    """
+    return "\n".join(_redact_comment(line) for line in text.split("\n"))
+
+
+def _redact_comment(line: str) -> str:
+    start = _comment_start(line)
+    if start is None:
+        return line
+    comment = _YAML_PAIR.sub(lambda m: f"{m.group(1)}{MASK}", redact_text(line[start:]))
+    return line[:start] + comment
+
+
+def _comment_start(line: str) -> int | None:
+    """Where a YAML comment starts: a ``#`` at the line's start or after a blank, outside quotes."""
+    quote_char: str | None = None
+    for index, char in enumerate(line):
+        if quote_char:
+            quote_char = None if char == quote_char else quote_char
+        elif char in "'\"" and (index == 0 or line[index - 1] in " \t:-[{,"):
+            quote_char = char
+        elif char == "#" and (index == 0 or line[index - 1] in " \t"):
+            return index
+    return None
+
+
+_YAML_PAIR = re.compile(rf"(\b[\w.-]*{SECRET_NAME}[\"']?\s*:\s*)(?!\$\{{)(?!\*\*\*)\S.*", re.I)
+
+
 @functools.lru_cache(maxsize=4096)
 def secret_forms(secret: str) -> frozenset[str]:
     """The ways a secret value can be written into a message: as is, stripped, percent-encoded, escaped."""

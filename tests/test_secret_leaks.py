@@ -631,3 +631,26 @@ def test_redacting_takes_linear_time(text: str) -> None:
     started = time.perf_counter()
     secret_spans(text), redact_url(text), redact_text(text), scrub(text, ["s3cr3t"])
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("# password: hunter2", "# password: ***"),
+        ("  #   jwt_token: eyJhbGciOi.abc.def  ", "  #   jwt_token: ***"),
+        ("    url: postgresql://u@h/db  # was postgresql://admin:Sup3r@db/shop", None),
+        ('# "api_key": "abc" and more', '# "api_key": ***'),
+        ("# token: ${OM_TOKEN}", "# token: ${OM_TOKEN}"),
+        ("    password: ${PG_PASSWORD}", "    password: ${PG_PASSWORD}"),
+        ('    description: "a # b password: kept, not a comment"', None),
+        ("    url: sqlite:///x.db#password: not a comment", None),
+    ],
+)
+def test_yaml_comments_lose_their_secrets_and_values_stay_as_written(line: str, shown: str | None) -> None:
+    from airflow_provider_ingest.secrets import redact_yaml_comments
+
+    redacted = redact_yaml_comments(f"source:\n{line}\n")
+    expected = line if shown is None else shown
+    if "Sup3r" in line:
+        expected = line.replace("Sup3r", "***")
+    assert redacted == f"source:\n{expected}\n"
