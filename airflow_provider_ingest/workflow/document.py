@@ -10,6 +10,7 @@ nested at most :data:`MAX_DEPTH` deep: a small file cannot expand into a huge on
 from __future__ import annotations
 
 import codecs
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ Location = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_TAG}{name}" for name in ("null", "bool", "int", "float", "str", "timestamp")}
+_MAP, _SEQ, _STR, _MERGE = (f"{_TAG}{name}" for name in ("map", "seq", "str", "merge"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,13 @@ class Document:
     text: str = ""
     spans: dict[Location, tuple[int, int]] = field(default_factory=dict)
     """The characters of ``text`` each scalar value is written with: first and past-last index."""
+    literal: bool = False
+    """Every key and string of ``data`` is in ``text`` as is (ASCII text without a backslash, so no escape), so a
+    search of the text finds whatever they hold."""
+
+    def may_hold(self, written: str) -> bool:
+        """Whether a key or string of ``data`` may hold ``written``: not if the file, as written, does not."""
+        return not self.literal or written in self.text
 
     def where(self, location: Location) -> tuple[int, int]:
         """Line and column of a location, or of its nearest ancestor present in the file."""
@@ -121,16 +130,19 @@ def read_document(path: str | Path, text: str | None = None) -> Document:
         raise WorkflowFileError([_yaml_problem(name, decoded, error)]) from None
     except RecursionError:
         raise WorkflowFileError([Problem(name, 1, 1, "", f"nested deeper than {MAX_DEPTH} levels")]) from None
-    document = Document(name, None, text=decoded)
+    document = Document(name, None, text=decoded, literal=decoded.isascii() and "\\" not in decoded)
     if root is None:
         return document
-    if _expanded_size(root) > MAX_NODES:
+    anchored = "&" in decoded  # only an anchor lets an alias use a value again: without one, the nodes are a tree
+    if anchored and _expanded_size(root) > MAX_NODES:
         raise WorkflowFileError([_too_many_values(name, root)])
     builder = _Builder(name, document.positions, document.spans)
     try:
         document.data = builder.build(root, (), 0)
     except _LimitReached as limit:
         builder.problems.append(limit.problem)
+    if not anchored and (builder.problems or builder.built > MAX_NODES) and _expanded_size(root) > MAX_NODES:
+        raise WorkflowFileError([_too_many_values(name, root)])  # a tree built whole counted its values while built
     if builder.problems:
         raise WorkflowFileError(builder.problems)
     return document
@@ -139,7 +151,11 @@ def read_document(path: str | Path, text: str | None = None) -> Document:
 def _read_bytes(path: str | Path) -> bytes:
     """The file's bytes, reading at most one byte past the size limit."""
     with open(path, "rb") as file:
-        return file.read(MAX_FILE_BYTES + 1)
+        size = os.fstat(file.fileno()).st_size
+        content = file.read(min(size, MAX_FILE_BYTES) + 1)  # no buffer of the limit's size for a small file
+        if len(content) > size:  # it grew since, or its size is not known beforehand (a pipe): read on to the limit
+            content += file.read(MAX_FILE_BYTES + 1 - len(content))
+    return content
 
 
 def _decode(name: str, content: bytes) -> str:
@@ -232,21 +248,24 @@ class _Builder:
         self.positions = positions
         self.spans = spans
         self.problems: list[Problem] = []
+        self.built = 0
+        """Values built (mappings, lists, keys, scalars): all of a tree's, when it is built without a problem."""
 
     def problem(self, node: yaml.Node, location: Location, message: str) -> None:
         self.problems.append(Problem(self.name, *_position(node), dotted(location), message))
 
     def build(self, node: yaml.Node, location: Location, depth: int) -> Any:
+        self.built += 1
         if depth > MAX_DEPTH:
             message = f"nested deeper than {MAX_DEPTH} levels"
             raise _LimitReached(Problem(self.name, *_position(node), dotted(location[:2]), message))
         if isinstance(node, yaml.MappingNode):
-            if node.tag != f"{_TAG}map":
+            if node.tag != _MAP:
                 self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain mapping")
                 return None
             return self.mapping(node, location, depth)
         if isinstance(node, yaml.SequenceNode):
-            if node.tag != f"{_TAG}seq":
+            if node.tag != _SEQ:
                 self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain list")
                 return None
             items = []
@@ -259,6 +278,8 @@ class _Builder:
         return self.scalar(node, location)
 
     def scalar(self, node: yaml.Node, location: Location) -> Any:
+        if node.tag == _STR:
+            return node.value  # what the constructor would make of it, without its bookkeeping
         if node.tag not in _SCALAR_TAGS:
             self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain value")
             return None
@@ -273,7 +294,8 @@ class _Builder:
         result: dict[Any, Any] = {}
         merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == f"{_TAG}merge":
+            self.built += 1
+            if key_node.tag == _MERGE:
                 for key, value in self.merge(value_node, location, depth).items():
                     merged.setdefault(key, value)
                 continue
@@ -291,6 +313,8 @@ class _Builder:
 
     def merge(self, node: yaml.Node, location: Location, depth: int) -> dict[Any, Any]:
         """What a merge key (``<<``) brings: a mapping, or a list of mappings."""
+        if isinstance(node, yaml.SequenceNode):
+            self.built += 1
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         merged: dict[Any, Any] = {}
         for source in sources:
