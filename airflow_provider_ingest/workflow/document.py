@@ -10,8 +10,10 @@ nested at most :data:`MAX_DEPTH` deep: a small file cannot expand into a huge on
 from __future__ import annotations
 
 import codecs
+import contextlib
+import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +75,36 @@ def dotted(location: Location) -> str:
 
 @dataclass
 class Document:
-    """Decoded data plus the position of each key, by location, and where each plain value stands in the text."""
+    """Decoded data, the text it was read from, and where each key and value is written in that text."""
 
     path: str
     data: Any
-    positions: dict[Location, tuple[int, int]] = field(default_factory=dict)
     text: str = ""
-    spans: dict[Location, tuple[int, int]] = field(default_factory=dict)
-    """The characters of ``text`` each scalar value is written with: first and past-last index."""
     literal: bool = False
     """Every key and string of ``data`` is in ``text`` as is (ASCII text without a backslash, so no escape), so a
     search of the text finds whatever they hold."""
+    parsed: bool = False
+    """``data`` was read from ``text``: where each key and value is written is found in it again when a problem
+    is reported (a file without problems is never looked at twice)."""
+
+    @property
+    def positions(self) -> dict[Location, tuple[int, int]]:
+        """Line and column of each key and list item, by location."""
+        return self._located[0]
+
+    @property
+    def spans(self) -> dict[Location, tuple[int, int]]:
+        """The characters of ``text`` each scalar value is written with: first and past-last index, by location."""
+        return self._located[1]
+
+    @functools.cached_property
+    def _located(self) -> tuple[dict[Location, tuple[int, int]], dict[Location, tuple[int, int]]]:
+        builder = _Builder(self.path)
+        root = yaml.compose(self.text, Loader=_Loader) if self.parsed else None
+        if root is not None:
+            with contextlib.suppress(_LimitReached):  # read_document has refused such a document
+                builder.build(root, (), 0)
+        return builder.positions, builder.spans
 
     def may_hold(self, written: str) -> bool:
         """Whether a key or string of ``data`` may hold ``written``: not if the file, as written, does not."""
@@ -118,7 +139,7 @@ class Document:
 
 
 def read_document(path: str | Path, text: str | None = None) -> Document:
-    """Parse a YAML or JSON file, keeping positions; any problem raises :class:`WorkflowFileError`."""
+    """Parse a YAML or JSON file, keeping where things are written; any problem raises :class:`WorkflowFileError`."""
     name = str(path)
     content = _read_bytes(path) if text is None else text.encode("utf-8", "surrogatepass")
     if len(content) > MAX_FILE_BYTES:
@@ -130,32 +151,60 @@ def read_document(path: str | Path, text: str | None = None) -> Document:
         raise WorkflowFileError([_yaml_problem(name, decoded, error)]) from None
     except RecursionError:
         raise WorkflowFileError([Problem(name, 1, 1, "", f"nested deeper than {MAX_DEPTH} levels")]) from None
-    document = Document(name, None, text=decoded, literal=decoded.isascii() and "\\" not in decoded)
-    if root is None:
-        return document
-    anchored = "&" in decoded  # only an anchor lets an alias use a value again: without one, the nodes are a tree
+    literal = decoded.isascii() and "\\" not in decoded
+    data = None if root is None else _data(name, decoded, root)
+    return Document(name, data, text=decoded, literal=literal, parsed=True)
+
+
+def _data(name: str, text: str, root: yaml.Node) -> Any:
+    """The data of a document's nodes, at most :data:`MAX_NODES` values; its problems raise
+    :class:`WorkflowFileError`. A document with nothing to report is built once, plainly; any other is built
+    again, in detail, for its problems."""
+    anchored = "&" in text  # only an anchor lets an alias use a value again: without one, the nodes are a tree
     if anchored and _expanded_size(root) > MAX_NODES:
         raise WorkflowFileError([_too_many_values(name, root)])
-    builder = _Builder(name, document.positions, document.spans)
+    plain = _PlainBuilder()
     try:
-        document.data = builder.build(root, (), 0)
+        data = plain.build(root, 0)
+    except _Irregular:
+        return _checked_data(name, root, anchored)
+    if plain.built > MAX_NODES:  # a tree, counted while built
+        raise WorkflowFileError([_too_many_values(name, root)])
+    return data
+
+
+def _checked_data(name: str, root: yaml.Node, anchored: bool) -> Any:
+    """:func:`_data` for a document with something to report (or a merge key), built in detail."""
+    builder = _Builder(name)
+    try:
+        data = builder.build(root, (), 0)
     except _LimitReached as limit:
         builder.problems.append(limit.problem)
     if not anchored and (builder.problems or builder.built > MAX_NODES) and _expanded_size(root) > MAX_NODES:
         raise WorkflowFileError([_too_many_values(name, root)])  # a tree built whole counted its values while built
     if builder.problems:
         raise WorkflowFileError(builder.problems)
-    return document
+    return data
 
 
 def _read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, reading at most one byte past the size limit."""
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        content = file.read(min(size, MAX_FILE_BYTES) + 1)  # no buffer of the limit's size for a small file
-        if len(content) > size:  # it grew since, or its size is not known beforehand (a pipe): read on to the limit
-            content += file.read(MAX_FILE_BYTES + 1 - len(content))
-    return content
+    """The file's bytes, reading at most one byte past the size limit.
+
+    Read without a file object (whose buffer, terminal and position checks cost a dags folder of small files more
+    system calls than the reading itself): first as much as the file holds, then on to its end in small reads.
+    """
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        left = MAX_FILE_BYTES + 1
+        chunks = []
+        wanted = min(os.fstat(descriptor).st_size + 1, left)
+        while left and (chunk := os.read(descriptor, wanted)):
+            chunks.append(chunk)
+            left -= len(chunk)
+            wanted = min(left, 1 << 16)
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)
 
 
 def _decode(name: str, content: bytes) -> str:
@@ -230,6 +279,54 @@ def _too_many_values(name: str, root: yaml.Node) -> Problem:
     return Problem(name, *_position(key), field, message)
 
 
+class _Irregular(Exception):
+    """The plain builder stopped: the document has something to report, or a merge key."""
+
+
+class _PlainBuilder:
+    """Builds the data of a document with nothing to report (YAML's core tags, plain keys, none twice, no merge
+    key, nested at most :data:`MAX_DEPTH` deep), counting its values; stops with :class:`_Irregular` at anything
+    else, left to :class:`_Builder`."""
+
+    def __init__(self) -> None:
+        self.built = 0
+        """Values built (mappings, lists, keys, scalars)."""
+        self.constructor: yaml.constructor.SafeConstructor | None = None
+
+    def build(self, node: yaml.Node, depth: int) -> Any:
+        self.built += 1
+        if depth > MAX_DEPTH:
+            raise _Irregular
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if node.tag == _MAP and isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                self.built += 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise _Irregular
+                key = self.scalar(key_node)
+                if key in result:
+                    raise _Irregular
+                result[key] = self.build(value_node, depth + 1)
+            return result
+        if node.tag == _SEQ and isinstance(node, yaml.SequenceNode):
+            return [self.build(item, depth + 1) for item in node.value]
+        raise _Irregular
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR:
+            return node.value
+        if node.tag not in _SCALAR_TAGS:  # a merge key's tag is not
+            raise _Irregular
+        if self.constructor is None:
+            self.constructor = yaml.constructor.SafeConstructor()
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except Exception:  # an invalid value for its tag
+            raise _Irregular from None
+
+
 class _LimitReached(Exception):
     """Building stopped: the document is nested too deep."""
 
@@ -240,13 +337,11 @@ class _LimitReached(Exception):
 class _Builder:
     """Builds plain data from a YAML node graph, recording positions and problems."""
 
-    def __init__(
-        self, name: str, positions: dict[Location, tuple[int, int]], spans: dict[Location, tuple[int, int]]
-    ) -> None:
+    def __init__(self, name: str) -> None:
         self.constructor = yaml.constructor.SafeConstructor()
         self.name = name
-        self.positions = positions
-        self.spans = spans
+        self.positions: dict[Location, tuple[int, int]] = {}
+        self.spans: dict[Location, tuple[int, int]] = {}
         self.problems: list[Problem] = []
         self.built = 0
         """Values built (mappings, lists, keys, scalars): all of a tree's, when it is built without a problem."""
