@@ -381,6 +381,43 @@ def test_the_plain_build_is_the_detailed_one(content: bytes) -> None:
     assert plain.built == detailed.built == document._expanded_size(root)
 
 
+def _shape(node: yaml.Node) -> Any:
+    """A node graph as nested tuples: kind, tag, and value or children, with where each node is written."""
+    where = (node.start_mark.index, node.end_mark.index, node.start_mark.line, node.start_mark.column)
+    if isinstance(node, yaml.ScalarNode):
+        return ("scalar", node.tag, node.value, where)
+    if isinstance(node, yaml.SequenceNode):
+        return ("list", node.tag, [_shape(item) for item in node.value], where)
+    return ("map", node.tag, [(_shape(key), _shape(value)) for key, value in node.value], where)
+
+
+SCALAR_TEXTS = st.one_of(
+    st.sampled_from([*ODD_STRINGS, "yes", "yesterday", "No", "Nov", "on", "one", "~", "null", "nullable", "", "0o17",
+                     "0x1F", "0x1G", "1_000", ".inf", ".info", "-.Inf", "=", "==", "<<", "<<<", "2024-01-01",
+                     "2024-01-01 10:00:00", "2024-01-01x", "1e3", "1e3x", "+1", "0b101", "12:30:00", "190:20:30"]),
+    st.text(max_size=12),
+)  # fmt: skip
+
+
+@PROPERTY
+@given(content=MUTATED, scalars=st.lists(SCALAR_TEXTS, max_size=6))
+def test_the_loader_composes_what_pyyamls_safe_loader_composes(content: bytes, scalars: list[str]) -> None:
+    texts = [content.decode("utf-8", "replace"), yaml.safe_dump(scalars), "\n".join(f"- {s}" for s in scalars)]
+    for text in texts:
+        try:
+            expected = yaml.compose(text, Loader=document._SafeLoader)
+        except yaml.YAMLError:
+            continue
+        for _ in range(2):  # the second time, with the tags it remembers
+            actual = yaml.compose(text, Loader=document._Loader)
+            assert (expected is None and actual is None) or _shape(actual) == _shape(expected)
+
+
+def test_the_loader_remembers_few_short_values() -> None:
+    yaml.compose("".join(f"- v{i}\n" for i in range(5000)) + "- " + "x" * 65 + "\n", Loader=document._Loader)
+    assert len(document._Loader._plain_tags) == 4096 and "x" * 65 not in document._Loader._plain_tags
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -15,19 +15,48 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from airflow_provider_ingest.errors import ConfigurationError
 
 try:
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
-_BYTE_POSITIONS = _Loader is not yaml.SafeLoader
+_BYTE_POSITIONS = _SafeLoader is not yaml.SafeLoader
 """libyaml reports a reader error's position in bytes of UTF-8, PyYAML's own reader in characters."""
+
+
+class _Loader(_SafeLoader):
+    """PyYAML's safe loader (on libyaml's parser when PyYAML has it) without path resolvers, remembering the tag
+    of each short plain value: a dags folder writes the same keys and values in every file."""
+
+    yaml_path_resolvers: ClassVar[dict[Any, Any]] = {}  # its own: none, whatever is added to PyYAML's loaders
+    _plain_tags: ClassVar[dict[str, str]] = {}
+    """Tags of plain values of at most 64 characters, at most 4096 of them."""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """Nothing to follow: no path resolvers."""
+
+    def ascend_resolver(self) -> None:
+        """Nothing to follow: no path resolvers."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        """The tag PyYAML's resolver gives an untagged node when it has no path resolvers."""
+        if kind is not yaml.ScalarNode:
+            return self.DEFAULT_MAPPING_TAG if kind is yaml.MappingNode else self.DEFAULT_SEQUENCE_TAG
+        if not implicit[0]:  # quoted, or tagged "!"
+            return self.DEFAULT_SCALAR_TAG
+        tag = self._plain_tags.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(value) <= 64 and len(self._plain_tags) < 4096:
+                self._plain_tags[value] = tag
+        return tag
+
 
 MAX_FILE_BYTES = 1024 * 1024
 """Largest workflow file read, in bytes."""
