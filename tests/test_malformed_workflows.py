@@ -132,6 +132,16 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
     ("billion_laughs", LAUGHS, 5, 1, "e", f"more than {MAX_NODES:,} values"),
     ("recursive_alias", air("params: &p {self: *p}"), 17, 11, "airflow.params", "nested deeper"),
     ("many_plain_values", BASE + "extra: [" + "1, " * 120_000 + "]\n", 16, 1, "extra", f"more than {MAX_NODES:,}"),
+    # values left unbuilt (under a refused tag, after a too deep list) still count: the size is the first problem
+    ("many_values_tagged", BASE + "extra: !x [" + "1, " * 120_000 + "]\n", 16, 1, "extra", f"more than {MAX_NODES:,}"),
+    (
+        "many_values_after_deep_nesting",
+        BASE + "extra: [" + "[" * 150 + "]" * 150 + ", " + "1, " * 120_000 + "]\n",
+        16,
+        1,
+        "extra",
+        f"more than {MAX_NODES:,}",
+    ),
     ("deep_nesting", sub("path: in.jsonl", "path: " + "[" * 150 + "]" * 150), 4, 109, "source.config", "nested deeper"),
     ("too_large", BASE + "#" * MAX_FILE_BYTES + "\n", 1, 1, "", "file too large"),
     # shapes

@@ -120,6 +120,41 @@ MALFORMED = [
         "source.config.path",
         "cannot carry its password inline",
     ),
+    # written with escapes or look-alike letters: the quick look at the text for secrets must not miss them
+    ("inline_password_escaped", GOOD + '    "\\x70assword": pw\n', 12, 5, "sink.config.password", "cannot be inline"),
+    (
+        "inline_password_long_s",
+        GOOD + '    "pa\\u017f\\u017fword": hunter2\n',
+        12,
+        5,
+        "sink.config.pa\u017f\u017fword",
+        "secrets cannot be inline",
+    ),
+    (
+        "inline_password_long_s_unescaped",
+        GOOD + "    pa\u017f\u017fword: pw\n",
+        12,
+        5,
+        "sink.config.pa\u017f\u017fword",
+        "secrets cannot be inline",
+    ),
+    (
+        "inline_url_password_escaped_at",
+        GOOD.replace("path: in.jsonl", 'path: "postgresql://me:pw\\x40db/shop"'),
+        5,
+        5,
+        "source.config.path",
+        "cannot carry its password inline",
+    ),
+    (
+        "json_inline_password_escaped",
+        '{"source": {"type": "file", "config": {"path": "in.jsonl", "\\u0070assword": "pw"}}}',
+        1,
+        60,
+        "source.config.password",
+        "secrets cannot be inline",
+    ),
+    ("reference_escaped", GOOD + 'workflow:\n  compression: "\\x24{C}"\n', 13, 3, "workflow.compression", "only in"),
     ("duplicate_key", GOOD + "sink: {type: console}\n", 12, 1, "sink", "duplicate key"),
     (
         "wrong_config_type",
@@ -186,7 +221,7 @@ MALFORMED = [
 )
 def test_malformed_file_names_file_line_column_and_field(tmp_path, name, text, line, column, field, message):
     path = tmp_path / (f"{name}.json" if name.startswith("json") else f"{name}.yaml")
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(WorkflowFileError) as raised:
         load_workflow(path)
     expected = f"{path}:{line}:{column}: {field + ': ' if field else ''}"

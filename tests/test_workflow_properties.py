@@ -2,12 +2,15 @@
 
 Whatever the mutation (bytes flipped, deleted or inserted, YAML syntax inserted, random values put into
 any field), ``validate`` returns a workflow or raises :class:`WorkflowFileError`, and the CLI never prints a
-traceback: it exits 0, or 1 with every line a ``file:line:column:`` problem.
+traceback: it exits 0, or 1 with every line a ``file:line:column:`` problem. The shortcuts a file's text allows
+(no secret or reference looked for where the text has none, a document with nothing to report built plainly,
+its values counted while built) change no outcome.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_ingest.cli import main
-from airflow_provider_ingest.workflow.document import WorkflowFileError
+from airflow_provider_ingest.secrets import SECRET_NAME
+from airflow_provider_ingest.workflow import document, loader
+from airflow_provider_ingest.workflow.document import Document, WorkflowFileError
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, load_workflow
 
 NATIVE = """\
@@ -92,7 +97,22 @@ workflowConfig:
       jwtToken: ${OM_JWT_TOKEN}
 """
 
-SEEDS = [NATIVE.encode(), OPENMETADATA.encode()]
+PLAIN = """\
+source:
+  type: file
+  config: {path: in.jsonl}
+processors:
+  - type: filter
+    config: {kinds: [table]}
+sink:
+  type: file
+  config: {path: out.jsonl}
+workflow: {staging_root: staging}
+airflow: {dag_id: plain, schedule: "@daily"}
+"""
+"""A file whose text names no secret and holds no reference: the loader's shortcuts apply to it."""
+
+SEEDS = [NATIVE.encode(), OPENMETADATA.encode(), PLAIN.encode()]
 
 SYNTAX = [
     ": ", "- ", "[", "]", "{", "}", ",", "&a ", "*a", "<<: *a", "<<: 3", "? ", "|\n", ">\n", "'", '"', "\t", "\n",
@@ -275,3 +295,141 @@ def test_what_validate_accepts_the_dag_factory_builds(
     except WorkflowFileError:
         return
     assert build_dag(path).dag_id == "probe"
+
+
+PLAIN_KEYS = ["url", "path", "owner", "staging_root", "note"]
+SECRET_KEYS = ["password", "api_key", "jwtToken", "x_sig", "Credentials", "pa\u017f\u017fword", "api_\u212aey"]
+PLAIN_VALUES = [
+    "postgresql://me:pw@db/shop", "mysql://u:p@h/db", "postgresql://me@db/shop", "s3://conn@bucket/x", "a@b", 5,
+]  # fmt: skip
+REFERENCES = ["${", "${1X}", "${PW}", "postgresql://me:${PW}@db/shop", "s3://${BUCKET}/x"]
+SECRET_VALUES = ["host=db password=pw", "host=db password=${PW}", "https://h/x?token=abc&b=1", "sig", "hunter2"]
+SECRET_PLACES = [
+    ("source", "config"), ("sink", "config"), ("processors", 0, "config"), ("workflow",), ("airflow", "params"),
+    ("airflow",), (),
+]  # fmt: skip
+
+
+@st.composite
+def secret_mutations(draw: st.DrawFn) -> bytes:
+    """The plain seed with secret-like keys and values put in, written as YAML or JSON, with or without escapes."""
+    data: dict[str, Any] = yaml.safe_load(PLAIN)
+    keys = st.sampled_from(PLAIN_KEYS) | st.sampled_from(SECRET_KEYS)
+    values = st.sampled_from(PLAIN_VALUES) | st.sampled_from(REFERENCES) | st.sampled_from(SECRET_VALUES)
+    for _ in range(draw(st.integers(min_value=1, max_value=2))):
+        _put(data, (*draw(st.sampled_from(SECRET_PLACES)), draw(keys)), draw(values))
+    form = draw(st.sampled_from(["yaml", "yaml_escaped", "json", "json_escaped"]))
+    if form.startswith("yaml"):
+        text = yaml.safe_dump(data, allow_unicode=form == "yaml", default_style=None if form == "yaml" else '"')
+    else:
+        text = json.dumps(data, default=str, ensure_ascii=form == "json_escaped")
+    return text.encode("utf-8")
+
+
+def _outcome(path: Path) -> tuple[Any, ...]:
+    try:
+        workflow = load_workflow(path)
+    except WorkflowFileError as error:
+        return ("refused", str(error))
+    return ("valid", workflow.spec.model_dump(), [str(warning) for warning in workflow.warnings])
+
+
+@pytest.mark.parametrize("files", [MUTATED, secret_mutations()], ids=["mutated", "secrets"])
+@PROPERTY
+@given(data=st.data())
+def test_looking_at_the_text_first_changes_no_outcome(tmp_path: Path, files: Any, data: st.DataObject) -> None:
+    content = data.draw(files)
+    path = tmp_path / "wf.yaml"
+    path.write_bytes(content)
+    quick = _outcome(path)
+    with pytest.MonkeyPatch.context() as patch:  # every secret and reference check made, whatever the text
+        patch.setattr(Document, "may_hold", lambda self, written: True)
+        patch.setattr(loader, "_may_hold_secrets", lambda document: True)
+        assert _outcome(path) == quick
+
+
+NAME_PARTS = [
+    "pass", "word", "wd", "pwd", "phrase", "secret", "token", "credential", "s", "authorization", "signature", "sig",
+    "api", "private", "access", "key", "_", "-", "x", "Pass", "KEY", "Sig", "ssl", "jwt", "Token", "de",
+]  # fmt: skip
+
+
+@PROPERTY
+@given(name=st.lists(st.sampled_from(NAME_PARTS), min_size=1, max_size=5).map("".join))
+def test_every_secret_name_holds_a_secret_word(name: str) -> None:
+    if re.search(SECRET_NAME, name, re.IGNORECASE):
+        assert any(word in name.lower() for word in loader.SECRET_WORDS)
+
+
+@PROPERTY
+@given(content=MUTATED)
+def test_the_plain_build_is_the_detailed_one(content: bytes) -> None:
+    """A document the plain builder builds (nothing to report) has the data and size the detailed build gives."""
+    try:
+        root = yaml.compose(content.decode("utf-8"), Loader=document._Loader)
+    except (UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return
+    if root is None or document._expanded_size(root) > document.MAX_NODES:
+        return
+    plain = document._PlainBuilder()
+    try:
+        data = plain.build(root, 0)
+    except document._Irregular:
+        return
+    detailed = document._Builder("wf.yaml")
+    assert repr(detailed.build(root, (), 0)) == repr(data) and not detailed.problems  # repr: NaN equals itself
+    assert plain.built == detailed.built == document._expanded_size(root)
+
+
+def _shape(node: yaml.Node) -> Any:
+    """A node graph as nested tuples: kind, tag, and value or children, with where each node is written."""
+    where = (node.start_mark.index, node.end_mark.index, node.start_mark.line, node.start_mark.column)
+    if isinstance(node, yaml.ScalarNode):
+        return ("scalar", node.tag, node.value, where)
+    if isinstance(node, yaml.SequenceNode):
+        return ("list", node.tag, [_shape(item) for item in node.value], where)
+    return ("map", node.tag, [(_shape(key), _shape(value)) for key, value in node.value], where)
+
+
+SCALAR_TEXTS = st.one_of(
+    st.sampled_from([*ODD_STRINGS, "yes", "yesterday", "No", "Nov", "on", "one", "~", "null", "nullable", "", "0o17",
+                     "0x1F", "0x1G", "1_000", ".inf", ".info", "-.Inf", "=", "==", "<<", "<<<", "2024-01-01",
+                     "2024-01-01 10:00:00", "2024-01-01x", "1e3", "1e3x", "+1", "0b101", "12:30:00", "190:20:30"]),
+    st.text(max_size=12),
+)  # fmt: skip
+
+
+@PROPERTY
+@given(content=MUTATED, scalars=st.lists(SCALAR_TEXTS, max_size=6))
+def test_the_loader_composes_what_pyyamls_safe_loader_composes(content: bytes, scalars: list[str]) -> None:
+    texts = [content.decode("utf-8", "replace"), yaml.safe_dump(scalars), "\n".join(f"- {s}" for s in scalars)]
+    for text in texts:
+        try:
+            expected = yaml.compose(text, Loader=document._SafeLoader)
+        except yaml.YAMLError:
+            continue
+        for _ in range(2):  # the second time, with the tags it remembers
+            actual = yaml.compose(text, Loader=document._Loader)
+            assert (expected is None and actual is None) or _shape(actual) == _shape(expected)
+
+
+def test_the_loader_remembers_few_short_values() -> None:
+    yaml.compose("".join(f"- v{i}\n" for i in range(5000)) + "- " + "x" * 65 + "\n", Loader=document._Loader)
+    assert len(document._Loader._plain_tags) == 4096 and "x" * 65 not in document._Loader._plain_tags
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: {<<: {x: 1, y: [1, 2]}, z: 3}\n",
+        "a: {<<: [{x: 1}, {y: [2, {q: 3}]}], z: 3}\n",
+        "<<: {source: {type: file}}\nsink: {type: console}\n",
+        "? a\n: [1, [2, [3]]]\n",
+        "- [a, {b: c}]\n- ~\n",
+    ],
+)
+def test_merges_and_lists_are_counted_while_built(text: str) -> None:
+    root = yaml.compose(text, Loader=document._Loader)
+    builder = document._Builder("wf.yaml")
+    builder.build(root, (), 0)
+    assert builder.built == document._expanded_size(root)

@@ -40,9 +40,7 @@ from airflow_provider_ingest.airflow.operators import (
     IngestStageOperator,
 )
 from airflow_provider_ingest.registry import resolve
-from airflow_provider_ingest.secrets import scrub
 from airflow_provider_ingest.workflow.document import Document, Problem, WorkflowFileError, read_document
-from airflow_provider_ingest.workflow.env import secret_values, substitute
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, is_workflow, validate_document
 from airflow_provider_ingest.workflow.spec import TEST_CONNECTIONS_TASK_ID, ComponentSpec
 
@@ -51,8 +49,9 @@ SNIFF_BYTES = 1 << 20
 """How much of a file that does not parse is read to tell whether it means to be a workflow."""
 
 _KEY = r"""(?:source|"source"|'source')"""
-_TOP_LEVEL_SOURCE = re.compile(rf"^(?:---[ \t]+)?{_KEY}[ \t]*:(?:[ \t]|$)", re.MULTILINE)
-_SOURCE_KEY = re.compile(rf"(?:^|[{{,\s]){_KEY}\s*:")
+_TOP_LEVEL_SOURCE = rf"(?m)^(?:---[ \t]+)?{_KEY}[ \t]*:(?:[ \t]|$)"
+_SOURCE_KEY = rf"(?:^|[{{,\s]){_KEY}\s*:"
+"""Patterns compiled (and kept by ``re``) when a file that does not parse is looked at."""
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,9 @@ def load_workflow_dags(namespace: dict[str, Any], folder: str | Path | None = No
 
     Call it from a DAG file as ``load_workflow_dags(globals())``; the DAGs are put in that namespace.
     The cyclic garbage collector is paused meanwhile: parsing makes no garbage cycles, and a full
-    collection over Airflow's heap would otherwise cost as much as building the DAGs.
+    collection over Airflow's heap would otherwise cost as much as building the DAGs. What was built
+    then joins the collector's oldest generation (``gc.freeze`` and ``unfreeze`` move it there without
+    a collection): it lives as long as the DagBag, and the next young collection need not walk it all.
     """
     paused = gc.isenabled()
     gc.disable()
@@ -70,6 +71,8 @@ def load_workflow_dags(namespace: dict[str, Any], folder: str | Path | None = No
         return _load(namespace, folder)
     finally:
         if paused:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
@@ -89,6 +92,7 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
         except Exception as error:  # whatever one file does stays that file's own import error
             problems.append(unforeseen(path, error))
     dags: dict[str, DAG] = {}
+    folders: dict[Path, Path] = {}  # each folder resolved once
     for dag_id, claimants in sorted(claims.items()):
         if len(claimants) > 1:
             names = ", ".join(str(path) for path, _ in claimants)
@@ -99,7 +103,8 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
             continue
         path, document = claimants[0]
         try:
-            dags[dag_id] = _build(validate_document(document), loader_file)
+            folder = folders.get(path.parent) or folders.setdefault(path.parent, path.parent.resolve())
+            dags[dag_id] = _build(validate_document(document), folder, loader_file)
         except WorkflowFileError as error:
             problems += error.problems
         except Exception as error:  # a component's or Airflow's own failure: this file's import error only
@@ -149,8 +154,8 @@ def looks_like_workflow(path: str | Path) -> bool:
         text = raw.decode("utf-8", errors="replace")
     text = text.lstrip("\ufeff")
     if text.lstrip().startswith("{"):
-        return _SOURCE_KEY.search(text) is not None
-    return _TOP_LEVEL_SOURCE.search(text) is not None
+        return re.search(_SOURCE_KEY, text) is not None
+    return re.search(_TOP_LEVEL_SOURCE, text) is not None
 
 
 def unforeseen(path: str | Path, error: BaseException, data: Any = None) -> Problem:
@@ -160,8 +165,15 @@ def unforeseen(path: str | Path, error: BaseException, data: Any = None) -> Prob
     """
     mark = getattr(error, "problem_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if isinstance(getattr(mark, "line", None), int) else (1, 1)
-    message = scrub(f"{type(error).__name__}: {error}", secret_values(data))
-    return Problem(str(path), line, column, "", message)
+    return Problem(str(path), line, column, "", _scrubbed(error, data))
+
+
+def _scrubbed(error: BaseException, settings: Any) -> str:
+    """An exception as ``Type: message``, every secret of ``settings`` (resolved or as written) hidden."""
+    from airflow_provider_ingest.secrets import scrub
+    from airflow_provider_ingest.workflow.env import secret_values
+
+    return scrub(f"{type(error).__name__}: {error}", secret_values(settings))
 
 
 def _report(problems: list[Problem]) -> None:
@@ -207,7 +219,7 @@ def build_dag(path: str | Path, loader_file: str | None = None) -> DAG:
     To run a generated DAG with ``dag.test()`` (Airflow 3.3 syncs it from the dags folder first), put
     the workflow file in the dags folder: see ``tests/support/dags.py`` and the ``dags_folder`` fixture.
     """
-    return _build(validate_document(read_document(path)), loader_file)
+    return _build(validate_document(read_document(path)), Path(path).parent.resolve(), loader_file)
 
 
 def discover(folder: Path) -> list[Path]:
@@ -234,7 +246,8 @@ def _variable(dag_id: str) -> str:
     return "dag_" + re.sub(r"\W", "_", dag_id)
 
 
-def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
+def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> DAG:
+    """The DAG of a valid workflow; ``folder`` is the workflow file's, resolved."""
     spec = workflow.spec
     settings = spec.airflow
     run = spec.workflow
@@ -250,7 +263,6 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
         default_args["execution_timeout"] = settings.execution_timeout
     if settings.pool:
         default_args["pool"] = settings.pool
-    folder = workflow.path.parent.resolve()
     common = {
         "staging_root": run.staging_root,
         "success_threshold": run.success_threshold,
@@ -275,7 +287,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
         if not isinstance(settings.schedule, str):  # a cron expression or preset was checked as Airflow checks it
             dag.timetable.validate()
     except Exception as error:  # an invalid schedule, start date or params
-        message = scrub(f"{type(error).__name__}: {error}", secret_values(workflow.document.data))
+        message = _scrubbed(error, workflow.document.data)
         raise WorkflowFileError([workflow.document.problem(_setting(error), message)]) from None
     with dag:
         task_ids = spec.task_ids()
@@ -311,7 +323,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
                     type=spec.sink.type,
                     config=spec.sink.config,
                     input_uri=last.output["uri"],
-                    outlets=_assets(workflow.document, "sink", spec.sink, folder),
+                    outlets=_assets(workflow, "sink", spec.sink, folder),
                     **common,
                 )
             )
@@ -332,7 +344,7 @@ def _build(workflow: LoadedWorkflow, loader_file: str | None) -> DAG:
                         type=spec.bulk_sink.type,
                         config=spec.bulk_sink.config,
                         input_uri=stage.output["uri"],
-                        outlets=_assets(workflow.document, "bulk_sink", spec.bulk_sink, folder),
+                        outlets=_assets(workflow, "bulk_sink", spec.bulk_sink, folder),
                         **common,
                     )
                 )
@@ -362,23 +374,23 @@ def _setting(error: Exception) -> tuple[str, ...]:
 
 def _documentation(workflow: LoadedWorkflow) -> str:
     """The DAG's docs: the description, then the workflow file as written (``${ENV}`` references, never values)."""
-    text = workflow.path.read_bytes().decode("utf-8-sig", errors="replace").rstrip()
-    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
-    source = f"Workflow file `{workflow.path}`:\n\n{fence}yaml\n{text}\n{fence}\n"
+    text = workflow.document.text.rstrip()
+    runs = re.findall(r"`+", text) if "`" in text else []
+    fence = "`" * max(3, 1 + max(map(len, runs), default=0))
+    source = f"Workflow file `{workflow.document.path}`:\n\n{fence}yaml\n{text}\n{fence}\n"
     description = workflow.spec.description
     return f"{description.rstrip()}\n\n{source}" if description else source
 
 
-def _assets(document: Document, role: str, spec: ComponentSpec, folder: Path) -> list[Asset]:
-    """The Assets a sink or bulk sink declares, relative paths taken from the workflow file's folder.
+def _assets(workflow: LoadedWorkflow, role: str, spec: ComponentSpec, folder: Path) -> list[Asset]:
+    """The Assets a sink or bulk sink declares (from its settings as validated), relative paths taken from the
+    workflow file's folder.
 
     Any failure is a problem of its ``config``, secrets hidden.
     """
-    secrets: set[str] = set()
     try:
         component = resolve(role, spec.type)
-        config = component.config_class.model_validate(substitute(spec.config, strict=False, secrets=secrets))
-        return [Asset(uri) for uri in component.written_uris(config, folder)]
+        return [Asset(uri) for uri in component.written_uris(workflow.configs[(role,)], folder)]
     except Exception as error:
-        message = scrub(f"{type(error).__name__}: {error}", secrets)
-        raise WorkflowFileError([document.problem((role, "config"), message)]) from None
+        message = _scrubbed(error, spec.config)
+        raise WorkflowFileError([workflow.document.problem((role, "config"), message)]) from None

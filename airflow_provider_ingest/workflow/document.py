@@ -10,21 +10,53 @@ nested at most :data:`MAX_DEPTH` deep: a small file cannot expand into a huge on
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field
+import contextlib
+import functools
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from airflow_provider_ingest.errors import ConfigurationError
 
 try:
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
-_BYTE_POSITIONS = _Loader is not yaml.SafeLoader
+_BYTE_POSITIONS = _SafeLoader is not yaml.SafeLoader
 """libyaml reports a reader error's position in bytes of UTF-8, PyYAML's own reader in characters."""
+
+
+class _Loader(_SafeLoader):
+    """PyYAML's safe loader (on libyaml's parser when PyYAML has it) without path resolvers, remembering the tag
+    of each short plain value: a dags folder writes the same keys and values in every file."""
+
+    yaml_path_resolvers: ClassVar[dict[Any, Any]] = {}  # its own: none, whatever is added to PyYAML's loaders
+    _plain_tags: ClassVar[dict[str, str]] = {}
+    """Tags of plain values of at most 64 characters, at most 4096 of them."""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """Nothing to follow: no path resolvers."""
+
+    def ascend_resolver(self) -> None:
+        """Nothing to follow: no path resolvers."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        """The tag PyYAML's resolver gives an untagged node when it has no path resolvers."""
+        if kind is not yaml.ScalarNode:
+            return self.DEFAULT_MAPPING_TAG if kind is yaml.MappingNode else self.DEFAULT_SEQUENCE_TAG
+        if not implicit[0]:  # quoted, or tagged "!"
+            return self.DEFAULT_SCALAR_TAG
+        tag = self._plain_tags.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(value) <= 64 and len(self._plain_tags) < 4096:
+                self._plain_tags[value] = tag
+        return tag
+
 
 MAX_FILE_BYTES = 1024 * 1024
 """Largest workflow file read, in bytes."""
@@ -39,6 +71,7 @@ Location = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_TAG}{name}" for name in ("null", "bool", "int", "float", "str", "timestamp")}
+_MAP, _SEQ, _STR, _MERGE = (f"{_TAG}{name}" for name in ("map", "seq", "str", "merge"))
 
 
 @dataclass(frozen=True)
@@ -71,14 +104,40 @@ def dotted(location: Location) -> str:
 
 @dataclass
 class Document:
-    """Decoded data plus the position of each key, by location, and where each plain value stands in the text."""
+    """Decoded data, the text it was read from, and where each key and value is written in that text."""
 
     path: str
     data: Any
-    positions: dict[Location, tuple[int, int]] = field(default_factory=dict)
     text: str = ""
-    spans: dict[Location, tuple[int, int]] = field(default_factory=dict)
-    """The characters of ``text`` each scalar value is written with: first and past-last index."""
+    literal: bool = False
+    """Every key and string of ``data`` is in ``text`` as is (ASCII text without a backslash, so no escape), so a
+    search of the text finds whatever they hold."""
+    parsed: bool = False
+    """``data`` was read from ``text``: where each key and value is written is found in it again when a problem
+    is reported (a file without problems is never looked at twice)."""
+
+    @property
+    def positions(self) -> dict[Location, tuple[int, int]]:
+        """Line and column of each key and list item, by location."""
+        return self._located[0]
+
+    @property
+    def spans(self) -> dict[Location, tuple[int, int]]:
+        """The characters of ``text`` each scalar value is written with: first and past-last index, by location."""
+        return self._located[1]
+
+    @functools.cached_property
+    def _located(self) -> tuple[dict[Location, tuple[int, int]], dict[Location, tuple[int, int]]]:
+        builder = _Builder(self.path)
+        root = yaml.compose(self.text, Loader=_Loader) if self.parsed else None
+        if root is not None:
+            with contextlib.suppress(_LimitReached):  # read_document has refused such a document
+                builder.build(root, (), 0)
+        return builder.positions, builder.spans
+
+    def may_hold(self, written: str) -> bool:
+        """Whether a key or string of ``data`` may hold ``written``: not if the file, as written, does not."""
+        return not self.literal or written in self.text
 
     def where(self, location: Location) -> tuple[int, int]:
         """Line and column of a location, or of its nearest ancestor present in the file."""
@@ -109,7 +168,7 @@ class Document:
 
 
 def read_document(path: str | Path, text: str | None = None) -> Document:
-    """Parse a YAML or JSON file, keeping positions; any problem raises :class:`WorkflowFileError`."""
+    """Parse a YAML or JSON file, keeping where things are written; any problem raises :class:`WorkflowFileError`."""
     name = str(path)
     content = _read_bytes(path) if text is None else text.encode("utf-8", "surrogatepass")
     if len(content) > MAX_FILE_BYTES:
@@ -121,25 +180,60 @@ def read_document(path: str | Path, text: str | None = None) -> Document:
         raise WorkflowFileError([_yaml_problem(name, decoded, error)]) from None
     except RecursionError:
         raise WorkflowFileError([Problem(name, 1, 1, "", f"nested deeper than {MAX_DEPTH} levels")]) from None
-    document = Document(name, None, text=decoded)
-    if root is None:
-        return document
-    if _expanded_size(root) > MAX_NODES:
+    literal = decoded.isascii() and "\\" not in decoded
+    data = None if root is None else _data(name, decoded, root)
+    return Document(name, data, text=decoded, literal=literal, parsed=True)
+
+
+def _data(name: str, text: str, root: yaml.Node) -> Any:
+    """The data of a document's nodes, at most :data:`MAX_NODES` values; its problems raise
+    :class:`WorkflowFileError`. A document with nothing to report is built once, plainly; any other is built
+    again, in detail, for its problems."""
+    anchored = "&" in text  # only an anchor lets an alias use a value again: without one, the nodes are a tree
+    if anchored and _expanded_size(root) > MAX_NODES:
         raise WorkflowFileError([_too_many_values(name, root)])
-    builder = _Builder(name, document.positions, document.spans)
+    plain = _PlainBuilder()
     try:
-        document.data = builder.build(root, (), 0)
+        data = plain.build(root, 0)
+    except _Irregular:
+        return _checked_data(name, root, anchored)
+    if plain.built > MAX_NODES:  # a tree, counted while built
+        raise WorkflowFileError([_too_many_values(name, root)])
+    return data
+
+
+def _checked_data(name: str, root: yaml.Node, anchored: bool) -> Any:
+    """:func:`_data` for a document with something to report (or a merge key), built in detail."""
+    builder = _Builder(name)
+    try:
+        data = builder.build(root, (), 0)
     except _LimitReached as limit:
         builder.problems.append(limit.problem)
+    if not anchored and (builder.problems or builder.built > MAX_NODES) and _expanded_size(root) > MAX_NODES:
+        raise WorkflowFileError([_too_many_values(name, root)])  # a tree built whole counted its values while built
     if builder.problems:
         raise WorkflowFileError(builder.problems)
-    return document
+    return data
 
 
 def _read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, reading at most one byte past the size limit."""
-    with open(path, "rb") as file:
-        return file.read(MAX_FILE_BYTES + 1)
+    """The file's bytes, reading at most one byte past the size limit.
+
+    Read without a file object (whose buffer, terminal and position checks cost a dags folder of small files more
+    system calls than the reading itself): first as much as the file holds, then on to its end in small reads.
+    """
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        left = MAX_FILE_BYTES + 1
+        chunks = []
+        wanted = min(os.fstat(descriptor).st_size + 1, left)
+        while left and (chunk := os.read(descriptor, wanted)):
+            chunks.append(chunk)
+            left -= len(chunk)
+            wanted = min(left, 1 << 16)
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)
 
 
 def _decode(name: str, content: bytes) -> str:
@@ -214,6 +308,54 @@ def _too_many_values(name: str, root: yaml.Node) -> Problem:
     return Problem(name, *_position(key), field, message)
 
 
+class _Irregular(Exception):
+    """The plain builder stopped: the document has something to report, or a merge key."""
+
+
+class _PlainBuilder:
+    """Builds the data of a document with nothing to report (YAML's core tags, plain keys, none twice, no merge
+    key, nested at most :data:`MAX_DEPTH` deep), counting its values; stops with :class:`_Irregular` at anything
+    else, left to :class:`_Builder`."""
+
+    def __init__(self) -> None:
+        self.built = 0
+        """Values built (mappings, lists, keys, scalars)."""
+        self.constructor: yaml.constructor.SafeConstructor | None = None
+
+    def build(self, node: yaml.Node, depth: int) -> Any:
+        self.built += 1
+        if depth > MAX_DEPTH:
+            raise _Irregular
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if node.tag == _MAP and isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                self.built += 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise _Irregular
+                key = self.scalar(key_node)
+                if key in result:
+                    raise _Irregular
+                result[key] = self.build(value_node, depth + 1)
+            return result
+        if node.tag == _SEQ and isinstance(node, yaml.SequenceNode):
+            return [self.build(item, depth + 1) for item in node.value]
+        raise _Irregular
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR:
+            return node.value
+        if node.tag not in _SCALAR_TAGS:  # a merge key's tag is not
+            raise _Irregular
+        if self.constructor is None:
+            self.constructor = yaml.constructor.SafeConstructor()
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except Exception:  # an invalid value for its tag
+            raise _Irregular from None
+
+
 class _LimitReached(Exception):
     """Building stopped: the document is nested too deep."""
 
@@ -224,29 +366,30 @@ class _LimitReached(Exception):
 class _Builder:
     """Builds plain data from a YAML node graph, recording positions and problems."""
 
-    def __init__(
-        self, name: str, positions: dict[Location, tuple[int, int]], spans: dict[Location, tuple[int, int]]
-    ) -> None:
+    def __init__(self, name: str) -> None:
         self.constructor = yaml.constructor.SafeConstructor()
         self.name = name
-        self.positions = positions
-        self.spans = spans
+        self.positions: dict[Location, tuple[int, int]] = {}
+        self.spans: dict[Location, tuple[int, int]] = {}
         self.problems: list[Problem] = []
+        self.built = 0
+        """Values built (mappings, lists, keys, scalars): all of a tree's, when it is built without a problem."""
 
     def problem(self, node: yaml.Node, location: Location, message: str) -> None:
         self.problems.append(Problem(self.name, *_position(node), dotted(location), message))
 
     def build(self, node: yaml.Node, location: Location, depth: int) -> Any:
+        self.built += 1
         if depth > MAX_DEPTH:
             message = f"nested deeper than {MAX_DEPTH} levels"
             raise _LimitReached(Problem(self.name, *_position(node), dotted(location[:2]), message))
         if isinstance(node, yaml.MappingNode):
-            if node.tag != f"{_TAG}map":
+            if node.tag != _MAP:
                 self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain mapping")
                 return None
             return self.mapping(node, location, depth)
         if isinstance(node, yaml.SequenceNode):
-            if node.tag != f"{_TAG}seq":
+            if node.tag != _SEQ:
                 self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain list")
                 return None
             items = []
@@ -259,6 +402,8 @@ class _Builder:
         return self.scalar(node, location)
 
     def scalar(self, node: yaml.Node, location: Location) -> Any:
+        if node.tag == _STR:
+            return node.value  # what the constructor would make of it, without its bookkeeping
         if node.tag not in _SCALAR_TAGS:
             self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain value")
             return None
@@ -273,7 +418,8 @@ class _Builder:
         result: dict[Any, Any] = {}
         merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == f"{_TAG}merge":
+            self.built += 1
+            if key_node.tag == _MERGE:
                 for key, value in self.merge(value_node, location, depth).items():
                     merged.setdefault(key, value)
                 continue
@@ -291,6 +437,8 @@ class _Builder:
 
     def merge(self, node: yaml.Node, location: Location, depth: int) -> dict[Any, Any]:
         """What a merge key (``<<``) brings: a mapping, or a list of mappings."""
+        if isinstance(node, yaml.SequenceNode):
+            self.built += 1
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         merged: dict[Any, Any] = {}
         for source in sources:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_ingest.secrets import USERINFO, Span, secret_spans
 from airflow_provider_ingest.workflow.document import (
     Document,
     Location,
@@ -20,11 +18,24 @@ from airflow_provider_ingest.workflow.document import (
     WorkflowFileError,
     read_document,
 )
-from airflow_provider_ingest.workflow.env import REFERENCE, is_secret_location, substitute
 from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile, check_name
+
+if TYPE_CHECKING:
+    from airflow_provider_ingest.secrets import Span
+
+# Secrets and ${NAME} references are imported where a file has any: a dags folder of plain files stays cheap.
 
 SUBSTITUTED = "component config and workflow.staging_root"
 """Where ``${NAME}`` references are replaced by environment variables; elsewhere they would stay as written."""
+
+FORMAT_DOCS = (
+    "docs/openmetadata-workflows.md and OpenMetadata's own "
+    "https://docs.open-metadata.org/latest/connectors/database/postgres/yaml"
+)
+"""Where the current format is described."""
+
+SECRET_WORDS = ("pass", "pwd", "secret", "token", "credential", "authorization", "sig", "key")
+"""One of these is in each name of a secret (``secrets.SECRET_NAME``), lowercased."""
 
 
 @dataclass
@@ -35,6 +46,8 @@ class LoadedWorkflow:
     spec: WorkflowFile
     document: Document
     warnings: list[Problem] = field(default_factory=list)
+    configs: dict[Location, BaseModel] = field(default_factory=dict, repr=False)
+    """Each component's settings as its config class validated them, ``${NAME}`` resolved, by location."""
 
     @property
     def path(self) -> Path:
@@ -49,6 +62,40 @@ class LoadedWorkflow:
 def is_workflow(data: Any) -> bool:
     """The rule for telling workflow files from other YAML: a mapping with a ``source`` key."""
     return isinstance(data, dict) and "source" in data
+
+
+def is_openmetadata_workflow(data: dict[str, Any]) -> bool:
+    """OpenMetadata's files have ``workflowConfig`` and a ``source`` with ``serviceConnection``."""
+    source = data.get("source")
+    return "workflowConfig" in data or (isinstance(source, dict) and "serviceConnection" in source)
+
+
+def legacy_problem(document: Document) -> Problem | None:
+    """The one problem of an OpenMetadata 0.9-or-older workflow file, whose format is not read; None for any
+    other file. Such a file has ``metadata_server``, or a ``processor`` object, or a ``source.config`` with
+    ``host_port``, or with ``service_name`` and a ``metadata-rest`` sink."""
+    data = document.data
+    found: Location | None = ("metadata_server",) if "metadata_server" in data else None
+    if found is None and not is_openmetadata_workflow(data):
+        source, sink = data.get("source"), data.get("sink")
+        config = source.get("config") if isinstance(source, dict) else None
+        config = config if isinstance(config, dict) else {}
+        to_openmetadata = isinstance(sink, dict) and sink.get("type") == "metadata-rest"
+        if isinstance(data.get("processor"), dict):
+            found = ("processor",)
+        elif "host_port" in config:
+            found = ("source", "config", "host_port")
+        elif "service_name" in config and to_openmetadata:
+            found = ("source", "config", "service_name")
+    if found is None:
+        return None
+    return document.problem(
+        found,
+        "this is an OpenMetadata 0.9-or-older workflow file (metadata_server, a processor object, source.config"
+        " with service_name or host_port), a format OpenMetadata 0.10 replaced and this project does not read."
+        " Write the current format (source.serviceConnection.config, source.sourceConfig.config, sink,"
+        f" workflowConfig.openMetadataServerConfig), described in {FORMAT_DOCS}",
+    )
 
 
 def load_workflow(path: str | Path, text: str | None = None) -> LoadedWorkflow:
@@ -66,8 +113,6 @@ def validate_document(document: Document) -> LoadedWorkflow:
     data = document.data
     if not isinstance(data, dict):
         raise WorkflowFileError([document.problem((), "a workflow file must be a mapping with a 'source' key")])
-    from airflow_provider_ingest.workflow.openmetadata import is_openmetadata_workflow, legacy_problem, translate
-
     legacy = legacy_problem(document)
     if legacy is not None:
         raise WorkflowFileError([legacy])
@@ -76,31 +121,34 @@ def validate_document(document: Document) -> LoadedWorkflow:
     warnings: list[Problem] = []
     incomplete: set[str] = set()
     if not native:
+        from airflow_provider_ingest.workflow.openmetadata import translate
+
         translation = translate(document)
         problems += translation.problems
         warnings = sorted(translation.warnings, key=_by_position)
         incomplete = translation.incomplete
         document = translation.document
         data = document.data
-    problems += _inline_secrets(document, data, ())
+    if _may_hold_secrets(document):
+        problems += _inline_secrets(document, data)
     spec = None
     try:
         spec = WorkflowFile.model_validate(data)
     except ValidationError as error:
         problems += _problems(document, error, WorkflowFile, ())
-    for role, where, raw in _raw_components(data):
+    configs: dict[Location, BaseModel] = {}
+    for role, where, component in spec.components() if spec is not None else _valid_components(data):
         if role in incomplete:
             continue  # its translation failed: its translated settings would only repeat that
         try:
-            component = ComponentSpec.model_validate(raw)
-        except ValidationError:
-            continue  # already reported against the whole file
-        problems += _component_problems(document, role, where, component)
+            configs[where] = _component_config(document, role, where, component)
+        except WorkflowFileError as error:
+            problems += error.problems
     if spec is not None and spec.airflow.dag_id is None:
         problems += _file_name_problems(document)
     if problems or spec is None:
         raise WorkflowFileError(sorted(set(problems), key=_by_position))
-    return LoadedWorkflow(spec=spec, document=document, warnings=warnings)
+    return LoadedWorkflow(spec=spec, document=document, warnings=warnings, configs=configs)
 
 
 def _by_position(problem: Problem) -> tuple[int, int, str]:
@@ -109,9 +157,13 @@ def _by_position(problem: Problem) -> tuple[int, int, str]:
 
 def _reference_problems(document: Document, data: dict[str, Any], *, native: bool) -> list[Problem]:
     """Each ``${`` starts a well-formed ``${NAME}``, used where references are substituted (descriptions aside)."""
+    if not document.may_hold("${"):
+        return []
+    from airflow_provider_ingest.workflow.env import REFERENCE
+
     problems = []
-    for location, text in _strings(data, ()):
-        if location == ("description",) or "${" not in text:
+    for location, text in _values(data, ()):
+        if not isinstance(text, str) or location == ("description",) or "${" not in text:
             continue
         starts = (match.start() for match in re.finditer(r"\$\{", text))
         malformed = next((start for start in starts if not REFERENCE.match(text, start)), None)
@@ -133,15 +185,13 @@ def _substituted_at(location: Location) -> bool:
     return location[:1] in (("source",), ("sink",), ("stage",), ("bulk_sink",)) and location[1:2] == ("config",)
 
 
-def _strings(value: Any, location: Location) -> list[tuple[Location, str]]:
-    """Every string in a value, with its location."""
-    if isinstance(value, str):
-        return [(location, value)]
+def _values(value: Any, location: Location) -> list[tuple[Location, Any]]:
+    """Every value in a value that is neither a mapping nor a list (strings, numbers...), with its location."""
     if isinstance(value, dict):
-        return [found for key, item in value.items() for found in _strings(item, (*location, key))]
+        return [found for key, item in value.items() for found in _values(item, (*location, key))]
     if isinstance(value, list):
-        return [found for index, item in enumerate(value) for found in _strings(item, (*location, index))]
-    return []
+        return [found for index, item in enumerate(value) for found in _values(item, (*location, index))]
+    return [(location, value)]
 
 
 def _file_name_problems(document: Document) -> list[Problem]:
@@ -154,28 +204,42 @@ def _file_name_problems(document: Document) -> list[Problem]:
     return []
 
 
-def _raw_components(data: dict[str, Any]) -> list[tuple[str, Location, Any]]:
+def _valid_components(data: dict[str, Any]) -> list[tuple[str, Location, ComponentSpec]]:
+    """The components of a file that is not valid as a whole which are valid on their own (role, location, spec)."""
     found: list[tuple[str, Location, Any]] = [("source", ("source",), data.get("source"))]
     processors = data.get("processors")
     if isinstance(processors, list):
         found += [("processor", ("processors", i), item) for i, item in enumerate(processors)]
     found += [(role, (role,), data.get(role)) for role in ("sink", "stage", "bulk_sink")]
-    return [(role, where, raw) for role, where, raw in found if isinstance(raw, dict)]
+    valid = []
+    for role, where, raw in found:
+        if not isinstance(raw, dict):
+            continue
+        try:
+            valid.append((role, where, ComponentSpec.model_validate(raw)))
+        except ValidationError:
+            continue  # already reported against the whole file
+    return valid
 
 
-def _component_problems(document: Document, role: str, where: Location, spec: ComponentSpec) -> list[Problem]:
+def _component_config(document: Document, role: str, where: Location, spec: ComponentSpec) -> BaseModel:
+    """A component's settings validated by its config class, ``${NAME}`` resolved; :class:`WorkflowFileError` if
+    the type is unknown or the settings are not valid."""
     from airflow_provider_ingest.registry import UnknownComponentError, resolve
 
     try:
         component = resolve(role, spec.type)
     except UnknownComponentError as error:
-        return [document.problem((*where, "type"), str(error))]
-    config = substitute(spec.config, strict=False)
+        raise WorkflowFileError([document.problem((*where, "type"), str(error))]) from None
+    config = spec.config
+    if document.may_hold("${"):
+        from airflow_provider_ingest.workflow.env import substitute
+
+        config = substitute(config, strict=False)
     try:
-        component.config_class.model_validate(config)
+        return component.config_class.model_validate(config)
     except ValidationError as error:
-        return _problems(document, error, component.config_class, (*where, "config"))
-    return []
+        raise WorkflowFileError(_problems(document, error, component.config_class, (*where, "config"))) from None
 
 
 def _problems(document: Document, error: ValidationError, model: type[BaseModel], prefix: Location) -> list[Problem]:
@@ -211,6 +275,8 @@ def _in_document(document: Document, location: Location, *, keep_last: bool) -> 
 
 
 def _unknown_field(model: type[BaseModel], location: Location) -> str:
+    import difflib
+
     name = str(location[-1])
     known = _fields_at(model, location[:-1])
     message = f"unknown field {name!r}"
@@ -251,41 +317,51 @@ def _model_in(annotation: Any, part: str | int | None) -> Any:
     return None
 
 
-def _inline_secrets(document: Document, value: Any, location: Location) -> list[Problem]:
+def _may_hold_secrets(document: Document) -> bool:
+    """Whether a file may hold a secret inline: not when its text, as written, has no secret's name in it and no
+    ``@`` after a ``://`` (a URL's password)."""
+    if not document.literal:
+        return True
+    text = document.text.lower()
+    return any(word in text for word in SECRET_WORDS) or -1 < text.find("://") < text.rfind("@")
+
+
+def _inline_secrets(document: Document, data: Any) -> list[Problem]:
     """Secrets belong in ``${ENV}`` references or Airflow connections, never in the file.
 
     Refused: any value under a secret-named key (at any depth) that is not wholly one ``${VAR}``, and in
     any URL or connection string a password or secret parameter that is not wholly one ``${VAR}``.
     """
-    if isinstance(value, dict):
-        return [problem for key, item in value.items() for problem in _inline_secrets(document, item, (*location, key))]
-    if isinstance(value, list):
-        return [
-            problem
-            for index, item in enumerate(value)
-            for problem in _inline_secrets(document, item, (*location, index))
-        ]
-    if is_secret_location(location):
-        inline = isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""
-        if inline and not (isinstance(value, str) and REFERENCE.fullmatch(value)):
-            return [document.problem(location, "secrets cannot be inline: use ${ENV_VAR} or an Airflow conn_id")]
-        return []
-    if not isinstance(value, str):
-        return []
-    spans = secret_spans(value)
-    inline = [span for span in spans if not REFERENCE.fullmatch(value[span.start : span.end])]
-    if not inline:
-        if location == ("workflow", "staging_root") and spans:  # staging URIs travel in XCom and messages
-            message = f"{location[-1]} names an Airflow connection (s3://conn_id@bucket), never a secret"
-            return [document.problem(location, message)]
-        return []
-    names = sorted({_secret_name(span) for span in inline})
-    where = "a URL" if inline[0].in_url else "a connection string"
-    message = f"{where} cannot carry {' or '.join(names)} inline: use ${{ENV_VAR}} or an Airflow conn_id"
-    return [document.problem(location, message)]
+    from airflow_provider_ingest.secrets import secret_spans
+    from airflow_provider_ingest.workflow.env import REFERENCE, is_secret_location
+
+    problems = []
+    for location, value in _values(data, ()):
+        if is_secret_location(location):
+            inline = isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""
+            if inline and not (isinstance(value, str) and REFERENCE.fullmatch(value)):
+                message = "secrets cannot be inline: use ${ENV_VAR} or an Airflow conn_id"
+                problems.append(document.problem(location, message))
+            continue
+        if not isinstance(value, str):
+            continue
+        spans = secret_spans(value)
+        inline = [span for span in spans if not REFERENCE.fullmatch(value[span.start : span.end])]
+        if not inline:
+            if location == ("workflow", "staging_root") and spans:  # staging URIs travel in XCom and messages
+                message = f"{location[-1]} names an Airflow connection (s3://conn_id@bucket), never a secret"
+                problems.append(document.problem(location, message))
+            continue
+        names = sorted({_secret_name(span) for span in inline})
+        where = "a URL" if inline[0].in_url else "a connection string"
+        message = f"{where} cannot carry {' or '.join(names)} inline: use ${{ENV_VAR}} or an Airflow conn_id"
+        problems.append(document.problem(location, message))
+    return problems
 
 
 def _secret_name(span: Span) -> str:
+    from airflow_provider_ingest.secrets import USERINFO
+
     if span.name == USERINFO:
         return "its password"
     return f"the secret parameter {span.name!r}" if span.in_url else repr(span.name)

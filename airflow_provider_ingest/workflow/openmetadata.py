@@ -21,12 +21,6 @@ from airflow_provider_ingest.records import fqn
 from airflow_provider_ingest.workflow.document import Document, Location, Problem
 from airflow_provider_ingest.workflow.env import REFERENCE, is_secret_location
 
-FORMAT_DOCS = (
-    "docs/openmetadata-workflows.md and OpenMetadata's own "
-    "https://docs.open-metadata.org/latest/connectors/database/postgres/yaml"
-)
-"""Where the current format is described."""
-
 SOURCES = {"postgres": "Postgres", "mysql": "Mysql", "mariadb": "MariaDB", "sqlite": "SQLite"}
 """OpenMetadata source types translated, and the ``serviceConnection.config.type`` each has."""
 
@@ -247,40 +241,6 @@ SINK_RULES = {
 SECRET_HINT = "secrets cannot be inline: put it in an environment variable and write ${VAR_NAME} here"
 
 
-def is_openmetadata_workflow(data: dict[str, Any]) -> bool:
-    """OpenMetadata's files have ``workflowConfig`` and a ``source`` with ``serviceConnection``."""
-    source = data.get("source")
-    return "workflowConfig" in data or (isinstance(source, dict) and "serviceConnection" in source)
-
-
-def legacy_problem(document: Document) -> Problem | None:
-    """The one problem of an OpenMetadata 0.9-or-older workflow file, whose format is not read; None for any
-    other file. Such a file has ``metadata_server``, or a ``processor`` object, or a ``source.config`` with
-    ``host_port``, or with ``service_name`` and a ``metadata-rest`` sink."""
-    data = document.data
-    found: Location | None = ("metadata_server",) if "metadata_server" in data else None
-    if found is None and not is_openmetadata_workflow(data):
-        source, sink = data.get("source"), data.get("sink")
-        config = source.get("config") if isinstance(source, dict) else None
-        config = config if isinstance(config, dict) else {}
-        to_openmetadata = isinstance(sink, dict) and sink.get("type") == "metadata-rest"
-        if isinstance(data.get("processor"), dict):
-            found = ("processor",)
-        elif "host_port" in config:
-            found = ("source", "config", "host_port")
-        elif "service_name" in config and to_openmetadata:
-            found = ("source", "config", "service_name")
-    if found is None:
-        return None
-    return document.problem(
-        found,
-        "this is an OpenMetadata 0.9-or-older workflow file (metadata_server, a processor object, source.config"
-        " with service_name or host_port), a format OpenMetadata 0.10 replaced and this project does not read."
-        " Write the current format (source.serviceConnection.config, source.sourceConfig.config, sink,"
-        f" workflowConfig.openMetadataServerConfig), described in {FORMAT_DOCS}",
-    )
-
-
 @dataclass
 class TranslatedDocument(Document):
     """This project's workflow translated from an OpenMetadata file: a problem of a translated setting is
@@ -321,7 +281,9 @@ def translate(document: Document) -> Translation:
     """This project's workflow for an OpenMetadata workflow document, with every problem and warning found."""
     translator = _Translator(document)
     data = translator.run()
-    translated = TranslatedDocument(document.path, data, original=document, origins=translator.origins)
+    translated = TranslatedDocument(
+        document.path, data, text=document.text, original=document, origins=translator.origins
+    )
     return Translation(translated, translator.problems, translator.warnings, translator.incomplete)
 
 

@@ -237,6 +237,8 @@ class WorkflowFile(_Strict):
             for role, _, spec in self.components()
         ]
         counts = Counter(names)
+        if len(counts) == len(names):
+            return names
         numbered: Counter[str] = Counter()
         ids = []
         for name in names:
