@@ -95,7 +95,9 @@ def redact_yaml_comments(text: str) -> str:
 
     Values stay as written: a secret outside a comment is a ``${VAR}`` reference (inline ones are refused).
     """
-    return "\n".join(_redact_comment(line) for line in text.split("\n"))
+    if "#" not in text:
+        return text
+    return "\n".join(_redact_comment(line) if "#" in line else line for line in text.split("\n"))
 
 
 def _redact_comment(line: str) -> str:

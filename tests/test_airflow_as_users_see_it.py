@@ -216,6 +216,23 @@ def test_the_dag_docs_show_the_workflow_file_with_references_never_values(
     assert token not in json.dumps(DagSerialization.to_dict(dag), default=str)
 
 
+def test_secrets_in_the_workflow_files_comments_stay_out_of_the_dag_docs(dags_folder: Path) -> None:
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    commented = SECRET.replace("documented", "commented").replace(
+        "sink:\n",
+        "# url: postgresql://admin:Sup3rS3cret@db/shop\n#   jwt_token: eyJhbGciOi.c2VjcmV0.sig  # old token\nsink:\n",
+    )
+    (dags_folder / "commented.yaml").write_text(commented)
+
+    dag = dag_bag(dags_folder).dags["commented"]
+
+    serialized = json.dumps(DagSerialization.to_dict(dag), default=str)
+    assert "Sup3rS3cret" not in serialized and "c2VjcmV0" not in serialized
+    assert "# url: postgresql://admin:***@db/shop\n#   jwt_token: ***\n" in dag.doc_md
+    assert '"${H15_DOC_TOKEN}"' in dag.doc_md
+
+
 def test_a_fence_in_the_workflow_file_does_not_end_the_docs_block(dags_folder: Path) -> None:
     text = "description: |\n  Run it with:\n  ```\n  airflow-ingest run\n  ```\n" + SECRET.split("\n", 1)[1]
     (dags_folder / "fenced.yaml").write_text(text.replace("documented", "fenced"))

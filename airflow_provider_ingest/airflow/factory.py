@@ -373,8 +373,11 @@ def _setting(error: Exception) -> tuple[str, ...]:
 
 
 def _documentation(workflow: LoadedWorkflow) -> str:
-    """The DAG's docs: the description, then the workflow file as written (``${ENV}`` references, never values)."""
-    text = workflow.document.text.rstrip()
+    """The DAG's docs: the description, then the workflow file as written (``${ENV}`` references, never values),
+    secrets in its comments hidden."""
+    from airflow_provider_ingest.secrets import redact_yaml_comments
+
+    text = redact_yaml_comments(workflow.document.text.rstrip())
     runs = re.findall(r"`+", text) if "`" in text else []
     fence = "`" * max(3, 1 + max(map(len, runs), default=0))
     source = f"Workflow file `{workflow.document.path}`:\n\n{fence}yaml\n{text}\n{fence}\n"
