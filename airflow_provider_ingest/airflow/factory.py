@@ -61,9 +61,9 @@ def load_workflow_dags(namespace: dict[str, Any], folder: str | Path | None = No
 
     Call it from a DAG file as ``load_workflow_dags(globals())``; the DAGs are put in that namespace.
     The cyclic garbage collector is paused meanwhile: parsing makes no garbage cycles, and a full
-    collection over Airflow's heap would otherwise cost as much as building the DAGs. What was built
-    then joins the collector's oldest generation (``gc.freeze`` and ``unfreeze`` move it there without
-    a collection): it lives as long as the DagBag, and the next young collection need not walk it all.
+    collection over Airflow's heap would otherwise cost as much as building the DAGs. The heap is never
+    frozen or unfrozen here: Airflow's DAG processor freezes it before forking the parsing processes, and
+    an unfreeze in such a child would hand that heap back to the collector.
     """
     paused = gc.isenabled()
     gc.disable()
@@ -71,8 +71,6 @@ def load_workflow_dags(namespace: dict[str, Any], folder: str | Path | None = No
         return _load(namespace, folder)
     finally:
         if paused:
-            gc.freeze()
-            gc.unfreeze()
             gc.enable()
 
 
