@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sql_source import catalog_ddl
+from sql_source import catalog_ddl, drop_database
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.openmetadata.bulk_sink import OpenMetadataBulkSink
@@ -71,13 +71,6 @@ def create_database(server_url: sqlalchemy.URL) -> sqlalchemy.URL:
         connection.exec_driver_sql(catalog_ddl())
     engine.dispose()
     return url
-
-
-def drop_database(server_url: sqlalchemy.URL, name: str) -> None:
-    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
 
 
 def stage(url: sqlalchemy.URL, folder: Path) -> str:

@@ -106,10 +106,11 @@ def ensure_database(server_url: sqlalchemy.URL) -> sqlalchemy.URL:
     return url
 
 
-def drop_database(server_url: sqlalchemy.URL) -> None:
+def drop_database(server_url: sqlalchemy.URL, name: str = DATABASE) -> None:
+    """Drop the benchmark database ``name`` (this bench's own by default) if it exists."""
     admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
 
 
