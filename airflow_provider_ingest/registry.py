@@ -29,11 +29,15 @@ BUILTINS: dict[str, dict[str, str]] = {
     "source": {
         "file": f"{_PKG}.components.file:FileSource",
         "sql": f"{_PKG}.sources.sql.source:SqlSource",
+        "postgres_query_log": f"{_PKG}.usage.querylog.postgres:PostgresQueryLogSource",
+        "mysql_query_log": f"{_PKG}.usage.querylog.mysql:MysqlQueryLogSource",
+        "query_log_file": f"{_PKG}.usage.querylog.file:QueryLogFileSource",
     },
     "processor": {
         "filter": f"{_PKG}.processors.filter:FilterProcessor",
         "pii": f"{_PKG}.processors.pii:PiiProcessor",
         "enrich": f"{_PKG}.processors.enrich:EnrichProcessor",
+        "query_parser": f"{_PKG}.usage.processor:QueryParserProcessor",
     },
     "sink": {
         "console": f"{_PKG}.components.console:ConsoleSink",
@@ -43,6 +47,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     },
     "stage": {
         "file": f"{_PKG}.components.file:FileStage",
+        "table_usage": f"{_PKG}.usage.stage:TableUsageStage",
     },
     "bulk_sink": {
         "file": f"{_PKG}.components.file:FileBulkSink",

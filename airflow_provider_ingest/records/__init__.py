@@ -1,7 +1,9 @@
-"""Catalog metadata records and their fully qualified names."""
+"""Catalog metadata records, usage and lineage records, and their fully qualified names."""
 
+from airflow_provider_ingest.records.base import BaseRecord
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.records.entities import (
+    CATALOG_KINDS,
     KIND_ORDER,
     Column,
     ConstraintType,
@@ -21,25 +23,51 @@ from airflow_provider_ingest.records.entities import (
     parse_record,
     record_from_dict,
 )
+from airflow_provider_ingest.records.usage import (
+    ColumnJoinPair,
+    ColumnJoins,
+    ColumnLineageEdge,
+    FrequentQuery,
+    JoinedColumn,
+    JoinedTable,
+    Lineage,
+    Query,
+    QueryAnalysis,
+    TableUsage,
+    query_checksum,
+)
 
 __all__ = [
+    "CATALOG_KINDS",
     "KIND_ORDER",
+    "BaseRecord",
     "Column",
+    "ColumnJoinPair",
+    "ColumnJoins",
+    "ColumnLineageEdge",
     "ConstraintType",
     "DataType",
     "Database",
     "DatabaseSchema",
     "DatabaseService",
     "Entity",
+    "FrequentQuery",
+    "JoinedColumn",
+    "JoinedTable",
+    "Lineage",
     "Owner",
+    "Query",
+    "QueryAnalysis",
     "Record",
     "RecordError",
     "RecordKind",
     "Table",
     "TableConstraint",
     "TableType",
+    "TableUsage",
     "TagLabel",
     "dump_record",
     "parse_record",
+    "query_checksum",
     "record_from_dict",
 ]

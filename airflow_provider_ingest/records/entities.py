@@ -9,17 +9,16 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, JsonValue, TypeAdapter, ValidationError, model_validator
 
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import fqn as fqn_
+from airflow_provider_ingest.records.base import BaseRecord
+from airflow_provider_ingest.records.base import Model as _Model
 from airflow_provider_ingest.records.datatypes import DataType
+from airflow_provider_ingest.records.usage import Lineage, Query, TableUsage
 
 Name = Annotated[str, Field(min_length=1)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False, use_enum_values=False)
 
 
 class TagLabel(_Model):
@@ -38,7 +37,7 @@ class Owner(_Model):
     type: Literal["user", "team"] = "user"
 
 
-class Entity(_Model):
+class Entity(BaseRecord):
     """Fields every catalog entity has."""
 
     name: Name
@@ -177,12 +176,23 @@ class Table(Entity):
         return (self.service, self.database, self.database_schema, self.name)
 
 
-Record = Annotated[DatabaseService | Database | DatabaseSchema | Table, Field(discriminator="kind")]
-"""Any catalog record; the ``kind`` field tells which."""
+Record = Annotated[
+    DatabaseService | Database | DatabaseSchema | Table | Lineage | Query | TableUsage, Field(discriminator="kind")
+]
+"""Any record, of the catalog or of usage; the ``kind`` field tells which."""
 
-RecordKind = Literal["database_service", "database", "database_schema", "table"]
-KIND_ORDER: dict[str, int] = {"database_service": 0, "database": 1, "database_schema": 2, "table": 3}
-"""Parents before children: the order a stage writes and a publisher sends kinds in."""
+RecordKind = Literal["database_service", "database", "database_schema", "table", "lineage", "query", "table_usage"]
+KIND_ORDER: dict[str, int] = {
+    "database_service": 0,
+    "database": 1,
+    "database_schema": 2,
+    "table": 3,
+    "lineage": 4,
+    "query": 5,
+    "table_usage": 6,
+}
+"""Parents before children, usage after the catalog: the order a stage writes and a publisher sends kinds in."""
+CATALOG_KINDS = ("database_service", "database", "database_schema", "table")
 
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
 
@@ -242,16 +252,16 @@ def _problem(item: Any) -> str:
 _WITHOUT_SAMPLES = {"columns": {"__all__": {"samples"}}}
 
 
-def has_samples(record: Entity) -> bool:
+def has_samples(record: BaseRecord) -> bool:
     """Whether a record carries column samples (raw data values)."""
     return isinstance(record, Table) and any(column.samples for column in record.columns)
 
 
-def dump_record(record: Entity, *, keep_samples: bool = False) -> str:
+def dump_record(record: BaseRecord, *, keep_samples: bool = False) -> str:
     """Serialize one record to compact JSON, ``kind`` first; fields at their default are left out.
 
     Column samples are raw data values: they are left out unless ``keep_samples`` (files between processors).
     """
     exclude = _WITHOUT_SAMPLES if not keep_samples and has_samples(record) else None
     body = record.model_dump_json(exclude_defaults=True, exclude=exclude)
-    return f'{{"kind":"{record.kind}",{body[1:]}'  # type: ignore[attr-defined]
+    return f'{{"kind":"{record.kind}",{body[1:]}'

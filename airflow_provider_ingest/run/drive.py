@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from airflow_provider_ingest.api import Component, Processor, Sink, Stage
-from airflow_provider_ingest.records import Entity, Record
+from airflow_provider_ingest.records import BaseRecord, Record
 from airflow_provider_ingest.run.interrupt import Interruption
 
 
@@ -68,7 +68,7 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage]) -> Callable[[
         def step(record: Record) -> None:
             try:
                 output = processor.process(record)
-                outputs = [] if output is None else [output] if isinstance(output, Entity) else list(output)
+                outputs = [] if output is None else [output] if isinstance(output, BaseRecord) else list(output)
             except Exception as error:
                 processor.fail(error, record=record)
                 return
