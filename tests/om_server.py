@@ -10,6 +10,17 @@ schemas, tables) takes a list of create requests and answers a BulkOperationResu
 through the same create-or-update, in order, and has its own result; ``bulk = False`` answers it 404
 (``no_bulk_status``: 405), as a server without the endpoint does.
 
+Usage and lineage, each body checked against the schemas of the state's version (``om_rules.request_errors``)
+and the rules OpenMetadata's repositories apply in code, with their messages: ``GET /api/v1/tables/name/{fqn}``
+(404 for a table it lacks); ``POST /api/v1/usage/table/{id}`` (the table's count of the day replaced, its
+schema's and database's added to, as OpenMetadata does) and ``GET`` of the same path (``?date=&days=``);
+``PUT /api/v1/tables/{id}/joins`` (dates of the last 30 days, columns and joined tables looked up, each pair's
+count of the day replaced); ``PUT /api/v1/queries`` (its service, users and ``queryUsedIn`` looked up, named
+``service.checksum``, users and tables replaced) and ``GET /api/v1/queries/name/{fqn}``; ``PUT
+/api/v1/lineage`` (both ends by id, column lineage checked); ``POST /api/v1/usage/compute.percentile/{entity}/
+{date}``. The state keeps ``usage``, ``rollups``, ``joins``, ``queries``, ``lineage`` and ``percentiles`` for
+tests to assert on.
+
 Faults can be queued, N times (after M normal answers) or until cleared: an HTTP status (``429`` and
 ``503`` with ``Retry-After``, ``401``, ``403``, ``500``), ``drop`` (close before answering), ``truncate``
 (close halfway through the answer), ``stall`` (half the answer, then nothing for ``slow_seconds``), ``slow``
