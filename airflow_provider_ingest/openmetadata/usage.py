@@ -166,7 +166,7 @@ class UsagePublisher:
             try:
                 needed[id(record)] = _tables_named(record)
             except Exception as error:
-                failed[id(record)] = NotInOpenMetadata(f"{record.fqn}: {error}")
+                failed[id(record)] = InputError(f"{record.fqn}: {error}")
         names = set().union(*needed.values()) if needed else set()
         refs = self.tables.resolve(sorted(names))
         queries: dict[tuple[str, str], _QueryPart] = {}
