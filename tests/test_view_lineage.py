@@ -280,6 +280,8 @@ def test_postgres_views_joins_ctes_unions_and_stars(pg_lineage: str, tmp_path: P
     assert warning.startswith(f"no lineage for view {lin}.odd: its definition cannot be parsed: not valid postgres")
     assert "hunter2" not in warning
     assert f"{lin}.odd" in definitions(records) and f"{lin}.series" in definitions(records)
+    plain, _ = extract({**config, "include_view_lineage": False}, tmp_path)
+    assert plain == [record for record in records if record.kind != "lineage"]
 
 
 @pytest.mark.postgres
@@ -393,3 +395,43 @@ def test_mariadb_views_across_databases(mysql_url: str, mysql_lineage: str, tmp_
     assert warning.startswith(f"no lineage for view {shop}.searched: its definition cannot be parsed: not valid mysql")
     assert "hunter2" not in warning
     assert f"{shop}.searched" in definitions(records)
+    plain, _ = extract({**config, "include_view_lineage": False}, tmp_path)
+    assert plain == [record for record in records if record.kind != "lineage"]
+
+
+@pytest.mark.mysql
+def test_mariadb_hides_definitions_from_a_user_without_show_view(
+    mysql_url: str, mysql_lineage: str, tmp_path: Path
+) -> None:
+    import sqlalchemy
+
+    user = f"ingest_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE USER '{user}'@'%%'")
+        connection.exec_driver_sql(f"GRANT SELECT ON `{mysql_lineage}shop`.* TO '{user}'@'%%'")
+    try:
+        url = sqlalchemy.make_url(mysql_url).set(username=user).render_as_string(hide_password=False)
+        config = {
+            "url": url,
+            "service_name": "maria",
+            "schema_filter": {"include": [f"{mysql_lineage}shop"]},
+            "include_view_lineage": True,
+        }
+        records, source = extract(config, tmp_path)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
+        admin.dispose()
+    shop = f"maria.default.{mysql_lineage}shop"
+    views = ["all_orders", "customer_regions", "money", "searched", "totals"]
+    assert lineage(records) == {}
+    assert [
+        record.name for record in records if isinstance(record, Table) and record.table_type.value == "view"
+    ] == views
+    assert source.report.warnings == [
+        f"no lineage for view {shop}.{view}: the catalog gives no definition of it"
+        " (MySQL shows it only to its definer or a user with SHOW VIEW)"
+        for view in views
+    ]
+    assert source.report.counters == {"lineage_records": 0, "views_without_lineage": 5}

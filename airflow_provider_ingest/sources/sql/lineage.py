@@ -22,7 +22,8 @@ no real schema name holds a NUL character. Each such name is then looked up in t
 _FOLD_TABLES = frozenset({"sqlite"})
 """Engines whose table and column names match case-insensitively, whatever case the catalog keeps (the parser
 lower-cases their unquoted names)."""
-_FOLD_COLUMNS = frozenset({"sqlite", "mysql", "mariadb"})
+_MYSQL = frozenset({"mysql", "mariadb"})
+_FOLD_COLUMNS = _FOLD_TABLES | _MYSQL
 """Engines whose column names match case-insensitively."""
 
 
@@ -46,10 +47,10 @@ class ViewLineage:
         self.views: list[_View] = []
         self._visible: Mapping[str, str] | None = None
         self._schema = ""
-        self.parsed = self.unparsed = self.emitted = 0
+        self.unparsed = self.emitted = 0
 
     def add(self, table: Table) -> None:
-        """Keep a relation's column names, and a view's definition (one without a definition: ``None``)."""
+        """Keep a relation's column names and, for a view or materialized view, its definition."""
         name = TableName(table.database, table.database_schema, table.name)
         columns = tuple(column.name for column in table.columns)
         self._tables[self._table_key(name)] = (name, columns)
@@ -69,7 +70,10 @@ class ViewLineage:
             self._schema = view.name.schema or ""
             if not view.definition.strip():
                 self.unparsed += 1
-                warn(f"no lineage for view {where}: the catalog gives no definition of it")
+                hint = (
+                    " (MySQL shows it only to its definer or a user with SHOW VIEW)" if self.dialect in _MYSQL else ""
+                )
+                warn(f"no lineage for view {where}: the catalog gives no definition of it{hint}")
                 continue
             try:
                 parsed = view_lineage(
@@ -89,7 +93,6 @@ class ViewLineage:
                 self.unparsed += 1
                 warn(f"no lineage for view {where}: the parser failed ({type(error).__name__})")
                 continue
-            self.parsed += 1
             self.emitted += len(records)
             yield from records
 
