@@ -233,3 +233,21 @@ def test_a_generated_dag_carries_view_lineage_to_the_published_file(
         assert lineage_of(results[task]["uri"]) == EXPECTED_LINEAGE
     assert lineage_of(output) == EXPECTED_LINEAGE
     assert lineage_of(published) == EXPECTED_LINEAGE
+
+
+@pytest.mark.parametrize("step", ["sink", "bulk_sink"])
+def test_the_sample_shops_view_lineage_is_accepted_by_the_strict_openmetadata_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    from om_server import TOKEN, serve
+    from support.sql import extract
+    from test_openmetadata_bulk import letters, om_report, run
+
+    monkeypatch.setenv("OM_TEST_TOKEN", TOKEN)
+    records, _ = extract({"sample": "shop", "include_view_lineage": True}, tmp_path)
+    with serve() as server:
+        result = run(tmp_path / step, server, records, step)
+    report = om_report(result)
+    assert result.success and report.failure_count == 0, letters(result)
+    assert report.records == len(records) == 13
+    assert report.counters["lineage_published"] == 3
