@@ -47,9 +47,9 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
 
 @pytest.fixture(params=["test-server", "real-cluster"])
 def fake(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The test server only: a test of the server itself."""
+    """The test server only: a test of the server itself, or one injecting faults or refusals."""
     if request.param == "real-cluster":
-        pytest.skip("checks the test server's own answers")
+        pytest.skip("needs the test server: checks its own answers, or injects faults or refusals on demand")
     yield from _fake()
 
 
@@ -196,7 +196,7 @@ def test_a_table_without_a_document_fails_its_records(cluster: Cluster, tmp_path
     letters = {letter.fqn: letter for letter in cluster.letters}
     assert sorted(letters) == [f"{T}0 -> {T}8", f"{T}7 -> {T}8", f"{T}9@{day(1)}"]
     missing = letters[f"{T}9@{day(1)}"]
-    assert missing.error.startswith(f"table {T}9 is not indexed: publish the catalog first (HTTP 404: ")
+    assert missing.error.startswith(f"table {T}9: not indexed: publish the catalog first (HTTP 404: ")
     assert "document_missing_exception" in missing.error and missing.record["count"] == 4
     assert letters[f"{T}7 -> {T}8"].record["kind"] == "lineage"  # both ends missing: failed once
     assert cluster.count() == 2  # nothing upserted, no half-documents
@@ -374,3 +374,30 @@ def test_memory_holds_tables_not_records(cluster: Cluster, tmp_path: Path) -> No
         sink.close()
     assert sink.report.records == 90 and len(sink.usage._tables) == 3  # type: ignore[attr-defined]
     assert [doc(cluster, i)["usage"]["count_30d"] for i in range(3)] == [30, 30, 30]
+
+
+def test_retried_usage_updates_count_once(fake: Cluster, tmp_path: Path) -> None:
+    publish(fake, tmp_path, catalog(3))
+    fake.fake.fail_bulk(429, 2)
+    fake.fake.drop_bulk(1)
+    records = [used(i % 3, day(1 + i // 3), i + 1) for i in range(12)]
+    sink = publish(fake, tmp_path, records, chunk_size=4, max_retries=5)
+    assert sink.report.counters["retries"] == 3 and sink.report.failure_count == 0
+    assert [doc(fake, i)["usage"]["count_30d"] for i in range(3)] == [1 + 4 + 7 + 10, 2 + 5 + 8 + 11, 3 + 6 + 9 + 12]
+
+
+def test_a_refused_summary_fails_its_table_and_leaves_it_unranked(fake: Cluster, tmp_path: Path) -> None:
+    publish(fake, tmp_path, catalog(3))
+
+    def summary_of_t1(doc_id: str, source: dict[str, Any]) -> tuple[str, str] | None:
+        if doc_id == f"{T}1" and source.get("usage", {}).get("window_end") == day(10):
+            return "mapper_parsing_exception", "refused for the test"
+        return None
+
+    fake.fake.reject(summary_of_t1)
+    sink = publish(fake, tmp_path, [used(0, day(10), 4), used(1, day(5), 9), used(2, day(10), 1)])
+    assert sink.report.failure_count == 1 and sink.report.records == 3
+    assert fake.letters[0].fqn == f"{T}1" and fake.letters[0].error.startswith(
+        f"summary of table {T}1: HTTP 400: mapper_parsing_exception: refused for the test"
+    )
+    assert [doc(fake, i)["usage"].get("percentile_rank") for i in range(3)] == [100, None, 0]

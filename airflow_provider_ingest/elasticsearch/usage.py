@@ -162,11 +162,11 @@ def percentile_ranks(counts: dict[str, int]) -> dict[str, float]:
     return ranks
 
 
-def not_indexed(reason: str, table: str) -> str:
+def not_indexed(reason: str) -> str:
     """A bulk item's reason, said plainly when the table has no document."""
     if "document_missing_exception" in reason:
-        return f"table {table} is not indexed: publish the catalog first ({reason})"
-    return f"table {table}: {reason}"
+        return f"not indexed: publish the catalog first ({reason})"
+    return reason
 
 
 def _checked(table: str) -> str:
@@ -295,14 +295,14 @@ class UsagePublisher:
                 return
             if ref.step == "summary":
                 self._unsummarized.add(ref.table)
-            self.on_fail(f"{ref.step} of table {ref.table}: {not_indexed(reason, ref.table)}", None, ref.table)
+            self.on_fail(f"{ref.step} of table {ref.table}: {not_indexed(reason)}", None, ref.table)
             return
         if ref.table is not None:
             self._tables[ref.table].failed += 1
         if not ref.failed:
             ref.failed = True
             self.failed += 1
-            self.on_fail(not_indexed(reason, item.fqn), ref.ref, ref.fqn)
+            self.on_fail(f"table {item.fqn}: {not_indexed(reason)}", ref.ref, ref.fqn)
 
     def carry_over(self, alias: str, size: int) -> None:
         """``replace``: copy ``usage`` and ``lineage`` of the documents behind ``alias`` into :attr:`index`'s."""
