@@ -169,6 +169,14 @@ def not_indexed(reason: str) -> str:
     return reason
 
 
+def _service(table: str) -> str:
+    """The service part of a table FQN (the whole text, should it not parse: it is ranked alone)."""
+    try:
+        return fqn_.split(table)[0]
+    except fqn_.FqnError:
+        return table
+
+
 def _checked(table: str) -> str:
     if len(table.encode()) > MAX_ID_BYTES:
         raise DocumentError(f"table FQN of {len(table.encode())} bytes is longer than a document id may be")
@@ -344,7 +352,7 @@ class UsagePublisher:
         counts = self._counts([table for table in used if table not in self._unsummarized], size)
         by_service: dict[str, dict[str, int]] = {}
         for table, count in counts.items():
-            by_service.setdefault(fqn_.split(table)[0], {})[table] = count
+            by_service.setdefault(_service(table), {})[table] = count
         for tables in by_service.values():
             for table, rank in percentile_ranks(tables).items():
                 body = {"doc": {"usage": {"percentile_rank": rank}}}
