@@ -401,3 +401,50 @@ def test_a_refused_summary_fails_its_table_and_leaves_it_unranked(fake: Cluster,
         f"summary of table {T}1: HTTP 400: mapper_parsing_exception: refused for the test"
     )
     assert [doc(fake, i)["usage"].get("percentile_rank") for i in range(3)] == [100, None, 0]
+
+
+def test_a_catalog_run_with_view_lineage_then_a_usage_run(cluster: Cluster, tmp_path: Path) -> None:
+    """The sample shop's catalog (views' lineage included), then its query log through query_parser and the
+    table_usage stage: both workflows publish to the same table documents."""
+    from airflow_provider_ingest.records import dump_record
+    from airflow_provider_ingest.run import run_workflow
+    from airflow_provider_ingest.workflow.loader import load_workflow
+
+    def run(name: str, flow: dict[str, Any]) -> Any:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(json.dumps({**flow, "workflow": {"staging_root": "staging"}}))
+        result = run_workflow(load_workflow(path), run_id=name)
+        assert result.success, result.error
+        return result
+
+    sink = {"type": "elasticsearch", "config": cluster.config()}
+    source = {"type": "sql", "config": {"sample": "shop", "include_view_lineage": True}}
+    run("catalog", {"source": source, "stage": {"type": "file"}, "bulk_sink": sink})
+    shop = "sample_shop.shop.main."
+    summary = doc(cluster, shop + "customer_order_summary")["lineage"]
+    assert summary["upstream"] == [shop + "customers", shop + "orders"]
+    assert shop + "customer_order_summary" in doc(cluster, shop + "orders")["lineage"]["downstream"]
+
+    at = datetime.datetime(2024, 5, 2, 9, tzinfo=datetime.timezone.utc)
+    where = {"service": "sample_shop", "database": "shop", "database_schema": "main", "dialect": "sqlite"}
+    queries = [
+        Query(text="SELECT * FROM orders o JOIN customers c ON o.customer_id = c.customer_id", calls=3, user="ana",
+              start_time=at, **where),
+        Query(text="SELECT * FROM order_items", user="bo", start_time=at, **where),
+        Query(text="INSERT INTO payments (order_id) SELECT order_id FROM orders", user="bo", start_time=at, **where),
+    ]  # fmt: skip
+    (tmp_path / "queries.jsonl").write_text("".join(dump_record(query) + "\n" for query in queries))
+    log = {"type": "file", "config": {"path": "queries.jsonl", "format": "jsonl"}}
+    processors = [{"type": "query_parser"}]
+    run("usage", {"source": log, "processors": processors, "stage": {"type": "table_usage"}, "bulk_sink": sink})
+    usage = {name: doc(cluster, shop + name)["usage"] for name in ("orders", "customers", "order_items", "payments")}
+    assert {name: u["count_30d"] for name, u in usage.items()} == {
+        "orders": 4, "customers": 3, "order_items": 1, "payments": 1,
+    }  # fmt: skip
+    assert usage["orders"]["users"] == ["ana", "bo"] and usage["orders"]["last_day"] == "2024-05-02"
+    assert usage["orders"]["frequently_joined"] == [{"table": shop + "customers", "count": 3}]
+    assert {name: u["percentile_rank"] for name, u in usage.items()} == {
+        "orders": 100, "customers": 66.67, "order_items": 16.67, "payments": 16.67,
+    }  # fmt: skip
+    assert shop + "orders" in doc(cluster, shop + "payments")["lineage"]["upstream"]
+    assert shop + "customer_order_summary" in doc(cluster, shop + "orders")["lineage"]["downstream"]  # kept
