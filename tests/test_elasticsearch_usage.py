@@ -279,6 +279,12 @@ def test_an_index_from_the_first_template_gets_the_new_fields(cluster: Cluster, 
     )
     publish(cluster, tmp_path, [*catalog(1), used(0, day(1), 2), edge(0, 0)])
     assert doc(cluster, 0)["usage"]["count_30d"] == 2 and doc(cluster, 0)["lineage"]["upstream"] == [f"{T}0"]
+    if cluster.fake:  # added once; later runs find the fields and ask for nothing
+        publish(cluster, tmp_path, catalog(1))
+        assert [path for method, path in cluster.fake.requests if path.endswith("/_mapping")] == [
+            f"/{alias}/_mapping", f"/{alias}/_mapping", f"/{alias}/_mapping"
+        ]  # fmt: skip
+        assert [method for method, path in cluster.fake.requests if path.endswith("/_mapping")] == ["GET", "PUT", "GET"]
 
 
 def _popularity_query() -> dict[str, Any]:

@@ -150,12 +150,14 @@ def new_index_name(alias: str, stamp: str) -> str:
 def ensure_indexes(client: Elasticsearch, index_prefix: str, stamp: str) -> None:
     """Give every kind's alias a physical index when it has none yet (first run), so writes go through aliases.
 
-    An existing tables index gets the usage and lineage fields added to its mappings (one made from a
-    version 1 template lacks them); adding fields is allowed, and a no-op when they are there.
+    An existing tables index that lacks the usage and lineage fields (one made from a version 1 template)
+    gets them added to its mappings: adding fields is allowed, and asked only when they are missing.
     """
     for kind, alias in aliases(index_prefix).items():
         if not client.indices.exists_alias(name=alias):
             index = new_index_name(alias, stamp)
             client.indices.create(index=index, aliases={alias: {"is_write_index": True}})
         elif kind == "table":
-            client.indices.put_mapping(index=alias, properties=USAGE_PROPERTIES)
+            found = client.indices.get_mapping(index=alias).body.values()
+            if any(not set(USAGE_PROPERTIES) <= set(m["mappings"].get("properties", {})) for m in found):
+                client.indices.put_mapping(index=alias, properties=USAGE_PROPERTIES)
