@@ -3,7 +3,7 @@
 ``table_usage`` and ``lineage`` records never make documents of their own: they are bulk ``update``
 actions on the table documents the catalog published (id = table FQN), so catalog fields are never
 touched, and a table with no document fails its record (``document_missing_exception``: publish the
-catalog first). Both updates run stored painless scripts (:data:`USAGE_SCRIPT`, :data:`LINEAGE_SCRIPT`):
+catalog first). Both updates run painless scripts, inline (:data:`USAGE_SCRIPT`, :data:`LINEAGE_SCRIPT`):
 
 * usage keeps one entry per day in ``usage.daily`` (a day published again *replaces* its entry, so a
   rerun never double-counts) and derives ``count_30d``, ``users_30d``, ``users``, ``frequently_joined``
@@ -22,7 +22,6 @@ records.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
@@ -129,15 +128,6 @@ if (changed) { l.updated_at = params.now; } else { ctx.op = 'noop'; }
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def script_id(name: str, source: str) -> str:
-    """The stored script's id: its name and the start of its source's SHA-256 (a changed script is a new id)."""
-    return f"ingest-{name}-{hashlib.sha256(source.encode()).hexdigest()[:16]}"
-
-
-USAGE_SCRIPT_ID = script_id("usage", USAGE_SCRIPT)
-LINEAGE_SCRIPT_ID = script_id("lineage", LINEAGE_SCRIPT)
-
-
 def update_action(index: str, fqn: str, body: dict[str, Any]) -> bytes:
     """The two NDJSON lines of one bulk ``update`` of the document ``fqn`` (it must exist unless upserting)."""
     meta = {"update": {"_index": index, "_id": fqn, "retry_on_conflict": RETRY_ON_CONFLICT}}
@@ -235,7 +225,6 @@ class UsagePublisher:
         self.ranked = 0
         self._tables: dict[str, _Usage] = {}
         self._unsummarized: set[str] = set()
-        self._scripts = False
 
     @property
     def applied(self) -> int:
@@ -244,8 +233,6 @@ class UsagePublisher:
 
     def add(self, data: dict[str, Any], ref: Any) -> None:
         """Queue the updates of one record given as decoded JSON; raise :class:`DocumentError` for a bad FQN."""
-        if not self._scripts:
-            self._put_scripts()
         if data["kind"] == "table_usage":
             self._usage(data, ref)
         else:
@@ -267,7 +254,7 @@ class UsagePublisher:
         state.sent += 1
         params = {"days": [entry], "end": None, "window": WINDOW_DAYS, "top": TOP_JOINED, "now": self.now}
         record = RecordRef(ref, f"{table}@{day}", table)
-        self._send(table, {"script": {"id": USAGE_SCRIPT_ID, "params": params}}, record)
+        self._send(table, _script(USAGE_SCRIPT, params), record)
 
     def _lineage(self, data: dict[str, Any], ref: Any) -> None:
         source, target = _checked(data["from_table"]), _checked(data["to_table"])
@@ -283,16 +270,10 @@ class UsagePublisher:
             sides[source] = ([], [target], [])
         for table, (upstream, downstream, edges) in sides.items():
             params = {"upstream": upstream, "downstream": downstream, "columns": edges, "now": self.now}
-            self._send(table, {"script": {"id": LINEAGE_SCRIPT_ID, "params": params}}, record)
+            self._send(table, _script(LINEAGE_SCRIPT, params), record)
 
     def _send(self, table: str, body: dict[str, Any], ref: RecordRef | TableRef) -> None:
         self.writer.add(update_action(self.index, table, body), table, ref, counted=False)
-
-    def _put_scripts(self) -> None:
-        with translated():
-            for script_id_, source in ((USAGE_SCRIPT_ID, USAGE_SCRIPT), (LINEAGE_SCRIPT_ID, LINEAGE_SCRIPT)):
-                self.client.put_script(id=script_id_, script={"lang": "painless", "source": source})
-        self._scripts = True
 
     def rejected(self, item: Item, reason: str) -> None:
         """An update refused by the cluster (or not attempted): fail its record once, or its table's step."""
@@ -345,7 +326,7 @@ class UsagePublisher:
         for table, state in used.items():
             if state.newest < end:
                 params = {"days": [], "end": end, "window": WINDOW_DAYS, "top": TOP_JOINED, "now": self.now}
-                self._send(table, {"script": {"id": USAGE_SCRIPT_ID, "params": params}}, TableRef(table, "summary"))
+                self._send(table, _script(USAGE_SCRIPT, params), TableRef(table, "summary"))
         self.writer.flush()
         if self.writer.breaker.open:
             return
@@ -374,3 +355,9 @@ class UsagePublisher:
                     else:
                         counts[doc["_id"]] = int(count)
         return counts
+
+
+def _script(source: str, params: dict[str, Any]) -> dict[str, Any]:
+    """An update's body running one of the module's scripts inline: the cluster compiles it once and caches it by its
+    source, and no stored script (nor the ``manage`` privilege to store one) is needed."""
+    return {"script": {"source": source, "lang": "painless", "params": params}}
