@@ -79,6 +79,11 @@ class Component(ABC):
     def close(self) -> None:
         """Release resources; always called, also after a failure."""
 
+    def run_succeeded(self) -> None:
+        """Called once, after ``close``, when the whole step succeeded (every record written, committed and
+        published, the success threshold met): keep state for the next run here, such as a source's watermark.
+        Raising fails the step."""
+
     def fail(
         self,
         error: BaseException | str,

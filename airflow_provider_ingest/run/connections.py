@@ -29,6 +29,11 @@ from airflow_provider_ingest.workflow.spec import ComponentSpec
 
 HEADER = ("component", "target", "result", "latency", "detail")
 STAGING_ROOT = "staging root"
+QUERY_LOG_DATABASES = (
+    "airflow_provider_ingest.usage.querylog.postgres",
+    "airflow_provider_ingest.usage.querylog.mysql",
+)
+"""Query-log sources checked as the ``sql`` source is (their prepare also checks that the log can be read)."""
 TIMEOUT = 30.0
 """Seconds a check may take before it fails as unanswered."""
 
@@ -114,8 +119,10 @@ def _probe_for(component_class: type[Component]) -> Probe | None:
     A ``file`` stage without ``path`` writes under the staging root, which is checked anyway.
     """
     module = component_class.__module__
-    if module.startswith("airflow_provider_ingest.sources.sql"):
+    if module.startswith("airflow_provider_ingest.sources.sql") or module in QUERY_LOG_DATABASES:
         return _probe_sql
+    if module == "airflow_provider_ingest.usage.querylog.file":
+        return _probe_file_source
     if module.startswith("airflow_provider_ingest.elasticsearch"):
         return _probe_elasticsearch
     if module.startswith("airflow_provider_ingest.openmetadata"):

@@ -3,7 +3,8 @@
 ``airflow-ingest run`` runs a whole workflow through it, each Airflow task one component (with the
 reader of its input and the writer of its output). A run ends complete or failed: an exception out of
 a component fails the step, a success rate below the threshold fails it, and an interruption
-(:class:`~airflow_provider_ingest.run.interrupt.RunInterrupted`) commits nothing and propagates.
+(:class:`~airflow_provider_ingest.run.interrupt.RunInterrupted`) commits nothing and propagates. Only a
+complete run calls each component's ``run_succeeded`` (where a source keeps its watermark), last of all.
 """
 
 from __future__ import annotations
@@ -107,7 +108,20 @@ def execute(
     result.output_uri = result.staged_uri or step.output_uri
     result.dead_letter_uri = dead_letters.close()
     result.below_threshold = [report.component for report in result.reports if report.success_rate < threshold]
+    if result.success:
+        _succeeded(step, context, result)
     return result
+
+
+def _succeeded(step: Step, context: RunContext, result: RunResult) -> None:
+    """Tell each component the step succeeded; one that cannot keep its state (a watermark) fails the step."""
+    for component in step.components:
+        try:
+            component.run_succeeded()
+        except Exception as error:
+            result.exception = error
+            result.error = context.scrub(f"{type(error).__name__}: {error}")
+            return
 
 
 def _stop(step: Step) -> None:
