@@ -2,10 +2,10 @@
 
 The machine's servers (PostgreSQL on 5432, MariaDB on 3306) cannot be restarted with other settings
 (``shared_preload_libraries``, ``performance_schema``), so a test that needs them starts a private server
-from the installed binaries: a temporary folder, a free port on 127.0.0.1, its socket in that folder,
-no durability (fsync off). Started as root, the server runs as an unprivileged user (``postgres``/``mysql``,
-else ``nobody``), which owns the folder. Each is stopped and its folder deleted by :meth:`stop` (also at
-interpreter exit if a test run forgot). Use them as context managers::
+from the installed binaries: a temporary folder, a free port on 127.0.0.1, its socket in that folder, no
+durability (fsync off, in /dev/shm where there is one). Started as root, the server runs as an unprivileged
+user (``postgres``/``mysql``, else ``nobody``), which owns the folder. Each is stopped and its folder deleted
+by :meth:`stop` (also at interpreter exit if a test run forgot). Use them as context managers::
 
     with private_postgres({"shared_preload_libraries": "'pg_stat_statements'"}) as server:
         engine = sqlalchemy.create_engine(server.url())
@@ -70,7 +70,10 @@ def service_user(*candidates: str) -> str | None:
 
 
 def _folder(prefix: str, owner: str | None) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    """A new folder for a server's files: in memory (/dev/shm) where there is one, as a server's fsyncs cost
+    seconds on a busy disk."""
+    memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=memory))
     if owner is not None:
         entry = pwd.getpwnam(owner)
         os.chown(folder, entry.pw_uid, entry.pw_gid)

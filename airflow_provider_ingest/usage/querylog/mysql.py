@@ -78,7 +78,8 @@ class MysqlQueryLogSource(DatabaseQueryLogSource):
             )
         grantee = _grantee(str(account))
         try:
-            connection.execute(text(f"SELECT COUNT(*) FROM {DIGESTS} WHERE 1 = 0")).all()
+            names = connection.execute(text(f"SELECT * FROM {DIGESTS} LIMIT 0")).keys()  # a privilege check too
+            columns = {str(name).upper() for name in names}
             consumers = dict(
                 connection.execute(
                     text(
@@ -93,16 +94,6 @@ class MysqlQueryLogSource(DatabaseQueryLogSource):
                     " WHERE NAME LIKE 'statement/sql/%' AND ENABLED = 'YES'"
                 )
             ).scalar_one()
-            columns = {
-                name.upper()
-                for (name,) in connection.execute(
-                    text(
-                        "SELECT COLUMN_NAME FROM information_schema.COLUMNS"
-                        " WHERE TABLE_SCHEMA = 'performance_schema'"
-                        " AND TABLE_NAME = 'events_statements_summary_by_digest'"
-                    )
-                )
-            }
         except Exception as error:
             from airflow_provider_ingest.sources.sql.faults import mysql_code
 
