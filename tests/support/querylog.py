@@ -43,12 +43,14 @@ class SourceRun:
         return found
 
 
-def run_source(type_name: str, config: dict[str, Any], base_dir: Path, run_id: str = "run") -> SourceRun:
+def run_source(
+    type_name: str, config: dict[str, Any], base_dir: Path, run_id: str = "run", success_threshold: float = 50.0
+) -> SourceRun:
     """Run the source as one task (run id ``run_id``) through the lifecycle; read back what it wrote."""
     context = RunContext(
         workflow_name="querylog", run_id=run_id, staging_root=str(base_dir / "staging"), base_dir=base_dir
     )
-    result = run_task("source", type_name, config, context, success_threshold=50.0)
+    result = run_task("source", type_name, config, context, success_threshold=success_threshold)
     queries = []
     if result.success and result.output_uri and paths.exists(result.output_uri):
         queries = [record for record in read_records(result.output_uri) if isinstance(record, Query)]

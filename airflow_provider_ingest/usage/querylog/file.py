@@ -236,21 +236,21 @@ class QueryLogFileSource(QueryLogSource):
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError:
-                self.fail(f"{where}: not valid UTF-8", raw=line.decode("utf-8", "replace"))
+                self.fail(f"{where}: not valid UTF-8", raw=line.decode("utf-8", "replace").rstrip("\r\n"))
                 continue
             if not text.strip():
                 continue
             try:
                 value = json.loads(text)
             except (ValueError, RecursionError) as error:
-                self.fail(f"{where}: not JSON: {error}", raw=text)
+                self.fail(f"{where}: not JSON: {error}", raw=text.rstrip("\r\n"))
                 continue
             if not isinstance(value, dict):
-                self.fail(f"{where}: not a JSON object but {type(value).__name__}", raw=text)
+                self.fail(f"{where}: not a JSON object but {type(value).__name__}", raw=text.rstrip("\r\n"))
                 continue
             fields = {str(key).strip().lower(): item for key, item in value.items()}
             self.unknown.update(key for key in fields if key not in COLUMNS)
-            yield from self._row(fields, where, text)
+            yield from self._row(fields, where, text.rstrip("\r\n"))
 
     def _row(self, fields: dict[str, Any], where: str, raw: str) -> Iterator[Query]:
         """The row's query, or a failure naming the field, or a reason it is left out."""
@@ -380,8 +380,8 @@ class _Lines:
         return text
 
     def take(self) -> tuple[str, bool]:
-        """The raw text read since the last call, and whether some of it was not UTF-8."""
-        raw, bad = "".join(self._buffer), self._bad
+        """The raw text read since the last call (without its last line end), and whether some was not UTF-8."""
+        raw, bad = "".join(self._buffer).removesuffix("\n").removesuffix("\r"), self._bad
         self._buffer, self._bad = [], False
         return raw, bad
 
