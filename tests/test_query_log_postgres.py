@@ -200,6 +200,20 @@ def test_a_server_that_does_not_preload_the_library_is_told_how(tmp_path: Path) 
     assert "add 'pg_stat_statements' to shared_preload_libraries in postgresql.conf and restart" in message
 
 
+def test_test_connection_checks_that_the_log_can_be_read(cluster: PrivatePostgres, tmp_path: Path) -> None:
+    from airflow_provider_ingest.run.connections import check_connections
+    from airflow_provider_ingest.workflow.spec import ComponentSpec
+
+    specs = [
+        ("source", ComponentSpec(type="postgres_query_log", config=config(cluster))),
+        ("source", ComponentSpec(type="postgres_query_log", config=config(cluster, url=cluster.url("nosy", "shop")))),
+    ]
+    readable, hidden, staging = check_connections(specs, str(tmp_path / "staging"), tmp_path)
+    assert readable.ok and readable.detail.startswith("postgresql 1")
+    assert not hidden.ok and "QueryLogSetupError: role 'nosy' lacks pg_read_all_stats" in hidden.detail
+    assert staging.ok
+
+
 def test_a_time_window_is_refused_with_the_reason(cluster: PrivatePostgres, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"start/end cannot apply: pg_stat_statements keeps counters.*since"):
         make(config(cluster, start="2024-01-01"), tmp_path)
