@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.querylog import SourceRun, run_source
 
-from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.api import RunContext, Sink
 from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.usage.querylog.common import OWN_MARKER
 from airflow_provider_ingest.usage.querylog.file import COLUMNS, QueryLogFileSource
 from airflow_provider_ingest.workflow.loader import load_workflow
@@ -291,6 +292,47 @@ def test_a_failed_run_leaves_the_watermark_where_it_was(tmp_path: Path) -> None:
     assert (tmp_path / "state.json").read_bytes() == before
     again = run(tmp_path, "log.csv", "day-3", since="state.json", success_threshold=10.0)
     assert [q.text for q in again.queries] == ["SELECT 0 FROM orders", "SELECT 1 FROM orders", "SELECT 2 FROM orders"]
+
+
+class SinkFailingAtFlush(Sink):
+    """Takes every record, then fails to write them out: the run fails after the source read everything."""
+
+    def write(self, record: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        raise RuntimeError("the disk is full")
+
+
+def test_a_run_that_fails_after_the_source_leaves_the_watermark_unwritten(tmp_path: Path) -> None:
+    write(tmp_path / "log.csv", rows_at(datetime(2024, 5, 1, tzinfo=UTC), 3))
+    workflow = {
+        "source": {
+            "type": "query_log_file",
+            "config": {"path": "log.csv", "service_name": "w", "dialect": "mysql", "since": "state.json"},
+        },
+        "sink": {"type": "test_query_log_file:SinkFailingAtFlush"},
+        "workflow": {"staging_root": "staging"},
+    }
+    (tmp_path / "usage.yaml").write_text(yaml.safe_dump(workflow))
+
+    result = run_workflow(load_workflow(tmp_path / "usage.yaml"))
+
+    assert result.error == "RuntimeError: the disk is full"
+    assert result.reports[0].records == 3
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_a_watermark_that_cannot_be_written_fails_the_run(tmp_path: Path) -> None:
+    write(tmp_path / "log.csv", rows_at(datetime(2024, 5, 1, tzinfo=UTC), 2))
+
+    result = run(tmp_path, "log.csv", since="log.csv/state.json")  # a folder that is a file
+
+    assert not result.result.success and result.result.retryable
+    assert (result.result.error or "").startswith(
+        f"WatermarkError: the queries were read, but the watermark file {tmp_path / 'log.csv/state.json'} cannot"
+        " be written (FileExistsError:"
+    )
 
 
 def test_a_state_file_of_another_source_is_refused(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Source
-from airflow_provider_ingest.errors import ConfigurationError, InputError
+from airflow_provider_ingest.errors import ConfigurationError, InputError, ServiceError
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.sources.sql.session import RetrySettings, Session
 
@@ -255,7 +255,8 @@ class StateFile:
         return previous if latest.run_id == self.run_id else latest
 
     def save(self, snapshot: Snapshot, baseline: Snapshot | None) -> None:
-        """Write ``snapshot`` as the latest, ``baseline`` as the one before (atomically: all or nothing)."""
+        """Write ``snapshot`` as the latest, ``baseline`` as the one before (atomically: all or nothing); a file
+        that cannot be written is a :class:`WatermarkError`."""
         from airflow_provider_ingest.staging import paths
 
         state = {
@@ -266,8 +267,18 @@ class StateFile:
             "latest": snapshot.dump(),
             "previous": None if baseline is None else baseline.dump(),
         }
-        with paths.atomic_write(self.uri) as handle:
-            handle.write(json.dumps(state, separators=(",", ":"), sort_keys=True).encode())
+        try:
+            with paths.atomic_write(self.uri) as handle:
+                handle.write(json.dumps(state, separators=(",", ":"), sort_keys=True).encode())
+        except OSError as error:
+            raise WatermarkError(
+                f"the queries were read, but the watermark file {self.shown()} cannot be written"
+                f" ({type(error).__name__}: {error}): the next run would read them again"
+            ) from None
+
+
+class WatermarkError(ServiceError):
+    """The watermark file cannot be written (a retry of the same run reads the same queries again)."""
 
 
 class QueryLogSource(Source):
@@ -287,7 +298,7 @@ class QueryLogSource(Source):
                 service=self.service,
                 run_id=self.context.run_id,
             )
-        self.baseline: Snapshot | None = None
+        self.baseline = self.state.baseline() if self.state is not None else None
         self._next: Snapshot | None = None
 
     def _service_name(self) -> str:
@@ -297,7 +308,6 @@ class QueryLogSource(Source):
 
     def records(self) -> Iterator[Query]:
         """Every kept query; the snapshot for the next run is set only when the whole log was read."""
-        self.baseline = self.state.baseline() if self.state is not None else None
         snapshot = Snapshot(run_id=self.context.run_id, taken_at=datetime.now(timezone.utc))
         yield from self._queries(snapshot)
         self._next = snapshot
