@@ -353,6 +353,18 @@ def _matches(patterns: NamePatterns, name: str | None) -> bool:
     return patterns.matches(name)
 
 
+def invalid(error: ValueError) -> str:
+    """A record's validation error on one line: ``field: problem; ...``."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(
+        f"{'.'.join(map(str, item['loc'])) or 'record'}: {item['msg']}"
+        for item in error.errors(include_url=False, include_input=False)
+    )
+
+
 def row_digest(*parts: object) -> str:
     """A short stable digest of a row's fields (which rows at the watermark time were read already)."""
     text = json.dumps([str(part) if part is not None else None for part in parts], ensure_ascii=False)

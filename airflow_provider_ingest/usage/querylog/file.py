@@ -26,6 +26,7 @@ from airflow_provider_ingest.usage.querylog.common import (
     QueryLogConfig,
     QueryLogSource,
     Snapshot,
+    invalid,
     parse_time,
     row_digest,
 )
@@ -285,7 +286,7 @@ class QueryLogFileSource(QueryLogSource):
                 calls=row["calls"],
             )
         except ValueError as error:
-            self.fail(f"{where}: {error}", raw=raw)
+            self.fail(f"{where}: {invalid(error)}", raw=raw)
 
     def _in_window(self, start: datetime) -> bool:
         return (self.start is None or start >= self.start) and (self.end is None or start < self.end)
@@ -348,6 +349,7 @@ class QueryLogFileSource(QueryLogSource):
             return None
         if not isinstance(value, str):
             raise RowError(name, f"a time is text, not {type(value).__name__}")
+        _unicode(value, name)
         try:
             return parse_time(value, self.zone)
         except ValueError as error:
@@ -396,7 +398,16 @@ def _text(fields: dict[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise RowError(name, f"text expected, not {type(value).__name__}")
+    _unicode(value, name)
     return value.strip() or None
+
+
+def _unicode(value: str, name: str) -> None:
+    """A JSON string may hold a lone surrogate (``"\\ud800"``): not text that can be written again."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise RowError(name, f"not valid Unicode: a lone surrogate {value[error.start]!r} at {error.start}") from None
 
 
 def _number(fields: dict[str, Any], name: str) -> float | None:

@@ -21,6 +21,7 @@ from airflow_provider_ingest.usage.querylog.common import (
     DatabaseQueryLogSource,
     QueryLogSetupError,
     Snapshot,
+    invalid,
 )
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class MysqlQueryLogSource(DatabaseQueryLogSource):
                     calls=count,
                 )
             except ValueError as error:  # no text: a record that does not validate
-                self.fail(f"{where}: {error}", raw=key)
+                self.fail(f"{where}: {invalid(error)}", raw=key)
         if lost:
             self.warn(
                 f"{lost} statement call(s) were not digested: the digest table is full"
