@@ -80,7 +80,8 @@ def config(server: PrivateMariaDB, **settings: object) -> dict[str, object]:
 def first_run(server: PrivateMariaDB, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SourceRun]:
     run_in(server, "shop", JOIN.format(amount=10), JOIN.format(amount=100), JOIN.format(amount=1000))
     run_in(server, "shop", INSERT_SELECT.format(amount=100), INSERT_SELECT.format(amount=400), "SET @x = 1")
-    run_in(server, "crm", CONTACT.format(id=1))
+    run_in(server, "crm", CONTACT.format(id=1), "SELECT email FROM contacts WHERE id IN (1, 2, 3)")
+    run_in(server, "crm", "INSERT INTO contacts VALUES (8, 'a@example.com'), (9, 'b@example.com')")
     folder = tmp_path_factory.mktemp("digests")
     return folder, run_source("mysql_query_log", config(server, since="state.json"), folder, "day-1")
 
@@ -109,7 +110,10 @@ def test_each_digest_comes_with_its_database_and_calls(first_run: tuple[Path, So
     )
     assert join.duration_ms is not None and join.duration_ms > 0
     assert shop[plain(INSERT_SELECT.format(amount="?"))].calls == 2
-    assert on(run, "crm")[plain(CONTACT.format(id="?"))].calls == 1
+    crm = on(run, "crm")
+    assert crm[plain(CONTACT.format(id="?"))].calls == 1
+    assert plain("SELECT email FROM contacts WHERE id IN (?)") in crm  # the digest's "(...)": read as a parameter
+    assert plain("INSERT INTO contacts VALUES (?)") in crm  # its "(...) /* , ... */" too
     for query in run.queries:
         assert query.start_time is not None and query.start_time <= datetime.now(timezone.utc)
 
@@ -157,6 +161,16 @@ def test_the_database_filter_matches_the_mysql_database(
     run = run_source("mysql_query_log", config(server, database_filter={"include": ["crm"]}), tmp_path)
     assert run.queries and {query.database_schema for query in run.queries} == {"crm"}
     assert run.counters["filtered_database"] >= 1  # the query on shop
+
+
+def test_sample_text_falls_back_to_the_digest_on_mariadb(
+    server: PrivateMariaDB, first_run: tuple[Path, SourceRun], tmp_path: Path
+) -> None:
+    run = run_source("mysql_query_log", config(server, query_text="sample"), tmp_path)
+    assert run.result.success and run.queries
+    [warning] = run.report.warnings
+    assert warning.startswith("query_text: sample: 10.") and "-MariaDB" in warning
+    assert warning.endswith(" keeps no QUERY_SAMPLE_TEXT; reading the digests' text")
 
 
 def test_a_user_filter_is_refused_digests_have_no_user(server: PrivateMariaDB, tmp_path: Path) -> None:

@@ -3,12 +3,14 @@
 ``performance_schema.events_statements_summary_by_digest`` keeps, per default database (``SCHEMA_NAME``) and
 normalized statement (``DIGEST``), the number of calls, their total time in picoseconds, and when the digest
 was first and last seen. One ``query`` record is emitted per digest. Digests do not record who ran them:
-``user`` is None, and ``user_filter`` is refused. With ``since`` the source keeps a snapshot of each
+``user`` is None, and ``user_filter`` is refused. A digest's lists of values (``IN (...)``, several rows of
+``VALUES``) are written ``(?)``, as SQL parsers read them. With ``since`` the source keeps a snapshot of each
 digest's counters and emits only the calls made since the last successful run.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -33,6 +35,8 @@ DIGESTS = "performance_schema.events_statements_summary_by_digest"
 CONSUMERS = ("global_instrumentation", "statements_digest")
 """The consumers the digest summary needs (``statements_digest`` depends on ``global_instrumentation``)."""
 PICOSECONDS_PER_MS = 1_000_000_000
+_VALUE_LIST = re.compile(r"\(\s*\.\.\.\s*\)")
+_MORE_ROWS = re.compile(r"\s*/\*\s*,\s*\.\.\.\s*\*/")
 
 
 class MysqlQueryLogConfig(DatabaseQueryLogConfig):
@@ -163,7 +167,7 @@ class MysqlQueryLogSource(DatabaseQueryLogSource):
             if digest is None:  # the row counting statements the full digest table could not hold
                 lost += count
                 continue
-            text = (sample_text or digest_text or "").strip()
+            text = (sample_text or readable(digest_text or "")).strip()
             where = f"digest {digest} in database {schema!r}"
             if not self.kept(text, None, schema):
                 continue
@@ -190,6 +194,12 @@ class MysqlQueryLogSource(DatabaseQueryLogSource):
             self.filtered("own_statements")
             return False
         return super().kept(text, user, database)
+
+
+def readable(digest: str) -> str:
+    """A digest text SQL parsers read: its lists of values, ``IN (...)`` and ``VALUES (...) /* , ... */``,
+    become one parameter, ``(?)``."""
+    return _VALUE_LIST.sub("(?)", _MORE_ROWS.sub("", digest))
 
 
 def _continued(first: datetime, count: int, timer: int, previous: list[int], base: Snapshot) -> bool:
