@@ -223,6 +223,10 @@ def test_filters_by_user_database_and_time(tmp_path: Path) -> None:
     databases = run(tmp_path, "log.csv", database_filter={"exclude": ["crm"]})
     assert [q.database for q in databases.queries] == ["shop", "shop"]
 
+    write(tmp_path / "log.csv", [[*row[:5], "", *row[6:]] if row[0] == JOIN else row for row in ROWS])
+    default = run(tmp_path, "log.csv", database_name="warehouse", database_filter={"include": ["warehouse"]})
+    assert [(q.text, q.database) for q in default.queries] == [(JOIN, "warehouse")]  # the row without a database
+
     window = run(tmp_path, "log.csv", start="2024-05-01T11:00:00Z", end="2024-05-02 06:00:00")
     assert [q.text for q in window.queries] == [INSERT]  # carol's starts at 06:00 UTC: the end is excluded
     assert window.counters["outside_window"] == 5

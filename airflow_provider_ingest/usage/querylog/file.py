@@ -61,6 +61,7 @@ class QueryLogFileConfig(QueryLogConfig):
         default="auto", description="csv or jsonl; auto: from the name (.csv; .jsonl, .ndjson, .json)"
     )
     dialect: str = Field(description="the SQL dialect of the queries: postgresql, mysql, mariadb or sqlite")
+    database_name: str | None = Field(default=None, min_length=1, description="the database of rows that give none")
     time_zone: str = Field(default="UTC", description="the time zone of start_time and end_time without an offset")
 
     @field_validator("dialect")
@@ -335,7 +336,7 @@ class QueryLogFileSource(QueryLogSource):
         return {
             "text": text,
             "user": _text(fields, "user_name"),
-            "database": _text(fields, "database_name"),
+            "database": _text(fields, "database_name") or self.config.database_name,
             "schema": _text(fields, "schema_name"),
             "start_time": start,
             "duration": duration,
