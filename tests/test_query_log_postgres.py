@@ -20,8 +20,12 @@ from support.servers import PrivatePostgres, private_postgres
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.records import Lineage, TableUsage
+from airflow_provider_ingest.run import run_workflow
+from airflow_provider_ingest.staging import read_records
 from airflow_provider_ingest.usage.querylog.common import QueryLogSetupError
 from airflow_provider_ingest.usage.querylog.postgres import PostgresQueryLogSource
+from airflow_provider_ingest.workflow.loader import load_workflow
 
 PRELOAD = {"shared_preload_libraries": "'pg_stat_statements'"}
 SHOP = """
@@ -198,6 +202,48 @@ def test_a_server_that_does_not_preload_the_library_is_told_how(tmp_path: Path) 
     message = str(error.value)
     assert "pg_stat_statements is created in database 'postgres' but the server does not load it" in message
     assert "add 'pg_stat_statements' to shared_preload_libraries in postgresql.conf and restart" in message
+
+
+def test_the_usage_workflow_counts_the_calls_per_table(tmp_path: Path) -> None:
+    """A fresh cluster's log through query_parser and table_usage: each table counts the calls that read it."""
+    with private_postgres(PRELOAD) as server:
+        admin = sqlalchemy.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text("CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN"))
+            connection.execute(sqlalchemy.text("CREATE DATABASE shop"))
+        admin.dispose()
+        shop = sqlalchemy.create_engine(server.url(database="shop"), isolation_level="AUTOCOMMIT")
+        with shop.connect() as connection:
+            connection.execute(sqlalchemy.text("CREATE EXTENSION pg_stat_statements"))
+            connection.execute(sqlalchemy.text(SHOP))
+            connection.execute(sqlalchemy.text("SELECT pg_stat_statements_reset()"))  # only the queries below
+        shop.dispose()
+        run_as(server, "alice", *(JOIN.format(amount=amount) for amount in (1, 10, 100)), COUNT_TEXT)
+        run_as(server, "bob", INSERT_SELECT.format(amount=100), INSERT_SELECT.format(amount=200))
+        workflow = {
+            "source": {
+                "type": "postgres_query_log",
+                "config": {"url": server.url(database="shop"), "service_name": "pg_shop", "since": "state.json"},
+            },
+            "processors": [{"type": "query_parser", "config": {"default_schema": "public"}}],
+            "stage": {"type": "table_usage"},
+            "bulk_sink": {"type": "file", "config": {"path": "published.jsonl"}},
+            "workflow": {"staging_root": "staging"},
+        }
+        (tmp_path / "usage.yaml").write_text(json.dumps(workflow))
+
+        result = run_workflow(load_workflow(tmp_path / "usage.yaml"))
+
+    assert result.success, result.error
+    published = list(read_records(str(tmp_path / "published.jsonl")))
+    usage = {record.table: record for record in published if isinstance(record, TableUsage)}
+    table = "pg_shop.shop.public."
+    assert usage[table + "orders"].count == 5 and usage[table + "orders"].users == ["alice", "bob"]
+    assert usage[table + "customers"].count == 6  # the join's 3 calls, the count's 1, the insert's 2
+    assert usage[table + "big_orders"].count == 2 and usage[table + "big_orders"].users == ["bob"]
+    edges = {(record.from_table, record.to_table) for record in published if isinstance(record, Lineage)}
+    assert edges == {(table + "orders", table + "big_orders"), (table + "customers", table + "big_orders")}
+    assert (tmp_path / "state.json").exists()
 
 
 def test_test_connection_checks_that_the_log_can_be_read(cluster: PrivatePostgres, tmp_path: Path) -> None:
