@@ -160,6 +160,17 @@ def test_the_watermark_gives_the_next_run_only_the_new_calls(
     assert (state["latest"]["run_id"], state["previous"]["run_id"]) == ("day-2", "day-1")
 
 
+def test_an_airflow_connection_names_the_server_and_the_service(
+    cluster: PrivatePostgres, first_run: tuple[Path, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_USAGE_PG", cluster.url("reader", "shop").replace("postgresql+psycopg2", "postgres")
+    )
+    run = run_source("postgres_query_log", {"conn_id": "usage_pg"}, tmp_path)
+    assert run.result.success, run.result.error
+    assert run.by_text("shop")[("alice", JOIN_TEXT)].service == "usage_pg"
+
+
 def test_filters_by_user_and_database(cluster: PrivatePostgres, first_run: tuple[Path, object], tmp_path: Path) -> None:
     only_bob = run_source("postgres_query_log", config(cluster, user_filter={"include": ["bob"]}), tmp_path)
     assert only_bob.queries and {query.user for query in only_bob.queries} == {"bob"}
