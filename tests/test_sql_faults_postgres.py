@@ -15,8 +15,8 @@ from support.faults import Killer, Run, killing, run_cli
 
 from airflow_provider_ingest.records import Table
 from airflow_provider_ingest.sources.sql.catalog import Catalog, Found
+from airflow_provider_ingest.sources.sql.connection import APPLICATION_NAME
 from airflow_provider_ingest.sources.sql.postgres import PostgresCatalog
-from airflow_provider_ingest.sources.sql.source import APPLICATION_NAME
 
 pytestmark = pytest.mark.postgres
 

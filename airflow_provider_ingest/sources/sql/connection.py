@@ -7,8 +7,8 @@ Airflow's log masker and the run's secrets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ingest import secrets
 from airflow_provider_ingest.errors import (
@@ -20,7 +20,7 @@ from airflow_provider_ingest.errors import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
+    from sqlalchemy.engine import URL, Engine
 
 DRIVERS = {
     "postgres": "postgresql+psycopg2",
@@ -30,6 +30,10 @@ DRIVERS = {
     "sqlite": "sqlite",
 }
 """SQLAlchemy driver names for Airflow connection types."""
+EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+"""The package extra that installs each backend's driver."""
+APPLICATION_NAME = "airflow-provider-ingest"
+"""How the sources' connections name themselves to the server (``pg_stat_activity.application_name``)."""
 
 
 class SqlConnectionError(IngestError):
@@ -122,3 +126,35 @@ def mask(url: URL, run_secrets: set[str] | None = None) -> None:
     for value in values:
         for secret in [value] if isinstance(value, str) else value or ():
             secrets.register(str(secret), run_secrets)
+
+
+def create_source_engine(url: URL, text: Callable[[BaseException | str], str], **options: Any) -> Engine:
+    """An engine without a pool (a lost connection is never handed out again), naming this package to the server;
+    a URL SQLAlchemy cannot use is a :class:`SqlConfigurationError` naming the extra to install."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    try:
+        return create_engine(url, poolclass=NullPool, connect_args=connect_args(url), **options)
+    except Exception as error:
+        extra = EXTRAS.get(url.get_backend_name())
+        hint = f"; install airflow-provider-ingest[{extra}]" if extra else ""
+        raise SqlConfigurationError(f"cannot use {render(url)}: {text(error)}{hint}") from None
+
+
+def connect_args(url: URL) -> dict[str, str]:
+    """The application name the server shows for the source's connections, unless the URL sets its own."""
+    backend = url.get_backend_name()
+    if backend == "postgresql" and "application_name" not in url.query:
+        return {"application_name": APPLICATION_NAME}
+    if url.get_driver_name() == "pymysql" and "program_name" not in url.query:
+        return {"program_name": APPLICATION_NAME}
+    return {}
+
+
+def is_database_error(engine: Engine | None, error: BaseException) -> bool:
+    """Whether ``error`` comes from SQLAlchemy or the engine's database driver (its text may hold a DSN)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    dbapi = getattr(engine.dialect, "loaded_dbapi", None) if engine is not None else None
+    return isinstance(error, SQLAlchemyError) or (dbapi is not None and isinstance(error, dbapi.Error))

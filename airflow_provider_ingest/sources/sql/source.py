@@ -27,6 +27,8 @@ from airflow_provider_ingest.sources.sql.connection import (
     SqlConnectionError,
     SqlQueryError,
     SqlUnavailableError,
+    create_source_engine,
+    is_database_error,
     mask,
     render,
     scrub,
@@ -46,13 +48,10 @@ CATALOGS = {
 }
 """SQLAlchemy backend names the source reads, and their catalog readers."""
 
-EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 SAMPLE_SERVICE = "sample_shop"
 _REGEX_SYNTAX = frozenset(".^$*+?{}[]|()")
 _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 FILTER_SETTINGS = ("database_filter", "schema_filter", "table_filter")
-APPLICATION_NAME = "airflow-provider-ingest"
-"""How the source's connections name themselves to the server (``pg_stat_activity.application_name``)."""
 
 
 class SqlSourceConfig(ComponentConfig):
@@ -394,41 +393,18 @@ class SqlSource(Source):
         return self.config.database_name or ("shop" if self.config.sample else None)
 
     def _engine(self, url: URL) -> Engine:
-        """An engine without a pool (a lost connection is never handed out again), naming the source to the server."""
-        from sqlalchemy import create_engine
-        from sqlalchemy.pool import NullPool
-
-        try:
-            return create_engine(url, poolclass=NullPool, connect_args=_connect_args(url))
-        except Exception as error:
-            extra = EXTRAS.get(url.get_backend_name())
-            hint = f"; install airflow-provider-ingest[{extra}]" if extra else ""
-            raise SqlConfigurationError(f"cannot use {render(url)}: {self._text(error)}{hint}") from None
+        return create_source_engine(url, self._text)
 
     def _session(self, engine: Engine) -> Session:
         return Session(engine, self.config.retry, text=self._text, warn=self.warn)
 
     def _is_database_error(self, error: Exception) -> bool:
-        """Whether ``error`` comes from SQLAlchemy or the database driver (its text may hold a DSN)."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        dbapi = getattr(self.engine.dialect, "loaded_dbapi", None) if hasattr(self, "engine") else None
-        return isinstance(error, SQLAlchemyError) or (dbapi is not None and isinstance(error, dbapi.Error))
+        return is_database_error(getattr(self, "engine", None), error)
 
     def _text(self, error: BaseException | str) -> str:
         """An error's message with every password removed: the URL's, and every secret the run resolved."""
         secrets = [*self.context.secrets, self.config.password or ""]
         return scrub(error if isinstance(error, str) else error_text(error), getattr(self, "url", None), secrets)
-
-
-def _connect_args(url: URL) -> dict[str, str]:
-    """The application name the server shows for the source's connections, unless the URL sets its own."""
-    backend = url.get_backend_name()
-    if backend == "postgresql" and "application_name" not in url.query:
-        return {"application_name": APPLICATION_NAME}
-    if url.get_driver_name() == "pymysql" and "program_name" not in url.query:
-        return {"program_name": APPLICATION_NAME}
-    return {}
 
 
 def describe(name: str, patterns: NamePatterns) -> str:

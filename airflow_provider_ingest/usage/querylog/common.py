@@ -456,28 +456,18 @@ class DatabaseQueryLogSource(QueryLogSource):
 
     def _engine(self) -> Engine:
         """An engine without a pool, naming this package to the server, as the ``sql`` source's."""
-        from sqlalchemy import create_engine
-        from sqlalchemy.pool import NullPool
+        from airflow_provider_ingest.sources.sql.connection import create_source_engine
 
-        from airflow_provider_ingest.sources.sql.connection import SqlConfigurationError, render
-        from airflow_provider_ingest.sources.sql.source import EXTRAS, _connect_args
-
-        try:
-            return create_engine(self.url, poolclass=NullPool, connect_args=_connect_args(self.url), **self._options())
-        except Exception as error:
-            extra = EXTRAS.get(self.url.get_backend_name())
-            hint = f"; install airflow-provider-ingest[{extra}]" if extra else ""
-            raise SqlConfigurationError(f"cannot use {render(self.url)}: {self._text(error)}{hint}") from None
+        return create_source_engine(self.url, self._text, **self._options())
 
     def _options(self) -> dict[str, Any]:
         """More ``create_engine`` arguments for this backend."""
         return {}
 
     def _is_database_error(self, error: Exception) -> bool:
-        from sqlalchemy.exc import SQLAlchemyError
+        from airflow_provider_ingest.sources.sql.connection import is_database_error
 
-        dbapi = getattr(self.engine.dialect, "loaded_dbapi", None) if hasattr(self, "engine") else None
-        return isinstance(error, SQLAlchemyError) or (dbapi is not None and isinstance(error, dbapi.Error))
+        return is_database_error(getattr(self, "engine", None), error)
 
     def _text(self, error: BaseException | str) -> str:
         """An error's message with every password removed."""
