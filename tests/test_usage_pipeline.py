@@ -327,3 +327,26 @@ def test_a_usage_workflow_publishes_counts_and_lineage_and_keeps_what_failed(tmp
     assert result.success, result.error
     [letter] = read_dead_letters(result.dead_letter_uri)
     assert "text" in letter.error
+
+
+def test_the_file_stage_keeps_every_query_even_of_the_same_text(context: RunContext) -> None:
+    from airflow_provider_ingest.components.file import FileStage
+
+    stage = FileStage.create({"path": "staged.jsonl"}, context)
+    stage.prepare()
+    try:
+        for user in ("ana", "bob", "ana"):
+            stage.stage(query("SELECT 1 FROM t", user=user))
+        table = Table(service="s", database="d", database_schema="p", name="t")
+        stage.stage(table)
+        stage.stage(table)
+        staged = list(read_records(stage.commit()))
+    finally:
+        stage.close()
+    assert [(record.kind, getattr(record, "user", None)) for record in staged] == [
+        ("table", None),
+        ("query", "ana"),
+        ("query", "bob"),
+        ("query", "ana"),
+    ]
+    assert stage.report.counters == {"duplicates_dropped": 1}

@@ -99,6 +99,7 @@ class FileStageConfig(ComponentConfig):
 
 class FileStage(Stage):
     """Stages records: one per kind and FQN (the last wins), parents before children, usage and lineage last.
+    Queries are events, not entities: every one is kept.
 
     Records spill to temporary files by kind as they come; memory holds only an index of FQNs. The spill
     folder is named after the process, so one left by a killed process is removed by the next stage.
@@ -116,10 +117,14 @@ class FileStage(Stage):
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
         self._latest: dict[tuple[str, str], int] = {}
+        self._events: set[str] = set()
 
     def stage(self, record: Record) -> None:
         handle = self._files[record.kind]
-        self._latest[(record.kind, record.fqn)] = handle.tell()
+        if record.kind in EVENT_KINDS:
+            self._events.add(record.kind)
+        else:
+            self._latest[(record.kind, record.fqn)] = handle.tell()
         handle.write(self._dump(record).encode() + b"\n")
 
     def commit(self) -> str:
@@ -130,7 +135,7 @@ class FileStage(Stage):
             if self.config.path
             else self.context.staging_uri("staged.jsonl.gz" if self.context.compression == "gzip" else "staged.jsonl")
         )
-        kinds = {kind for kind, _ in self._latest}
+        kinds = {kind for kind, _ in self._latest} | self._events
         keep = {(kind, offset) for (kind, _), offset in self._latest.items()}
         with StagedFileWriter(
             uri, producer=self.report.component, kinds=kinds, compression=self.config.compression
@@ -139,7 +144,7 @@ class FileStage(Stage):
                 handle.seek(0)
                 offset = 0
                 for line in handle:
-                    if (kind, offset) in keep:
+                    if kind in self._events or (kind, offset) in keep:
                         out.write_line(line[:-1].decode())
                     else:
                         self.report.count("duplicates_dropped")
@@ -154,6 +159,8 @@ class FileStage(Stage):
 
 
 SPILL_PREFIX = "ingest-stage-"
+EVENT_KINDS = frozenset({"query"})
+"""Kinds whose records are events (two with one FQN are two queries run), never deduplicated."""
 
 
 def _remove_orphaned_spills() -> None:
