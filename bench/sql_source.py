@@ -11,7 +11,8 @@ Both run in one process, alternately, best of ``--repeat`` each; then the two fi
 source's must hold every relation and column of the floor's, with the same types, comments and
 primary keys) and the source's peak traced memory is shown for two batch sizes.
 
-Usage: ``python bench/sql_source.py [--url URL] [--repeat 3] [--keep]``. Target: ratio <= 1.5.
+Usage: ``python bench/sql_source.py [--url URL] [--repeat 3] [--keep] [--view-lineage]``. Target: ratio <= 1.5.
+``--view-lineage`` also times the source with ``include_view_lineage`` and traces its peak memory.
 """
 
 from __future__ import annotations
@@ -142,13 +143,18 @@ def floor(url: sqlalchemy.URL, out: Path) -> tuple[float, int, int]:
     return time.perf_counter() - started, len(relations), count
 
 
-def source(url: sqlalchemy.URL, folder: Path, batch_size: int = 5000) -> tuple[float, int]:
-    """The sql source into a file sink, through the serial runner."""
+def source(url: sqlalchemy.URL, folder: Path, batch_size: int = 5000, lineage: bool = False) -> tuple[float, int]:
+    """The sql source into a file sink, through the serial runner; ``lineage``: with ``include_view_lineage``."""
     from airflow_provider_ingest.run import run_workflow
     from airflow_provider_ingest.workflow.loader import load_workflow
 
     workflow = folder / "bench.yaml"
-    settings = {"url": url.render_as_string(hide_password=False), "service_name": "bench", "batch_size": batch_size}
+    settings = {
+        "url": url.render_as_string(hide_password=False),
+        "service_name": "bench",
+        "batch_size": batch_size,
+        "include_view_lineage": lineage,
+    }
     workflow.write_text(
         json.dumps(
             {
@@ -190,11 +196,11 @@ def same_content(floor_file: Path, source_file: Path) -> None:
         raise SystemExit(f"the outputs differ: {missing} relations missing, {extra} extra, {differ} different")
 
 
-def peak_memory(url: sqlalchemy.URL, folder: Path, batch_size: int) -> int:
+def peak_memory(url: sqlalchemy.URL, folder: Path, batch_size: int, lineage: bool = False) -> int:
     """Peak memory traced during one source run, in bytes."""
     tracemalloc.start()
     try:
-        source(url, folder, batch_size)
+        source(url, folder, batch_size, lineage)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -209,6 +215,9 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best time counts")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database for the next run")
+    parser.add_argument(
+        "--view-lineage", action="store_true", help="also time and trace the source with include_view_lineage"
+    )
     args = parser.parse_args()
     server = sqlalchemy.make_url(args.url)
     url = ensure_database(server)
@@ -223,6 +232,10 @@ def main() -> None:
                 sources.append(source_time)
             same_content(folder / "floor.jsonl", folder / "source.jsonl")
             peaks = {size: peak_memory(url, folder, size) for size in (5000, 200)}
+            if args.view_lineage:
+                lineage_times = [source(url, folder, lineage=True)[0] for _ in range(args.repeat)]
+                lineage_records = source(url, folder, lineage=True)[1] - records
+                lineage_peaks = {size: peak_memory(url, folder, size, lineage=True) for size in (5000, 200)}
     finally:
         if not args.keep:
             drop_database(server)
@@ -235,6 +248,14 @@ def main() -> None:
     print("outputs: the same relations, columns, types, comments and primary keys")
     memory = ", ".join(f"{peak / 2**20:.1f} MiB with batch_size {size}" for size, peak in peaks.items())
     print(f"source peak traced memory: {memory}")
+    if args.view_lineage:
+        best = min(lineage_times)
+        print(
+            f"with include_view_lineage: {best:.3f}s ({best / best_source:.2f}x the source without;"
+            f" runs: {_times(lineage_times)}), {lineage_records:,} lineage records"
+        )
+        memory = ", ".join(f"{peak / 2**20:.1f} MiB with batch_size {size}" for size, peak in lineage_peaks.items())
+        print(f"with include_view_lineage, peak traced memory: {memory}")
 
 
 def _times(values: list[float]) -> str:

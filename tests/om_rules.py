@@ -26,9 +26,20 @@ ENTITIES = {
 }
 """Endpoint: (entity type, create-request schema, (field naming the parent by FQN, the parent's type))."""
 
+REQUESTS = {
+    "usage": ("type/dailyCount.json", "type/usageRequest.json"),
+    "joins": ("entity/data/table.json#/definitions/tableJoins",),
+    "query": ("api/data/createQuery.json",),
+    "lineage": ("api/lineage/addLineage.json",),
+}
+"""The usage and lineage requests: ``POST /api/v1/usage/table/{id}`` (the server reads a DailyCount, OpenMetadata's
+client sends a UsageRequest: the body must be both), ``PUT /api/v1/tables/{id}/joins`` (TableJoins),
+``PUT /api/v1/queries`` (CreateQuery) and ``PUT /api/v1/lineage`` (AddLineage); checked with formats (dates, UUIDs)."""
+
 SCHEMA_SETS = (
-    ((1, 0), ("1.4", "1.1", "1.0")),
-    ((1, 1), ("1.4", "1.1")),
+    ((1, 0), ("1.4", "1.3", "1.1", "1.0")),
+    ((1, 1), ("1.4", "1.3", "1.1")),
+    ((1, 2), ("1.4", "1.3")),
     ((1, 4), ("1.4",)),
     ((1, 5), ()),
     ((1, 10), ("1.10",)),
@@ -74,6 +85,13 @@ def schema_errors(endpoint: str, body: Any, version: str = "1.5.4") -> list[str]
     return _errors(_validators(schema_set(version))[endpoint], body)
 
 
+def request_errors(request: str, body: Any, version: str = "1.5.4") -> list[str]:
+    """Every way ``body`` breaks the schemas of a usage or lineage ``request`` (a key of :data:`REQUESTS`)."""
+    if not isinstance(body, dict):
+        return ["the body is not a JSON object"]
+    return [error for validator in _validators(schema_set(version))[request] for error in _errors(validator, body)]
+
+
 def schema_set(version: str) -> tuple[str, ...]:
     """The overlays of a server version (``1.4.3`` → ``("1.4",)``; the 1.5 baseline alone → ``()``)."""
     found = ()
@@ -97,10 +115,20 @@ def _validators(overlays: tuple[str, ...]) -> dict[str, Any]:
     registry = Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in contents.values()
     )
-    return {
+    validators: dict[str, Any] = {
         endpoint: Draft7Validator(contents[Path(schema)], registry=registry)
         for endpoint, (_, schema, _) in ENTITIES.items()
     }
+    for request, schemas in REQUESTS.items():
+        validators[request] = [
+            Draft7Validator(
+                {"$ref": f"https://open-metadata.org/schema/{schema}"},
+                registry=registry,
+                format_checker=Draft7Validator.FORMAT_CHECKER,
+            )
+            for schema in schemas
+        ]
+    return validators
 
 
 def _errors(validator: Any, body: Any) -> list[str]:

@@ -10,6 +10,17 @@ schemas, tables) takes a list of create requests and answers a BulkOperationResu
 through the same create-or-update, in order, and has its own result; ``bulk = False`` answers it 404
 (``no_bulk_status``: 405), as a server without the endpoint does.
 
+Usage and lineage, each body checked against the schemas of the state's version (``om_rules.request_errors``)
+and the rules OpenMetadata's repositories apply in code, with their messages: ``GET /api/v1/tables/name/{fqn}``
+(404 for a table it lacks); ``POST /api/v1/usage/table/{id}`` (the table's count of the day replaced, its
+schema's and database's added to, as OpenMetadata does) and ``GET`` of the same path (``?date=&days=``);
+``PUT /api/v1/tables/{id}/joins`` (dates of the last 30 days, columns and joined tables looked up, each pair's
+count of the day replaced); ``PUT /api/v1/queries`` (its service, users and ``queryUsedIn`` looked up, named
+``service.checksum``, users and tables replaced) and ``GET /api/v1/queries/name/{fqn}``; ``PUT
+/api/v1/lineage`` (both ends by id, column lineage checked); ``POST /api/v1/usage/compute.percentile/{entity}/
+{date}``. The state keeps ``usage``, ``rollups``, ``joins``, ``queries``, ``lineage`` and ``percentiles`` for
+tests to assert on.
+
 Faults can be queued, N times (after M normal answers) or until cleared: an HTTP status (``429`` and
 ``503`` with ``Retry-After``, ``401``, ``403``, ``500``), ``drop`` (close before answering), ``truncate``
 (close halfway through the answer), ``stall`` (half the answer, then nothing for ``slow_seconds``), ``slow``
@@ -32,7 +43,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from om_rules import ENTITIES, refusals
+from om_rules import ENTITIES, refusals, request_errors
 
 TOKEN = "test-jwt-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig"
 
@@ -98,6 +109,19 @@ class FakeOpenMetadata:
     """Glossary term FQNs (``Glossary.Customer``) a ``Glossary`` label may name."""
     custom_properties: dict[str, dict[str, str]] = field(default_factory=dict)
     """Custom properties by entity type (``table``...): property name to type name (``string``, ``integer``...)."""
+    usage: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(table FQN, date) -> the table's usage count that day: a ``POST /api/v1/usage/table/{id}`` replaces it."""
+    rollups: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """(``database`` or ``databaseSchema``, FQN, date) -> usage count: each POST of a table's usage adds its count to
+    its schema's and database's, as OpenMetadata's UsageRepository does (``insertOrUpdateCount``)."""
+    joins: dict[tuple[str, str, str], dict[str, int]] = field(default_factory=dict)
+    """(``column`` or ``table``, FQN, FQN sorting after it) -> date -> join count; a PUT replaces a date's count."""
+    queries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Query FQN (``service.checksum``) -> the Query entity."""
+    lineage: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(from table FQN, to table FQN) -> the edge's lineageDetails (a PUT replaces them)."""
+    percentiles: list[tuple[str, str]] = field(default_factory=list)
+    """(entity type, date) of every ``POST /api/v1/usage/compute.percentile/{entity}/{date}``."""
     faults: list[tuple[str, str]] = field(default_factory=list)
     persistent: list[tuple[str, str]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
@@ -151,6 +175,28 @@ class FakeOpenMetadata:
     def fqns(self, entity_type: str) -> set[str]:
         return {fqn for kind, fqn in self.entities if kind == entity_type}
 
+    def requests(self, method: str, prefix: str) -> list[Call]:
+        """The calls of ``method`` whose path starts with ``prefix``, in order."""
+        return [call for call in self.calls if call.method == method and call.path.startswith(prefix)]
+
+    def by_id(self, entity_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(entity type, entity) of the entity with ``entity_id``, or None."""
+        for (kind, _), entity in self.entities.items():
+            if entity["id"] == entity_id:
+                return kind, entity
+        return None
+
+    def joined(self, fqn: str) -> dict[str, int]:
+        """What ``fqn`` (a table or column) is joined with, over all days: the other FQN -> the summed count."""
+        found: dict[str, int] = {}
+        for (_, first, second), days in self.joins.items():
+            if fqn in (first, second):
+                found[second if fqn == first else first] = sum(days.values())
+        return found
+
+    def user_id(self, name: str) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -169,6 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._handle("PUT")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
 
     def _handle(self, method: str) -> None:
         state = self.server.state
@@ -239,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
 
             kind, name = path.split("/")[3], unquote(path.rsplit("/", 1)[1])
             if name in (state.users if kind == "users" else state.teams):
-                found = {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "name": name}
+                found = {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "name": name, "fullyQualifiedName": name}
                 if kind == "teams":
                     found["teamType"] = state.teams[name]
                 return self._answer(method, body, 200, found)
@@ -250,6 +299,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._entity_type(path.rsplit("/", 1)[1])
         if method == "PUT" and path in ENTITIES:
             return self._answer(method, body, *self._put(path, body))
+        usage = _usage_route(method, path)
+        if usage is not None:
+            return self._answer(method, body, *usage(self.server.state, path, body, self.path))
         if method == "GET" and path in ENTITIES:  # the list of a kind's entities, as OpenMetadata pages it
             listed = [entity for (kind, _), entity in state.entities.items() if kind == ENTITIES[path][0]]
             return self._answer(method, body, 200, {"data": listed, "paging": {"total": len(listed)}})
@@ -429,6 +481,237 @@ def _split_column(column: str) -> tuple[str, str]:
         return column, ""
     name = match.group(2)
     return match.group(1), name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+Answer = tuple[int, dict[str, Any]]
+
+JOIN_DAYS = 30
+"""OpenMetadata takes joins dated from today back to 29 days (``CommonUtil.dateInRange(date, 0, 30)``)."""
+
+
+def _usage_route(method: str, path: str) -> Any:
+    """The handler of a usage, joins, query or lineage request (``(state, path, body, raw path) -> (status,
+    answer)``), or None when ``path`` is none of them."""
+    if method == "GET" and path.startswith("/api/v1/tables/name/"):
+        return _get_table
+    if method == "POST" and re.fullmatch(r"/api/v1/usage/table/[^/]+", path):
+        return _post_usage
+    if method == "GET" and re.fullmatch(r"/api/v1/usage/table/[^/]+", path):
+        return _get_usage
+    if method == "POST" and re.fullmatch(r"/api/v1/usage/compute\.percentile/[^/]+/[^/]+", path):
+        return _compute_percentile
+    if method == "PUT" and re.fullmatch(r"/api/v1/tables/[^/]+/joins", path):
+        return _put_joins
+    if method == "PUT" and path == "/api/v1/queries":
+        return _put_query
+    if method == "GET" and path.startswith("/api/v1/queries/name/"):
+        return _get_query
+    if method == "PUT" and path == "/api/v1/lineage":
+        return _put_lineage
+    return None
+
+
+def _error(status: int, message: str) -> Answer:
+    return status, {"code": status, "message": message}
+
+
+def _get_table(state: FakeOpenMetadata, path: str, body: Any, raw: str) -> Answer:
+    """``GET /api/v1/tables/name/{fqn}``: the table (its columns with their FQNs), or 404."""
+    from urllib.parse import unquote
+
+    fqn = unquote(path.removeprefix("/api/v1/tables/name/"))
+    table = state.entities.get(("table", fqn))
+    if table is None:
+        return _error(404, f"table instance for {fqn} not found")
+    columns = [{**column, "fullyQualifiedName": f"{fqn}.{_quote(column['name'])}"} for column in table["columns"]]
+    return 200, {**table, "columns": columns}
+
+
+def _table_by_id(state: FakeOpenMetadata, table_id: str) -> dict[str, Any] | None:
+    found = state.by_id(table_id)
+    return found[1] if found is not None and found[0] == "table" else None
+
+
+def _post_usage(state: FakeOpenMetadata, path: str, body: Any, raw: str) -> Answer:
+    """``POST /api/v1/usage/table/{id}``: the table's count for the day replaced, its schema's and database's
+    added to."""
+    errors = request_errors("usage", body, state.version)
+    if errors:
+        return _error(400, "; ".join(errors))
+    table_id = path.rsplit("/", 1)[1]
+    table = _table_by_id(state, table_id)
+    if table is None:
+        return _error(404, f"table instance for {table_id} not found")
+    fqn, date, count = table["fullyQualifiedName"], body["date"], body["count"]
+    schema = table["databaseSchema"]
+    database = schema.rpartition(".")[0]
+    with state.lock:
+        state.usage[(fqn, date)] = count
+        for kind, name in (("databaseSchema", schema), ("database", database)):
+            state.rollups[(kind, name, date)] = state.rollups.get((kind, name, date), 0) + count
+    return 201, {"entity": {"id": table_id, "type": "table", "fullyQualifiedName": fqn}, "usage": []}
+
+
+def _get_usage(state: FakeOpenMetadata, path: str, body: Any, raw: str) -> Answer:
+    """``GET /api/v1/usage/table/{id}?date=&days=``: the table's daily counts of ``days`` (1-30) days to ``date``."""
+    import datetime
+    from urllib.parse import parse_qs, urlsplit
+
+    table_id = path.rsplit("/", 1)[1]
+    table = _table_by_id(state, table_id)
+    if table is None:
+        return _error(404, f"table instance for {table_id} not found")
+    query = parse_qs(urlsplit(raw).query)
+    days = min(max(int(query.get("days", ["1"])[0]), 1), 30)
+    last = datetime.date.fromisoformat(query.get("date", [datetime.date.today().isoformat()])[0])
+    dates = [(last - datetime.timedelta(days=offset)).isoformat() for offset in range(days)]
+    usage = [
+        {"date": date, "dailyStats": {"count": count, "percentileRank": 0.0}}
+        for date in dates
+        if (count := state.usage.get((table["fullyQualifiedName"], date))) is not None
+    ]
+    return 200, {"entity": {"id": table_id, "type": "table"}, "usage": usage}
+
+
+def _compute_percentile(state: FakeOpenMetadata, path: str, body: Any, raw: str) -> Answer:
+    _, _, entity, date = path.rsplit("/", 3)
+    with state.lock:
+        state.percentiles.append((entity, date))
+    return 201, {}
+
+
+def _put_joins(state: FakeOpenMetadata, path: str, body: Any, raw: str) -> Answer:
+    """``PUT /api/v1/tables/{id}/joins``: checked as OpenMetadata's ``TableRepository.addJoins`` does; each pair's
+    count for the day replaced."""
+    import datetime
+
+    errors = request_errors("joins", body, state.version)
+    if errors:
+        return _error(400, "; ".join(errors))
+    table_id = path.split("/")[4]
+    table = _table_by_id(state, table_id)
+    if table is None:
+        return _error(404, f"table instance for {table_id} not found")
+    date = body.get("startDate")
+    age = (datetime.date.today() - datetime.date.fromisoformat(date)).days if date else -1
+    if not 0 <= age < JOIN_DAYS:
+        return _error(400, "Date range can only include past 30 days starting today")
+    fqn = table["fullyQualifiedName"]
+    names = {column["name"] for column in table["columns"]}
+    pairs: list[tuple[str, str, str, int]] = []
+    for join in body.get("columnJoins") or []:
+        if join.get("columnName") not in names:
+            return _error(400, f"Invalid column name {join.get('columnName')}")
+        for joined in join.get("joinedWith") or []:
+            refused = _missing_column(state, joined["fullyQualifiedName"])
+            if refused is not None:
+                return _error(*refused)
+            column = f"{fqn}.{_quote(join['columnName'])}"
+            pairs.append(("column", column, joined["fullyQualifiedName"], joined["joinCount"]))
+    for joined in body.get("directTableJoins") or []:
+        if ("table", joined["fullyQualifiedName"]) not in state.entities:
+            return _error(400, f"Invalid table name {joined['fullyQualifiedName']}")
+        pairs.append(("table", fqn, joined["fullyQualifiedName"], joined["joinCount"]))
+    with state.lock:
+        for kind, first, second, count in pairs:
+            key = (kind, *sorted((first, second)))
+            state.joins.setdefault(key, {})[date] = count  # type: ignore[index]
+    return 200, {**table, "joins": {}}
+
+
+def _missing_column(state: FakeOpenMetadata, column: str) -> tuple[int, str] | None:
+    """A column FQN whose table is not on the server (404) or that the table lacks (400), as OpenMetadata answers."""
+    table, name = _split_column(column)
+    entity = state.entities.get(("table", table))
+    if entity is None:
+        return 404, f"table instance for {table} not found"
+    if name not in {c["name"] for c in entity.get("columns", [])}:
+        return 400, f"Invalid fully qualified column name {column}"
+    return None
+
+
+def _put_query(state: FakeOpenMetadata, path: str, body: Any, raw: str) -> Answer:
+    """``PUT /api/v1/queries``: create or update the Query named by its checksum (``service.checksum`` from 1.2);
+    users, the tables it is used in and usedBy replaced, as OpenMetadata's QueryUpdater does."""
+    import hashlib
+
+    errors = request_errors("query", body, state.version)
+    if errors:
+        return _error(400, "; ".join(errors))
+    service = body.get("service")
+    if service is not None and ("databaseService", service) not in state.entities:
+        return _error(404, f"databaseService instance for {service} not found")
+    for user in body.get("users") or []:
+        if user not in state.users:
+            return _error(404, f"user instance for {user} not found")
+    used_in = []
+    for reference in body.get("queryUsedIn") or []:
+        found = state.by_id(reference["id"])
+        if found is None or found[0] != reference["type"]:
+            return _error(404, f"{reference['type']} instance for {reference['id']} not found")
+        used_in.append({"id": reference["id"], "type": found[0], "fullyQualifiedName": found[1]["fullyQualifiedName"]})
+    checksum = hashlib.md5(body["query"].encode(), usedforsecurity=False).hexdigest()
+    name = body.get("name") or checksum
+    fqn = f"{_quote(service)}.{_quote(name)}" if service is not None else name
+    users = [
+        {"id": state.user_id(user), "type": "user", "name": user, "fullyQualifiedName": user}
+        for user in body.get("users") or []
+    ]
+    with state.lock:
+        existing = state.queries.get(fqn)
+        entity = {
+            **body,
+            "id": existing["id"] if existing else str(uuid.uuid4()),
+            "name": name,
+            "checksum": checksum,
+            "fullyQualifiedName": fqn,
+            "users": users,
+            "queryUsedIn": used_in,
+            "usedBy": body.get("usedBy") or [],
+        }
+        state.queries[fqn] = entity
+    return (200 if existing else 201), entity
+
+
+def _get_query(state: FakeOpenMetadata, path: str, body: Any, raw: str) -> Answer:
+    from urllib.parse import unquote
+
+    fqn = unquote(path.removeprefix("/api/v1/queries/name/"))
+    query = state.queries.get(fqn)
+    return (200, query) if query is not None else _error(404, f"query instance for {fqn} not found")
+
+
+def _put_lineage(state: FakeOpenMetadata, path: str, body: Any, raw: str) -> Answer:
+    """``PUT /api/v1/lineage``: both ends looked up by id (404), column lineage checked as OpenMetadata's
+    ``LineageRepository.validateLineageDetails`` does; the edge's details replaced."""
+    errors = request_errors("lineage", body, state.version)
+    if errors:
+        return _error(400, "; ".join(errors))
+    edge = body["edge"]
+    ends = []
+    for end in (edge["fromEntity"], edge["toEntity"]):
+        found = state.by_id(end["id"])
+        if found is None or found[0] != end["type"]:
+            return _error(404, f"{end['type']} instance for {end['id']} not found")
+        ends.append(found[1])
+    details = edge.get("lineageDetails") or {}
+    columns = details.get("columnsLineage") or []
+    if columns and (edge["fromEntity"]["type"], edge["toEntity"]["type"]) != ("table", "table"):
+        return _error(400, "Column level lineage is only allowed between two tables.")
+    for column in columns:
+        for from_column in column.get("fromColumns") or []:
+            refused = _missing_column(state, from_column)
+            if refused is not None:
+                return _error(*refused)
+        to_column = column.get("toColumn")
+        if to_column is None or not to_column.startswith(ends[1]["fullyQualifiedName"] + "."):
+            return _error(400, f"Invalid fully qualified column name {to_column}")
+        refused = _missing_column(state, to_column)
+        if refused is not None:
+            return _error(*refused)
+    with state.lock:
+        state.lineage[(ends[0]["fullyQualifiedName"], ends[1]["fullyQualifiedName"])] = details
+    return 200, {"entity": {"id": edge["fromEntity"]["id"], "type": edge["fromEntity"]["type"]}}
 
 
 def _quote(name: str) -> str:

@@ -504,7 +504,7 @@ MALFORMED = [
     ("not_json", b"hello world", "invalid JSON: expected value"),
     ("trailing_comma", b'{"kind": "database_service", "name": "x",}', "invalid JSON: trailing comma"),
     ("unknown_kind", b'{"kind": "dashboard", "name": "d"}', "unknown kind 'dashboard' (one of database_service"),
-    ("no_kind", b'{"name": "x"}', "no kind (one of database_service, database, database_schema, table)"),
+    ("no_kind", b'{"name": "x"}', "no kind (one of database_service, database, database_schema, table, lineage, query, table_usage)"),
     ("kind_a_number", b'{"kind": 5, "name": "x"}', "unknown kind '5'"),
     ("no_name", b'{"kind": "database_service"}', "name: Field required"),
     ("empty_name", b'{"kind": "database_service", "name": ""}', "name: String should have at least 1 character"),

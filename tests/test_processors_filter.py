@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,18 @@ from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.processors.filter import FilterProcessor
 from airflow_provider_ingest.records import (
     Column,
+    ColumnLineageEdge,
     ConstraintType,
     Database,
     DatabaseSchema,
     DatabaseService,
     DataType,
+    Lineage,
+    Query,
     Record,
     Table,
     TableConstraint,
+    TableUsage,
 )
 from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.staging import read_records
@@ -129,6 +134,75 @@ def test_foreign_keys_to_a_dropped_column_of_another_table_go_too() -> None:
     assert [c.name for c in result.columns] == ["id", "customer_ssn", "customer_id"]
     assert [(c.columns, c.referred_columns) for c in result.constraints] == [(["customer_id"], ["id"])]
     assert processor.report.counters == {"constraints_dropped": 1}
+
+
+def edge(to_column: str, *from_columns: str) -> ColumnLineageEdge:
+    return ColumnLineageEdge(to_column=to_column, from_columns=list(from_columns))
+
+
+VIEW_LINEAGE = [
+    Lineage(
+        from_table="svc.db.sales.orders",
+        to_table="svc.db.sales.order_view",
+        columns=[
+            edge("svc.db.sales.order_view.id", "svc.db.sales.orders.id"),
+            edge("svc.db.sales.order_view.ssn", "svc.db.sales.orders.ssn"),
+            edge("svc.db.sales.order_view.total", "svc.db.sales.orders.amount", "svc.db.sales.orders.ssn"),
+        ],
+        source="view",
+    ),
+    Lineage(from_table="svc.db.staging.tmp_load", to_table="svc.db.sales.orders"),
+    Lineage(from_table="svc.db.sales.orders_eu", to_table="svc.db.staging.tmp_load"),
+]
+USAGE: list[Record] = [
+    Query(service="svc", dialect="postgresql", text="SELECT 1 FROM sales.orders"),
+    TableUsage(table="svc.db.staging.tmp_load", date=date(2024, 5, 1), count=3),
+]
+
+
+def test_a_lineage_record_is_kept_when_the_patterns_keep_both_of_its_tables() -> None:
+    kept, processor = run_filter({"fqn": {"exclude": [r".*\.tmp_.*"]}}, [*RECORDS, *VIEW_LINEAGE, *USAGE])
+    assert kept == [r.fqn for r in RECORDS if "tmp_" not in r.fqn] + [VIEW_LINEAGE[0].fqn] + [r.fqn for r in USAGE]
+    assert processor.report.counters == {"filtered_table": 1, "filtered_lineage": 2}
+    kept, _ = run_filter({"fqn": {"include": [r".*\.orders.*"]}}, VIEW_LINEAGE)  # order_view is not kept
+    assert kept == []
+
+
+def test_lineage_left_out_of_fqn_kinds_passes_the_fqn_patterns() -> None:
+    config = {"fqn": {"exclude": [r".*\.tmp_.*"]}, "fqn_kinds": ["table"]}
+    kept, processor = run_filter(config, VIEW_LINEAGE)
+    assert kept == [r.fqn for r in VIEW_LINEAGE]
+    assert processor.report.counters == {}
+    kept, processor = run_filter({"kinds": ["table"]}, [*RECORDS, *VIEW_LINEAGE, *USAGE])
+    assert kept == [r.fqn for r in RECORDS[4:]]
+    assert processor.report.counters == {
+        "filtered_database_service": 1,
+        "filtered_database": 1,
+        "filtered_database_schema": 2,
+        "filtered_lineage": 3,
+        "filtered_query": 1,
+        "filtered_table_usage": 1,
+    }
+
+
+def test_column_patterns_drop_column_lineage_edges_and_refused_source_columns() -> None:
+    context = RunContext(workflow_name="test", run_id="run", staging_root="/nonexistent")
+    processor = FilterProcessor.create({"columns": {"exclude": [r".*\.ssn"]}}, context)
+    view = processor.process(VIEW_LINEAGE[0])
+    assert [(e.to_column, e.from_columns) for e in view.columns] == [
+        ("svc.db.sales.order_view.id", ["svc.db.sales.orders.id"]),
+        ("svc.db.sales.order_view.total", ["svc.db.sales.orders.amount"]),
+    ]
+    assert (view.from_table, view.to_table, view.source) == ("svc.db.sales.orders", "svc.db.sales.order_view", "view")
+    assert processor.report.counters == {"column_lineage_dropped": 1}
+    assert processor.process(VIEW_LINEAGE[1]) is VIEW_LINEAGE[1]  # no column lineage: nothing to drop
+    only_amount = FilterProcessor.create({"columns": {"exclude": [r".*\.orders\.ssn"]}}, context)
+    trimmed = only_amount.process(VIEW_LINEAGE[0])
+    assert [len(e.from_columns) for e in trimmed.columns] == [1, 1]  # the edge stays, with its kept source
+    assert only_amount.report.counters == {"column_lineage_dropped": 1}
+    assert len(VIEW_LINEAGE[0].columns[2].from_columns) == 2  # the input is unchanged
+    untouched = FilterProcessor.create({"columns": {"exclude": [r".*\.email"]}}, context)
+    assert untouched.process(VIEW_LINEAGE[0]) is VIEW_LINEAGE[0]
 
 
 def test_in_a_serial_run_dropped_records_are_filtered_never_failed(tmp_path: Path) -> None:

@@ -93,6 +93,9 @@ def test_sqlite_comments_and_view_body_are_read_from_the_ddl() -> None:
     )
     assert ddl_comments(sql) == ("The table.", {"odd name": "Quoted.", "plain": "Plain one."})
     assert view_body("CREATE VIEW v AS -- About v.\nSELECT 1 AS one") == "SELECT 1 AS one"
+    assert view_body('CREATE VIEW "x AS y -- z" AS SELECT 2') == "SELECT 2"  # the name is skipped whole
+    assert view_body("create temp view if not exists main.[a as b] (`c)`, d) /* x */ as\n  select 3") == "select 3"
+    assert view_body("CREATE VIEW v -- About v.\nAS SELECT 4") == "SELECT 4"
 
 
 def test_config_needs_exactly_one_connection() -> None:

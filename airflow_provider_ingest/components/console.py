@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from airflow_provider_ingest.api import ComponentConfig, Sink
-from airflow_provider_ingest.records import Record, Table
+from airflow_provider_ingest.records import Entity, Lineage, Query, Record, Table, TableUsage
 
 
 class ConsoleSinkConfig(ComponentConfig):
@@ -14,7 +14,8 @@ class ConsoleSinkConfig(ComponentConfig):
 
 
 def describe(record: Record) -> str:
-    """One line: kind, FQN, and for tables their type, columns and constraints."""
+    """One line: kind, FQN, and for tables their type, columns and constraints; for lineage, queries and usage
+    what they add (never a query's text, which may hold literals)."""
     line = f"{record.kind:<16} {record.fqn}"
     if isinstance(record, Table):
         line += f"  [{record.table_type.value}, {len(record.columns)} columns"
@@ -23,9 +24,20 @@ def describe(record: Record) -> str:
         if record.row_count is not None:
             line += f", {record.row_count} rows"
         line += "]"
-    if record.tags:
+    elif isinstance(record, Lineage):
+        line += f"  [{record.source}, {_count(len(record.columns), 'column edge')}]"
+    elif isinstance(record, Query):
+        analysis = f", {record.analysis.query_type}" if record.analysis is not None else ""
+        line += f"  [{_count(record.calls, 'call')}{analysis}]"
+    elif isinstance(record, TableUsage):
+        line += f"  [{_count(record.count, 'query', 'queries')}, {_count(len(record.users), 'user')}]"
+    if isinstance(record, Entity) and record.tags:
         line += "  tags: " + ", ".join(tag.tag_fqn for tag in record.tags)
     return line
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
 
 
 class ConsoleSink(Sink):

@@ -98,7 +98,7 @@ class FileStageConfig(ComponentConfig):
 
 
 class FileStage(Stage):
-    """Stages records: one per FQN (the last wins), parents before children.
+    """Stages records: one per kind and FQN (the last wins), parents before children, usage and lineage last.
 
     Records spill to temporary files by kind as they come; memory holds only an index of FQNs. The spill
     folder is named after the process, so one left by a killed process is removed by the next stage.
@@ -115,11 +115,11 @@ class FileStage(Stage):
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
-        self._latest: dict[str, tuple[str, int]] = {}
+        self._latest: dict[tuple[str, str], int] = {}
 
     def stage(self, record: Record) -> None:
         handle = self._files[record.kind]
-        self._latest[record.fqn] = (record.kind, handle.tell())
+        self._latest[(record.kind, record.fqn)] = handle.tell()
         handle.write(self._dump(record).encode() + b"\n")
 
     def commit(self) -> str:
@@ -130,8 +130,8 @@ class FileStage(Stage):
             if self.config.path
             else self.context.staging_uri("staged.jsonl.gz" if self.context.compression == "gzip" else "staged.jsonl")
         )
-        kinds = {kind for kind, _ in self._latest.values()}
-        keep = {(kind, offset) for kind, offset in self._latest.values()}
+        kinds = {kind for kind, _ in self._latest}
+        keep = {(kind, offset) for (kind, _), offset in self._latest.items()}
         with StagedFileWriter(
             uri, producer=self.report.component, kinds=kinds, compression=self.config.compression
         ) as out:

@@ -3,14 +3,15 @@
 Services go one by one, then databases and schemas in batches of ``batch_size``; tables stream from the file
 in batches, ``max_workers`` batches at once, first without their foreign keys, then (a second read of the
 file) the tables that have some, again in full. Every request is an idempotent ``PUT``, so a rerun after a
-failure duplicates nothing and counts what it ``updated`` beside what it ``created``. Refused credentials or
-an unreachable server stop the publishing: the records left are dead-lettered as not attempted and the step
-fails.
+failure duplicates nothing and counts what it ``updated`` beside what it ``created``. Usage, query and lineage
+records go last (a third read of the file), in concurrent batches too, through
+:class:`~airflow_provider_ingest.openmetadata.usage.UsagePublisher`. Refused credentials or an unreachable server
+stop the publishing: the records left are dead-lettered as not attempted and the step fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import groupby
 
@@ -27,6 +28,7 @@ from airflow_provider_ingest.openmetadata.sink import (
     foreign_keys_refused,
     has_foreign_keys,
 )
+from airflow_provider_ingest.openmetadata.usage import USAGE_KINDS, UsagePublisher
 from airflow_provider_ingest.records import KIND_ORDER, Record, Table
 from airflow_provider_ingest.staging import StagedFileReader
 from airflow_provider_ingest.staging.stagedfile import OnInvalid
@@ -46,20 +48,19 @@ class OpenMetadataBulkSink(BulkSink):
     def prepare(self) -> None:
         self.client = connect(self.config, pool_size=self.config.max_workers)
         self.publisher = Publisher(self.client, self)
+        self.usage = UsagePublisher(self.publisher)
         self.failed: set[str] = set()
         self.keyed = 0
+        self.usage_records = 0
 
     def publish(self, uri: str) -> None:
-        """Publish the parents (kept in memory, grouped by kind), then stream the tables, and those with foreign keys
-        again.
+        """Publish the parents (kept in memory, grouped by kind), then stream the tables, those with foreign keys
+        again, and the usage, query and lineage records.
 
         The first pass reads the whole file, trailer and checksum included, before the first request: a damaged
         file publishes nothing.
         """
-        parents = sorted(
-            (record for record in _records(uri, self.fail) if not isinstance(record, Table)),
-            key=lambda record: KIND_ORDER[record.kind],
-        )
+        parents = sorted(self._parents(uri), key=lambda record: KIND_ORDER[record.kind])
         for _, records in groupby(parents, key=lambda record: record.kind):
             for batch in batches(records, self.config.batch_size):
                 self._settle(self.publisher.publish_batch(batch), again=False)
@@ -73,7 +74,19 @@ class OpenMetadataBulkSink(BulkSink):
                 ),
                 again=True,
             )
+        if self.usage_records:
+            usage = (record for record in _records(uri, _failed_already) if record.kind in USAGE_KINDS)
+            self._concurrently(usage, self.usage.publish_batch, again=False)
+        self.usage.finish()
         self.publisher.finish()
+
+    def _parents(self, uri: str) -> Iterator[Record]:
+        """The services, databases and schemas of the file; its usage records counted (read again at the end)."""
+        for record in _records(uri, self.fail):
+            if record.kind in USAGE_KINDS:
+                self.usage_records += 1
+            elif not isinstance(record, Table):
+                yield record
 
     def _staged_tables(self, uri: str) -> Iterator[Record]:
         """The staged tables, the ones with foreign keys counted (the second pass reads the file again for them)."""
@@ -84,14 +97,24 @@ class OpenMetadataBulkSink(BulkSink):
 
     def _tables(self, tables: Iterator[Record], *, again: bool) -> None:
         """Tables in batches, ``max_workers`` batches in flight: without their foreign keys, or (``again``) in full."""
+
+        def send(batch: Sequence[Record]) -> list[Outcome]:
+            return self.publisher.publish_batch(batch, foreign_keys=again, again=again)
+
+        self._concurrently(tables, send, again=again)
+
+    def _concurrently(
+        self, records: Iterator[Record], send: Callable[[Sequence[Record]], list[Outcome]], *, again: bool
+    ) -> None:
+        """``records`` in batches through ``send``, ``max_workers`` batches in flight."""
         pool = ThreadPoolExecutor(self.config.max_workers, thread_name_prefix="om-bulk")
         running: set[Future[list[Outcome]]] = set()
         try:
-            for batch in batches(tables, self.config.batch_size):
+            for batch in batches(records, self.config.batch_size):
                 if len(running) >= self.config.max_workers:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                     self._collect(done, again=again)
-                running.add(pool.submit(self.publisher.publish_batch, batch, foreign_keys=again, again=again))
+                running.add(pool.submit(send, batch))
             self._collect(wait(running).done, again=again)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -2,7 +2,8 @@
 
 429, 5xx answers, timeouts and dropped connections are retried with exponential backoff, by urllib3 up to
 the answer's headers and here for a connection dropped (or stalled) while the body is read; every request
-is a ``GET`` or an idempotent ``PUT``. Final errors say how many attempts were made. Redirects are not
+is a ``GET`` or an idempotent ``PUT``, but for the ``POST`` of a table's usage, which is retried only where the
+server cannot have handled it (no connection, 429, 503). Final errors say how many attempts were made. Redirects are not
 followed: a redirected ``PUT`` would lose its body or become a ``GET``. The JWT token, stripped
 of surrounding whitespace and byte order mark, travels only in the ``Authorization`` header: no message or
 ``repr`` of this module holds it, in any form.
@@ -10,6 +11,7 @@ of surrounding whitespace and byte order mark, travels only in the ``Authorizati
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 SUPPORTED_MAJOR_VERSIONS = (1, 2)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+UNHANDLED_STATUSES = (429, 503)
+"""Answers of a request the server did not handle (rate limit, unavailable): a ``POST`` is retried on these only."""
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 VERSION_PATH = "/api/v1/system/version"
 BULK_QUERY = "?async=false&overrideMetadata=false"
@@ -142,10 +146,15 @@ class OpenMetadataClient:
         """``PUT {path}/bulk``: create or update many entities of one kind; the answer is a BulkOperationResult."""
         return self._send("PUT", f"{path}/bulk{BULK_QUERY}", bodies)[1]
 
-    def find_by_name(self, entity: str, name: str) -> dict[str, Any] | None:
-        """``GET /api/v1/{entity}/name/{name}``; None when the server has no such entity."""
+    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """``POST``: not idempotent, so retried only where the server cannot have handled it."""
+        return self._send("POST", path, body)
+
+    def find_by_name(self, entity: str, name: str, fields: str | None = None) -> dict[str, Any] | None:
+        """``GET /api/v1/{entity}/name/{name}`` (with ``?fields=``); None when the server has no such entity."""
+        query = f"?fields={quote(fields, safe=',')}" if fields else ""
         try:
-            return self.request("GET", f"/api/v1/{entity}/name/{quote(name, safe='')}")
+            return self.request("GET", f"/api/v1/{entity}/name/{quote(name, safe='')}{query}")
         except RequestRejected as error:
             if error.status == 404:
                 return None
@@ -197,7 +206,7 @@ class OpenMetadataClient:
                     allow_redirects=False,  # followed, a PUT loses its body (301) or becomes a GET (302, 303)
                 )
             except requests.RequestException as error:
-                if not _mid_answer(error):
+                if not _mid_answer(error) or method == "POST":  # a POST cut mid-answer may have been handled
                     raise ServerUnavailable(self._scrub(f"{where}: {_failure(error, attempts)}")) from None
                 if attempt == attempts:
                     raise ServerUnavailable(
@@ -231,9 +240,8 @@ def server_base(url: str) -> str:
 def _session(settings: Settings) -> requests.Session:
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
 
-    retry = Retry(
+    retry = _retry_class()(
         total=settings.retries,
         connect=settings.retries,
         read=settings.retries,
@@ -254,6 +262,20 @@ def _session(settings: Settings) -> requests.Session:
     if settings.token:
         session.headers["Authorization"] = f"Bearer {settings.token}"
     return session
+
+
+@functools.cache
+def _retry_class() -> type:
+    """urllib3's ``Retry``, retrying a ``POST`` too on the answers of a request the server did not handle."""
+    from urllib3.util.retry import Retry
+
+    class PostAwareRetry(Retry):
+        def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+            if method.upper() == "POST":
+                return bool(self.total) and status_code in UNHANDLED_STATUSES
+            return super().is_retry(method, status_code, has_retry_after)
+
+    return PostAwareRetry
 
 
 def _message(response: requests.Response) -> str:

@@ -110,6 +110,23 @@ class ServerFeatures:
         return 256 if self.version < (1, 13) else None
 
     @property
+    def query_service(self) -> bool:
+        """Queries name their service (``service``, and ``usedBy``, ``query_type``) from 1.2 on; before, a
+        CreateQuery has none of them."""
+        return self.version >= (1, 2)
+
+    @property
+    def lineage_source(self) -> bool:
+        """Lineage details have ``source`` (``ViewLineage``, ``QueryLineage``...) from 1.2 on."""
+        return self.version >= (1, 2)
+
+    @property
+    def query_duration_scale(self) -> float:
+        """What a query's duration in milliseconds is multiplied by: ``duration`` is in seconds before 1.3,
+        in milliseconds after."""
+        return 0.001 if self.version < (1, 3) else 1.0
+
+    @property
     def tag_fqn_limit(self) -> int | None:
         """Longest tag FQN: 128 characters before 1.5, no limit after."""
         return 128 if self.version < (1, 5) else None

@@ -34,6 +34,18 @@ MESSAGES = {
     " ({count} values: {names})",
     "property_type": "custom properties of types this provider does not publish (it publishes string, markdown,"
     " sqlQuery, integer, number and timestamp) are not published ({count} values: {names})",
+    "join_not_in_openmetadata": "joins with tables or columns that are not in OpenMetadata are not published"
+    " ({count} joins: {names})",
+    "joins_out_of_range": "joins of days outside the last 29 are not published: OpenMetadata takes joins of the"
+    " last 30 days only ({count} table days)",
+    "query_count": "query run counts are not published: OpenMetadata's queries have no field for them"
+    " ({count} queries)",
+    "query_user_by_name": "query users that are not OpenMetadata users are published by name only (usedBy)"
+    " ({count} users: {names})",
+    "query_table_not_in_openmetadata": "tables a query record names that are not in OpenMetadata are left out of"
+    " its queryUsedIn ({count} tables: {names})",
+    "queries_unsupported": "queries are not published: {server} names no service for a query, 1.2 does"
+    " ({count} queries)",
 }
 """Each kind's warning: ``{count}`` items, ``{server}`` (``OpenMetadata 1.4``), ``{names}`` (custom properties)."""
 

@@ -414,7 +414,9 @@ class OpenMetadataSink(Sink):
     with the server's message.
 
     A full batch goes kind by kind, parents first (one bulk request per kind in it, as OpenMetadata's own sink
-    does), so that every record's parent is sent before it or with an earlier batch. Tables with foreign keys
+    does), so that every record's parent is sent before it or with an earlier batch; usage, query and lineage
+    records go after the catalog records of the batch, through
+    :class:`~airflow_provider_ingest.openmetadata.usage.UsagePublisher`. Tables with foreign keys
     are set aside in a temporary file (memory does not grow with the catalog) until :meth:`flush`, which sends
     them again in full once every table is in.
     """
@@ -426,6 +428,9 @@ class OpenMetadataSink(Sink):
     def prepare(self) -> None:
         self.client = connect(self.config, pool_size=1)
         self.publisher = Publisher(self.client, self)
+        from airflow_provider_ingest.openmetadata.usage import UsagePublisher
+
+        self.usage = UsagePublisher(self.publisher)
         self.batch: list[Record] = []
         self.keyed: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="ingest-om-keys-")
         self.refused: set[str] = set()
@@ -444,6 +449,7 @@ class OpenMetadataSink(Sink):
             for record, error in self.publisher.publish_batch(batch, again=True):
                 if error is not None:
                     self.reject(foreign_keys_refused(error), record=record)
+        self.usage.finish()
         self.publisher.finish()
 
     def _keyed(self) -> Iterator[Record]:
@@ -456,19 +462,28 @@ class OpenMetadataSink(Sink):
 
     def _send(self) -> None:
         """Publish the batch kind by kind, tables without their foreign keys; a refused record moves to the failures."""
+        from airflow_provider_ingest.openmetadata.usage import USAGE_KINDS
+
         batch, self.batch = sorted(self.batch, key=lambda record: KIND_ORDER[record.kind]), []
-        for _, records in groupby(batch, key=lambda record: record.kind):
+        catalog = [record for record in batch if record.kind not in USAGE_KINDS]
+        usage = [record for record in batch if record.kind in USAGE_KINDS]
+        for _, records in groupby(catalog, key=lambda record: record.kind):
             for record, error in self.publisher.publish_batch(list(records), foreign_keys=False):
                 if error is not None:
                     if has_foreign_keys(record):
                         self.refused.add(record.fqn)
                     self.reject(error, record=record)
+        if usage:
+            for record, error in self.usage.publish_batch(usage):
+                if error is not None:
+                    self.reject(error, record=record)
 
     def fail(self, error: BaseException | str, *, record: Entity | None = None, fqn: str | None = None) -> None:
         """Failures of this sink read ``400: <server message>``, ``parent <fqn> failed`` or ``not attempted: <why>``."""
         from airflow_provider_ingest.openmetadata.client import OpenMetadataError
+        from airflow_provider_ingest.openmetadata.usage import NotInOpenMetadata
 
-        if isinstance(error, (OpenMetadataError, ParentFailed, NotAttempted)):
+        if isinstance(error, (OpenMetadataError, ParentFailed, NotAttempted, NotInOpenMetadata)):
             error = str(error)
         super().fail(error, record=record, fqn=fqn)
 

@@ -94,6 +94,8 @@ class EnrichProcessor(Processor):
         self._column_rules = [rule for rule in rules if rule.column is not None]
 
     def process(self, record: Record) -> Record:
+        if not isinstance(record, Entity):  # lineage, queries and usage have no descriptions, tags or owners
+            return record
         update = self._changes(record, [rule for rule in self._entity_rules if rule.applies_to(record)])
         if isinstance(record, Table) and self._column_rules:
             prefix = record.fqn + fqn.SEPARATOR

@@ -6,13 +6,16 @@ from pydantic import Field
 
 from airflow_provider_ingest.api import ComponentConfig, Processor
 from airflow_provider_ingest.patterns import NamePatterns
-from airflow_provider_ingest.records import KIND_ORDER, Record, RecordKind, Table, fqn
+from airflow_provider_ingest.records import KIND_ORDER, ColumnLineageEdge, Lineage, Record, RecordKind, Table, fqn
 
 
 class FilterConfig(ComponentConfig):
     kinds: list[RecordKind] = Field(default_factory=lambda: list(KIND_ORDER), description="record kinds to keep")
     fqn: NamePatterns = Field(default_factory=NamePatterns, description="patterns on the FQN of the records kept")
-    fqn_kinds: list[RecordKind] = Field(default_factory=lambda: ["table"], description="kinds `fqn` applies to")
+    fqn_kinds: list[RecordKind] = Field(
+        default_factory=lambda: ["table", "lineage"],
+        description="kinds `fqn` applies to; for lineage, to both of its tables",
+    )
     columns: NamePatterns = Field(default_factory=NamePatterns, description="patterns on column FQNs")
 
 
@@ -20,7 +23,8 @@ class FilterProcessor(Processor):
     """Drops records of other kinds or whose FQN the patterns refuse, and the columns refused by ``columns``.
 
     Dropped records are counted as filtered (``filtered_<kind>`` counters), never as failures; a
-    constraint naming a dropped column is dropped with it.
+    constraint naming a dropped column is dropped with it, and so is a column lineage edge. A lineage
+    record is matched by both of its tables: it is kept when the patterns keep both.
     """
 
     type_name = "filter"
@@ -29,13 +33,21 @@ class FilterProcessor(Processor):
 
     def process(self, record: Record) -> Record | None:
         if record.kind not in self.config.kinds or (
-            record.kind in self.config.fqn_kinds and not self.config.fqn.matches(record.fqn)
+            record.kind in self.config.fqn_kinds and not self._fqn_kept(record)
         ):
             self.report.count(f"filtered_{record.kind}")
             return None
-        if isinstance(record, Table) and (self.config.columns.include or self.config.columns.exclude):
-            return self._drop_columns(record)
+        if self.config.columns.include or self.config.columns.exclude:
+            if isinstance(record, Table):
+                return self._drop_columns(record)
+            if isinstance(record, Lineage):
+                return self._drop_column_lineage(record)
         return record
+
+    def _fqn_kept(self, record: Record) -> bool:
+        if isinstance(record, Lineage):
+            return self.config.fqn.matches(record.from_table) and self.config.fqn.matches(record.to_table)
+        return self.config.fqn.matches(record.fqn)
 
     def _drop_columns(self, table: Table) -> Table:
         """Drop refused columns, and constraints on them or referring to refused columns of other tables."""
@@ -53,6 +65,24 @@ class FilterProcessor(Processor):
         if len(constraints) < len(table.constraints):
             self.report.count("constraints_dropped", len(table.constraints) - len(constraints))
         return table.model_copy(update={"columns": kept, "constraints": constraints})
+
+    def _drop_column_lineage(self, lineage: Lineage) -> Lineage:
+        """Drop the refused source columns of each edge, and an edge whose written column or every source is
+        refused; the table-level lineage stays."""
+        edges: list[ColumnLineageEdge] = []
+        changed = False
+        for edge in lineage.columns:
+            sources = [column for column in edge.from_columns if self.config.columns.matches(column)]
+            if sources and self.config.columns.matches(edge.to_column):
+                if len(sources) < len(edge.from_columns):
+                    edge = edge.model_copy(update={"from_columns": sources})
+                    changed = True
+                edges.append(edge)
+        if len(edges) < len(lineage.columns):
+            self.report.count("column_lineage_dropped", len(lineage.columns) - len(edges))
+        elif not changed:
+            return lineage
+        return lineage.model_copy(update={"columns": edges})
 
     def _keeps(self, table_fqn: str, column: str) -> bool:
         return self.config.columns.matches(table_fqn + fqn.SEPARATOR + fqn.quote(column))

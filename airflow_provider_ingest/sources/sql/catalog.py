@@ -83,6 +83,12 @@ class Catalog(ABC):
         """Whether ``schema`` belongs to the engine rather than to users."""
         return schema in cls.system_schemas
 
+    @classmethod
+    def visible_relations(cls, connection: Connection) -> dict[str, str] | None:
+        """Where view definitions leave out the schema of every relation the search path finds: each relation
+        name visible unqualified, and its schema. None where an unqualified name means the view's own schema."""
+        return None
+
     @abstractmethod
     def schemas(self) -> list[SchemaInfo]:
         """The database's schemas, in name order."""

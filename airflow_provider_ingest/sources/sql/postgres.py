@@ -101,6 +101,13 @@ LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 WHERE n.nspname = ANY(:schemas) AND {_RELATION} AND con.contype IN ('p', 'u', 'f') AND con.conparentid = 0
 """
 VIEW_DEFINITION = "SELECT pg_get_viewdef(CAST(:oid AS oid))"
+VISIBLE = """
+SELECT c.relname, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(current_schemas(true)) AND c.relkind IN ('r', 'v', 'm', 'p', 'f', 'S')
+  AND pg_table_is_visible(c.oid)
+"""
+"""The relations the session's search path finds by name alone (pg_catalog's too): the names ``pg_get_viewdef``
+prints unqualified."""
 
 
 class PostgresCatalog(Catalog):
@@ -124,6 +131,12 @@ class PostgresCatalog(Catalog):
     @classmethod
     def is_system(cls, schema: str) -> bool:
         return schema in cls.system_schemas or _TEMP_SCHEMA.fullmatch(schema) is not None
+
+    @classmethod
+    def visible_relations(cls, connection: Connection) -> dict[str, str]:
+        from sqlalchemy import text
+
+        return {name: schema for name, schema in connection.execute(text(VISIBLE))}
 
     def schemas(self) -> list[SchemaInfo]:
         """Schemas with their relation counts; one without USAGE lists that privilege as missing."""

@@ -36,6 +36,8 @@ from airflow_provider_ingest.sources.sql.session import RetrySettings, Session
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
+    from airflow_provider_ingest.sources.sql.lineage import ViewLineage
+
 CATALOGS = {
     "postgresql": "airflow_provider_ingest.sources.sql.postgres:PostgresCatalog",
     "mysql": "airflow_provider_ingest.sources.sql.mysql:MysqlCatalog",
@@ -79,6 +81,10 @@ class SqlSourceConfig(ComponentConfig):
     )
     include_system_schemas: bool = Field(default=False, description="also read pg_catalog, mysql...")
     include_row_counts: bool = Field(default=False, description="row counts from catalog statistics")
+    include_view_lineage: bool = Field(
+        default=False,
+        description="lineage records from each view's definition: its source tables and columns -> the view",
+    )
     batch_size: int = Field(default=5000, ge=1, description="relations read per catalog query; bounds the memory used")
     sample_rows: int = Field(
         default=0, ge=0, le=10_000, description="fill Column.samples with the distinct values of up to this many rows"
@@ -193,18 +199,40 @@ class SqlSource(Source):
             self._warn_unlisted(scope, {schema.name for schema in listed})
             kept = [schema for schema in listed if self._keep_schema(scope, schema) and self._readable(scope, schema)]
             started: set[str] = set()
+            lineage = self._view_lineage(name) if self.config.include_view_lineage else None
             try:
                 for batch in batches(kept, self.config.batch_size):
-                    yield from self._batch(session, scope, batch, started)
+                    for record in self._batch(session, scope, batch, started):
+                        if lineage is not None and isinstance(record, Table):
+                            lineage.add(record)
+                        yield record
             except SqlUnavailableError as error:
                 for schema in kept:
                     if schema.name not in started:
                         self._fail_schema(scope, schema, f"the step stopped: {error}")
                 raise
+            if lineage is not None and lineage.views:
+                yield from self._lineage_records(session, lineage)
         finally:
             if session is not self.session:
                 session.close()
                 session.engine.dispose()
+
+    def _view_lineage(self, database: str) -> ViewLineage:
+        from airflow_provider_ingest.sources.sql.lineage import ViewLineage
+
+        return ViewLineage(self.service, database, self.url.get_backend_name())
+
+    def _lineage_records(self, session: Session, lineage: ViewLineage) -> Iterator[Record]:
+        """The database's view lineage, after its catalog records; a view the parser cannot read is a warning."""
+        visible = session.run(
+            f"listing the relations visible by name in database {lineage.database!r}",
+            self.catalog_class.visible_relations,
+        )
+        yield from lineage.records(visible, self.warn)
+        self.report.count("lineage_records", lineage.emitted)
+        if lineage.unparsed:
+            self.report.count("views_without_lineage", lineage.unparsed)
 
     def _catalog(self, connection: Connection, scope: Scope) -> Catalog:
         return self.catalog_class(connection, scope)

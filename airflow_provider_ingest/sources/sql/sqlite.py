@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 _NAME = r'"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[^\s,()]+'
 _COLUMN_COMMENT = re.compile(rf"^\s*({_NAME})\s[^\n]*?--\s?(.*?)\s*$")
 _LINE_COMMENT = re.compile(r"--\s?(.*?)\s*$")
-_VIEW_BODY = re.compile(r"\bAS\b\s*(.*)", re.IGNORECASE | re.DOTALL)
+_GAP = r"(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+_VIEW_HEAD = re.compile(
+    rf"{_GAP}CREATE{_GAP}(?:TEMP(?:ORARY)?{_GAP})?VIEW{_GAP}(?:IF{_GAP}NOT{_GAP}EXISTS{_GAP})?"
+    rf"(?:(?:{_NAME}){_GAP}\.{_GAP})?(?:{_NAME}){_GAP}(?:\((?:{_NAME}|,|{_GAP})*\){_GAP})?AS\b{_GAP}",
+    re.IGNORECASE | re.DOTALL,
+)
+"""``CREATE VIEW name [(columns)] AS`` and the comments after it, names quoted in any of SQLite's ways."""
 
 SCHEMAS = "SELECT name, NULL FROM pragma_database_list WHERE name <> 'temp' ORDER BY seq"
 RELATIONS = """
@@ -183,11 +189,13 @@ def ddl_comments(sql: str) -> tuple[str | None, dict[str, str]]:
 
 
 def view_body(sql: str) -> str:
-    """The SELECT of a CREATE VIEW statement, without the comment of its first line."""
+    """The SELECT of a CREATE VIEW statement, without the comments before it; a name holding ``AS`` or ``--``
+    in quotes is skipped whole."""
+    match = _VIEW_HEAD.match(sql)
+    if match:
+        return sql[match.end() :].strip()
     first, _, rest = sql.partition("\n")
-    text = _LINE_COMMENT.sub("", first) + "\n" + rest
-    match = _VIEW_BODY.search(text)
-    return (match.group(1) if match else text).strip()
+    return (_LINE_COMMENT.sub("", first) + "\n" + rest).strip()
 
 
 def _unquote(name: str) -> str:
