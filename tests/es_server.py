@@ -1,10 +1,15 @@
 """A small Elasticsearch stand-in speaking the HTTP wire protocol the real client uses, for tests.
 
-In memory: indexes (documents by id), aliases and index templates. Routes: root info, index create /
-exists / delete / get-alias, ``_index_template``, ``_bulk`` (NDJSON, per-item results), ``_aliases``,
-``_alias``, ``_count``, ``_refresh`` and a minimal ``_search``. A new index takes the mappings of the
-best matching template, and documents are refused as Elasticsearch refuses them: a field a ``strict``
-mapping does not know, a keyword longer than 32766 bytes. Fault injection: :meth:`inject` (errors such as
+In memory: indexes (documents by id), aliases, index templates and stored scripts. Routes: root info, index
+create / exists / delete / get-alias, ``_index_template``, ``_mapping`` (get, add fields), ``_bulk`` (NDJSON,
+per-item results; ``index`` and ``update`` actions: a partial ``doc`` merged, ``doc_as_upsert``, a script
+by id or inline, ``document_missing_exception``, ``noop``), ``_scripts``, ``_aliases``, ``_alias``,
+``_count``, ``_refresh``, ``_mget`` and ``_search`` (the query DSL of :class:`Query`, sorting,
+``search_after``, ``_source`` filtering, completion suggestions). Scripts: only the painless sources in
+:data:`SCRIPTS`, each run by a Python function doing what it does; any other is refused. A new index takes
+the mappings of the best matching template, and documents are refused as Elasticsearch refuses them: a field
+a ``strict`` mapping (or an inner object of one) does not know, a value of the wrong type, a keyword longer
+than 32766 bytes. Fault injection: :meth:`inject` (errors such as
 429 with ``Retry-After``, 401 and 403 as Elasticsearch's security layer words them, a connection closed
 before or in the middle of the answer, a request never answered; N times or until cleared),
 :meth:`fail_bulk` and :meth:`drop_bulk` (its common cases), :meth:`reject` (per-document errors of your
@@ -14,7 +19,10 @@ choosing) and :meth:`lose` (documents acknowledged but never stored).
 from __future__ import annotations
 
 import contextlib
+import copy
+import datetime
 import fnmatch
+import hashlib
 import json
 import re
 import socket
@@ -23,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 VERSION = "8.15.0"
 MAX_TERM_BYTES = 32766
@@ -54,6 +62,7 @@ class FakeElasticsearch:
         self.mappings: dict[str, dict[str, Any]] = {}
         self.aliases: dict[str, set[str]] = {}
         self.templates: dict[str, dict[str, Any]] = {}
+        self.scripts: dict[str, dict[str, str]] = {}
         self.requests: list[tuple[str, str]] = []
         self.bulk_requests = 0
         self.alias_calls: list[list[dict[str, Any]]] = []
@@ -149,6 +158,14 @@ class FakeElasticsearch:
             targets = self.resolve(index)
             if len(targets) > 1:
                 status, item["error"] = 400, _error("illegal_argument_exception", f"alias [{index}] has many indexes")
+            elif op == "update":
+                if not targets:
+                    self.create_index(index, {})
+                    targets = [index]
+                status, result = self._update(targets[0], doc_id, source)
+                item.update(_index=targets[0], **result)
+            elif op != "index":
+                status, item["error"] = 400, _unsupported(f"bulk action [{op}]")
             elif refused := self._refusal(targets[0] if targets else index, doc_id, source):
                 status, item["error"] = 400, {"type": refused[0], "reason": refused[1]}
             else:
@@ -164,6 +181,107 @@ class FakeElasticsearch:
             item["status"] = status
             items.append({op: item})
         return {"took": 1, "errors": errors, "items": items}
+
+    def _update(self, index: str, doc_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """One bulk ``update``: a partial ``doc`` merged (``doc_as_upsert`` inserting it when missing) or a
+        stored or inline ``script`` run; a missing document is ``document_missing_exception``."""
+        if unknown := sorted(set(body) - {"doc", "doc_as_upsert", "script", "detect_noop"}):
+            if "upsert" in unknown or "scripted_upsert" in unknown:
+                return 400, {"error": _unsupported("update with upsert")}
+            return 400, {"error": _parse_error(f"[UpdateRequest] unknown field [{unknown[0]}]")}
+        if ("doc" in body) == ("script" in body):
+            reason = "Validation Failed: 1: script or doc is missing;" if "doc" not in body else "can't provide both"
+            return 400, {"error": {"type": "action_request_validation_exception", "reason": reason}}
+        docs = self.indexes[index]
+        old = docs.get(doc_id)
+        if old is None and not ("doc" in body and body.get("doc_as_upsert")):
+            error = {"type": "document_missing_exception", "reason": f"[{doc_id}]: document missing", "index": index}
+            return 404, {"error": {**error, "shard": "0"}}
+        if old is None:
+            new, result = copy.deepcopy(body["doc"]), "created"
+        elif "doc" in body:
+            new, result = _merged(old, body["doc"]), "updated"
+            if new == old and body.get("detect_noop", True):
+                return 200, {"result": "noop"}
+        else:
+            try:
+                new = self._run_script(body["script"], old)
+            except ScriptRefused as refused:
+                return refused.status, {"error": refused.error}
+            if new is None:
+                return 200, {"result": "noop"}
+            result = "updated"
+        if refused := self._refusal(index, doc_id, new):
+            return 400, {"error": {"type": refused[0], "reason": refused[1]}}
+        if not any(rule(doc_id) for rule in self._losses):
+            docs[doc_id] = new
+        return (201 if result == "created" else 200), {"result": result}
+
+    def _run_script(self, script: dict[str, Any], source: dict[str, Any]) -> dict[str, Any] | None:
+        """Run a script the server implements on a copy of ``source``: the new source, or None for a noop."""
+        if "id" in script:
+            stored = self.scripts.get(script["id"])
+            if stored is None:
+                reason = f"unable to find script [{script['id']}] in cluster state"
+                raise ScriptRefused(404, {"type": "resource_not_found_exception", "reason": reason})
+            text = stored["source"]
+        else:
+            if script.get("lang", "painless") != "painless":
+                reason = f"script_lang not supported [{script['lang']}]"
+                raise ScriptRefused(400, {"type": "illegal_argument_exception", "reason": reason})
+            text = script["source"]
+        run = SCRIPTS.get(_digest(text))
+        if run is None:
+            raise ScriptRefused(400, _unknown_script(text))
+        ctx = {"_source": copy.deepcopy(source), "op": "index"}
+        try:
+            run(ctx, script.get("params", {}))
+        except Exception as error:  # a painless runtime error
+            cause = {"type": "script_exception", "reason": "runtime error", "caused_by": {"reason": repr(error)}}
+            raise ScriptRefused(
+                400, {"type": "illegal_argument_exception", "reason": "failed to execute script", "caused_by": cause}
+            ) from None
+        if ctx["op"] == "noop":
+            return None
+        if ctx["op"] != "index":
+            raise ScriptRefused(400, _unsupported(f"ctx.op [{ctx['op']}]"))
+        return ctx["_source"]
+
+    def put_script(self, script_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+        script = body.get("script", {})
+        if script.get("lang") != "painless":
+            return 400, _error("illegal_argument_exception", f"script_lang not supported [{script.get('lang')}]")
+        if _digest(script.get("source", "")) not in SCRIPTS:
+            return 400, {
+                **_error("script_exception", _unknown_script(script.get("source", ""))["reason"]),
+                "status": 400,
+            }
+        self.scripts[script_id] = {"lang": "painless", "source": script["source"]}
+        return 200, {"acknowledged": True}
+
+    def put_mapping(self, names: list[str], body: dict[str, Any]) -> tuple[int, Any]:
+        """Add fields to the mappings of ``names`` (all or nothing); a changed type or ``enabled`` is refused."""
+        merged = {}
+        for name in names:
+            mappings = copy.deepcopy(self.mappings.get(name) or {})
+            if conflict := _add_properties(mappings.setdefault("properties", {}), body.get("properties", {})):
+                return 400, _error("illegal_argument_exception", conflict)
+            merged[name] = mappings
+        self.mappings.update(merged)
+        return 200, {"acknowledged": True}
+
+    def mget(self, expression: str, body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+        names = self.resolve(expression)
+        ids = body.get("ids") or [doc["_id"] for doc in body.get("docs", ())]
+        answer = []
+        for doc_id in ids:
+            name = next((name for name in names if doc_id in self.indexes[name]), names[0] if names else expression)
+            doc = self.indexes.get(name, {}).get(doc_id)
+            found = {"_index": name, "_id": doc_id, "found": doc is not None}
+            if doc is not None:
+                found.update(_version=1, _seq_no=0, _primary_term=1, _source=_filter_source(doc, body, query))
+            answer.append(found)
+        return {"docs": answer}
 
     def _template_mappings(self, index: str) -> dict[str, Any]:
         matching = [
@@ -193,22 +311,38 @@ class FakeElasticsearch:
                 del self.aliases[spec["alias"]]
         return 200, {"acknowledged": True}
 
-    def search(self, expression: str, body: dict[str, Any]) -> dict[str, Any]:
-        query = body.get("query", {"match_all": {}})
+    def search(self, expression: str, body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+        """``query`` (see :class:`Query`), ``sort`` (fields, ``missing``, min/max of many values),
+        ``search_after``, ``from``/``size``, ``_source`` filtering, and completion ``suggest``."""
         hits = []
         for name in self.resolve(expression):
+            matcher = Query(self.mappings.get(name) or {})
             for doc_id, doc in self.indexes[name].items():
-                if _matches(query, doc):
+                if matcher.matches(body.get("query", {"match_all": {}}), doc):
                     hits.append({"_index": name, "_id": doc_id, "_score": 1.0, "_source": doc})
-        size = body.get("size", 10)
+        if "sort" in body:
+            hits = _sorted(hits, body["sort"], body.get("search_after"), self.mappings, expression)
+        elif "search_after" in body:
+            raise QueryRefused("illegal_argument_exception", "Sort must contain at least one field.")
+        start, size = body.get("from", 0), body.get("size", 10)
+        for hit in hits:
+            hit["_source"] = _filter_source(hit["_source"], body, query)
         answer = {
             "took": 1,
             "timed_out": False,
-            "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits[:size]},
+            "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits[start : start + size]},
         }
         if "suggest" in body:
             answer["suggest"] = {name: self._complete(expression, spec) for name, spec in body["suggest"].items()}
         return answer
+
+    def count(self, expression: str, body: dict[str, Any]) -> int:
+        total = 0
+        for name in self.resolve(expression):
+            matcher = Query(self.mappings.get(name) or {})
+            query = body.get("query", {"match_all": {}})
+            total += sum(1 for doc in self.indexes[name].values() if matcher.matches(query, doc))
+        return total
 
     def _complete(self, expression: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
         """A completion suggester: documents with an input starting with the prefix, as analysed words."""
@@ -236,23 +370,128 @@ class FakeElasticsearch:
         return None
 
 
-def _mapping_error(mapping: dict[str, Any], doc: dict[str, Any], path: str = "") -> tuple[str, str] | None:
-    """Elasticsearch's refusal of ``doc`` under ``mapping``: an unknown field under ``strict``, an immense term."""
+def _usage_script(ctx: dict[str, Any], params: dict[str, Any]) -> None:
+    """``USAGE_SCRIPT`` of airflow_provider_ingest.elasticsearch.usage, line by line: merge ``params.days`` into
+    ``usage.daily`` by date (the new entry wins), keep the days of the window ending at ``params.end`` (else
+    the stored ``window_end``) or the newest day, whichever is later, and recompute the summary from them."""
+    source = ctx["_source"]
+    u = source.get("usage")
+    if u is None:
+        u = source["usage"] = {}
+    days: dict[str, Any] = {}
+    for d in u.get("daily") or []:
+        days[d["date"]] = d
+    for d in params["days"]:
+        days[d["date"]] = d
+    end = params["end"]
+    if end is None:
+        end = u.get("window_end")
+    if days and (end is None or max(days) > end):
+        end = max(days)
+    if end is None:
+        ctx["op"] = "noop"
+        return
+    start = (datetime.date.fromisoformat(end) - datetime.timedelta(days=params["window"] - 1)).isoformat()
+    last = u.get("last_day")
+    if days and (last is None or max(days) > last):
+        last = max(days)
+    kept, count, users, joined = [], 0, set(), {}
+    for key in sorted(days):
+        if key >= start:
+            d = days[key]
+            kept.append(d)
+            count += d["count"]
+            users.update(d["users"])
+            for j in d["joined"]:
+                joined[j["table"]] = joined.get(j["table"], 0) + j["count"]
+    top = sorted(({"table": t, "count": c} for t, c in joined.items()), key=lambda p: (-p["count"], p["table"]))
+    u["daily"] = kept
+    u["count_30d"] = count
+    u["users_30d"] = len(users)
+    u["users"] = sorted(users)
+    u["frequently_joined"] = top[: params["top"]]
+    u["last_day"] = last
+    u["window_end"] = end
+    u["updated_at"] = params["now"]
+
+
+def _lineage_script(ctx: dict[str, Any], params: dict[str, Any]) -> None:
+    """``LINEAGE_SCRIPT`` of airflow_provider_ingest.elasticsearch.usage: ``upstream``, ``downstream`` and the
+    column edges (``to_column`` -> ``from_columns``) unioned into ``lineage`` as sorted sets; a noop when
+    nothing is new."""
+    source = ctx["_source"]
+    lineage = source.get("lineage")
+    if lineage is None:
+        lineage = source["lineage"] = {}
+    changed = False
+    for side in ("upstream", "downstream"):
+        merged = set(lineage.get(side) or ()) | set(params[side])
+        if lineage.get(side) is None or len(merged) != len(lineage[side]):
+            changed = True
+            lineage[side] = sorted(merged)
+    columns: dict[str, set[str]] = {}
+    before = 0
+    if lineage.get("columns") is not None:
+        for c in lineage["columns"]:
+            columns[c["to_column"]] = set(c["from_columns"])
+            before += len(c["from_columns"])
+    for c in params["columns"]:
+        columns.setdefault(c["to_column"], set()).update(c["from_columns"])
+    after = sum(len(sources) for sources in columns.values())
+    if lineage.get("columns") is None or after != before:
+        changed = True
+        lineage["columns"] = [{"to_column": k, "from_columns": sorted(v)} for k, v in sorted(columns.items())]
+    if changed:
+        lineage["updated_at"] = params["now"]
+    else:
+        ctx["op"] = "noop"
+
+
+SCRIPTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
+    "a848419b107d7717794c7b0b2962111e89178d22fab32ed9f014a81ca4258201": _usage_script,
+    "60b87b59074c839017e6bb6ca7e2524b95c254318ad67d1e73dbe63bca89ee78": _lineage_script,
+}
+"""The painless scripts this server runs, by the SHA-256 of their exact source: each Python function does what
+that source does. Any other script (a changed one included) is refused as a compile error."""
+
+
+def _mapping_error(
+    mapping: dict[str, Any], doc: dict[str, Any], path: str = "", dynamic: str | None = None
+) -> tuple[str, str] | None:
+    """Elasticsearch's refusal of ``doc`` under ``mapping``: an unknown field under ``strict`` (inherited by
+    inner objects), a value of the wrong type (an object for a concrete field or the reverse, a number or
+    date that does not parse), an immense keyword."""
     properties = mapping.get("properties", {})
+    dynamic = mapping.get("dynamic", dynamic)
     for key, value in doc.items():
         field = f"{path}{key}"
         spec = properties.get(key)
         if spec is None:
-            if mapping.get("dynamic") == "strict":
-                reason = f"[1:2] mapping set to strict, dynamic introduction of [{key}] within [_doc] is not allowed"
+            if dynamic == "strict":
+                where = path.rstrip(".") or "_doc"
+                reason = f"[1:2] mapping set to strict, dynamic introduction of [{key}] within [{where}] is not allowed"
                 return "strict_dynamic_mapping_exception", reason
             continue
+        if spec.get("enabled") is False:
+            continue  # kept in _source, not parsed
         keywords = [field] if spec.get("type") == "keyword" else []
         keywords += [f"{field}.{sub}" for sub, s in spec.get("fields", {}).items() if s.get("type") == "keyword"]
+        is_object = "properties" in spec or spec.get("type") in ("object", "nested")
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, dict) and "properties" in spec:
-                if error := _mapping_error(spec, item, f"{field}."):
+            if item is None:
+                continue
+            if is_object != isinstance(item, dict):
+                reason = (
+                    f"object mapping for [{field}] tried to parse field [{field}] as object, but found a concrete value"
+                    if is_object
+                    else f"failed to parse field [{field}] of type [{spec.get('type')}]"
+                )
+                return ("document_parsing_exception" if is_object else "mapper_parsing_exception"), reason
+            if is_object:
+                if error := _mapping_error(spec, item, f"{field}.", dynamic):
                     return error
+            elif not _parses(spec.get("type", ""), item):
+                return "document_parsing_exception", f"failed to parse field [{field}] of type [{spec['type']}]"
             elif keywords and isinstance(item, str) and len(item.encode()) > MAX_TERM_BYTES:
                 return "illegal_argument_exception", (
                     f'Document contains at least one immense term in field="{keywords[0]}" (whose UTF8 encoding is '
@@ -261,19 +500,299 @@ def _mapping_error(mapping: dict[str, Any], doc: dict[str, Any], path: str = "")
     return None
 
 
-def _matches(query: dict[str, Any], doc: dict[str, Any]) -> bool:
-    """``match_all``, ``term`` and ``match`` (any word, case-insensitive) on a top-level field."""
-    ((kind, spec),) = query.items()
-    if kind == "match_all":
-        return True
-    ((field, value),) = spec.items()
-    value = value.get("value", value.get("query")) if isinstance(value, dict) else value
-    actual = doc.get(field.removesuffix(".keyword"))
-    values = actual if isinstance(actual, list) else [actual]
-    if kind == "term":
-        return value in values
-    words = str(value).lower().split()
-    return any(word in str(item).lower() for item in values for word in words)
+def _parses(kind: str, value: Any) -> bool:
+    """Whether a field of this type takes the value (numbers coerce from numeric strings, as by default)."""
+    if kind in ("long", "integer", "short", "byte", "float", "double", "scaled_float"):
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                return False
+        return isinstance(value, (int, float, str))
+    if kind == "date":
+        return isinstance(value, int) or (isinstance(value, str) and _date(value) is not None)
+    return True
+
+
+def _date(value: str) -> datetime.datetime | None:
+    """A date as ``strict_date_optional_time`` reads it (a date, or a date and time with a zone), or None."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?", value):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+class QueryRefused(Exception):
+    """A search Elasticsearch would refuse (or one this server does not implement): answered 400."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind, self.reason = kind, reason
+
+
+class ScriptRefused(Exception):
+    """An update script that cannot run: its status and Elasticsearch's error object."""
+
+    def __init__(self, status: int, error: dict[str, Any]) -> None:
+        super().__init__(error.get("reason"))
+        self.status, self.error = status, error
+
+
+NUMERIC = ("long", "integer", "short", "byte", "float", "double", "scaled_float")
+
+
+def _field_spec(mappings: dict[str, Any], field: str) -> dict[str, Any] | None:
+    """The mapping of a dotted field (``usage.count_30d``, ``name.keyword``), or None when unmapped."""
+    spec: dict[str, Any] | None = {"properties": mappings.get("properties", {})}
+    for part in field.split("."):
+        if spec is None:
+            return None
+        spec = spec.get("properties", {}).get(part) or spec.get("fields", {}).get(part)
+    return spec
+
+
+def _values(doc: Any, field: str) -> list[Any]:
+    """Every value at a dotted path, arrays of objects flattened as Elasticsearch indexes them."""
+    found = [doc]
+    for part in field.split("."):
+        step = []
+        for item in found:
+            for value in item if isinstance(item, list) else [item]:
+                if isinstance(value, dict) and part in value:
+                    step.append(value[part])
+        found = step
+    flat: list[Any] = []
+    for value in found:
+        flat.extend(value if isinstance(value, list) else [value])
+    return [value for value in flat if value is not None]
+
+
+class Query:
+    """The query DSL this server runs on one index: ``match_all``, ``term``, ``terms``, ``match`` (any word,
+    analysed as the field's analyser does), ``exists``, ``range`` (numbers and dates) and ``bool`` (``must``,
+    ``filter``, ``should`` with ``minimum_should_match``, ``must_not``). Anything else is refused, 400."""
+
+    def __init__(self, mappings: dict[str, Any]) -> None:
+        self.mappings = mappings
+
+    def matches(self, query: dict[str, Any], doc: dict[str, Any]) -> bool:
+        if len(query) != 1:
+            raise QueryRefused("parsing_exception", "[_na] query malformed, must start with start_object")
+        ((kind, spec),) = query.items()
+        if kind == "match_all":
+            return True
+        if kind == "bool":
+            return self._bool(spec, doc)
+        if kind == "exists":
+            return bool(_values(doc, spec["field"]))
+        if kind not in ("term", "terms", "match", "range"):
+            raise QueryRefused("parsing_exception", f"unknown query [{kind}] (not implemented by the test server)")
+        ((field, value),) = spec.items()
+        mapped = _field_spec(self.mappings, field)
+        actual = _values(doc, field.removesuffix(".keyword").removesuffix(".raw"))
+        if kind == "range":
+            return any(self._in_range(item, value, mapped) for item in actual)
+        if kind == "terms":
+            return any(self._normal(item, field) in {self._normal(v, field) for v in value} for item in actual)
+        value = value.get("value", value.get("query")) if isinstance(value, dict) else value
+        if kind == "term":
+            return self._normal(value, field) in {self._normal(item, field) for item in actual}
+        words = set(_analysed(str(value), mapped))
+        return any(words & set(_analysed(str(item), mapped)) for item in actual)
+
+    def _bool(self, spec: dict[str, Any], doc: dict[str, Any]) -> bool:
+        def clauses(key: str) -> list[dict[str, Any]]:
+            found = spec.get(key, [])
+            return found if isinstance(found, list) else [found]
+
+        if unknown := set(spec) - {"must", "filter", "should", "must_not", "minimum_should_match"}:
+            raise QueryRefused("parsing_exception", f"[bool] query does not support [{sorted(unknown)[0]}]")
+        if not all(self.matches(query, doc) for query in clauses("must") + clauses("filter")):
+            return False
+        if any(self.matches(query, doc) for query in clauses("must_not")):
+            return False
+        should = clauses("should")
+        required = spec.get("minimum_should_match", 0 if clauses("must") + clauses("filter") else 1 if should else 0)
+        return sum(self.matches(query, doc) for query in should) >= int(required)
+
+    def _normal(self, value: Any, field: str) -> Any:
+        """A term as the field stores it: the ``.keyword`` subfield of a name is lowercased (its normalizer)."""
+        spec = _field_spec(self.mappings, field)
+        return str(value).lower() if spec and spec.get("normalizer") else value
+
+    def _in_range(self, item: Any, bounds: dict[str, Any], spec: dict[str, Any] | None) -> bool:
+        if unknown := set(bounds) - {"gt", "gte", "lt", "lte", "format"}:
+            raise QueryRefused("parsing_exception", f"[range] query does not support [{sorted(unknown)[0]}]")
+        kind = (spec or {}).get("type")
+
+        def key(value: Any) -> Any:
+            if kind == "date":
+                parsed = _date(str(value))
+                if parsed is None:
+                    raise QueryRefused("parse_exception", f"failed to parse date field [{value}] (no date math here)")
+                return parsed
+            return float(value) if kind in NUMERIC else str(value)
+
+        value = key(item)
+        tests = {"gt": value.__gt__, "gte": value.__ge__, "lt": value.__lt__, "lte": value.__le__}
+        return all(tests[op](key(bound)) for op, bound in bounds.items() if op != "format")
+
+
+def _analysed(text: str, spec: dict[str, Any] | None) -> list[str]:
+    """The terms a field's analyser makes: the name analyser splits at ``_`` too, ``standard`` does not;
+    a keyword is one term."""
+    if spec is not None and spec.get("type") == "keyword":
+        return [text.lower() if spec.get("normalizer") else text]
+    pattern = r"[\W_]+" if spec is not None and spec.get("analyzer") == "name_analyzer" else r"\W+"
+    return [word for word in re.split(pattern, text.lower()) if word]
+
+
+def _sorted(
+    hits: list[dict[str, Any]],
+    sort: Any,
+    after: list[Any] | None,
+    mappings: dict[str, dict[str, Any]],
+    expression: str,
+) -> list[dict[str, Any]]:
+    """Hits in ``sort`` order (after ``search_after``), each with its ``sort`` values and a null ``_score``."""
+    keys = []
+    for entry in sort if isinstance(sort, list) else [sort]:
+        field, options = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+        options = {"order": options} if isinstance(options, str) else options
+        if field in ("_doc", "_score"):
+            keys.append((field, "desc" if field == "_score" else "asc", "_last", None))
+            continue
+        specs = [_field_spec(index_mappings, field) for index_mappings in mappings.values()]
+        spec = next((spec for spec in specs if spec), None)
+        if spec is None and "unmapped_type" not in options:
+            raise QueryRefused("query_shard_exception", f"No mapping found for [{field}] in order to sort on")
+        kind = (spec or {}).get("type", options.get("unmapped_type"))
+        if kind == "text":
+            raise QueryRefused(
+                "illegal_argument_exception",
+                f"Fielddata is disabled on [{field}] in [{expression}]. Text fields are not optimised for operations "
+                "that require per-document field data like aggregations and sorting, so these operations are "
+                "disabled by default. Please use a keyword field instead.",
+            )
+        order = options.get("order", "desc" if field == "_score" else "asc")
+        keys.append((field, order, options.get("missing", "_last"), kind))
+
+    def values(hit: dict[str, Any]) -> list[Any]:
+        found = []
+        for field, order, missing, kind in keys:
+            if field == "_doc" or field == "_score":
+                found.append(1.0 if field == "_score" else 0)
+                continue
+            present = _values(hit["_source"], field)
+            if kind == "date":
+                present = [int(_date(str(v)).timestamp() * 1000) for v in present]  # type: ignore[union-attr]
+            if present:
+                found.append(min(present) if order == "asc" else max(present))
+            elif kind in NUMERIC or kind == "date":  # the stand-in Elasticsearch sorts and returns
+                last = (missing == "_last") == (order == "asc")
+                found.append(2**63 - 1 if last else -(2**63))
+            else:
+                found.append(None)
+        return found
+
+    def rank(sort_values: list[Any]) -> tuple[Any, ...]:
+        key = []
+        for (_, order, missing, _), value in zip(keys, sort_values, strict=True):
+            if value is None:  # a keyword with no value: first or last as ``missing`` says
+                key.append((0 if missing == "_first" else 2, 0))
+            else:
+                key.append((1, _Reversed(value) if order == "desc" else value))
+        return tuple(key)
+
+    for hit in hits:
+        hit["sort"], hit["_score"] = values(hit), None
+    ordered = sorted(hits, key=lambda hit: rank(hit["sort"]))
+    if after is not None:
+        if len(after) != len(keys):
+            raise QueryRefused("illegal_argument_exception", "search_after has a different number of sort values")
+        ordered = [hit for hit in ordered if rank(hit["sort"]) > rank(after)]
+    return ordered
+
+
+class _Reversed:
+    """A sort value ordered backwards (for ``desc``)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return bool(self.value > other.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and self.value == other.value
+
+    def __gt__(self, other: _Reversed) -> bool:
+        return bool(self.value < other.value)
+
+
+def _filter_source(doc: dict[str, Any], body: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    """``_source`` as asked: ``_source`` in the body (a flag, fields, or includes/excludes) or the
+    ``_source_includes``/``_source_excludes`` parameters; a field names itself and everything under it."""
+    spec = body.get("_source", True)
+    includes = [f for value in query.get("_source_includes", ()) for f in value.split(",")]
+    excludes = [f for value in query.get("_source_excludes", ()) for f in value.split(",")]
+    if spec is False:
+        return None
+    if isinstance(spec, (str, list)):
+        includes += [spec] if isinstance(spec, str) else spec
+    elif isinstance(spec, dict):
+        includes += spec.get("includes", [])
+        excludes += spec.get("excludes", [])
+    return _pick(doc, includes, excludes, "")
+
+
+def _pick(doc: dict[str, Any], includes: list[str], excludes: list[str], path: str) -> dict[str, Any]:
+    picked = {}
+    for key, value in doc.items():
+        field = f"{path}{key}"
+        if any(fnmatch.fnmatchcase(field, pattern) for pattern in excludes):
+            continue
+        if not includes or any(fnmatch.fnmatchcase(field, p) or field.startswith(p + ".") for p in includes):
+            picked[key] = _pick(value, [], excludes, f"{field}.") if isinstance(value, dict) and excludes else value
+        elif isinstance(value, dict) and any(p.startswith(f"{field}.") for p in includes):
+            inner = _pick(value, includes, excludes, f"{field}.")
+            if inner:
+                picked[key] = inner
+    return picked
+
+
+def _merged(old: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """A partial document merged as the update API merges it: objects key by key, anything else replaced."""
+    merged = copy.deepcopy(old)
+    for key, value in doc.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _add_properties(existing: dict[str, Any], added: dict[str, Any], path: str = "") -> str | None:
+    """Merge new fields into ``existing``; the reason a change is refused (a type or ``enabled``), or None."""
+    for name, spec in added.items():
+        field, have = f"{path}{name}", existing.get(name)
+        if have is None:
+            existing[name] = copy.deepcopy(spec)
+            continue
+        types = [s.get("type", "object" if "properties" in s or "enabled" in s else None) for s in (have, spec)]
+        if types[0] != types[1]:
+            return f"mapper [{field}] cannot be changed from type [{types[0]}] to [{types[1]}]"
+        if have.get("enabled", True) != spec.get("enabled", True):
+            return f"Mapper for [{field}] conflicts with existing mapper: Cannot update parameter [enabled]"
+        inner = spec.get("properties")
+        if inner and (conflict := _add_properties(have.setdefault("properties", {}), inner, f"{field}.")):
+            return conflict
+    return None
 
 
 def _words(text: str) -> str:
@@ -283,6 +802,25 @@ def _words(text: str) -> str:
 
 def _error(kind: str, reason: str) -> dict[str, Any]:
     return {"error": {"type": kind, "reason": reason, "root_cause": [{"type": kind, "reason": reason}]}}
+
+
+def _unsupported(what: str) -> dict[str, Any]:
+    """An item or request error for a feature this server does not implement (a real one would run it)."""
+    return {"type": "illegal_argument_exception", "reason": f"{what} is not implemented by the test server"}
+
+
+def _parse_error(reason: str) -> dict[str, Any]:
+    return {"type": "x_content_parse_exception", "reason": reason}
+
+
+def _digest(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def _unknown_script(source: str) -> dict[str, Any]:
+    """The refusal of a script this server does not implement, as a compile error: it runs no painless."""
+    reason = f"compile error: the test server runs only the scripts it implements, not sha256 {_digest(source)}"
+    return {"type": "script_exception", "reason": reason, "lang": "painless"}
 
 
 def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
@@ -362,6 +900,17 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                     if found
                     else (404, _error("resource_not_found_exception", parts[1]))
                 )
+            if parts[0] == "_scripts":
+                script_id = unquote(parts[1])
+                if method in ("PUT", "POST"):
+                    return server.put_script(script_id, body)
+                stored = server.scripts.get(script_id)
+                if method == "DELETE" and stored is not None:
+                    del server.scripts[script_id]
+                    return 200, {"acknowledged": True}
+                if stored is None:
+                    return 404, {"_id": script_id, "found": False}
+                return 200, {"_id": script_id, "found": True, "script": stored}
             if parts[0] == "_aliases":
                 return server.update_aliases(body["actions"])
             if parts[0] == "_alias":
@@ -397,13 +946,23 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 }
             if operation == "_refresh":
                 return 200, {"_shards": {"total": len(names), "successful": len(names), "failed": 0}}
-            if operation == "_count":
-                return 200, {"count": sum(len(server.indexes[name]) for name in names)}
-            if operation == "_search":
-                return 200, server.search(index, body)
+            try:
+                if operation == "_count":
+                    return 200, {"count": server.count(index, body)}
+                if operation == "_search":
+                    return 200, server.search(index, body, query)
+            except QueryRefused as refused:
+                return 400, {**_error(refused.kind, refused.reason), "status": 400}
+            if operation == "_mget":
+                return 200, server.mget(index, body, query)
+            if operation == "_mapping":
+                if method == "PUT":
+                    return server.put_mapping(names, body)
+                return 200, {name: {"mappings": server.mappings.get(name) or {}} for name in names}
             if operation == "_doc" and len(parts) == 3:
-                doc = server.docs(index).get(parts[2])
-                found = {"_index": index, "_id": parts[2], "found": doc is not None}
+                doc_id = unquote(parts[2])
+                doc = server.docs(index).get(doc_id)
+                found = {"_index": index, "_id": doc_id, "found": doc is not None}
                 return (200, {**found, "_source": doc}) if doc is not None else (404, found)
             return 400, _error("illegal_argument_exception", f"unsupported: {method} /{'/'.join(parts)}")
 

@@ -59,9 +59,10 @@ def test_every_page_is_searched() -> None:
 FENCE = re.compile(
     r"^[ \t]*(?:```|~~~)[ \t]*(?P<lang>[^\s`]*)[^\n]*\n(?P<text>.*?)^[ \t]*(?:```|~~~)[ \t]*$", re.S | re.M
 )
-OTHER = {"bash", "python", "sql", "csv", ""}
-"""Fenced languages that hold no workflow: commands, DAG files (tests/test_docs_python.py), SQL, a glossary;
-unlabelled blocks of commands or output, as long as none looks like a workflow file."""
+OTHER = {"bash", "python", "sql", "csv", "json", ""}
+"""Fenced languages that hold no workflow: commands, DAG files (tests/test_docs_python.py), SQL, a glossary,
+search bodies (tests/test_elasticsearch_usage.py runs them); unlabelled and JSON blocks, as long as none looks
+like a workflow file."""
 
 
 def test_no_yaml_block_escapes_the_test() -> None:
@@ -72,6 +73,8 @@ def test_no_yaml_block_escapes_the_test() -> None:
         assert languages <= OTHER | {"yaml"}, f"{page.name}: blocks in {sorted(languages - OTHER - {'yaml'})}"
         unlabelled = [fence["text"] for fence in fences if not fence["lang"]]
         assert not [text for text in unlabelled if re.search(r"^source:", text, re.M)], f"{page.name}: label it yaml"
+        bodies = [json.loads(fence["text"]) for fence in fences if fence["lang"] == "json"]
+        assert not [body for body in bodies if "source" in body], f"{page.name}: a workflow in JSON; write it in yaml"
         collected = [param for param in blocks() if param.values[0] == page]
         assert len(collected) == sum(fence["lang"] == "yaml" for fence in fences), page.name
 

@@ -28,6 +28,7 @@ from airflow_provider_ingest.elasticsearch.documents import KINDS as KIND_INDEXE
 from airflow_provider_ingest.elasticsearch.documents import action, document
 from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
 from airflow_provider_ingest.elasticsearch.sink import ElasticsearchSink
+from airflow_provider_ingest.elasticsearch.usage import upsert_action
 from airflow_provider_ingest.errors import ServiceUnavailableError, is_retryable
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, Table, dump_record
 from airflow_provider_ingest.records.datatypes import DataType
@@ -319,7 +320,10 @@ def test_chunks_respect_the_count_and_byte_limits(
     monkeypatch.setattr(Elasticsearch, "bulk", recording)
     records = catalog(40)
     run_bulk(cluster, tmp_path, records, chunk_size=3, max_chunk_bytes=2048)
-    sent = b"".join(action(alias, fqn, doc) for alias, fqn, doc in _actions(cluster, records))
+    sent = b"".join(
+        (upsert_action if alias.endswith("-tables") else action)(alias, fqn, doc)  # tables keep usage and lineage
+        for alias, fqn, doc in _actions(cluster, records)
+    )
     assert b"".join(bodies) == sent  # every document once, in order
     assert [body.count(b"\n") // 2 for body in bodies] == [3] + [2] * 20  # 3 small ones, then tables of ~800 bytes
     assert max(len(body) for body in bodies) <= 2048 and cluster.count() == 40
@@ -337,7 +341,7 @@ def test_templates_are_installed_idempotently_with_explicit_mappings(cluster: Cl
     found = cluster.client.indices.get_index_template(name=f"{cluster.prefix}-tables")["index_templates"]
     assert len(found) == 1
     template = found[0]["index_template"]
-    assert template["index_patterns"] == [f"{cluster.prefix}-tables-*"] and template["version"] == 1
+    assert template["index_patterns"] == [f"{cluster.prefix}-tables-*"] and template["version"] == 2
     mappings = template["template"]["mappings"]
     properties = mappings["properties"]
     assert mappings["dynamic"] == "strict" and properties["fqn"] == {"type": "keyword"}

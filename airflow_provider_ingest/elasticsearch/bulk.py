@@ -4,7 +4,8 @@ Whole-request failures (429, 5xx, a dropped or timed-out connection) are retried
 (longer when a ``Retry-After`` header asks for it, never beyond ``max_backoff``) up to ``max_retries``; items
 refused with 429 or 502-504 are retried alone; any other error, of an item or of a whole request (400, 401,
 413...), is final and handed to ``on_reject`` per item with the server's reason.
-Index actions are idempotent (id = FQN), so resending a chunk duplicates nothing. A circuit breaker stops the
+Every action is idempotent (index and upsert by id = FQN, usage replaced per day, lineage a set union), so
+resending a chunk duplicates nothing. A circuit breaker stops the
 sending after a few refused credentials in a row or once retries are exhausted: each item still queued or
 added later goes to ``on_reject`` as not attempted, and :meth:`BulkWriter.finish` raises the error.
 One request is in flight while the next chunk is built (a single sender thread); outcomes are handled, and
@@ -44,11 +45,13 @@ class BulkConfig(ComponentConfig):
 
 @dataclass(slots=True)
 class Item:
-    """One pending action: its NDJSON lines, its id, and what to dead-letter it with."""
+    """One pending action: its NDJSON lines, its id, what to dead-letter it with, and whether it counts as
+    a document indexed (updates of usage and lineage do not)."""
 
     payload: bytes
     fqn: str
     ref: Any
+    counted: bool = True
 
 
 Reject = Callable[[Item, str], None]
@@ -63,6 +66,7 @@ class BulkWriter:
         self.on_reject = on_reject
         self.sent = 0
         self.indexed = 0
+        """Counted items that went through (created, updated, or a noop)."""
         self.retries = 0
         self.breaker = CircuitBreaker("Elasticsearch")
         self._items: list[Item] = []
@@ -70,14 +74,15 @@ class BulkWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future[list[tuple[Item, str]]] | None = None
 
-    def add(self, payload: bytes, fqn: str, ref: Any) -> None:
+    def add(self, payload: bytes, fqn: str, ref: Any, *, counted: bool = True) -> None:
         """Queue one action; sends a chunk when the count or byte limit is reached."""
+        item = Item(payload, fqn, ref, counted)
         if self.breaker.open:
-            self.on_reject(Item(payload, fqn, ref), str(self.breaker.skip()))
+            self.on_reject(item, str(self.breaker.skip()))
             return
         if self._items and self._bytes + len(payload) > self.config.max_chunk_bytes:
             self._submit()
-        self._items.append(Item(payload, fqn, ref))
+        self._items.append(item)
         self._bytes += len(payload)
         if len(self._items) >= self.config.chunk_size:
             self._submit()
@@ -158,7 +163,7 @@ class BulkWriter:
             outcome = next(iter(result.values()))
             status = outcome.get("status", 500)
             if status < 300:
-                self.indexed += 1
+                self.indexed += item.counted
             elif status in RETRY_STATUSES:
                 again.append(item)
                 reason = f"HTTP {status}: {error_text(outcome.get('error'))}"

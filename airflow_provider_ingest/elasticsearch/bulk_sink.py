@@ -5,6 +5,10 @@ indexes that replace them atomically after checks (``replace``).
 (at most ``max_failures``), its document count against the staged count and against the index it replaces
 (``max_shrink``), then moves every alias in one ``_aliases`` call and prunes old indexes beyond
 ``keep_indexes``. Any failure deletes the new indexes and leaves the old ones serving.
+
+``table_usage`` and ``lineage`` records update the table documents (:mod:`.usage`): ``upsert`` writes tables
+as upserts so their usage and lineage stay; ``replace`` copies the old tables' usage and lineage into the new
+index, then applies the file's usage and lineage records in a second read of it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pydantic import Field
 
 from airflow_provider_ingest.api import BulkSink
 from airflow_provider_ingest.elasticsearch.bulk import BulkWriter, Item
-from airflow_provider_ingest.elasticsearch.documents import DocumentError, action, document
+from airflow_provider_ingest.elasticsearch.documents import KINDS, DocumentError, action, document
 from airflow_provider_ingest.elasticsearch.errors import translated
 from airflow_provider_ingest.elasticsearch.mappings import (
     aliases,
@@ -27,15 +31,18 @@ from airflow_provider_ingest.elasticsearch.mappings import (
     install_templates,
     new_index_name,
 )
-from airflow_provider_ingest.elasticsearch.sink import ElasticsearchConfig, asset_uris, connect, stamp
+from airflow_provider_ingest.elasticsearch.sink import NOT_INDEXED_KIND, ElasticsearchConfig, asset_uris, connect, stamp
+from airflow_provider_ingest.elasticsearch.usage import USAGE_KINDS, RecordRef, TableRef, UsagePublisher, upsert_action
 from airflow_provider_ingest.errors import IngestError
-from airflow_provider_ingest.records import Entity, parse_record
+from airflow_provider_ingest.records import Entity, Record, RecordError, parse_record
 from airflow_provider_ingest.staging import StagedFileReader, verify_staged_file
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 log = logging.getLogger(__name__)
+_USAGE_LINE = re.compile(rb'"kind"\s*:\s*"(?:lineage|table_usage)"')
+"""A line that may hold a usage or lineage record (a quick test before parsing it in ``replace``'s second pass)."""
 
 
 class ElasticsearchBulkSinkConfig(ElasticsearchConfig):
@@ -81,25 +88,59 @@ class ElasticsearchBulkSink(BulkSink):
         else:
             self._replace(uri)
 
-    def _load(self, uri: str, targets: dict[str, str]) -> Counter[str]:
-        """Bulk-index every staged record into ``targets[kind]``; return the staged count per kind."""
+    def _load(
+        self, uri: str, targets: dict[str, str], *, fresh: bool = False, carry_from: str | None = None
+    ) -> Counter[str]:
+        """Bulk-index every staged record into ``targets[kind]``, usage and lineage as updates of the table
+        documents; return the staged count per kind.
+
+        ``fresh``: the targets are new indexes (plain index actions; else tables are upserts, which keep their
+        usage and lineage). ``carry_from``: an alias whose tables' usage and lineage the new tables index takes
+        over before this file's usage and lineage records are applied (read in a second pass).
+        """
         staged: Counter[str] = Counter()
         writer = BulkWriter(self.client, self.config, self._rejected)
+        self.usage = UsagePublisher(self.client, targets["table"], writer, self._usage_failed)
         loads = json.loads
         reader = StagedFileReader(uri)
+        deferred = False
         for line in reader.lines():
             record = reader.parse(line, self.fail)
             if record is None:
                 continue
             staged[record.kind] += 1
+            if record.kind in USAGE_KINDS:
+                if carry_from is None:
+                    self._add_usage(loads(line), line, record)
+                else:
+                    deferred = True
+                continue
+            if record.kind not in KINDS:
+                self.fail(NOT_INDEXED_KIND.format(kind=record.kind), record=record)
+                continue
             try:
                 kind, fqn, doc = document(loads(line))
             except DocumentError as error:
                 self.fail(str(error), record=record)
                 continue
-            writer.add(action(targets[kind], fqn, doc), fqn, line)
+            if kind == "table" and not fresh:
+                writer.add(upsert_action(targets[kind], fqn, doc), fqn, line)
+            else:
+                writer.add(action(targets[kind], fqn, doc), fqn, line)
+        if carry_from is not None:
+            writer.flush()  # the new tables are in place: take the old usage and lineage over, then the file's
+            self.usage.carry_over(carry_from, self.config.chunk_size)
+            if deferred:
+                for line in reader.lines():
+                    if _USAGE_LINE.search(line) and (record := _record(line)) and record.kind in USAGE_KINDS:
+                        self._add_usage(loads(line), line, record)
         writer.flush()
-        self.report.records += writer.indexed
+        self.usage.finish(self.config.chunk_size)
+        self.report.records += writer.indexed + self.usage.applied
+        if self.usage.ranked:
+            self.report.count("usage_tables_ranked", self.usage.ranked)
+        if self.usage.dropped:
+            self.report.count("carried_over_dropped", self.usage.dropped)
         if writer.retries:
             self.report.count("retries", writer.retries)
         if writer.breaker.not_attempted:
@@ -107,8 +148,20 @@ class ElasticsearchBulkSink(BulkSink):
         writer.finish()
         return staged
 
+    def _add_usage(self, data: dict[str, Any], line: bytes, record: Record) -> None:
+        try:
+            self.usage.add(data, line)
+        except DocumentError as error:
+            self.fail(str(error), record=record)
+
     def _rejected(self, item: Item, reason: str) -> None:
-        self.fail(reason, record=parse_record(item.ref), fqn=item.fqn)
+        if isinstance(item.ref, (RecordRef, TableRef)):
+            self.usage.rejected(item, reason)
+        else:
+            self.fail(reason, record=parse_record(item.ref), fqn=item.fqn)
+
+    def _usage_failed(self, message: str, ref: bytes | None, fqn: str) -> None:
+        self.fail(message, record=parse_record(ref) if ref is not None else None, fqn=fqn)
 
     def fail(
         self,
@@ -127,7 +180,9 @@ class ElasticsearchBulkSink(BulkSink):
         try:
             for index in new.values():
                 self.client.indices.create(index=index)
-            staged = self._load(uri, new)
+            tables = self.aliases["table"]
+            carry = tables if self.client.indices.exists_alias(name=tables) else None
+            staged = self._load(uri, new, fresh=True, carry_from=carry)
             self.client.indices.refresh(index=",".join(new.values()))
             self._check(new, staged)
             self._switch(new)
@@ -205,6 +260,14 @@ class ElasticsearchBulkSink(BulkSink):
     @classmethod
     def asset_uris(cls, config: Any) -> list[str]:
         return asset_uris(config)
+
+
+def _record(line: bytes) -> Record | None:
+    """The record on a line, or None for one the first pass already failed."""
+    try:
+        return parse_record(line)
+    except RecordError:
+        return None
 
 
 def _alias_indexes(client: Elasticsearch, alias: str) -> list[str]:

@@ -83,8 +83,7 @@ def _table(data: dict[str, Any], doc: dict[str, Any]) -> None:
         {"constraint_type": c["constraint_type"], "columns": c["columns"], "referred_table": c.get("referred_table")}
         for c in data.get("constraints", ())
     ]
-    if data.get("view_definition"):
-        doc["view_definition"] = data["view_definition"]
+    doc["view_definition"] = data.get("view_definition") or None  # null, not absent: an upsert merges
 
 
 def action(index: str, fqn: str, doc: dict[str, Any]) -> bytes:

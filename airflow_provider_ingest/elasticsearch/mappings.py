@@ -3,7 +3,9 @@
 Names are ``text`` (a name analyzer: words split at ``_``, dots and other non-word characters, lowercased and
 ASCII-folded) with ``.keyword`` (case-insensitive exact) and ``.raw`` (exact) subfields; FQNs, tags and owners
 are keywords; ``suggest`` is a completion field for search-as-you-type. Columns are ``nested`` in the table
-document (measured against a separate columns index: see docs/elasticsearch.md).
+document (measured against a separate columns index: see docs/elasticsearch.md). Table documents also hold
+``usage`` and ``lineage`` (:mod:`.usage`): counts are numbers, FQNs keywords, the per-day entries stored
+but not indexed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from airflow_provider_ingest.elasticsearch.documents import KINDS
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
+"""2: table documents gained ``usage`` and ``lineage``."""
 
 SETTINGS: dict[str, Any] = {
     "analysis": {
@@ -34,6 +37,7 @@ _NAME = {
     "fields": {"keyword": {"type": "keyword", "normalizer": "name_normalizer"}, "raw": {"type": "keyword"}},
 }
 _TEXT = {"type": "text"}
+_DATE = {"type": "date"}
 
 _COMMON: dict[str, Any] = {
     "fqn": _KEYWORD,
@@ -70,6 +74,32 @@ _TABLE: dict[str, Any] = {
         "properties": {"constraint_type": _KEYWORD, "columns": _KEYWORD, "referred_table": _KEYWORD},
     },
 }
+
+USAGE_PROPERTIES: dict[str, Any] = {
+    "usage": {
+        "properties": {
+            "count_30d": {"type": "long"},
+            "users_30d": {"type": "integer"},
+            "users": _KEYWORD,
+            "percentile_rank": {"type": "float"},
+            "frequently_joined": {"properties": {"table": _KEYWORD, "count": {"type": "long"}}},
+            "last_day": _DATE,
+            "window_end": _DATE,
+            "updated_at": _DATE,
+            "daily": {"type": "object", "enabled": False},
+        }
+    },
+    "lineage": {
+        "properties": {
+            "upstream": _KEYWORD,
+            "downstream": _KEYWORD,
+            "columns": {"properties": {"to_column": _KEYWORD, "from_columns": _KEYWORD}},
+            "updated_at": _DATE,
+        }
+    },
+}
+"""The table documents' usage and lineage fields; ``usage.daily`` (one entry per day) is kept, not indexed."""
+_TABLE.update(USAGE_PROPERTIES)
 
 
 def mappings(kind: str) -> dict[str, Any]:
@@ -118,8 +148,16 @@ def new_index_name(alias: str, stamp: str) -> str:
 
 
 def ensure_indexes(client: Elasticsearch, index_prefix: str, stamp: str) -> None:
-    """Give every kind's alias a physical index when it has none yet (first run), so writes go through aliases."""
-    for alias in aliases(index_prefix).values():
+    """Give every kind's alias a physical index when it has none yet (first run), so writes go through aliases.
+
+    An existing tables index that lacks the usage and lineage fields (one made from a version 1 template)
+    gets them added to its mappings: adding fields is allowed, and asked only when they are missing.
+    """
+    for kind, alias in aliases(index_prefix).items():
         if not client.indices.exists_alias(name=alias):
             index = new_index_name(alias, stamp)
             client.indices.create(index=index, aliases={alias: {"is_write_index": True}})
+        elif kind == "table":
+            found = client.indices.get_mapping(index=alias).body.values()
+            if any(not set(USAGE_PROPERTIES) <= set(m["mappings"].get("properties", {})) for m in found):
+                client.indices.put_mapping(index=alias, properties=USAGE_PROPERTIES)

@@ -1,4 +1,8 @@
-"""The ``elasticsearch`` sink: records indexed as they flow, in bulk chunks, each into its kind's alias."""
+"""The ``elasticsearch`` sink: records indexed as they flow, in bulk chunks, each into its kind's alias.
+
+``table_usage`` and ``lineage`` records update the table documents instead (:mod:`.usage`, shared with the
+bulk sink); usage is summarized and ranked when the sink is flushed.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,20 @@ from pydantic import Field, model_validator
 from airflow_provider_ingest.api import Sink
 from airflow_provider_ingest.breaker import NotAttempted
 from airflow_provider_ingest.elasticsearch.bulk import BulkConfig, BulkWriter, Item
-from airflow_provider_ingest.elasticsearch.documents import action, document
+from airflow_provider_ingest.elasticsearch.documents import KINDS, action, document
 from airflow_provider_ingest.elasticsearch.errors import translated
 from airflow_provider_ingest.elasticsearch.mappings import aliases, ensure_indexes, install_templates
+from airflow_provider_ingest.elasticsearch.usage import USAGE_KINDS, RecordRef, TableRef, UsagePublisher, upsert_action
+from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import Entity, Record
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
+
+NOT_INDEXED_KIND = (
+    "{kind} records are not indexed in Elasticsearch (it holds the catalog, table usage and lineage): "
+    "aggregate queries into table_usage records with the table_usage stage"
+)
 
 
 class ElasticsearchConfig(BulkConfig):
@@ -93,15 +104,27 @@ class ElasticsearchSink(Sink):
         ensure_indexes(self.client, self.config.index_prefix, stamp())
         self.aliases = aliases(self.config.index_prefix)
         self.writer = BulkWriter(self.client, self.config, self._rejected)
+        self.usage = UsagePublisher(self.client, self.aliases["table"], self.writer, self._usage_failed)
 
     def write(self, record: Record) -> None:
         self.writer.breaker.guard()
+        if record.kind in USAGE_KINDS:
+            self.usage.add(record.model_dump(mode="json"), record)
+            return
+        if record.kind not in KINDS:
+            raise InputError(NOT_INDEXED_KIND.format(kind=record.kind))
         kind, fqn, doc = document(record.model_dump(mode="json"))
-        self.writer.add(action(self.aliases[kind], fqn, doc), fqn, record)
+        if kind == "table":  # merged into the document there: its usage and lineage stay
+            self.writer.add(upsert_action(self.aliases[kind], fqn, doc), fqn, record)
+        else:
+            self.writer.add(action(self.aliases[kind], fqn, doc), fqn, record)
 
     def flush(self) -> None:
         self.writer.flush()
+        self.usage.finish(self.config.chunk_size)
         self.report.count("indexed", self.writer.indexed)
+        if self.usage.ranked:
+            self.report.count("usage_tables_ranked", self.usage.ranked)
         if self.writer.retries:
             self.report.count("retries", self.writer.retries)
         if self.writer.breaker.not_attempted:
@@ -120,7 +143,16 @@ class ElasticsearchSink(Sink):
         super().fail(str(error) if isinstance(error, NotAttempted) else error, record=record, fqn=fqn, raw=raw)
 
     def _rejected(self, item: Item, reason: str) -> None:
-        self.reject(reason, record=item.ref)
+        if isinstance(item.ref, (RecordRef, TableRef)):
+            self.usage.rejected(item, reason)
+        else:
+            self.reject(reason, record=item.ref)
+
+    def _usage_failed(self, message: str, ref: Record | None, fqn: str) -> None:
+        if ref is None:
+            self.fail(message, fqn=fqn)  # an update of the sink's own: no record was counted for it
+        else:
+            self.reject(message, record=ref, fqn=fqn)  # type: ignore[arg-type]
 
     def close(self) -> None:
         if hasattr(self, "client"):
