@@ -193,7 +193,7 @@ def test_a_serial_run_carries_view_lineage_through_sink_stage_and_bulk_sink(tmp_
     result = run_workflow(load_workflow(tmp_path / "w.yaml"))
     assert result.success, result.error
     source, filter_, _, enrich, sink, stage, bulk = (report.summary() for report in result.reports)
-    assert (source["records"], source["counters"]) == (13, {"lineage_records": 3})
+    assert (source["records"], source["counters"]) == (15, {"lineage_records": 3})
     assert filter_["counters"] == {
         "filtered_table": 1,
         "filtered_lineage": 1,
@@ -202,7 +202,7 @@ def test_a_serial_run_carries_view_lineage_through_sink_stage_and_bulk_sink(tmp_
         "column_lineage_dropped": 1,
     }
     assert enrich["counters"]["descriptions_set"] == 3  # the service, database and schema: no lineage record
-    assert (sink["records"], stage["records"], bulk["records"]) == (11, 11, 11)
+    assert (sink["records"], stage["records"], bulk["records"]) == (13, 13, 13)
     for uri in (output, result.staged_uri, published):
         assert lineage_of(uri) == EXPECTED_LINEAGE
 
@@ -223,11 +223,11 @@ def test_a_generated_dag_carries_view_lineage_to_the_published_file(
     results = xcoms(dag_run)
     assert results["source"]["summary"]["counters"] == {"lineage_records": 3}
     assert {task: results[task]["records"] for task in ("source", "filter", "sink", "stage", "bulk_sink")} == {
-        "source": 13,
-        "filter": 13,
-        "sink": 11,
-        "stage": 11,
-        "bulk_sink": 11,
+        "source": 15,
+        "filter": 15,
+        "sink": 13,
+        "stage": 13,
+        "bulk_sink": 13,
     }
     for task in ("filter", "pii", "enrich", "stage"):
         assert lineage_of(results[task]["uri"]) == EXPECTED_LINEAGE
@@ -249,5 +249,5 @@ def test_the_sample_shops_view_lineage_is_accepted_by_the_strict_openmetadata_se
         result = run(tmp_path / step, server, records, step)
     report = om_report(result)
     assert result.success and report.failure_count == 0, letters(result)
-    assert report.records == len(records) == 13
+    assert report.records == len(records) == 15
     assert report.counters["lineage_published"] == 3

@@ -20,7 +20,7 @@ processors:
   - type: filter
     config:
       kinds: [database_schema, table]
-      fqn: {{exclude: ['.*\\.(products|order_items|daily_revenue)']}}
+      fqn: {{exclude: ['.*\\.(products|order_items|daily_revenue|daily_sales|customer_segments)']}}
       columns: {{exclude: ['.*\\.customers\\.(loyalty_tier|country_code|city)', '.*\\.orders\\.(status|shipped_at)']}}
   - type: pii
   - type: enrich
@@ -164,8 +164,8 @@ def test_source_filter_pii_enrich_file_sink_as_a_generated_dag(dags_folder: Path
     results = xcoms(dag_run)
     counts = {task: (xcom["records"], xcom["failures"]) for task, xcom in results.items() if task != "cleanup_staging"}
     assert counts == {
-        "source": (10, 0),
-        "filter": (10, 0),
+        "source": (12, 0),
+        "filter": (12, 0),
         "pii": (5, 0),
         "enrich": (5, 0),
         "sink": (5, 0),
@@ -174,11 +174,11 @@ def test_source_filter_pii_enrich_file_sink_as_a_generated_dag(dags_folder: Path
     assert any(column.samples for table in handed_over for column in table.columns)  # type: ignore[attr-defined]
     after_pii = [r for r in read_records(results["pii"]["uri"]) if r.kind == "table"]
     assert not any(column.samples for table in after_pii for column in table.columns)  # type: ignore[attr-defined]
-    assert results["filter"]["summary"]["filtered"] == 5
+    assert results["filter"]["summary"]["filtered"] == 7
     assert results["filter"]["summary"]["counters"] == {
         "filtered_database_service": 1,
         "filtered_database": 1,
-        "filtered_table": 3,
+        "filtered_table": 5,
         "columns_dropped": 5,
     }
     assert results["pii"]["summary"]["counters"] == {

@@ -109,7 +109,7 @@ def test_the_sample_shops_personal_data_and_nothing_else(
     assert tagged(tables) == expected
     assert all(column.samples == [] for table in tables for column in table.columns)
     assert processor.report.counters == {
-        "columns": 46,
+        "columns": 57,
         "tags_added:PII.Sensitive": 9,
         "tags_added:PII.NonSensitive": 4,
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from airflow_provider_ingest.records import (
@@ -123,6 +125,19 @@ def test_fqn_split_inverts_build(parts):
 def test_fqn_split_refuses_malformed(bad):
     with pytest.raises(fqn_.FqnError):
         fqn_.split(bad)
+
+
+@given(st.text(alphabet='ab."', max_size=12) | st.text(max_size=12))
+def test_fqn_split_without_quotes_takes_a_fast_path_with_the_same_parts_and_errors(text):
+    """``split`` short-cuts FQNs without a quote; the character loop gives the same parts, or the same error."""
+
+    def outcome(function):
+        try:
+            return function(text)
+        except fqn_.FqnError as error:
+            return str(error)
+
+    assert outcome(fqn_.split) == outcome(fqn_._split_quoted)
 
 
 def test_foreign_key_needs_referred_table_and_columns():

@@ -66,6 +66,21 @@ TABLES = {
         ("paid_at", "TIMESTAMP"),
         ("ip_address", "TEXT"),
     ],
+    "daily_sales": [
+        ("day", "DATE"),
+        ("category", "TEXT"),
+        ("order_count", "INTEGER"),
+        ("units_sold", "INTEGER"),
+        ("revenue", "NUMERIC(12,2)"),
+    ],
+    "customer_segments": [
+        ("customer_id", "INTEGER"),
+        ("segment", "TEXT"),
+        ("order_count", "INTEGER"),
+        ("total_spent", "NUMERIC(12,2)"),
+        ("first_order_at", "TIMESTAMP"),
+        ("last_order_at", "TIMESTAMP"),
+    ],
 }
 VIEWS = {
     "customer_order_summary": ["customer_id", "email", "order_count", "total_spent"],
@@ -107,6 +122,8 @@ def test_exact_tables_columns_and_keys(shop: sqlite3.Connection) -> None:
         "orders": ["order_id"],
         "order_items": ["order_id", "line_number"],
         "payments": ["payment_id"],
+        "daily_sales": ["day", "category"],
+        "customer_segments": ["customer_id"],
     }
     foreign = {t: sorted((r[3], r[2], r[4]) for r in shop.execute(f"PRAGMA foreign_key_list({t})")) for t in TABLES}
     assert foreign == {
@@ -115,6 +132,8 @@ def test_exact_tables_columns_and_keys(shop: sqlite3.Connection) -> None:
         "orders": [("customer_id", "customers", "customer_id")],
         "order_items": [("order_id", "orders", "order_id"), ("product_id", "products", "product_id")],
         "payments": [("order_id", "orders", "order_id")],
+        "daily_sales": [],
+        "customer_segments": [("customer_id", "customers", "customer_id")],
     }
 
 
@@ -136,6 +155,41 @@ def test_row_counts_and_realistic_values(shop: sqlite3.Connection) -> None:
     ibans = [i for (i,) in shop.execute("SELECT iban FROM payments WHERE iban IS NOT NULL")]
     assert ibans and all(iban_valid(i) for i in ibans)
     assert all(re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}", ip) for (ip,) in shop.execute("SELECT ip_address FROM payments"))
+
+
+def test_reporting_tables_hold_what_the_etl_computes(shop: sqlite3.Connection) -> None:
+    """daily_sales and customer_segments agree with the orders, lines and payments, recomputed here in Python."""
+    status = dict(shop.execute("SELECT order_id, status FROM orders"))
+    category = dict(shop.execute("SELECT product_id, category FROM products"))
+    paid_on = {order: paid[:10] for order, paid in shop.execute("SELECT order_id, paid_at FROM payments")}
+    sales: dict[tuple[str, str], list] = {}
+    for order, product, quantity, price in shop.execute(
+        "SELECT order_id, product_id, quantity, unit_price FROM order_items"
+    ):
+        if order in paid_on and status[order] != "cancelled":
+            row = sales.setdefault((paid_on[order], category[product]), [set(), 0, 0.0])
+            row[0].add(order)
+            row[1] += quantity
+            row[2] += quantity * price
+    expected = {key: (len(orders), units, round(revenue, 2)) for key, (orders, units, revenue) in sales.items()}
+    loaded = {(d, c): (n, u, r) for d, c, n, u, r in shop.execute("SELECT * FROM daily_sales")}
+    assert loaded.keys() == expected.keys() and len(loaded) > 1000
+    assert all(loaded[key][:2] == expected[key][:2] for key in loaded)
+    assert all(abs(loaded[key][2] - expected[key][2]) < 0.005 for key in loaded)
+
+    spent: dict[int, list[float]] = {}
+    for customer, total, state in shop.execute("SELECT customer_id, total_amount, status FROM orders"):
+        if state != "cancelled":
+            spent.setdefault(customer, []).append(total)
+    segments = dict(shop.execute("SELECT customer_id, segment FROM customer_segments"))
+    assert len(segments) == 200
+    for customer, segment in segments.items():
+        totals = spent.get(customer, [])
+        rule = (
+            "new" if not totals else "vip" if sum(totals) >= 7500 else "regular" if len(totals) >= 5 else "occasional"
+        )
+        assert segment == rule, customer
+    assert set(segments.values()) == {"new", "occasional", "regular", "vip"}
 
 
 def test_generation_is_deterministic(tmp_path: Path, shop: sqlite3.Connection) -> None:

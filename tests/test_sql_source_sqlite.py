@@ -118,8 +118,10 @@ def test_sample_shop_records(shop: Path, tmp_path: Path) -> None:
     tables = {record.name: record for record in records[3:]}
     assert list(tables) == [
         "customer_order_summary",
+        "customer_segments",
         "customers",
         "daily_revenue",
+        "daily_sales",
         "order_items",
         "orders",
         "payments",
@@ -178,6 +180,44 @@ def test_sample_shop_records(shop: Path, tmp_path: Path) -> None:
         columns=[column("day", DataType.UNKNOWN, None, 1), column("revenue", DataType.UNKNOWN, None, 2)],
         view_definition="SELECT date(paid_at) AS day, sum(amount) AS revenue FROM payments GROUP BY date(paid_at)",
     )
+    assert tables["daily_sales"] == Table(
+        **where,
+        name="daily_sales",
+        description="Sales per day of payment and product category, loaded nightly by the ETL.",
+        columns=[
+            column("day", DataType.DATE, "DATE", 1, nullable=False, description="Day the payments were made."),
+            column("category", DataType.TEXT, "TEXT", 2, nullable=False, description="Product category."),
+            column(
+                "order_count",
+                DataType.INT,
+                "INTEGER",
+                3,
+                nullable=False,
+                description="Paid orders with a line in the category.",
+            ),
+            column("units_sold", DataType.INT, "INTEGER", 4, nullable=False),
+            Column(
+                name="revenue",
+                data_type=DataType.NUMERIC,
+                data_type_display="NUMERIC(12,2)",
+                precision=12,
+                scale=2,
+                nullable=False,
+                ordinal_position=5,
+                description="Sum of quantity times unit price, in EUR.",
+            ),
+        ],
+        constraints=[TableConstraint(constraint_type=ConstraintType.PRIMARY_KEY, columns=["day", "category"])],
+        row_count=tables["daily_sales"].row_count,
+    )
+    assert tables["daily_sales"].row_count and tables["customer_segments"].row_count == 200
+    assert tables["customer_segments"].description == "Customers grouped by spending, rebuilt weekly by the ETL."
+    assert tables["customer_segments"].constraints[1] == TableConstraint(
+        constraint_type=ConstraintType.FOREIGN_KEY,
+        columns=["customer_id"],
+        referred_table="shop_service.shop.main.customers",
+        referred_columns=["customer_id"],
+    )
     customers = tables["customers"]
     assert [c.name for c in customers.columns] == [
         "customer_id",
@@ -215,7 +255,7 @@ def test_filters_whole_names_and_ignore_case(shop: Path, tmp_path: Path) -> None
     config = {"url": f"sqlite:///{shop}", "service_name": "s"}
     records, source = extract({**config, "table_filter": {"include": ["order.*"]}}, tmp_path)
     assert [r.name for r in records if r.kind == "table"] == ["order_items", "orders"]
-    assert source.report.filtered == 5
+    assert source.report.filtered == 7
     records, _ = extract({**config, "table_filter": {"include": ["ORDERS"], "ignore_case": True}}, tmp_path)
     assert [r.name for r in records if r.kind == "table"] == ["orders"]
     records, _ = extract({**config, "table_filter": {"include": ["order"]}}, tmp_path)

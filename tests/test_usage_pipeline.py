@@ -230,6 +230,28 @@ def test_the_frequent_queries_of_a_table_are_bounded_and_the_heavy_ones_still_fo
     assert stage.report.counters["frequent_queries_estimated"] > 0
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    capacity=st.integers(1, 6),
+    stream=st.lists(st.tuples(st.integers(0, 9), st.integers(1, 4)), max_size=60),
+)
+def test_frequent_queries_are_those_of_plain_space_saving(
+    context: RunContext, capacity: int, stream: list[tuple[int, int]]
+) -> None:
+    """The stage's frequent queries and counts are those of the textbook algorithm: a new query replaces the one
+    with the lowest count (the earliest counted of those) and starts from its count."""
+    kept: dict[str, int] = {}
+    for number, calls in stream:
+        text = f"SELECT * FROM t WHERE a = {number}"
+        if text not in kept:
+            kept[text] = kept.pop(min(kept, key=kept.__getitem__)) if len(kept) >= capacity else 0
+        kept[text] += calls
+    records = [query(f"SELECT * FROM t WHERE a = {number}", calls=calls) for number, calls in stream]
+    found = usage(staged(context, records, query_capacity=capacity, top_queries=1000))
+    expected = sorted(kept.items(), key=lambda item: (-item[1], item[0]))
+    assert [(item.text, item.count) for tally in found.values() for item in tally.queries] == expected
+
+
 def test_lineage_of_one_edge_is_merged_with_the_first_sql_kept(context: RunContext) -> None:
     records = staged(
         context,

@@ -2,7 +2,9 @@
 
 Customers, products, orders, order items and payments, with realistic personal data for the PII
 processor to find: emails, phone numbers, addresses, birth dates, US SSNs, Luhn-valid test card
-numbers, IBANs and IP addresses. SQLite has no COMMENT statement: comments are ``-- text`` in the DDL.
+numbers, IBANs and IP addresses; two reporting tables the ETL fills from them (``daily_sales``,
+``customer_segments``: the query log ``shop_queries.csv`` holds the queries that do it). SQLite has no
+COMMENT statement: comments are ``-- text`` in the DDL.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SEED = 20240601
 TODAY = datetime.datetime(2025, 6, 30, 18, 0, 0)
 CUSTOMERS, PRODUCTS, ORDERS = 200, 50, 1000
@@ -71,6 +73,22 @@ CREATE TABLE payments ( -- Card payments of orders.
     paid_at TIMESTAMP NOT NULL,
     ip_address TEXT -- Where the payment was made from.
 );
+CREATE TABLE daily_sales ( -- Sales per day of payment and product category, loaded nightly by the ETL.
+    day DATE NOT NULL, -- Day the payments were made.
+    category TEXT NOT NULL, -- Product category.
+    order_count INTEGER NOT NULL, -- Paid orders with a line in the category.
+    units_sold INTEGER NOT NULL,
+    revenue NUMERIC(12,2) NOT NULL, -- Sum of quantity times unit price, in EUR.
+    PRIMARY KEY (day, category)
+);
+CREATE TABLE customer_segments ( -- Customers grouped by spending, rebuilt weekly by the ETL.
+    customer_id INTEGER PRIMARY KEY REFERENCES customers (customer_id),
+    segment TEXT NOT NULL, -- new, occasional, regular or vip.
+    order_count INTEGER NOT NULL, -- Orders not cancelled.
+    total_spent NUMERIC(12,2) NOT NULL, -- Sum of those orders, in EUR.
+    first_order_at TIMESTAMP,
+    last_order_at TIMESTAMP
+);
 CREATE VIEW customer_order_summary AS -- Orders and spending per customer.
 SELECT c.customer_id, c.email, count(o.order_id) AS order_count,
        coalesce(sum(o.total_amount), 0) AS total_spent
@@ -79,6 +97,36 @@ GROUP BY c.customer_id, c.email;
 CREATE VIEW daily_revenue AS -- Revenue per day of payment.
 SELECT date(paid_at) AS day, sum(amount) AS revenue FROM payments GROUP BY date(paid_at);
 """
+
+DAILY_SALES = """\
+SELECT date(p.paid_at) AS day, pr.category, count(DISTINCT o.order_id) AS order_count,
+       sum(oi.quantity) AS units_sold, round(sum(oi.quantity * oi.unit_price), 2) AS revenue
+FROM payments p
+JOIN orders o ON o.order_id = p.order_id
+JOIN order_items oi ON oi.order_id = o.order_id
+JOIN products pr ON pr.product_id = oi.product_id
+WHERE o.status <> 'cancelled'{day}
+GROUP BY date(p.paid_at), pr.category"""
+"""The ETL's load of ``daily_sales`` (``day``: the condition on one day, or nothing for every day)."""
+
+CUSTOMER_SEGMENTS = """\
+WITH spend AS (
+    SELECT customer_id, count(*) AS order_count, round(sum(total_amount), 2) AS total_spent,
+           min(created_at) AS first_order_at, max(created_at) AS last_order_at
+    FROM orders
+    WHERE status <> 'cancelled'
+    GROUP BY customer_id
+)
+SELECT c.customer_id,
+       CASE WHEN s.customer_id IS NULL THEN 'new'
+            WHEN s.total_spent >= 7500 THEN 'vip'
+            WHEN s.order_count >= 5 THEN 'regular'
+            ELSE 'occasional' END AS segment,
+       coalesce(s.order_count, 0) AS order_count, coalesce(s.total_spent, 0) AS total_spent,
+       s.first_order_at, s.last_order_at
+FROM customers c
+LEFT JOIN spend s ON s.customer_id = c.customer_id"""
+"""The ETL's weekly rebuild of ``customer_segments`` (the query after ``CREATE TABLE ... AS``)."""
 
 FIRST_NAMES = [
     "Emma",
@@ -222,6 +270,11 @@ def sample_database_path() -> Path:
     return path
 
 
+def sample_query_log_path() -> Path:
+    """Path of the sample shop's query log: two weeks of its queries in OpenMetadata's query-log CSV format."""
+    return Path(__file__).with_name("shop_queries.csv")
+
+
 def build_shop(path: str | Path) -> None:
     """Write the sample shop database to ``path`` (which must not exist); same content every time."""
     rng = random.Random(SEED)
@@ -241,6 +294,8 @@ def build_shop(path: str | Path) -> None:
         ):
             marks = ", ".join("?" * len(rows[0]))
             connection.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        connection.execute("INSERT INTO daily_sales " + DAILY_SALES.format(day=""))
+        connection.execute("INSERT INTO customer_segments " + CUSTOMER_SEGMENTS)
         connection.commit()
         connection.execute("ANALYZE")
         connection.commit()

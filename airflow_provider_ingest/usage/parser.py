@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Literal, Union
 
 from airflow_provider_ingest.errors import ConfigurationError, InputError
@@ -202,10 +203,7 @@ class _Analysis:
     """One query's resolution: blocks by SELECT, tables read and written, shapes of derived queries."""
 
     def __init__(self, dialect: str, database: str | None, schema_name: str | None, schema: Schema) -> None:
-        from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
-
-        strategy = Dialect.get_or_raise(dialect).normalization_strategy
-        self.lowercase = strategy in (NormalizationStrategy.LOWERCASE, NormalizationStrategy.CASE_INSENSITIVE)
+        self.lowercase = _folds_to_lower_case(dialect)
         self.database, self.schema_name, self.schema = database, schema_name, schema
         self.blocks: dict[int, _Block] = {}
         self.reads: set[TableName] = set()
@@ -682,6 +680,15 @@ class _Analysis:
                         first, second = sorted((one, other), key=ColumnName.sort_key)
                         found.add(JoinPair(first, second))
         return found
+
+
+@cache
+def _folds_to_lower_case(dialect: str) -> bool:
+    """Whether the sqlglot dialect folds unquoted names to lower case (PostgreSQL, SQLite) or keeps them (MySQL)."""
+    from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+
+    strategy = Dialect.get_or_raise(dialect).normalization_strategy
+    return strategy in (NormalizationStrategy.LOWERCASE, NormalizationStrategy.CASE_INSENSITIVE)
 
 
 def _query_type(tree: exp.Expr) -> QueryType:

@@ -7,6 +7,7 @@ records, then one ``table_usage`` record per table and day, sorted, so the same 
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -57,6 +58,8 @@ class _Frequent:
     duration_ms: float = 0.0
     timed: int = 0
     query_type: QueryType = "select"
+    seq: int = 0
+    """When it joined its tally (a tally's insertion order): of the rarest, the earliest is replaced."""
 
 
 @dataclass(slots=True)
@@ -68,6 +71,9 @@ class _Tally:
     joined: Counter[str] = field(default_factory=Counter)
     columns: dict[str, Counter[str]] = field(default_factory=dict)
     queries: dict[str, _Frequent] = field(default_factory=dict)
+    rarest: list[tuple[int, int, str]] = field(default_factory=list)
+    """A heap of (count, seq, checksum) of ``queries``: one entry per count a query had, stale ones dropped lazily."""
+    joined_queries: int = 0
 
 
 class TableUsageStage(Stage):
@@ -130,15 +136,20 @@ class TableUsageStage(Stage):
         frequent = tally.queries.get(checksum)
         if frequent is None:
             if len(tally.queries) >= self.config.query_capacity:
-                rarest = min(tally.queries, key=lambda key: tally.queries[key].count)
-                replaced = tally.queries.pop(rarest)
+                replaced = _pop_rarest(tally)
                 frequent = _Frequent(query.text, count=replaced.count, error=replaced.count)
                 self.report.count("frequent_queries_estimated")
             else:
                 frequent = _Frequent(query.text)
             frequent.query_type = query.analysis.query_type  # type: ignore[union-attr]
+            tally.joined_queries += 1
+            frequent.seq = tally.joined_queries
             tally.queries[checksum] = frequent
         frequent.count += query.calls
+        heapq.heappush(tally.rarest, (frequent.count, frequent.seq, checksum))
+        if len(tally.rarest) > 2 * len(tally.queries) + 64:  # stale entries: rebuilt from the live ones
+            tally.rarest = [(item.count, item.seq, key) for key, item in tally.queries.items()]
+            heapq.heapify(tally.rarest)
         if query.user is not None and len(frequent.users) < self.config.max_users:
             frequent.users.add(query.user)
         if query.duration_ms is not None:
@@ -212,6 +223,17 @@ class TableUsageStage(Stage):
                 for item in ranked[: self.config.top_queries]
             ],
         )
+
+
+def _pop_rarest(tally: _Tally) -> _Frequent:
+    """Remove and return the query with the lowest count, the earliest to join of those (``min`` over the dict,
+    in O(log n)): heap entries whose count or seq is no longer the query's are stale and skipped."""
+    while True:
+        count, seq, checksum = heapq.heappop(tally.rarest)
+        frequent = tally.queries.get(checksum)
+        if frequent is not None and frequent.count == count and frequent.seq == seq:
+            del tally.queries[checksum]
+            return frequent
 
 
 def _by_count(item: tuple[str, int]) -> tuple[int, str]:
