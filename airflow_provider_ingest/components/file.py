@@ -199,7 +199,8 @@ class FileBulkSink(BulkSink):
         reader = StagedFileReader(uri)
         reader.verify()
         destination = self.context.resolve_path(self.config.path)
-        with StagedFileWriter(destination, producer=self.report.component) as out:
+        kinds = reader.header["kinds"] if reader.header is not None else ()
+        with StagedFileWriter(destination, producer=self.report.component, kinds=kinds) as out:
             for line in reader.lines():
                 if reader.parse(line, self.fail) is not None:
                     out.write_line(line[:-1].decode())

@@ -56,19 +56,28 @@ SHOWN = 100
 
 
 class QueryLogFileConfig(QueryLogConfig):
-    path: str = Field(min_length=1, description="the query-log file: a local path or a URI; a .gz name is gunzipped")
+    path: str | None = Field(
+        default=None, min_length=1, description="the query-log file: a local path or a URI; a .gz name is gunzipped"
+    )
+    sample: Literal["shop"] | None = Field(
+        default=None, description="the bundled sample shop's query log (SQLite, service sample_shop, database shop)"
+    )
     format: Literal["auto", "csv", "jsonl"] = Field(
         default="auto", description="csv or jsonl; auto: from the name (.csv; .jsonl, .ndjson, .json)"
     )
-    dialect: str = Field(description="the SQL dialect of the queries: postgresql, mysql, mariadb or sqlite")
+    dialect: str | None = Field(
+        default=None, description="the SQL dialect of the queries: postgresql, mysql, mariadb or sqlite"
+    )
     database_name: str | None = Field(default=None, min_length=1, description="the database of rows that give none")
     time_zone: str = Field(default="UTC", description="the time zone of start_time and end_time without an offset")
 
     @field_validator("dialect")
     @classmethod
-    def _known_dialect(cls, value: str) -> str:
+    def _known_dialect(cls, value: str | None) -> str | None:
         from airflow_provider_ingest.usage.parser import DIALECTS
 
+        if value is None:
+            return None
         if value.lower() not in DIALECTS:
             raise ValueError(f"unknown dialect {value!r}; known: {', '.join(sorted(DIALECTS))}")
         return value.lower()
@@ -79,10 +88,24 @@ class QueryLogFileConfig(QueryLogConfig):
         zone(value)
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sample_defaults(cls, data: Any) -> Any:
+        """The sample's service, dialect and database, unless given."""
+        if isinstance(data, dict) and data.get("sample") is not None:
+            from airflow_provider_ingest.sources.sql.source import SAMPLE_SERVICE
+
+            return {"service_name": SAMPLE_SERVICE, "dialect": "sqlite", "database_name": "shop", **data}
+        return data
+
     @model_validator(mode="after")
-    def _named_service(self) -> QueryLogFileConfig:
+    def _one_file(self) -> QueryLogFileConfig:
+        if (self.path is None) == (self.sample is None):
+            raise ValueError("give exactly one of path or sample")
         if self.service_name is None:
             raise ValueError("service_name is required: the service the queries ran on")
+        if self.dialect is None:
+            raise ValueError("dialect is required: the SQL dialect to parse the queries in")
         return self
 
 
@@ -115,9 +138,16 @@ class QueryLogFileSource(QueryLogSource):
         super().prepare()
         self.dialect = self.config.dialect
         self.zone = zone(self.config.time_zone)
-        self.uri = self.context.resolve_path(self.config.path)
+        self.uri = self._path()
         self.format = self._format()
         self.needs_time = self.state is not None or self.start is not None or self.end is not None
+
+    def _path(self) -> str:
+        if self.config.sample is not None:
+            from airflow_provider_ingest.samples import sample_query_log_path
+
+            return str(sample_query_log_path())
+        return self.context.resolve_path(self.config.path or "")
 
     def _shown(self) -> str:
         from airflow_provider_ingest.secrets import redact_url
