@@ -105,6 +105,13 @@ class PatternSet:
             return []
         return sorted(kept - self._exclude.owners(name))
 
+    def matching_any(self, names: tuple[str, ...]) -> list[int]:
+        """Indexes of the members that keep one of ``names`` (spellings of one name) and exclude none, in order."""
+        kept = self._everything.union(*(self._include.owners(name) for name in names))
+        if not kept:
+            return []
+        return sorted(kept.difference(*(self._exclude.owners(name) for name in names)))
+
 
 class _FullMatchSet:
     """Whole-name patterns, each owned by a member; ``owners`` tells whose patterns a name matches."""
