@@ -24,11 +24,11 @@ LOCALES = LOCALE_NAMES.split(" ")
 TARGET = Path(__file__).resolve().parents[1] / "airflow_provider_ingest" / "processors" / "data" / NAMES_FILE
 
 
-def names(provider: type, prefix: str) -> set[str]:
-    """Every name in the provider's attributes starting with ``prefix`` (tuples, lists or weighted dicts)."""
+def names(provider: type, part: str) -> set[str]:
+    """Every name in the provider's attributes named with ``part`` (tuples, lists or weighted dicts)."""
     found: set[str] = set()
     for attribute in dir(provider):
-        if attribute.startswith(prefix) and isinstance(value := getattr(provider, attribute), (tuple, list, dict)):
+        if part in attribute and isinstance(value := getattr(provider, attribute), (tuple, list, dict)):
             for name in value:
                 folded = fold(str(name))
                 if folded.replace("-", "").replace("'", "").replace(" ", "").isalpha():

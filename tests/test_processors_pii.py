@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.processors.pii import PiiConfig, PiiProcessor
@@ -46,23 +50,39 @@ SHOP_PII_BY_NAME = {
 """The sample shop's personal data, judged by column name and type only; every other column is untagged."""
 
 
-def passing(rule: str, passed: int, total: int, check: str | None = None, *, named: bool = True) -> str:
-    reason = f"rule {rule!r}: {passed} of {total} sample values pass the {check or rule} check"
+def passing(rule: str, passed: int, total: int, check: str, detail: str, *, named: bool = True) -> str:
+    reason = f"rule {rule!r}: {passed} of {total} sample values pass the {check} check ({detail})"
     return reason + ("; the column name matches" if named else "")
 
 
 SHOP_PII_BY_SAMPLES = {
     **SHOP_PII_BY_NAME,
-    ("customers", "email"): (S, 0.95, passing("email", 20, 20)),
-    ("customers", "phone"): (N, 0.95, passing("phone", 20, 20)),
-    ("customers", "birth_date"): (N, 0.95, passing("birth_date", 20, 20)),
-    ("customers", "national_id"): (S, 0.95, passing("ssn", 20, 20, named=False)),
-    ("payments", "card_number"): (S, 0.95, passing("credit_card", 20, 20)),
-    ("payments", "iban"): (S, 0.95, passing("iban", 7, 7)),
-    ("payments", "ip_address"): (S, 0.95, passing("ip_address", 20, 20)),
-    ("customer_order_summary", "email"): (S, 0.95, passing("email", 20, 20)),
+    ("customers", "first_name"): (S, 0.9, passing("person_name_open", 16, 16, "person_name", "given name 16")),
+    ("customers", "last_name"): (
+        S,
+        0.9,
+        passing("person_name_open", 16, 16, "person_name", "surname 13, given name 3"),
+    ),
+    ("customers", "email"): (S, 0.95, passing("email", 20, 20, "email", "email address")),
+    ("customers", "phone"): (
+        N,
+        0.95,
+        passing("phone_number_values", 20, 20, "phone", "phone number format", named=False),
+    ),
+    ("customers", "birth_date"): (N, 0.95, passing("birth_date", 20, 20, "birth_date", "plausible birth date")),
+    ("customers", "national_id"): (S, 0.95, passing("ssn", 20, 20, "ssn", "US SSN format", named=False)),
+    ("payments", "card_number"): (S, 0.95, passing("credit_card", 20, 20, "credit_card", "Luhn")),
+    ("payments", "card_holder_name"): (
+        S,
+        0.9,
+        passing("person_name_open", 18, 18, "person_name", "full name 18"),
+    ),
+    ("payments", "iban"): (S, 0.95, passing("iban", 7, 7, "iban", "mod-97")),
+    ("payments", "ip_address"): (S, 0.95, passing("ip_address", 20, 20, "ip_address", "public IPv4/IPv6")),
+    ("customer_order_summary", "email"): (S, 0.95, passing("email", 20, 20, "email", "email address")),
 }
-"""With 20 sample rows per table: the same columns, decided by their values (national_id holds US SSNs)."""
+"""With 20 sample rows per table: the same columns, decided by their values (national_id holds US SSNs; the names
+are found in the bundled name list; products.name is no person's name: its samples reject the open name rule)."""
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +132,7 @@ def test_the_sample_shops_personal_data_and_nothing_else(
         "columns": 57,
         "tags_added:PII.Sensitive": 9,
         "tags_added:PII.NonSensitive": 4,
+        **({"rejected_by_samples": 1} if sample_rows else {}),
     }
     assert processor.report.failure_count == 0
 
@@ -151,7 +172,8 @@ def test_the_decoys_look_like_personal_data_but_are_not(shop: Path, tmp_path: Pa
         (is_card_number, ["378282246310005"], ["0000000000000000", "12345", "4111-1111-1111-111a"]),
         (is_iban, ["DE89370400440532013000", "GB82 WEST 1234 5698 7654 32"], ["DE88370400440532013000", "DE89"]),
         (is_birth_date, ["1975-03-02", "2001-12-31T00:00:00"], ["1975-02-30", "2999-01-01", "1850-01-01"]),
-        (is_birth_date, ["1990-06-01 00:00:00"], ["2024-05-01 12:34:56", "02/03/1975", "1975"]),
+        (is_birth_date, ["1990-06-01 00:00:00", "02/03/1975", "15.03.1985"], ["2024-05-01 12:34:56", "1975"]),
+        (is_birth_date, ["12/31/1980", "1980/12/31"], ["31.02.1975", "31/13/1975", "1975-3-2"]),
         (is_email, ["emma.smith1@example.com", "o'neil+shop@mail.example.net"], ["emma@", "@example.com", "a@b"]),
         (is_phone, ["+1-212-555-0123", "+49 30 1234567", "(212) 555-0123", "212.555.0123"], ["12345678"]),
         (is_phone, ["+44 (20) 7946 0958"], ["123-45-6789", "1975-03-02", "10.0.0.1", "+1 23"]),
@@ -198,10 +220,18 @@ def test_names_and_types_decide_without_samples(tmp_path: Path) -> None:
         "ip_address": S,
         "billing_address": N,
         "full_name": S,
+        "mac_address": S,
         "passport_no": S,
         "dob": N,
         "ssn": S,
     }
+
+
+PUBLIC, PHONE = "public IPv4/IPv6", "phone number format"
+
+
+def by_values(rule: str, passed: int, total: int, check: str, detail: str) -> str:
+    return passing(rule, passed, total, check, detail, named=False)
 
 
 def test_values_alone_tag_a_column_whatever_its_name(tmp_path: Path) -> None:
@@ -211,7 +241,7 @@ def test_values_alone_tag_a_column_whatever_its_name(tmp_path: Path) -> None:
             table(
                 column("contact", samples=["a@example.com", "b@example.org", "c@example.net", "d@example.com", "-"]),
                 column("x1", samples=cards),
-                column("x2", samples=["10.0.0.1", "10.0.0.2", "192.168.0.1"]),
+                column("x2", samples=["81.2.69.160", "2a00:1450:4001:81b::200e", "192.0.2.1"]),
                 column("x3", samples=["1", "2", "3"]),
                 column("x4", samples=["+1-212-555-0123", "+49 30 1234567", "+43 1 7654321"]),
             )
@@ -219,11 +249,11 @@ def test_values_alone_tag_a_column_whatever_its_name(tmp_path: Path) -> None:
         tmp_path,
     )
     assert [(c.name, c.tags) for c in result.columns] == [
-        ("contact", [TagLabel(tag_fqn=S, confidence=0.76, reason=passing("email", 4, 5, named=False))]),
-        ("x1", [TagLabel(tag_fqn=S, confidence=0.95, reason=passing("credit_card", 4, 4, named=False))]),
-        ("x2", [TagLabel(tag_fqn=S, confidence=0.95, reason=passing("ip_address", 3, 3, named=False))]),
+        ("contact", [TagLabel(tag_fqn=S, confidence=0.76, reason=by_values("email", 4, 5, "email", "email address"))]),
+        ("x1", [TagLabel(tag_fqn=S, confidence=0.95, reason=by_values("credit_card", 4, 4, "credit_card", "Luhn"))]),
+        ("x2", [TagLabel(tag_fqn=S, confidence=0.95, reason=by_values("ip_address", 3, 3, "ip_address", PUBLIC))]),
         ("x3", []),
-        ("x4", [TagLabel(tag_fqn=N, confidence=0.95, reason=passing("phone", 3, 3, named=False))]),
+        ("x4", [TagLabel(tag_fqn=N, confidence=0.95, reason=by_values("phone_number_values", 3, 3, "phone", PHONE))]),
     ]
     assert processor.report.counters["tags_added:PII.Sensitive"] == 3
 
@@ -260,7 +290,7 @@ def test_rules_are_changed_disabled_and_added_in_the_workflow_file(tmp_path: Pat
         ("address", [(N, 0.7)]),
         ("gender", [(N, 0.7)]),
     ]
-    assert result.columns[3].tags[0].reason == passing("employee_code", 3, 3, "value_pattern", named=False)
+    assert result.columns[3].tags[0].reason == "rule 'employee_code': 3 of 3 sample values pass the value_pattern check"
     assert {rule.name for rule in processor.rules} >= {"phone", "employee_code"}
     mine = {"employee_code": config["rules"]["employee_code"]}
     (only_mine,), _ = run_pii([table(column("email"), column("emp_code"))], tmp_path, builtin_rules=False, rules=mine)
@@ -328,3 +358,351 @@ def test_sampling_keeps_distinct_values_cut_to_length(tmp_path: Path) -> None:
     finally:
         source.close()
     assert [c.samples for c in records.columns] == [["x", "z"], ["1"], ["0102"], ["y" * MAX_SAMPLE_CHARS]]
+
+
+def decide_all(tmp_path: Path, columns: list[Column], table_name: str = "t", **config: object) -> dict[str, object]:
+    processor = PiiProcessor.create(config, context(tmp_path))
+    processor.prepare()
+    assert isinstance(processor, PiiProcessor)
+    return {c.name: processor.decide(c, table_name) for c in columns}
+
+
+NAMES_BY_LANGUAGE = {
+    "en": {
+        "fname": ("person_name", S),
+        "lname": ("person_name", S),
+        "cust_nm": ("person_name", S),
+        "custFirstNm": ("person_name", S),
+        "billing_name": ("person_name", S),
+        "buyer_name": ("person_name", S),
+        "co_borrower_name": ("person_name", S),
+        "display_name": ("username", S),
+        "acct_no": ("bank_account", S),
+        "account_number": ("bank_account", S),
+        "pp_no": ("passport", S),
+        "dl_num": ("driver_license", S),
+        "document_number": ("national_id", S),
+        "cvv": ("cvv", S),
+        "mac_address": ("mac_address", S),
+        "ssn": ("ssn", S),
+        "ContactEmail": ("email", S),
+        "mobile_phone": ("phone", N),
+        "zip_code": ("address", N),
+        "DOB": ("birth_date", N),
+    },
+    "de": {
+        "vorname": ("person_name", S),
+        "Nachname": ("person_name", S),
+        "kontoinhaber": ("person_name", S),
+        "kontonummer": ("bank_account", S),
+        "personalausweis_nr": ("national_id", S),
+        "steuer_id": ("steuer_id", S),
+        "geburtsdatum": ("birth_date", N),
+        "telefonnummer": ("phone", N),
+        "handy": ("phone", N),
+        "strasse": ("address", N),
+        "plz": ("address", N),
+        "geschlecht": ("gender", N),
+        "fuehrerscheinnummer": ("driver_license", S),
+        "reisepass_nr": ("passport", S),
+        "e_mail_adresse": ("email", S),
+    },
+    "fr": {
+        "prenom": ("person_name", S),
+        "Prénom": ("person_name", S),
+        "nom_de_famille": ("person_name", S),
+        "courriel": ("email", S),
+        "telephone": ("phone", N),
+        "date_naissance": ("birth_date", N),
+        "code_postal": ("address", N),
+        "numero_securite_sociale": ("nir", S),
+        "numero_passeport": ("passport", S),
+        "permis_de_conduire": ("driver_license", S),
+        "numero_compte": ("bank_account", S),
+    },
+    "es": {
+        "nombre_completo": ("person_name", S),
+        "apellido": ("person_name", S),
+        "apellidos": ("person_name", S),
+        "correo": ("email", S),
+        "correo_electronico": ("email", S),
+        "telefono": ("phone", N),
+        "fecha_nacimiento": ("birth_date", N),
+        "dni": ("nif", S),
+        "pasaporte": ("passport", S),
+        "numero_cuenta": ("bank_account", S),
+        "direccion": ("address", N),
+    },
+    "it": {
+        "cognome": ("person_name", S),
+        "nominativo": ("person_name", S),
+        "codice_fiscale": ("codice_fiscale", S),
+        "data_nascita": ("birth_date", N),
+        "cellulare": ("phone", N),
+        "indirizzo": ("address", N),
+        "numero_passaporto": ("passport", S),
+        "patente_di_guida": ("driver_license", S),
+    },
+    "pt": {
+        "sobrenome": ("person_name", S),
+        "nome_completo": ("person_name", S),
+        "telefone": ("phone", N),
+        "celular": ("phone", N),
+        "cpf": ("cpf", S),
+        "data_nascimento": ("birth_date", N),
+        "endereco": ("address", N),
+        "cep": ("address", N),
+        "numero_conta": ("bank_account", S),
+    },
+    "nl": {
+        "voornaam": ("person_name", S),
+        "achternaam": ("person_name", S),
+        "tussenvoegsel": ("person_name", S),
+        "bsn": ("bsn", S),
+        "geboortedatum": ("birth_date", N),
+        "telefoonnummer": ("phone", N),
+        "rekeningnummer": ("bank_account", S),
+        "rijbewijsnummer": ("driver_license", S),
+        "postcode": ("address", N),
+    },
+    "pl": {
+        "imie": ("person_name", S),
+        "imię": ("person_name", S),
+        "nazwisko": ("person_name", S),
+        "pesel": ("pesel", S),
+        "data_urodzenia": ("birth_date", N),
+        "numer_konta": ("bank_account", S),
+        "kod_pocztowy": ("address", N),
+        "numer_dowodu": ("national_id", S),
+    },
+    "sv": {
+        "fornamn": ("person_name", S),
+        "förnamn": ("person_name", S),
+        "efternamn": ("person_name", S),
+        "personnummer": ("personnummer", S),
+        "fodelsedatum": ("birth_date", N),
+        "telefonnummer": ("phone", N),
+        "postnummer": ("address", N),
+        "kontonummer": ("bank_account", S),
+        "e_post": ("email", S),
+    },
+}
+"""Column names in each language, with their abbreviations and spellings, and the rule that tags them by name."""
+
+
+@pytest.mark.parametrize("language", sorted(NAMES_BY_LANGUAGE))
+def test_names_in_each_language(tmp_path: Path, language: str) -> None:
+    expected = NAMES_BY_LANGUAGE[language]
+    decisions = decide_all(tmp_path, [column(name) for name in expected])
+    found = {name: (d.rule, d.tag) if d else None for name, d in decisions.items()}
+    assert found == expected
+
+
+NOT_BY_NAME = [
+    "product_name",
+    "company_name",
+    "file_name",
+    "hostname",
+    "email_verified",
+    "phone_type",
+    "ip_country",
+    "classname",
+    "automobile",
+    "last_login",
+    "order_number",
+    "genre",
+    "server_ip",
+    "created_at",
+    "routing_number",
+    "vat_id",
+    "nif_empresa",
+    "version",
+]
+
+
+def test_what_names_alone_do_not_tag(tmp_path: Path) -> None:
+    decisions = decide_all(tmp_path, [column(name) for name in NOT_BY_NAME])
+    assert {name: d.tag for name, d in decisions.items() if d is not None and d.tag is not None} == {}
+
+
+def test_a_bare_name_is_a_persons_in_a_table_of_people_only(tmp_path: Path) -> None:
+    names = [column("name"), column("nom"), column("nombre"), column("naam"), column("namn")]
+    in_people = decide_all(tmp_path, names, "dim_customer")
+    elsewhere = decide_all(tmp_path, names, "products")
+    assert {n: (d.rule, d.tag) if d else None for n, d in in_people.items()} == {
+        n.name: ("person_name_in_people_table", S) for n in names
+    }
+    assert (
+        in_people["name"].reason == "rule 'person_name_in_people_table': the column name matches in a table of people"
+    )
+    assert {n: d for n, d in elsewhere.items()} == dict.fromkeys(elsewhere)
+    for table_name in ("kunden", "Klienci", "crm_clientes", "anstallda"):
+        assert decide_all(tmp_path, [column("name")], table_name)["name"] is not None
+
+
+FIRST = ["Anna", "Hans", "Marie", "José", "Giulia", "João", "Sanne", "Łukasz", "Ingrid", "Emma"]
+LAST = ["Schmidt", "Dubois", "García", "Rossi", "Silva", "de Vries", "Kowalski", "Andersson", "Smith", "Müller"]
+FULL = [f"{first} {last}" for first, last in zip(FIRST, LAST, strict=True)]
+
+
+def test_the_open_name_rule_is_decided_by_the_name_list(tmp_path: Path) -> None:
+    products = ["Deluxe Kettle", "Compact Knife Set", "Smart Lamp", "Classic Mug", "Eco Desk"]
+    decisions = decide_all(
+        tmp_path,
+        [
+            column("guarantor_name", samples=FULL),
+            column("heir_nm", samples=FULL[:5]),
+            column("nom", samples=LAST),
+            column("pet_name", samples=FULL),  # excluded by name: judged by the values alone, still a person
+            column("widget_name", samples=products),
+            column("trustee_name"),  # by name alone the open rule is not sure enough
+        ],
+        "contracts",
+    )
+    assert decisions["guarantor_name"].rule == "person_name_open"
+    assert decisions["guarantor_name"].reason == (
+        "rule 'person_name_open': 10 of 10 sample values pass the person_name check (full name 10); "
+        "the column name matches"
+    )
+    assert (decisions["heir_nm"].tag, decisions["nom"].tag) == (S, S)
+    assert (decisions["pet_name"].rule, decisions["pet_name"].confidence) == ("person_name_values", 0.7)
+    assert decisions["widget_name"] is None and decisions["trustee_name"] is None
+
+
+def test_pii_inside_free_text_with_the_share_in_the_reason(tmp_path: Path) -> None:
+    plain = ["Delivered to the front door", "Customer asked for a gift wrap", "Second attempt tomorrow"] * 3
+    with_email = [*plain, "Wrong address, write to anna.schmidt@example.de", "Refund to DE89 3704 0044 0532 0130 00"]
+    with_phone = [*plain, "Call back on +49 30 1234567 after 5pm", "tel. 06 12 34 56 78"]
+    decisions = decide_all(
+        tmp_path,
+        [
+            column("notes", samples=with_email),
+            column("bemerkung", samples=with_phone),
+            column("comment", samples=plain),
+            column("remarks", samples=[*plain, "order 1234567890123456 shipped"]),
+        ],
+    )
+    notes, bemerkung = decisions["notes"], decisions["bemerkung"]
+    assert (notes.rule, notes.tag, notes.confidence) == ("pii_in_text", S, 0.7)
+    assert notes.reason == (
+        "rule 'pii_in_text': 2 of 11 sample values (18%) pass the sensitive_in_text check (IBAN 1, email 1)"
+    )
+    assert (bemerkung.rule, bemerkung.tag) == ("phone_in_text", N)
+    assert "2 of 11 sample values (18%)" in bemerkung.reason
+    assert decisions["comment"] is None and decisions["remarks"] is None
+
+
+ABA = ["011000015", "021000021", "122105155", "026009593", "121000358"]
+VAT = ["DE123456789", "FR40303265045", "NL185946858B50", "IT89991330039", "ESB12345674"]
+PRIVATE = ["10.1.2.3", "192.168.0.10", "172.16.5.4", "10.20.30.40", "192.168.1.254"]
+VERSIONS = ["13.15.12.14", "2.0.1.0", "13.15.12.15", "1.4.22.3", "13.16.0.1"]
+
+
+def test_false_alarms_the_issue_lists(tmp_path: Path) -> None:
+    columns = [
+        column("routing_number"),
+        column("routing_number_2", samples=ABA),
+        column("account_ref", samples=ABA),  # routing numbers under another name: not a BSN, not personal
+        column("buyer_tax_id", samples=VAT),
+        column("version", samples=VERSIONS),
+        column("build_tag", samples=VERSIONS),  # looks like IP addresses, but the set looks like versions
+        column("ip_address", samples=PRIVATE),
+        column("server_ip"),
+        column("peer", samples=PRIVATE),
+    ]
+    decisions = decide_all(tmp_path, columns)
+    assert {name: d.tag for name, d in decisions.items() if d is not None and d.tag is not None} == {}
+    rules = {name: d.rule for name, d in decisions.items() if d is not None}
+    assert rules == {
+        "routing_number": "bank_code",
+        "routing_number_2": "bank_code",
+        "account_ref": "bank_code",
+        "buyer_tax_id": "company_id",
+        "version": "version",
+        "build_tag": "version",
+        "ip_address": "private_ip_address",
+        "peer": "private_ip_address",
+    }
+    assert (
+        decisions["buyer_tax_id"].reason
+        == "rule 'company_id': 5 of 5 sample values pass the company_id check (VAT number 5)"
+    )
+    assert "(ABA routing checksum 5)" in decisions["account_ref"].reason
+
+
+def test_non_personal_decisions_are_counted_not_tagged(tmp_path: Path) -> None:
+    (result,), processor = run_pii(
+        [table(column("buyer_tax_id", samples=VAT), column("ip_address", samples=PRIVATE), column("tax_id"))],
+        tmp_path,
+    )
+    assert [c.tags for c in result.columns][:2] == [[], []]
+    assert result.columns[2].tags[0].tag_fqn == S  # by name alone a tax id may be a person's
+    assert processor.report.counters == {
+        "columns": 3,
+        "not_personal:company_id": 1,
+        "not_personal:private_ip_address": 1,
+        "tags_added:PII.Sensitive": 1,
+        "rejected_by_samples": 1,
+    }
+
+
+NATIONAL_IDS = {
+    "attr_1": (["111222333", "123456782", "999996356"], "bsn", "11-test"),
+    "attr_2": (["44051401359", "90090515836", "02270803624"], "pesel", "PESEL checksum and date"),
+    "attr_3": (["811218-9876", "19811218-9876", "6403273813"], "personnummer", "Luhn and date"),
+    "attr_4": (["234123412346", "499118665246", "2341 2341 2346"], "aadhaar", "Verhoeff"),
+    "attr_5": (["529.982.247-25", "111.444.777-35", "52998224725"], "cpf", "CPF check digits"),
+    "attr_6": (["12345678Z", "54362315K", "X1234567L"], "nif", "DNI 2, NIE 1"),
+    "attr_7": (["RSSMRA85T10A562S", "MRTMTT91D08F205J", "RSSMRA85T10A56NH"], "codice_fiscale", "check letter"),
+    "attr_8": (["86095742719", "65929970489", "57549285017"], "steuer_id", "ISO 7064 MOD 11,10"),
+    "attr_9": (["255081416802538", "1 84 12 76 451 089 46", "185052A12345633"], "nir", "key mod 97"),
+}
+
+
+def test_national_ids_are_found_by_their_check_digits_whatever_the_name(tmp_path: Path) -> None:
+    decisions = decide_all(tmp_path, [column(name, samples=values) for name, (values, _, _) in NATIONAL_IDS.items()])
+    for name, (_values, rule, detail) in NATIONAL_IDS.items():
+        decision = decisions[name]
+        assert (decision.rule, decision.tag, decision.confidence) == (rule, S, 0.95), name
+        assert decision.reason == f"rule {rule!r}: 3 of 3 sample values pass the {rule} check ({detail})"
+
+
+def test_a_named_id_failing_its_check_is_still_tagged_by_name(tmp_path: Path) -> None:
+    wrong = ["111222334", "123456783", "999996357"]  # BSN-shaped, the 11-test fails
+    decision = decide_all(tmp_path, [column("bsn", samples=wrong)])["bsn"]
+    assert (decision.rule, decision.tag, decision.confidence) == ("national_id", S, 0.85)
+    assert decision.reason.endswith("pass the document_number check (document number format); the column name matches")
+
+
+def test_every_decision_has_a_confidence_and_a_reason_naming_rule_and_check(tmp_path: Path) -> None:
+    columns = [column(name) for name in {name for names in NAMES_BY_LANGUAGE.values() for name in names}]
+    columns += [column(name, samples=values) for name, (values, _, _) in NATIONAL_IDS.items()]
+    decisions = [d for d in decide_all(tmp_path, columns).values() if d is not None]
+    assert len(decisions) == len(columns)
+    for decision in decisions:
+        assert 0.5 <= decision.confidence <= 1
+        assert decision.reason.startswith(f"rule {decision.rule!r}: ")
+        assert "the column name matches" in decision.reason or "pass the " in decision.reason
+
+
+@functools.cache
+def shared_processor() -> PiiProcessor:
+    """One processor for the property below (building the rules takes a moment)."""
+    processor = PiiProcessor.create({}, context(Path(tempfile.gettempdir())))
+    assert isinstance(processor, PiiProcessor)
+    return processor
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.text(min_size=1, max_size=40),
+    table_name=st.text(max_size=20),
+    samples=st.lists(st.text(max_size=60), max_size=25),
+    data_type=st.sampled_from([DataType.VARCHAR, DataType.BIGINT, DataType.DATE, DataType.INET]),
+)
+def test_any_column_gets_a_decision_or_none_never_an_error(
+    name: str, table_name: str, samples: list[str], data_type: DataType
+) -> None:
+    decision = shared_processor().decide(Column(name=name, data_type=data_type, samples=samples), table_name)
+    if decision is not None:
+        assert decision.confidence >= 0.5 and decision.reason.startswith(f"rule {decision.rule!r}: ")

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airflow_provider_ingest.processors.pii_names import person_name_kind
+from airflow_provider_ingest.processors.pii_names import fold, person_name_kind
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 PHONE = re.compile(r"\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}|\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4}")
@@ -354,7 +354,7 @@ def is_personnummer(value: str) -> bool:
     if match is None:
         return False
     century, year, month, day, _, serial, check = match.groups()
-    if not luhn_valid(year + month + day + serial + check):
+    if (century and century not in ("18", "19", "20")) or not luhn_valid(year + month + day + serial + check):
         return False
     day_number = int(day) - 60 if int(day) > 60 else int(day)  # samordningsnummer: day + 60
     years = [int(century + year)] if century else [1900 + int(year), 2000 + int(year)]
@@ -576,6 +576,32 @@ def is_document_number(value: str) -> bool:
     return 5 <= len(compact) <= 20 and any(char.isdigit() for char in compact)
 
 
+ACCOUNT_NUMBER = re.compile(r"[A-Za-z0-9]{1,8}(?:[ -]?[A-Za-z0-9]{1,12}){0,6}")
+
+
+def is_account_number(value: str) -> bool:
+    """Written like a bank account number (BBAN, national account): 5 to 34 letters and digits, mostly digits."""
+    text = value.strip()
+    if not 5 <= len(text) <= 42 or ACCOUNT_NUMBER.fullmatch(text) is None or DATE_LIKE.fullmatch(text):
+        return False
+    compact = text.replace(" ", "").replace("-", "")
+    return 5 <= len(compact) <= 34 and sum(char.isdigit() for char in compact) * 2 > len(compact)
+
+
+GENDER_WORDS = (
+    "m f w d x u o h v k male female man woman men women other diverse divers unknown nonbinary non-binary "
+    "maennlich mannlich weiblich mann frau homme femme masculin feminin hombre mujer masculino femenino "
+    "uomo donna maschio femmina maschile femminile mulher vrouw mannelijk vrouwelijk meski zenski "
+    "mezczyzna kobieta kvinna kvinnlig manlig annat inconnu otro altro outro anders inne"
+)
+GENDERS = frozenset(GENDER_WORDS.split(" "))
+
+
+def is_gender(value: str) -> bool:
+    """A word for a gender or sex in one of the languages of the rules (``F``, ``female``, ``weiblich``, ``mujer``)."""
+    return len(value) <= 20 and fold(value.strip().rstrip(".")) in GENDERS
+
+
 # -- personal data inside free text ------------------------------------------------------------------
 
 TEXT_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -585,6 +611,7 @@ TEXT_PHONE = re.compile(
     r"(?<![\w+])(?:(?:\+|00)\d{1,3}[ .-]?(?:\(0\)[ .-]?)?(?:\(?\d{1,5}\)?[ .-]?){1,5}\d{2,}"
     r"|\(\d{2,5}\)[ .-]?\d{3,4}[ .-]?\d{2,4}"
     r"|0\d{1,4}[ /-]\d{3,8}(?:[ -]\d{2,4}){0,3}"
+    r"|0\d(?:[ .]\d{2}){4}"
     r"|\d{3}[.-]\d{3}[.-]\d{4})(?![\w.-]?\d)"
 )
 DIGIT_RUN = re.compile(r"\d{3}")
@@ -677,6 +704,8 @@ _BUILTIN = [
     ValueCheck("nino", is_nino, "NINO format", shapes("a", (9,))),
     ValueCheck("company_id", is_company_id, "not personal", shapes("a", range(7, 19)) | shapes("d", (14,))),
     ValueCheck("document_number", is_document_number, "document number format", shapes("ad", range(5, 21))),
+    ValueCheck("account_number", is_account_number, "account number format", shapes("ad", range(5, 35))),
+    ValueCheck("gender", is_gender, "gender words", shapes("l", range(1, 21))),
     ValueCheck("birth_date", is_birth_date, "plausible birth date", shapes("da", range(6, 24))),
     ValueCheck("person_name", is_person_name, "bundled name list", shapes("l", range(2, 80))),
     ValueCheck("full_name", is_full_name, "bundled name list", shapes("l", range(4, 80))),

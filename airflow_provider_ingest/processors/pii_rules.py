@@ -56,6 +56,8 @@ CheckName = Literal[
     "nino",
     "company_id",
     "document_number",
+    "account_number",
+    "gender",
     "birth_date",
     "person_name",
     "full_name",
@@ -70,6 +72,9 @@ NUMBERS = [D.SMALLINT, D.INT, D.BIGINT, D.NUMBER, D.NUMERIC, D.DECIMAL]
 DATES = [D.DATE, D.DATETIME, D.TIMESTAMP, D.TIMESTAMPZ]
 LENIENT = 0.85
 """Value confidence of checks that only tell a value *could* be the kind (no check digit, no list)."""
+IN_TEXT = 0.7
+"""Confidence of personal data found inside free text, whatever the share (it is in the reason): below a
+whole-value match, above the default ``min_confidence``."""
 NUMBER_SUFFIX = r"(?:_?(?:number|num|nbr|no|nr|nro|numero|nummer|numer|n|id|code))?"
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2,})")
@@ -181,6 +186,25 @@ PERSON_ROLES = (
     "|requestor|assignee|reporter|approver|manager|supervisor|agent|rep|sales_?rep|salesperson|consignee"
     "|addressee|claimant|witness|donor|volunteer|candidate|lead|prospect|individual|f|l|m|fst|lst|frst"
 )
+
+ID_NAMES: dict[str, list[str]] = {
+    "ssn": [token(r"ssn|ssns|ssn_?\d+"), r".*social_?security.*", r".*[a-z]_?ssn"],
+    "bsn": [token("bsn|bsn_nummer|burgerservicenummer|burger_service_nummer|sofinummer|sofi_nummer|sofi_nr|sofinr")],
+    "pesel": [token("pesel")],
+    "personnummer": [inside("personnummer|personnr|personal_identity_number|samordningsnummer|person_nummer")],
+    "aadhaar": [inside("aadhaa?r|adhaa?r|aadhar"), token("uidai|uid_number|uid_no")],
+    "cpf": [token("cpf")],
+    "nif": [token("nif|nie|dni|nif_nie|dni_nie|nif_dni|numero_dni|num_dni|nro_dni|numero_nif|num_nif|nif_nie_dni")],
+    "codice_fiscale": [inside("codice_?fiscale|cod_?fiscale|codfisc|cod_fisc")],
+    "steuer_id": [
+        inside("steuer_?id|steueridentifikationsnummer|steuer_identifikationsnummer|steuer_?idnr"),
+        token("idnr"),
+    ],
+    "nir": [token("nir|insee|numero_insee|numero_securite_sociale|num_securite_sociale|num_secu|numero_secu|no_secu")],
+    "nino": [token("nino|ni_number|ni_no|ni_num|ni_nr|national_insurance|national_insurance_number|nat_ins_no")],
+}
+"""Names of the national ids with a check; the generic ``national_id`` rule matches them too, so a column
+named for one is tagged even when its values fail the check (test data, masked digits)."""
 
 BUILTIN_RULES: dict[str, PiiRule] = {
     "email": _rule(
@@ -330,7 +354,7 @@ BUILTIN_RULES: dict[str, PiiRule] = {
         ],
         exclude_names=[r".*(?:routing|sort_?code|bic|swift|blz|clearing|aba).*"],
         data_types=TEXT + NUMBERS,
-        values="document_number",
+        values="account_number",
         value_confidence=LENIENT,
     ),
     "bank_code": _rule(
@@ -346,7 +370,7 @@ BUILTIN_RULES: dict[str, PiiRule] = {
     ),
     "ssn": _rule(
         SENSITIVE,
-        [r".*ssn.*", r".*social_?security.*"],
+        ID_NAMES["ssn"],
         data_types=TEXT + NUMBERS,
         confidence=0.9,
         values="ssn",
@@ -354,18 +378,18 @@ BUILTIN_RULES: dict[str, PiiRule] = {
     ),
     "bsn": _rule(
         SENSITIVE,
-        [token("bsn|bsn_nummer|burgerservicenummer|burger_service_nummer|sofinummer|sofi_nummer|sofi_nr|sofinr")],
+        ID_NAMES["bsn"],
         data_types=TEXT + NUMBERS,
         confidence=0.9,
         values="bsn",
         by_values_alone=True,
     ),
     "pesel": _rule(
-        SENSITIVE, [token("pesel")], data_types=TEXT + NUMBERS, confidence=0.9, values="pesel", by_values_alone=True
+        SENSITIVE, ID_NAMES["pesel"], data_types=TEXT + NUMBERS, confidence=0.9, values="pesel", by_values_alone=True
     ),
     "personnummer": _rule(
         SENSITIVE,
-        [inside("personnummer|personnr|personal_identity_number|samordningsnummer|person_nummer")],
+        ID_NAMES["personnummer"],
         data_types=TEXT + NUMBERS,
         confidence=0.9,
         values="personnummer",
@@ -373,18 +397,18 @@ BUILTIN_RULES: dict[str, PiiRule] = {
     ),
     "aadhaar": _rule(
         SENSITIVE,
-        [inside("aadhaa?r|adhaa?r|aadhar"), token("uidai|uid_number|uid_no")],
+        ID_NAMES["aadhaar"],
         data_types=TEXT + NUMBERS,
         confidence=0.9,
         values="aadhaar",
         by_values_alone=True,
     ),
     "cpf": _rule(
-        SENSITIVE, [token("cpf")], data_types=TEXT + NUMBERS, confidence=0.9, values="cpf", by_values_alone=True
+        SENSITIVE, ID_NAMES["cpf"], data_types=TEXT + NUMBERS, confidence=0.9, values="cpf", by_values_alone=True
     ),
     "nif": _rule(
         SENSITIVE,
-        [token("nif|nie|dni|nif_nie|dni_nie|nif_dni|numero_dni|num_dni|nro_dni|numero_nif|num_nif|nif_nie_dni")],
+        ID_NAMES["nif"],
         exclude_names=[r".*(?:iva|empresa|company|vat).*"],
         data_types=TEXT + NUMBERS,
         confidence=0.9,
@@ -393,7 +417,7 @@ BUILTIN_RULES: dict[str, PiiRule] = {
     ),
     "codice_fiscale": _rule(
         SENSITIVE,
-        [inside("codice_?fiscale|cod_?fiscale|codfisc|cod_fisc")],
+        ID_NAMES["codice_fiscale"],
         data_types=TEXT,
         confidence=0.9,
         values="codice_fiscale",
@@ -401,7 +425,7 @@ BUILTIN_RULES: dict[str, PiiRule] = {
     ),
     "steuer_id": _rule(
         SENSITIVE,
-        [inside("steuer_?id|steueridentifikationsnummer|steuer_identifikationsnummer|steuer_?idnr"), token("idnr")],
+        ID_NAMES["steuer_id"],
         data_types=TEXT + NUMBERS,
         confidence=0.9,
         values="steuer_id",
@@ -409,7 +433,7 @@ BUILTIN_RULES: dict[str, PiiRule] = {
     ),
     "nir": _rule(
         SENSITIVE,
-        [token("nir|insee|numero_insee|numero_securite_sociale|num_securite_sociale|num_secu|numero_secu|no_secu")],
+        ID_NAMES["nir"],
         data_types=TEXT + NUMBERS,
         confidence=0.9,
         values="nir",
@@ -417,7 +441,7 @@ BUILTIN_RULES: dict[str, PiiRule] = {
     ),
     "nino": _rule(
         SENSITIVE,
-        [token("nino|ni_number|ni_no|ni_num|ni_nr|national_insurance|national_insurance_number|nat_ins_no")],
+        ID_NAMES["nino"],
         data_types=TEXT,
         confidence=0.9,
         values="nino",
@@ -451,12 +475,14 @@ BUILTIN_RULES: dict[str, PiiRule] = {
             token("nhs_number|nhs_no|nhs_num|medicare|medicaid|mrn|medical_record_number"),
             r"(?:.*_)?health_?insurance_?(?:number|no|id|num)",
             r"(?:.*_)?insurance_?(?:number|no|num)",
+            *(pattern for names in ID_NAMES.values() for pattern in names),
         ],
         exclude_names=[
             r".*(?:vat|ust|tva|iva|btw|moms|gst).*",
             r"(?:.*_)?(?:company|business|employer|corporate|firm|vendor|supplier|merchant|seller|org"
             r"|organization|organisation|entity)_?(?:tax|fiscal)_?.*",
             r".*(?:document|doc)_?(?:type|date|status|count|url|path|file).*",
+            r".*(?:empresa|company|entreprise|azienda|bedrijf|firma|firmy|foretag|societe|sociedad|societa).*",
         ],
         data_types=TEXT + NUMBERS,
         values="document_number",
@@ -621,9 +647,19 @@ BUILTIN_RULES: dict[str, PiiRule] = {
     ),
     "gender": _rule(
         NON_SENSITIVE,
-        [token("gender|sex|geschlecht|sexe|sexo|genero|sesso|geslacht|plec|kon|kjonn|civilite|anrede")],
+        [token("gender|sex|geschlecht|sexe|sexo|genero|sesso|geslacht|plec|kon|kjonn|civilite|anrede|salutation")],
         exclude_names=[r".*(?:sex|gender)_?(?:offender|ratio|neutral).*"],
         confidence=0.7,
+        values="gender",
+        value_confidence=LENIENT,
+    ),
+    "gender_ambiguous": _rule(
+        NON_SENSITIVE,
+        [token("genre|genere")],
+        data_types=TEXT,
+        confidence=0.45,
+        values="gender",
+        value_confidence=LENIENT,
     ),
     "nationality": _rule(
         NON_SENSITIVE,
@@ -640,7 +676,7 @@ BUILTIN_RULES: dict[str, PiiRule] = {
         data_types=TEXT,
         values="sensitive_in_text",
         by_values_alone=True,
-        value_confidence=0.9,
+        value_confidence=IN_TEXT,
         match_ratio=0.1,
     ),
     "phone_in_text": _rule(
@@ -649,7 +685,7 @@ BUILTIN_RULES: dict[str, PiiRule] = {
         data_types=TEXT,
         values="phone_in_text",
         by_values_alone=True,
-        value_confidence=0.9,
+        value_confidence=IN_TEXT,
         match_ratio=0.1,
     ),
 }
