@@ -15,7 +15,6 @@ in a classification the rules give is left alone. The reason goes in the tag lab
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -68,6 +67,11 @@ class Decision:
         return TagLabel(tag_fqn=self.tag, confidence=self.confidence, reason=self.reason)
 
 
+def _rank(tag: str | None) -> int:
+    """Which decision wins a tie: not personal (the more specific explanation), then Sensitive, then the rest."""
+    return 3 if tag is None else 2 if tag == SENSITIVE else 1
+
+
 class PiiProcessor(Processor):
     """Tags table columns ``PII.Sensitive`` or ``PII.NonSensitive`` by name, type and sample values."""
 
@@ -89,8 +93,11 @@ class PiiProcessor(Processor):
         self._name_rules = PatternSet([rule.patterns for rule in named], ignore_case=True), named
         self._named: Callable[[str], tuple[CompiledRule, ...]] = lru_cache(maxsize=NAME_CACHE_SIZE)(self._match_names)
         self._in_table: Callable[[str, str], bool] = lru_cache(maxsize=NAME_CACHE_SIZE)(self._table_matches)
-        self._shape_rules: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._shape_rules: dict[tuple[str, int, str], tuple[int, ...]] = {}
         self._needed_cache: dict[tuple[float, int], int] = {}
+        self._ratios = {config.match_ratio, *(rule.rule.match_ratio for rule in self.rules if rule.rule.match_ratio)}
+        self._rank = [_rank(rule.rule.tag) for rule in self.rules]
+        self._in_text = [rule.value_check is not None and rule.value_check.in_text for rule in self.rules]
 
     def process(self, record: Record) -> Record:
         if not isinstance(record, Table) or not record.columns:
@@ -115,23 +122,25 @@ class PiiProcessor(Processor):
         named = [
             rule for rule in self._named(column.name) if rule.tables is None or self._in_table(rule.name, table or "")
         ]
-        shapes: list[tuple[str, int]] = []
+        groups: dict[tuple[str, int, str], list[str]] = {}
         possible: dict[int, int] = {}
-        by_values: list[tuple[float, CompiledRule]] = []
+        by_values: list[tuple[float, int, CompiledRule]] = []
         if samples is not None:
-            shapes = [shape(value) for value in samples]
-            possible = self._possible(Counter(shapes))
+            for value in samples:
+                groups.setdefault(shape(value), []).append(value)
+            possible = self._possible(groups)
             total = len(samples)
+            needed = {ratio: max(1, math.ceil(ratio * total - 1e-9)) for ratio in self._ratios}
             for index, count in possible.items():
                 rule = self.rules[index]
-                if rule.rule.by_values_alone and count >= self._needed(rule, total) and rule not in named:
-                    in_text = rule.value_check is not None and rule.value_check.in_text
-                    potential = rule.rule.value_confidence * (1 if in_text else count / total)
-                    by_values.append((potential, rule))
-            by_values.sort(key=lambda item: -item[0])
+                settings = rule.rule
+                enough = count >= needed[settings.match_ratio or self.config.match_ratio]
+                if settings.by_values_alone and enough and rule not in named:
+                    share = 1 if self._in_text[index] else count / total
+                    by_values.append((settings.value_confidence * share, self._rank[index], rule))
+            by_values.sort(key=lambda item: (-item[0], -item[1]))
         best: tuple[tuple[float, bool, int], Decision] | None = None
-        for potential, rule in [(1.0, rule) for rule in named] + by_values:
-            rank = 3 if rule.rule.tag is None else 2 if rule.rule.tag == SENSITIVE else 1
+        for potential, rank, rule in [(1.0, self._rank[self._index[rule.name]], rule) for rule in named] + by_values:
             if best is not None and (potential, rule in named, rank) <= best[0]:
                 if potential < best[0][0]:
                     break  # sorted: no rule left can be more confident
@@ -140,7 +149,9 @@ class PiiProcessor(Processor):
                 continue
             by_name = potential == 1.0 and rule in named
             if samples is not None and rule.check is not None:
-                decision = self._by_samples(rule, samples, shapes, possible.get(self._index[rule.name], 0), by_name)
+                decision = self._by_samples(
+                    rule, groups, len(samples), possible.get(self._index[rule.name], 0), by_name
+                )
                 if decision is None:
                     if by_name:
                         self.report.count("rejected_by_samples")
@@ -149,7 +160,6 @@ class PiiProcessor(Processor):
                 reason = f"rule {rule.name!r}: the column name matches"
                 reason += " in a table of people" if rule.tables is not None else ""
                 decision = Decision(rule.name, rule.rule.tag, rule.rule.confidence, reason)
-            rank = 3 if decision.tag is None else 2 if decision.tag == SENSITIVE else 1
             key = (decision.confidence, by_name, rank)
             if best is None or key > best[0]:
                 best = (key, decision)
@@ -158,10 +168,14 @@ class PiiProcessor(Processor):
         return best[1]
 
     def _by_samples(
-        self, rule: CompiledRule, samples: list[str], shapes: list[tuple[str, int]], possible: int, by_name: bool
+        self,
+        rule: CompiledRule,
+        groups: dict[tuple[str, int, str], list[str]],
+        total: int,
+        possible: int,
+        by_name: bool,
     ) -> Decision | None:
-        """The decision the samples give for this rule, or None when too few pass its check."""
-        total = len(samples)
+        """The decision the samples (grouped by shape) give for this rule, or None when too few pass its check."""
         needed = self._needed(rule, total)
         if possible < needed:
             return None
@@ -170,16 +184,17 @@ class PiiProcessor(Processor):
         assert check is not None
         failed, allowed = total - possible, total - needed
         variants: dict[str, int] = {}
-        for value, value_shape in zip(samples, shapes, strict=True):
+        for value_shape, values in groups.items():
             if accepted is not None and value_shape not in accepted:
                 continue
-            result = check(value)
-            if not result:
-                failed += 1
-                if failed > allowed:
-                    return None
-            elif result is not True and isinstance(result, str):
-                variants[result] = variants.get(result, 0) + 1
+            for value in values:
+                result = check(value)
+                if not result:
+                    failed += 1
+                    if failed > allowed:
+                        return None
+                elif result is not True and isinstance(result, str):
+                    variants[result] = variants.get(result, 0) + 1
         passed = total - failed
         in_text = rule.value_check is not None and rule.value_check.in_text
         confidence = rule.rule.value_confidence if in_text else rule.rule.value_confidence * passed / total
@@ -203,10 +218,10 @@ class PiiProcessor(Processor):
             needed = self._needed_cache[(ratio, total)] = max(1, math.ceil(ratio * total - 1e-9))
         return needed
 
-    def _possible(self, counts: Counter[tuple[str, int]]) -> dict[int, int]:
+    def _possible(self, groups: dict[tuple[str, int, str], list[str]]) -> dict[int, int]:
         """For each rule with a value check: how many samples have a shape its check can pass."""
         possible: dict[int, int] = {}
-        for value_shape, count in counts.items():
+        for value_shape, values in groups.items():
             rules = self._shape_rules.get(value_shape)
             if rules is None:
                 rules = self._shape_rules[value_shape] = tuple(
@@ -216,6 +231,7 @@ class PiiProcessor(Processor):
                     or self.rules[i].value_check.shapes is None  # type: ignore[union-attr]
                     or value_shape in self.rules[i].value_check.shapes  # type: ignore[union-attr, operator]
                 )
+            count = len(values)
             for index in rules:
                 possible[index] = possible.get(index, 0) + count
         return possible

@@ -48,10 +48,13 @@ def shape(value: str) -> tuple[str, int]:
     """A value's kind and length once separators are dropped: ``d`` digits, ``l`` letters, ``a`` both, ``e``
     an ``@`` somewhere, ``o`` anything else; the length is capped at :data:`MAX_SHAPE_LENGTH`."""
     if "@" in value:
-        return "e", min(len(value), MAX_SHAPE_LENGTH)
+        length = len(value)
+        return "e", length if length < MAX_SHAPE_LENGTH else MAX_SHAPE_LENGTH
     compact = value.translate(SEPARATORS)
-    length = min(len(compact), MAX_SHAPE_LENGTH)
-    if compact.isascii() and compact.isdigit():
+    length = len(compact)
+    if length > MAX_SHAPE_LENGTH:
+        length = MAX_SHAPE_LENGTH
+    if compact.isdigit() and compact.isascii():
         return "d", length
     if compact.isalpha():
         return "l", length
