@@ -245,7 +245,12 @@ BUILTIN_RULES: dict[str, PiiRule] = {
             token("cognome|nome_completo|nominativo|intestatario|nome_cognome|cognome_nome|nome_e_cognome"),
             token("nome_cliente|nome_dipendente|nome_paziente|nome_contatto|nome_titolare"),
             token("sobrenome|apelido|primeiro_nome|ultimo_nome|nome_titular|nome_social|nome_mae|nome_pai"),
-            token("nome_do_cliente|nome_funcionario|nome_colaborador"),
+            token("nome_do_cliente|nome_funcionario|nome_colaborador|nome_conjuge"),
+            token(
+                "nom_(?:pere|mere|epoux|epouse|conjoint)|nombre_(?:padre|madre|conyuge)|nome_(?:padre|madre|coniuge)"
+            ),
+            r"(?:.*_)?(?:contact|sales|responsible|reference|emergency)_?persons?|(?:.*_)?recipients?",
+            rf"(?:.*_)?(?:name|names)_of_(?:the_)?(?:{PERSON_ROLES})(?:_.*)?",
             inside("voornaam|achternaam|tussenvoegsel|roepnaam|geslachtsnaam|klantnaam|volledige_naam"),
             inside("rekeninghouder|voorletters|meisjesnaam"),
             token("imie|imiona|nazwisko|imie_nazwisko|imie_i_nazwisko|nazwisko_imie|drugie_imie"),
@@ -339,7 +344,18 @@ BUILTIN_RULES: dict[str, PiiRule] = {
         values="cvv",
         value_confidence=LENIENT,
     ),
-    "iban": _rule(SENSITIVE, [r".*iban.*"], data_types=TEXT, confidence=0.9, values="iban", by_values_alone=True),
+    "iban": _rule(
+        SENSITIVE,
+        [r".*iban.*"],
+        exclude_names=[
+            r".*iban_?(?:verified|valid|validated|status|type|country|check|checked|flag|confirmed|count|length)",
+            r"(?:is|has)_.*",
+        ],
+        data_types=TEXT,
+        confidence=0.9,
+        values="iban",
+        by_values_alone=True,
+    ),
     "bank_account": _rule(
         SENSITIVE,
         [
@@ -351,6 +367,8 @@ BUILTIN_RULES: dict[str, PiiRule] = {
             token("numero_conto|conto_corrente|num_conto|nr_conto|numero_conta|num_conta|conta_bancaria"),
             token("conta_corrente|rekeningnummer|rekening_nr|rekeningnr|bankrekening|rekeningnummer"),
             token("numer_konta|nr_konta|numer_rachunku|nr_rachunku|rachunek_bankowy|rachunek|konto_bankowe"),
+            inside("bankverbindung|bankdaten|bank_details|coordonnees_bancaires|datos_bancarios|dati_bancari"),
+            inside("dados_bancarios|bankgegevens|dane_bankowe|bankuppgifter"),
         ],
         exclude_names=[r".*(?:routing|sort_?code|bic|swift|blz|clearing|aba).*"],
         data_types=TEXT + NUMBERS,
@@ -608,7 +626,10 @@ BUILTIN_RULES: dict[str, PiiRule] = {
         [
             r".*(?:street|address|addr_?line|house_?(?:number|num|no|nr)).*",
             r".*(?:postal|post|zip)_?code.*",
-            token("zip|zipcode|postcode|plz|cep|postnr|addr|adr|anschrift|rue|calle|rua|strasse|straat|gata|gatan"),
+            token(
+                r"zip\d*|zipcode|postcode|postal|plz|cep|postnr|addr\d*|adr\d*|anschrift|rue|calle|rua|strasse|straat"
+            ),
+            token("gata|gatan|gatuadress"),
             inside("strasse|adresse|adres|direccion|indirizzo|endereco|adresa|adress|hausnummer|hausnr"),
             inside("huisnummer|numero_civico|nr_domu|numer_domu|postleitzahl|code_postal|codigo_postal"),
             inside("codice_postale|postnummer|kod_pocztowy|gatuadress|domicilio|wohnanschrift|logradouro|ulica"),
@@ -660,6 +681,19 @@ BUILTIN_RULES: dict[str, PiiRule] = {
         confidence=0.45,
         values="gender",
         value_confidence=LENIENT,
+    ),
+    "special_category": _rule(
+        SENSITIVE,
+        [
+            token("religion|religious_affiliation|religione|religiao|religie|religia|konfession|confession|faith"),
+            token("race|racial_origin|ethnic_origin|sexual_orientation|orientation_sexuelle|orientacion_sexual"),
+            token("political_(?:party|affiliation|opinion|views)|trade_union|union_membership|gewerkschaft"),
+            token("diagnosis|diagnose|diagnostic|diagnostico|diagnosi|medical_condition|health_condition"),
+            token("disability|behinderung|handicap|discapacidad|disabilita|deficiencia|blood_type|blutgruppe"),
+            token("biometric|biometrics|fingerprint|genetic_data"),
+        ],
+        exclude_names=[r".*(?:count|id|code_id|type_id|date|at|flag)"],
+        confidence=0.7,
     ),
     "nationality": _rule(
         NON_SENSITIVE,
