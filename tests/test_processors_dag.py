@@ -75,8 +75,8 @@ EXPECTED = [
         {"domain": "crm"},
         [
             ("customer_id", "Surrogate key.", []),
-            ("first_name", "Given name.", [pii(S, 0.8)]),
-            ("last_name", "Family name.", [pii(S, 0.8)]),
+            ("first_name", "Given name.", [pii(S, 0.9)]),
+            ("last_name", "Family name.", [pii(S, 0.9)]),
             ("email", "Login and contact email address.", [pii(S, 0.95), CONTACT]),
             ("phone", "Contact phone number, international format.", [pii(N, 0.95)]),
             ("street_address", "Street and house number.", [pii(N, 0.7)]),
@@ -110,7 +110,7 @@ EXPECTED = [
             ("payment_id", None, []),
             ("order_id", None, []),
             ("card_number", "Card number (test numbers).", [pii(S, 0.95)]),
-            ("card_holder_name", None, [pii(S, 0.8)]),
+            ("card_holder_name", None, [pii(S, 0.9)]),
             ("iban", "Refund account.", [pii(S, 0.95)]),
             ("amount", None, []),
             ("paid_at", None, []),
@@ -158,8 +158,13 @@ def test_source_filter_pii_enrich_file_sink_as_a_generated_dag(dags_folder: Path
     tables = records[1:]
     assert all(not column.samples for table in tables for column in table.columns)  # type: ignore[attr-defined]
     reasons = {(t.name, c.name): c.tags[0].reason for t in tables for c in t.columns if c.tags}  # type: ignore[attr-defined]
-    assert reasons[("customers", "national_id")] == "rule 'ssn': 20 of 20 sample values pass the ssn check"
-    assert reasons[("customers", "first_name")] == "rule 'person_name': the column name matches"
+    assert (
+        reasons[("customers", "national_id")] == "rule 'ssn': 20 of 20 sample values pass the ssn check (US SSN format)"
+    )
+    assert reasons[("customers", "first_name")] == (
+        "rule 'person_name_open': 16 of 16 sample values pass the person_name check (given name 16); "
+        "the column name matches"
+    )
 
     results = xcoms(dag_run)
     counts = {task: (xcom["records"], xcom["failures"]) for task, xcom in results.items() if task != "cleanup_staging"}

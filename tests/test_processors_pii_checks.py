@@ -292,8 +292,8 @@ def test_names_are_tokenised(name: str, tokens: str) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=120))
 def test_arbitrary_text_never_crashes_a_check(value: str) -> None:
-    kind, length = shape(value)
-    assert kind in "dlaeo" and 0 <= length <= MAX_SHAPE_LENGTH
+    kind, length, mark = shape(value)
+    assert kind in "dlaeo" and 0 <= length <= MAX_SHAPE_LENGTH and mark in "p:3."
     for check in CHECKS.values():
         check.test(value)
     tokenised(value)

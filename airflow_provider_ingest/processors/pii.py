@@ -84,9 +84,6 @@ class PiiProcessor(Processor):
         rules = effective_rules(config.rules, builtin=config.builtin_rules)
         self.rules = [CompiledRule.of(name, rule) for name, rule in rules.items()]
         self._index = {rule.name: index for index, rule in enumerate(self.rules)}
-        self._by_values = [
-            i for i, rule in enumerate(self.rules) if rule.check is not None and rule.rule.by_values_alone
-        ]
         self._checked = [i for i, rule in enumerate(self.rules) if rule.check is not None]
         self._classifications = {rule.rule.tag.split(".", 1)[0] for rule in self.rules if rule.rule.tag}
         named = [rule for rule in self.rules if rule.rule.names]

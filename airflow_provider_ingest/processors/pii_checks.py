@@ -44,24 +44,33 @@ SEPARATORS = str.maketrans("", "", " \t-./()+:,;'\"!?_")
 """Dropped before a value's shape is taken: the characters ids, phones and names are written with."""
 
 
-def shape(value: str) -> tuple[str, int]:
-    """A value's kind and length once separators are dropped: ``d`` digits, ``l`` letters, ``a`` both, ``e``
-    an ``@`` somewhere, ``o`` anything else; the length is capped at :data:`MAX_SHAPE_LENGTH`."""
+def shape(value: str) -> tuple[str, int, str]:
+    """A value's kind and length once separators are dropped, and a mark of its punctuation.
+
+    Kind: ``d`` digits, ``l`` letters, ``a`` both, ``e`` an ``@`` somewhere, ``o`` anything else; the length is
+    capped at :data:`MAX_SHAPE_LENGTH`; the mark: ``:`` a colon, ``3`` exactly three dots, ``.`` other dots,
+    ``p`` none of these.
+    """
+    if ":" in value:
+        mark = ":"
+    else:
+        dots = value.count(".")
+        mark = "p" if not dots else "3" if dots == 3 else "."
     if "@" in value:
         length = len(value)
-        return "e", length if length < MAX_SHAPE_LENGTH else MAX_SHAPE_LENGTH
+        return "e", length if length < MAX_SHAPE_LENGTH else MAX_SHAPE_LENGTH, mark
     compact = value.translate(SEPARATORS)
     length = len(compact)
     if length > MAX_SHAPE_LENGTH:
         length = MAX_SHAPE_LENGTH
     if compact.isdigit() and compact.isascii():
-        return "d", length
+        return "d", length, mark
     if compact.isalpha():
-        return "l", length
-    return ("a" if compact.isalnum() else "o"), length
+        return "l", length, mark
+    return ("a" if compact.isalnum() else "o"), length, mark
 
 
-KINDS = "dlaeo"
+MARKS = "p:3."
 
 
 def _digits(value: str, separators: str = " -.") -> str | None:
@@ -657,65 +666,59 @@ class ValueCheck:
     name: str
     test: Callable[[str], object]
     description: str
-    shapes: frozenset[tuple[str, int]] | None = None
+    shapes: frozenset[tuple[str, int, str]] | None = None
     """The :func:`shape` of every value that can pass; None: any value may."""
     in_text: bool = field(default=False)
     """The check looks for personal data inside longer values: a few hits are enough."""
 
 
-def shapes(kinds: str, lengths: range | tuple[int, ...] = range(MAX_SHAPE_LENGTH + 1)) -> frozenset[tuple[str, int]]:
-    """The shapes of the given kinds and lengths."""
-    return frozenset((kind, length) for kind in kinds for length in lengths)
+def shapes(
+    kinds: str, lengths: range | tuple[int, ...] = range(MAX_SHAPE_LENGTH + 1), marks: str = MARKS
+) -> frozenset[tuple[str, int, str]]:
+    """The shapes of the given kinds, lengths and punctuation marks."""
+    return frozenset((kind, length, mark) for kind in kinds for length in lengths for mark in marks)
 
 
-def count_passing(samples: list[str], check: Callable[[str], object], needed: int) -> int | None:
-    """How many samples pass ``check``; None as soon as fewer than ``needed`` can."""
-    failed, allowed = 0, len(samples) - needed
-    for value in samples:
-        if not check(value):
-            failed += 1
-            if failed > allowed:
-                return None
-    return len(samples) - failed
-
-
-IP_SHAPES = shapes("d", range(1, 13)) | shapes("a", range(1, 33))
+IP_SHAPES = shapes("d", range(4, 13), "3") | shapes("da", range(1, 33), ":")
+BANK_CODES = shapes("d", (9,), "p") | shapes("al", (8, 11), "p")
+COMPANY_IDS = shapes("a", range(7, 19), "p.") | shapes("d", (14,), "p.")
+TEXT = range(10, MAX_SHAPE_LENGTH + 1)
 _BUILTIN = [
     ValueCheck("email", is_email, "email address", shapes("e")),
-    ValueCheck("phone", is_phone, "phone number format", shapes("d", range(8, 17)) | shapes("a", range(9, 26))),
-    ValueCheck("phone_like", is_phone_like, "written like a phone number", shapes("da", range(7, 26))),
-    ValueCheck("credit_card", is_card_number, "Luhn", shapes("d", range(13, 20))),
-    ValueCheck("cvv", is_cvv, "3 or 4 digits", shapes("d", (3, 4))),
-    ValueCheck("iban", is_iban, "mod-97", shapes("a", range(15, 35))),
     ValueCheck(
-        "bank_code", is_bank_code, "not personal", shapes("d", (9,)) | shapes("a", (8, 11)) | shapes("l", (8, 11))
+        "phone", is_phone, "phone number format", shapes("d", range(8, 17), "p.") | shapes("a", range(9, 26), "p.")
     ),
+    ValueCheck("phone_like", is_phone_like, "written like a phone number", shapes("da", range(7, 26), "p.")),
+    ValueCheck("credit_card", is_card_number, "Luhn", shapes("d", range(13, 20), "p")),
+    ValueCheck("cvv", is_cvv, "3 or 4 digits", shapes("d", (3, 4), "p")),
+    ValueCheck("iban", is_iban, "mod-97", shapes("a", range(15, 35), "p")),
+    ValueCheck("bank_code", is_bank_code, "not personal", BANK_CODES),
     ValueCheck("ip_address", is_public_ip_address, "public IPv4/IPv6", IP_SHAPES),
     ValueCheck("private_ip_address", is_private_ip_address, "private range", IP_SHAPES),
-    ValueCheck("version", is_version, "version-like", shapes("d", range(2, 17)) | shapes("a", range(3, 40))),
-    ValueCheck("mac_address", is_mac_address, "MAC address", shapes("adl", (12,))),
-    ValueCheck("ssn", is_ssn, "US SSN format", shapes("d", (9,))),
-    ValueCheck("bsn", is_bsn, "11-test", shapes("d", (8, 9))),
-    ValueCheck("pesel", is_pesel, "PESEL checksum and date", shapes("d", (10, 11))),
-    ValueCheck("personnummer", is_personnummer, "Luhn and date", shapes("d", (10, 12))),
-    ValueCheck("aadhaar", is_aadhaar, "Verhoeff", shapes("d", (12,))),
-    ValueCheck("cpf", is_cpf, "CPF check digits", shapes("d", (10, 11))),
-    ValueCheck("nif", is_nif, "check letter or digit", shapes("a", (9,)) | shapes("d", (9,))),
-    ValueCheck("codice_fiscale", is_codice_fiscale, "check letter", shapes("a", (16,))),
-    ValueCheck("steuer_id", is_steuer_id, "ISO 7064 MOD 11,10", shapes("d", (11,))),
-    ValueCheck("nir", is_nir, "key mod 97", shapes("da", (15,))),
-    ValueCheck("nino", is_nino, "NINO format", shapes("a", (9,))),
-    ValueCheck("company_id", is_company_id, "not personal", shapes("a", range(7, 19)) | shapes("d", (14,))),
-    ValueCheck("document_number", is_document_number, "document number format", shapes("ad", range(5, 21))),
-    ValueCheck("account_number", is_account_number, "account number format", shapes("ad", range(5, 35))),
+    ValueCheck(
+        "version", is_version, "version-like", shapes("d", range(2, 17), "3.") | shapes("a", range(3, 40), "3.")
+    ),
+    ValueCheck("mac_address", is_mac_address, "MAC address", shapes("adl", (12,), "p:.")),
+    ValueCheck("ssn", is_ssn, "US SSN format", shapes("d", (9,), "p")),
+    ValueCheck("bsn", is_bsn, "11-test", shapes("d", (8, 9), "p.")),
+    ValueCheck("pesel", is_pesel, "PESEL checksum and date", shapes("d", (10, 11), "p")),
+    ValueCheck("personnummer", is_personnummer, "Luhn and date", shapes("d", (10, 12), "p")),
+    ValueCheck("aadhaar", is_aadhaar, "Verhoeff", shapes("d", (12,), "p")),
+    ValueCheck("cpf", is_cpf, "CPF check digits", shapes("d", (10, 11), "p.")),
+    ValueCheck("nif", is_nif, "check letter or digit", shapes("ad", (9,), "p.")),
+    ValueCheck("codice_fiscale", is_codice_fiscale, "check letter", shapes("a", (16,), "p")),
+    ValueCheck("steuer_id", is_steuer_id, "ISO 7064 MOD 11,10", shapes("d", (11,), "p")),
+    ValueCheck("nir", is_nir, "key mod 97", shapes("da", (15,), "p.")),
+    ValueCheck("nino", is_nino, "NINO format", shapes("a", (9,), "p")),
+    ValueCheck("company_id", is_company_id, "not personal", COMPANY_IDS),
+    ValueCheck("document_number", is_document_number, "document number format", shapes("ad", range(5, 21), "p")),
+    ValueCheck("account_number", is_account_number, "account number format", shapes("ad", range(5, 35), "p")),
     ValueCheck("gender", is_gender, "gender words", shapes("l", range(1, 21))),
-    ValueCheck("birth_date", is_birth_date, "plausible birth date", shapes("da", range(6, 24))),
+    ValueCheck("birth_date", is_birth_date, "plausible birth date", shapes("da", range(6, 24), "p.:")),
     ValueCheck("person_name", is_person_name, "bundled name list", shapes("l", range(2, 80))),
     ValueCheck("full_name", is_full_name, "bundled name list", shapes("l", range(4, 80))),
     ValueCheck("name_like", is_name_like, "letters only", shapes("l", range(1, MAX_SHAPE_LENGTH + 1))),
-    ValueCheck(
-        "sensitive_in_text", sensitive_in_text, "email, card or IBAN inside", shapes("eao", range(10, 65)), True
-    ),
+    ValueCheck("sensitive_in_text", sensitive_in_text, "email, card or IBAN inside", shapes("eao", TEXT), True),
     ValueCheck("phone_in_text", phone_in_text, "phone number inside", shapes("ao", range(12, 65)), True),
 ]
 CHECKS: dict[str, ValueCheck] = {check.name: check for check in _BUILTIN}
