@@ -30,6 +30,7 @@ from airflow_provider_ingest.records import Column, Record, Table, TagLabel
 
 RuleName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
 NAME_CACHE_SIZE = 1 << 16
+SHAPE_CACHE_SIZE = 1 << 12
 
 
 class PiiConfig(ComponentConfig):
@@ -92,6 +93,7 @@ class PiiProcessor(Processor):
         self._in_table: Callable[[str, str], bool] = lru_cache(maxsize=NAME_CACHE_SIZE)(self._table_matches)
         self._shape_rules: dict[tuple[str, int, str], tuple[int, ...]] = {}
         self._needed_cache: dict[tuple[float, int], int] = {}
+        self._by_values_cache: dict[tuple, tuple[dict[int, int], list[tuple[float, int, CompiledRule]]]] = {}
         self._ratios = {config.match_ratio, *(rule.rule.match_ratio for rule in self.rules if rule.rule.match_ratio)}
         self._rank = [_rank(rule.rule.tag) for rule in self.rules]
         self._in_text = [rule.value_check is not None and rule.value_check.in_text for rule in self.rules]
@@ -125,17 +127,9 @@ class PiiProcessor(Processor):
         if samples is not None:
             for value in samples:
                 groups.setdefault(shape(value), []).append(value)
-            possible = self._possible(groups)
-            total = len(samples)
-            needed = {ratio: max(1, math.ceil(ratio * total - 1e-9)) for ratio in self._ratios}
-            for index, count in possible.items():
-                rule = self.rules[index]
-                settings = rule.rule
-                enough = count >= needed[settings.match_ratio or self.config.match_ratio]
-                if settings.by_values_alone and enough and rule not in named:
-                    share = 1 if self._in_text[index] else count / total
-                    by_values.append((settings.value_confidence * share, self._rank[index], rule))
-            by_values.sort(key=lambda item: (-item[0], -item[1]))
+            possible, by_values = self._by_values(groups, len(samples))
+            if named:
+                by_values = [item for item in by_values if item[2] not in named]
         best: tuple[tuple[float, bool, int], Decision] | None = None
         for potential, rank, rule in [(1.0, self._rank[self._index[rule.name]], rule) for rule in named] + by_values:
             if best is not None and (potential, rule in named, rank) <= best[0]:
@@ -206,6 +200,32 @@ class PiiProcessor(Processor):
         reason += f" ({detail})" if detail else ""
         reason += "; the column name matches" if by_name else ""
         return Decision(rule.name, rule.rule.tag, confidence, reason)
+
+    def _by_values(
+        self, groups: dict[tuple[str, int, str], list[str]], total: int
+    ) -> tuple[dict[int, int], list[tuple[float, int, CompiledRule]]]:
+        """How many samples each checked rule could pass, and the values-alone rules worth trying, best first.
+
+        Both depend only on the shapes of the samples and how many have each, so they are kept for the next
+        column whose samples are shaped alike (a column of card numbers looks like the last one).
+        """
+        key = tuple(sorted((value_shape, len(values)) for value_shape, values in groups.items()))
+        found = self._by_values_cache.get(key)
+        if found is not None:
+            return found
+        possible = self._possible(groups)
+        needed = {ratio: max(1, math.ceil(ratio * total - 1e-9)) for ratio in self._ratios}
+        by_values: list[tuple[float, int, CompiledRule]] = []
+        for index, count in possible.items():
+            settings = self.rules[index].rule
+            if settings.by_values_alone and count >= needed[settings.match_ratio or self.config.match_ratio]:
+                share = 1 if self._in_text[index] else count / total
+                by_values.append((settings.value_confidence * share, self._rank[index], self.rules[index]))
+        by_values.sort(key=lambda item: (-item[0], -item[1]))
+        if len(self._by_values_cache) >= SHAPE_CACHE_SIZE:
+            self._by_values_cache.clear()
+        self._by_values_cache[key] = (possible, by_values)
+        return possible, by_values
 
     def _needed(self, rule: CompiledRule, total: int) -> int:
         """How many of ``total`` samples must pass the rule's value check."""

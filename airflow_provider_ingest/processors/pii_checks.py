@@ -31,7 +31,6 @@ DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\
 CARD = re.compile(r"\d{4}(?:[ -]?\d{1,4}){2,4}")
 IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
 SSN = re.compile(r"(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}")
-IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 NON_DIGIT = re.compile(r"\D")
 DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?)?")
@@ -51,6 +50,9 @@ def shape(value: str) -> tuple[str, int, str]:
     capped at :data:`MAX_SHAPE_LENGTH`; the mark: ``:`` a colon, ``3`` exactly three dots, ``.`` other dots,
     ``p`` none of these.
     """
+    if value.isdigit() and value.isascii():
+        length = len(value)
+        return "d", length if length < MAX_SHAPE_LENGTH else MAX_SHAPE_LENGTH, "p"
     if ":" in value:
         mark = ":"
     else:
@@ -114,7 +116,11 @@ def is_phone(value: str) -> bool:
     American (``(212) 555-0123``), or national with its trunk ``0`` and groups (``030 1234567``, ``0612345678``)."""
     if value.isdigit():
         return value[0] == "0" and value[1:2] not in ("0", "") and 9 <= len(value) <= 12 and value.isascii()
-    text = PHONE_EXTENSION.sub("", value.strip())
+    text = value.strip()
+    if not text[-1:].isdigit():
+        return False
+    if "x" in text or "e" in text or "#" in text:
+        text = PHONE_EXTENSION.sub("", text)
     if PHONE.fullmatch(text) is not None:
         digits = len(NON_DIGIT.sub("", text))
         return 8 <= digits <= 15 if text[0] == "+" else digits == 10
@@ -169,10 +175,13 @@ def is_name_like(value: str) -> bool:
 
 def is_card_number(value: str) -> bool:
     """A payment card number: 13 to 19 digits (spaces or dashes allowed) that pass the Luhn check."""
-    if not value[:1].isdigit() or CARD.fullmatch(value) is None:
+    if value.isdigit() and value.isascii():
+        digits = value
+    elif not value[:1].isdigit() or CARD.fullmatch(value) is None:
         return False
-    digits = value.replace(" ", "").replace("-", "")
-    return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn_valid(digits)
+    else:
+        digits = value.replace(" ", "").replace("-", "")
+    return 13 <= len(digits) <= 19 and digits.count(digits[0]) < len(digits) and luhn_valid(digits)
 
 
 CARD_BRANDS = re.compile(
@@ -190,8 +199,12 @@ def is_branded_card_number(digits: str) -> bool:
 
 def luhn_valid(digits: str) -> bool:
     """Whether a string of digits passes the Luhn check."""
-    total = sum(map(int, digits[-1::-2])) + sum(DOUBLED[int(char)] for char in digits[-2::-2])
+    total = sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(LUHN_DOUBLED)))
     return total % 10 == 0
+
+
+LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+"""Each digit doubled, its two digits summed (Luhn): 5 -> 10 -> 1."""
 
 
 def is_cvv(value: str) -> bool:
@@ -239,12 +252,15 @@ def is_bank_code(value: str) -> str | None:
 # -- network data ------------------------------------------------------------------------------------
 
 
-def _ipv4(value: str) -> tuple[int, int, int, int] | None:
-    match = IPV4.fullmatch(value)
-    if match is None or any(len(part) > 1 and part[0] == "0" for part in match.groups()):
+def _ipv4(value: str) -> tuple[int, ...] | None:
+    parts = value.split(".")
+    if len(parts) != 4:
         return None
-    octets = tuple(int(part) for part in match.groups())
-    return octets if all(octet < 256 for octet in octets) else None  # type: ignore[return-value]
+    for part in parts:
+        if not (part.isdigit() and part.isascii() and len(part) <= 3) or (len(part) > 1 and part[0] == "0"):
+            return None
+    octets = tuple(map(int, parts))
+    return octets if max(octets) < 256 else None
 
 
 def _ip_private(value: str) -> bool | None:
@@ -294,13 +310,16 @@ VERSION = re.compile(r"[vV]?(\d{1,4})(?:\.(\d{1,4})){1,3}(?:[-+~_ ]?[0-9A-Za-z][
 
 
 def is_version(value: str) -> bool:
-    """A version number (``1.2``, ``v2.10.3-beta``, ``13.15.12.14``), not an address nor a phone: no part with a
-    leading zero, not grouped 3-3-4, and four parts only when all are below 100, as almost no public IP is."""
+    """A version number (``1.2.3``, ``v2.10-beta``, ``13.15.12.14``), not an address, a phone nor an amount: three
+    parts or more (two with a ``v``), no part with a leading zero, not grouped 3-3-4, and four parts only when
+    all are below 100, as almost no public IP address is."""
     text = value.strip()
     match = VERSION.fullmatch(text)
     if match is None:
         return False
     parts = VERSION_PARTS.match(text.lstrip("vV"))[0].split(".")  # type: ignore[index]
+    if len(parts) < 3 and text[:1] not in "vV":
+        return False
     if any(len(part) > 1 and part[0] == "0" for part in parts) or [len(part) for part in parts] == [3, 3, 4]:
         return False
     return len(parts) != 4 or all(int(part) < 100 for part in parts)
