@@ -28,12 +28,17 @@ class Point:
     failures: int | None
 
 
-def runs_chart(points: Sequence[Point], *, title: str = "records and failures of the last runs") -> str:
-    """An inline SVG: one bar per run (oldest left), records in blue, failures in red on top, state below.
+def runs_chart(
+    points: Sequence[Point], *, slots: int = 30, title: str = "records and failures of the last runs"
+) -> str:
+    """An inline SVG: one bar per run (oldest left, newest at the right edge), records in blue, failures in red
+    in front, the run's state below.
 
-    Bars share one scale (the largest of records and failures); each has a tooltip naming the run.
+    There is room for ``slots`` runs (more make the bars narrower); bars share one scale (the largest of
+    records and failures); each has a tooltip naming the run.
     """
-    slots = max(len(points), 1)
+    slots = max(len(points), slots, 1)
+    first = slots - len(points)
     slot = WIDTH / slots
     bar = max(slot * 0.7, 1.0)
     peak = max([point.records or 0 for point in points] + [point.failures or 0 for point in points] + [1])
@@ -46,7 +51,7 @@ def runs_chart(points: Sequence[Point], *, title: str = "records and failures of
     if points:
         parts.append(f'<text x="{WIDTH - 2}" y="9" class="peak" text-anchor="end">{peak:,}</text>')
     for index, point in enumerate(points):
-        x = index * slot + (slot - bar) / 2
+        x = (first + index) * slot + (slot - bar) / 2
         tip = f"{point.run_id}: {point.state or 'unknown'}, " + (
             "no ingestion results"
             if point.records is None

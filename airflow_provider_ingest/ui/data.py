@@ -224,8 +224,10 @@ def results_by_run(shape: DagShape, values: dict[tuple[int, str, int], dict[str,
     return grouped
 
 
+COUNT_KEYS = ("records", "failures")
+"""XCom keys of a run's record and failure counts (for charts)."""
 LIGHT_KEYS = ("records", "failures", "summary")
-"""XCom keys of a run's counts, without the status tables."""
+"""XCom keys of a run's counts per step, without the status tables."""
 
 
 def stats_for_runs(session: Session, shape: DagShape, runs: Sequence[RunRow], keys: Sequence[str]) -> list[RunStats]:

@@ -19,6 +19,8 @@ from airflow_provider_ingest.ui.results import RunStats, StepCounts, TaskResult
 from airflow_provider_ingest.ui.shapes import DagShape
 
 UNFINISHED = ("queued", "running")
+RECENT_RUNS = 5
+"""Runs listed under each DAG of the "Ingestion" page (its chart shows ``data.CHART_RUNS``)."""
 SHOWN_REASONS = 5
 
 
@@ -123,12 +125,10 @@ def dags_page(
         if dag_id in runs_allowed:
             runs = data.latest_runs(session, dag_id, data.CHART_RUNS)
             shape = shapes[dag_id]
-            stats = data.stats_for_runs(session, shape, runs, ("records", "failures"))
-            if runs:
-                last = data.stats_for_runs(session, shape, runs[:1], (STATUS_XCOM_KEY, *data.LIGHT_KEYS))[0]
-                entry["last_run"] = stats_dict(last)
-                stats[0] = last
-            entry["recent"] = [stats_dict(run) for run in stats[:5]]
+            recent = data.stats_for_runs(session, shape, runs[:RECENT_RUNS], data.LIGHT_KEYS)
+            stats = recent + data.stats_for_runs(session, shape, runs[RECENT_RUNS:], data.COUNT_KEYS)
+            entry["last_run"] = stats_dict(recent[0]) if recent else None
+            entry["recent"] = [stats_dict(run) for run in recent]
             entry["chart"] = chart(stats, dag_id)
             finished = [run for run in stats if run.state not in UNFINISHED]
             entry["finished"] = len(finished)
@@ -153,7 +153,7 @@ def _paging(page: Page, total: int) -> dict[str, int]:
 def dag_page(session: Session, dag_id: str, shape: DagShape, page: Page) -> dict[str, Any]:
     """One DAG's page: the chart of its last 30 runs, and its runs (newest first) a page at a time."""
     chart_runs = data.latest_runs(session, dag_id, data.CHART_RUNS)
-    chart_stats = data.stats_for_runs(session, shape, chart_runs, ("records", "failures"))
+    chart_stats = data.stats_for_runs(session, shape, chart_runs, data.COUNT_KEYS)
     runs = data.latest_runs(session, dag_id, page.size, page.offset)
     stats = data.stats_for_runs(session, shape, runs, data.LIGHT_KEYS)
     return {
