@@ -49,7 +49,7 @@ def runs_chart(
         f'<line x1="0" y1="{BAR_AREA + 0.5}" x2="{WIDTH}" y2="{BAR_AREA + 0.5}" class="axis"/>',
     ]
     if points:
-        parts.append(f'<text x="{WIDTH - 2}" y="9" class="peak" text-anchor="end">{peak:,}</text>')
+        parts.append(f'<text x="2" y="9" class="peak">{peak:,}</text>')
     for index, point in enumerate(points):
         x = (first + index) * slot + (slot - bar) / 2
         tip = f"{point.run_id}: {point.state or 'unknown'}, " + (
