@@ -203,25 +203,14 @@ def xcom_values(
             XComModel.dag_run_id, XComModel.task_id, XComModel.map_index, XComModel.key, XComModel.value
         ).where(
             XComModel.dag_run_id.in_(list(run_pks[start : start + _BATCH])),
-            XComModel.key.in_(list(keys)),
+            # ``key || ''``: no index on key alone for the planner to prefer over the primary key's
+            # (dag_run_id, task_id) prefix (SQLite takes idx_xcom_key and reads every row with that key)
+            (XComModel.key + "").in_(list(keys)),
             XComModel.task_id.in_(tasks),
         )
         for row in session.execute(statement):
             rows.append((row[0], row[1], row[2], row[3], XComModel.deserialize_value(row)))
     return group_values(rows)
-
-
-def results_by_run(shape: DagShape, values: dict[tuple[int, str, int], dict[str, Any]]) -> dict[int, list[TaskResult]]:
-    """Task results grouped by run pk."""
-    grouped: dict[int, list[TaskResult]] = {}
-    for (run_pk, task_id, map_index), by_key in values.items():
-        task = shape.task(task_id)
-        if task is None:
-            continue
-        result = task_result(task, map_index, by_key)
-        if result is not None:
-            grouped.setdefault(run_pk, []).append(result)
-    return grouped
 
 
 COUNT_KEYS = ("records", "failures")
@@ -231,16 +220,36 @@ LIGHT_KEYS = ("records", "failures", "summary")
 
 
 def stats_for_runs(session: Session, shape: DagShape, runs: Sequence[RunRow], keys: Sequence[str]) -> list[RunStats]:
-    """Each run's counts from its steps' XComs ``keys``; for failed runs, failed steps (no ``summary``) by status."""
-    steps = [task.task_id for task in shape.steps]
-    values = xcom_values(session, [run.pk for run in runs], steps, keys) if runs and steps else {}
+    """Each run's counts from its steps' XComs ``keys`` (see :func:`stats_for_dags`)."""
+    return stats_for_dags(session, [(shape, runs)], keys)[0]
+
+
+def stats_for_dags(
+    session: Session, dags: Sequence[tuple[DagShape, Sequence[RunRow]]], keys: Sequence[str]
+) -> list[list[RunStats]]:
+    """The counts of the runs of several DAGs, their XComs ``keys`` read together (a few queries for a page).
+
+    A failed run's failed steps returned nothing: their counts come from their ``ingest_status``.
+    """
+    pks = [run.pk for _, runs in dags for run in runs]
+    steps = sorted({task.task_id for shape, _ in dags for task in shape.steps})
+    values = xcom_values(session, pks, steps, keys) if pks and steps else {}
     if STATUS_XCOM_KEY not in keys:
-        failed = [run.pk for run in runs if run.state == "failed"]
+        failed = [run.pk for _, runs in dags for run in runs if run.state == "failed"]
         if failed and steps:
             for key, by_key in xcom_values(session, failed, steps, [STATUS_XCOM_KEY]).items():
                 values.setdefault(key, {}).update(by_key)
-    grouped = results_by_run(shape, values)
-    return [run_stats(run, shape, grouped.get(run.pk, [])) for run in runs]
+    by_run: dict[int, list[tuple[str, int, dict[str, Any]]]] = {}
+    for (run_pk, task_id, map_index), by_key in values.items():
+        by_run.setdefault(run_pk, []).append((task_id, map_index, by_key))
+    answer = []
+    for shape, runs in dags:
+        stats = []
+        for run in runs:
+            found = (task_result_of(shape, task_id, index, by_key) for task_id, index, by_key in by_run.get(run.pk, []))
+            stats.append(run_stats(run, shape, [result for result in found if result is not None]))
+        answer.append(stats)
+    return answer
 
 
 def team_names(session: Session, dag_ids: Collection[str]) -> dict[str, str | None]:
@@ -254,6 +263,6 @@ def team_names(session: Session, dag_ids: Collection[str]) -> dict[str, str | No
 
 
 def task_result_of(shape: DagShape, task_id: str, map_index: int, values: dict[str, Any]) -> TaskResult | None:
-    """The result in one task instance's XComs, if the task is an ingestion task of ``shape`` and has one."""
+    """The result in one task instance's XComs, if the task is a step of ``shape`` and has one."""
     task = shape.task(task_id)
-    return task_result(task, map_index, values) if task is not None else None
+    return task_result(task, map_index, values) if task is not None and task.is_step else None

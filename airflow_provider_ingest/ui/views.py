@@ -107,6 +107,11 @@ def dags_page(
             select(DagModel.dag_id, DagModel.is_paused, DagModel.description).where(DagModel.dag_id.in_(shown))
         )
     }
+    visible = [dag_id for dag_id in shown if dag_id in runs_allowed]
+    runs_of = {dag_id: data.latest_runs(session, dag_id, data.CHART_RUNS) for dag_id in visible}
+    recent_of = data.stats_for_dags(session, [(shapes[d], runs_of[d][:RECENT_RUNS]) for d in visible], data.LIGHT_KEYS)
+    older_of = data.stats_for_dags(session, [(shapes[d], runs_of[d][RECENT_RUNS:]) for d in visible], data.COUNT_KEYS)
+    stats_of = {dag_id: (recent, older) for dag_id, recent, older in zip(visible, recent_of, older_of, strict=True)}
     dags = []
     for dag_id in shown:
         row = details.get(dag_id)
@@ -122,11 +127,9 @@ def dags_page(
             "succeeded": 0,
             "finished": 0,
         }
-        if dag_id in runs_allowed:
-            runs = data.latest_runs(session, dag_id, data.CHART_RUNS)
-            shape = shapes[dag_id]
-            recent = data.stats_for_runs(session, shape, runs[:RECENT_RUNS], data.LIGHT_KEYS)
-            stats = recent + data.stats_for_runs(session, shape, runs[RECENT_RUNS:], data.COUNT_KEYS)
+        if dag_id in stats_of:
+            recent, older = stats_of[dag_id]
+            stats = recent + older
             entry["last_run"] = stats_dict(recent[0]) if recent else None
             entry["recent"] = [stats_dict(run) for run in recent]
             entry["chart"] = chart(stats, dag_id)
