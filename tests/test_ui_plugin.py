@@ -98,6 +98,17 @@ def ui_handwritten():
 ui_handwritten()
 """
 
+WHOLE = """\
+import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_ingest.airflow.operators import IngestWorkflowOperator
+
+with DAG("ui_whole", schedule=None, start_date=datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)):
+    IngestWorkflowOperator(task_id="whole", workflow_file={workflow!r})
+"""
+
 PLAIN = """\
 import datetime
 
@@ -152,6 +163,9 @@ def ui_runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         HANDWRITTEN.format(staging=str(staging), out=str(outside / "handwritten.jsonl"))
     )
     (folder / "ui_plain.py").write_text(PLAIN)
+    whole = outside / "whole.yaml"  # outside the dags folder: not a DAG of its own
+    whole.write_text(TAGGED.format(dag_id="ignored", threshold=50, staging=staging).replace("out/", f"{outside}/"))
+    (folder / "ui_whole.py").write_text(WHOLE.format(workflow=str(whole)))
     bag = dag_bag(folder)
     assert not bag.import_errors, bag.import_errors
     runs = {}
@@ -161,6 +175,7 @@ def ui_runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         ("failing", "ui_failing"),
         ("secret", "ui_secret"),
         ("handwritten", "ui_handwritten"),
+        ("whole", "ui_whole"),
         ("plain", "ui_plain"),
     ):
         runs[key] = bag.dags[dag_id].test()
@@ -250,8 +265,8 @@ def test_the_listing_shows_every_ingestion_dag_with_its_last_runs(
     assert answer.status_code == 200, answer.text
     listing = answer.json()
     dags = {dag["dag_id"]: dag for dag in listing["dags"]}
-    assert set(dags) == {"ui_tagged", "ui_failing", "ui_secret", "ui_handwritten"}  # not ui_plain
-    assert listing["total"] == 4
+    assert set(dags) == {"ui_tagged", "ui_failing", "ui_secret", "ui_handwritten", "ui_whole"}  # not ui_plain
+    assert listing["total"] == 5
 
     tagged = dags["ui_tagged"]
     assert tagged["steps"] == ["source", "filter", "tagtables", "enrich", "sink", "stage", "bulk_sink"]
@@ -285,6 +300,12 @@ def test_the_listing_shows_every_ingestion_dag_with_its_last_runs(
     assert handwritten["steps"] == ["extract", "write"]
     assert handwritten["last_run"]["records"] == source_records
 
+    whole = dags["ui_whole"]["last_run"]  # a whole workflow in one task: one step per component
+    assert [(step["name"], step["role"]) for step in whole["steps"]] == [
+        (f"whole {row[0]}", row[0].split(":")[0]) for row in table_rows(ui_runs.cli_tables["ui_tagged"])
+    ]
+    assert (whole["records"], whole["failures"], whole["filtered"]) == (source_records, 1, 1)
+
 
 def test_the_listing_page_renders_the_same(client: Any, admin: dict[str, str], ui_runs: Runs) -> None:
     page = client.get("/ingestion/", params={"q": "ui_tagged"}, headers=admin)
@@ -301,7 +322,7 @@ def test_the_listing_page_renders_the_same(client: Any, admin: dict[str, str], u
 def test_listing_pages_are_bounded(client: Any, admin: dict[str, str]) -> None:
     first = client.get("/ingestion/api/dags", params={"q": "ui_", "per_page": 1}, headers=admin).json()
     second = client.get("/ingestion/api/dags", params={"q": "ui_", "per_page": 1, "page": 2}, headers=admin).json()
-    assert (first["total"], first["pages"], len(first["dags"])) == (4, 4, 1)
+    assert (first["total"], first["pages"], len(first["dags"])) == (5, 5, 1)
     assert first["dags"][0]["dag_id"] == "ui_failing" and second["dags"][0]["dag_id"] == "ui_handwritten"
     assert client.get("/ingestion/api/dags", params={"per_page": 1000}, headers=admin).status_code == 422
     with counting_statements() as one_dag:
@@ -406,6 +427,23 @@ def test_the_report_of_a_failed_run_names_the_failing_step(client: Any, admin: d
     )
     assert download.status_code == 200
     assert download.content == (run_folder(ui_runs, run) / "tagtables" / "dead_letters.jsonl").read_bytes()
+
+
+def test_the_report_of_a_whole_workflow_in_one_task(client: Any, admin: dict[str, str], ui_runs: Runs) -> None:
+    body = report(client, admin, ui_runs.runs["whole"]).json()
+    cli_lines = ui_runs.cli_tables["ui_tagged"]
+    assert [row[:-1] for row in body["status"]["rows"]] == [row[:-1] for row in table_rows(cli_lines)]
+    assert [line for line in body["status"]["notes"] if line.startswith("  ")] == [
+        line for line in cli_lines if line.startswith("  ")
+    ]
+    [step] = body["steps"]
+    assert step["task_id"] == "whole" and step["role"] == "workflow" and step["failures"] == 1
+    assert {change["component"] for change in body["changes"]} == {"processor:filter", "processor:enrich"}
+    assert step["dead_letters"]["path"] == "whole/dead_letters.jsonl"
+    answer = download(client, admin, ui_runs.runs["whole"], step["dead_letters"]["path"])
+    assert answer.status_code == 200 and [
+        letter["error"] for letter in map(json.loads, answer.text.splitlines()[1:-1])
+    ] == [reason["error"] for reason in step["reasons"]]
 
 
 def test_the_report_of_a_dag_without_ingestion_tasks_says_so(client: Any, admin: dict[str, str], ui_runs: Runs) -> None:
@@ -590,7 +628,7 @@ def test_a_user_of_another_team_sees_nothing_of_its_dag(client: Any, ui_runs: Ru
             dag["dag_id"]
             for dag in client.get("/ingestion/api/dags", params={"q": "ui_"}, headers=alice).json()["dags"]
         }
-        assert listed == {"ui_tagged", "ui_failing", "ui_handwritten"}
+        assert listed == {"ui_tagged", "ui_failing", "ui_handwritten", "ui_whole"}
         for answer in (
             report(client, alice, secret),
             client.get("/ingestion/api/dag", params={"dag_id": "ui_secret"}, headers=alice),

@@ -57,8 +57,11 @@ class TaskRow:
     duration: float | None
 
 
-def ingestion_shapes(session: Session, readable: Collection[str] | None = None) -> dict[str, DagShape]:
-    """Every DAG (not stale) with an ingestion task, by dag id, among ``readable`` when given.
+def ingestion_shapes(
+    session: Session, readable: Collection[str] | None = None, *, only: str | None = None
+) -> dict[str, DagShape]:
+    """Every DAG (not stale) with an ingestion task, by dag id, among ``readable`` when given; or the DAG
+    ``only``, stale or not.
 
     Serialized DAGs are read only for DAG versions this process has not looked at yet.
     """
@@ -66,19 +69,24 @@ def ingestion_shapes(session: Session, readable: Collection[str] | None = None) 
     from airflow.models.dag_version import DagVersion
     from airflow.models.serialized_dag import SerializedDagModel
 
-    latest = (
-        select(DagVersion.dag_id, func.max(DagVersion.version_number).label("latest"))
-        .join(SerializedDagModel, SerializedDagModel.dag_version_id == DagVersion.id)
-        .group_by(DagVersion.dag_id)
-        .subquery()
+    versions = select(DagVersion.dag_id, func.max(DagVersion.version_number).label("latest")).join(
+        SerializedDagModel, SerializedDagModel.dag_version_id == DagVersion.id
     )
-    rows = session.execute(
+    if only is not None:
+        versions = versions.where(DagVersion.dag_id == only)
+    latest = versions.group_by(DagVersion.dag_id).subquery()
+    statement = (
         select(SerializedDagModel.id, SerializedDagModel.dag_id, SerializedDagModel.dag_hash)
         .join(DagVersion, SerializedDagModel.dag_version_id == DagVersion.id)
         .join(latest, (DagVersion.dag_id == latest.c.dag_id) & (DagVersion.version_number == latest.c.latest))
-        .join(DagModel, DagModel.dag_id == SerializedDagModel.dag_id)
-        .where(DagModel.is_stale.is_(False))
-    ).all()
+    )
+    if only is not None:
+        statement = statement.where(SerializedDagModel.dag_id == only)
+    else:
+        statement = statement.join(DagModel, DagModel.dag_id == SerializedDagModel.dag_id).where(
+            DagModel.is_stale.is_(False)
+        )
+    rows = session.execute(statement).all()
     if readable is not None:
         allowed = set(readable)
         rows = [row for row in rows if row.dag_id in allowed]
@@ -115,8 +123,8 @@ def _serialized(data: Any, compressed: bytes | None) -> Any:
 
 
 def dag_shape_of(session: Session, dag_id: str) -> DagShape | None:
-    """The ingestion shape of one DAG (its latest version), or None."""
-    return ingestion_shapes(session, readable=[dag_id]).get(dag_id)
+    """The ingestion shape of one DAG (its latest version, also when its file is gone), or None."""
+    return ingestion_shapes(session, only=dag_id).get(dag_id)
 
 
 def _run_columns() -> tuple[Any, ...]:
@@ -229,11 +237,16 @@ def stats_for_dags(
 ) -> list[list[RunStats]]:
     """The counts of the runs of several DAGs, their XComs ``keys`` read together (a few queries for a page).
 
-    A failed run's failed steps returned nothing: their counts come from their ``ingest_status``.
+    A failed run's failed steps returned nothing: their counts come from their ``ingest_status``. A whole
+    workflow in one task returns its counts in one XCom (``return_value``), read for such tasks.
     """
     pks = [run.pk for _, runs in dags for run in runs]
     steps = sorted({task.task_id for shape, _ in dags for task in shape.steps})
     values = xcom_values(session, pks, steps, keys) if pks and steps else {}
+    whole = sorted({task.task_id for shape, _ in dags for task in shape.steps if task.role in ("workflow", "step")})
+    if pks and whole and "return_value" not in keys:
+        for key, by_key in xcom_values(session, pks, whole, ["return_value"]).items():
+            values.setdefault(key, {}).update(by_key)
     if STATUS_XCOM_KEY not in keys:
         failed = [run.pk for _, runs in dags for run in runs if run.state == "failed"]
         if failed and steps:

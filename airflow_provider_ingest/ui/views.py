@@ -190,7 +190,7 @@ def report_page(session: Session, run: data.RunRow, shape: DagShape | None) -> d
         "run_after": _iso(run.run_after),
         "start_date": _iso(run.start_date),
         "end_date": _iso(run.end_date),
-        "duration": RunStats(run.run_id, run.state, None, None, run.start_date, run.end_date).duration,
+        "duration": RunStats(run.run_id, run.state, run.run_type, run.run_after, run.start_date, run.end_date).duration,
         "is_ingestion": shape is not None and bool(shape.steps),
         "more_tasks": more,
         "status": None,
