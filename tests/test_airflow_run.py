@@ -130,8 +130,11 @@ def test_a_retried_task_reproduces_its_output(dags_folder: Path, tmp_path: Path,
     for task_id, upstream in [("tagtables", "source"), ("stage", "tagtables"), ("bulk_sink", "stage")]:
         task = dag.get_task(task_id)
         task.input_uri = results[upstream]["uri"]  # what Airflow renders the upstream XComArg to
+        pushed: dict[str, Any] = {}
         ti = SimpleNamespace(dag_id="again", run_id=dag_run.run_id, task_id=task_id, map_index=-1)
+        ti.xcom_push = lambda key, value, into=pushed: into.update({key: value})
         again = task.execute({"ti": ti})
+        assert pushed["ingest_status"]["dead_letter_uri"] == again["dead_letter_uri"]  # the UI's status, kept too
         assert outputs[task_id].read_bytes() == before[task_id], task_id  # byte for byte
         assert _without_elapsed(again) == _without_elapsed(results[task_id])
     assert sorted(path.name for path in (run / "tagtables").iterdir()) == ["output.jsonl"]  # no partial left over

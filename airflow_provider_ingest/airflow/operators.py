@@ -4,11 +4,12 @@ Each operator returns a small XCom (``uri``, ``records``, ``failures``, ``dead_l
 ``summary``), pushed also key by key, so a downstream task takes ``upstream.output["uri"]`` (or, to map
 over a mapped upstream, ``.expand(input_uri=upstream.output)``: an input given as the whole XCom is read
 from its ``uri``). ``uri`` is the staged file written for the next task, or, for a sink or bulk sink,
-the first place it wrote to. The task log shows a progress line every ``progress_every`` seconds (10)
-while the step runs and ends with the same status table as ``airflow-ingest run``. A bad setting or
-input fails the task without retries; a service error or a shortfall is retried as the DAG says.
-Relative paths (``staging_root``, a workflow file) are taken from ``workflow_dir``, by default the
-folder of the DAG's file.
+the first place it wrote to. Its status table is kept under the XCom key ``ingest_status``, also when
+the task fails (``airflow_provider_ingest.run.status.status_data``; the UI's report reads it). The task
+log shows a progress line every ``progress_every`` seconds (10) while the step runs and ends with the
+same status table as ``airflow-ingest run``. A bad setting or input fails the task without retries; a
+service error or a shortfall is retried as the DAG says. Relative paths (``staging_root``, a workflow
+file) are taken from ``workflow_dir``, by default the folder of the DAG's file.
 """
 
 from __future__ import annotations
@@ -43,15 +44,17 @@ class _Interruptible(BaseOperator):
         if self._interruption is not None:
             self._interruption.request()
 
-    def _conclude(self, result: RunResult) -> None:
-        """Log the status table; raise if the step did not complete."""
+    def _conclude(self, result: RunResult, context: Context) -> None:
+        """Log the status table and keep it in XCom (``ingest_status``, for the UI's report); raise if the step
+        did not complete."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_provider_ingest.errors import IncompleteRunError
-        from airflow_provider_ingest.run.status import outcome, status_lines
+        from airflow_provider_ingest.run.status import STATUS_XCOM_KEY, outcome, status_data, status_lines
 
         for line in status_lines(result):
             self.log.info("%s", line)
+        context["ti"].xcom_push(key=STATUS_XCOM_KEY, value=status_data(result))
         if result.success:
             return
         message = outcome(result).removeprefix("run failed: ")
@@ -138,7 +141,7 @@ class _IngestOperator(_Interruptible):
                 interruption=self._start(),
                 on_secret=mask_secret,
             )
-        self._conclude(result)
+        self._conclude(result, context)
         own = next(report for report in result.reports if report.component not in ("input", "output"))
         return {
             "uri": result.output_uri,
@@ -221,7 +224,7 @@ class IngestWorkflowOperator(_Interruptible):
                 interruption=self._start(),
                 on_secret=mask_secret,
             )
-        self._conclude(result)
+        self._conclude(result, context)
         return {
             "uri": result.staged_uri,
             "records": result.reports[0].records,

@@ -1,18 +1,32 @@
-"""The status table of a run, the same in the CLI's output and in an Airflow task's log."""
+"""The status table of a run, the same in the CLI's output, in an Airflow task's log and in the UI's report.
+
+A task keeps its status in XCom as :func:`status_data` (small: each report with its first failures and
+warnings); :func:`status_result` turns that back into a result that gives the same table.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_ingest.api.report import Report
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.run.lifecycle import RunResult
 
 HEADER = ("component", "records", "filtered", "failed", "warnings", "success %", "seconds")
 SHOWN_FAILURES = 5
+STATUS_VERSION = 1
+"""The version of :func:`status_data`'s layout."""
+STATUS_XCOM_KEY = "ingest_status"
+"""The XCom key under which an ingest task keeps :func:`status_data`, pushed whether the task succeeds or fails."""
+MAX_TEXT = 2000
+"""Longest failure or warning text :func:`status_data` keeps (longer ones are cut, ending in ``...``)."""
 
 
-def status_lines(result: RunResult) -> list[str]:
-    """The table of every component, its first failures, warnings and counters, the files, and the outcome."""
+def status_rows(result: RunResult) -> list[tuple[str, ...]]:
+    """The table's cells: :data:`HEADER`, then one row per component, as the text table shows them."""
     rows = [HEADER]
     for report in result.reports:
         rows.append(
@@ -26,13 +40,12 @@ def status_lines(result: RunResult) -> list[str]:
                 f"{report.elapsed:.2f}",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
+    return rows
+
+
+def status_notes(result: RunResult) -> list[str]:
+    """What follows the table: first failures and warnings, counters, the files, and the outcome."""
+    lines = []
     for report in result.reports:
         for failure in report.failures[:SHOWN_FAILURES]:
             lines.append(f"  {report.component} failed {failure.fqn or '-'}: {failure.error}")
@@ -48,6 +61,19 @@ def status_lines(result: RunResult) -> list[str]:
     return lines
 
 
+def status_lines(result: RunResult) -> list[str]:
+    """The table of every component, its first failures, warnings and counters, the files, and the outcome."""
+    rows = status_rows(result)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return lines + status_notes(result)
+
+
 def outcome(result: RunResult) -> str:
     """``run succeeded`` (``with N warnings`` when there were), or ``run failed: <why>``."""
     if result.error:
@@ -58,3 +84,70 @@ def outcome(result: RunResult) -> str:
     if warnings:
         return f"run succeeded with {warnings:,} warning{'s' * (warnings != 1)} (see above)"
     return "run succeeded"
+
+
+class _Status(BaseModel):
+    """The layout of :func:`status_data`, checked when read back."""
+
+    version: int
+    reports: list[Report]
+    threshold: float
+    staged_uri: str | None = None
+    output_uri: str | None = None
+    dead_letter_uri: str | None = None
+    error: str | None = None
+    below_threshold: list[str] = []
+
+
+def status_data(result: RunResult) -> dict[str, Any]:
+    """The result as a small JSON-safe dict for XCom: each report keeps only the failures and warnings the table shows.
+
+    Failure and warning texts are those of the reports (already scrubbed of the run's secrets), cut at
+    :data:`MAX_TEXT` characters.
+    """
+    return {
+        "version": STATUS_VERSION,
+        "reports": [
+            report.model_dump(mode="json", exclude={"started"})
+            | {
+                "failures": [
+                    {"fqn": failure.fqn, "error": _cut(failure.error)} for failure in report.failures[:SHOWN_FAILURES]
+                ],
+                "warnings": [_cut(warning) for warning in report.warnings[:SHOWN_FAILURES]],
+            }
+            for report in result.reports
+        ],
+        "threshold": result.threshold,
+        "staged_uri": result.staged_uri,
+        "output_uri": result.output_uri,
+        "dead_letter_uri": result.dead_letter_uri,
+        "error": result.error,
+        "below_threshold": list(result.below_threshold),
+    }
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
+def status_result(data: Any) -> RunResult:
+    """The result :func:`status_data` describes; ``ValueError`` (naming the field) for anything else."""
+    from airflow_provider_ingest.run.lifecycle import RunResult
+
+    try:
+        status = _Status.model_validate(data)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "status"
+        raise ValueError(f"not an ingest status: {where}: {problem['msg']}") from None
+    if status.version != STATUS_VERSION:
+        raise ValueError(f"not an ingest status: version {status.version} (this release reads {STATUS_VERSION})")
+    return RunResult(
+        reports=status.reports,
+        threshold=status.threshold,
+        staged_uri=status.staged_uri,
+        output_uri=status.output_uri,
+        dead_letter_uri=status.dead_letter_uri,
+        error=status.error,
+        below_threshold=status.below_threshold,
+    )
