@@ -86,6 +86,14 @@ def chromium_or_skip() -> str:
     return found
 
 
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -122,14 +130,23 @@ class Standalone:
             )
 
     def stop(self) -> None:
+        """SIGTERM to standalone's process group; SIGKILL to whatever of it is left after 30 s.
+
+        Standalone may exit before its components do (a scheduler shutting down ignores SIGTERM for a while),
+        so the group, not standalone alone, is waited for.
+        """
         if self.process is None:
             return
-        for signum, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signum)
+        group = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _group_alive(group):
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=wait)
-                break
+                self.process.wait(timeout=0.5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.session.request(
