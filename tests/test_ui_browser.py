@@ -6,8 +6,7 @@ refused record) under the scheduler, then opens the "Ingestion" entry of the nav
 ``airflow-ingest run``, downloads a dead-letter file from the page, and saves screenshots (to
 ``$INGEST_UI_SCREENSHOTS`` when set, else the test's temporary folder).
 
-Needs Chromium (Debian: ``apt-get install chromium``); skipped with the reason where it is missing,
-unless ``CI`` is set.
+Opt-in: needs Chromium (Debian: ``apt-get install chromium``); skipped with the reason where it is missing.
 """
 
 from __future__ import annotations
