@@ -18,7 +18,7 @@ from unittest import mock
 
 import pytest
 from es_server import FakeElasticsearch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from om_server import TOKEN, serve
 
@@ -269,6 +269,9 @@ SEGMENT = st.text("QXZJKW", min_size=4, max_size=8)
 
 @settings(max_examples=40, deadline=None)
 @given(pieces=st.lists(st.tuples(SEGMENT, st.sampled_from("@:/%#?& +")), min_size=1, max_size=4), last=SEGMENT)
+@example(pieces=[("QXZJ", " "), ("KWQX", "@")], last="ZZJQ")
+@example(pieces=[("QXZJ", ":"), ("KWQX", "@"), ("JJQX", " ")], last="ZZJQ")
+@example(pieces=[("QXZJ", "@"), ("KWQX", ":")], last="ZZ QJ")
 def test_no_piece_of_a_raw_password_is_shown_however_the_url_reads(
     pieces: list[tuple[str, str]], last: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

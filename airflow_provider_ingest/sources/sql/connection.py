@@ -71,7 +71,12 @@ def parse_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        raise SqlConfigurationError(f"not a SQLAlchemy URL: {scrub(url)!r}") from None
+        scheme = url.partition("://")[0] if "://" in url else ""
+        named = f" (scheme {scheme!r})" if scheme and all(c.isalnum() or c in "+-_" for c in scheme) else ""
+        raise SqlConfigurationError(
+            f"not a SQLAlchemy URL{named}: expected dialect+driver://user@host:port/database"
+            " (the text is not shown: a password in it may not be where a URL's password goes)"
+        ) from None
     if parsed.password is not None and url.partition("://")[2].count("@") > 1:
         raise SqlConfigurationError("the URL has a password and more than one '@': percent-encode each '@' as %40")
     return parsed
