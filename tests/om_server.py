@@ -49,7 +49,8 @@ TOKEN = "test-jwt-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig"
 
 BULK = {f"{endpoint}/bulk": endpoint for endpoint in list(ENTITIES)[1:]}
 """The bulk endpoints (databases, schemas, tables; services have none) and the endpoint of their items."""
-FAULTS = ("drop", "truncate", "stall", "slow", "hang", "echo")
+FAULTS = ("drop", "truncate", "stall", "slow", "hang", "echo", "revoke")
+"""Faults besides a status; ``revoke`` revokes the token, so that this request and every later one is answered 401."""
 CLASSIFICATIONS = {
     "PII": (True, ("None", "NonSensitive", "Sensitive")),
     "PersonalData": (True, ("Personal", "SpecialCategory")),
@@ -253,6 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "slow":
             time.sleep(state.slow_seconds)
             fault = None
+        if fault == "revoke":
+            state.token, fault = "revoked", None
         if fault in ("drop", "truncate", "stall", "hang"):
             self._record(method, body, 0)
             if fault == "hang":

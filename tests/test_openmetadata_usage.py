@@ -306,10 +306,10 @@ def test_query_records_are_published_with_their_tables(tmp_path: Path, server: F
 
 @pytest.mark.parametrize("step", STEPS)
 def test_refused_credentials_mid_way_stop_the_step(tmp_path: Path, server: FakeOpenMetadata, step: str) -> None:
-    """The token is refused once the usage has begun: the step fails with an AuthenticationError, the records left
-    are dead-lettered as not attempted, none is lost."""
+    """The token is revoked once the usage has begun, so every request is refused from then on: the step fails with
+    an AuthenticationError, the records left are dead-lettered as not attempted, none is lost."""
     records = [*shop(6), *(usage(f"t{index:02d}", day(offset)) for index in range(2, 6) for offset in range(5))]
-    server.inject("401", times=None, path="/api/v1/usage/table/", after=3)
+    server.inject("revoke", path="/api/v1/usage/table/", after=3)
     result = run(tmp_path, server, records, step, batch_size=5)
     report = om_report(result)
     assert not result.success
