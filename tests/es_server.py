@@ -2,22 +2,62 @@
 
 In memory: indexes (documents by id), aliases, index templates and stored scripts. Routes: root info, index
 create / exists / delete / get-alias, ``_index_template``, ``_mapping`` (get, add fields), ``_bulk`` (NDJSON,
-per-item results; ``index`` and ``update`` actions: a partial ``doc`` merged, ``doc_as_upsert``, a script
-by id or inline, ``document_missing_exception``, ``noop``), ``_scripts``, ``_aliases``, ``_alias``,
-``_count``, ``_refresh``, ``_mget`` and ``_search`` (the query DSL of :class:`Query`, sorting,
-``search_after``, ``_source`` filtering, completion suggestions). Scripts: only the painless sources in
-:data:`SCRIPTS`, each run by a Python function doing what it does; any other is refused. A new index takes
-the mappings of the best matching template, and documents are refused as Elasticsearch refuses them: a field
-a ``strict`` mapping (or an inner object of one) does not know, a value of the wrong type, a keyword longer
-than 32766 bytes. Fault injection: :meth:`inject` (errors such as
-429 with ``Retry-After``, 401 and 403 as Elasticsearch's security layer words them, a connection closed
-before or in the middle of the answer, a request never answered; N times or until cleared),
-:meth:`fail_bulk` and :meth:`drop_bulk` (its common cases), :meth:`reject` (per-document errors of your
-choosing) and :meth:`lose` (documents acknowledged but never stored).
+per-item results; ``index``, ``create``, ``delete`` and ``update`` actions: a partial ``doc`` merged,
+``doc_as_upsert``, a script by id or inline, ``document_missing_exception``, ``noop``), ``_scripts``,
+``_aliases``, ``_alias``, ``_count``, ``_refresh``, ``_mget``, ``_doc`` GET, ``_search`` (the query DSL of
+:class:`Query`, sorting, ``search_after``, ``_source`` filtering, completion suggestions), and
+``_security/api_key`` / ``_security/_authenticate``. Scripts: only the painless sources in :data:`SCRIPTS`,
+each run by a Python function doing what it does; any other is refused.
+
+It refuses what Elasticsearch 8/9 refuses where the product relies on it (the rules, with their sources):
+
+- Security (https://www.elastic.co/guide/en/elasticsearch/reference/current/http-clients.html,
+  https://www.elastic.co/guide/en/elasticsearch/reference/current/security-api-create-api-key.html): a
+  server made with ``users`` or ``api_keys`` answers every request without valid ``Authorization: Basic``
+  or ``Authorization: ApiKey base64(id:key)`` credentials with 401 ``security_exception`` and the
+  ``WWW-Authenticate`` challenges Elasticsearch sends. Made with neither, it is a cluster with
+  ``xpack.security.enabled: false``: credentials are ignored.
+- Refresh (https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-refresh.html, the
+  ``refresh`` parameter of rest-api-spec/src/main/resources/rest-api-spec/api/bulk.json): writes reach
+  ``_count``, ``_search`` and suggestions only after ``POST /<index>/_refresh`` or a write with
+  ``refresh=true|wait_for`` (as an index with ``index.refresh_interval: -1``: nothing refreshes on a timer);
+  ``_doc`` GET, ``_mget`` and updates read the latest version (realtime,
+  https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-get.html#realtime).
+- Bulk (https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html): ``create`` of an
+  existing id is a 409 ``version_conflict_engine_exception`` item, ``index`` overwrites, ``delete`` of a
+  missing id is a 404 item with ``result: not_found`` (not an error), ``update`` of a missing document a 404
+  ``document_missing_exception``; top-level ``errors`` is true when an item carries an ``error``. ``delete``
+  does not create a missing index (404 ``index_not_found_exception`` item); the other actions do.
+- Index names (https://www.elastic.co/guide/en/elasticsearch/reference/current/indices-create-index.html#indices-create-api-path-params,
+  validateIndexOrAliasName in server/src/main/java/org/elasticsearch/cluster/metadata/MetadataCreateIndexService.java):
+  lowercase, none of ``\\ / * ? " < > | , # :`` nor a space, not starting with ``-``, ``_`` or ``+``, not
+  ``.`` or ``..``, at most 255 bytes: else 400 ``invalid_index_name_exception``. Creating an existing index
+  is 400 ``resource_already_exists_exception``; one named as an alias, ``invalid_index_name_exception``.
+- Mappings (https://www.elastic.co/guide/en/elasticsearch/reference/current/mapping-types.html,
+  https://www.elastic.co/guide/en/elasticsearch/reference/current/dynamic.html,
+  https://www.elastic.co/guide/en/elasticsearch/reference/current/nested.html): an unknown field type (in an
+  index, a template or a mapping update) is 400 ``mapper_parsing_exception``; under ``dynamic: strict`` (inherited
+  by inner objects) a document with an unknown field is refused with ``strict_dynamic_mapping_exception``
+  (a 400 item in bulk); a value of the wrong type, a keyword longer than 32766 bytes are refused too.
+- Aliases (https://www.elastic.co/guide/en/elasticsearch/reference/current/indices-aliases.html): one
+  ``_aliases`` call is atomic: an action naming a missing index fails the whole call with 404
+  ``index_not_found_exception`` (a ``remove`` of a missing alias, 404 ``aliases_not_found_exception``) and
+  nothing changes. Writes through an alias go to its only index or its ``is_write_index``.
+- Request size (``http.max_content_length``, default 100mb,
+  https://www.elastic.co/guide/en/elasticsearch/reference/current/modules-network.html#http-settings,
+  SETTING_HTTP_MAX_CONTENT_LENGTH in server/src/main/java/org/elasticsearch/http/HttpTransportSettings.java):
+  a larger body is answered 413 with an empty body, and the connection closed.
+
+Fault injection: :meth:`inject` (errors such as 429 with ``Retry-After``, 401 and 403 as Elasticsearch's
+security layer words them, a connection closed before or in the middle of the answer, a request never
+answered; N times or until cleared), :meth:`fail_bulk` and :meth:`drop_bulk` (its common cases),
+:meth:`reject` (per-document errors of your choosing) and :meth:`lose` (documents acknowledged but never stored).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import datetime
@@ -25,16 +65,20 @@ import fnmatch
 import hashlib
 import json
 import re
+import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 VERSION = "8.15.0"
 MAX_TERM_BYTES = 32766
+MAX_INDEX_NAME_BYTES = 255
+MAX_CONTENT_LENGTH = 100 * 1024 * 1024
+"""``http.max_content_length``'s default, 100mb."""
 Rejection = Callable[[str, dict[str, Any]], tuple[str, str] | None]
 FAULTS = ("drop", "truncate", "hang")
 """Faults besides an HTTP status: close before answering, close halfway through the answer, never answer."""
@@ -42,6 +86,24 @@ SECURITY_ERRORS = {
     401: "unable to authenticate user [ingest] for REST request [{path}]",
     403: "action [indices:data/write/bulk] is unauthorized for user [ingest] with effective roles [viewer]",
 }
+NO_ANONYMOUS = "anonymous access is not allowed for this request"
+CHALLENGES = ('Basic realm="security", charset="UTF-8"', 'Bearer realm="security"', "ApiKey")
+"""The ``WWW-Authenticate`` headers of Elasticsearch's 401 (basic, token and API key realms)."""
+FILENAME_CHARS = '\\/*?"<>| ,'
+"""Characters an index name may not hold (Strings.INVALID_FILENAME_CHARS), besides ``#`` and ``:``."""
+FIELD_TYPES = frozenset(
+    {
+        "aggregate_metric_double", "alias", "binary", "boolean", "byte", "completion", "constant_keyword",
+        "date", "date_nanos", "date_range", "dense_vector", "double", "double_range", "flattened", "float",
+        "float_range", "geo_point", "geo_shape", "half_float", "histogram", "integer", "integer_range", "ip",
+        "ip_range", "join", "keyword", "long", "long_range", "match_only_text", "nested", "object", "passthrough",
+        "percolator", "point", "rank_feature", "rank_features", "scaled_float", "search_as_you_type",
+        "semantic_text", "shape", "short", "sparse_vector", "text", "token_count", "unsigned_long", "version",
+        "wildcard",
+    }
+)  # fmt: skip
+"""The field types of Elasticsearch 8 (https://www.elastic.co/guide/en/elasticsearch/reference/current/mapping-types.html)."""
+DYNAMIC = (True, False, "true", "false", "strict", "runtime")
 
 
 @dataclass
@@ -55,15 +117,36 @@ class Fault:
 
 
 class FakeElasticsearch:
-    """The server's state and fault hooks; ``url`` is where it listens (127.0.0.1, random port)."""
+    """The server's state and fault hooks; ``url`` is where it listens (127.0.0.1, random port), without credentials.
 
-    def __init__(self) -> None:
+    ``users`` (name -> password) and ``api_keys`` (``id:key`` pairs, or encoded) turn security on: every request
+    must then carry one of them. ``max_content_length`` is ``http.max_content_length`` in bytes.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: dict[str, str] | None = None,
+        api_keys: Iterable[str] = (),
+        max_content_length: int = MAX_CONTENT_LENGTH,
+    ) -> None:
         self.indexes: dict[str, dict[str, dict[str, Any]]] = {}
+        self.searchable: dict[str, dict[str, dict[str, Any]]] = {}
+        """Each index's documents as of its last refresh: what ``_count``, ``_search`` and suggestions see."""
+        self.versions: dict[str, dict[str, int]] = {}
+        self.uuids: dict[str, str] = {}
         self.mappings: dict[str, dict[str, Any]] = {}
         self.aliases: dict[str, set[str]] = {}
+        self.write_indexes: dict[str, str] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.scripts: dict[str, dict[str, str]] = {}
+        self.users = dict(users or {})
+        self.api_keys: dict[str, str] = dict(_api_key(key).split(":", 1) for key in api_keys)
+        self.security = bool(self.users or self.api_keys)
+        self.max_content_length = max_content_length
         self.requests: list[tuple[str, str]] = []
+        self.principals: list[str | None] = []
+        """Who each request authenticated as (``elastic``, ``api_key:<id>``), None when security is off."""
         self.bulk_requests = 0
         self.alias_calls: list[list[dict[str, Any]]] = []
         self.faults: list[Fault] = []
@@ -77,6 +160,10 @@ class FakeElasticsearch:
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+
+    def url_of(self, user: str) -> str:
+        """The URL with ``user``'s name and password in it (the client sends them as basic auth)."""
+        return self.url.replace("//", f"//{quote(user, safe='')}:{quote(self.users[user], safe='')}@", 1)
 
     def close(self) -> None:
         """Stop serving (requests left hanging are let go)."""
@@ -134,53 +221,187 @@ class FakeElasticsearch:
                 names.append(part)
         return list(dict.fromkeys(names))
 
+    def missing(self, expression: str) -> str | None:
+        """The first name (not a wildcard) of ``expression`` that is neither an index nor an alias."""
+        return next(
+            (part for part in expression.split(",") if "*" not in part and part != "_all" and not self.resolve(part)),
+            None,
+        )
+
     def docs(self, expression: str) -> dict[str, dict[str, Any]]:
-        """The documents of an index or alias, by id."""
+        """The documents of an index or alias, by id (realtime: refreshed or not)."""
         return {doc_id: doc for name in self.resolve(expression) for doc_id, doc in self.indexes[name].items()}
+
+    def authenticate(self, header: str | None, path: str) -> tuple[str | None, str | None]:
+        """``(principal, None)`` for valid credentials (or any, security off), else ``(None, refusal reason)``."""
+        if not self.security:
+            return None, None
+        scheme, _, value = (header or "").strip().partition(" ")
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        name, _, secret = decoded.partition(":")
+        if scheme.lower() == "basic" and name and self.users.get(name) == secret:
+            return name, None
+        if scheme.lower() == "apikey" and name and self.api_keys.get(name) == secret:
+            return f"api_key:{name}", None
+        if not header:
+            return None, f"missing authentication credentials for REST request [{path}]"
+        if scheme.lower() == "basic" and name:
+            return None, f"unable to authenticate user [{name}] for REST request [{path}]"
+        return None, f"unable to authenticate with provided credentials and {NO_ANONYMOUS}"
+
+    def create_api_key(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """``POST /_security/api_key``: a new key, accepted from now on."""
+        key_id, key = secrets.token_urlsafe(15), secrets.token_urlsafe(16)
+        self.api_keys[key_id] = key
+        encoded = base64.b64encode(f"{key_id}:{key}".encode()).decode()
+        return 200, {"id": key_id, "name": body.get("name"), "api_key": key, "encoded": encoded}
 
     # request handling (called with the lock held)
 
     def create_index(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
-        if name in self.indexes or name in self.aliases:
-            return 400, _error("resource_already_exists_exception", f"index [{name}] already exists")
-        self.indexes[name] = {}
-        self.mappings[name] = body.get("mappings") or self._template_mappings(name)
+        if refusal := _invalid_index_name(name):
+            return 400, _error("invalid_index_name_exception", refusal, index=name)
+        if name in self.indexes:
+            reason = f"index [{name}/{self.uuids[name]}] already exists"
+            return 400, _error("resource_already_exists_exception", reason, index=name)
+        if name in self.aliases:
+            reason = f"Invalid index name [{name}], already exists as alias"
+            return 400, _error("invalid_index_name_exception", reason, index=name)
+        mappings = body.get("mappings") or self._template_mappings(name)
+        if refusal := _definition_error(mappings):
+            return 400, _error("mapper_parsing_exception", f"Failed to parse mapping: {refusal}")
         for alias in body.get("aliases", {}):
+            if alias in self.indexes:
+                reason = f"Invalid alias name [{alias}]: an index or data stream exists with the same name as the alias"
+                return 400, _error("invalid_alias_name_exception", reason)
+        self.indexes[name], self.searchable[name], self.versions[name] = {}, {}, {}
+        self.uuids[name] = secrets.token_urlsafe(16)[:22]
+        self.mappings[name] = mappings
+        for alias, spec in body.get("aliases", {}).items():
             self.aliases.setdefault(alias, set()).add(name)
+            if (spec or {}).get("is_write_index"):
+                self.write_indexes[alias] = name
         return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
 
-    def bulk(self, lines: list[bytes], default_index: str | None) -> dict[str, Any]:
-        items, errors = [], False
-        for i in range(0, len(lines), 2):
-            (op, meta), source = next(iter(json.loads(lines[i]).items())), json.loads(lines[i + 1])
-            index, doc_id = meta.get("_index", default_index), meta["_id"]
-            item, status = {"_index": index, "_id": doc_id}, 201
-            targets = self.resolve(index)
-            if len(targets) > 1:
-                status, item["error"] = 400, _error("illegal_argument_exception", f"alias [{index}] has many indexes")
-            elif op == "update":
-                if not targets:
-                    self.create_index(index, {})
-                    targets = [index]
-                status, result = self._update(targets[0], doc_id, source)
-                item.update(_index=targets[0], **result)
-            elif op != "index":
-                status, item["error"] = 400, _unsupported(f"bulk action [{op}]")
-            elif refused := self._refusal(targets[0] if targets else index, doc_id, source):
-                status, item["error"] = 400, {"type": refused[0], "reason": refused[1]}
-            else:
-                if not targets:
-                    self.create_index(index, {})
-                    targets = [index]
-                docs = self.indexes[targets[0]]
-                status = 200 if doc_id in docs else 201
-                if not any(rule(doc_id) for rule in self._losses):
-                    docs[doc_id] = source
-                item.update(_index=targets[0], result="updated" if status == 200 else "created")
-            errors = errors or status >= 300
-            item["status"] = status
+    def delete_indexes(self, names: list[str]) -> None:
+        for name in names:
+            for state in (self.indexes, self.searchable, self.versions, self.uuids, self.mappings):
+                state.pop(name, None)
+            for members in self.aliases.values():
+                members.discard(name)
+        self.aliases = {alias: members for alias, members in self.aliases.items() if members}
+        self.write_indexes = {a: i for a, i in self.write_indexes.items() if a in self.aliases and i in self.indexes}
+
+    def refresh(self, names: Iterable[str]) -> None:
+        """Make the indexes' current documents visible to search and count."""
+        for name in names:
+            self.searchable[name] = dict(self.indexes[name])
+
+    def bulk(self, lines: list[bytes], default_index: str | None, refresh: bool) -> tuple[int, dict[str, Any]]:
+        """Run NDJSON actions in order; a malformed action line refuses the whole request (400)."""
+        items, written = [], set()
+        position = 0
+        while position < len(lines):
+            try:
+                ((op, meta),) = json.loads(lines[position]).items()
+            except (ValueError, AttributeError):
+                reason = f"Malformed action/metadata line [{position + 1}], expected START_OBJECT"
+                return 400, {**_error("illegal_argument_exception", reason), "status": 400}
+            if op not in ("index", "create", "update", "delete"):
+                reason = (
+                    f"Malformed action/metadata line [{position + 1}], expected field [create], [delete], [index] "
+                    f"or [update] but found [{op}]"
+                )
+                return 400, {**_error("illegal_argument_exception", reason), "status": 400}
+            index = meta.get("_index", default_index)
+            if index is None or (op in ("update", "delete") and "_id" not in meta):
+                missing = "index is missing" if index is None else "id is missing"
+                reason = f"Validation Failed: 1: {missing};"
+                return 400, {**_error("action_request_validation_exception", reason), "status": 400}
+            source = None
+            if op != "delete":
+                position += 1
+                source = json.loads(lines[position]) if position < len(lines) else None
+            position += 1
+            item = self._bulk_item(op, index, meta.get("_id"), source)
+            if "error" not in item and item.get("result") not in ("not_found", "noop"):
+                written.add(item["_index"])
             items.append({op: item})
-        return {"took": 1, "errors": errors, "items": items}
+        if refresh:
+            self.refresh(name for name in written if name in self.indexes)
+        return 200, {"took": 1, "errors": any("error" in next(iter(i.values())) for i in items), "items": items}
+
+    def _bulk_item(self, op: str, index: str, doc_id: str | None, source: Any) -> dict[str, Any]:
+        """One bulk action's result: ``index`` overwrites, ``create`` refuses an existing id, ``delete``
+        answers ``not_found`` for a missing one, ``update`` as :meth:`_update`."""
+        if doc_id is None:
+            doc_id = secrets.token_urlsafe(15)
+        item: dict[str, Any] = {"_index": index, "_id": doc_id}
+        target, refusal = self._write_target(index, op)
+        if refusal is not None:
+            return {**item, "status": refusal[0], "error": refusal[1]}
+        assert target is not None
+        item["_index"] = target
+        docs, versions = self.indexes[target], self.versions[target]
+        if op == "delete":
+            if doc_id not in docs:
+                return {**item, "_version": versions.get(doc_id, 0) + 1, "result": "not_found", "status": 404}
+            del docs[doc_id]
+            return self._written(item, target, doc_id, "deleted", 200)
+        if op == "update":
+            status, result = self._update(target, doc_id, source)
+            if "error" in result:
+                return {**item, "status": status, "error": {**result["error"], **self._where(target)}}
+            if result["result"] == "noop":
+                return {**item, "_version": versions.get(doc_id, 1), "result": "noop", "status": 200}
+            return self._written(item, target, doc_id, result["result"], status)
+        if op == "create" and doc_id in docs:
+            reason = f"[{doc_id}]: version conflict, document already exists (current version [{versions[doc_id]}])"
+            error = {"type": "version_conflict_engine_exception", "reason": reason, **self._where(target)}
+            return {**item, "status": 409, "error": error}
+        if refused := self._refusal(target, doc_id, source):
+            return {**item, "status": 400, "error": {"type": refused[0], "reason": refused[1], **self._where(target)}}
+        created = doc_id not in docs
+        if not any(rule(doc_id) for rule in self._losses):
+            docs[doc_id] = source
+        return self._written(item, target, doc_id, "created" if created else "updated", 201 if created else 200)
+
+    def _written(self, item: dict[str, Any], index: str, doc_id: str, result: str, status: int) -> dict[str, Any]:
+        version = self.versions[index][doc_id] = self.versions[index].get(doc_id, 0) + 1
+        shards = {"total": 1, "successful": 1, "failed": 0}
+        return {**item, "_version": version, "result": result, "_shards": shards, "_seq_no": 0, "_primary_term": 1,
+                "status": status}  # fmt: skip
+
+    def _where(self, index: str) -> dict[str, str]:
+        return {"index_uuid": self.uuids[index], "shard": "0", "index": index}
+
+    def _write_target(self, index: str, op: str) -> tuple[str | None, tuple[int, dict[str, Any]] | None]:
+        """The index a write to ``index`` (a name or an alias) goes to, creating it when missing (not for a
+        ``delete``); or the status and error refusing it."""
+        if index in self.aliases:
+            members = self.aliases[index]
+            if len(members) == 1:
+                return next(iter(members)), None
+            if index in self.write_indexes:
+                return self.write_indexes[index], None
+            reason = (
+                f"no write index is defined for alias [{index}]. The write index may be explicitly disabled using "
+                "is_write_index=false or the alias points to multiple indices without one being designated as a "
+                "write index"
+            )
+            return None, (400, {"type": "illegal_argument_exception", "reason": reason})
+        if index in self.indexes:
+            return index, None
+        if op == "delete":
+            return None, (404, {"type": "index_not_found_exception", "reason": f"no such index [{index}]",
+                                "index": index})  # fmt: skip
+        status, answer = self.create_index(index, {})
+        if status != 200:
+            return None, (status, {k: v for k, v in answer["error"].items() if k != "root_cause"})
+        return index, None
 
     def _update(self, index: str, doc_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """One bulk ``update``: a partial ``doc`` merged (``doc_as_upsert`` inserting it when missing) or a
@@ -261,6 +482,8 @@ class FakeElasticsearch:
 
     def put_mapping(self, names: list[str], body: dict[str, Any]) -> tuple[int, Any]:
         """Add fields to the mappings of ``names`` (all or nothing); a changed type or ``enabled`` is refused."""
+        if refusal := _definition_error(body):
+            return 400, _error("mapper_parsing_exception", refusal)
         merged = {}
         for name in names:
             mappings = copy.deepcopy(self.mappings.get(name) or {})
@@ -298,17 +521,40 @@ class FakeElasticsearch:
         return refused or _mapping_error(mappings, source)
 
     def update_aliases(self, actions: list[dict[str, Any]]) -> tuple[int, Any]:
-        for action in actions:  # validate first: the call is all or nothing
-            ((verb, spec),) = action.items()
-            if spec["index"] not in self.indexes:
-                return 404, _error("index_not_found_exception", f"no such index [{spec['index']}]")
-        self.alias_calls.append(actions)
+        """Apply ``add``/``remove`` actions all together, or none of them: every action is checked first."""
+        planned = {alias: set(members) for alias, members in self.aliases.items()}
+        writes = dict(self.write_indexes)
         for action in actions:
             ((verb, spec),) = action.items()
-            members = self.aliases.setdefault(spec["alias"], set())
-            (members.add if verb == "add" else members.discard)(spec["index"])
-            if not members:
-                del self.aliases[spec["alias"]]
+            if verb not in ("add", "remove"):
+                return 400, _error("illegal_argument_exception", f"alias action [{verb}] is not implemented")
+            names = [spec["index"]] if "index" in spec else spec.get("indices", [])
+            aliases = [spec["alias"]] if "alias" in spec else spec.get("aliases", [])
+            indexes = []
+            for name in names:
+                if missing := self.missing(name):
+                    return 404, _error("index_not_found_exception", f"no such index [{missing}]", index=missing)
+                indexes.extend(self.resolve(name))
+            for alias in aliases:
+                if verb == "add":
+                    if alias in self.indexes:
+                        reason = (
+                            f"Invalid alias name [{alias}]: an index or data stream exists with the same name as "
+                            "the alias"
+                        )
+                        return 400, _error("invalid_alias_name_exception", reason)
+                    planned.setdefault(alias, set()).update(indexes)
+                    if spec.get("is_write_index"):
+                        writes[alias] = indexes[-1]
+                    continue
+                if not planned.get(alias, set()) & set(indexes):
+                    return 404, _error("aliases_not_found_exception", f"aliases [{alias}] missing")
+                planned[alias] -= set(indexes)
+                if writes.get(alias) in indexes:
+                    del writes[alias]
+        self.alias_calls.append(actions)
+        self.aliases = {alias: members for alias, members in planned.items() if members}
+        self.write_indexes = {alias: index for alias, index in writes.items() if alias in self.aliases}
         return 200, {"acknowledged": True}
 
     def search(self, expression: str, body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
@@ -317,7 +563,7 @@ class FakeElasticsearch:
         hits = []
         for name in self.resolve(expression):
             matcher = Query(self.mappings.get(name) or {})
-            for doc_id, doc in self.indexes[name].items():
+            for doc_id, doc in self.searchable[name].items():
                 if matcher.matches(body.get("query", {"match_all": {}}), doc):
                     hits.append({"_index": name, "_id": doc_id, "_score": 1.0, "_source": doc})
         if "sort" in body:
@@ -341,7 +587,7 @@ class FakeElasticsearch:
         for name in self.resolve(expression):
             matcher = Query(self.mappings.get(name) or {})
             query = body.get("query", {"match_all": {}})
-            total += sum(1 for doc in self.indexes[name].values() if matcher.matches(query, doc))
+            total += sum(1 for doc in self.searchable[name].values() if matcher.matches(query, doc))
         return total
 
     def _complete(self, expression: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -349,7 +595,7 @@ class FakeElasticsearch:
         prefix, field = _words(spec["prefix"]), spec["completion"]["field"]
         options = []
         for name in self.resolve(expression):
-            for doc_id, doc in self.indexes[name].items():
+            for doc_id, doc in self.searchable[name].items():
                 text = next((text for text in doc.get(field) or () if _words(text).startswith(prefix)), None)
                 if text is not None:
                     options.append({"text": text, "_index": name, "_id": doc_id, "_score": 1.0, "_source": doc})
@@ -800,8 +1046,51 @@ def _words(text: str) -> str:
     return " ".join(word for word in re.split(r"[\W_]+", text.lower()) if word)
 
 
-def _error(kind: str, reason: str) -> dict[str, Any]:
-    return {"error": {"type": kind, "reason": reason, "root_cause": [{"type": kind, "reason": reason}]}}
+def _error(kind: str, reason: str, **details: Any) -> dict[str, Any]:
+    cause = {"type": kind, "reason": reason, **details}
+    return {"error": {"root_cause": [cause], **cause}}
+
+
+def _api_key(key: str) -> str:
+    """An API key as ``id:key``, from that form or its base64 encoding (what ``ApiKey`` headers carry)."""
+    if ":" in key:
+        return key
+    return base64.b64decode(key).decode()
+
+
+def _invalid_index_name(name: str) -> str | None:
+    """Why Elasticsearch refuses ``name`` for a new index (``Invalid index name [...], ...``), or None."""
+    if any(c in FILENAME_CHARS for c in name):
+        why = 'must not contain the following characters [ , ", *, \\, <, |, ,, >, /, ?]'
+    elif "#" in name or ":" in name:
+        why = f"must not contain '{'#' if '#' in name else ':'}'"
+    elif name[:1] in ("_", "-", "+"):
+        why = "must not start with '_', '-', or '+'"
+    elif len(name.encode()) > MAX_INDEX_NAME_BYTES:
+        why = f"index name is too long, ({len(name.encode())} > {MAX_INDEX_NAME_BYTES})"
+    elif name in (".", ".."):
+        why = "must not be '.' or '..'"
+    elif name.lower() != name:
+        why = "must be lowercase"
+    else:
+        return None
+    return f"Invalid index name [{name}], {why}"
+
+
+def _definition_error(mappings: dict[str, Any], path: str = "") -> str | None:
+    """Why Elasticsearch refuses a mapping definition (an unknown field type or ``dynamic`` value), or None."""
+    if mappings.get("dynamic", True) not in DYNAMIC:
+        return f"Could not convert [{path or '_doc'}.dynamic] to boolean, strict or runtime"
+    for name, spec in (mappings.get("properties") or {}).items():
+        kind = spec.get("type", "object")
+        if kind not in FIELD_TYPES:
+            return f"No handler for type [{kind}] declared on field [{path}{name}]"
+        for sub, sub_spec in (spec.get("fields") or {}).items():
+            if sub_spec.get("type", "object") not in FIELD_TYPES:
+                return f"No handler for type [{sub_spec.get('type')}] declared on field [{sub}]"
+        if kind in ("object", "nested") and (inner := _definition_error(spec, f"{path}{name}.")):
+            return inner
+    return None
 
 
 def _unsupported(what: str) -> dict[str, Any]:
@@ -849,18 +1138,38 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
 
         def _route(self, method: str) -> None:
             url = urlsplit(self.path)
-            parts = [part for part in url.path.split("/") if part]
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            parts = [unquote(part) for part in url.path.split("/") if part]
+            length = int(self.headers.get("Content-Length") or 0)
             with server.lock:
                 server.requests.append((method, url.path))
                 if parts and parts[-1] == "_bulk":
                     server.bulk_requests += 1
                 fault = server.take_fault(parts[-1] if parts else "/")
-                if fault is None:
-                    status, body = self._answer(method, parts, raw, parse_qs(url.query))
-            if fault is None:
-                return self._send(status, body, head=method == "HEAD")
-            self._fault(fault, url.path)
+                principal, refusal = server.authenticate(self.headers.get("Authorization"), url.path)
+                server.principals.append(principal)
+            if fault is not None:
+                self.rfile.read(length)
+                return self._fault(fault, url.path)
+            if refusal is not None:
+                self.rfile.read(length)
+                header = {"WWW-Authenticate": list(CHALLENGES)}
+                return self._send(401, {**_error("security_exception", refusal, header=header), "status": 401})
+            if length > server.max_content_length:
+                self._drain(length)
+                self.close_connection = True
+                return self._send(413, None)
+            raw = self.rfile.read(length)
+            with server.lock:
+                status, body = self._answer(method, parts, raw, parse_qs(url.query, keep_blank_values=True))
+            self._send(status, body, head=method == "HEAD")
+
+        def _drain(self, length: int) -> None:
+            """Read and drop a body (so the client, still sending, sees the answer and not a reset)."""
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    return
+                length -= len(chunk)
 
         def _fault(self, fault: str, path: str) -> None:
             """Misbehave: answer with a status, or close the connection before, during or instead of answering."""
@@ -868,7 +1177,9 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 status = int(fault)
                 body = _error("es_rejected_execution_exception", "queue is full")
                 if status in SECURITY_ERRORS:
-                    body = {**_error("security_exception", SECURITY_ERRORS[status].format(path=path)), "status": status}
+                    extra = {"header": {"WWW-Authenticate": list(CHALLENGES)}} if status == 401 else {}
+                    reason = SECURITY_ERRORS[status].format(path=path)
+                    body = {**_error("security_exception", reason, **extra), "status": status}
                 return self._send(status, body)
             if fault == "hang":
                 server.released.wait(60)
@@ -886,22 +1197,38 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                     "version": {"number": VERSION},
                     "tagline": "You Know, for Search",
                 }
+            refresh = query.get("refresh", ["false"])[-1] in ("", "true", "wait_for")
             if parts[-1] == "_bulk":
                 lines = [line for line in raw.split(b"\n") if line.strip()]
-                return 200, server.bulk(lines, parts[0] if len(parts) == 2 else None)
+                return server.bulk(lines, parts[0] if len(parts) == 2 else None, refresh)
             body = json.loads(raw) if raw else {}
+            if parts[0] == "_security":
+                if parts[1:] == ["api_key"] and method in ("PUT", "POST"):
+                    return server.create_api_key(body)
+                if parts[1:] == ["_authenticate"]:
+                    principal = server.principals[-1] or "_anonymous"
+                    kind = "api_key" if principal.startswith("api_key:") else "realm"
+                    return 200, {"username": principal, "authentication_type": kind}
             if parts[0] == "_index_template":
                 if method == "PUT":
+                    if refusal := _definition_error(body.get("template", {}).get("mappings") or {}):
+                        return 400, _error("mapper_parsing_exception", f"Failed to parse mapping: {refusal}")
                     server.templates[parts[1]] = body
                     return 200, {"acknowledged": True}
                 found = parts[1] in server.templates
+                if method == "DELETE" and found:
+                    del server.templates[parts[1]]
+                    return 200, {"acknowledged": True}
                 return (
                     (200, {"index_templates": [{"name": parts[1], "index_template": server.templates[parts[1]]}]})
                     if found
-                    else (404, _error("resource_not_found_exception", parts[1]))
+                    else (
+                        404,
+                        _error("resource_not_found_exception", f"index template matching [{parts[1]}] not found"),
+                    )
                 )
             if parts[0] == "_scripts":
-                script_id = unquote(parts[1])
+                script_id = parts[1]
                 if method in ("PUT", "POST"):
                     return server.put_script(script_id, body)
                 stored = server.scripts.get(script_id)
@@ -919,32 +1246,30 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                     return 404, {"error": f"alias [{parts[1]}] missing", "status": 404}
                 return 200, {name: {"aliases": {parts[1]: {}}} for name in names}
             if parts[0] == "_refresh":
-                return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
+                server.refresh(list(server.indexes))
+                return 200, {"_shards": {"total": len(server.indexes), "successful": len(server.indexes), "failed": 0}}
             index, names = parts[0], server.resolve(parts[0])
+            lenient = query.get("ignore_unavailable", ["false"])[-1] == "true"
             if len(parts) == 1:
                 if method == "PUT":
                     return server.create_index(index, body)
-                if not names:
-                    return 404, _error("index_not_found_exception", f"no such index [{index}]")
+                if (missing := server.missing(index)) and not lenient:
+                    return 404, _error("index_not_found_exception", f"no such index [{missing}]", index=missing)
                 if method == "DELETE":
                     if "*" in index or index == "_all":  # action.destructive_requires_name, true since 8.0
                         return 400, _error("illegal_argument_exception", "Wildcard expressions are not allowed")
-                    for name in names:
-                        del server.indexes[name]
-                        server.mappings.pop(name, None)
-                        for members in server.aliases.values():
-                            members.discard(name)
-                        server.aliases = {alias: members for alias, members in server.aliases.items() if members}
+                    server.delete_indexes(names)
                     return 200, {"acknowledged": True}
                 return 200, {name: {"aliases": {}, "mappings": {}, "settings": {}} for name in names}
-            if not names and "*" not in index:
-                return 404, _error("index_not_found_exception", f"no such index [{index}]")
+            if (missing := server.missing(index)) and not lenient:
+                return 404, _error("index_not_found_exception", f"no such index [{missing}]", index=missing)
             operation = parts[1]
             if operation == "_alias":
                 return 200, {
                     name: {"aliases": {a: {} for a, m in server.aliases.items() if name in m}} for name in names
                 }
             if operation == "_refresh":
+                server.refresh(names)
                 return 200, {"_shards": {"total": len(names), "successful": len(names), "failed": 0}}
             try:
                 if operation == "_count":
@@ -959,24 +1284,28 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 if method == "PUT":
                     return server.put_mapping(names, body)
                 return 200, {name: {"mappings": server.mappings.get(name) or {}} for name in names}
-            if operation == "_doc" and len(parts) == 3:
-                doc_id = unquote(parts[2])
+            if operation == "_doc" and len(parts) == 3 and method in ("GET", "HEAD"):
+                doc_id = parts[2]
                 doc = server.docs(index).get(doc_id)
                 found = {"_index": index, "_id": doc_id, "found": doc is not None}
                 return (200, {**found, "_source": doc}) if doc is not None else (404, found)
             return 400, _error("illegal_argument_exception", f"unsupported: {method} /{'/'.join(parts)}")
 
         def _send(self, status: int, body: Any, head: bool = False, cut: bool = False) -> None:
-            """Answer; ``cut`` sends half the body only (the caller then closes the connection)."""
-            data = json.dumps(body).encode()
+            """Answer (None: an empty body); ``cut`` sends half the body only (the caller then closes)."""
+            data = b"" if body is None else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("X-Elastic-Product", "Elasticsearch")
-            self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
+            if body is not None:
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
             self.send_header("Content-Length", str(len(data)))
             if status in (429, 503):
                 self.send_header("Retry-After", server.retry_after)
             if status == 401:
-                self.send_header("WWW-Authenticate", 'Basic realm="security", charset="UTF-8"')
+                for challenge in CHALLENGES:
+                    self.send_header("WWW-Authenticate", challenge)
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if not head:
                 self.wfile.write(data[: len(data) // 2] if cut else data)
