@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 from es_server import FakeElasticsearch
@@ -44,13 +45,32 @@ IMMENSE = TagLabel(tag_fqn="Glossary." + "x" * 33_000)
 
 @dataclass
 class Cluster:
-    """Where a test publishes: its URL, a fresh index prefix, a client, and the test server if it is one."""
+    """Where a test publishes: its URL (with the credentials of a user allowed everything), a fresh index prefix,
+    a client, and the test server if it is one."""
 
     url: str
     prefix: str
     client: Any
     fake: FakeElasticsearch | None = None
     letters: list[Any] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        """The URL without credentials: a component connecting to it must be given its own."""
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+
+    @property
+    def username(self) -> str:
+        return unquote(urlsplit(self.url).username or "")
+
+    @property
+    def password(self) -> str:
+        return unquote(urlsplit(self.url).password or "")
+
+    def api_key(self) -> str:
+        """A new API key (encoded, as the ``api_key`` setting takes it), made with the cluster's security API."""
+        return str(self.client.security.create_api_key(name=f"{self.prefix}-{uuid.uuid4().hex[:8]}")["encoded"])
 
     def config(self, **settings: Any) -> dict[str, Any]:
         return {"hosts": [self.url], "index_prefix": self.prefix, **FAST, **settings}
@@ -75,9 +95,10 @@ class Cluster:
 
 
 def _fake() -> Iterator[Cluster]:
-    server = FakeElasticsearch()
-    client = build_client({"hosts": [server.url]})
-    yield Cluster(server.url, "catalog", client, server)
+    """The test server with security on, as a real cluster: the URL carries the ``elastic`` user's password."""
+    server = FakeElasticsearch(users={"elastic": f"pw-{uuid.uuid4().hex[:12]}"})
+    client = build_client({"hosts": [server.url_of("elastic")]})
+    yield Cluster(server.url_of("elastic"), "catalog", client, server)
     client.close()
     server.close()
 
@@ -511,10 +532,8 @@ def test_generated_dag_publishes_the_sample_shop(
 
     from airflow_provider_ingest.airflow.factory import build_dag
 
-    api_key = "h6-api-key-never-shown"
-    connection = {"conn_type": "ingest_elasticsearch", "host": cluster.url, "extra": {"api_key": api_key}}
-    if cluster.fake is None:  # a real cluster: keep the URL's credentials, which an API key would override
-        connection = {"conn_type": "ingest_elasticsearch", "host": cluster.url}
+    api_key = cluster.api_key()  # the only credentials: the host carries none
+    connection = {"conn_type": "ingest_elasticsearch", "host": cluster.address, "extra": {"api_key": api_key}}
     monkeypatch.setenv("AIRFLOW_CONN_H6_ES_DAG", json.dumps(connection))
     text = SAMPLE_DAG.replace("PREFIX", cluster.prefix).replace("STAGING", str(tmp_path / "staging"))
     (dags_folder / "h6_es_sample_shop.yaml").write_text(text)

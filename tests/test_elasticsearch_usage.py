@@ -409,7 +409,9 @@ def test_a_refused_summary_fails_its_table_and_leaves_it_unranked(fake: Cluster,
     assert [doc(fake, i)["usage"].get("percentile_rank") for i in range(3)] == [100, None, 0]
 
 
-def test_a_catalog_run_with_view_lineage_then_a_usage_run(cluster: Cluster, tmp_path: Path) -> None:
+def test_a_catalog_run_with_view_lineage_then_a_usage_run(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The sample shop's catalog (views' lineage included), then its query log through query_parser and the
     table_usage stage: both workflows publish to the same table documents."""
     from airflow_provider_ingest.records import dump_record
@@ -423,7 +425,9 @@ def test_a_catalog_run_with_view_lineage_then_a_usage_run(cluster: Cluster, tmp_
         assert result.success, result.error
         return result
 
-    sink = {"type": "elasticsearch", "config": cluster.config()}
+    monkeypatch.setenv("H_ES_TEST_PASSWORD", cluster.password)  # a workflow file holds no password inline
+    credentials = {"hosts": [cluster.address], "username": cluster.username, "password": "${H_ES_TEST_PASSWORD}"}
+    sink = {"type": "elasticsearch", "config": cluster.config(**credentials)}
     source = {"type": "sql", "config": {"sample": "shop", "include_view_lineage": True}}
     run("catalog", {"source": source, "stage": {"type": "file"}, "bulk_sink": sink})
     shop = "sample_shop.shop.main."

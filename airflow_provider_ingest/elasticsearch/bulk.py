@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+STATUS_TEXT = {413: "the request is larger than the cluster's http.max_content_length (lower max_chunk_bytes)"}
+"""What a status means when the answer has no body to say it (Elasticsearch answers 413 empty)."""
 
 
 class BulkConfig(ComponentConfig):
@@ -138,7 +140,8 @@ class BulkWriter:
             except (ConnectionError, ConnectionTimeout) as error:
                 reason, asked = f"{type(error).__name__}: {error}", 0.0
             except ApiError as error:
-                reason, asked = f"HTTP {error.meta.status}: {error_text(error.body)}", _retry_after(error.meta.headers)
+                text = error_text(error.body) or STATUS_TEXT.get(error.meta.status, "")
+                reason, asked = f"HTTP {error.meta.status}: {text}", _retry_after(error.meta.headers)
                 if error.meta.status not in RETRY_STATUSES and error.meta.status < 500:
                     self.breaker.failed(service_error(error))  # 401 and 403 count toward stopping
                     return refused + [(item, reason) for item in items]  # 400, 401, 413...: final for the chunk

@@ -26,6 +26,7 @@ from airflow_provider_ingest.elasticsearch.bulk import BulkWriter, Item
 from airflow_provider_ingest.elasticsearch.documents import KINDS, DocumentError, action, document
 from airflow_provider_ingest.elasticsearch.errors import translated
 from airflow_provider_ingest.elasticsearch.mappings import (
+    STAMP_LENGTH,
     aliases,
     ensure_indexes,
     install_templates,
@@ -239,7 +240,7 @@ class ElasticsearchBulkSink(BulkSink):
     def _prune(self) -> None:
         """Delete each alias's oldest physical indexes beyond ``keep_indexes`` (never the live one)."""
         for alias in self.aliases.values():
-            ours = re.compile(rf"{re.escape(alias)}-\d{{20}}")
+            ours = re.compile(rf"{re.escape(alias)}-\d{{{STAMP_LENGTH}}}")
             found = self.client.indices.get_alias(index=f"{alias}-*").body.items()
             indexes = sorted(((name, info) for name, info in found if ours.fullmatch(name)), reverse=True)
             stale = [name for name, info in indexes[self.config.keep_indexes :] if alias not in info.get("aliases", {})]
@@ -277,6 +278,9 @@ def _alias_indexes(client: Elasticsearch, alias: str) -> list[str]:
 
 
 def _live_count(client: Elasticsearch, alias: str) -> int:
+    """The documents behind ``alias``, refreshed first: a count sees only what the last refresh made searchable
+    (an ``upsert`` run refreshes nothing, and an index may refresh on no timer at all)."""
     if not client.indices.exists_alias(name=alias):
         return 0
+    client.indices.refresh(index=alias)
     return int(client.count(index=alias)["count"])

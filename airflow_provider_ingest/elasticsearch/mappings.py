@@ -142,6 +142,12 @@ def install_templates(client: Elasticsearch, index_prefix: str) -> None:
         )
 
 
+STAMP_LENGTH = 20
+"""Digits of a physical index's timestamp (``%Y%m%d%H%M%S%f``)."""
+MAX_PREFIX_LENGTH = 255 - max(len(f"-{suffix}-") for suffix in KINDS.values()) - STAMP_LENGTH
+"""The longest ``index_prefix`` whose physical index names stay within Elasticsearch's 255 bytes (ASCII)."""
+
+
 def new_index_name(alias: str, stamp: str) -> str:
     """A physical index behind ``alias``: ``<alias>-<stamp>``."""
     return f"{alias}-{stamp}"

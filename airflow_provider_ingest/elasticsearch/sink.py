@@ -17,7 +17,7 @@ from airflow_provider_ingest.breaker import NotAttempted
 from airflow_provider_ingest.elasticsearch.bulk import BulkConfig, BulkWriter, Item
 from airflow_provider_ingest.elasticsearch.documents import KINDS, action, document
 from airflow_provider_ingest.elasticsearch.errors import translated
-from airflow_provider_ingest.elasticsearch.mappings import aliases, ensure_indexes, install_templates
+from airflow_provider_ingest.elasticsearch.mappings import MAX_PREFIX_LENGTH, aliases, ensure_indexes, install_templates
 from airflow_provider_ingest.elasticsearch.usage import USAGE_KINDS, RecordRef, TableRef, UsagePublisher, upsert_action
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import Entity, Record
@@ -40,7 +40,12 @@ class ElasticsearchConfig(BulkConfig):
     verify_certs: bool | None = Field(default=None, description="verify TLS certificates (default true)")
     ca_certs: str | None = Field(default=None, description="CA file to verify the server with")
     request_timeout: float | None = Field(default=None, gt=0, description="seconds per request (default 30)")
-    index_prefix: str = Field(default="catalog", pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="index/alias prefix")
+    index_prefix: str = Field(
+        default="catalog",
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        max_length=MAX_PREFIX_LENGTH,
+        description="index/alias prefix (lowercase; index names are at most 255 bytes)",
+    )
 
     @model_validator(mode="after")
     def _one_cluster(self) -> ElasticsearchConfig:
