@@ -7,6 +7,7 @@ Tests taking ``fake`` inject faults (429 storms, dropped connections, 5xx) and n
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -221,13 +222,98 @@ def test_names_complete_as_you_type(cluster: Cluster, tmp_path: Path) -> None:
 
 
 def test_republishing_is_idempotent(cluster: Cluster, tmp_path: Path) -> None:
-    run_sink(cluster, tmp_path, catalog(5))
-    run_sink(cluster, tmp_path, catalog(5))
-    run_bulk(cluster, tmp_path, catalog(5))
+    """The same catalog again overwrites each document by id (a ``create`` would be refused with 409)."""
+    runs = [run_sink(cluster, tmp_path, catalog(5)), run_sink(cluster, tmp_path, catalog(5))]
+    runs.append(run_bulk(cluster, tmp_path, catalog(5)))
     assert cluster.count() == 5 and len(cluster.physical()) == 1
-    run_bulk(cluster, tmp_path, catalog(5), mode="replace")
-    run_bulk(cluster, tmp_path, catalog(5), mode="replace")
+    runs += [run_bulk(cluster, tmp_path, catalog(5), mode="replace") for _ in range(2)]
     assert cluster.count() == 5 and cluster.count("services") == 1
+    assert [(run.report.records, run.report.failure_count) for run in runs] == [(8, 0)] * 5 and not cluster.letters
+
+
+def _credentials(cluster: Cluster, how: str, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], str]:
+    """Sink settings reaching ``cluster`` at its bare address with credentials given ``how``, and the principal
+    they authenticate as (``api_key:<id>`` or the user)."""
+    key = cluster.api_key()
+    principal = "api_key:" + base64.b64decode(key).decode().split(":")[0] if "api_key" in how else cluster.username
+    if how == "api_key":
+        return {"hosts": [cluster.address], "api_key": key}, principal
+    if how == "basic":
+        return {"hosts": [cluster.address], "username": cluster.username, "password": cluster.password}, principal
+    conn_id = f"es_credentials_{how}"
+    connection: dict[str, Any] = {"conn_type": "ingest_elasticsearch", "host": cluster.address}
+    if how == "connection_api_key":
+        connection["extra"] = {"api_key": key}
+    else:
+        connection.update(login=cluster.username, password=cluster.password)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+    return {"hosts": None, "conn_id": conn_id}, principal
+
+
+@pytest.mark.parametrize("how", ["api_key", "basic", "connection_api_key", "connection_basic"])
+def test_the_configured_credentials_reach_the_cluster(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The cluster requires credentials and its address carries none: the configured ones must be sent."""
+    settings, principal = _credentials(cluster, how, monkeypatch)
+    seen = len(cluster.fake.principals) if cluster.fake else 0
+    sink = run_sink(cluster, tmp_path, catalog(2), **settings)
+    bulk = run_bulk(cluster, tmp_path, catalog(3), **settings, mode="replace", max_shrink=1)
+    if cluster.fake is not None:  # every request of the two runs authenticated as the configured principal
+        assert set(cluster.fake.principals[seen:]) == {principal} and len(cluster.fake.principals) > seen + 10
+    assert (sink.report.failure_count, bulk.report.failure_count, cluster.count()) == (0, 0, 3)
+
+
+@pytest.mark.parametrize("how", ["api_key", "basic", "none"])
+def test_refused_credentials_fail_the_run_before_anything_is_written(
+    cluster: Cluster, tmp_path: Path, how: str
+) -> None:
+    from airflow_provider_ingest.elasticsearch.errors import CredentialsRefused
+
+    wrong = {
+        "api_key": {"api_key": base64.b64encode(b"no-such-id:no-such-key").decode()},
+        "basic": {"username": cluster.username, "password": "not-the-password"},
+        "none": {},
+    }[how]
+    for component in (ElasticsearchSink, ElasticsearchBulkSink):
+        sink = component.create(cluster.config(hosts=[cluster.address], **wrong), cluster.context(tmp_path))
+        with pytest.raises(CredentialsRefused, match=r"^Elasticsearch: HTTP 401: security_exception: ") as refused:
+            sink.prepare()
+        sink.close()
+        assert not is_retryable(refused.value) and "not-the-password" not in str(refused.value)
+    assert cluster.client.indices.get_alias(index=f"{cluster.prefix}-*").body == {}
+
+
+def test_a_chunk_over_the_request_size_limit_is_dead_lettered_with_the_reason(tmp_path: Path) -> None:
+    """``http.max_content_length`` (here 8 KiB): a larger bulk request is answered 413, its items failed
+    with the reason; chunks kept under it by ``max_chunk_bytes`` all go through."""
+    server = FakeElasticsearch(max_content_length=8192)
+    cluster = Cluster(server.url, "catalog", build_client({"hosts": [server.url]}), server)
+    try:
+        sink = run_sink(cluster, tmp_path, catalog(30), max_chunk_bytes=64 * 1024)
+        assert sink.report.records == 0 and sink.report.failure_count == 33  # one request of 33 documents
+        assert cluster.letters[-1].error == (
+            "HTTP 413: the request is larger than the cluster's http.max_content_length (lower max_chunk_bytes)"
+        )
+        sink = run_sink(cluster, tmp_path, catalog(30), max_chunk_bytes=8192)
+        assert sink.report.records == 33 and sink.report.failure_count == 0 and cluster.count() == 30
+    finally:
+        cluster.client.close()
+        server.close()
+
+
+def test_the_index_prefix_keeps_index_names_within_255_bytes(cluster: Cluster, tmp_path: Path) -> None:
+    from airflow_provider_ingest.elasticsearch.mappings import MAX_PREFIX_LENGTH
+
+    longest = f"{cluster.prefix}-" + "p" * (MAX_PREFIX_LENGTH - len(cluster.prefix) - 1)
+    with pytest.raises(ValueError, match=r"index_prefix\n  String should have at most 224 characters"):
+        ElasticsearchBulkSink.config_class.model_validate({"hosts": [cluster.url], "index_prefix": longest + "p"})
+    try:
+        sink = run_bulk(cluster, tmp_path, catalog(2), index_prefix=longest, mode="replace")
+        assert sink.report.failure_count == 0 and max(len(name) for name in cluster.physical("*")) == 255
+    finally:
+        for kind in KINDS:
+            cluster.client.options(ignore_status=404).indices.delete_index_template(name=f"{longest}-{kind}")
 
 
 def test_replace_switches_aliases_atomically_and_prunes(cluster: Cluster, tmp_path: Path) -> None:

@@ -62,7 +62,9 @@ def translated() -> Iterator[None]:
 
 
 def error_text(error: Any) -> str:
-    """``type: reason`` of an Elasticsearch error object, or its text."""
+    """``type: reason`` of an Elasticsearch error object, or its text ("" for no body)."""
+    if error is None:
+        return ""
     if isinstance(error, dict):
         error = error.get("error", error)
     if isinstance(error, dict):
