@@ -6,7 +6,7 @@ per-item results; ``index``, ``create``, ``delete`` and ``update`` actions: a pa
 ``doc_as_upsert``, a script by id or inline, ``document_missing_exception``, ``noop``), ``_scripts``,
 ``_aliases``, ``_alias``, ``_count``, ``_refresh``, ``_mget``, ``_doc`` GET, ``_search`` (the query DSL of
 :class:`Query`, sorting, ``search_after``, ``_source`` filtering, completion suggestions), and
-``_security/api_key`` / ``_security/_authenticate``. Scripts: only the painless sources in :data:`SCRIPTS`,
+``_security/api_key`` (create). Scripts: only the painless sources in :data:`SCRIPTS`,
 each run by a Python function doing what it does; any other is refused.
 
 It refuses what Elasticsearch 8/9 refuses where the product relies on it (the rules, with their sources):
@@ -1202,13 +1202,8 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 lines = [line for line in raw.split(b"\n") if line.strip()]
                 return server.bulk(lines, parts[0] if len(parts) == 2 else None, refresh)
             body = json.loads(raw) if raw else {}
-            if parts[0] == "_security":
-                if parts[1:] == ["api_key"] and method in ("PUT", "POST"):
-                    return server.create_api_key(body)
-                if parts[1:] == ["_authenticate"]:
-                    principal = server.principals[-1] or "_anonymous"
-                    kind = "api_key" if principal.startswith("api_key:") else "realm"
-                    return 200, {"username": principal, "authentication_type": kind}
+            if parts == ["_security", "api_key"] and method in ("PUT", "POST"):
+                return server.create_api_key(body)
             if parts[0] == "_index_template":
                 if method == "PUT":
                     if refusal := _definition_error(body.get("template", {}).get("mappings") or {}):

@@ -11,11 +11,14 @@ import base64
 import json
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from es_server import CHALLENGES, FakeElasticsearch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_elasticsearch import Cluster, _fake, _real
 
 from airflow_provider_ingest.elasticsearch.client import build_client
@@ -294,6 +297,74 @@ def test_a_request_over_the_size_limit_is_answered_413(fake: Cluster) -> None:
         status, body = refusal(lambda: client.bulk(operations=padded + b"\n"))
         assert (status, body) == (413, None)
         assert client.info()["version"]["number"]  # the connection closed, a new one is served
+    finally:
+        client.close()
+        server.close()
+
+
+ACTIONS = st.lists(
+    st.tuples(st.sampled_from(["index", "create", "delete", "update"]), st.sampled_from("abc")), max_size=12
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ACTIONS)
+def test_bulk_items_follow_the_documents_there(cluster: Cluster, actions: list[tuple[str, str]]) -> None:
+    """Whatever the sequence of actions on a few ids, each item's status and result follow from whether its
+    document exists at that point, and what is left is what a dict of the writes holds."""
+    index = f"{cluster.prefix}-rules-{uuid.uuid4().hex[:8]}"
+    cluster.client.indices.create(index=index, mappings=STRICT)
+    model: dict[str, int] = {}
+    expected, operations = [], []
+    for step, (action, doc_id) in enumerate(actions):
+        operations.append({action: {"_id": doc_id}})
+        there = doc_id in model
+        if action == "delete":
+            expected.append((action, 200, "deleted") if there else (action, 404, "not_found"))
+            model.pop(doc_id, None)
+            continue
+        operations.append({"doc": {"count": step}} if action == "update" else {"name": doc_id, "count": step})
+        if action == "create" and there:
+            expected.append((action, 409, "version_conflict_engine_exception"))
+        elif action == "update" and not there:
+            expected.append((action, 404, "document_missing_exception"))
+        else:
+            expected.append((action, 200, "updated") if there else (action, 201, "created"))
+            model[doc_id] = step
+    if operations:
+        answer = cluster.client.bulk(index=index, operations=operations, refresh=True)
+        assert items(answer) == expected
+        assert answer["errors"] is any(status >= 400 and result != "not_found" for _, status, result in expected)
+    hits = cluster.client.search(index=index, query={"match_all": {}}, size=10)["hits"]["hits"]
+    assert {hit["_id"]: hit["_source"]["count"] for hit in hits} == model
+    cluster.client.indices.delete(index=index)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,230}", fullmatch=True))
+def test_every_index_prefix_the_config_takes_makes_names_the_cluster_takes(prefix: str) -> None:
+    """``index_prefix`` passes the sinks' validation only if every physical index name it leads to is one
+    Elasticsearch creates (the test server refuses names as Elasticsearch does)."""
+    from pydantic import ValidationError
+
+    from airflow_provider_ingest.elasticsearch.mappings import aliases, new_index_name
+    from airflow_provider_ingest.elasticsearch.sink import ElasticsearchConfig, stamp
+
+    server = FakeElasticsearch()
+    client = build_client({"hosts": [server.url]})
+    try:
+        try:
+            ElasticsearchConfig.model_validate({"hosts": [server.url], "index_prefix": prefix})
+        except ValidationError:
+            accepted = False
+        else:
+            accepted = True
+        names = [new_index_name(alias, stamp()) for alias in aliases(prefix).values()]
+        created = []
+        for name in names:
+            status = client.options(ignore_status=400).indices.create(index=name).meta.status
+            created.append(status == 200)
+        assert accepted == all(created), (prefix, created)
     finally:
         client.close()
         server.close()
