@@ -41,8 +41,8 @@ It refuses what Elasticsearch 8/9 refuses where the product relies on it (the ru
   (a 400 item in bulk); a value of the wrong type, a keyword longer than 32766 bytes are refused too.
 - Aliases (https://www.elastic.co/guide/en/elasticsearch/reference/current/indices-aliases.html): one
   ``_aliases`` call is atomic: an action naming a missing index fails the whole call with 404
-  ``index_not_found_exception`` (a ``remove`` of a missing alias, 404 ``aliases_not_found_exception``) and
-  nothing changes. Writes through an alias go to its only index or its ``is_write_index``.
+  ``index_not_found_exception`` and nothing changes (a call whose removes find no alias, 404
+  ``aliases_not_found_exception``). Writes through an alias go to its only index or its ``is_write_index``.
 - Request size (``http.max_content_length``, default 100mb,
   https://www.elastic.co/guide/en/elasticsearch/reference/current/modules-network.html#http-settings,
   SETTING_HTTP_MAX_CONTENT_LENGTH in server/src/main/java/org/elasticsearch/http/HttpTransportSettings.java):
@@ -521,9 +521,12 @@ class FakeElasticsearch:
         return refused or _mapping_error(mappings, source)
 
     def update_aliases(self, actions: list[dict[str, Any]]) -> tuple[int, Any]:
-        """Apply ``add``/``remove`` actions all together, or none of them: every action is checked first."""
+        """Apply ``add``/``remove`` actions all together, or none of them: every action is checked first. A
+        ``remove`` finding no alias is skipped (404 ``aliases_not_found_exception`` with ``must_exist``, or when
+        no action of the call changes anything)."""
         planned = {alias: set(members) for alias, members in self.aliases.items()}
         writes = dict(self.write_indexes)
+        changed = False
         for action in actions:
             ((verb, spec),) = action.items()
             if verb not in ("add", "remove"):
@@ -544,14 +547,21 @@ class FakeElasticsearch:
                         )
                         return 400, _error("invalid_alias_name_exception", reason)
                     planned.setdefault(alias, set()).update(indexes)
+                    changed = True
                     if spec.get("is_write_index"):
                         writes[alias] = indexes[-1]
                     continue
                 if not planned.get(alias, set()) & set(indexes):
-                    return 404, _error("aliases_not_found_exception", f"aliases [{alias}] missing")
+                    if spec.get("must_exist"):
+                        return 404, _error("aliases_not_found_exception", f"aliases [{alias}] missing")
+                    continue  # nothing to remove: skipped, unless no action of the call does anything
+                changed = True
                 planned[alias] -= set(indexes)
                 if writes.get(alias) in indexes:
                     del writes[alias]
+        if not changed:
+            names = ",".join(spec.get("alias", "") for action in actions for spec in action.values())
+            return 404, _error("aliases_not_found_exception", f"aliases [{names}] missing")
         self.alias_calls.append(actions)
         self.aliases = {alias: members for alias, members in planned.items() if members}
         self.write_indexes = {alias: index for alias, index in writes.items() if alias in self.aliases}
