@@ -343,6 +343,16 @@ def test_replace_refuses_a_shrink_beyond_max_shrink(cluster: Cluster, tmp_path: 
     assert cluster.count() == 9
 
 
+def test_replace_after_upsert_runs_measures_the_shrink_against_every_live_document(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Documents an ``upsert`` run wrote are searchable only after a refresh: ``replace`` refreshes the live
+    index before counting it, or it would find 0 there and let any shrink through."""
+    run_bulk(cluster, tmp_path, [record for service in "abcde" for record in catalog(1, service=service)])
+    with pytest.raises(PublishRefused, match=r"1 documents against 5 in .*-services, a drop of 80% \(max_shrink 20%\)"):
+        run_bulk(cluster, tmp_path, catalog(1, service="a"), mode="replace", max_shrink=0.2)
+
+
 def test_replace_refuses_failed_documents_beyond_max_failures(cluster: Cluster, tmp_path: Path) -> None:
     run_bulk(cluster, tmp_path, catalog(10), mode="replace")
     before = cluster.physical()
