@@ -54,6 +54,7 @@ class Cluster:
     client: Any
     fake: FakeElasticsearch | None = None
     letters: list[Any] = field(default_factory=list)
+    api_key_ids: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -71,7 +72,9 @@ class Cluster:
 
     def api_key(self) -> str:
         """A new API key (encoded, as the ``api_key`` setting takes it), made with the cluster's security API."""
-        return str(self.client.security.create_api_key(name=f"{self.prefix}-{uuid.uuid4().hex[:8]}")["encoded"])
+        made = self.client.security.create_api_key(name=f"{self.prefix}-{uuid.uuid4().hex[:8]}")
+        self.api_key_ids.append(made["id"])
+        return str(made["encoded"])
 
     def config(self, **settings: Any) -> dict[str, Any]:
         return {"hosts": [self.url], "index_prefix": self.prefix, **FAST, **settings}
@@ -109,7 +112,10 @@ def _real() -> Iterator[Cluster]:
         pytest.skip("INGEST_TEST_ES_URL is not set: no real Elasticsearch cluster to test against")
     prefix = f"ingest-test-{uuid.uuid4().hex[:8]}"
     client = build_client({"hosts": [REAL_URL]})
-    yield Cluster(REAL_URL, prefix, client)
+    cluster = Cluster(REAL_URL, prefix, client)
+    yield cluster
+    if cluster.api_key_ids:
+        client.security.invalidate_api_key(ids=cluster.api_key_ids)
     names = list(client.indices.get_alias(index=f"{prefix}-*", ignore_unavailable=True).body)
     if names:  # by name: clusters refuse wildcard deletes (action.destructive_requires_name)
         client.indices.delete(index=",".join(names))
