@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from support.catalogs import postgres_database
 from support.dags import dag_bag, mapped_xcoms, run_dag, task_states, xcoms
 
+from airflow_provider_ingest.cli import main
 from airflow_provider_ingest.partitions import Part, Unit, balance, plan
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.run import run_workflow
@@ -195,3 +196,22 @@ def test_the_partitioned_dag_stages_what_the_unpartitioned_run_stages(
     assert kinds.count("database_schema") == len(SCHEMAS)
     assert kinds.count("table") == sum(SCHEMAS.values()) + 1 - 1  # the view, less the table filtered out
     assert kinds.count("lineage") >= 1
+
+
+# --- airflow-ingest run --workers -----------------------------------------------------------------------------
+
+
+def test_run_with_workers_stages_what_the_unpartitioned_run_stages(
+    tmp_path: Path, catalog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "parts.yaml"
+    path.write_text(workflow_text(catalog, tmp_path, partitions=None))
+    assert main(["run", str(path), "--workers", "3", "--run-id", "three", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "part 1/3: 2 schemas, 9 relations" in out and "part 3/3: 4 schemas and any new one" in out
+    staged = tmp_path / "staging" / "parts" / "three" / "staged.jsonl"
+    merged = record_lines(str(staged))
+    assert merged == serial_staged(catalog, tmp_path)
+    assert record_lines(str(tmp_path / "published.jsonl")) == merged
+    outputs = sorted((tmp_path / "staging" / "parts" / "three").glob("part-*/output.jsonl"))
+    assert [path.parent.name for path in outputs] == ["part-0", "part-1", "part-2"]

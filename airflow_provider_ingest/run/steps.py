@@ -104,6 +104,84 @@ def run_workflow(
     )
 
 
+def run_part(
+    workflow: LoadedWorkflow,
+    part: Part,
+    *,
+    run_id: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    interruption: Interruption | None = None,
+) -> RunResult:
+    """One part of a partitioned run: the part's records from the source, through the processors, into the
+    sink and into a staged file (the result's ``output_uri``) for :func:`run_merge`."""
+    context = workflow_context(workflow, run_id, name)
+    components = [
+        instantiate(role, spec, context, workflow=workflow, where=where)
+        for role, where, spec in workflow.spec.components()
+        if role in ("source", "processor", "sink")
+    ]
+    source = components[0]
+    if not isinstance(source, Source):
+        raise ConfigurationError(f"{workflow.spec.source.type!r} is not a source")
+    source.scope(part)
+    output = _output(context)
+    components.append(output)
+    step = Step(
+        name=f"{workflow.name} {part.label}",
+        components=components,
+        producer=source,
+        processors=[c for c in components if isinstance(c, Processor)],
+        ends=[c for c in components if isinstance(c, Sink)],
+        output_uri=output.config.path,  # type: ignore[attr-defined]
+    )
+    return execute(
+        step, context, threshold=workflow.spec.workflow.success_threshold, interruption=interruption, progress=progress
+    )
+
+
+def run_merge(
+    workflow: LoadedWorkflow,
+    inputs: list[str],
+    *,
+    run_id: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    interruption: Interruption | None = None,
+) -> RunResult:
+    """The end of a partitioned run: the parts' staged files, in part order, into the stage, then the bulk sink."""
+    from airflow_provider_ingest.components.file import FileSource
+
+    context = workflow_context(workflow, run_id, name)
+    components = [
+        instantiate(role, spec, context, workflow=workflow, where=where)
+        for role, where, spec in workflow.spec.components()
+        if role in ("stage", "bulk_sink")
+    ]
+    reader = FileSource.create({"path": inputs}, context)
+    reader.report.component = "input"
+    step = Step(
+        name=f"{workflow.name} merge",
+        components=[reader, *components],
+        producer=reader,
+        ends=[c for c in components if isinstance(c, Stage)],
+        bulk_sink=next((c for c in components if isinstance(c, BulkSink)), None),
+    )
+    return execute(
+        step, context, threshold=workflow.spec.workflow.success_threshold, interruption=interruption, progress=progress
+    )
+
+
+def _output(context: RunContext) -> Component:
+    """The staged file a step writes for the next one, with column samples, named ``output``."""
+    from airflow_provider_ingest.components.file import FileSink
+
+    suffix = ".jsonl.gz" if context.compression == "gzip" else ".jsonl"
+    output = FileSink.create({"path": context.staging_uri("output" + suffix), "keep_samples": True}, context)
+    output.report.component = "output"
+    return output
+
+
 def task_context(
     *,
     dag_id: str,
@@ -173,7 +251,7 @@ def run_task(
     The result's ``output_uri`` is the staged file written for the next task, or, for a sink or bulk sink,
     the first place it wrote to (its first asset; None for a sink such as ``console``).
     """
-    from airflow_provider_ingest.components.file import FileSink, FileSource
+    from airflow_provider_ingest.components.file import FileSource
 
     component = instantiate(role, ComponentSpec(type=component_type, config=config), context)
     _announce(context, on_secret)
@@ -200,11 +278,9 @@ def run_task(
         if isinstance(component, Processor):
             step.processors = [component]
         if role in ("source", "processor"):
-            suffix = ".jsonl.gz" if context.compression == "gzip" else ".jsonl"
-            output = FileSink.create({"path": context.staging_uri("output" + suffix), "keep_samples": True}, context)
-            output.report.component = "output"
+            output = _output(context)
             step.components.append(output)
-            step.ends = [output]
+            step.ends = [output]  # type: ignore[list-item]
             step.output_uri = output.config.path  # type: ignore[attr-defined]
         else:
             step.ends = [component]  # type: ignore[list-item]
