@@ -47,6 +47,7 @@ workflow:
 airflow:
   dag_id: {dag_id}
   retries: 0
+  partitions: {{by: schema, max: {parts}}}
 """
 
 
@@ -153,8 +154,8 @@ def celery(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def staged_records(uri: str) -> list[str]:
-    """The records of a staged file, each as its JSON line, sorted."""
-    return sorted(dump_record(record) for record in read_records(uri))
+    """The records of a staged file, each as its JSON line, in file order."""
+    return [dump_record(record) for record in read_records(uri)]
 
 
 def test_a_partitioned_workflow_runs_on_two_celery_workers(celery: Celery, tmp_path: Path) -> None:
@@ -163,7 +164,7 @@ def test_a_partitioned_workflow_runs_on_two_celery_workers(celery: Celery, tmp_p
 
     airflow = celery.airflow
     dags = airflow.home / "dags"
-    text = WORKFLOW.format(url=celery.catalog_url, conn=S3_CONN, bucket=BUCKET, dag_id="celery_catalog")
+    text = WORKFLOW.format(url=celery.catalog_url, conn=S3_CONN, bucket=BUCKET, dag_id="celery_catalog", parts=PARTS)
     (dags / "catalog.yaml").write_text(text)
     shutil.copy(LOADER, dags / LOADER.name)
 
@@ -172,18 +173,17 @@ def test_a_partitioned_workflow_runs_on_two_celery_workers(celery: Celery, tmp_p
     instances = airflow.task_instances("celery_catalog", run_id)
     states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in instances}
     assert (state, set(states.values())) == ("success", {"success"}), f"{states}\n{airflow.logs()}"
-    hosts = {(ti["task_id"], ti["map_index"]): ti["hostname"] for ti in instances}
-    print(hosts)
+    sources = sorted((ti["map_index"], ti["hostname"]) for ti in instances if ti["task_id"] == "source")
+    assert [index for index, _ in sources] == list(range(PARTS))
+    assert {host for _, host in sources} == set(WORKERS), sources  # both workers ran parts
     staged = airflow.xcom("celery_catalog", run_id, "stage")["uri"]
     assert staged.startswith(f"s3://{S3_CONN}@{BUCKET}/staging/celery_catalog/")
 
     reference = tmp_path / "reference"
     reference.mkdir()
-    (reference / "catalog.yaml").write_text(
-        text.replace(f"s3://{S3_CONN}@{BUCKET}/staging", str(reference / "staging")).replace(
-            f"s3://{S3_CONN}@{BUCKET}/published", str(reference / "published")
-        )
-    )
+    unpartitioned = text.replace(f"s3://{S3_CONN}@{BUCKET}/staging", str(reference / "staging"))
+    unpartitioned = unpartitioned.replace(f"s3://{S3_CONN}@{BUCKET}/published", str(reference / "published"))
+    (reference / "catalog.yaml").write_text(unpartitioned.replace(f"  partitions: {{by: schema, max: {PARTS}}}\n", ""))
     result = run_workflow(load_workflow(reference / "catalog.yaml"))
     assert result.success and result.staged_uri, result.error
     expected = staged_records(result.staged_uri)
