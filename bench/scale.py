@@ -5,10 +5,12 @@ The catalog is ``bench/sql_source.py``'s (20 schemas x 100 tables x 20 columns, 
 LocalExecutor with parallelism 4, a PostgreSQL metadata database of its own) runs two DAGs of one workflow,
 ``sql`` source -> file stage -> file bulk sink, partitioned by schema into at most 1 and at most 4 parts.
 Each is triggered through the REST API; its time is the run's own, from being queued (the trigger) to its
-end (success), as Airflow records them. Then the two runs' merged staged files are compared record for record.
+end (success), as Airflow records them. A first, untimed run of each warms up Airflow's processes and the
+server's caches; then the DAGs run alternately. Last, the two DAGs' merged staged files are compared record
+for record.
 
-Usage: ``python bench/scale.py [--url URL] [--repeat 1]``. Last line:
-``p1_seconds=A p4_seconds=B speedup=C identical=true|false`` (best of ``--repeat`` runs each).
+Usage: ``python bench/scale.py [--url URL] [--repeat 2]``. Last line:
+``p1_seconds=A p4_seconds=B speedup=C identical=true|false`` (best of ``--repeat`` timed runs each).
 """
 
 from __future__ import annotations
@@ -61,6 +63,13 @@ def run_seconds(airflow: AirflowProcesses, dag_id: str) -> tuple[float, str]:
     return (ended - queued).total_seconds(), run_id
 
 
+def task_seconds(airflow: AirflowProcesses, dag_id: str, run_id: str) -> str:
+    """How long each task instance of a run took, in task order (mapped ones by index)."""
+    instances = sorted(airflow.task_instances(dag_id, run_id), key=lambda ti: (ti["start_date"] or "", ti["map_index"]))
+    names = [ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "") for ti in instances]
+    return ", ".join(f"{name} {ti['duration'] or 0:.1f}s" for name, ti in zip(names, instances, strict=True))
+
+
 def staged_lines(uri: str) -> list[str]:
     """The records of a staged file, each as its JSON line, in file order."""
     from airflow_provider_ingest.records import dump_record
@@ -76,7 +85,7 @@ def main() -> None:
         default=os.environ.get("INGEST_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"),
         help="SQLAlchemy URL of the PostgreSQL server (any database on it)",
     )
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each DAG, alternately; the best time counts")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs of each DAG, alternately; the best counts")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "tests"))
     from support.airflow_processes import AirflowProcesses, airflow_env, free_port
@@ -115,12 +124,15 @@ def main() -> None:
         shutil.copy(REPO / "dags" / "ingest_dags.py", home / "dags" / "ingest_dags.py")
         airflow.migrate()
         airflow.start_core()
-        for _ in range(args.repeat):
+        for attempt in range(args.repeat + 1):
             for parts in PARTS:
                 seconds, run_id = run_seconds(airflow, f"scale_p{parts}")
-                times[parts].append(seconds)
+                if attempt > 0:
+                    times[parts].append(seconds)
                 staged[parts] = airflow.xcom(f"scale_p{parts}", run_id, "stage")["uri"]
-                print(f"{parts} partition(s): {seconds:.1f}s from trigger to success")
+                tasks = task_seconds(airflow, f"scale_p{parts}", run_id)
+                what = "warm-up, " if attempt == 0 else ""
+                print(f"{parts} partition(s): {what}{seconds:.1f}s from trigger to success; {tasks}")
         records = {parts: staged_lines(uri) for parts, uri in staged.items()}
     finally:
         airflow.stop()

@@ -117,6 +117,7 @@ class AirflowProcesses:
 
     def stop(self) -> None:
         """Terminate every process group started, then kill what is left of them."""
+        self.session.close()  # the API server's graceful shutdown waits for open connections
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
