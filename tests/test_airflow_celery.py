@@ -135,8 +135,7 @@ def celery(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         airflow = AirflowProcesses(home, env, BUDGET)
         try:
             airflow.migrate()
-            airflow.start_core()
-            for name in WORKERS:
+            for name in WORKERS:  # started first: they start up while the API server does
                 folder = tmp_path / name
                 (folder / "tmp").mkdir(parents=True)
                 airflow.start(
@@ -147,9 +146,16 @@ def celery(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
                     cwd=folder,
                     env={"TMPDIR": str(folder / "tmp"), WORKER_VARIABLE: name},
                 )
+            airflow.start_core()
+            airflow.wait_for("both Celery workers", lambda: all(worker_ready(home, name) for name in WORKERS))
             yield Celery(airflow, catalog_url)
         finally:
             airflow.stop()
+
+
+def worker_ready(home: Path, name: str) -> bool:
+    """Whether the worker ``name`` says it consumes its queue (Celery's ``<node> ready.``)."""
+    return f"{name}@{socket.gethostname()} ready." in (home / f"{name}.log").read_text(errors="replace")
 
 
 def staged_records(uri: str) -> list[str]:

@@ -20,6 +20,9 @@ import requests
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 REQUEST_TIMEOUT = 120.0
 """The longest a single REST call may take (a busy API server with one worker answers late, not never)."""
+STOP_TIMEOUT = 10.0
+"""Seconds the processes get to end on SIGTERM before they are killed (the API server takes about 11 on its own:
+nothing they would save is kept)."""
 TESTS = Path(__file__).resolve().parents[1]
 
 
@@ -121,7 +124,7 @@ class AirflowProcesses:
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + STOP_TIMEOUT
         for process in self.processes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
