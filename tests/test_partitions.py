@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import test_airflow_e2e
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.catalogs import postgres_database
-from support.dags import dag_bag, mapped_xcoms, run_dag, task_states, xcoms
+from support.dags import LOADER, dag_bag, mapped_xcoms, run_dag, task_states, xcoms
+from test_airflow_e2e import Airflow
 
 from airflow_provider_ingest.cli import main
 from airflow_provider_ingest.partitions import Part, Unit, balance, plan
@@ -88,6 +91,9 @@ def serial_staged(url: str, tmp_path: Path) -> list[dict[str, Any]]:
     return record_lines(result.staged_uri)
 
 
+scheduler = test_airflow_e2e.airflow
+"""The fixture of a real Airflow: API server, scheduler (LocalExecutor) and DAG processor."""
+
 # --- the plan -------------------------------------------------------------------------------------------------
 
 units_strategy = st.lists(
@@ -153,6 +159,7 @@ def test_a_part_that_is_not_one_is_refused() -> None:
 # --- the DAG --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.airflow
 def test_the_dag_plans_then_maps_source_processors_and_sink_then_merges(dags_folder: Path, tmp_path: Path) -> None:
     (dags_folder / "parts.yaml").write_text(workflow_text("postgresql://nobody@127.0.0.1:1/none", tmp_path))
     bag = dag_bag(dags_folder)
@@ -169,6 +176,7 @@ def test_the_dag_plans_then_maps_source_processors_and_sink_then_merges(dags_fol
     assert tasks["bulk_sink"].upstream_task_ids == {"stage"}
 
 
+@pytest.mark.airflow
 def test_the_partitioned_dag_stages_what_the_unpartitioned_run_stages(
     dags_folder: Path, tmp_path: Path, catalog: str
 ) -> None:
@@ -215,3 +223,81 @@ def test_run_with_workers_stages_what_the_unpartitioned_run_stages(
     assert record_lines(str(tmp_path / "published.jsonl")) == merged
     outputs = sorted((tmp_path / "staging" / "parts" / "three").glob("part-*/output.jsonl"))
     assert [path.parent.name for path in outputs] == ["part-0", "part-1", "part-2"]
+
+
+def failing_workflow(url: str, out: Path, *, failing_attempts: int, retries: int) -> str:
+    """The workflow, its processors refusing every record of schema gamma in the first ``failing_attempts``
+    attempts, and every component required to succeed whole."""
+    text = workflow_text(url, out).replace("  retries: 0", f"  retries: {retries}\n  retry_delay: 0")
+    processor = (
+        "  - type: support.components:FailSchema\n"
+        f"    config: {{schema_name: gamma, attempts: '{out / 'attempts'}', failing_attempts: {failing_attempts}}}\n"
+    )
+    text = text.replace("sink: {type: console}", processor + "sink: {type: console}")
+    return text.replace("workflow:\n", "workflow:\n  success_threshold: 100\n")
+
+
+@pytest.mark.airflow
+def test_a_failing_part_fails_the_run_and_nothing_is_staged_or_published(
+    dags_folder: Path, tmp_path: Path, catalog: str
+) -> None:
+    (dags_folder / "parts.yaml").write_text(failing_workflow(catalog, tmp_path, failing_attempts=1, retries=0))
+    dag_run = run_dag(dags_folder, "parts")
+    assert str(dag_run.state) == "failed"
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
+    gamma = 1  # part 2/3 holds gamma (see the DAG test above)
+    assert [states[("failschema", index)] for index in range(3) if index != gamma] == ["success"] * 2
+    assert [states[("source", index)] for index in range(3)] == ["success"] * 3
+    assert states[("failschema", gamma)] == "failed", states
+    # the mapped sink is expanded once every processor instance succeeded: not at all here
+    assert (states[("sink", -1)], states[("stage", -1)], states[("bulk_sink", -1)]) == ("upstream_failed",) * 3
+    assert states[("cleanup_staging", -1)] == "success"
+    assert not (tmp_path / "published.jsonl").exists()
+    assert not list((tmp_path / "staging").rglob("staged.jsonl"))
+
+
+def test_run_with_workers_stops_at_a_failing_part(
+    tmp_path: Path, catalog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "parts.yaml"
+    path.write_text(failing_workflow(catalog, tmp_path, failing_attempts=1, retries=0))
+    assert main(["run", str(path), "--workers", "2", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "run failed: a part failed, so nothing was staged or published" in out
+    assert "attempt 1 refuses pg." in out
+    assert not (tmp_path / "published.jsonl").exists()
+    assert not list((tmp_path / "staging").rglob("staged.jsonl"))
+
+
+# --- under the scheduler --------------------------------------------------------------------------------------
+
+
+@pytest.mark.airflow
+def test_under_the_local_executor_a_part_that_fails_once_is_retried_alone(
+    scheduler: Airflow, tmp_path: Path, catalog: str
+) -> None:
+    """The partitioned DAG run by a real scheduler: the parts run as mapped task instances, the one part whose
+    processor fails once is retried (that map index alone), and the run stages what the unpartitioned run does."""
+    dags = scheduler.home / "dags"
+    (dags / "parts.yaml").write_text(failing_workflow(catalog, tmp_path, failing_attempts=1, retries=1))
+    shutil.copy(LOADER, dags / LOADER.name)
+    scheduler.wait_for("the generated DAG", lambda: scheduler.call("GET", "/api/v2/dags/parts"))
+    scheduler.call("PATCH", "/api/v2/dags/parts", json={"is_paused": False})
+    run_id = scheduler.call("POST", "/api/v2/dags/parts/dagRuns", json={"logical_date": None})["dag_run_id"]
+    path = f"/api/v2/dags/parts/dagRuns/{run_id}"
+    state = scheduler.wait_for(
+        "the run to finish",
+        lambda: (state := scheduler.call("GET", path)["state"]) in ("success", "failed") and state,
+    )
+    instances = scheduler.call("GET", f"{path}/taskInstances", params={"limit": 100})["task_instances"]
+    tries = {(ti["task_id"], ti["map_index"]): (ti["state"], ti["try_number"]) for ti in instances}
+    assert state == "success", (tries, scheduler.logs())
+    gamma = 1
+    assert {key: value for key, value in tries.items() if value[1] != 1} == {("failschema", gamma): ("success", 2)}
+    assert sorted(index for task_id, index in tries if task_id == "source") == [0, 1, 2]
+    assert {value[0] for value in tries.values()} == {"success"}
+    assert (tmp_path / "attempts").read_text().count("\n") == 2  # gamma's part, tried twice
+    stage = scheduler.call("GET", f"{path}/taskInstances/stage/xcomEntries/return_value")["value"]
+    merged = record_lines(stage["uri"])
+    assert record_lines(str(tmp_path / "published.jsonl")) == merged
+    assert merged == serial_staged(catalog, tmp_path)
