@@ -180,6 +180,20 @@ def test_the_dag_plans_then_maps_source_processors_and_sink_then_merges(dags_fol
     assert tasks["sink"].upstream_task_ids == {"filter"}
     assert tasks["stage"].upstream_task_ids == {"filter"}
     assert tasks["bulk_sink"].upstream_task_ids == {"stage"}
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from airflow_provider_ingest.ui.shapes import dag_shape
+
+    shape = dag_shape("parts", DagSerialization.to_dict(dag))
+    assert [(task.task_id, task.role, task.mapped) for task in shape.tasks if task.role != "cleanup"] == [
+        ("plan_partitions", "plan", False),
+        ("source", "source", True),
+        ("filter", "processor", True),
+        ("sink", "sink", True),
+        ("stage", "stage", False),
+        ("bulk_sink", "bulk_sink", False),
+    ]
+    assert [task.task_id for task in shape.steps] == ["source", "filter", "sink", "stage", "bulk_sink"]
 
 
 @pytest.mark.airflow
