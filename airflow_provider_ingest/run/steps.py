@@ -80,10 +80,7 @@ def run_workflow(
 ) -> RunResult:
     """Run a whole workflow in this process; ``name`` and ``run_id`` place its staged files."""
     context = workflow_context(workflow, run_id, name)
-    components = [
-        instantiate(role, spec, context, workflow=workflow, where=where)
-        for role, where, spec in workflow.spec.components()
-    ]
+    components = _instantiated(workflow, context, ("source", "processor", "sink", "stage", "bulk_sink"))
     for warning in workflow.warnings:  # what the file asks for and this run does not do
         components[0].warn(str(warning))
     _announce(context, on_secret)
@@ -116,15 +113,13 @@ def run_part(
     """One part of a partitioned run: the part's records from the source, through the processors, into the
     sink and into a staged file (the result's ``output_uri``) for :func:`run_merge`."""
     context = workflow_context(workflow, run_id, name)
-    components = [
-        instantiate(role, spec, context, workflow=workflow, where=where)
-        for role, where, spec in workflow.spec.components()
-        if role in ("source", "processor", "sink")
-    ]
+    components = _instantiated(workflow, context, ("source", "processor", "sink"))
     source = components[0]
     if not isinstance(source, Source):
         raise ConfigurationError(f"{workflow.spec.source.type!r} is not a source")
     source.scope(part)
+    for warning in workflow.warnings if part.index == 0 else ():  # said once, by the first part
+        source.warn(str(warning))
     output = _output(context)
     components.append(output)
     step = Step(
@@ -153,11 +148,7 @@ def run_merge(
     from airflow_provider_ingest.components.file import FileSource
 
     context = workflow_context(workflow, run_id, name)
-    components = [
-        instantiate(role, spec, context, workflow=workflow, where=where)
-        for role, where, spec in workflow.spec.components()
-        if role in ("stage", "bulk_sink")
-    ]
+    components = _instantiated(workflow, context, ("stage", "bulk_sink"))
     reader = FileSource.create({"path": inputs}, context)
     reader.report.component = "input"
     step = Step(
@@ -170,6 +161,15 @@ def run_merge(
     return execute(
         step, context, threshold=workflow.spec.workflow.success_threshold, interruption=interruption, progress=progress
     )
+
+
+def _instantiated(workflow: LoadedWorkflow, context: RunContext, roles: tuple[str, ...]) -> list[Component]:
+    """The workflow's components of these roles, in run order."""
+    return [
+        instantiate(role, spec, context, workflow=workflow, where=where)
+        for role, where, spec in workflow.spec.components()
+        if role in roles
+    ]
 
 
 def _output(context: RunContext) -> Component:
