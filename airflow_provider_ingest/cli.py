@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
 
+    from airflow_provider_ingest.run.partitioned import PartitionedResult
     from airflow_provider_ingest.run.progress import Progress
 
 
@@ -27,6 +29,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="run a workflow file in this process")
     run.add_argument("file")
     run.add_argument("--run-id", help="name of this run's staging folder (default: a timestamp)")
+    run.add_argument(
+        "--workers",
+        type=_count,
+        metavar="N",
+        help="a partitioned run in N processes: the parts as airflow.partitions plans them (else at most N parts"
+        " by schema), then the stage and bulk sink once",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.add_argument(
         "--progress-every",
@@ -113,6 +122,13 @@ def _test_connection(args: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
+def _count(text: str) -> int:
+    """A whole number of at least 1, for a command-line option."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return int(text)
+
+
 def _seconds(text: str) -> float:
     """A positive number of seconds, for a command-line option."""
     try:
@@ -128,6 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     from airflow_provider_ingest.errors import IngestError
     from airflow_provider_ingest.run import Interruption, RunInterrupted, run_workflow
     from airflow_provider_ingest.run.interrupt import on_signals
+    from airflow_provider_ingest.run.partitioned import PartitionedResult, run_partitioned
     from airflow_provider_ingest.run.status import status_lines
     from airflow_provider_ingest.staging.paths import check_segment
     from airflow_provider_ingest.workflow.loader import load_workflow
@@ -139,7 +156,8 @@ def _run(args: argparse.Namespace) -> int:
             check_segment(args.run_id, "--run-id")
         with on_signals(interruption):
             workflow = load_workflow(args.file)
-            result = run_workflow(workflow, run_id=args.run_id, progress=progress, interruption=interruption)
+            run = run_workflow if args.workers is None else functools.partial(run_partitioned, workers=args.workers)
+            result = run(workflow, run_id=args.run_id, progress=progress, interruption=interruption)
     except (IngestError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
@@ -150,9 +168,29 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if progress is not None and progress.emit is _rewrite_line:
             sys.stderr.write("\n")
+    if isinstance(result, PartitionedResult):
+        return _partitioned_status(result)
     for line in status_lines(result):
         print(line)
     return 0 if result.success else 1
+
+
+def _partitioned_status(run: PartitionedResult) -> int:
+    """``run --workers N``: each part's status table, then the merge's; 1 if any step failed."""
+    from airflow_provider_ingest.run.status import status_lines
+
+    for part, result in zip(run.parts, run.results, strict=True):
+        rest = " and any new one" if part.rest else ""
+        print(f"{part.label}: {len(part.names)} {part.by}s{rest}, {part.relations} relations")
+        for line in status_lines(result):
+            print(f"  {line}")
+    if run.merge is not None:
+        print("merge: the parts' staged files, in part order, into the stage, then any bulk sink")
+        for line in status_lines(run.merge):
+            print(f"  {line}")
+    elif not run.success:
+        print("run failed: a part failed, so nothing was staged or published")
+    return 0 if run.success else 1
 
 
 def _progress(args: argparse.Namespace) -> Progress | None:

@@ -52,24 +52,24 @@ ORDER BY n.nspname, c.relname, a.attnum
 """
 
 
-def catalog_ddl() -> str:
-    """DDL of the synthetic catalog."""
+def catalog_ddl(schemas: int = SCHEMAS, tables: int = TABLES, columns: int = COLUMNS, views: int = VIEWS) -> str:
+    """DDL of the synthetic catalog: ``schemas`` x (``tables`` tables of ``columns`` columns, ``views`` views)."""
     statements = []
     view_columns = ", ".join(["id"] + [f"c{c:02d}" for c in range(1, VIEW_COLUMNS)])
-    for s in range(SCHEMAS):
+    for s in range(schemas):
         schema = f"s{s:02d}"
         statements.append(f"CREATE SCHEMA {schema}; COMMENT ON SCHEMA {schema} IS 'Synthetic schema {s}';")
-        for t in range(TABLES):
-            columns = ["id bigint PRIMARY KEY"] + [
-                f"c{c:02d} {COLUMN_TYPES[(t + c) % len(COLUMN_TYPES)]}" for c in range(1, COLUMNS)
+        for t in range(tables):
+            table_columns = ["id bigint PRIMARY KEY"] + [
+                f"c{c:02d} {COLUMN_TYPES[(t + c) % len(COLUMN_TYPES)]}" for c in range(1, columns)
             ]
             table = f"{schema}.t{t:03d}"
-            statements.append(f"CREATE TABLE {table} ({', '.join(columns)});")
+            statements.append(f"CREATE TABLE {table} ({', '.join(table_columns)});")
             statements.append(f"COMMENT ON TABLE {table} IS 'Synthetic table {t} of schema {s}';")
             statements += [
-                f"COMMENT ON COLUMN {table}.c{c:02d} IS 'Column {c} of table {t}';" for c in range(1, COLUMNS, 4)
+                f"COMMENT ON COLUMN {table}.c{c:02d} IS 'Column {c} of table {t}';" for c in range(1, columns, 4)
             ]
-        for v in range(VIEWS):
+        for v in range(views):
             statements.append(
                 f"CREATE VIEW {schema}.v{v:02d} AS SELECT {view_columns} FROM {schema}.t{v:03d} WHERE id > {v};"
             )

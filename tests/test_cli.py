@@ -198,7 +198,8 @@ def test_components_lists_types_with_config_fields(capsys):
             sections[current] = []
     assert {"source file", "source sql", "sink console", "sink file", "stage file", "bulk_sink file"} <= set(sections)
     assert sections["source file"] == [
-        "path: str (required) the file of records to read (local path or URI)",
+        "path: str | list[str] (required) the file of records to read, or several files read one after the "
+        "other (local paths or URIs)",
         "format: Literal['staged', 'jsonl'] (default 'staged') staged: only a staged file, checked whole before the "
         "first record; jsonl: also plain JSON Lines, one record per line",
     ]

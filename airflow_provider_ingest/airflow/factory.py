@@ -34,6 +34,7 @@ from airflow_provider_ingest.airflow.operators import (
     IngestBulkSinkOperator,
     IngestCleanupOperator,
     IngestConnectionsOperator,
+    IngestPlanOperator,
     IngestProcessorOperator,
     IngestSinkOperator,
     IngestSourceOperator,
@@ -42,7 +43,7 @@ from airflow_provider_ingest.airflow.operators import (
 from airflow_provider_ingest.registry import resolve
 from airflow_provider_ingest.workflow.document import Document, Problem, WorkflowFileError, read_document
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, is_workflow, validate_document
-from airflow_provider_ingest.workflow.spec import TEST_CONNECTIONS_TASK_ID, ComponentSpec
+from airflow_provider_ingest.workflow.spec import PLAN_TASK_ID, TEST_CONNECTIONS_TASK_ID, ComponentSpec
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 SNIFF_BYTES = 1 << 20
@@ -289,7 +290,25 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
         raise WorkflowFileError([workflow.document.problem(_setting(error), message)]) from None
     with dag:
         task_ids = spec.task_ids()
-        last = IngestSourceOperator(task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common)
+        partitions = settings.partitions
+        first: Any
+        if partitions is None:
+            first = last = IngestSourceOperator(
+                task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common
+            )
+        else:  # the plan, then per part: the source, each processor and the sink, each mapped over the parts
+            first = IngestPlanOperator(
+                task_id=PLAN_TASK_ID,
+                type=spec.source.type,
+                config=spec.source.config,
+                by=partitions.by,
+                most=partitions.max,
+                staging_root=run.staging_root,
+                workflow_dir=str(folder),
+            )
+            last = IngestSourceOperator.partial(
+                task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common
+            ).expand(partition=first.output)
         if settings.test_connections:
             (
                 IngestConnectionsOperator(
@@ -302,36 +321,40 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
                     workflow_dir=str(folder),
                     retries=0,
                 )
-                >> last
+                >> first
             )
         leaves = []
         for index, processor in enumerate(spec.processors, start=1):
-            last = IngestProcessorOperator(
+            last = _task(
+                IngestProcessorOperator,
+                partitions is not None,
+                last,
                 task_id=task_ids[index],
                 type=processor.type,
                 config=processor.config,
-                input_uri=last.output["uri"],
                 **common,
             )
         position = len(spec.processors) + 1
         if spec.sink is not None:
             leaves.append(
-                IngestSinkOperator(
+                _task(
+                    IngestSinkOperator,
+                    partitions is not None,
+                    last,
                     task_id=task_ids[position],
                     type=spec.sink.type,
                     config=spec.sink.config,
-                    input_uri=last.output["uri"],
                     outlets=_assets(workflow, "sink", spec.sink, folder),
                     **common,
                 )
             )
             position += 1
         if spec.stage is not None:
-            stage = IngestStageOperator(
+            stage = IngestStageOperator(  # merges the parts' files, in part order, into one
                 task_id=task_ids[position],
                 type=spec.stage.type,
                 config=spec.stage.config,
-                input_uri=last.output["uri"],
+                input_uri=last.output["uri"] if partitions is None else last.output,
                 **common,
             )
             leaves.append(stage)
@@ -358,6 +381,13 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
     if loader_file:
         dag.fileloc = loader_file
     return dag
+
+
+def _task(operator: type[Any], mapped: bool, upstream: Any, **kwargs: Any) -> Any:
+    """A task reading ``upstream``'s staged file; in a partitioned DAG, one instance per part (per upstream one)."""
+    if mapped:
+        return operator.partial(**kwargs).expand(input_uri=upstream.output)
+    return operator(input_uri=upstream.output["uri"], **kwargs)
 
 
 def _setting(error: Exception) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow_provider_ingest.workflow.spec import DEFAULT_STAGING_ROOT
 
 if TYPE_CHECKING:
+    from airflow_provider_ingest.partitions import Part
     from airflow_provider_ingest.run import Interruption, RunResult
 
 
@@ -140,6 +141,7 @@ class _IngestOperator(_Interruptible):
                 progress=self._progress(),
                 interruption=self._start(),
                 on_secret=mask_secret,
+                partition=self._partition(),
             )
         self._conclude(result, context)
         own = next(report for report in result.reports if report.component not in ("input", "output"))
@@ -151,22 +153,90 @@ class _IngestOperator(_Interruptible):
             "summary": own.summary(),
         }
 
+    def _partition(self) -> Part | None:
+        """The part of a partitioned run this task reads; only a source reads one."""
+        return None
 
-def _uri(value: Any) -> str | None:
-    """An input given as an upstream XCom (the whole dict) or as a URI string."""
+
+def _uri(value: Any) -> str | list[str] | None:
+    """An input given as an upstream XCom (the whole dict) or as a URI string; or, from the instances of a
+    mapped upstream, a list of them, in map index order."""
     if isinstance(value, dict):
         return value.get("uri")
+    if isinstance(value, Sequence) and not isinstance(value, str):  # sliced: one request, no probing past the end
+        return [uri for item in value[:] if isinstance(uri := _uri(item), str)]
     return value or None
 
 
 class IngestSourceOperator(_IngestOperator):
-    """Extracts records with a source into a staged file."""
+    """Extracts records with a source into a staged file; given a ``partition`` (a part planned by
+    :class:`IngestPlanOperator`, mapped over), only that part."""
 
     role = "source"
     template_fields: Sequence[str] = ("config", "staging_root")
 
-    def __init__(self, *, type: str, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, type: str, config: dict[str, Any] | None = None, partition: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(type=type, config=config, **kwargs)
+        self.partition = partition
+
+    def _partition(self) -> Part | None:
+        from airflow_provider_ingest.partitions import Part
+
+        return None if self.partition is None else Part.from_dict(self.partition)
+
+
+class IngestPlanOperator(_Interruptible):
+    """Plans a partitioned run: the source lists its schemas or databases, balanced into at most ``most`` parts.
+
+    Returns the parts (plain JSON, names only, never settings), which the source task is mapped over.
+    """
+
+    template_fields: Sequence[str] = ("config", "staging_root")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"config": "json"}
+
+    def __init__(
+        self,
+        *,
+        type: str,
+        config: dict[str, Any] | None = None,
+        by: str,
+        most: int,
+        staging_root: str = DEFAULT_STAGING_ROOT,
+        workflow_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.type = type
+        self.config = config or {}
+        self.by = by
+        self.most = most
+        self.staging_root = staging_root
+        self.workflow_dir = workflow_dir
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow.sdk.log import mask_secret
+
+        from airflow_provider_ingest.run import task_context
+        from airflow_provider_ingest.run.steps import plan_partitions
+
+        ti = context["ti"]
+        with self._no_retry_for_bad_input():
+            run_context = task_context(
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                task_id=ti.task_id,
+                staging_root=self.staging_root,
+                base_dir=str(_folder(self, self.workflow_dir)),
+            )
+            parts = plan_partitions(
+                self.type, self.config, run_context, by=self.by, most=self.most, on_secret=mask_secret
+            )
+        for part in parts:
+            rest = " and any new one" if part.rest else ""
+            self.log.info("%s: %d %ss%s, %d relations", part.label, len(part.names), part.by, rest, part.relations)
+        return [part.as_dict() for part in parts]
 
 
 class IngestProcessorOperator(_IngestOperator):

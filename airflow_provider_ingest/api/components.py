@@ -21,6 +21,7 @@ from airflow_provider_ingest.api.report import Report
 from airflow_provider_ingest.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from airflow_provider_ingest.partitions import Part, Unit
     from airflow_provider_ingest.records import Entity, Record
 
 
@@ -128,10 +129,30 @@ class Source(Component):
     """Emits records, parents before children."""
 
     role: ClassVar[str] = "source"
+    partition_by: ClassVar[frozenset[str]] = frozenset()
+    """What a partitioned run may split this source's records by (``schema``, ``database``); none by default."""
 
     @abstractmethod
     def records(self) -> Iterator[Record]:
         """Yield the records; report a part that cannot be read with :meth:`fail` and go on."""
+
+    @classmethod
+    def partition_problem(cls, config: ComponentConfig, by: str) -> str | None:
+        """Why this source, with these settings, cannot be partitioned ``by``; None when it can."""
+        if by in cls.partition_by:
+            return None
+        name = cls.type_name or cls.__name__
+        if not cls.partition_by:
+            return f"a {name} source cannot be partitioned (the sql source can, by schema or database)"
+        return f"a {name} source is partitioned by {' or '.join(sorted(cls.partition_by))}, not {by}"
+
+    def partition_units(self, by: str) -> list[Unit]:
+        """The units (schemas or databases) a partitioned run splits, with their relation counts; after prepare."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be partitioned")
+
+    def scope(self, part: Part) -> None:
+        """Read only ``part`` of the records from now on (called before prepare)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be partitioned")
 
 
 class Processor(Component):
@@ -148,6 +169,8 @@ class Sink(Component):
     """Writes records one at a time."""
 
     role: ClassVar[str] = "sink"
+    replaced_whole: ClassVar[bool] = False
+    """Whether each run replaces what the sink wrote (one file): the parts of a partitioned run cannot share it."""
 
     @abstractmethod
     def write(self, record: Record) -> None:

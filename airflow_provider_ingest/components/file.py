@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -22,7 +23,9 @@ Compression = Literal["auto", "none", "gzip"]
 
 
 class FileSourceConfig(ComponentConfig):
-    path: str = Field(description="the file of records to read (local path or URI)")
+    path: str | list[str] = Field(
+        description="the file of records to read, or several files read one after the other (local paths or URIs)"
+    )
     format: Literal["staged", "jsonl"] = Field(
         default="staged",
         description="staged: only a staged file, checked whole before the first record; "
@@ -31,20 +34,26 @@ class FileSourceConfig(ComponentConfig):
 
 
 class FileSource(Source):
-    """Reads records from a staged file (checked whole first), or, with ``format: jsonl``, from plain JSON Lines."""
+    """Reads records from staged files (each checked whole first), or, with ``format: jsonl``, from plain JSON
+    Lines."""
 
     type_name = "file"
     config_class = FileSourceConfig
     config: FileSourceConfig
 
     def records(self) -> Iterator[Record]:
-        """Each record of the file; a line that is not a valid record is a failure kept with its text."""
+        """Each record of each file in turn; a line that is not a valid record is a failure kept with its text."""
         from airflow_provider_ingest.staging import StagedFileReader
 
-        path = self.context.resolve_path(self.config.path)
-        reader = StagedFileReader(path, allow_plain=self.config.format == "jsonl")
-        reader.verify()  # a damaged file gives no record at all, so nothing downstream publishes part of it
-        yield from reader.records(on_invalid=self.fail)
+        paths = [self.config.path] if isinstance(self.config.path, str) else self.config.path
+        readers = [
+            StagedFileReader(self.context.resolve_path(path), allow_plain=self.config.format == "jsonl")
+            for path in paths
+        ]
+        for reader in readers:
+            reader.verify()  # a damaged file gives no record at all, so nothing downstream publishes part of it
+        for reader in readers:
+            yield from reader.records(on_invalid=self.fail)
 
 
 class FileSinkConfig(ComponentConfig):
@@ -61,6 +70,7 @@ class FileSink(Sink):
     type_name = "file"
     config_class = FileSinkConfig
     config: FileSinkConfig
+    replaced_whole = True
 
     def prepare(self) -> None:
         from airflow_provider_ingest.staging import StagedFileWriter
@@ -98,8 +108,9 @@ class FileStageConfig(ComponentConfig):
 
 
 class FileStage(Stage):
-    """Stages records: one per kind and FQN (the last wins), parents before children, usage and lineage last.
-    Queries are events, not entities: every one is kept.
+    """Stages records: one per kind and FQN (the last wins), parents before children, usage and lineage last,
+    each kind's by FQN, so records staged in any order (the parts of a partitioned run) give the same file.
+    Queries are events, not entities: every one is kept, in the order they came.
 
     Records spill to temporary files by kind as they come; memory holds only an index of FQNs. The spill
     folder is named after the process, so one left by a killed process is removed by the next stage.
@@ -117,6 +128,7 @@ class FileStage(Stage):
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
         self._latest: dict[tuple[str, str], int] = {}
+        self._staged: Counter[str] = Counter()
         self._events: set[str] = set()
 
     def stage(self, record: Record) -> None:
@@ -125,6 +137,7 @@ class FileStage(Stage):
             self._events.add(record.kind)
         else:
             self._latest[(record.kind, record.fqn)] = handle.tell()
+            self._staged[record.kind] += 1
         handle.write(self._dump(record).encode() + b"\n")
 
     def commit(self) -> str:
@@ -136,19 +149,23 @@ class FileStage(Stage):
             else self.context.staging_uri("staged.jsonl.gz" if self.context.compression == "gzip" else "staged.jsonl")
         )
         kinds = {kind for kind, _ in self._latest} | self._events
-        keep = {(kind, offset) for (kind, _), offset in self._latest.items()}
+        by_kind: dict[str, list[tuple[str, int]]] = {kind: [] for kind in self._files}
+        for (kind, name), offset in self._latest.items():
+            by_kind[kind].append((name, offset))
         with StagedFileWriter(
             uri, producer=self.report.component, kinds=kinds, compression=self.config.compression
         ) as out:
             for kind, handle in self._files.items():
                 handle.seek(0)
-                offset = 0
-                for line in handle:
-                    if kind in self._events or (kind, offset) in keep:
+                if kind in self._events:
+                    for line in handle:
                         out.write_line(line[:-1].decode())
-                    else:
-                        self.report.count("duplicates_dropped")
-                    offset += len(line)
+                    continue
+                for _, offset in sorted(by_kind[kind]):
+                    handle.seek(offset)
+                    out.write_line(handle.readline()[:-1].decode())
+                if self._staged[kind] > len(by_kind[kind]):
+                    self.report.count("duplicates_dropped", self._staged[kind] - len(by_kind[kind]))
         return uri
 
     def close(self) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_ingest.api import BulkSink, Component, Processor, RunContext, Sink, Source, Stage
-from airflow_provider_ingest.errors import InputError
+from airflow_provider_ingest.errors import ConfigurationError, InputError
+from airflow_provider_ingest.partitions import Part, plan
 from airflow_provider_ingest.registry import resolve
 from airflow_provider_ingest.run.interrupt import Interruption
 from airflow_provider_ingest.run.lifecycle import RunResult, Step, execute
@@ -79,10 +80,7 @@ def run_workflow(
 ) -> RunResult:
     """Run a whole workflow in this process; ``name`` and ``run_id`` place its staged files."""
     context = workflow_context(workflow, run_id, name)
-    components = [
-        instantiate(role, spec, context, workflow=workflow, where=where)
-        for role, where, spec in workflow.spec.components()
-    ]
+    components = _instantiated(workflow, context, ("source", "processor", "sink", "stage", "bulk_sink"))
     for warning in workflow.warnings:  # what the file asks for and this run does not do
         components[0].warn(str(warning))
     _announce(context, on_secret)
@@ -101,6 +99,87 @@ def run_workflow(
         interruption=interruption,
         progress=progress,
     )
+
+
+def run_part(
+    workflow: LoadedWorkflow,
+    part: Part,
+    *,
+    run_id: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    interruption: Interruption | None = None,
+) -> RunResult:
+    """One part of a partitioned run: the part's records from the source, through the processors, into the
+    sink and into a staged file (the result's ``output_uri``) for :func:`run_merge`."""
+    context = workflow_context(workflow, run_id, name)
+    components = _instantiated(workflow, context, ("source", "processor", "sink"))
+    source = components[0]
+    if not isinstance(source, Source):
+        raise ConfigurationError(f"{workflow.spec.source.type!r} is not a source")
+    source.scope(part)
+    for warning in workflow.warnings if part.index == 0 else ():  # said once, by the first part
+        source.warn(str(warning))
+    output = _output(context)
+    components.append(output)
+    step = Step(
+        name=f"{workflow.name} {part.label}",
+        components=components,
+        producer=source,
+        processors=[c for c in components if isinstance(c, Processor)],
+        ends=[c for c in components if isinstance(c, Sink)],
+        output_uri=output.config.path,  # type: ignore[attr-defined]
+    )
+    return execute(
+        step, context, threshold=workflow.spec.workflow.success_threshold, interruption=interruption, progress=progress
+    )
+
+
+def run_merge(
+    workflow: LoadedWorkflow,
+    inputs: list[str],
+    *,
+    run_id: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    interruption: Interruption | None = None,
+) -> RunResult:
+    """The end of a partitioned run: the parts' staged files, in part order, into the stage, then the bulk sink."""
+    from airflow_provider_ingest.components.file import FileSource
+
+    context = workflow_context(workflow, run_id, name)
+    components = _instantiated(workflow, context, ("stage", "bulk_sink"))
+    reader = FileSource.create({"path": inputs}, context)
+    reader.report.component = "input"
+    step = Step(
+        name=f"{workflow.name} merge",
+        components=[reader, *components],
+        producer=reader,
+        ends=[c for c in components if isinstance(c, Stage)],
+        bulk_sink=next((c for c in components if isinstance(c, BulkSink)), None),
+    )
+    return execute(
+        step, context, threshold=workflow.spec.workflow.success_threshold, interruption=interruption, progress=progress
+    )
+
+
+def _instantiated(workflow: LoadedWorkflow, context: RunContext, roles: tuple[str, ...]) -> list[Component]:
+    """The workflow's components of these roles, in run order."""
+    return [
+        instantiate(role, spec, context, workflow=workflow, where=where)
+        for role, where, spec in workflow.spec.components()
+        if role in roles
+    ]
+
+
+def _output(context: RunContext) -> Component:
+    """The staged file a step writes for the next one, with column samples, named ``output``."""
+    from airflow_provider_ingest.components.file import FileSink
+
+    suffix = ".jsonl.gz" if context.compression == "gzip" else ".jsonl"
+    output = FileSink.create({"path": context.staging_uri("output" + suffix), "keep_samples": True}, context)
+    output.report.component = "output"
+    return output
 
 
 def task_context(
@@ -126,48 +205,82 @@ def task_context(
     )
 
 
+def plan_partitions(
+    component_type: str,
+    config: dict[str, Any],
+    context: RunContext,
+    *,
+    by: str,
+    most: int,
+    on_secret: SecretHandler | None = None,
+    workflow: LoadedWorkflow | None = None,
+) -> list[Part]:
+    """The parts of a partitioned run: the source lists its units (schemas or databases), balanced into parts."""
+    source = instantiate("source", ComponentSpec(type=component_type, config=config), context, workflow=workflow)
+    _announce(context, on_secret)
+    if not isinstance(source, Source):
+        raise ConfigurationError(f"{component_type!r} is not a source")
+    problem = source.partition_problem(source.config, by)
+    if problem is not None:
+        raise ConfigurationError(f"airflow.partitions.by: {problem}")
+    try:
+        source.prepare()
+        units = source.partition_units(by)
+    finally:
+        source.close()
+    return plan(units, by, most)
+
+
 def run_task(
     role: str,
     component_type: str,
     config: dict[str, Any],
     context: RunContext,
     *,
-    input_uri: str | None = None,
+    input_uri: str | list[str] | None = None,
     upstream: str | None = None,
     success_threshold: float = 90.0,
     progress: Progress | None = None,
     interruption: Interruption | None = None,
     on_secret: SecretHandler | None = None,
+    partition: Part | None = None,
 ) -> RunResult:
-    """Run one component over the input staged file (the reader's and writer's reports come with its own).
+    """Run one component over the input staged file, or files in order (the reader's and writer's reports come
+    with its own); a source given a ``partition`` reads only that part.
 
     The result's ``output_uri`` is the staged file written for the next task, or, for a sink or bulk sink,
     the first place it wrote to (its first asset; None for a sink such as ``console``).
     """
-    from airflow_provider_ingest.components.file import FileSink, FileSource
+    from airflow_provider_ingest.components.file import FileSource
 
     component = instantiate(role, ComponentSpec(type=component_type, config=config), context)
     _announce(context, on_secret)
+    if partition is not None:
+        if not isinstance(component, Source):
+            raise ConfigurationError(f"a {role} is not partitioned: only the source reads a partition")
+        component.scope(partition)
     step = Step(name=f"{role}:{component_type}", components=[component])
     if isinstance(component, BulkSink):
+        if isinstance(input_uri, list):
+            raise InputError(f"a bulk sink publishes one staged file, not {len(input_uri)}")
         step.bulk_sink = component
         step.publish_uri = _input(input_uri, role, upstream)
     else:
         if isinstance(component, Source):
             step.producer = component
         else:
-            reader = FileSource.create({"path": _input(input_uri, role, upstream)}, context)
+            inputs = input_uri if isinstance(input_uri, list) else [input_uri]
+            paths = [_input(uri, role, upstream) for uri in inputs]
+            reader = FileSource.create({"path": paths[0] if len(paths) == 1 else paths}, context)
             reader.report.component = "input"
             step.producer = reader
             step.components.insert(0, reader)
         if isinstance(component, Processor):
             step.processors = [component]
         if role in ("source", "processor"):
-            suffix = ".jsonl.gz" if context.compression == "gzip" else ".jsonl"
-            output = FileSink.create({"path": context.staging_uri("output" + suffix), "keep_samples": True}, context)
-            output.report.component = "output"
+            output = _output(context)
             step.components.append(output)
-            step.ends = [output]
+            step.ends = [output]  # type: ignore[list-item]
             step.output_uri = output.config.path  # type: ignore[attr-defined]
         else:
             step.ends = [component]  # type: ignore[list-item]

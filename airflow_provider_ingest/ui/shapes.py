@@ -15,6 +15,7 @@ from typing import Any
 OPERATORS_MODULE = "airflow_provider_ingest.airflow.operators"
 ROLES = {
     "IngestConnectionsOperator": "connections",
+    "IngestPlanOperator": "plan",
     "IngestSourceOperator": "source",
     "IngestProcessorOperator": "processor",
     "IngestSinkOperator": "sink",

@@ -146,9 +146,32 @@ def validate_document(document: Document) -> LoadedWorkflow:
             problems += error.problems
     if spec is not None and spec.airflow.dag_id is None:
         problems += _file_name_problems(document)
+    if spec is not None and spec.airflow.partitions is not None and ("source",) in configs:
+        problems += partition_problems(document, spec, configs[("source",)], spec.airflow.partitions.by)
     if problems or spec is None:
         raise WorkflowFileError(sorted(set(problems), key=_by_position))
     return LoadedWorkflow(spec=spec, document=document, warnings=warnings, configs=configs)
+
+
+def partition_problems(document: Document, spec: WorkflowFile, config: BaseModel, by: str) -> list[Problem]:
+    """A source that cannot be partitioned as ``airflow.partitions`` asks is a problem of ``by``; a sink each
+    part would replace whole (a file) is a problem of the sink's type."""
+    from airflow_provider_ingest.api import Sink, Source
+    from airflow_provider_ingest.registry import resolve
+
+    problems = []
+    source = resolve("source", spec.source.type)
+    problem = source.partition_problem(config, by) if issubclass(source, Source) else None
+    if problem is not None:
+        problems.append(document.problem(("airflow", "partitions", "by"), problem))
+    sink = resolve("sink", spec.sink.type) if spec.sink is not None else None
+    if spec.sink is not None and issubclass(sink, Sink) and sink.replaced_whole:
+        message = (
+            f"a {spec.sink.type} sink is written whole by each run, and each part of a partitioned run would"
+            " replace it: use a stage and bulk sink for the merged file"
+        )
+        problems.append(document.problem(("sink", "type"), message))
+    return problems
 
 
 def _by_position(problem: Problem) -> tuple[int, int, str]:

@@ -30,6 +30,10 @@ CRON_PRESETS = {
 }
 """Airflow's schedule presets (``airflow.sdk...timetables._cron.CRON_PRESETS``), besides @once, @continuous."""
 ONE_YEAR = datetime.timedelta(days=365)
+MAX_PARTITIONS = 1024
+"""The most parts a partitioned workflow may plan (Airflow's default max_map_length)."""
+PLAN_TASK_ID = "plan_partitions"
+"""The task id of a partitioned DAG's planning task."""
 
 
 def check_name(name: str, what: str) -> str:
@@ -109,6 +113,16 @@ class WorkflowSettings(_Strict):
     retention_days: int = Field(default=7, ge=0, le=36500, description="staged files older than this are deleted")
 
 
+class PartitionSettings(_Strict):
+    """How a partitioned run splits its source: by schema or by database, into at most ``max`` balanced parts."""
+
+    by: Literal["schema", "database"] = Field(
+        description="schema: parts of the schemas (of every database read); database: parts of the databases "
+        "(PostgreSQL with all_databases: true)"
+    )
+    max: int = Field(ge=1, le=MAX_PARTITIONS, description="at most this many parts, balanced by relation count")
+
+
 class AirflowSettings(_Strict):
     """What the DAG factory makes of the workflow."""
 
@@ -134,6 +148,11 @@ class AirflowSettings(_Strict):
     pool: str | None = None
     test_connections: bool = Field(
         default=False, description="start the DAG with a task that checks every connection the workflow uses"
+    )
+    partitions: PartitionSettings | None = Field(
+        default=None,
+        description="plan the source's parts first, then extract and process each part in a task of its own, "
+        "merged by the stage",
     )
 
     @field_validator("dag_id")
@@ -227,6 +246,8 @@ class WorkflowFile(_Strict):
                 raise ValueError(f"task id {task_id!r} is reserved for the staging cleanup")
             if task_id == TEST_CONNECTIONS_TASK_ID and self.airflow.test_connections:
                 raise ValueError(f"task id {task_id!r} is the connection test's (airflow.test_connections)")
+            if task_id == PLAN_TASK_ID and self.airflow.partitions is not None:
+                raise ValueError(f"task id {task_id!r} is the partition planning task's (airflow.partitions)")
             check_name(task_id, "task id (made from a component type)")
         return self
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+BENCH_CATALOG = Path(__file__).resolve().parents[2] / "bench" / "sql_source.py"
 
 PG_TYPES_SQL = """
 CREATE SCHEMA kinds;
@@ -55,3 +59,13 @@ def postgres_database(server_url: str, sql: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+def synthetic_catalog_sql(schemas: int, tables: int, views: int) -> str:
+    """DDL of the bench's synthetic PostgreSQL catalog (``bench/sql_source.py``) at a size of the test's choosing:
+    ``schemas`` x (``tables`` tables, ``views`` views), 10 columns a table."""
+    spec = importlib.util.spec_from_file_location("bench_sql_source", BENCH_CATALOG)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.catalog_ddl(schemas=schemas, tables=tables, columns=10, views=views)

@@ -228,3 +228,31 @@ class HandOverStage(Stage):
 
     def commit(self) -> str:
         return self.context.resolve_path(self.config.path)
+
+
+class FailSchemaConfig(ComponentConfig):
+    schema_name: str
+    attempts: str
+    failing_attempts: int = 1_000_000
+
+
+class FailSchema(Processor):
+    """Fails every record of schema ``schema_name`` in its first ``failing_attempts`` attempts; an attempt that
+    sees the schema appends a line to the ``attempts`` file, so a retry (another process) knows its number."""
+
+    config_class = FailSchemaConfig
+    config: FailSchemaConfig
+    _attempt = 0
+
+    def process(self, record: Record) -> Record:
+        schema = getattr(record, "database_schema", record.name if record.kind == "database_schema" else None)
+        if schema != self.config.schema_name:
+            return record
+        if not self._attempt:
+            with open(self.config.attempts, "a+") as attempts:
+                attempts.write(f"{self.context.run_id}\n")
+                attempts.seek(0)
+                self._attempt = len(attempts.readlines())
+        if self._attempt <= self.config.failing_attempts:
+            raise RuntimeError(f"attempt {self._attempt} refuses {record.fqn}")
+        return record

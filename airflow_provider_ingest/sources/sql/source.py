@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Source
+from airflow_provider_ingest.partitions import Part, Unit
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Record, Table, fqn
 from airflow_provider_ingest.sources.sql.catalog import (
@@ -110,6 +111,65 @@ class SqlSource(Source):
     type_name = "sql"
     config_class = SqlSourceConfig
     config: SqlSourceConfig
+    partition_by = frozenset({"schema", "database"})
+    _part: Part | None = None
+
+    @classmethod
+    def partition_problem(cls, config: ComponentConfig, by: str) -> str | None:
+        """By database needs PostgreSQL with ``all_databases``: MySQL and SQLite give the source one database."""
+        problem = super().partition_problem(config, by)
+        if problem is not None or by != "database" or not isinstance(config, SqlSourceConfig):
+            return problem
+        scheme = (config.url or "").split(":", 1)[0].split("+", 1)[0].lower()
+        if config.sample is not None or scheme in ("sqlite", "mysql", "mariadb"):
+            server = "SQLite" if config.sample is not None or scheme == "sqlite" else "MySQL/MariaDB"
+            return f"{server} gives the sql source one database: partition by schema"
+        if not config.all_databases:
+            return "by database needs source.config.all_databases: true (else the sql source reads one database)"
+        return None
+
+    def scope(self, part: Part) -> None:
+        """Narrow the schema or database filter to ``part`` (see :mod:`.partitions`); before prepare."""
+        from airflow_provider_ingest.sources.sql.partitions import FILTER_OF, scoped_filter
+
+        if part.by not in FILTER_OF:
+            raise SqlConfigurationError(f"the sql source is partitioned by schema or database, not {part.by!r}")
+        setting = FILTER_OF[part.by]
+        self.config = self.config.model_copy(update={setting: scoped_filter(getattr(self.config, setting), part)})
+        self._part = part
+        self._listed: set[str] = set()
+
+    def partition_units(self, by: str) -> list[Unit]:
+        """The schemas (of every database read) or the databases the filters keep, with their relation counts,
+        each named as the filter sees it (its name, or its FQN with filter_by_fqn)."""
+        relations: dict[str, int] = {}
+        for name, _, url, may_connect in self.session.run("listing the databases", self._databases):
+            if not self._kept(self.config.database_filter, name) or not may_connect:
+                continue
+            session = self.session if url == self.url else self._session(self._engine(url))
+            scope = Scope(self.service, name)
+            try:
+                listed = session.run(
+                    f"listing the schemas of database {name!r}",
+                    lambda connection, scope=scope: self._catalog(connection, scope).schemas(),
+                )
+            finally:
+                if session is not self.session:
+                    session.close()
+                    session.engine.dispose()
+            kept = [schema for schema in listed if self._schema_kept(scope, schema)]
+            if by == "database":
+                key = self._key(name)
+                relations[key] = sum(schema.relations for schema in kept)
+            else:
+                for schema in kept:
+                    key = self._key(name, schema.name)
+                    relations[key] = relations.get(key, 0) + schema.relations
+        return [Unit(name, count) for name, count in relations.items()]
+
+    def _key(self, *names: str) -> str:
+        """A database or schema as its filter sees it: its name, or its FQN with filter_by_fqn."""
+        return fqn.build(self.service, *names) if self.config.filter_by_fqn else names[-1]
 
     def prepare(self) -> None:
         self.url = self._resolve_url()
@@ -153,6 +213,7 @@ class SqlSource(Source):
         yield DatabaseService(name=self.service, service_type=self.catalog_class.service_type)
         tables = 0
         for name, comment, url, may_connect in self.session.run("listing the databases", self._databases):
+            self._seen(self._key(name), "database")
             if not self._kept(self.config.database_filter, name):
                 self.report.filtered += 1
             elif not may_connect:
@@ -164,14 +225,29 @@ class SqlSource(Source):
                 for record in self._database(name, comment, url):
                     tables += isinstance(record, Table)
                     yield record
+        self._warn_vanished()
         filters = [describe(name, getattr(self.config, name)) for name in FILTER_SETTINGS]
         if tables == 0 and self.report.failure_count == 0 and any(filters):
             on = " (matched on FQNs)" if self.config.filter_by_fqn else ""
             self.warn(f"0 tables matched; check the filters{on}: {'; '.join(filter(None, filters))}")
 
+    def _seen(self, key: str, by: str) -> None:
+        if self._part is not None and self._part.by == by:
+            self._listed.add(key)
+
+    def _warn_vanished(self) -> None:
+        """A unit planned for this part that the server no longer lists: dropped since the plan (or hidden)."""
+        if self._part is None:
+            return
+        for name in sorted(set(self._part.names) - self._listed):
+            self.warn(
+                f"{self._part.by} {name!r} was planned for {self._part.label} but is no longer listed: dropped"
+                " since the plan, or hidden from the role; nothing of it is in this run"
+            )
+
     def _kept(self, patterns: NamePatterns, *names: str) -> bool:
         """Whether a filter keeps a database, schema or table given by its names from the database down."""
-        return patterns.matches(fqn.build(self.service, *names) if self.config.filter_by_fqn else names[-1])
+        return patterns.matches(self._key(*names))
 
     def _databases(self, connection: Connection) -> list[tuple[str, str | None, URL, bool]]:
         """(name, comment, URL to read it, whether the role may connect) of each database: several only with
@@ -196,6 +272,8 @@ class SqlSource(Source):
                 lambda connection: self._catalog(connection, scope).schemas(),
             )
             self._warn_unlisted(scope, {schema.name for schema in listed})
+            for schema in listed:
+                self._seen(self._key(name, schema.name), "schema")
             kept = [schema for schema in listed if self._keep_schema(scope, schema) and self._readable(scope, schema)]
             started: set[str] = set()
             lineage = self._view_lineage(name) if self.config.include_view_lineage else None
@@ -237,11 +315,14 @@ class SqlSource(Source):
         return self.catalog_class(connection, scope)
 
     def _keep_schema(self, scope: Scope, schema: SchemaInfo) -> bool:
-        keep = self._kept(self.config.schema_filter, scope.database, schema.name) and (
-            self.config.include_system_schemas or not self.catalog_class.is_system(schema.name)
-        )
+        keep = self._schema_kept(scope, schema)
         self.report.filtered += not keep
         return keep
+
+    def _schema_kept(self, scope: Scope, schema: SchemaInfo) -> bool:
+        return self._kept(self.config.schema_filter, scope.database, schema.name) and (
+            self.config.include_system_schemas or not self.catalog_class.is_system(schema.name)
+        )
 
     def _readable(self, scope: Scope, schema: SchemaInfo) -> bool:
         """Whether the role may read the schema; if not, a warning naming it and the privilege it lacks."""

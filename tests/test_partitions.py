@@ -1,0 +1,506 @@
+"""Partitioned workflows: the plan (balanced parts), the DAG it maps over, the merge, and ``run --workers``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+import test_airflow_e2e
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.catalogs import postgres_database
+from support.dags import LOADER, dag_bag, mapped_xcoms, run_dag, task_states, xcoms
+from test_airflow_e2e import Airflow
+
+from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.cli import main
+from airflow_provider_ingest.partitions import Part, Unit, balance, plan
+from airflow_provider_ingest.patterns import NamePatterns
+from airflow_provider_ingest.run import run_workflow
+from airflow_provider_ingest.run.steps import plan_partitions
+from airflow_provider_ingest.sources.sql.partitions import scoped_filter
+from airflow_provider_ingest.sources.sql.source import SqlSource
+from airflow_provider_ingest.staging import StagedFileReader
+from airflow_provider_ingest.workflow.document import WorkflowFileError
+from airflow_provider_ingest.workflow.loader import load_workflow
+
+SCHEMAS = {"alpha": 7, "beta": 1, "gamma": 4, "delta": 3, "Sales": 2, "sales": 2, "x.y": 1, "empty": 0, "omega": 5}
+"""Schemas of the test catalog and how many tables each holds: two differ only by case, one name holds a dot."""
+
+
+def catalog_sql() -> str:
+    """The schemas above, their tables (keys, comments, a foreign key across schemas), and a view across two."""
+    statements = ["DROP SCHEMA public CASCADE"]
+    for schema, tables in SCHEMAS.items():
+        statements.append(f'CREATE SCHEMA "{schema}"')
+        for number in range(1, tables + 1):
+            statements.append(f'CREATE TABLE "{schema}".t_{number} (id integer PRIMARY KEY, name text NOT NULL)')
+            statements.append(f"COMMENT ON TABLE \"{schema}\".t_{number} IS 'table {number} of {schema}'")
+    statements.append("ALTER TABLE delta.t_1 ADD COLUMN alpha_id integer REFERENCES alpha.t_1 (id)")
+    statements.append("CREATE VIEW gamma.joined AS SELECT a.id, b.name FROM alpha.t_1 a JOIN beta.t_1 b ON a.id = b.id")
+    return ";\n".join(statements) + ";"
+
+
+@pytest.fixture(scope="module")
+def catalog(postgres_url: str) -> Iterator[str]:
+    """URL of a fresh PostgreSQL database holding the test catalog (its name unique to this run)."""
+    with postgres_database(postgres_url, catalog_sql()) as url:
+        yield url
+
+
+def workflow_text(
+    url: str, out: Path, *, partitions: str | None = "{by: schema, max: 3}", dag_id: str = "parts"
+) -> str:
+    """A workflow over the catalog: source, a filter, a console sink, the file stage and a file bulk sink."""
+    lines = [
+        "source:",
+        "  type: sql",
+        f"  config: {{url: '{url}', service_name: pg, include_view_lineage: true}}",
+        "processors:",
+        "  - type: filter",
+        "    config: {fqn: {exclude: ['.*\\.omega\\.t_5']}}",
+        "sink: {type: console}",
+        "stage: {type: file}",
+        "bulk_sink:",
+        "  type: file",
+        f"  config: {{path: '{out / 'published.jsonl'}'}}",
+        "workflow:",
+        f"  staging_root: '{out / 'staging'}'",
+        "airflow:",
+        f"  dag_id: {dag_id}",
+        "  retries: 0",
+    ]
+    if partitions is not None:
+        lines.append(f"  partitions: {partitions}")
+    return "\n".join(lines) + "\n"
+
+
+def record_lines(uri: str) -> list[dict[str, Any]]:
+    """Every record of a staged file, as parsed JSON, in file order."""
+    return [json.loads(line) for line in StagedFileReader(uri).lines()]
+
+
+def serial_staged(url: str, tmp_path: Path) -> list[dict[str, Any]]:
+    """The records the unpartitioned serial run stages for the same workflow."""
+    folder = tmp_path / "serial"
+    folder.mkdir()
+    path = folder / "serial.yaml"
+    path.write_text(workflow_text(url, folder, partitions=None, dag_id="serial"))
+    result = run_workflow(load_workflow(path))
+    assert result.success, result.error
+    return record_lines(result.staged_uri)
+
+
+scheduler = test_airflow_e2e.airflow
+"""The fixture of a real Airflow: API server, scheduler (LocalExecutor) and DAG processor."""
+
+# --- the plan -------------------------------------------------------------------------------------------------
+
+units_strategy = st.lists(
+    st.builds(Unit, st.text(min_size=1, max_size=8), st.integers(min_value=0, max_value=10_000)),
+    max_size=60,
+    unique_by=lambda unit: unit.name,
+)
+
+
+@given(units=units_strategy, most=st.integers(min_value=1, max_value=12))
+@settings(max_examples=300, deadline=None)
+def test_every_unit_is_in_exactly_one_of_at_most_max_balanced_parts(units: list[Unit], most: int) -> None:
+    groups = balance(units, most)
+    assert 1 <= len(groups) <= most
+    placed = [unit for group in groups for unit in group]
+    assert sorted(placed, key=lambda unit: unit.name) == sorted(units, key=lambda unit: unit.name)
+    if units:
+        assert all(groups), "no part is left empty"
+        loads = [sum(unit.relations for unit in group) for group in groups]
+        assert max(loads) - min(loads) <= max(unit.relations for unit in units)
+    assert balance(list(reversed(units)), most) == groups, "the same units in any order give the same parts"
+
+
+@given(units=units_strategy, most=st.integers(min_value=1, max_value=12), new=st.text(min_size=1, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_the_parts_filters_keep_every_name_the_workflow_keeps_exactly_once(
+    units: list[Unit], most: int, new: str
+) -> None:
+    """Each planned name, and one that appears after the plan, is kept by exactly one part's filter."""
+    workflow_filter = NamePatterns(exclude=["tmp_.*"], ignore_case=True)
+    kept_units = [unit for unit in units if workflow_filter.matches(unit.name)]
+    parts = plan(kept_units, "schema", most)
+    assert [part.index for part in parts] == list(range(len(parts)))
+    assert [part.rest for part in parts] == [False] * (len(parts) - 1) + [True]
+    filters = [scoped_filter(workflow_filter, Part.from_dict(part.as_dict())) for part in parts]
+    for name in [unit.name for unit in units] + [new]:
+        owners = [part.index for part, patterns in zip(parts, filters, strict=True) if patterns.matches(name)]
+        assert len(owners) == (1 if workflow_filter.matches(name) else 0), (name, owners)
+
+
+def test_the_plan_is_deterministic_largest_first_onto_the_lightest_part() -> None:
+    units = [Unit(name, relations) for name, relations in SCHEMAS.items()]
+    parts = plan(units, "schema", 3)
+    # alpha 7, omega 5, gamma 4 open the parts; delta 3 joins gamma (4), Sales 2 omega (5); at 7 each, sales 2
+    # goes to alpha (fewest units), beta 1 and empty 0 to omega's part, x.y 1 to gamma's
+    assert [(part.names, part.relations) for part in parts] == [
+        (("alpha", "sales"), 9),
+        (("Sales", "beta", "empty", "omega"), 8),
+        (("delta", "gamma", "x.y"), 8),
+    ]
+    assert parts[-1].excluded == ("Sales", "alpha", "beta", "empty", "omega", "sales")
+    assert plan([], "schema", 4) == [Part("schema", 0, 1, (), 0, excluded=())]
+
+
+def test_a_part_that_is_not_one_is_refused() -> None:
+    from airflow_provider_ingest.errors import InputError
+
+    for value in (None, [], {"by": "schema"}, {"by": "schema", "index": 3, "count": 2, "names": []}):
+        with pytest.raises(InputError, match="not a partition"):
+            Part.from_dict(value)
+
+
+# --- the DAG --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.airflow
+def test_the_dag_plans_then_maps_source_processors_and_sink_then_merges(dags_folder: Path, tmp_path: Path) -> None:
+    (dags_folder / "parts.yaml").write_text(workflow_text("postgresql://nobody@127.0.0.1:1/none", tmp_path))
+    bag = dag_bag(dags_folder)
+    assert not bag.import_errors
+    dag = bag.dags["parts"]
+    tasks = {task.task_id: task for task in dag.tasks}
+    assert sorted(tasks) == ["bulk_sink", "cleanup_staging", "filter", "plan_partitions", "sink", "source", "stage"]
+    mapped = sorted(task_id for task_id, task in tasks.items() if type(task).__name__ == "MappedOperator")
+    assert mapped == ["filter", "sink", "source"]
+    assert tasks["source"].upstream_task_ids == {"plan_partitions"}
+    assert tasks["filter"].upstream_task_ids == {"source"}
+    assert tasks["sink"].upstream_task_ids == {"filter"}
+    assert tasks["stage"].upstream_task_ids == {"filter"}
+    assert tasks["bulk_sink"].upstream_task_ids == {"stage"}
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from airflow_provider_ingest.ui.shapes import dag_shape
+
+    shape = dag_shape("parts", DagSerialization.to_dict(dag))
+    assert [(task.task_id, task.role, task.mapped) for task in shape.tasks if task.role != "cleanup"] == [
+        ("plan_partitions", "plan", False),
+        ("source", "source", True),
+        ("filter", "processor", True),
+        ("sink", "sink", True),
+        ("stage", "stage", False),
+        ("bulk_sink", "bulk_sink", False),
+    ]
+    assert [task.task_id for task in shape.steps] == ["source", "filter", "sink", "stage", "bulk_sink"]
+
+
+@pytest.mark.airflow
+def test_the_partitioned_dag_stages_what_the_unpartitioned_run_stages(
+    dags_folder: Path, tmp_path: Path, catalog: str
+) -> None:
+    (dags_folder / "parts.yaml").write_text(workflow_text(catalog, tmp_path))
+    dag_run = run_dag(dags_folder, "parts")
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "success", states
+    values = xcoms(dag_run)
+    parts = values["plan_partitions"]
+    # as planned from the relation counts, gamma's view included (gamma 5)
+    assert [part["names"] for part in parts] == [
+        ["alpha", "sales"],
+        ["delta", "gamma", "x.y"],
+        ["Sales", "beta", "empty", "omega"],
+    ]
+    sources = mapped_xcoms(dag_run, "source")
+    assert sorted(sources) == [0, 1, 2]
+    assert [sources[index]["uri"].endswith(f"/source/{index}/output.jsonl") for index in range(3)] == [True] * 3
+
+    merged = record_lines(values["stage"]["uri"])
+    assert merged == serial_staged(catalog, tmp_path)
+    assert record_lines(str(tmp_path / "published.jsonl")) == merged
+    kinds = [record["kind"] for record in merged]
+    assert kinds.count("database_service") == 1 and kinds.count("database") == 1
+    assert kinds.count("database_schema") == len(SCHEMAS)
+    assert kinds.count("table") == sum(SCHEMAS.values()) + 1 - 1  # the view, less the table filtered out
+    assert kinds.count("lineage") >= 1
+
+
+# --- airflow-ingest run --workers -----------------------------------------------------------------------------
+
+
+def test_run_with_workers_stages_what_the_unpartitioned_run_stages(
+    tmp_path: Path, catalog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "parts.yaml"
+    path.write_text(workflow_text(catalog, tmp_path, partitions=None))
+    assert main(["run", str(path), "--workers", "3", "--run-id", "three", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "part 1/3: 2 schemas, 9 relations" in out and "part 3/3: 4 schemas and any new one" in out
+    staged = tmp_path / "staging" / "parts" / "three" / "staged.jsonl"
+    merged = record_lines(str(staged))
+    assert merged == serial_staged(catalog, tmp_path)
+    assert record_lines(str(tmp_path / "published.jsonl")) == merged
+    outputs = sorted((tmp_path / "staging" / "parts" / "three").glob("part-*/output.jsonl"))
+    assert [path.parent.name for path in outputs] == ["part-0", "part-1", "part-2"]
+
+
+def failing_workflow(url: str, out: Path, *, failing_attempts: int, retries: int) -> str:
+    """The workflow, its processors refusing every record of schema gamma in the first ``failing_attempts``
+    attempts, and every component required to succeed whole."""
+    text = workflow_text(url, out).replace("  retries: 0", f"  retries: {retries}\n  retry_delay: 0")
+    processor = (
+        "  - type: support.components:FailSchema\n"
+        f"    config: {{schema_name: gamma, attempts: '{out / 'attempts'}', failing_attempts: {failing_attempts}}}\n"
+    )
+    text = text.replace("sink: {type: console}", processor + "sink: {type: console}")
+    return text.replace("workflow:\n", "workflow:\n  success_threshold: 100\n")
+
+
+@pytest.mark.airflow
+def test_a_failing_part_fails_the_run_and_nothing_is_staged_or_published(
+    dags_folder: Path, tmp_path: Path, catalog: str
+) -> None:
+    (dags_folder / "parts.yaml").write_text(failing_workflow(catalog, tmp_path, failing_attempts=1, retries=0))
+    dag_run = run_dag(dags_folder, "parts")
+    assert str(dag_run.state) == "failed"
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
+    gamma = 1  # part 2/3 holds gamma (see the DAG test above)
+    assert [states[("failschema", index)] for index in range(3) if index != gamma] == ["success"] * 2
+    assert [states[("source", index)] for index in range(3)] == ["success"] * 3
+    assert states[("failschema", gamma)] == "failed", states
+    # the mapped sink is expanded once every processor instance succeeded: not at all here
+    assert (states[("sink", -1)], states[("stage", -1)], states[("bulk_sink", -1)]) == ("upstream_failed",) * 3
+    assert states[("cleanup_staging", -1)] == "success"
+    assert not (tmp_path / "published.jsonl").exists()
+    assert not list((tmp_path / "staging").rglob("staged.jsonl"))
+
+
+def test_run_with_workers_stops_at_a_failing_part(
+    tmp_path: Path, catalog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "parts.yaml"
+    path.write_text(failing_workflow(catalog, tmp_path, failing_attempts=1, retries=0))
+    assert main(["run", str(path), "--workers", "2", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "run failed: a part failed, so nothing was staged or published" in out
+    assert "attempt 1 refuses pg." in out
+    assert not (tmp_path / "published.jsonl").exists()
+    assert not list((tmp_path / "staging").rglob("staged.jsonl"))
+
+
+# --- under the scheduler --------------------------------------------------------------------------------------
+
+
+@pytest.mark.airflow
+def test_under_the_local_executor_a_part_that_fails_once_is_retried_alone(
+    scheduler: Airflow, tmp_path: Path, catalog: str
+) -> None:
+    """The partitioned DAG run by a real scheduler: the parts run as mapped task instances, the one part whose
+    processor fails once is retried (that map index alone), and the run stages what the unpartitioned run does."""
+    dags = scheduler.home / "dags"
+    (dags / "parts.yaml").write_text(failing_workflow(catalog, tmp_path, failing_attempts=1, retries=1))
+    shutil.copy(LOADER, dags / LOADER.name)
+    scheduler.wait_for("the generated DAG", lambda: scheduler.call("GET", "/api/v2/dags/parts"))
+    scheduler.call("PATCH", "/api/v2/dags/parts", json={"is_paused": False})
+    run_id = scheduler.call("POST", "/api/v2/dags/parts/dagRuns", json={"logical_date": None})["dag_run_id"]
+    path = f"/api/v2/dags/parts/dagRuns/{run_id}"
+    state = scheduler.wait_for(
+        "the run to finish",
+        lambda: (state := scheduler.call("GET", path)["state"]) in ("success", "failed") and state,
+    )
+    instances = scheduler.call("GET", f"{path}/taskInstances", params={"limit": 100})["task_instances"]
+    tries = {(ti["task_id"], ti["map_index"]): (ti["state"], ti["try_number"]) for ti in instances}
+    assert state == "success", (tries, scheduler.logs())
+    gamma = 1
+    assert {key: value for key, value in tries.items() if value[1] != 1} == {("failschema", gamma): ("success", 2)}
+    assert sorted(index for task_id, index in tries if task_id == "source") == [0, 1, 2]
+    assert {value[0] for value in tries.values()} == {"success"}
+    assert (tmp_path / "attempts").read_text().count("\n") == 2  # gamma's part, tried twice
+    stage = scheduler.call("GET", f"{path}/taskInstances/stage/xcomEntries/return_value")["value"]
+    merged = record_lines(stage["uri"])
+    assert record_lines(str(tmp_path / "published.jsonl")) == merged
+    assert merged == serial_staged(catalog, tmp_path)
+
+
+# --- the sql source's parts -----------------------------------------------------------------------------------
+
+
+def read_part(config: dict[str, Any], part: Part, base_dir: Path) -> tuple[list[Any], list[str]]:
+    """The records of one part of the sql source, and its warnings."""
+    context = RunContext(
+        workflow_name="test", run_id=f"part-{part.index}", staging_root=str(base_dir), base_dir=base_dir
+    )
+    source = SqlSource.create(config, context)
+    source.scope(part)
+    source.prepare()
+    try:
+        return list(source.records()), source.report.warnings
+    finally:
+        source.close()
+
+
+def test_a_schema_created_after_the_plan_is_read_by_the_rest_part_and_a_dropped_one_is_named(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    sql = "CREATE SCHEMA a; CREATE SCHEMA b; CREATE SCHEMA c; CREATE SCHEMA d;"
+    sql += "CREATE TABLE a.t1 (id int); CREATE TABLE a.t2 (id int); CREATE TABLE a.t3 (id int);"
+    sql += "CREATE TABLE b.t1 (id int); CREATE TABLE b.t2 (id int);"
+    sql += "CREATE TABLE c.t1 (id int); CREATE TABLE d.t1 (id int);"
+    with postgres_database(postgres_url, sql) as url:
+        config = {"url": url, "service_name": "pg", "schema_filter": {"exclude": ["D", "public"], "ignore_case": True}}
+        context = RunContext(workflow_name="test", run_id="plan", staging_root=str(tmp_path), base_dir=tmp_path)
+        parts = plan_partitions("sql", config, context, by="schema", most=2)
+        assert [(part.names, part.relations) for part in parts] == [(("a",), 3), (("b", "c"), 3)]
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.exec_driver_sql("CREATE SCHEMA e; CREATE TABLE e.t1 (id int); DROP SCHEMA c CASCADE")
+        engine.dispose()
+        read = [read_part(config, part, tmp_path) for part in parts]
+    schemas = [[record.name for record in records if record.kind == "database_schema"] for records, _ in read]
+    assert schemas == [["a"], ["b", "e"]]  # e is new: the rest part reads it; c is gone; d stays filtered out
+    assert read[0][1] == []
+    assert read[1][1] == [
+        "schema 'c' was planned for part 2/2 but is no longer listed: dropped since the plan, or hidden from the"
+        " role; nothing of it is in this run"
+    ]
+
+
+@pytest.fixture
+def three_databases(postgres_url: str) -> Iterator[list[str]]:
+    """URLs of three fresh databases of different sizes (one, two and four tables)."""
+    with contextlib.ExitStack() as stack:
+        urls = [
+            stack.enter_context(
+                postgres_database(
+                    postgres_url,
+                    f"CREATE SCHEMA s{size};"
+                    + "".join(f"CREATE TABLE s{size}.t{n} (id int PRIMARY KEY);" for n in range(size)),
+                )
+            )
+            for size in (1, 2, 4)
+        ]
+        yield urls
+
+
+def test_run_with_workers_by_database_stages_what_the_unpartitioned_run_stages(
+    tmp_path: Path, three_databases: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = [sqlalchemy.make_url(url).database for url in three_databases]
+    config = {
+        "url": three_databases[0],
+        "service_name": "pg",
+        "all_databases": True,
+        "database_filter": {"include": names},
+    }
+    text = workflow_text("URL", tmp_path, partitions="{by: database, max: 2}")
+    text = text.replace("{url: 'URL', service_name: pg, include_view_lineage: true}", json.dumps(config))
+    path = tmp_path / "by_database.yaml"
+    path.write_text(text)
+    assert main(["run", str(path), "--workers", "2", "--run-id", "two", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "part 1/2: 1 databases, 4 relations" in out and "part 2/2: 2 databases and any new one, 3 relations" in out
+    merged = record_lines(str(tmp_path / "staging" / "parts" / "two" / "staged.jsonl"))
+    serial = tmp_path / "serial.yaml"
+    serial.write_text(text.replace("  partitions: {by: database, max: 2}\n", ""))
+    result = run_workflow(load_workflow(serial))
+    assert result.success, result.error
+    assert merged == record_lines(result.staged_uri)
+    kinds = [record["kind"] for record in merged]
+    assert (kinds.count("database_service"), kinds.count("database"), kinds.count("table")) == (1, 3, 7)
+
+
+# --- validation -----------------------------------------------------------------------------------------------
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(WorkflowFileError) as raised:
+        load_workflow(path)
+    return [str(problem).replace(str(path), "bad.yaml") for problem in raised.value.problems]
+
+
+SQL_WORKFLOW = """\
+source:
+  type: sql
+  config: {url: 'postgresql://reader@db.example/catalog', service_name: pg}
+stage: {type: file}
+airflow:
+  partitions: {by: schema, max: 4}
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            (
+                "type: sql\n  config: {url: 'postgresql://reader@db.example/catalog', service_name: pg}",
+                "type: file\n  config: {path: in.jsonl}",
+            ),
+            "bad.yaml:6:16: airflow.partitions.by: a file source cannot be partitioned"
+            " (the sql source can, by schema or database)",
+        ),
+        (
+            ("by: schema", "by: database"),
+            "bad.yaml:6:16: airflow.partitions.by: by database needs source.config.all_databases: true"
+            " (else the sql source reads one database)",
+        ),
+        (
+            ("{url: 'postgresql://reader@db.example/catalog', service_name: pg}", "{sample: shop}"),
+            None,
+        ),
+        (
+            ("by: schema", "by: table"),
+            "bad.yaml:6:16: airflow.partitions.by: Input should be 'schema' or 'database'",
+        ),
+        (
+            ("max: 4", "max: 0"),
+            "bad.yaml:6:28: airflow.partitions.max: Input should be greater than or equal to 1",
+        ),
+        (
+            ("max: 4", "max: 5000"),
+            "bad.yaml:6:28: airflow.partitions.max: Input should be less than or equal to 1024",
+        ),
+        (
+            ("max: 4}", "max: 4, of: tables}"),
+            "bad.yaml:6:36: airflow.partitions.of: unknown field 'of'; known fields: by, max",
+        ),
+        (
+            ("stage: {type: file}", "sink: {type: file, config: {path: out.jsonl}}"),
+            "bad.yaml:4:8: sink.type: a file sink is written whole by each run, and each part of a partitioned run"
+            " would replace it: use a stage and bulk sink for the merged file",
+        ),
+        (
+            ("stage: {type: file}", "stage: {type: file, task_id: plan_partitions}"),
+            "bad.yaml:1:1: task id 'plan_partitions' is the partition planning task's (airflow.partitions)",
+        ),
+    ],
+)
+def test_a_partitioning_the_workflow_cannot_have_is_a_problem_naming_the_field(
+    tmp_path: Path, change: tuple[str, str], expected: str | None
+) -> None:
+    old, new = change
+    assert old in SQL_WORKFLOW
+    text = SQL_WORKFLOW.replace(old, new)
+    if expected is None:  # sqlite by schema is fine; by database is not
+        assert load_workflow_text(tmp_path, text).spec.airflow.partitions is not None
+        expected = "bad.yaml:6:16: airflow.partitions.by: SQLite gives the sql source one database: partition by schema"
+        text = text.replace("by: schema", "by: database")
+    assert problems_of(tmp_path, text) == [expected]
+
+
+def load_workflow_text(tmp_path: Path, text: str) -> Any:
+    path = tmp_path / "good.yaml"
+    path.write_text(text)
+    return load_workflow(path)
+
+
+def test_the_json_schema_describes_partitions() -> None:
+    from airflow_provider_ingest.workflow.jsonschema import workflow_json_schema
+
+    partitions = workflow_json_schema()["$defs"]["PartitionSettings"]
+    assert partitions["properties"]["by"]["enum"] == ["schema", "database"]
+    assert (partitions["properties"]["max"]["minimum"], partitions["properties"]["max"]["maximum"]) == (1, 1024)
+    assert partitions["additionalProperties"] is False
