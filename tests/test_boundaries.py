@@ -241,6 +241,55 @@ def test_replace_at_max_failures(
     assert live_count(elasticsearch, "tables") == (10 - refused if switched else 10)
 
 
+def replace_workflow(folder: Path, server: FakeElasticsearch, tables: int, dag_id: str) -> dict[str, Any]:
+    """``tables`` tables from a file, staged, then published with ``replace`` (``max_shrink: 0.2``)."""
+    records = folder / f"{dag_id}.jsonl"
+    records.write_text("".join(dump_record(record) + "\n" for record in records_of("table", tables)))
+    config = {"hosts": [server.url], "index_prefix": "catalog", "mode": "replace", "max_shrink": 0.2}
+    return {
+        "source": {"type": "file", "config": {"path": str(records), "format": "jsonl"}},
+        "stage": {"type": "file"},
+        "bulk_sink": {"type": "elasticsearch", "config": config},
+        "workflow": {"staging_root": str(folder / "staging")},
+        "airflow": {"dag_id": dag_id, "retries": 0},
+    }
+
+
+SHRINK = [(80, True), (79, False)]
+"""(tables kept of 100, aliases switched) with ``max_shrink: 0.2``: exactly at the limit, one table past it."""
+
+
+@pytest.mark.parametrize(("kept", "switched"), SHRINK)
+def test_serial_run_at_the_shrink_limit(
+    elasticsearch: FakeElasticsearch, tmp_path: Path, kept: int, switched: bool
+) -> None:
+    publish(elasticsearch, tmp_path, records_of("table", 100))
+    path = tmp_path / "replace.yaml"
+    path.write_text(yaml.safe_dump(replace_workflow(tmp_path, elasticsearch, kept, "replace")))
+
+    result = run_workflow(load_workflow(path), run_id="run")
+
+    assert result.success is switched, result.error
+    if not switched:
+        assert "PublishRefused: replace refused" in (result.error or "") and "a drop of 21%" in (result.error or "")
+    assert live_count(elasticsearch, "tables") == (kept if switched else 100)
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize(("kept", "switched"), SHRINK)
+def test_airflow_task_at_the_shrink_limit(
+    dags_folder: Path, elasticsearch: FakeElasticsearch, tmp_path: Path, kept: int, switched: bool
+) -> None:
+    publish(elasticsearch, tmp_path, records_of("table", 100))
+    dag_id = f"shrink_{uuid.uuid4().hex[:10]}"
+    (dags_folder / f"{dag_id}.yaml").write_text(yaml.safe_dump(replace_workflow(tmp_path, elasticsearch, kept, dag_id)))
+
+    dag_run = run_dag(dags_folder, dag_id)
+
+    assert task_states(dag_run)["bulk_sink"] == ("success" if switched else "failed")
+    assert live_count(elasticsearch, "tables") == (kept if switched else 100)
+
+
 # --- the circuit breaker: refused credentials in a row -----------------------------------------------------------
 
 
