@@ -19,8 +19,10 @@ from support.dags import run_dag, task_states, xcoms
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.breaker import AUTHENTICATION_FAILURES, CircuitBreaker, NotAttempted
+from airflow_provider_ingest.elasticsearch.bulk import BulkConfig, BulkWriter
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink, PublishRefused
 from airflow_provider_ingest.elasticsearch.client import build_client
+from airflow_provider_ingest.elasticsearch.documents import action
 from airflow_provider_ingest.errors import AuthenticationError, ServiceError, ServiceUnavailableError
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Record, Table, dump_record
 from airflow_provider_ingest.run import RunResult, run_workflow
@@ -333,6 +335,59 @@ def test_an_unreachable_service_opens_the_breaker_at_once() -> None:
     assert breaker.open
     with pytest.raises(ServiceUnavailableError, match="0 records not attempted"):
         breaker.finish()
+
+
+def write_through(server: FakeElasticsearch, actions: int, **settings: Any) -> tuple[BulkWriter, list[str]]:
+    """``actions`` table documents through a bulk writer, one per request; the writer and the refusals' reasons."""
+    client = build_client({"hosts": [server.url]})
+    refused: list[str] = []
+    config = BulkConfig.model_validate({"chunk_size": 1, "initial_backoff": 0.001, "max_backoff": 0.01, **settings})
+    writer = BulkWriter(client, config, lambda item, reason: refused.append(reason))
+    try:
+        for index in range(actions):
+            fqn = f"shop.db.public.t{index}"
+            writer.add(action("catalog-tables", fqn, {"fqn": fqn, "name": f"t{index}"}), fqn, fqn)
+        writer.flush()
+    finally:
+        client.close()
+    return writer, refused
+
+
+@pytest.mark.parametrize("refusals", [AUTHENTICATION_FAILURES - 1, AUTHENTICATION_FAILURES])
+def test_elasticsearch_stops_sending_at_exactly_the_count_of_refusals(
+    elasticsearch: FakeElasticsearch, refusals: int
+) -> None:
+    """Two 401s in a row: the other documents still go (and the step fails on the refusals); three: none does."""
+    elasticsearch.inject(401, times=refusals)
+
+    writer, refused = write_through(elasticsearch, 6)
+
+    opened = refusals >= AUTHENTICATION_FAILURES
+    assert writer.breaker.open is opened
+    assert writer.indexed == (0 if opened else 6 - refusals)
+    assert refused[:refusals] == [refused[0]] * refusals and refused[0].startswith("HTTP 401")
+    assert sum(reason.startswith("not attempted") for reason in refused) == (6 - refusals if opened else 0)
+    with pytest.raises(AuthenticationError):
+        writer.finish()
+
+
+@pytest.mark.parametrize(("unavailable", "indexed"), [(1, 3), (2, 3), (3, 0)])
+def test_elasticsearch_retries_exactly_max_retries_times(
+    elasticsearch: FakeElasticsearch, unavailable: int, indexed: int
+) -> None:
+    """``max_retries: 2``: a request answered 503 twice goes through on its third try; three 503s give up."""
+    elasticsearch.fail_bulk(503, unavailable)
+
+    writer, refused = write_through(elasticsearch, 3, max_retries=2)
+
+    assert writer.indexed == indexed and writer.retries == min(unavailable, 2)
+    if indexed:
+        assert not refused
+        writer.finish()
+    else:
+        assert refused[0].startswith("gave up after 2 retries: HTTP 503")
+        with pytest.raises(ServiceUnavailableError):
+            writer.finish()
 
 
 # --- staging retention -------------------------------------------------------------------------------------------
