@@ -18,6 +18,7 @@ import yaml
 from es_server import FakeElasticsearch
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.api.report import SAMPLE_LIMIT, Report
 from airflow_provider_ingest.elasticsearch.bulk import BulkConfig, BulkWriter
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSinkConfig
@@ -29,7 +30,7 @@ from airflow_provider_ingest.openmetadata.mapping import ServerFeatures
 from airflow_provider_ingest.openmetadata.names import ENTITY_NAME_LIMIT, UnrepresentableName, check_names
 from airflow_provider_ingest.openmetadata.sink import OpenMetadataConfig, batches
 from airflow_provider_ingest.processors import pii_checks
-from airflow_provider_ingest.processors.pii import PiiConfig
+from airflow_provider_ingest.processors.pii import PiiConfig, PiiProcessor
 from airflow_provider_ingest.records import Column, Table, TagLabel
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.run.lifecycle import RunResult
@@ -293,6 +294,48 @@ def test_birth_dates_reach_back_exactly_the_oldest_age() -> None:
     assert not pii_checks.is_birth_date((oldest - datetime.timedelta(days=1)).isoformat(), today)
     assert pii_checks.is_birth_date(today.isoformat(), today)
     assert not pii_checks.is_birth_date((today + datetime.timedelta(days=1)).isoformat(), today)
+
+
+CARDS = ["4111111111111111", "5500000000000004", "4012888888881881", "378282246310005"]
+EMAILS = ["a@example.com", "b@example.org", "c@example.net", "d@example.com", "-"]
+"""Four email addresses of five samples: a share of exactly 0.8."""
+
+
+def pii_tags(tmp_path: Path, columns: list[Column], **config: Any) -> list[list[tuple[str, float | None]]]:
+    """The tags the PII processor gives each column (settings ``config``)."""
+    context = RunContext(workflow_name="test", run_id="run", staging_root=str(tmp_path), base_dir=tmp_path)
+    processor = PiiProcessor.create(config, context)
+    processor.prepare()
+    table = Table(service="s", database="d", database_schema="x", name="t", columns=columns)
+    result = processor.process(table)  # type: ignore[attr-defined]
+    return [[(tag.tag_fqn, tag.confidence) for tag in column.tags] for column in result.columns]
+
+
+@pytest.mark.parametrize(
+    ("min_samples", "samples", "by_values"), [(3, 2, False), (3, 3, True), (4, 3, False), (4, 4, True)]
+)
+def test_min_samples(tmp_path: Path, min_samples: int, samples: int, by_values: bool) -> None:
+    """Fewer samples than ``min_samples``: a column named ``x1`` is judged by its name (nothing); as many: by them."""
+    (tags,) = pii_tags(
+        tmp_path, [Column(name="x1", data_type=DataType.VARCHAR, samples=CARDS[:samples])], min_samples=min_samples
+    )
+    assert bool(tags) is by_values
+
+
+@pytest.mark.parametrize(("min_confidence", "kept"), [(0.69, True), (0.7, True), (0.71, False)])
+def test_min_confidence(tmp_path: Path, min_confidence: float, kept: bool) -> None:
+    """A column named ``address`` is tagged with confidence 0.7: kept at a minimum of exactly 0.7."""
+    (tags,) = pii_tags(tmp_path, [Column(name="address", data_type=DataType.VARCHAR)], min_confidence=min_confidence)
+    assert tags == ([("PII.NonSensitive", 0.7)] if kept else [])
+
+
+@pytest.mark.parametrize(("match_ratio", "by_email_rule"), [(0.79, True), (0.8, True), (0.81, False)])
+def test_match_ratio(tmp_path: Path, match_ratio: float, by_email_rule: bool) -> None:
+    """Four of five samples are email addresses: the email rule tags the column at a ratio of exactly 0.8 (0.95 x
+    0.8); at 0.81 only the rule for personal data inside text (its own ratio, 0.1) does, less confidently."""
+    column = Column(name="x5", data_type=DataType.VARCHAR, samples=EMAILS)
+    (tags,) = pii_tags(tmp_path, [column], match_ratio=match_ratio)
+    assert tags == [("PII.Sensitive", 0.76 if by_email_rule else 0.7)]
 
 
 # --- names OpenMetadata and Elasticsearch can hold ---------------------------------------------------------------
