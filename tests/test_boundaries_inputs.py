@@ -31,13 +31,15 @@ from airflow_provider_ingest.openmetadata.names import ENTITY_NAME_LIMIT, Unrepr
 from airflow_provider_ingest.openmetadata.sink import OpenMetadataConfig, batches
 from airflow_provider_ingest.processors import pii_checks
 from airflow_provider_ingest.processors.pii import PiiConfig, PiiProcessor
-from airflow_provider_ingest.records import Column, Table, TagLabel
+from airflow_provider_ingest.records import Column, Query, Table, TableUsage, TagLabel
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.run.lifecycle import RunResult
 from airflow_provider_ingest.run.status import MAX_TEXT, status_data
 from airflow_provider_ingest.sources.sql.source import SqlSourceConfig
+from airflow_provider_ingest.staging import read_records
 from airflow_provider_ingest.staging.paths import MAX_SEGMENT_BYTES, check_segment
-from airflow_provider_ingest.usage.stage import TableUsageConfig
+from airflow_provider_ingest.usage.processor import QueryParserProcessor
+from airflow_provider_ingest.usage.stage import TableUsageConfig, TableUsageStage
 from airflow_provider_ingest.workflow.document import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -468,6 +470,47 @@ def test_bulk_chunks_by_bytes(elasticsearch: FakeElasticsearch, sizes: list[int]
 def test_openmetadata_batches(records: int, sizes: list[int]) -> None:
     tables = [om_table(name=f"t{i}") for i in range(records)]
     assert [len(batch) for batch in batches(tables, 100)] == sizes
+
+
+def usage_of(tmp_path: Path, queries: list[tuple[str, str]], **config: Any) -> tuple[TableUsage, Report]:
+    """The usage of table ``t`` from ``queries`` (text, user) on one day, through the parser and the usage stage."""
+    context = RunContext(workflow_name="usage", run_id="r1", staging_root=str(tmp_path / "staging"), base_dir=tmp_path)
+    parser = QueryParserProcessor.create({}, context)
+    stage = TableUsageStage.create({"path": "usage.jsonl", **config}, context)
+    parser.prepare()
+    stage.prepare()
+    day = datetime.datetime(2026, 11, 30, 9, 30, tzinfo=datetime.timezone.utc)
+    for text, user in queries:
+        record = Query(service="s", database="d", database_schema="p", dialect="postgresql", text=text, user=user)
+        parsed = parser.process(record.model_copy(update={"start_time": day}))  # type: ignore[attr-defined]
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            stage.stage(item)  # type: ignore[attr-defined]
+    (usage,) = [record for record in read_records(stage.commit()) if isinstance(record, TableUsage)]  # type: ignore[attr-defined]
+    return usage, stage.report
+
+
+@pytest.mark.parametrize(("users", "listed"), [(1, 1), (2, 2), (3, 2)])
+def test_max_users_per_table_and_query(tmp_path: Path, users: int, listed: int) -> None:
+    """``max_users: 2``: the first two users are listed, of the table and of its query; every call is counted."""
+    names = ["ana", "bob", "cid"][:users]
+    usage, _ = usage_of(tmp_path, [("SELECT * FROM t", user) for user in names], max_users=2)
+    assert usage.count == users
+    assert usage.users == names[:listed] and usage.queries[0].users == names[:listed]
+
+
+@pytest.mark.parametrize(("distinct", "kept"), [(2, 2), (3, 3), (4, 3)])
+def test_top_queries(tmp_path: Path, distinct: int, kept: int) -> None:
+    queries = [(f"SELECT * FROM t WHERE a = {n}", "ana") for n in range(distinct)]
+    usage, _ = usage_of(tmp_path, queries, top_queries=3)
+    assert len(usage.queries) == kept and usage.count == distinct
+
+
+@pytest.mark.parametrize(("distinct", "estimated"), [(3, False), (4, True)])
+def test_query_capacity(tmp_path: Path, distinct: int, estimated: bool) -> None:
+    """``query_capacity: 3``: three distinct queries are counted exactly; a fourth makes the counts estimates."""
+    queries = [(f"SELECT * FROM t WHERE a = {n}", "ana") for n in range(distinct)]
+    _, report = usage_of(tmp_path, queries, query_capacity=3)
+    assert ("frequent_queries_estimated" in report.counters) is estimated
 
 
 # --- what a report and a status keep -----------------------------------------------------------------------------
