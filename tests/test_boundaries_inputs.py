@@ -38,6 +38,8 @@ from airflow_provider_ingest.run.status import MAX_TEXT, status_data
 from airflow_provider_ingest.sources.sql.source import SqlSourceConfig
 from airflow_provider_ingest.staging import read_records
 from airflow_provider_ingest.staging.paths import MAX_SEGMENT_BYTES, check_segment
+from airflow_provider_ingest.ui.app import MAX_ID, MAX_PAGE, MAX_PER_PAGE
+from airflow_provider_ingest.ui.files import MAX_PATH_CHARS
 from airflow_provider_ingest.usage.processor import QueryParserProcessor
 from airflow_provider_ingest.usage.stage import TableUsageConfig, TableUsageStage
 from airflow_provider_ingest.workflow.document import (
@@ -511,6 +513,45 @@ def test_query_capacity(tmp_path: Path, distinct: int, estimated: bool) -> None:
     queries = [(f"SELECT * FROM t WHERE a = {n}", "ana") for n in range(distinct)]
     _, report = usage_of(tmp_path, queries, query_capacity=3)
     assert ("frequent_queries_estimated" in report.counters) is estimated
+
+
+# --- the Ingestion UI's request limits -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ui(airflow_db: Path) -> Any:
+    """The API server's app with the Ingestion plugin (no runs needed), and an admin's headers."""
+    from fastapi.testclient import TestClient
+    from support.ui import api_app, api_server_config, token
+
+    with api_server_config(airflow_db), TestClient(api_app()) as client:
+        yield client, {"Authorization": f"Bearer {token('admin', 'ADMIN')}"}
+
+
+UI_LIMITS = [
+    # (path, other parameters, the parameter, its value at the limit, past it, the answer at the limit)
+    ("/ingestion/api/dags", {}, "per_page", MAX_PER_PAGE, MAX_PER_PAGE + 1, 200),
+    ("/ingestion/api/dags", {}, "per_page", 1, 0, 200),
+    ("/ingestion/api/dags", {}, "page", MAX_PAGE, MAX_PAGE + 1, 200),
+    ("/ingestion/api/dags", {}, "page", 1, 0, 200),
+    ("/ingestion/api/dags", {}, "q", "q" * MAX_ID, "q" * (MAX_ID + 1), 200),
+    ("/ingestion/api/dag", {}, "dag_id", "d" * MAX_ID, "d" * (MAX_ID + 1), 404),
+    ("/ingestion/api/report", {"dag_id": "d"}, "run_id", "r" * MAX_ID, "r" * (MAX_ID + 1), 404),
+    ("/ingestion/files", {"dag_id": "d", "run_id": "r"}, "path", "p" * MAX_PATH_CHARS, "p" * (MAX_PATH_CHARS + 1), 404),
+]
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize(("path", "others", "name", "at", "past", "answer"), UI_LIMITS)
+def test_ui_request_limits(
+    ui: Any, path: str, others: dict[str, str], name: str, at: Any, past: Any, answer: int
+) -> None:
+    """A value at its limit is served (or not found: nothing has that name); one past it is refused (422)."""
+    client, admin = ui
+    assert client.get(path, params={**others, name: at}, headers=admin).status_code == answer
+    refused = client.get(path, params={**others, name: past}, headers=admin)
+    assert refused.status_code == 422, refused.text
+    assert [problem["loc"][-1] for problem in refused.json()["detail"]] == [name]
 
 
 # --- what a report and a status keep -----------------------------------------------------------------------------
