@@ -35,7 +35,9 @@ from airflow_provider_ingest.records import Column, Query, Table, TableUsage, Ta
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.run.lifecycle import RunResult
 from airflow_provider_ingest.run.status import MAX_TEXT, status_data
+from airflow_provider_ingest.sources.sql.catalog import SchemaInfo
 from airflow_provider_ingest.sources.sql.source import SqlSourceConfig
+from airflow_provider_ingest.sources.sql.source import batches as catalog_batches
 from airflow_provider_ingest.staging import read_records
 from airflow_provider_ingest.staging.paths import MAX_SEGMENT_BYTES, check_segment
 from airflow_provider_ingest.ui.app import MAX_ID, MAX_PAGE, MAX_PER_PAGE
@@ -155,6 +157,7 @@ SETTINGS = [
     ("airflow", "tags", [["t" * 99], ["t" * 100]], [["t" * 101]], "100"),
     ("airflow", "retry_delay", ["P365D", "PT0S"], ["P365DT1S", "-PT1S"], "retry_delay"),
     ("airflow", "execution_timeout", ["PT1S", "P365D"], ["PT0S", "P365DT1S"], "execution_timeout"),
+    ("airflow", "schedule", ["PT1S", "P36500D"], ["PT0S", "P36500DT1S"], "more than zero and at most 100 years"),
 ]
 
 
@@ -466,6 +469,16 @@ def test_bulk_chunks_by_count(elasticsearch: FakeElasticsearch, actions: int, re
 def test_bulk_chunks_by_bytes(elasticsearch: FakeElasticsearch, sizes: list[int], requests: int) -> None:
     """``max_chunk_bytes: 1024``: actions of exactly 1024 bytes in all go in one request, one byte more in two."""
     assert bulk_requests(elasticsearch, sizes, max_chunk_bytes=1024) == requests
+
+
+@pytest.mark.parametrize(
+    ("relations", "groups"),
+    [([2, 2], [[2, 2]]), ([2, 3], [[2, 3]]), ([2, 4], [[2], [4]]), ([6], [[6]]), ([5, 1, 5], [[5], [1], [5]])],
+)
+def test_catalog_batches_of_at_most_five_relations(relations: list[int], groups: list[list[int]]) -> None:
+    """``batch_size: 5``: schemas grouped while their relations add up to at most 5 (a bigger schema alone)."""
+    schemas = [SchemaInfo(name=f"s{index}", relations=count) for index, count in enumerate(relations)]
+    assert [[schema.relations for schema in batch] for batch in catalog_batches(schemas, 5)] == groups
 
 
 @pytest.mark.parametrize(("records", "sizes"), [(99, [99]), (100, [100]), (101, [100, 1]), (200, [100, 100])])
