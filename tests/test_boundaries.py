@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from es_server import FakeElasticsearch
+from om_server import TOKEN, FakeOpenMetadata, serve
 from support.dags import run_dag, task_states, xcoms
 
 from airflow_provider_ingest.api import RunContext
@@ -290,6 +291,36 @@ def test_airflow_task_at_the_shrink_limit(
 
     assert task_states(dag_run)["bulk_sink"] == ("success" if switched else "failed")
     assert live_count(elasticsearch, "tables") == (kept if switched else 100)
+
+
+# --- OpenMetadata: batches of batch_size -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tables", "requests"), [(1, 1), (2, 1), (3, 2), (7, 2), (8, 3)])
+def test_openmetadata_sends_batch_size_records_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tables: int, requests: int
+) -> None:
+    """``batch_size: 5``: a service, a database, a schema and two tables (five records) are one batch, so one bulk
+    request of tables; a third table starts a second batch. The bulk requests of tables count the batches."""
+    monkeypatch.setenv("OM_TEST_TOKEN", TOKEN)
+    records = tmp_path / "catalog.jsonl"
+    catalog = records_of("table", tables)
+    catalog = catalog[tables:] + catalog[:tables]  # the service, database and schema first
+    records.write_text("".join(dump_record(record) + "\n" for record in catalog))
+    config = {"server_url": "URL/api", "jwt_token": "${OM_TEST_TOKEN}", "retries": 0, "batch_size": 5}
+    with serve(FakeOpenMetadata()) as server:
+        config["server_url"] = server.url + "/api"
+        spec = {
+            "source": {"type": "file", "config": {"path": str(records), "format": "jsonl"}},
+            "sink": {"type": "openmetadata", "config": config},
+            "workflow": {"staging_root": str(tmp_path / "staging")},
+        }
+        path = tmp_path / "om.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        result = run_workflow(load_workflow(path), run_id="run")
+        assert result.success, result.error or result.reports
+        assert server.requests_to("/api/v1/tables/bulk") == requests
+        assert len(server.fqns("table")) == tables
 
 
 # --- the circuit breaker: refused credentials in a row -----------------------------------------------------------
