@@ -244,6 +244,24 @@ def test_replace_at_max_failures(
     assert live_count(elasticsearch, "tables") == (10 - refused if switched else 10)
 
 
+@pytest.mark.parametrize(("keep_indexes", "kept"), [(2, 2), (3, 3), (4, 3)])
+def test_replace_keeps_keep_indexes_physical_indexes(
+    elasticsearch: FakeElasticsearch, tmp_path: Path, keep_indexes: int, kept: int
+) -> None:
+    """Three replaces, each a new physical index per alias: ``keep_indexes`` of them are kept, the live one among."""
+    for _ in range(3):
+        publish(elasticsearch, tmp_path, records_of("table", 5), keep_indexes=keep_indexes)
+    client = build_client({"hosts": [elasticsearch.url]})
+    try:
+        for index in KIND_OF_INDEX:
+            physical = dict(client.indices.get_alias(index=f"catalog-{index}-*").body)
+            assert len(physical) == kept, physical
+            serving = [name for name, info in physical.items() if f"catalog-{index}" in info["aliases"]]
+            assert serving == [max(physical)]
+    finally:
+        client.close()
+
+
 def replace_workflow(folder: Path, server: FakeElasticsearch, tables: int, dag_id: str) -> dict[str, Any]:
     """``tables`` tables from a file, staged, then published with ``replace`` (``max_shrink: 0.2``)."""
     records = folder / f"{dag_id}.jsonl"
