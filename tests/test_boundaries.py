@@ -314,6 +314,29 @@ def test_airflow_task_at_the_shrink_limit(
 # --- OpenMetadata: batches of batch_size -------------------------------------------------------------------------
 
 
+def publish_to_openmetadata(
+    folder: Path, tables: int, faults: tuple[str, int, str] | None = None, **settings: Any
+) -> tuple[RunResult, FakeOpenMetadata]:
+    """A service, a database, a schema and ``tables`` tables through the openmetadata sink (``settings``) to a test
+    server answering ``faults`` (status, times, path) first; the run and the server."""
+    records = folder / "catalog.jsonl"
+    catalog = records_of("table", tables)
+    catalog = catalog[tables:] + catalog[:tables]  # the service, database and schema first
+    records.write_text("".join(dump_record(record) + "\n" for record in catalog))
+    with serve(FakeOpenMetadata()) as server:
+        if faults is not None:
+            server.inject(faults[0], times=faults[1], path=faults[2])
+        config = {"server_url": server.url + "/api", "jwt_token": "${OM_TEST_TOKEN}", **settings}
+        spec = {
+            "source": {"type": "file", "config": {"path": str(records), "format": "jsonl"}},
+            "sink": {"type": "openmetadata", "config": config},
+            "workflow": {"staging_root": str(folder / "staging")},
+        }
+        path = folder / f"om-{uuid.uuid4().hex[:8]}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        return run_workflow(load_workflow(path), run_id="run"), server
+
+
 @pytest.mark.parametrize(("tables", "requests"), [(1, 1), (2, 1), (3, 2), (7, 2), (8, 3)])
 def test_openmetadata_sends_batch_size_records_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tables: int, requests: int
@@ -321,24 +344,23 @@ def test_openmetadata_sends_batch_size_records_at_a_time(
     """``batch_size: 5``: a service, a database, a schema and two tables (five records) are one batch, so one bulk
     request of tables; a third table starts a second batch. The bulk requests of tables count the batches."""
     monkeypatch.setenv("OM_TEST_TOKEN", TOKEN)
-    records = tmp_path / "catalog.jsonl"
-    catalog = records_of("table", tables)
-    catalog = catalog[tables:] + catalog[:tables]  # the service, database and schema first
-    records.write_text("".join(dump_record(record) + "\n" for record in catalog))
-    config = {"server_url": "URL/api", "jwt_token": "${OM_TEST_TOKEN}", "retries": 0, "batch_size": 5}
-    with serve(FakeOpenMetadata()) as server:
-        config["server_url"] = server.url + "/api"
-        spec = {
-            "source": {"type": "file", "config": {"path": str(records), "format": "jsonl"}},
-            "sink": {"type": "openmetadata", "config": config},
-            "workflow": {"staging_root": str(tmp_path / "staging")},
-        }
-        path = tmp_path / "om.yaml"
-        path.write_text(yaml.safe_dump(spec))
-        result = run_workflow(load_workflow(path), run_id="run")
-        assert result.success, result.error or result.reports
-        assert server.requests_to("/api/v1/tables/bulk") == requests
-        assert len(server.fqns("table")) == tables
+    result, server = publish_to_openmetadata(tmp_path, tables, retries=0, batch_size=5)
+    assert result.success, result.error or result.reports
+    assert server.requests_to("/api/v1/tables/bulk") == requests
+    assert len(server.fqns("table")) == tables
+
+
+@pytest.mark.parametrize(("unavailable", "published"), [(1, True), (2, True), (3, False)])
+def test_openmetadata_retries_exactly_retries_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unavailable: int, published: bool
+) -> None:
+    """``retries: 2``: a bulk request answered 503 twice goes through on its third try; three 503s fail it."""
+    monkeypatch.setenv("OM_TEST_TOKEN", TOKEN)
+    faults = ("503", unavailable, "/api/v1/tables/bulk")
+    result, server = publish_to_openmetadata(tmp_path, 3, faults, retries=2, backoff_factor=0)
+    assert server.requests_to("/api/v1/tables/bulk") == min(unavailable + 1, 3)
+    assert result.success is published, result.error or result.reports
+    assert len(server.fqns("table")) == (3 if published else 0)
 
 
 # --- the circuit breaker: refused credentials in a row -----------------------------------------------------------
