@@ -344,43 +344,6 @@ def test_run_console_sink_prints_one_line_per_record(tmp_path):
 SLOW = {"type": "support.components:SlowSource", "config": {"tables": 30, "seconds_each": 0.01}}
 
 
-def test_run_shows_progress_on_a_terminal(tmp_path):
-    flow = run_flow(tmp_path, {"type": "file", "config": {"path": "out.jsonl"}}, source=SLOW)
-    controller, terminal = pty.openpty()
-    environment = {**os.environ, "PYTHONPATH": str(TESTS)}
-    process = subprocess.Popen(
-        [COMMAND, "run", "--progress-every", "0.05", str(flow)],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-    )
-    os.close(terminal)
-    stdout, _ = process.communicate()
-    progress = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        progress += chunk
-    os.close(controller)
-    assert process.returncode == 0
-    assert re.match(rb"\r[\d,]+ records  [\d,]+/s  0 failed ", progress), progress
-    assert progress.endswith(b"\r\n") or progress.endswith(b"\n")
-    assert b"run succeeded" in stdout
-
-
-def test_run_prints_progress_lines_when_not_on_a_terminal(tmp_path):
-    flow = run_flow(tmp_path, {"type": "console"}, source=SLOW)
-    done = airflow_ingest("run", "--progress-every", "0.05", str(flow), cwd=tmp_path)
-    assert done.returncode == 0
-    lines = done.stderr.splitlines()
-    assert len(lines) >= 2 and all(re.fullmatch(r"[\d,]+ records  [\d,]+/s  0 failed", line) for line in lines)
-
-
 def run_on_a_terminal(*arguments: str, cwd: Path) -> tuple[int, bytes, bytes]:
     """``airflow-ingest <arguments>`` with standard error a pseudo-terminal: (exit code, stdout, terminal output).
 
@@ -413,6 +376,23 @@ def run_on_a_terminal(*arguments: str, cwd: Path) -> tuple[int, bytes, bytes]:
     reader.join(timeout=60)
     os.close(controller)
     return process.returncode, stdout, b"".join(shown)
+
+
+def test_run_shows_progress_on_a_terminal(tmp_path):
+    flow = run_flow(tmp_path, {"type": "file", "config": {"path": "out.jsonl"}}, source=SLOW)
+    code, stdout, progress = run_on_a_terminal("run", "--progress-every", "0.05", str(flow), cwd=tmp_path)
+    assert code == 0
+    assert re.match(rb"\r[\d,]+ records  [\d,]+/s  0 failed ", progress), progress
+    assert progress.endswith(b"\r\n") or progress.endswith(b"\n")
+    assert b"run succeeded" in stdout
+
+
+def test_run_prints_progress_lines_when_not_on_a_terminal(tmp_path):
+    flow = run_flow(tmp_path, {"type": "console"}, source=SLOW)
+    done = airflow_ingest("run", "--progress-every", "0.05", str(flow), cwd=tmp_path)
+    assert done.returncode == 0
+    lines = done.stderr.splitlines()
+    assert len(lines) >= 2 and all(re.fullmatch(r"[\d,]+ records  [\d,]+/s  0 failed", line) for line in lines)
 
 
 @pytest.mark.parametrize("quiet", [False, True])
