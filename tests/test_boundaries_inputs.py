@@ -33,6 +33,7 @@ from airflow_provider_ingest.processors import pii_checks
 from airflow_provider_ingest.processors.pii import PiiConfig, PiiProcessor
 from airflow_provider_ingest.records import Column, Query, Table, TableUsage, TagLabel
 from airflow_provider_ingest.records.datatypes import DataType
+from airflow_provider_ingest.run import run_task
 from airflow_provider_ingest.run.lifecycle import RunResult
 from airflow_provider_ingest.run.status import MAX_TEXT, status_data
 from airflow_provider_ingest.sources.sql.catalog import SchemaInfo
@@ -43,6 +44,7 @@ from airflow_provider_ingest.staging.paths import MAX_SEGMENT_BYTES, check_segme
 from airflow_provider_ingest.ui.app import MAX_ID, MAX_PAGE, MAX_PER_PAGE
 from airflow_provider_ingest.ui.files import MAX_PATH_CHARS
 from airflow_provider_ingest.usage.processor import QueryParserProcessor
+from airflow_provider_ingest.usage.querylog.file import FIELD_LIMIT
 from airflow_provider_ingest.usage.stage import TableUsageConfig, TableUsageStage
 from airflow_provider_ingest.workflow.document import (
     MAX_DEPTH,
@@ -526,6 +528,29 @@ def test_query_capacity(tmp_path: Path, distinct: int, estimated: bool) -> None:
     queries = [(f"SELECT * FROM t WHERE a = {n}", "ana") for n in range(distinct)]
     _, report = usage_of(tmp_path, queries, query_capacity=3)
     assert ("frequent_queries_estimated" in report.counters) is estimated
+
+
+@pytest.mark.parametrize(("length", "read"), [(FIELD_LIMIT, True), (FIELD_LIMIT + 1, False)])
+def test_the_longest_query_log_csv_field(tmp_path: Path, length: int, read: bool) -> None:
+    """A query of exactly :data:`FIELD_LIMIT` characters is read; one longer fails its row (kept, not dropped)."""
+    import csv
+
+    text = "SELECT id FROM orders WHERE id > 1"
+    text += "0" * (length - len(text))
+    (tmp_path / "log.csv").write_text(f"query_text,user_name,start_time\n{text},ana,2024-05-02 09:00:00\n")
+    before = csv.field_size_limit(131072)  # Python's default: what the source raises it from
+    try:
+        context = RunContext(
+            workflow_name="ql", run_id="run", staging_root=str(tmp_path / "staging"), base_dir=tmp_path
+        )
+        config = {"path": "log.csv", "service_name": "warehouse", "dialect": "postgresql"}
+        result = run_task("source", "query_log_file", config, context, success_threshold=0)
+    finally:
+        csv.field_size_limit(before)
+    source = next(report for report in result.reports if report.component.startswith("source:"))
+    assert (source.records, source.failure_count) == ((1, 0) if read else (0, 1))
+    if not read:
+        assert "log.csv:2: not a CSV row: field larger than field limit (16777216)" in source.failures[0].error
 
 
 # --- the Ingestion UI's request limits -------------------------------------------------------------------------
