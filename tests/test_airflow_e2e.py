@@ -9,7 +9,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 from support.dags import LOADER
+from support.servers import START_ATTEMPTS, address_in_use, unused_port
 
 from airflow_provider_ingest.staging import read_records
 
@@ -30,6 +30,8 @@ BUDGET = 900.0
 """Seconds the whole test may take, start-up included: generous, for a busy 2-core machine."""
 REQUEST_TIMEOUT = 120.0
 """The longest a single REST call may take (a busy API server with one worker answers late, not never)."""
+RESENT = ("GET", "PATCH")
+"""Calls sent again when they time out, cannot connect or get a 5xx: reads, and changes that may be repeated."""
 
 WORKFLOW = """\
 description: The sample shop through a processor that logs a connection's password.
@@ -60,8 +62,15 @@ class Airflow:
 
     def __init__(self, home: Path, port: int, env: dict[str, str]) -> None:
         self.home = home
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.env = env
+        self.env = env | {
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(unused_port()),
+        }
         self.processes: list[subprocess.Popen[bytes]] = []
         self.session = requests.Session()
         self.password = ""
@@ -98,48 +107,103 @@ class Airflow:
             process.wait()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One REST call, given as long as it needs within the test's deadline; the JSON answer."""
-        timeout = min(REQUEST_TIMEOUT, self.remaining(f"calling {method} {path}"))
-        response = self.session.request(method, self.url + path, timeout=timeout, **kwargs)
-        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
-        return response.json() if response.content else None
+        """One REST call, given as long as it needs within the test's deadline; the JSON answer.
+
+        A busy machine's API server may answer late, drop the connection or answer 5xx: a call in :data:`RESENT`
+        is then sent again (while every process runs) until it gets an answer or the deadline passes.
+        """
+        pause = 0.5
+        while True:
+            timeout = min(REQUEST_TIMEOUT, self.remaining(f"calling {method} {path}"))
+            try:
+                response = self.session.request(method, self.url + path, timeout=timeout, **kwargs)
+            except requests.RequestException:
+                if method not in RESENT:
+                    raise
+            else:
+                if response.status_code < 500 or method not in RESENT:
+                    assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
+                    return response.json() if response.content else None
+            self.check_running(f"calling {method} {path}")
+            time.sleep(min(pause, max(0.0, self.deadline - time.monotonic())))
+            pause = min(pause * 1.5, 5.0)
+
+    def check_running(self, what: str) -> None:
+        """Fail, with the logs, if a process has exited."""
+        for process in self.processes:
+            assert process.poll() is None, f"{process.args[1]} exited while {what}\n{self.logs()}"
 
     def wait_for(self, what: str, probe: Callable[[], Any]) -> Any:
         """Call ``probe`` until it returns something true, polling less often as time goes; fail at the deadline.
 
-        A refused connection, a call that timed out or an answer not yet right count as "not yet".
+        Any failed request (refused, timed out, dropped, an error status) or an answer not yet right is "not yet".
         """
         pause = 0.2
         while True:
             self.remaining(f"waiting for {what}")
-            for process in self.processes:
-                assert process.poll() is None, f"{process.args[1]} exited while waiting for {what}\n{self.logs()}"
+            self.check_running(f"waiting for {what}")
             try:
                 found = probe()
-            except (requests.ConnectionError, requests.Timeout, AssertionError):
+            except (requests.RequestException, AssertionError):
                 found = None
             if found:
                 return found
             time.sleep(min(pause, max(0.0, self.deadline - time.monotonic())))
             pause = min(pause * 1.5, 3.0)
 
+    def serving(self) -> bool:
+        """Wait for the API server to answer; False if it exited because its port was taken before it bound it."""
+        api_server = self.processes[0]
+        try:
+            self.wait_for("the API server", lambda: self.call("GET", "/api/v2/monitor/health"))
+        except AssertionError:
+            if api_server.poll() is not None and address_in_use((self.home / "api-server.log").read_text()):
+                return False
+            raise
+        return True
+
     def logs(self) -> str:
         return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(self.home.glob("*.log")))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def airflow(tmp_path: Path) -> Iterator[Airflow]:
-    """API server, scheduler and DAG processor on 127.0.0.1, SQLite and a temporary AIRFLOW_HOME."""
+    """API server, scheduler and DAG processor on 127.0.0.1, SQLite and a temporary AIRFLOW_HOME.
+
+    Airflow's API server is told its port before it binds it: a port another process took meanwhile makes it
+    exit, and everything starts again on another port.
+    """
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)
-    port = free_port()
     password = "h4-e2e-" + secrets.token_hex(6)
+    for attempt in range(START_ATTEMPTS):
+        installation = Airflow(home, unused_port(), environment(home, password))
+        if attempt == 0:
+            subprocess.run(
+                [AIRFLOW, "db", "migrate"],
+                env=installation.env,
+                check=True,
+                capture_output=True,
+                timeout=installation.remaining("migrating"),
+            )
+        installation.password = password
+        try:
+            api_server = ["api-server", "--host", "127.0.0.1", "--port", str(installation.port)]
+            for command in (api_server, ["scheduler"], ["dag-processor"]):
+                installation.start(*command)
+            if not installation.serving():
+                continue  # stopped below, started again on another port
+            token = installation.call("GET", "/auth/token")["access_token"]
+            installation.session.headers["Authorization"] = f"Bearer {token}"
+            yield installation
+            return
+        finally:
+            installation.stop()
+    pytest.fail(f"Airflow's API server found each of {START_ATTEMPTS} ports taken")
+
+
+def environment(home: Path, password: str) -> dict[str, str]:
+    """Airflow's settings for an installation in ``home`` (its ports are added by :class:`Airflow`)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env |= {
         "AIRFLOW_HOME": str(home),
@@ -150,13 +214,8 @@ def airflow(tmp_path: Path) -> Iterator[Airflow]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "1",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "2",
         "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "5",
@@ -169,24 +228,7 @@ def airflow(tmp_path: Path) -> Iterator[Airflow]:
         "PYTHONPATH": str(Path(__file__).parent),
         "AIRFLOW_CONN_H4_E2E_SECRET": json.dumps({"conn_type": "generic", "login": "probe", "password": password}),
     }
-    installation = Airflow(home, port, env)
-    subprocess.run(
-        [AIRFLOW, "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=installation.remaining("migrating"),
-    )
-    installation.password = password
-    try:
-        for command in (["api-server", "--host", "127.0.0.1", "--port", str(port)], ["scheduler"], ["dag-processor"]):
-            installation.start(*command)
-        installation.wait_for("the API server", lambda: installation.call("GET", "/api/v2/monitor/health"))
-        token = installation.call("GET", "/auth/token")["access_token"]
-        installation.session.headers["Authorization"] = f"Bearer {token}"
-        yield installation
-    finally:
-        installation.stop()
+    return env
 
 
 def test_a_yaml_dropped_in_the_dags_folder_runs_under_a_real_airflow(airflow: Airflow, tmp_path: Path) -> None:

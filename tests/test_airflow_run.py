@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -302,11 +302,11 @@ def test_secrets_stay_out_of_xcom_and_files_and_are_masked(
 
     password, token = "h4-Pa55-" + os.urandom(6).hex(), "h4-t0ken-" + os.urandom(6).hex()
     monkeypatch.setenv("H4_SECRET_TOKEN", token)
+    database = f"h4_secrets_{uuid.uuid4().hex[:12]}"  # the server is shared: a name of this run's own
     engine = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
-        connection.execute(sqlalchemy.text("DROP DATABASE IF EXISTS h4_secrets"))
-        connection.execute(sqlalchemy.text("CREATE DATABASE h4_secrets"))
-    url = sqlalchemy.engine.make_url(postgres_url).set(database="h4_secrets")
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {database}"))
+    url = sqlalchemy.engine.make_url(postgres_url).set(database=database)
     table_engine = sqlalchemy.create_engine(url)
     with table_engine.begin() as connection:
         connection.execute(sqlalchemy.text("CREATE TABLE accounts (id int primary key, note text)"))
@@ -320,7 +320,7 @@ def test_secrets_stay_out_of_xcom_and_files_and_are_masked(
                 "port": url.port,
                 "login": url.username,
                 "password": password,
-                "schema": "h4_secrets",
+                "schema": database,
             }
         ),
     )
@@ -331,7 +331,7 @@ def test_secrets_stay_out_of_xcom_and_files_and_are_masked(
         dag_run = run_dag(dags_folder, "secrets")
     finally:
         with engine.connect() as connection:
-            connection.execute(sqlalchemy.text("DROP DATABASE IF EXISTS h4_secrets WITH (FORCE)"))
+            connection.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         engine.dispose()
 
     assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
@@ -346,20 +346,15 @@ def test_secrets_stay_out_of_xcom_and_files_and_are_masked(
     assert redact(f"connecting with {password} and {token}") == "connecting with *** and ***"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A moto S3 server on a free port, and the Airflow connection ``h4_s3`` pointing at it."""
+    """A moto S3 server on the port it bound (port 0), and the Airflow connection ``h4_s3`` pointing at it."""
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # the port it got is read back
     server.start()
-    endpoint = f"http://127.0.0.1:{server._port}"
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     connection = {"conn_type": "aws", "login": "h4-key", "password": "h4-secret", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_H4_S3", json.dumps(connection))

@@ -8,6 +8,7 @@ import pty
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -344,30 +345,44 @@ def test_run_console_sink_prints_one_line_per_record(tmp_path):
 SLOW = {"type": "support.components:SlowSource", "config": {"tables": 30, "seconds_each": 0.01}}
 
 
-def test_run_shows_progress_on_a_terminal(tmp_path):
-    flow = run_flow(tmp_path, {"type": "file", "config": {"path": "out.jsonl"}}, source=SLOW)
+def run_on_a_terminal(*arguments: str, cwd: Path) -> tuple[int, bytes, bytes]:
+    """``airflow-ingest <arguments>`` with standard error a pseudo-terminal: (exit code, stdout, terminal output).
+
+    The terminal is read while the command runs, so that a full terminal buffer never blocks it.
+    """
     controller, terminal = pty.openpty()
-    environment = {**os.environ, "PYTHONPATH": str(TESTS)}
     process = subprocess.Popen(
-        [COMMAND, "run", "--progress-every", "0.05", str(flow)],
-        cwd=tmp_path,
-        env=environment,
+        [COMMAND, *arguments],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
         stdout=subprocess.PIPE,
         stderr=terminal,
     )
     os.close(terminal)
-    stdout, _ = process.communicate()
-    progress = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        progress += chunk
+    shown: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the command and its children are done
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    stdout, _ = process.communicate(timeout=300)
+    reader.join(timeout=60)
     os.close(controller)
-    assert process.returncode == 0
+    return process.returncode, stdout, b"".join(shown)
+
+
+def test_run_shows_progress_on_a_terminal(tmp_path):
+    flow = run_flow(tmp_path, {"type": "file", "config": {"path": "out.jsonl"}}, source=SLOW)
+    code, stdout, progress = run_on_a_terminal("run", "--progress-every", "0.05", str(flow), cwd=tmp_path)
+    assert code == 0
     assert re.match(rb"\r[\d,]+ records  [\d,]+/s  0 failed ", progress), progress
     assert progress.endswith(b"\r\n") or progress.endswith(b"\n")
     assert b"run succeeded" in stdout
@@ -381,7 +396,20 @@ def test_run_prints_progress_lines_when_not_on_a_terminal(tmp_path):
     assert len(lines) >= 2 and all(re.fullmatch(r"[\d,]+ records  [\d,]+/s  0 failed", line) for line in lines)
 
 
-def test_run_quiet_shows_no_progress(tmp_path):
+@pytest.mark.parametrize("quiet", [False, True])
+def test_run_quiet_shows_no_progress_on_a_terminal(tmp_path: Path, quiet: bool) -> None:
+    """On a terminal, where progress shows by default, ``--quiet`` shows none (the same run shows some without it)."""
+    flow = run_flow(tmp_path, {"type": "file", "config": {"path": "out.jsonl"}}, source=SLOW)
+    flags = ["--quiet"] if quiet else []
+    code, stdout, shown = run_on_a_terminal("run", *flags, "--progress-every", "0.05", str(flow), cwd=tmp_path)
+    assert code == 0 and b"run succeeded" in stdout
+    if quiet:
+        assert shown == b""
+    else:
+        assert re.search(rb"\r[\d,]+ records  [\d,]+/s  0 failed ", shown), shown
+
+
+def test_run_quiet_shows_no_progress_elsewhere(tmp_path):
     flow = run_flow(tmp_path, {"type": "console"}, source=SLOW)
     done = airflow_ingest("run", "--quiet", "--progress-every", "0.05", str(flow), cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -30,6 +29,7 @@ from es_server import FakeElasticsearch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from om_server import FakeOpenMetadata, serve
+from support.servers import closed_port
 
 from airflow_provider_ingest.api import ComponentConfig, Sink, Source
 from airflow_provider_ingest.records import Database, DatabaseService, Record, Table
@@ -73,13 +73,6 @@ def files_under(*folders: Path) -> dict[str, bytes]:
 def dead_letters(folder: Path) -> list[Any]:
     """Every dead letter written under a folder."""
     return [letter for path in sorted(folder.rglob("dead_letters*")) for letter in read_dead_letters(str(path))]
-
-
-def free_port() -> int:
-    """A port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def catalog() -> list[Record]:
@@ -279,8 +272,8 @@ def services(tmp_path: Path) -> Iterator[Services]:
             writer.write(record)
     es = FakeElasticsearch()
     es.reject(lambda doc_id, source: ("mapper_parsing_exception", f"refusing {doc_id}"))
-    with serve() as om:
-        yield Services(es, om, tmp_path, records, f"http://127.0.0.1:{free_port()}")
+    with serve() as om, closed_port() as port:
+        yield Services(es, om, tmp_path, records, f"http://127.0.0.1:{port}")
     es.close()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -376,21 +375,16 @@ def test_cleanup_of_a_missing_workflow_folder_removes_nothing(tmp_path: Path) ->
 # --- object storage (moto S3) ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """A moto S3 server, the Airflow connection ``h12_s3`` to it, and a boto3 client with bucket ``h12``."""
     import boto3
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # the port it got is read back
     server.start()
-    endpoint = f"http://127.0.0.1:{server._port}"
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     connection = {"conn_type": "aws", "login": "h12-key", "password": "h12-secret", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_H12_S3", json.dumps(connection))

@@ -19,7 +19,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import pytest
 import requests
 from support.browser import Browser, find_chromium
 from support.dags import LOADER, REPO
+from support.servers import unused_port
 
 from airflow_provider_ingest.cli import main as cli
 from airflow_provider_ingest.staging import read_dead_letters
@@ -91,12 +91,6 @@ def _group_alive(group: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Standalone:
@@ -161,7 +155,7 @@ class Standalone:
             assert self.process is not None and self.process.poll() is None, f"standalone exited\n{self.logs()}"
             try:
                 found = probe()
-            except (requests.ConnectionError, requests.Timeout, AssertionError):
+            except (requests.RequestException, AssertionError):  # refused, timed out, dropped, an error status
                 found = None
             if found:
                 return found
@@ -203,7 +197,7 @@ def standalone(tmp_path: Path) -> Iterator[Standalone]:
     (dags / "shop_enriched.yaml").write_text(ENRICHED.replace("STAGING", str(tmp_path / "staging")))
     passwords = {"admin": "admin-" + secrets.token_hex(6), "viewer": "viewer-" + secrets.token_hex(6)}
     (home / "passwords.json").write_text(json.dumps(passwords))
-    port = free_port()
+    port = unused_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env |= {
         "HOME": str(home),  # the sample's default staging root, ~/.airflow-ingest/staging, lands here
@@ -221,7 +215,7 @@ def standalone(tmp_path: Path) -> Iterator[Standalone]:
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(unused_port()),
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "1",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",

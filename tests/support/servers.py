@@ -2,7 +2,8 @@
 
 The machine's servers (PostgreSQL on 5432, MariaDB on 3306) cannot be restarted with other settings
 (``shared_preload_libraries``, ``performance_schema``), so a test that needs them starts a private server
-from the installed binaries: a temporary folder, a free port on 127.0.0.1, its socket in that folder, no
+from the installed binaries: a temporary folder, a port on 127.0.0.1 from :func:`unused_port` (started again on
+another when that one turns out to be taken), its socket in that folder, no
 durability (fsync off, in /dev/shm where there is one). Started as root, the server runs as an unprivileged
 user (``postgres``/``mysql``, else ``nobody``), which owns the folder. Each is stopped and its folder deleted
 by :meth:`stop` (also at interpreter exit if a test run forgot). Use them as context managers::
@@ -21,6 +22,7 @@ import contextlib
 import glob
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -35,6 +37,8 @@ import pytest
 
 START_TIMEOUT = 60.0
 """Seconds a server may take to accept connections."""
+START_ATTEMPTS = 5
+"""Starts of a server, each on another port, while the port chosen turns out to be in use."""
 
 
 class ServerStartError(RuntimeError):
@@ -51,11 +55,48 @@ def require(what: str, found: object) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 for a server that must be told its port before it binds it (PostgreSQL, MariaDB,
+    Airflow's API server); free when chosen.
+
+    Chosen at random *below* the kernel's ephemeral range (``ip_local_port_range``), never in it: a port the kernel
+    hands out (a bind to port 0, an outgoing connection) is never one of these, so only another caller of this
+    function can take it before the server binds it; the caller then starts its server again with another port
+    when the server says the address is in use. (Binding port 0, closing, and handing the number on instead
+    gives a port the kernel may give the very next process that asks.)
+    """
+    low = _ephemeral_start()
+    while True:
+        port = random.randrange(max(1024, low - 16384), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # in use, or in TIME_WAIT
+                continue
+        return port
+
+
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where connections are refused, for as long as the block runs: bound by this process and
+    not listening, so that no other process can start listening on it meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
+def address_in_use(log: str) -> bool:
+    """Whether a server's log says it could not bind its port (PostgreSQL, MariaDB, uvicorn)."""
+    text = log.lower()
+    return "address already in use" in text or "could not bind" in text
 
 
 def service_user(*candidates: str) -> str | None:
@@ -167,7 +208,7 @@ class PrivatePostgres(PrivateServer):
 
 
 def start_postgres(settings: Mapping[str, str] | None = None) -> PrivatePostgres:
-    """initdb a cluster in a temporary folder and start it on a free port with ``settings`` in postgresql.conf."""
+    """initdb a cluster in a temporary folder and start it on an unused port with ``settings`` in postgresql.conf."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise ServerStartError("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
@@ -182,8 +223,8 @@ def start_postgres(settings: Mapping[str, str] | None = None) -> PrivatePostgres
         )
         if done.returncode != 0:
             raise ServerStartError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
-        for _attempt in range(3):  # another process may take the free port first
-            server.port = free_port()
+        for _attempt in range(START_ATTEMPTS):  # another test process may take the port first
+            server.port = unused_port()
             conf = {
                 "listen_addresses": "'127.0.0.1'",
                 "port": str(server.port),
@@ -200,9 +241,9 @@ def start_postgres(settings: Mapping[str, str] | None = None) -> PrivatePostgres
             started = server.pg_ctl("-l", str(log), "-w", "-t", str(int(START_TIMEOUT)), "start", check=False)
             if started.returncode == 0:
                 return server
-            if "could not bind" not in _tail(log):
+            if not address_in_use(_tail(log)):
                 raise ServerStartError(f"PostgreSQL did not start: {started.stderr.strip()}\n{_tail(log)}")
-        raise ServerStartError(f"PostgreSQL did not start (no free port):\n{_tail(folder / 'server.log')}")
+        raise ServerStartError(f"PostgreSQL did not start (each port tried was taken):\n{_tail(folder / 'server.log')}")
     except BaseException:
         server.stop()
         raise
@@ -264,7 +305,7 @@ class PrivateMariaDB(PrivateServer):
 
 
 def start_mariadb(options: Sequence[str] = ()) -> PrivateMariaDB:
-    """mariadb-install-db a data folder and start mariadbd on a free port with the extra ``options``."""
+    """mariadb-install-db a data folder and start mariadbd on an unused port with the extra ``options``."""
     binaries = mariadb_binaries()
     if binaries is None:
         raise ServerStartError("mariadb-install-db and mariadbd are not installed")
@@ -291,8 +332,8 @@ def start_mariadb(options: Sequence[str] = ()) -> PrivateMariaDB:
         )
         if done.returncode != 0:
             raise ServerStartError(f"mariadb-install-db failed: {done.stderr.strip()[-2000:]}")
-        for _attempt in range(3):
-            server.port = free_port()
+        for _attempt in range(START_ATTEMPTS):
+            server.port = unused_port()
             log = folder / "server.log"
             server.process = subprocess.Popen(
                 [
@@ -315,9 +356,9 @@ def start_mariadb(options: Sequence[str] = ()) -> PrivateMariaDB:
             )
             if _wait_for_mariadb(server):
                 return server
-            if "Address already in use" not in _tail(log):
+            if not address_in_use(_tail(log)):
                 raise ServerStartError(f"mariadbd did not start:\n{_tail(log)}")
-        raise ServerStartError(f"mariadbd did not start (no free port):\n{_tail(folder / 'server.log')}")
+        raise ServerStartError(f"mariadbd did not start (each port tried was taken):\n{_tail(folder / 'server.log')}")
     except BaseException:
         server.stop()
         raise
@@ -333,7 +374,8 @@ def _wait_for_mariadb(server: PrivateMariaDB) -> bool:
         if server.process.poll() is not None:
             return False
         try:
-            pymysql.connect(host="127.0.0.1", port=server.port, user="root", connect_timeout=2).close()
+            # through this server's own socket: another server that took the port is never mistaken for it
+            pymysql.connect(unix_socket=str(server.socket), user="root", connect_timeout=2).close()
             return True
         except pymysql.err.OperationalError:
             time.sleep(0.1)
