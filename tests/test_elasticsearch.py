@@ -124,18 +124,24 @@ def _real() -> Iterator[Cluster]:
     client.close()
 
 
-@pytest.fixture(params=["test-server", "real-cluster"])
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The test server, then the real cluster INGEST_TEST_ES_URL names."""
-    yield from (_fake() if request.param == "test-server" else _real())
+def cluster_fixtures(test_server_only: str) -> tuple[Any, Any]:
+    """A test module's fixtures: ``cluster`` (the test server, then the real cluster INGEST_TEST_ES_URL names)
+    and ``fake`` (the test server only; on the real cluster, skipped saying why: ``test_server_only``)."""
+
+    @pytest.fixture(params=["test-server", "real-cluster"])
+    def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+        yield from (_fake() if request.param == "test-server" else _real())
+
+    @pytest.fixture(params=["test-server", "real-cluster"])
+    def fake(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+        if request.param == "real-cluster":
+            pytest.skip(test_server_only)
+        yield from _fake()
+
+    return cluster, fake
 
 
-@pytest.fixture(params=["test-server", "real-cluster"])
-def fake(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The test server only: a fault-injection test."""
-    if request.param == "real-cluster":
-        pytest.skip("fault injection (429s, dropped connections, 5xx on demand) needs the test server")
-    yield from _fake()
+cluster, fake = cluster_fixtures("fault injection (429s, dropped connections, 5xx on demand) needs the test server")
 
 
 def catalog(tables: int, service: str = "shop", immense: tuple[int, ...] = ()) -> list[Any]:

@@ -12,32 +12,23 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from es_server import CHALLENGES, FakeElasticsearch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_elasticsearch import Cluster, _fake, _real
+from test_elasticsearch import Cluster, cluster_fixtures
 
 from airflow_provider_ingest.elasticsearch.client import build_client
 
 STRICT = {"dynamic": "strict", "properties": {"name": {"type": "keyword"}, "count": {"type": "long"}}}
 
 
-@pytest.fixture(params=["test-server", "real-cluster"])
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The test server, then the real cluster INGEST_TEST_ES_URL names."""
-    yield from (_fake() if request.param == "test-server" else _real())
-
-
-@pytest.fixture(params=["test-server", "real-cluster"])
-def fake(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The test server only: its own credentials or limits, set up for the test."""
-    if request.param == "real-cluster":
-        pytest.skip("needs the test server: checks its own answers, with credentials or limits set for the test")
-    yield from _fake()
+cluster, fake = cluster_fixtures(
+    "needs the test server: checks its own answers, with credentials or limits set for the test"
+)
 
 
 def refusal(call: Callable[[], Any]) -> tuple[int, dict[str, Any]]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_elasticsearch import Cluster, _fake, _real, catalog, run_bulk, run_sink, staged
+from test_elasticsearch import Cluster, _fake, catalog, cluster_fixtures, run_bulk, run_sink, staged
 
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink, PublishRefused
 from airflow_provider_ingest.elasticsearch.mappings import SETTINGS, mappings
@@ -39,18 +38,9 @@ T = "shop.db.public.t"
 """Table FQNs of ``catalog()``: ``shop.db.public.t0``..."""
 
 
-@pytest.fixture(params=["test-server", "real-cluster"])
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The test server, then the real cluster INGEST_TEST_ES_URL names."""
-    yield from (_fake() if request.param == "test-server" else _real())
-
-
-@pytest.fixture(params=["test-server", "real-cluster"])
-def fake(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The test server only: a test of the server itself, or one injecting faults or refusals."""
-    if request.param == "real-cluster":
-        pytest.skip("needs the test server: checks its own answers, or injects faults or refusals on demand")
-    yield from _fake()
+cluster, fake = cluster_fixtures(
+    "needs the test server: checks its own answers, or injects faults or refusals on demand"
+)
 
 
 @pytest.fixture(params=["bulk_sink", "sink"])
