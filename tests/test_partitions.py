@@ -366,6 +366,30 @@ def test_a_schema_created_after_the_plan_is_read_by_the_rest_part_and_a_dropped_
     ]
 
 
+def test_with_filter_by_fqn_the_parts_are_schema_fqns_each_read_once(postgres_url: str, tmp_path: Path) -> None:
+    sql = 'CREATE SCHEMA a; CREATE SCHEMA b; CREATE SCHEMA "c.d"; CREATE SCHEMA e;'
+    sql += 'CREATE TABLE a.t1 (id int); CREATE TABLE b.t1 (id int); CREATE TABLE "c.d".t1 (id int);'
+    with postgres_database(postgres_url, sql) as url:
+        database = sqlalchemy.make_url(url).database
+        config = {
+            "url": url,
+            "service_name": "pg",
+            "filter_by_fqn": True,
+            "schema_filter": {"include": [f"pg\\.{database}\\..*"], "exclude": [".*\\.e", ".*\\.public"]},
+        }
+        context = RunContext(workflow_name="test", run_id="plan", staging_root=str(tmp_path), base_dir=tmp_path)
+        parts = plan_partitions("sql", config, context, by="schema", most=2)
+        assert sorted(name for part in parts for name in part.names) == [
+            f'pg.{database}."c.d"',
+            f"pg.{database}.a",
+            f"pg.{database}.b",
+        ]
+        read = [read_part(config, part, tmp_path) for part in parts]
+    schemas = sorted(record.name for records, _ in read for record in records if record.kind == "database_schema")
+    assert schemas == ["a", "b", "c.d"]
+    assert [warnings for _, warnings in read] == [[], []]
+
+
 @pytest.fixture
 def three_databases(postgres_url: str) -> Iterator[list[str]]:
     """URLs of three fresh databases of different sizes (one, two and four tables)."""
