@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.airflow_processes import AirflowProcesses, airflow_env, free_port
+from support.airflow_processes import AirflowProcesses, airflow_env
 from support.catalogs import postgres_database, synthetic_catalog_sql
 from support.dags import LOADER
 from support.hostname import WORKER_VARIABLE
+from support.servers import unused_port
 
 from airflow_provider_ingest.records import dump_record
 from airflow_provider_ingest.staging import read_records
@@ -117,7 +118,7 @@ def celery(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
         }
         monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN.upper()}", json.dumps(connection))  # this process reads too
-        port = free_port()
+        port = unused_port()
         env = airflow_env(
             home,
             port,

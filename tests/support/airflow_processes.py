@@ -7,7 +7,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from support.servers import unused_port
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 REQUEST_TIMEOUT = 120.0
@@ -28,13 +29,6 @@ TESTS = Path(__file__).resolve().parents[1]
 
 class OutOfTime(AssertionError):
     """The deadline passed; the message holds the end of every process's log."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def airflow_env(home: Path, port: int, database_url: str, executor: str, **settings: str) -> dict[str, str]:
@@ -55,7 +49,7 @@ def airflow_env(home: Path, port: int, database_url: str, executor: str, **setti
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(unused_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "1",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "2",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
