@@ -110,9 +110,9 @@ class FileStage(Stage):
     config: FileStageConfig
 
     def prepare(self) -> None:
-        from airflow_provider_ingest.records import KIND_ORDER, dump_record
+        from airflow_provider_ingest.records import KIND_ORDER, dump_record_bytes
 
-        self._dump = dump_record
+        self._dump = dump_record_bytes
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
@@ -125,7 +125,7 @@ class FileStage(Stage):
             self._events.add(record.kind)
         else:
             self._latest[(record.kind, record.fqn)] = handle.tell()
-        handle.write(self._dump(record).encode() + b"\n")
+        handle.write(self._dump(record) + b"\n")
 
     def commit(self) -> str:
         from airflow_provider_ingest.staging import StagedFileWriter
@@ -145,7 +145,7 @@ class FileStage(Stage):
                 offset = 0
                 for line in handle:
                     if kind in self._events or (kind, offset) in keep:
-                        out.write_line(line[:-1].decode())
+                        out.write_line(line[:-1])
                     else:
                         self.report.count("duplicates_dropped")
                     offset += len(line)
@@ -203,7 +203,7 @@ class FileBulkSink(BulkSink):
         with StagedFileWriter(destination, producer=self.report.component, kinds=kinds) as out:
             for line in reader.lines():
                 if reader.parse(line, self.fail) is not None:
-                    out.write_line(line[:-1].decode())
+                    out.write_line(line[:-1])
         self.report.records = out.count
 
     @classmethod
