@@ -353,7 +353,7 @@ def test_a_full_disk_fails_the_writer_and_keeps_the_previous_file(tmp_path, monk
 
     monkeypatch.setattr(paths, "atomic_write", filling)
     with pytest.raises(OSError, match="No space left"), StagedFileWriter(str(path), producer="tests") as out:
-        for record in tables(10_000):  # about 6 MB: written a megabyte at a time by the writing thread
+        for record in tables(10_000):  # about 6 MB, written a megabyte at a time
             out.write(record)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [name]

@@ -22,7 +22,6 @@ import io
 import json
 import zlib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Protocol
 
 from airflow_provider_ingest.errors import InputError
@@ -88,8 +87,6 @@ class StagedFileWriter:
         self._stream: IO[bytes] | None = None
         self._pending: list[bytes] = []
         self._pending_bytes = 0
-        self._pool: ThreadPoolExecutor | None = None
-        self._writing: Future[None] | None = None
 
     def __enter__(self) -> StagedFileWriter:
         self._atomic = paths.atomic_write(self.uri)
@@ -98,7 +95,6 @@ class StagedFileWriter:
             gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=5, mtime=0) if self._gzip else raw
         )
         self._stream.write(json.dumps(self._header).encode() + b"\n")
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staged-file-writer")
         return self
 
     def write_line(self, line: str | bytes) -> None:
@@ -117,31 +113,19 @@ class StagedFileWriter:
         self.write_line(dump_record_bytes(record, keep_samples=self.keep_samples))
 
     def _write_pending(self) -> None:
-        """Hand the lines held back (about a megabyte) to the writing thread, which hashes, compresses and
-        writes them while records go on being serialized here; one chunk in flight at a time bounds the memory."""
+        """Hash and write the lines held back: about a megabyte at a time, not a call per line."""
         self._pending.append(b"")
         chunk = b"\n".join(self._pending)
         self._pending.clear()
         self._pending_bytes = 0
         if chunk:
-            self._wait()
-            self._writing = self._pool.submit(self._write_chunk, chunk)  # type: ignore[union-attr]
-
-    def _write_chunk(self, chunk: bytes) -> None:
-        self._digest.update(chunk)
-        self._stream.write(chunk)  # type: ignore[union-attr]
-
-    def _wait(self) -> None:
-        """Wait for the chunk in flight; its error (a full disk) is raised here."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            writing.result()
+            self._digest.update(chunk)
+            self._stream.write(chunk)  # type: ignore[union-attr]
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
             if exc is None and self._stream is not None:
                 self._write_pending()
-                self._wait()
                 trailer = {"staged_file_end": True, "count": self.count, "sha256": self._digest.hexdigest()}
                 self._stream.write(json.dumps(trailer).encode() + b"\n")
                 if self._gzip:
@@ -153,12 +137,7 @@ class StagedFileWriter:
             self._close(exc)
 
     def _close(self, exc: BaseException | None) -> None:
-        """End the writing thread, then commit the file, or drop it after ``exc``."""
-        if self._writing is not None:  # a failed write: the chunk in flight ends before the file is dropped
-            self._writing.exception()
-            self._writing = None
-        if self._pool is not None:
-            self._pool.shutdown()
+        """Commit the file, or drop it after ``exc``."""
         stream, self._stream = self._stream, None
         if exc is not None and self._gzip and stream is not None:
             with contextlib.suppress(Exception):  # the file is dropped: a full disk may refuse the gzip end too
