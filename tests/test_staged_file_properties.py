@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,6 +172,57 @@ def test_a_run_never_succeeds_with_fewer_records_than_the_trailer_counts(
         assert "StagedFileError" in printed.out and not out.exists()
 
 
+# --- blank and whitespace-only lines --------------------------------------------------------------
+
+BLANK_LINES = st.text(alphabet=" \t\x0b\x0c", max_size=4).map(lambda text: text.encode() + b"\n")
+"""An empty line, or one of spaces, tabs, vertical tabs and form feeds: no JSON text, nothing to hash as a record."""
+
+
+@st.composite
+def blank_lines_inserted(draw: st.DrawFn) -> tuple[bytes, list[int]]:
+    """A valid staged file with one to three blank lines inserted anywhere, and the line numbers they end up on."""
+    lines: list[bytes | None] = list(PLAIN.splitlines(keepends=True))
+    for _ in range(draw(st.integers(1, 3))):
+        lines.insert(draw(st.integers(0, len(lines))), None)
+    numbers = [number for number, line in enumerate(lines, 1) if line is None]
+    return b"".join(draw(BLANK_LINES) if line is None else line for line in lines), numbers
+
+
+@QUICK
+@given(edited=blank_lines_inserted(), packed=st.booleans(), allow_plain=st.booleans())
+def test_a_blank_line_anywhere_is_refused_naming_the_file_and_line(
+    folder: Path, edited: tuple[bytes, list[int]], packed: bool, allow_plain: bool
+) -> None:
+    data, blanks = edited
+    trailer_line = len(data.splitlines())
+    while trailer_line in blanks:
+        trailer_line -= 1
+    path = folder / ("blank.jsonl.gz" if packed else "blank.jsonl")
+    path.write_bytes(gzip.compress(data, mtime=0) if packed else data)
+    with pytest.raises(StagedFileError) as raised:
+        StagedFileReader(str(path), allow_plain=allow_plain).verify()
+    message = str(raised.value)
+    assert message.startswith(f"{path}: ")
+    first = blanks[0]
+    if first == 1:  # before the header: no staged file, or (read as plain JSON Lines) a trailer without a header
+        assert "line 1 " in message + " "
+    elif first > trailer_line or (not packed and blanks[-1] > trailer_line):  # the tail is checked first
+        assert "after the trailer" in message
+    else:
+        assert f"corrupted: line {first} is blank" in message
+    with pytest.raises(StagedFileError):
+        list(StagedFileReader(str(path), allow_plain=allow_plain).records(on_invalid=lambda message, *, raw: None))
+
+
+@pytest.mark.parametrize("line", ["", " ", "\t", " \x0c ", b"", b"  "], ids=repr)
+def test_the_writer_refuses_a_blank_line(folder: Path, line: str | bytes) -> None:
+    path = folder / "refused.jsonl"
+    refused = pytest.raises(StagedFileError, match=f"^{re.escape(str(path))}: a record line must be one line of text")
+    with refused, StagedFileWriter(str(path), producer="tests") as out:
+        out.write_line(line)
+    assert not path.exists()
+
+
 # --- arbitrary record lines in an intact file --------------------------------------------------------
 
 KEYS = ["kind", "name", "service", "database", "database_schema", "columns", "data_type", "tags", "tag_fqn"]
@@ -213,7 +265,7 @@ def test_every_line_of_an_intact_file_is_a_record_or_a_dead_letter(folder: Path,
     try:
         records = list(reader.records(on_invalid=lambda message, *, raw: invalid.append(message)))
     except StagedFileError as error:
-        assert any(line == b"" or line.startswith(b'{"staged_file_end"') for line in lines), error
+        assert any(line.isspace() or not line or line.startswith(b'{"staged_file_end"') for line in lines), error
         return
     assert len(records) + len(invalid) == len(lines)
     assert all(message.startswith(f"{path}: line ") for message in invalid)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import hashlib
 import json
@@ -318,6 +320,42 @@ def test_failing_writer_keeps_the_previous_file(tmp_path, name):
         raise RuntimeError("sink broke")
     assert path.read_bytes() == before
     assert list(read_records(str(path))) == RECORDS[:2]
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+class FullDisk:
+    """A file that takes ``room`` bytes, then fails every write as a full disk does."""
+
+    def __init__(self, handle, room: int) -> None:
+        self.handle, self.room = handle, room
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.handle.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.handle, name)
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.jsonl.gz"])
+def test_a_full_disk_fails_the_writer_and_keeps_the_previous_file(tmp_path, monkeypatch, name):
+    path = tmp_path / name
+    write(path, RECORDS[:2])
+    before = path.read_bytes()
+    original = paths.atomic_write
+
+    @contextlib.contextmanager
+    def filling(uri: str):
+        with original(uri) as handle:
+            yield FullDisk(handle, 1_500_000)
+
+    monkeypatch.setattr(paths, "atomic_write", filling)
+    with pytest.raises(OSError, match="No space left"), StagedFileWriter(str(path), producer="tests") as out:
+        for record in tables(10_000):  # about 6 MB, written a megabyte at a time
+            out.write(record)
+    assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
 

@@ -121,9 +121,9 @@ class FileStage(Stage):
     config: FileStageConfig
 
     def prepare(self) -> None:
-        from airflow_provider_ingest.records import KIND_ORDER, dump_record
+        from airflow_provider_ingest.records import KIND_ORDER, dump_record_bytes
 
-        self._dump = dump_record
+        self._dump = dump_record_bytes
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
@@ -138,7 +138,7 @@ class FileStage(Stage):
         else:
             self._latest[(record.kind, record.fqn)] = handle.tell()
             self._staged[record.kind] += 1
-        handle.write(self._dump(record).encode() + b"\n")
+        handle.write(self._dump(record) + b"\n")
 
     def commit(self) -> str:
         from airflow_provider_ingest.staging import StagedFileWriter
@@ -159,11 +159,11 @@ class FileStage(Stage):
                 handle.seek(0)
                 if kind in self._events:
                     for line in handle:
-                        out.write_line(line[:-1].decode())
+                        out.write_line(line[:-1])
                     continue
                 for _, offset in sorted(by_kind[kind]):
                     handle.seek(offset)
-                    out.write_line(handle.readline()[:-1].decode())
+                    out.write_line(handle.readline()[:-1])
                 if self._staged[kind] > len(by_kind[kind]):
                     self.report.count("duplicates_dropped", self._staged[kind] - len(by_kind[kind]))
         return uri
@@ -220,7 +220,7 @@ class FileBulkSink(BulkSink):
         with StagedFileWriter(destination, producer=self.report.component, kinds=kinds) as out:
             for line in reader.lines():
                 if reader.parse(line, self.fail) is not None:
-                    out.write_line(line[:-1].decode())
+                    out.write_line(line[:-1])
         self.report.records = out.count
 
     @classmethod

@@ -20,6 +20,7 @@ from airflow_provider_ingest.records.entities import (
     TableType,
     TagLabel,
     dump_record,
+    dump_record_bytes,
     parse_record,
     record_from_dict,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "TableUsage",
     "TagLabel",
     "dump_record",
+    "dump_record_bytes",
     "parse_record",
     "query_checksum",
     "record_from_dict",

@@ -7,6 +7,7 @@ knows its fully qualified name (:attr:`Entity.fqn`).
 from __future__ import annotations
 
 from enum import Enum
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue, TypeAdapter, ValidationError, model_validator
@@ -250,18 +251,24 @@ def _problem(item: Any) -> str:
 
 
 _WITHOUT_SAMPLES = {"columns": {"__all__": {"samples"}}}
+_SAMPLES = attrgetter("samples")
 
 
 def has_samples(record: BaseRecord) -> bool:
     """Whether a record carries column samples (raw data values)."""
-    return isinstance(record, Table) and any(column.samples for column in record.columns)
+    return isinstance(record, Table) and any(map(_SAMPLES, record.columns))
 
 
-def dump_record(record: BaseRecord, *, keep_samples: bool = False) -> str:
-    """Serialize one record to compact JSON, ``kind`` first; fields at their default are left out.
+def dump_record_bytes(record: BaseRecord, *, keep_samples: bool = False) -> bytes:
+    """Serialize one record to compact JSON (UTF-8), ``kind`` first; fields at their default are left out.
 
     Column samples are raw data values: they are left out unless ``keep_samples`` (files between processors).
     """
     exclude = _WITHOUT_SAMPLES if not keep_samples and has_samples(record) else None
-    body = record.model_dump_json(exclude_defaults=True, exclude=exclude)
-    return f'{{"kind":"{record.kind}",{body[1:]}'
+    body = record.__pydantic_serializer__.to_json(record, exclude_defaults=True, exclude=exclude)
+    return b'{"kind":"' + record.kind.encode() + b'",' + body[1:]
+
+
+def dump_record(record: BaseRecord, *, keep_samples: bool = False) -> str:
+    """:func:`dump_record_bytes` as text."""
+    return dump_record_bytes(record, keep_samples=keep_samples).decode()

@@ -15,6 +15,7 @@ Files are written atomically and read and written as streams; the same records g
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import hashlib
 import io
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from airflow_provider_ingest.errors import InputError
-from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, dump_record, parse_record
+from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, dump_record_bytes, parse_record
 from airflow_provider_ingest.staging import paths
 
 FORMAT_VERSION = 1
@@ -84,6 +85,8 @@ class StagedFileWriter:
         self._digest = hashlib.sha256()
         self._atomic: Any = None
         self._stream: IO[bytes] | None = None
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     def __enter__(self) -> StagedFileWriter:
         self._atomic = paths.atomic_write(self.uri)
@@ -94,27 +97,52 @@ class StagedFileWriter:
         self._stream.write(json.dumps(self._header).encode() + b"\n")
         return self
 
-    def write_line(self, line: str) -> None:
-        """Append one record's JSON text: one line, not empty, no line end."""
-        if not line or "\n" in line or "\r" in line:
+    def write_line(self, line: str | bytes) -> None:
+        """Append one record's JSON text: one line, not blank, no line end."""
+        data = line.encode() if isinstance(line, str) else line
+        if not data.strip() or b"\n" in data or b"\r" in data:
             raise StagedFileError(f"{self.uri}: a record line must be one line of text, not {line[:60]!r}")
-        data = line.encode() + b"\n"
-        self._digest.update(data)
-        self._stream.write(data)  # type: ignore[union-attr]
+        self._pending.append(data)
+        self._pending_bytes += len(data)
         self.count += 1
+        if self._pending_bytes >= _CHUNK_BYTES:
+            self._write_pending()
 
     def write(self, record: Entity) -> None:
         """Append one record."""
-        self.write_line(dump_record(record, keep_samples=self.keep_samples))
+        self.write_line(dump_record_bytes(record, keep_samples=self.keep_samples))
+
+    def _write_pending(self) -> None:
+        """Hash and write the lines held back: about a megabyte at a time, not a call per line."""
+        self._pending.append(b"")
+        chunk = b"\n".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        if chunk:
+            self._digest.update(chunk)
+            self._stream.write(chunk)  # type: ignore[union-attr]
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is None and self._stream is not None:
+                self._write_pending()
+                trailer = {"staged_file_end": True, "count": self.count, "sha256": self._digest.hexdigest()}
+                self._stream.write(json.dumps(trailer).encode() + b"\n")
+                if self._gzip:
+                    self._stream.close()
+        except BaseException as error:
+            exc = error
+            raise
+        finally:
+            self._close(exc)
+
+    def _close(self, exc: BaseException | None) -> None:
+        """Commit the file, or drop it after ``exc``."""
         stream, self._stream = self._stream, None
-        if exc is None and stream is not None:
-            trailer = {"staged_file_end": True, "count": self.count, "sha256": self._digest.hexdigest()}
-            stream.write(json.dumps(trailer).encode() + b"\n")
-        if self._gzip and stream is not None:
-            stream.close()
-        self._atomic.__exit__(type(exc) if exc else None, exc, tb)
+        if exc is not None and self._gzip and stream is not None:
+            with contextlib.suppress(Exception):  # the file is dropped: a full disk may refuse the gzip end too
+                stream.close()
+        self._atomic.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
 
 class StagedFileReader:
@@ -228,7 +256,7 @@ class StagedFileReader:
                 trailer = self._trailer(line, number)
                 continue
             digest.update(line)
-            if line == b"\n":
+            if line.isspace():
                 raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
             self.count += 1
             self.line_number = number

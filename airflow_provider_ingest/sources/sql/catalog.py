@@ -129,25 +129,24 @@ class Catalog(ABC):
         view_definition: str | None = None,
         row_count: float | None = None,
     ) -> Table:
-        """A table record from the dicts :func:`column` and :func:`constraint` make (validated at once)."""
-        counted = self.scope.row_counts and table_type is not TableType.VIEW and row_count is not None
-        return Table.model_validate(
-            {
-                "service": self.scope.service,
-                "database": self.scope.database,
-                "database_schema": schema,
-                "name": name,
-                "description": description or None,
-                "table_type": table_type,
-                "columns": columns,
-                "constraints": sorted(constraints, key=_constraint_order),
-                "view_definition": view_definition,
-                "row_count": int(row_count) if counted and row_count >= 0 else None,
-                "owners": [],
-                "tags": [],
-                "custom_properties": {},
-            }
-        )
+        """A table record from the dicts :func:`column` and :func:`constraint` make (validated at once, as
+        untrusted input: an empty name or a negative count fails the table alone)."""
+        fields: dict[str, Any] = {
+            "service": self.scope.service,
+            "database": self.scope.database,
+            "database_schema": schema,
+            "name": name,
+            "table_type": table_type,
+            "columns": columns,
+            "constraints": sorted(constraints, key=_constraint_order),
+        }
+        if description:
+            fields["description"] = description
+        if view_definition is not None:
+            fields["view_definition"] = view_definition
+        if self.scope.row_counts and table_type is not TableType.VIEW and row_count is not None and row_count >= 0:
+            fields["row_count"] = int(row_count)
+        return Table.model_validate(fields)
 
 
 def column(
@@ -163,23 +162,31 @@ def column(
     type_text: str | None = None,
 ) -> dict[str, Any]:
     """A column's fields from catalog values; ``data_type`` and ``array_data_type`` (an array's element type)
-    override what the raw type text says, ``type_text`` (a domain's base type) is read instead of it."""
+    override what the raw type text says, ``type_text`` (a domain's base type) is read instead of it.
+    Fields the catalog leaves empty are left out (their defaults): 40,000 columns validate faster."""
     normalized = normalize(type_text or raw_type)
-    return {
+    fields: dict[str, Any] = {
         "name": name,
         "data_type": data_type or normalized.data_type,
-        "array_data_type": array_data_type or normalized.element,
-        "data_type_display": raw_type or None,
-        "data_length": normalized.length,
-        "precision": normalized.precision,
-        "scale": normalized.scale,
         "nullable": nullable,
-        "default": default,
         "ordinal_position": position,
-        "description": comment or None,
-        "tags": [],
-        "samples": [],
     }
+    element = array_data_type or normalized.element
+    if element is not None:
+        fields["array_data_type"] = element
+    if raw_type:
+        fields["data_type_display"] = raw_type
+    if normalized.length is not None:
+        fields["data_length"] = normalized.length
+    if normalized.precision is not None:
+        fields["precision"] = normalized.precision
+    if normalized.scale is not None:
+        fields["scale"] = normalized.scale
+    if default is not None:
+        fields["default"] = default
+    if comment:
+        fields["description"] = comment
+    return fields
 
 
 def constraint(
