@@ -121,9 +121,9 @@ class FileStage(Stage):
     config: FileStageConfig
 
     def prepare(self) -> None:
-        from airflow_provider_ingest.records import KIND_ORDER, dump_record_bytes
+        from airflow_provider_ingest.records import KIND_ORDER, staged_line
 
-        self._dump = dump_record_bytes
+        self._dump = staged_line
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}

@@ -23,6 +23,7 @@ from airflow_provider_ingest.records.entities import (
     dump_record_bytes,
     parse_record,
     record_from_dict,
+    staged_line,
 )
 from airflow_provider_ingest.records.usage import (
     ColumnJoinPair,
@@ -72,4 +73,5 @@ __all__ = [
     "parse_record",
     "query_checksum",
     "record_from_dict",
+    "staged_line",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -15,6 +17,29 @@ class BaseRecord(Model):
     """A record: one line of a staged file, named by ``fqn`` in reports and dead letters."""
 
     kind: str
+
+    def read_from(self, line: bytes | None) -> None:
+        """Note the staged-file line the record was read from (None: forget it, the record may have changed)."""
+        object.__setattr__(self, "__pydantic_private__", None if line is None else {"line": line})
+
+    @property
+    def line_read(self) -> bytes | None:
+        """The staged-file line the record was read from, while nothing can have changed it: it is written again as
+        it is. A processor's output and a copy have none."""
+        private = self.__pydantic_private__
+        return private["line"] if private else None
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy, which is a new record: it has no line read to write again."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.read_from(None)
+        return copy
+
+    def __eq__(self, other: object) -> bool:
+        """Records are equal when their fields are: the line one was read from does not count."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
 
     @property
     def fqn(self) -> str:

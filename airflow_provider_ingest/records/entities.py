@@ -269,6 +269,15 @@ def dump_record_bytes(record: BaseRecord, *, keep_samples: bool = False) -> byte
     return b'{"kind":"' + record.kind.encode() + b'",' + body[1:]
 
 
+def staged_line(record: BaseRecord, *, keep_samples: bool = False) -> bytes:
+    """The record's line in a staged file: the line it was read from, unchanged, when it has one and that line is
+    what :func:`dump_record_bytes` would write; else its serialization."""
+    line = record.line_read
+    if line is not None and (keep_samples or not has_samples(record)):
+        return line
+    return dump_record_bytes(record, keep_samples=keep_samples)
+
+
 def dump_record(record: BaseRecord, *, keep_samples: bool = False) -> str:
     """:func:`dump_record_bytes` as text."""
     return dump_record_bytes(record, keep_samples=keep_samples).decode()

@@ -76,6 +76,7 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage]) -> Callable[[
             if not outputs:
                 processor.report.filtered += 1
             for item in outputs:
+                item.read_from(None)  # a processor may have changed it: serialized anew where it is written
                 downstream(item)
 
         return step

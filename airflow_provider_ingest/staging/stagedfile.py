@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from airflow_provider_ingest.errors import InputError
-from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, dump_record_bytes, parse_record
+from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, parse_record, staged_line
 from airflow_provider_ingest.staging import paths
 
 FORMAT_VERSION = 1
@@ -109,8 +109,8 @@ class StagedFileWriter:
             self._write_pending()
 
     def write(self, record: Entity) -> None:
-        """Append one record."""
-        self.write_line(dump_record_bytes(record, keep_samples=self.keep_samples))
+        """Append one record (the line it was read from, if it has one and nothing changed it)."""
+        self.write_line(staged_line(record, keep_samples=self.keep_samples))
 
     def _write_pending(self) -> None:
         """Hash and write the lines held back: about a megabyte at a time, not a call per line."""
@@ -193,13 +193,16 @@ class StagedFileReader:
         ``on_invalid`` gets the message (file, line number, reason) and, as ``raw``, the line's text.
         """
         try:
-            return parse_record(line)
+            record = parse_record(line)
         except RecordError as error:
             message = f"{self.uri}: line {self.line_number} is not a valid record: {error}"
             if on_invalid is None:
                 raise StagedFileError(message) from None
             on_invalid(message, raw=line.decode("utf-8", "backslashreplace").rstrip("\r\n"))
             return None
+        if self.header is not None:  # a staged file's line is as written: it can be written again as it is
+            record.read_from(line[:-1])
+        return record
 
     def _body(self, stream: IO[bytes]) -> Iterator[bytes]:
         first = stream.readline(MAX_LINE_BYTES + 1)

@@ -256,3 +256,14 @@ class FailSchema(Processor):
         if self._attempt <= self.config.failing_attempts:
             raise RuntimeError(f"attempt {self._attempt} refuses {record.fqn}")
         return record
+
+
+class DescribeInPlace(Processor):
+    """Changes each table where it is (no copy): sets its description and its first column's."""
+
+    def process(self, record: Record) -> Record:
+        if isinstance(record, Table):
+            record.description = "changed in place"
+            if record.columns:
+                record.columns[0].description = "first column, changed in place"
+        return record

@@ -1,0 +1,106 @@
+"""A record read from a staged file is written again as the line it was read from, and only while nothing can
+have changed it: a processor's output, a copy or samples left out are serialized anew."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_ingest.records import Column, DataType, Table, TagLabel, dump_record_bytes, staged_line
+from airflow_provider_ingest.run import run_workflow
+from airflow_provider_ingest.staging import StagedFileReader, StagedFileWriter, read_records
+from airflow_provider_ingest.workflow.loader import load_workflow
+
+
+def table(index: int, samples: bool = False) -> Table:
+    columns = [
+        Column(name="id", data_type=DataType.BIGINT, nullable=False, samples=["1", "2"] if samples else []),
+        Column(name="note", data_type=DataType.TEXT, description=f"note {index}"),
+    ]
+    return Table(service="svc", database="db", database_schema="s", name=f"t{index}", columns=columns)
+
+
+def write(path: Path, records: list[Table], keep_samples: bool = False) -> str:
+    with StagedFileWriter(str(path), producer="test", keep_samples=keep_samples) as out:
+        for record in records:
+            out.write(record)
+    return str(path)
+
+
+def body(path: str) -> list[bytes]:
+    """The record lines of a staged file (no header, no trailer)."""
+    return Path(path).read_bytes().splitlines()[1:-1]
+
+
+def run(tmp_path: Path, source: str, target: Path, processors: list[str] = ()) -> None:
+    spec = {
+        "source": {"type": "file", "config": {"path": source}},
+        "processors": [{"type": name} for name in processors],
+        "sink": {"type": "file", "config": {"path": str(target)}},
+        "workflow": {"staging_root": str(tmp_path / "staging")},
+    }
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(json.dumps(spec))
+    result = run_workflow(load_workflow(flow))
+    assert result.success, result.error
+
+
+def test_a_record_read_is_written_again_as_its_line(tmp_path: Path) -> None:
+    source = write(tmp_path / "in.jsonl", [table(index) for index in range(3)])
+    records = list(StagedFileReader(source).records())
+    assert [record.line_read for record in records] == body(source)
+    assert [staged_line(record) for record in records] == body(source)
+    assert records == [table(index) for index in range(3)]  # the line read does not count in equality
+
+
+def test_a_copy_is_serialized_anew(tmp_path: Path) -> None:
+    (record,) = StagedFileReader(write(tmp_path / "in.jsonl", [table(0)])).records()
+    copy = record.model_copy(update={"tags": [TagLabel(tag_fqn="PII.Sensitive")]})
+    assert copy.line_read is None
+    assert b"PII.Sensitive" in staged_line(copy)
+
+
+def test_a_file_to_file_run_copies_each_line_byte_for_byte(tmp_path: Path) -> None:
+    source = write(tmp_path / "in.jsonl", [table(index) for index in range(5)])
+    run(tmp_path, source, tmp_path / "out.jsonl")
+    assert body(str(tmp_path / "out.jsonl")) == body(source)
+
+
+def test_a_processor_changing_records_in_place_has_them_serialized_anew(tmp_path: Path) -> None:
+    """A processor may change a record where it is, its columns too: the line read is then out of date."""
+    source = write(tmp_path / "in.jsonl", [table(index) for index in range(3)])
+    run(tmp_path, source, tmp_path / "out.jsonl", ["support.components:DescribeInPlace"])
+    out = list(read_records(str(tmp_path / "out.jsonl")))
+    assert [record.description for record in out] == ["changed in place"] * 3
+    assert [record.columns[0].description for record in out] == ["first column, changed in place"] * 3
+
+
+def test_samples_kept_in_a_file_are_left_out_when_written_without_them(tmp_path: Path) -> None:
+    source = write(tmp_path / "in.jsonl", [table(0, samples=True)], keep_samples=True)
+    assert b'"samples"' in body(source)[0]
+    run(tmp_path, source, tmp_path / "out.jsonl")
+    (line,) = body(str(tmp_path / "out.jsonl"))
+    assert b'"samples"' not in line
+    (record,) = read_records(str(tmp_path / "out.jsonl"))
+    assert record.columns[0].samples == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    descriptions=st.lists(st.text(max_size=20) | st.none(), min_size=1, max_size=5),
+    row_counts=st.lists(st.integers(min_value=0, max_value=2**40) | st.none(), min_size=1, max_size=5),
+)
+def test_a_line_written_again_is_what_serializing_would_write(
+    tmp_path_factory, descriptions: list[str | None], row_counts: list[int | None]
+) -> None:
+    """Whatever the record, the line kept and a fresh serialization agree, so a copied file is a written one."""
+    folder = tmp_path_factory.mktemp("lines")
+    records = [
+        table(index).model_copy(update={"description": description, "row_count": rows})
+        for index, (description, rows) in enumerate(zip(descriptions, row_counts, strict=False))
+    ]
+    for record in StagedFileReader(write(folder / "in.jsonl", records)).records():
+        assert record.line_read == dump_record_bytes(record)
