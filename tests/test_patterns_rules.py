@@ -58,3 +58,11 @@ def test_a_name_with_several_spellings_is_kept_by_any_and_dropped_by_any() -> No
     assert together.matching_any(("ac", "x")) == [0]
     assert together.matching_any(("c",)) == [1, 2]
     assert PatternSet([NamePatterns(include=["a.*"])]).matching_any(("b", "c")) == []
+
+
+def test_a_refused_pattern_is_reported_once_not_logged(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(PatternError):
+        compile_pattern("a(?=b)")
+    with pytest.raises(ValueError, match="backreferences"):
+        NamePatterns(include=["x", "(a)\\1"])
+    assert capfd.readouterr().err == ""  # RE2 would print each error to stderr itself
