@@ -22,6 +22,8 @@ from airflow_provider_ingest.processors.pii_checks import (
     is_gender,
     is_ip_address,
     is_name_like,
+    is_nif,
+    is_nir,
     is_personnummer,
     is_phone,
     is_private_ip_address,
@@ -278,9 +280,22 @@ def test_versions_by_their_rules(value: str, expected: bool) -> None:
     assert is_version(value) is expected
 
 
+def personnummer(date: str, serial: str = "987", separator: str = "-") -> str:
+    """A personnummer for ``date`` (YYMMDD or YYYYMMDD): the Luhn digit is taken over YYMMDD and the serial."""
+    completed = luhn_completed(date[-6:] + serial)
+    return date + separator + completed[6:]
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
+        (personnummer("811261"), True),  # samordningsnummer: day 1 + 60
+        (personnummer("000229"), True),  # 29 February 2000 (1900 was no leap year)
+        (personnummer("030229"), False),
+        (personnummer("19000229"), False),
+        (personnummer("20000229"), True),
+        (personnummer("18960229"), True),
+        (personnummer("17960229"), False),
         ("8112289874", True),
         ("811228-9874", True),
         ("811288-9871", True),  # samordningsnummer: day 28 + 60
@@ -290,6 +305,53 @@ def test_versions_by_their_rules(value: str, expected: bool) -> None:
 )
 def test_personnummer_dates(value: str, expected: bool) -> None:
     assert is_personnummer(value) is expected
+
+
+def nir(body: str) -> str:
+    """A French NIR: 13 characters (Corsica's 2A/2B read as 19/18) and the key 97 - (number mod 97)."""
+    number = int(body.replace("2A", "19").replace("2B", "18"))
+    return f"{body}{97 - number % 97:02d}"
+
+
+@pytest.mark.parametrize(
+    ("month", "expected"),
+    [
+        ("01", True),
+        ("12", True),
+        ("13", False),
+        ("20", True),
+        ("21", False),
+        ("29", False),
+        ("30", True),
+        ("42", True),
+        ("43", False),
+        ("49", False),
+        ("50", True),
+        ("99", True),
+    ],
+)
+def test_nir_months_real_or_placeholder(month: str, expected: bool) -> None:
+    assert is_nir(nir("185" + month + "75123456")) is expected
+    assert is_nir(nir("185" + month + "2A123456")) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("12345678Z", "DNI"),
+        ("12.345.678-Z", "DNI"),
+        ("12 345 678 z", "DNI"),
+        ("1234567L", None),  # a DNI has eight digits
+        ("X1234567L", "NIE"),
+        ("X12345678Z", None),  # a NIE seven
+        ("111111110", "NIF (Portugal)"),  # check 11: written 0
+        ("100000100", "NIF (Portugal)"),  # check 10: written 0
+        ("111111111", None),
+        ("412345676", None),  # 4 first: a company's number, not a person's
+    ],
+)
+def test_spanish_and_portuguese_tax_numbers(value: str, expected: str | None) -> None:
+    assert is_nif(value) == expected
 
 
 def test_emails_ssns_genders_and_names_each_need_their_form() -> None:
