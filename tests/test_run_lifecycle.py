@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.api.report import SAMPLE_LIMIT, Failure, Report
 from airflow_provider_ingest.errors import InputError, ServiceError
+from airflow_provider_ingest.records import Table
 from airflow_provider_ingest.run import RunResult, run_task, task_context
 from airflow_provider_ingest.run.steps import MissingInputError
+from airflow_provider_ingest.staging import StagedFileWriter, read_records
 
 
 def report(component: str, records: int = 0, failures: int = 0) -> Report:
@@ -104,3 +107,66 @@ def test_a_task_needs_its_upstream_staged_file(tmp_path: Path) -> None:
     assert str(raised.value) == (
         f"input staged file {missing} does not exist: clear the upstream task 'source' to write it again"
     )
+
+
+def write_tables(path: Path, names: list[str]) -> str:
+    with StagedFileWriter(str(path), producer="test") as writer:
+        for name in names:
+            writer.write(Table(name=name, service="s", database="d", database_schema="sc"))
+    return str(path)
+
+
+def test_a_task_folder_and_each_kind_of_task(tmp_path: Path) -> None:
+    """Source, processor, sink and bulk sink tasks as Airflow runs them, chained by their staged files."""
+    staged = write_tables(tmp_path / "in.jsonl", ["t1", "tmp_x", "t2"])
+
+    def context(task_id: str, map_index: int = -1, compression: str = "none") -> RunContext:
+        made = task_context(
+            dag_id="flow",
+            run_id="r1",
+            task_id=task_id,
+            map_index=map_index,
+            staging_root="staging",
+            compression=compression,
+            base_dir=str(tmp_path),
+        )
+        assert made.workflow_name == "flow" and made.base_dir == tmp_path
+        return made
+
+    source = run_task("source", "file", {"path": staged}, context("read"))
+    assert source.success, source.error
+    assert source.output_uri == str(tmp_path / "staging/flow/r1/read/output.jsonl")
+    assert [r.component for r in source.reports] == ["source:file", "output"]
+    assert [(r.records, r.failure_count) for r in source.reports] == [(3, 0), (3, 0)]
+
+    kept = run_task(
+        "processor",
+        "filter",
+        {"fqn": {"exclude": ["s.d.sc.tmp_.*"]}},
+        context("keep", 2, "gzip"),
+        input_uri=source.output_uri,
+    )
+    assert kept.success, kept.error
+    assert kept.output_uri == str(tmp_path / "staging/flow/r1/keep/2/output.jsonl.gz")
+    assert [r.component for r in kept.reports] == ["input", "processor:filter", "output"]
+    assert [(r.records, r.filtered) for r in kept.reports] == [(3, 0), (3, 1), (2, 0)]
+    assert [record.name for record in read_records(kept.output_uri)] == ["t1", "t2"]
+
+    sink = run_task("sink", "file", {"path": str(tmp_path / "out.jsonl")}, context("write"), input_uri=kept.output_uri)
+    assert sink.success, sink.error
+    assert sink.output_uri == (tmp_path / "out.jsonl").as_uri()  # the asset it wrote
+    assert [record.name for record in read_records(sink.output_uri)] == ["t1", "t2"]
+
+    console = run_task("sink", "console", {}, context("show"), input_uri=kept.output_uri)
+    assert console.success and console.output_uri is None
+
+    published = run_task(
+        "bulk_sink",
+        "file",
+        {"path": str(tmp_path / "published.jsonl")},
+        context("publish"),
+        input_uri=source.output_uri,
+    )
+    assert published.success, published.error
+    assert published.output_uri == (tmp_path / "published.jsonl").as_uri()
+    assert [record.name for record in read_records(published.output_uri)] == ["t1", "tmp_x", "t2"]
