@@ -26,6 +26,7 @@ from airflow_provider_ingest.processors.pii_checks import (
     is_nir,
     is_personnummer,
     is_phone,
+    is_phone_like,
     is_private_ip_address,
     is_public_ip_address,
     is_ssn,
@@ -132,6 +133,23 @@ def test_shapes_spans_every_kind_length_and_mark_asked_for() -> None:
 )
 def test_phone_numbers_by_their_bounds(value: str, expected: bool) -> None:
     assert is_phone(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1234567", True),  # 7 digits
+        ("123456", False),
+        ("123 4567", True),
+        ("123 456", False),
+        ("+49 301 234 567 890 1", True),  # 15
+        ("+49 301 234 567 890 12", False),  # 16
+        ("+49 30 1234567 ext. 12", True),  # the extension is not counted
+        ("1.2.3.4567", False),  # three dots: an address or a version
+    ],
+)
+def test_written_like_a_phone_number(value: str, expected: bool) -> None:
+    assert is_phone_like(value) is expected
 
 
 TODAY = datetime.date(2026, 6, 15)
