@@ -118,7 +118,7 @@ def write_tables(path: Path, names: list[str]) -> str:
 
 def test_a_task_folder_and_each_kind_of_task(tmp_path: Path) -> None:
     """Source, processor, sink and bulk sink tasks as Airflow runs them, chained by their staged files."""
-    staged = write_tables(tmp_path / "in.jsonl", ["t1", "tmp_x", "t2"])
+    staged = write_tables(tmp_path / "in.jsonl", ["t1", "tmp_x", "t2", "tmp_y"])
 
     def context(task_id: str, map_index: int = -1, compression: str = "none") -> RunContext:
         made = task_context(
@@ -137,7 +137,8 @@ def test_a_task_folder_and_each_kind_of_task(tmp_path: Path) -> None:
     assert source.success, source.error
     assert source.output_uri == str(tmp_path / "staging/flow/r1/read/output.jsonl")
     assert [r.component for r in source.reports] == ["source:file", "output"]
-    assert [(r.records, r.failure_count) for r in source.reports] == [(3, 0), (3, 0)]
+    assert [(r.records, r.failure_count) for r in source.reports] == [(4, 0), (4, 0)]
+    assert source.threshold == 90.0
 
     kept = run_task(
         "processor",
@@ -145,11 +146,13 @@ def test_a_task_folder_and_each_kind_of_task(tmp_path: Path) -> None:
         {"fqn": {"exclude": ["s.d.sc.tmp_.*"]}},
         context("keep", 2, "gzip"),
         input_uri=source.output_uri,
+        success_threshold=75.0,
     )
     assert kept.success, kept.error
+    assert kept.threshold == 75.0
     assert kept.output_uri == str(tmp_path / "staging/flow/r1/keep/2/output.jsonl.gz")
     assert [r.component for r in kept.reports] == ["input", "processor:filter", "output"]
-    assert [(r.records, r.filtered) for r in kept.reports] == [(3, 0), (3, 1), (2, 0)]
+    assert [(r.records, r.filtered) for r in kept.reports] == [(4, 0), (4, 2), (2, 0)]
     assert [record.name for record in read_records(kept.output_uri)] == ["t1", "t2"]
 
     sink = run_task("sink", "file", {"path": str(tmp_path / "out.jsonl")}, context("write"), input_uri=kept.output_uri)
@@ -169,4 +172,4 @@ def test_a_task_folder_and_each_kind_of_task(tmp_path: Path) -> None:
     )
     assert published.success, published.error
     assert published.output_uri == (tmp_path / "published.jsonl").as_uri()
-    assert [record.name for record in read_records(published.output_uri)] == ["t1", "tmp_x", "t2"]
+    assert [record.name for record in read_records(published.output_uri)] == ["t1", "tmp_x", "t2", "tmp_y"]
