@@ -66,6 +66,7 @@ TARGETS: dict[str, Target] = {
             "tests/test_run_lifecycle.py",
             "tests/test_boundaries.py",
             "tests/test_boundaries_inputs.py",
+            "tests/test_partitions.py",
         ),
         options=("-m", "not airflow"),
     ),
