@@ -119,7 +119,7 @@ def is_phone(value: str) -> bool:
     text = value.strip()
     if not text[-1:].isdigit():
         return False
-    if "x" in text or "e" in text or "#" in text:
+    if "x" in text or "X" in text or "#" in text:  # every way of writing an extension has one of these
         text = PHONE_EXTENSION.sub("", text)
     if PHONE.fullmatch(text) is not None:
         digits = len(NON_DIGIT.sub("", text))
