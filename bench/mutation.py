@@ -119,7 +119,10 @@ def copy_repository(into: Path) -> None:
 
 def configure(into: Path, target: Target) -> None:
     """mutmut's settings for one target, in the copy's pyproject.toml (the repository's own stays as it is)."""
-    tests = [test for test in target.tests if (into / test).exists()]
+    tests = list(target.tests)
+    missing = [test for test in tests if not (into / test).exists()]
+    if missing:
+        raise SystemExit(f"the map names test files that do not exist: {', '.join(missing)}")
     settings = {
         "source_paths": [PACKAGE],
         "only_mutate": list(target.sources),
