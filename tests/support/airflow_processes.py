@@ -171,18 +171,25 @@ class AirflowProcesses:
             try:
                 self.wait_for("the API server", lambda: self.health(log))
                 return
-            except PortTaken:
-                self.stop()
-                self.choose_port()
-                for name in self.starts:
-                    self.spawn(name)
+            except (PortTaken, AssertionError):  # AssertionError: the API server exited
+                if not self.port_taken(log):
+                    raise
+            self.stop()
+            self.choose_port()
+            for name in self.starts:
+                self.spawn(name)
         raise AssertionError(f"Airflow's API server found each of {START_ATTEMPTS} ports taken\n{self.logs()}")
 
     def health(self, log: str) -> Any:
-        """The API server's health; :class:`PortTaken` when the log of the process ``log`` says its port was."""
-        if address_in_use((self.home / f"{log}.log").read_text(errors="replace")):
+        """The API server's health; :class:`PortTaken` as soon as the log of the process ``log`` says its port was
+        taken (``airflow standalone`` goes on without its API server)."""
+        if self.port_taken(log):
             raise PortTaken(log)
         return self.call("GET", "/api/v2/monitor/health")
+
+    def port_taken(self, log: str) -> bool:
+        """Whether the log of the process ``log`` says a port it was told to bind was taken."""
+        return address_in_use((self.home / f"{log}.log").read_text(errors="replace"))
 
     def stop(self) -> None:
         """Terminate every process group started, wait for them to end, then kill what is left of them.
@@ -237,6 +244,7 @@ class AirflowProcesses:
         pause = 0.2
         while True:
             self.remaining(f"waiting for {what}")
+            self.check_running(f"waiting for {what}")
             try:
                 found = probe()
             except OutOfTime:
@@ -245,7 +253,6 @@ class AirflowProcesses:
                 found = None
             if found:
                 return found
-            self.check_running(f"waiting for {what}")
             time.sleep(min(pause, max(0.0, self.deadline - time.monotonic())))
             pause = min(pause * 1.5, 3.0)
 
