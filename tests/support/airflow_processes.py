@@ -171,6 +171,8 @@ class AirflowProcesses:
             try:
                 self.wait_for("the API server", lambda: self.health(log))
                 return
+            except OutOfTime:
+                raise
             except (PortTaken, AssertionError):  # AssertionError: the API server exited
                 if not self.port_taken(log):
                     raise
