@@ -89,7 +89,6 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "tests"))
     from support.airflow_processes import AirflowProcesses, airflow_env
-    from support.servers import unused_port
 
     server = sqlalchemy.make_url(args.url)
     name = f"ingest_bench_scale_{uuid.uuid4().hex[:10]}"
@@ -104,7 +103,6 @@ def main() -> None:
     (home / "dags").mkdir(parents=True)
     env = airflow_env(
         home,
-        unused_port(),
         server.set(database=metadata).render_as_string(hide_password=False),
         "LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="4",

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated Airflow home with a SQLite metadata database, and the database servers."""
+"""Shared fixtures: an isolated Airflow home with a SQLite metadata database, a real Airflow, and the database
+servers."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from support.airflow_processes import AirflowProcesses
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ingest-tests-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -82,3 +87,36 @@ def dags_folder(airflow_db: Path) -> Iterator[Path]:
     folder = prepare_dags_folder(Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+AIRFLOW_BUDGET = 900.0
+"""Seconds a test with the ``airflow`` fixture may take, start-up included: generous, for a busy 2-core machine."""
+
+
+@pytest.fixture
+def airflow_settings() -> dict[str, str]:
+    """Settings the ``airflow`` fixture adds to its installation's environment; a module overrides this fixture
+    to add its own (connections, ``AIRFLOW__...`` variables)."""
+    return {}
+
+
+@pytest.fixture
+def airflow(tmp_path: Path, airflow_settings: dict[str, str]) -> Iterator[AirflowProcesses]:
+    """A real Airflow: API server, scheduler (LocalExecutor) and DAG processor on 127.0.0.1, SQLite and a
+    temporary AIRFLOW_HOME whose dags folder is ``home/dags``; stopped after the test."""
+    from support.airflow_processes import AirflowProcesses, airflow_env
+
+    home = tmp_path / "airflow"
+    (home / "dags").mkdir(parents=True)
+    env = airflow_env(
+        home,
+        f"sqlite:///{home}/airflow.db",
+        "LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM="4",
+        AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD="5",
+        **airflow_settings,
+    )
+    with AirflowProcesses(home, env, AIRFLOW_BUDGET) as installation:
+        installation.migrate()
+        installation.start_core()
+        yield installation

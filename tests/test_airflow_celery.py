@@ -18,7 +18,6 @@ from support.airflow_processes import AirflowProcesses, airflow_env
 from support.catalogs import postgres_database, synthetic_catalog_sql
 from support.dags import LOADER
 from support.hostname import WORKER_VARIABLE
-from support.servers import unused_port
 
 from airflow_provider_ingest.records import dump_record
 from airflow_provider_ingest.staging import read_records
@@ -118,10 +117,8 @@ def celery(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
         }
         monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN.upper()}", json.dumps(connection))  # this process reads too
-        port = unused_port()
         env = airflow_env(
             home,
-            port,
             metadata_url,
             "CeleryExecutor",
             AIRFLOW__CORE__PARALLELISM="8",
@@ -133,8 +130,7 @@ def celery(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE="2",
             **{f"AIRFLOW_CONN_{S3_CONN.upper()}": json.dumps(connection)},
         )
-        airflow = AirflowProcesses(home, env, BUDGET)
-        try:
+        with AirflowProcesses(home, env, BUDGET) as airflow:
             airflow.migrate()
             for name in WORKERS:  # started first: they start up while the API server does
                 folder = tmp_path / name
@@ -150,8 +146,6 @@ def celery(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             airflow.start_core()
             airflow.wait_for("both Celery workers", lambda: all(worker_ready(home, name) for name in WORKERS))
             yield Celery(airflow, catalog_url)
-        finally:
-            airflow.stop()
 
 
 def worker_ready(home: Path, name: str) -> bool:

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy
-import test_airflow_e2e
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.airflow_processes import AirflowProcesses
 from support.catalogs import postgres_database
 from support.dags import LOADER, dag_bag, mapped_xcoms, run_dag, task_states, xcoms
-from test_airflow_e2e import Airflow
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.cli import main
@@ -96,9 +95,6 @@ def serial_staged(url: str, tmp_path: Path) -> list[dict[str, Any]]:
     assert result.success, result.error
     return record_lines(result.staged_uri)
 
-
-scheduler = test_airflow_e2e.airflow
-"""The fixture of a real Airflow: API server, scheduler (LocalExecutor) and DAG processor."""
 
 # --- the plan -------------------------------------------------------------------------------------------------
 
@@ -294,30 +290,23 @@ def test_run_with_workers_stops_at_a_failing_part(
 
 @pytest.mark.airflow
 def test_under_the_local_executor_a_part_that_fails_once_is_retried_alone(
-    scheduler: Airflow, tmp_path: Path, catalog: str
+    airflow: AirflowProcesses, tmp_path: Path, catalog: str
 ) -> None:
     """The partitioned DAG run by a real scheduler: the parts run as mapped task instances, the one part whose
     processor fails once is retried (that map index alone), and the run stages what the unpartitioned run does."""
-    dags = scheduler.home / "dags"
+    dags = airflow.home / "dags"
     (dags / "parts.yaml").write_text(failing_workflow(catalog, tmp_path, failing_attempts=1, retries=1))
     shutil.copy(LOADER, dags / LOADER.name)
-    scheduler.wait_for("the generated DAG", lambda: scheduler.call("GET", "/api/v2/dags/parts"))
-    scheduler.call("PATCH", "/api/v2/dags/parts", json={"is_paused": False})
-    run_id = scheduler.call("POST", "/api/v2/dags/parts/dagRuns", json={"logical_date": None})["dag_run_id"]
-    path = f"/api/v2/dags/parts/dagRuns/{run_id}"
-    state = scheduler.wait_for(
-        "the run to finish",
-        lambda: (state := scheduler.call("GET", path)["state"]) in ("success", "failed") and state,
-    )
-    instances = scheduler.call("GET", f"{path}/taskInstances", params={"limit": 100})["task_instances"]
+    run_id, state = airflow.run_dag("parts")
+    instances = airflow.task_instances("parts", run_id)
     tries = {(ti["task_id"], ti["map_index"]): (ti["state"], ti["try_number"]) for ti in instances}
-    assert state == "success", (tries, scheduler.logs())
+    assert state == "success", (tries, airflow.logs())
     gamma = 1
     assert {key: value for key, value in tries.items() if value[1] != 1} == {("failschema", gamma): ("success", 2)}
     assert sorted(index for task_id, index in tries if task_id == "source") == [0, 1, 2]
     assert {value[0] for value in tries.values()} == {"success"}
     assert (tmp_path / "attempts").read_text().count("\n") == 2  # gamma's part, tried twice
-    stage = scheduler.call("GET", f"{path}/taskInstances/stage/xcomEntries/return_value")["value"]
+    stage = airflow.xcom("parts", run_id, "stage")
     merged = record_lines(stage["uri"])
     assert record_lines(str(tmp_path / "published.jsonl")) == merged
     assert merged == serial_staged(catalog, tmp_path)

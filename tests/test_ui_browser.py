@@ -18,26 +18,21 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
+from support.airflow_processes import AirflowProcesses, airflow_env
 from support.browser import Browser, find_chromium
 from support.dags import LOADER, REPO
-from support.servers import unused_port
 
 from airflow_provider_ingest.cli import main as cli
 from airflow_provider_ingest.staging import read_dead_letters
 
 pytestmark = pytest.mark.airflow
 
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 BUDGET = 900.0
 """Seconds the whole test may take, start-up included."""
 
@@ -77,6 +72,14 @@ airflow:
 """
 
 
+@dataclass(frozen=True)
+class Standalone:
+    """``airflow standalone`` signed in as its admin, and its users' passwords."""
+
+    airflow: AirflowProcesses
+    passwords: dict[str, str]
+
+
 def chromium_or_skip() -> str:
     found = find_chromium()
     if found is None:
@@ -85,105 +88,17 @@ def chromium_or_skip() -> str:
     return found
 
 
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def run_dag(airflow: AirflowProcesses, dag_id: str, runs: int = 1) -> str:
+    """Unpause ``dag_id`` and trigger it ``runs`` times; wait for every run to succeed; the last run's id."""
+    airflow.unpause(dag_id)
+    run_ids = [airflow.trigger(dag_id) for _ in range(runs)]
 
+    def states() -> list[str] | None:  # a scheduled run that unpausing started included
+        found = [run["state"] for run in airflow.call("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]]
+        return found if all(state in ("success", "failed") for state in found) else None
 
-class Standalone:
-    """``airflow standalone`` in a temporary home, and a REST client signed in as its admin."""
-
-    def __init__(self, home: Path, port: int, env: dict[str, str], passwords: dict[str, str]) -> None:
-        self.home = home
-        self.url = f"http://127.0.0.1:{port}"
-        self.env = env
-        self.passwords = passwords
-        self.session = requests.Session()
-        self.deadline = time.monotonic() + BUDGET
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def remaining(self, what: str) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            pytest.fail(f"out of time ({BUDGET:.0f} s in all) while {what}\n{self.logs()}")
-        return left
-
-    def start(self) -> None:
-        with open(self.home / "standalone.log", "wb") as log:
-            self.process = subprocess.Popen(
-                [AIRFLOW, "standalone"],
-                env=self.env,
-                cwd=self.home,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self) -> None:
-        """SIGTERM to standalone's process group; SIGKILL to whatever of it is left after 30 s.
-
-        Standalone may exit before its components do (a scheduler shutting down ignores SIGTERM for a while),
-        so the group, not standalone alone, is waited for.
-        """
-        if self.process is None:
-            return
-        group = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _group_alive(group):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=0.5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
-        self.process.wait()
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.session.request(
-            method, self.url + path, timeout=min(60.0, self.remaining(f"{method} {path}")), **kwargs
-        )
-        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
-        return response.json() if response.content else None
-
-    def wait_for(self, what: str, probe: Callable[[], Any]) -> Any:
-        pause = 0.5
-        while True:
-            self.remaining(f"waiting for {what}")
-            assert self.process is not None and self.process.poll() is None, f"standalone exited\n{self.logs()}"
-            try:
-                found = probe()
-            except (requests.RequestException, AssertionError):  # refused, timed out, dropped, an error status
-                found = None
-            if found:
-                return found
-            time.sleep(pause)
-            pause = min(pause * 1.5, 3.0)
-
-    def logs(self) -> str:
-        log = self.home / "standalone.log"
-        return log.read_text(errors="replace")[-6000:] if log.exists() else ""
-
-    def run_dag(self, dag_id: str, runs: int = 1) -> str:
-        """Unpause ``dag_id`` and trigger it ``runs`` times; wait for every run to succeed; the last run's id."""
-        self.wait_for(f"DAG {dag_id}", lambda: self.call("GET", f"/api/v2/dags/{dag_id}"))
-        self.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-        run_id = ""
-        for _ in range(runs):
-            run_id = self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None})["dag_run_id"]
-
-        def states() -> list[str] | None:  # a scheduled run that unpausing started included
-            found = [run["state"] for run in self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]]
-            return found if all(state in ("success", "failed") for state in found) else None
-
-        assert set(self.wait_for(f"every run of {dag_id} to end", states)) == {"success"}, self.logs()
-        return run_id
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
-        return self.call("GET", path)["value"]
+    assert set(airflow.wait_for(f"every run of {dag_id} to end", states)) == {"success"}, airflow.logs()
+    return run_ids[-1]
 
 
 @pytest.fixture
@@ -197,41 +112,22 @@ def standalone(tmp_path: Path) -> Iterator[Standalone]:
     (dags / "shop_enriched.yaml").write_text(ENRICHED.replace("STAGING", str(tmp_path / "staging")))
     passwords = {"admin": "admin-" + secrets.token_hex(6), "viewer": "viewer-" + secrets.token_hex(6)}
     (home / "passwords.json").write_text(json.dumps(passwords))
-    port = unused_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
-    env |= {
-        "HOME": str(home),  # the sample's default staging root, ~/.airflow-ingest/staging, lands here
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(Path(__file__).parent),
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(unused_port()),
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "1",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-    }
-    airflow = Standalone(home, port, env, passwords)
-    try:
-        airflow.start()
-        airflow.wait_for("the API server", lambda: airflow.call("GET", "/api/v2/monitor/health"))
-        login = {"username": "admin", "password": passwords["admin"]}
-        token = airflow.call("POST", "/auth/token", json=login)["access_token"]
-        airflow.session.headers["Authorization"] = f"Bearer {token}"
-        yield airflow
-    finally:
-        airflow.stop()
+    env = airflow_env(
+        home,
+        f"sqlite:///{home}/airflow.db",
+        "LocalExecutor",
+        HOME=str(home),  # the sample's default staging root, ~/.airflow-ingest/staging, lands here
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+        AIRFLOW__CORE__PARALLELISM="4",
+    )
+    with AirflowProcesses(home, env, BUDGET, stop_timeout=30.0) as airflow:
+        airflow.start("standalone", "standalone", cwd=home)
+        airflow.wait_until_serving("standalone")
+        airflow.sign_in(airflow.call("POST", "/auth/token", json={"username": "admin", "password": passwords["admin"]}))
+        yield Standalone(airflow, passwords)
 
 
 @pytest.fixture
@@ -264,10 +160,10 @@ def cli_lines(workflow: Path, staging: Path) -> list[str]:
     return out.getvalue().splitlines()
 
 
-def test_the_ingestion_pages_in_a_browser(standalone: Standalone, browser: Browser, tmp_path: Path) -> None:
+def test_the_ingestion_pages_in_a_browser(browser: Browser, standalone: Standalone, tmp_path: Path) -> None:
     chromium_or_skip()
     shots = screenshots(tmp_path)
-    url = standalone.url
+    url = standalone.airflow.url
 
     # anonymous: the page sends the browser to Airflow's login form
     browser.navigate(f"{url}/ingestion/")
@@ -275,8 +171,8 @@ def test_the_ingestion_pages_in_a_browser(standalone: Standalone, browser: Brows
                      "the login form")  # fmt: skip
     assert "next=" in browser.evaluate("location.search")
 
-    sample_run = standalone.run_dag("sample_shop")
-    enriched_run = standalone.run_dag("shop_enriched", runs=3)
+    sample_run = run_dag(standalone.airflow, "sample_shop")
+    enriched_run = run_dag(standalone.airflow, "shop_enriched", runs=3)
 
     # sign in as a user does; the form sends the browser back to the Ingestion page
     browser.type_into("input[name=username]", "admin")
@@ -292,11 +188,11 @@ def test_the_ingestion_pages_in_a_browser(standalone: Standalone, browser: Brows
     browser.wait_for(f"{FRAME_TEXT}.includes('shop_enriched') && {FRAME_TEXT}.includes('sample_shop')",
                      "the Ingestion page in Airflow's UI")  # fmt: skip
     assert browser.evaluate("location.pathname").startswith("/plugin/ingestion")
-    sample_records = standalone.xcom("sample_shop", sample_run, "source", "records")
+    sample_records = standalone.airflow.xcom("sample_shop", sample_run, "source", "records")
     sample_card = browser.evaluate(frame("doc.querySelector('[data-dag-id=sample_shop]').innerText"))
     assert sample_run in sample_card and "success" in sample_card
     assert re.search(rf"source {sample_records}\s+sink {sample_records}\s", sample_card), sample_card
-    runs = standalone.call("GET", "/api/v2/dags/sample_shop/dagRuns")["dag_runs"]
+    runs = standalone.airflow.call("GET", "/api/v2/dags/sample_shop/dagRuns")["dag_runs"]
     finished = [run for run in runs if run["state"] in ("success", "failed")]
     succeeded = sum(run["state"] == "success" for run in finished)
     assert f"{succeeded} of {len(finished)} finished runs succeeded" in sample_card
@@ -312,7 +208,7 @@ def test_the_ingestion_pages_in_a_browser(standalone: Standalone, browser: Brows
     rows = browser.evaluate(
         frame("[...doc.querySelectorAll('table.status tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
     )
-    expected = cli_lines(standalone.home / "dags" / "shop_enriched.yaml", tmp_path / "staging")
+    expected = cli_lines(standalone.airflow.home / "dags" / "shop_enriched.yaml", tmp_path / "staging")
     table = [line.split() for line in expected[1 : 1 + len(rows)]]
     assert [row[:-1] for row in rows] == [row[:-1] for row in table]  # seconds differ between two runs
     text = browser.evaluate(FRAME_TEXT)
