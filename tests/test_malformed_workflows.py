@@ -485,9 +485,9 @@ def test_merge_keys_keep_yaml_semantics(tmp_path: Path) -> None:
 def test_a_billion_laughs_is_refused_fast_and_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path, "laughs", LAUGHS)
     assert path.stat().st_size < 500
-    started = time.monotonic()
+    started = time.process_time()  # CPU seconds: a busy machine's other work does not count
     assert main(["validate", str(path)]) == 1
-    assert time.monotonic() - started < 1.0  # a hang check: expanding 10**9 values would take hours
+    assert time.process_time() - started < 5.0  # a hang check: expanding 10**9 values would take hours
     assert "values once aliases are expanded" in capsys.readouterr().err
     tracemalloc.start()
     try:
@@ -642,10 +642,10 @@ def test_task_ids_are_the_factorys(tmp_path: Path, processors: str) -> None:
 def test_a_catastrophic_pattern_matches_in_linear_time() -> None:
     patterns = NamePatterns(include=["(a+)+$", "(x|xx)+y"], exclude=["(.*a){20}"])
     name = "a" * 10_000 + "!"
-    started = time.monotonic()
+    started = time.process_time()  # CPU seconds: a busy machine's other work does not count
     assert not patterns.matches(name)
     assert not patterns.matches("x" * 10_000)
-    assert time.monotonic() - started < 1.0  # a hang check: Python's re takes longer than the age of the universe
+    assert time.process_time() - started < 5.0  # a hang check: Python's re takes longer than the age of the universe
 
 
 def test_patterns_keep_whole_name_and_ignore_case_semantics() -> None:

@@ -37,6 +37,6 @@ def test_a_pattern_set_without_patterns_keeps_only_open_members() -> None:
 
 
 def test_a_catastrophic_pattern_in_a_set_does_not_hang() -> None:
-    started = time.monotonic()
+    started = time.process_time()  # CPU seconds: a busy machine's other work does not count
     found = PatternSet([NamePatterns(include=["(a+)+$"]), NamePatterns(include=["a*"])]).matching("a" * 10_000 + "b")
-    assert found == [] and time.monotonic() - started < 1.0
+    assert found == [] and time.process_time() - started < 5.0

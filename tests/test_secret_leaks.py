@@ -620,12 +620,15 @@ def test_an_airflow_connections_secrets_are_registered_with_the_masker_and_the_r
     ids=range(8),
 )
 def test_redacting_takes_linear_time(text: str) -> None:
-    """Messages and settings of any shape are redacted quickly (no regular expression backtracks without end)."""
+    """Messages and settings of any shape are redacted quickly (no regular expression backtracks without end).
+
+    Counted in this process's CPU seconds, which other work on a busy machine does not inflate: each takes about
+    0.02-0.13 s here, while a backtracking pattern would take minutes on these 100,000 characters."""
     import time
 
-    started = time.perf_counter()
+    started = time.process_time()
     secret_spans(text), redact_url(text), redact_text(text), scrub(text, ["s3cr3t"])
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 5.0
 
 
 @pytest.mark.parametrize(
