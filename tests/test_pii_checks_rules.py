@@ -268,6 +268,10 @@ def test_card_numbers_by_their_bounds(value: str, expected: bool) -> None:
         ("100.128.0.1", "public"),
         ("0000:0000:0000:0000:0000:ffff:203.113.100.228", "public"),  # 45 characters, the longest form
         ("0000:0000:0000:0000:0000:0000:0000:0001", "private"),
+        ("::ffff:192.168.1.20", "private"),  # an IPv4-mapped IPv6 address is its IPv4 address's kind
+        ("::ffff:10.0.0.1", "private"),
+        ("::ffff:127.0.0.1", "private"),
+        ("::ffff:8.8.8.8", "public"),
         ("01.2.3.4", None),  # a leading zero
         ("256.1.1.1", None),
         ("1.2.3.x", None),

@@ -285,6 +285,8 @@ def _ip_private(value: str) -> bool | None:
         address = ipaddress.ip_address(value)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:  # ::ffff:192.168.0.1
+        return _ip_private(str(address.ipv4_mapped))
     return bool(address.is_loopback or address.is_link_local or address in _ULA or address.is_unspecified)
 
 
