@@ -41,6 +41,8 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
 
 
 def _explain(error: Exception) -> str:
+    if isinstance(error, UnicodeError):  # a lone surrogate (from a JSON "\\ud800" escape) has no UTF-8 form
+        return "it holds a character that is not valid Unicode text (a lone surrogate)"
     reason = error.args[0] if error.args else error
     reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
     for operator, construct in _UNSUPPORTED:

@@ -19,6 +19,7 @@ LINEAR = "(patterns are matched by RE2, in linear time)"
         ("(a)\\1", f"backreferences (\\1) are not supported {LINEAR}"),
         ("(?P<x>a)\\g<x>", f"backreferences (\\1) are not supported {LINEAR}"),
         ("a[", "missing ]: ["),
+        ("a\ud800b", "it holds a character that is not valid Unicode text (a lone surrogate)"),  # JSON "\ud800"
     ],
 )
 def test_a_pattern_re2_refuses_is_explained(pattern: str, reason: str) -> None:
