@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sql_source import catalog_ddl, drop_database
+from sql_source import add_url_argument, catalog_ddl, drop_database
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.openmetadata.bulk_sink import OpenMetadataBulkSink
@@ -128,11 +127,7 @@ def publish(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("INGEST_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"),
-        help="SQLAlchemy URL of the PostgreSQL server (any database on it)",
-    )
+    add_url_argument(parser)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds the server adds to every request")
     parser.add_argument("--batch-size", type=int, default=100, help="records per bulk request")
     parser.add_argument("--max-workers", type=int, default=4, help="batches of tables sent at once")

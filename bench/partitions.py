@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy
-from sql_source import ensure_database
+from sql_source import add_url_argument, ensure_database
 
 from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.run.partitioned import run_partitioned
@@ -44,9 +44,7 @@ airflow:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-    )
+    add_url_argument(parser)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

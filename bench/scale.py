@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import shutil
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy
-from sql_source import catalog_ddl, drop_database
+from sql_source import add_url_argument, catalog_ddl, drop_database
 
 if TYPE_CHECKING:
     from support.airflow_processes import AirflowProcesses
@@ -80,11 +79,7 @@ def staged_lines(uri: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("INGEST_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"),
-        help="SQLAlchemy URL of the PostgreSQL server (any database on it)",
-    )
+    add_url_argument(parser)
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each DAG, alternately; the best counts")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "tests"))

@@ -206,13 +206,18 @@ def peak_memory(url: sqlalchemy.URL, folder: Path, batch_size: int, lineage: boo
         tracemalloc.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_url_argument(parser: argparse.ArgumentParser) -> None:
+    """``--url``: the PostgreSQL server a bench uses (``INGEST_BENCH_POSTGRES_URL``, else this machine's)."""
     parser.add_argument(
         "--url",
         default=os.environ.get("INGEST_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"),
         help="SQLAlchemy URL of the PostgreSQL server (any database on it)",
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_url_argument(parser)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best time counts")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database for the next run")
     parser.add_argument(
