@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -128,7 +127,8 @@ class FileStage(Stage):
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
         self._latest: dict[tuple[str, str], int] = {}
-        self._staged: Counter[str] = Counter()
+        self._entities = 0
+        """How many records of the de-duplicated kinds were staged; those beyond ``_latest`` are dropped."""
         self._events: set[str] = set()
 
     def stage(self, record: Record) -> None:
@@ -137,7 +137,7 @@ class FileStage(Stage):
             self._events.add(record.kind)
         else:
             self._latest[(record.kind, record.fqn)] = handle.tell()
-            self._staged[record.kind] += 1
+            self._entities += 1
         handle.write(self._dump(record) + b"\n")
 
     def commit(self) -> str:
@@ -164,8 +164,8 @@ class FileStage(Stage):
                 for _, offset in sorted(by_kind[kind]):
                     handle.seek(offset)
                     out.write_line(handle.readline()[:-1])
-                if self._staged[kind] > len(by_kind[kind]):
-                    self.report.count("duplicates_dropped", self._staged[kind] - len(by_kind[kind]))
+        if self._entities > len(self._latest):
+            self.report.count("duplicates_dropped", self._entities - len(self._latest))
         return uri
 
     def close(self) -> None:
