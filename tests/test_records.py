@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from airflow_provider_ingest.records import (
     Column,
@@ -158,3 +158,14 @@ def test_unknown_fields_and_kinds_are_refused():
         parse_record('{"kind":"dashboard","name":"t"}')
     with pytest.raises(ValidationError):
         Column(name="c", data_type="NOT_A_TYPE")
+
+
+@pytest.mark.parametrize("enum", [DataType, TableType, ConstraintType])
+def test_text_enums_keep_enum_behaviour_with_their_fast_value(enum: type) -> None:
+    """The text enums read ``value`` in C; each member still is its text, found by it, and serialized as it."""
+    for member in enum:
+        assert member.value == member._value_ == str.__str__(member)
+        assert enum(member.value) is member
+        assert member == member.value
+        assert TypeAdapter(enum).dump_json(member) == f'"{member.value}"'.encode()
+        assert TypeAdapter(enum).validate_json(f'"{member.value}"') is member

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from airflow_provider_ingest.records.base import TextEnum
 
 
-class DataType(str, Enum):
+class DataType(TextEnum):
     """Normalized column type; the raw database type text is kept beside it."""
 
     TINYINT = "TINYINT"

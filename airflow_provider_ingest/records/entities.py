@@ -6,7 +6,6 @@ knows its fully qualified name (:attr:`Entity.fqn`).
 
 from __future__ import annotations
 
-from enum import Enum
 from operator import attrgetter
 from typing import Annotated, Any, Literal
 
@@ -14,7 +13,7 @@ from pydantic import Field, JsonValue, TypeAdapter, ValidationError, model_valid
 
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import fqn as fqn_
-from airflow_provider_ingest.records.base import BaseRecord
+from airflow_provider_ingest.records.base import BaseRecord, TextEnum
 from airflow_provider_ingest.records.base import Model as _Model
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.records.usage import Lineage, Query, TableUsage
@@ -99,7 +98,7 @@ class DatabaseSchema(Entity):
         return (self.service, self.database, self.name)
 
 
-class TableType(str, Enum):
+class TableType(TextEnum):
     """What kind of relation a table record describes."""
 
     TABLE = "table"
@@ -110,7 +109,7 @@ class TableType(str, Enum):
     PARTITIONED = "partitioned"
 
 
-class ConstraintType(str, Enum):
+class ConstraintType(TextEnum):
     """Kinds of table constraint."""
 
     PRIMARY_KEY = "primary_key"
