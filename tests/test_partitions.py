@@ -379,6 +379,50 @@ def test_with_filter_by_fqn_the_parts_are_schema_fqns_each_read_once(postgres_ur
     assert [warnings for _, warnings in read] == [[], []]
 
 
+def source_report(config: dict[str, Any], base_dir: Path, part: Part | None = None) -> tuple[int, list[str]]:
+    """The sql source's filtered count and warnings, reading ``part`` (or everything)."""
+    context = RunContext(workflow_name="test", run_id="report", staging_root=str(base_dir), base_dir=base_dir)
+    source = SqlSource.create(config, context)
+    if part is not None:
+        source.scope(part)
+    source.prepare()
+    try:
+        for _ in source.records():
+            pass
+        return source.report.filtered, source.report.warnings
+    finally:
+        source.close()
+
+
+def test_each_part_counts_only_what_the_filters_leave_out_of_its_own_schemas(postgres_url: str, tmp_path: Path) -> None:
+    """Another part's schemas are not "filtered": the parts' counts add up to the unpartitioned run's, and no part
+    warns that its filters matched nothing."""
+    sql = "CREATE SCHEMA a; CREATE SCHEMA b; CREATE SCHEMA c; CREATE SCHEMA skipped;"
+    sql += "CREATE TABLE a.t1 (id int); CREATE TABLE a.t2 (id int); CREATE TABLE a.tmp_x (id int);"
+    sql += "CREATE TABLE b.t1 (id int); CREATE TABLE b.tmp_y (id int); CREATE TABLE c.t1 (id int);"
+    sql += "CREATE TABLE skipped.t1 (id int);"
+    with postgres_database(postgres_url, sql) as url:
+        config = {
+            "url": url,
+            "service_name": "pg",
+            "schema_filter": {"exclude": ["skipped", "public"]},
+            "table_filter": {"exclude": ["tmp_.*"]},
+        }
+        context = RunContext(workflow_name="test", run_id="plan", staging_root=str(tmp_path), base_dir=tmp_path)
+        parts = plan_partitions("sql", config, context, by="schema", most=2)
+        assert sorted(name for part in parts for name in part.names) == ["a", "b", "c"]
+        whole = source_report(config, tmp_path)
+        each = [source_report(config, tmp_path, part) for part in parts]
+    schemas_left_out = 5  # skipped, public and the three system schemas
+    assert whole == (schemas_left_out + 2, [])  # and the two tmp_ tables
+    assert [warnings for _, warnings in each] == [[], []]
+    assert sum(filtered for filtered, _ in each) == whole[0]
+    tables_left_out = {"a": 1, "b": 1, "c": 0}
+    assert [filtered for filtered, _ in each] == [
+        sum(tables_left_out[name] for name in part.names) + (schemas_left_out if part.rest else 0) for part in parts
+    ]
+
+
 @pytest.fixture
 def three_databases(postgres_url: str) -> Iterator[list[str]]:
     """URLs of three fresh databases of different sizes (one, two and four tables)."""

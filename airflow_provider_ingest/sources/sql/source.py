@@ -129,15 +129,25 @@ class SqlSource(Source):
         return None
 
     def scope(self, part: Part) -> None:
-        """Narrow the schema or database filter to ``part`` (see :mod:`.partitions`); before prepare."""
+        """Read only ``part``: its schemas or databases (see :mod:`.partitions`); before prepare. Those of other
+        parts are skipped, not counted as filtered: the workflow's filters count as in an unpartitioned run."""
         from airflow_provider_ingest.sources.sql.partitions import FILTER_OF, scoped_filter
 
         if part.by not in FILTER_OF:
             raise SqlConfigurationError(f"the sql source is partitioned by schema or database, not {part.by!r}")
-        setting = FILTER_OF[part.by]
-        self.config = self.config.model_copy(update={setting: scoped_filter(getattr(self.config, setting), part)})
+        self._part_filter = scoped_filter(getattr(self.config, FILTER_OF[part.by]), part)
         self._part = part
         self._listed: set[str] = set()
+
+    def _counts_filtered(self, by: str) -> bool:
+        """Whether a database or schema the filters leave out counts here: every part lists them all, so of
+        the parts by that unit only the rest part counts them."""
+        return self._part is None or self._part.by != by or self._part.rest
+
+    def _in_part(self, by: str, *names: str) -> bool:
+        """Whether a database or schema (by its names from the database down) is in this run's part; every one
+        is, unpartitioned."""
+        return self._part is None or self._part.by != by or self._kept(self._part_filter, *names)
 
     def partition_units(self, by: str) -> list[Unit]:
         """The schemas (of every database read) or the databases the filters keep, with their relation counts,
@@ -215,7 +225,9 @@ class SqlSource(Source):
         for name, comment, url, may_connect in self.session.run("listing the databases", self._databases):
             self._seen(self._key(name), "database")
             if not self._kept(self.config.database_filter, name):
-                self.report.filtered += 1
+                self.report.filtered += self._counts_filtered("database")
+            elif not self._in_part("database", name):
+                continue
             elif not may_connect:
                 self.warn(
                     f"database {fqn.build(self.service, name)} skipped: the role has no CONNECT privilege on it"
@@ -227,7 +239,7 @@ class SqlSource(Source):
                     yield record
         self._warn_vanished()
         filters = [describe(name, getattr(self.config, name)) for name in FILTER_SETTINGS]
-        if tables == 0 and self.report.failure_count == 0 and any(filters):
+        if tables == 0 and self.report.failure_count == 0 and any(filters) and self._part is None:
             on = " (matched on FQNs)" if self.config.filter_by_fqn else ""
             self.warn(f"0 tables matched; check the filters{on}: {'; '.join(filter(None, filters))}")
 
@@ -271,7 +283,8 @@ class SqlSource(Source):
                 f"listing the schemas of database {name!r}",
                 lambda connection: self._catalog(connection, scope).schemas(),
             )
-            self._warn_unlisted(scope, {schema.name for schema in listed})
+            if self._part is None or self._part.excluded is not None:  # a planned part's schemas were listed
+                self._warn_unlisted(scope, {schema.name for schema in listed})
             for schema in listed:
                 self._seen(self._key(name, schema.name), "schema")
             kept = [schema for schema in listed if self._keep_schema(scope, schema) and self._readable(scope, schema)]
@@ -315,9 +328,10 @@ class SqlSource(Source):
         return self.catalog_class(connection, scope)
 
     def _keep_schema(self, scope: Scope, schema: SchemaInfo) -> bool:
-        keep = self._schema_kept(scope, schema)
-        self.report.filtered += not keep
-        return keep
+        if not self._schema_kept(scope, schema):
+            self.report.filtered += self._counts_filtered("schema")
+            return False
+        return self._in_part("schema", scope.database, schema.name)
 
     def _schema_kept(self, scope: Scope, schema: SchemaInfo) -> bool:
         return self._kept(self.config.schema_filter, scope.database, schema.name) and (
