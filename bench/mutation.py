@@ -38,7 +38,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     "records": Target(
         (f"{PACKAGE}/records/*",),
-        ("tests/test_records.py", "tests/test_records_rules.py"),
+        ("tests/test_records.py", "tests/test_records_rules.py", "tests/test_staged_lines.py"),
     ),
     "patterns": Target(
         (f"{PACKAGE}/patterns.py",),
