@@ -147,6 +147,10 @@ def test_the_card_check_keeps_its_thirteen_digit_minimum() -> None:
         # a leading 0 fails though the rest would pass; spaces or slashes part the digits, dots do not
         (is_steuer_id, ["91234567883", "86 095 742 719", "86/095/742/719"], ["01234567888", "86.095.742.719"]),
         (is_steuer_id, [], ["86095742719X"]),
+        # with right check digits: all ten distinct, two digits twice; a digit thrice, the check digit after two
+        (is_steuer_id, ["45321806333"], ["12345678903", "18609574070"]),
+        # a leading zero lost (born 2002); 29 February 2004 (a leap day) but not 2100; dots part no digits
+        (is_pesel, ["2270803624", "04222912347", "022-708-036-24"], ["00422912345", "022.708.036.24", "02270803624X"]),
         (is_cvv, ["123", "1234"], ["12", "12345", "12a"]),
         (
             is_mac_address,
