@@ -138,6 +138,9 @@ def test_the_card_check_keeps_its_thirteen_digit_minimum() -> None:
         (is_cpf, ["529.982.247/25"], ["529.982.247-25X"]),  # a slash may part the check digits; a letter may not
         (is_bsn, ["12345672"], ["000000000"]),  # eight digits: the leading zero lost in a number column
         (is_codice_fiscale, [], ["RSSMRA85T10A562", "RSSMRA85X10A562S", "RSSMRA85T99A562S"]),  # length, month, day
+        # with right check letters: days 31 and 71 (a woman's: day + 40) are the last, 32 and 72 are none
+        (is_codice_fiscale, ["RSSMRA85T31A562T", "RSSMRA85T71A562X"], ["RSSMRA85T32A562Y", "RSSMRA85T72A562C"]),
+        (is_codice_fiscale, ["RSS MRA 85T10 A562S"], []),  # written in groups
         (is_nir, [], ["355081416802538", "255131416802538"]),  # sex 3, month 13
         (is_nino, ["AB123456C", "ZZ 12 34 56 C"], ["QQ123456C", "DA123456C", "AB12345C", "AB1234567"]),
         (is_aba_routing_number, [], ["991000015", "000000000"]),  # no such Federal Reserve prefix
