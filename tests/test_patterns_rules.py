@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import re2
 
-from airflow_provider_ingest.patterns import NamePatterns, PatternError, PatternSet, compile_pattern
+from airflow_provider_ingest.patterns import NamePatterns, PatternError, PatternSet, _explain, compile_pattern
 
 LINEAR = "(patterns are matched by RE2, in linear time)"
 
@@ -19,6 +20,7 @@ LINEAR = "(patterns are matched by RE2, in linear time)"
         ("(a)\\1", f"backreferences (\\1) are not supported {LINEAR}"),
         ("(?P<x>a)\\g<x>", f"backreferences (\\1) are not supported {LINEAR}"),
         ("a[", "missing ]: ["),
+        ("caf\\é", "invalid escape sequence: \\é"),  # RE2's message is UTF-8 bytes
         ("a\ud800b", "it holds a character that is not valid Unicode text (a lone surrogate)"),  # JSON "\ud800"
     ],
 )
@@ -67,3 +69,11 @@ def test_a_refused_pattern_is_reported_once_not_logged(capfd: pytest.CaptureFixt
     with pytest.raises(ValueError, match="backreferences"):
         NamePatterns(include=["x", "(a)\\1"])
     assert capfd.readouterr().err == ""  # RE2 would print each error to stderr itself
+
+
+def test_an_re2_error_given_as_text_is_explained_like_one_given_as_bytes() -> None:
+    """RE2 gives a pattern's problem as bytes, the re2 module its own (a set that does not compile) as text: either
+    is explained the same way."""
+    for message in (b"invalid perl operator: (?=", "invalid perl operator: (?="):
+        assert _explain(re2.error(message)) == f"lookahead (?=...) is not supported {LINEAR}"
+    assert _explain(re2.error("failed to compile Set")) == "failed to compile Set"

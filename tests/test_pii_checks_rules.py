@@ -146,6 +146,8 @@ def test_phone_numbers_by_their_bounds(value: str, expected: bool) -> None:
         ("+49 301 234 567 890 12", False),  # 16
         ("+49 30 1234567 ext. 12", True),  # the extension is not counted
         ("1.2.3.4567", False),  # three dots: an address or a version
+        ("+49 30 1234567  extension 123456", True),  # 32 characters, the most
+        ("+49 30 1234567   extension 123456", False),  # 33
     ],
 )
 def test_written_like_a_phone_number(value: str, expected: bool) -> None:
@@ -210,6 +212,7 @@ def test_document_numbers_by_their_bounds(value: str, expected: bool) -> None:
         ("ABC12", False),
         ("ABC123", False),  # half digits is not mostly
         ("AB!123", False),
+        ("12345/6789", False),  # a slash is no account number's separator
         ("2020-05-12", False),
         ("12345678 123456789012 123456789012 12", True),  # 34 once the spaces are dropped
         ("12345678-123456789012-123456789012-12", True),
@@ -239,6 +242,8 @@ def test_account_numbers_by_their_bounds(value: str, expected: bool) -> None:
         ("ABCDEFGH", None),  # letters first, yet no VAT format
         ("12345678000195", None),  # fourteen digits without the CNPJ's slash
         ("12.345.678/0001-95", "CNPJ"),
+        ("00.000.000/0000-00", None),  # its check digits fit, but one digit repeated is a placeholder
+        ("00.001.011/1011-11", "CNPJ"),  # two different digits are enough
     ],
 )
 def test_company_numbers(value: str, expected: str | None) -> None:
@@ -383,8 +388,10 @@ def test_emails_ssns_genders_and_names_each_need_their_form() -> None:
     assert is_ssn("123-45-6789")
     assert not is_ssn("123-45-67890")
     assert not is_ssn("123456789")
+    assert not is_ssn("123 45 6789")  # eleven characters, but not written with dashes
     assert is_gender("female")
     assert is_gender("F.")
+    assert is_gender("X")  # unspecified, as in a passport
     assert not is_gender(".F")
     assert not is_gender("female" + " " * 15)  # over 20 characters
     assert is_gender("female" + " " * 14)
@@ -403,6 +410,8 @@ def test_emails_ssns_genders_and_names_each_need_their_form() -> None:
         ("call +49 30 1234 5678 9012 today", None),  # 16
         ("seen on 12.05.2020 at noon", None),  # a date, not a phone
         ("no digits at all here", None),
+        ("call 030/1234567 today", "phone"),  # no two digits on each side of a space, dot or dash
+        ("whatsapp +491701234567", "phone"),
     ],
 )
 def test_phones_inside_text(value: str, expected: str | None) -> None:
@@ -413,3 +422,6 @@ def test_card_numbers_and_emails_inside_text() -> None:
     assert sensitive_in_text("paid with 4111-1111-1111-1111 yesterday") == "card number"
     assert sensitive_in_text("write to ana@example.org please") == "email"
     assert sensitive_in_text("an @ sign and words") is None
+    unbranded = luhn_completed("9" + "0" * 14)  # passes Luhn, but no card issuer's numbers start with 9
+    assert sensitive_in_text(f"reference {unbranded} attached") is None
+    assert sensitive_in_text(f"reference {luhn_completed('4' + '0' * 14)} attached") == "card number"

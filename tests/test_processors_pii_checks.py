@@ -132,12 +132,28 @@ def test_the_card_check_keeps_its_thirteen_digit_minimum() -> None:
         (is_pesel, [], ["44053201354", "00000000000"]),  # 32 May, all zeros
         (is_personnummer, ["811218+9876"], ["811318-9870", "811218-987"]),  # month 13
         (is_aadhaar, [], ["123412341234", "034123412346"]),  # cannot start with 0 or 1
+        (is_aadhaar, ["2341-2341-2346"], ["2341.2341.2346", "X234123412346"]),  # grouped by spaces or dashes only
         (is_cpf, [], ["111.111.111-11", "000.000.000-00"]),  # all digits alike
+        (is_cpf, ["1234567890", "12.345.678-90"], []),  # 012.345.678-90 with its leading zero lost
+        (is_cpf, ["529.982.247/25"], ["529.982.247-25X"]),  # a slash may part the check digits; a letter may not
         (is_bsn, ["12345672"], ["000000000"]),  # eight digits: the leading zero lost in a number column
         (is_codice_fiscale, [], ["RSSMRA85T10A562", "RSSMRA85X10A562S", "RSSMRA85T99A562S"]),  # length, month, day
+        # with right check letters: days 31 and 71 (a woman's: day + 40) are the last, 32 and 72 are none
+        (is_codice_fiscale, ["RSSMRA85T31A562T", "RSSMRA85T71A562X"], ["RSSMRA85T32A562Y", "RSSMRA85T72A562C"]),
+        (is_codice_fiscale, ["RSS MRA 85T10 A562S"], []),  # written in groups
         (is_nir, [], ["355081416802538", "255131416802538"]),  # sex 3, month 13
         (is_nino, ["AB123456C", "ZZ 12 34 56 C"], ["QQ123456C", "DA123456C", "AB12345C", "AB1234567"]),
         (is_aba_routing_number, [], ["991000015", "000000000"]),  # no such Federal Reserve prefix
+        (is_aba_routing_number, ["011-000-015", "011 000 015"], ["011.000.015", "011000015X"]),
+        (is_bsn, [], ["111222333X"]),  # a letter is no separator
+        (is_nir, ["2.55.08.14.168.025.38", "2-55-08-14-168-025-38"], []),  # written with dots or dashes
+        # a leading 0 fails though the rest would pass; spaces or slashes part the digits, dots do not
+        (is_steuer_id, ["91234567883", "86 095 742 719", "86/095/742/719"], ["01234567888", "86.095.742.719"]),
+        (is_steuer_id, [], ["86095742719X"]),
+        # with right check digits: all ten distinct, two digits twice; a digit thrice, the check digit after two
+        (is_steuer_id, ["45321806333"], ["12345678903", "18609574070"]),
+        # a leading zero lost (born 2002); 29 February 2004 (a leap day) but not 2100; dots part no digits
+        (is_pesel, ["2270803624", "04222912347", "022-708-036-24"], ["00422912345", "022.708.036.24", "02270803624X"]),
         (is_cvv, ["123", "1234"], ["12", "12345", "12a"]),
         (
             is_mac_address,
