@@ -244,6 +244,10 @@ def test_account_numbers_by_their_bounds(value: str, expected: bool) -> None:
         ("12.345.678/0001-95", "CNPJ"),
         ("00.000.000/0000-00", None),  # its check digits fit, but one digit repeated is a placeholder
         ("00.001.011/1011-11", "CNPJ"),  # two different digits are enough
+        ("11222333/000181", "CNPJ"),  # without dots and dash
+        ("11/222/333/0001/81", None),  # the CNPJ's one slash is between the base and the branch
+        ("112223330/00181", None),
+        ("1122233/3000181", None),
     ],
 )
 def test_company_numbers(value: str, expected: str | None) -> None:

@@ -588,8 +588,9 @@ def is_company_id(value: str) -> str | None:
         return "CIF"
     if GSTIN.fullmatch(compact):
         return "GSTIN"
-    digits = compact.replace("/", "")
-    if len(digits) == 14 and digits.isascii() and digits.isdigit() and "/" in value and _cnpj_valid(digits):
+    base, slash, branch = compact.partition("/")  # written 11.222.333/0001-81: one slash after the base
+    digits = base + branch
+    if slash and len(base) == 8 and len(digits) == 14 and digits.isascii() and digits.isdigit() and _cnpj_valid(digits):
         return "CNPJ"
     return None
 
