@@ -253,9 +253,10 @@ def test_replace_refuses_on_failed_usage_records(cluster: Cluster, tmp_path: Pat
 
 def test_query_records_fail_with_the_reason(cluster: Cluster, tmp_path: Path, via: str) -> None:
     query = Query(service="shop", dialect="postgresql", text="select 1")
-    component = publish(cluster, tmp_path, [*catalog(1), query], via)
+    component = publish(cluster, tmp_path, [query, *catalog(1)], via)  # the records after it go on
     assert component.report.failure_count == 1 and component.report.records == 4
     assert "query records are not indexed in Elasticsearch" in cluster.letters[0].error
+    assert cluster.letters[0].record["text"] == "select 1" and cluster.count() == 1
     assert "table_usage stage" in cluster.letters[0].error
 
 
