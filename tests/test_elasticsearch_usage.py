@@ -251,6 +251,22 @@ def test_replace_refuses_on_failed_usage_records(cluster: Cluster, tmp_path: Pat
     assert cluster.physical() == before
 
 
+@pytest.mark.parametrize("mode", ["upsert", "replace"])
+def test_a_usage_record_of_a_table_fqn_too_long_for_an_id_fails_alone(
+    cluster: Cluster, tmp_path: Path, mode: str
+) -> None:
+    """Failed with the reason and the record (in ``replace``, in its second read of the file); the others apply."""
+    long = "shop.db.public." + "n" * 600
+    run_bulk(cluster, tmp_path, catalog(1), mode="replace")  # a live table index: replace carries it over
+    records = [*catalog(1), used(long, day(1), 3), used(0, day(1), 2)]
+    sink = run_bulk(cluster, tmp_path, records, mode=mode, max_failures=1)
+    assert (sink.report.records, sink.report.failure_count) == (5, 1)
+    (letter,) = cluster.letters
+    assert letter.error == "table FQN of 615 bytes is longer than a document id may be"
+    assert letter.record["table"] == long and letter.fqn == f"{long}@{day(1)}"
+    assert doc(cluster, 0)["usage"]["count_30d"] == 2
+
+
 def test_query_records_fail_with_the_reason(cluster: Cluster, tmp_path: Path, via: str) -> None:
     query = Query(service="shop", dialect="postgresql", text="select 1")
     component = publish(cluster, tmp_path, [query, *catalog(1)], via)  # the records after it go on
