@@ -486,6 +486,19 @@ def test_replace_loads_new_indexes_with_plain_index_actions(
         assert cluster.count() == 3
 
 
+def test_the_bulk_sink_closes_its_client(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() releases the connections it opened (and one never prepared has none to close)."""
+    from elasticsearch import Elasticsearch
+
+    closed: list[Elasticsearch] = []
+    close = Elasticsearch.close
+    monkeypatch.setattr(Elasticsearch, "close", lambda self: closed.append(self) or close(self))
+    sink = run_bulk(cluster, tmp_path, catalog(1))
+    assert closed == [sink.client]
+    ElasticsearchBulkSink.create(cluster.config(), cluster.context(tmp_path)).close()
+    assert closed == [sink.client]
+
+
 def staged_with(tmp_path: Path, lines: list[str]) -> str:
     """A staged file of these record lines, as written (valid records or not)."""
     uri = str(tmp_path / f"staged-{uuid.uuid4().hex}.jsonl")

@@ -267,6 +267,19 @@ def test_a_usage_record_of_a_table_fqn_too_long_for_an_id_fails_alone(
     assert doc(cluster, 0)["usage"]["count_30d"] == 2
 
 
+def test_replace_fails_a_usage_record_of_a_table_it_no_longer_holds_with_the_record(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """In ``replace``'s second read: the dead letter keeps the record; two tables gone are counted dropped."""
+    run_bulk(cluster, tmp_path, [*catalog(3), used(1, day(1), 5), used(2, day(1), 6)], mode="replace")
+    sink = run_bulk(cluster, tmp_path, [*catalog(1), used(2, day(2), 4)], mode="replace", max_shrink=1, max_failures=1)
+    assert (sink.report.records, sink.report.failure_count) == (4, 1)
+    assert sink.report.counters["carried_over_dropped"] == 2  # t1 and t2 had usage, and left the catalog
+    (letter,) = cluster.letters
+    assert letter.error.startswith(f"table {T}2: not indexed: publish the catalog first (HTTP 404: ")
+    assert letter.record["count"] == 4 and letter.fqn == f"{T}2@{day(2)}"
+
+
 def test_query_records_fail_with_the_reason(cluster: Cluster, tmp_path: Path, via: str) -> None:
     query = Query(service="shop", dialect="postgresql", text="select 1")
     component = publish(cluster, tmp_path, [query, *catalog(1)], via)  # the records after it go on
