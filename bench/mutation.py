@@ -72,7 +72,9 @@ TARGETS: dict[str, Target] = {
     ),
     "es_bulk_sink": Target(
         (f"{PACKAGE}/elasticsearch/bulk_sink.py",),
-        ("tests/test_elasticsearch.py", "tests/test_boundaries.py"),
+        # test_elasticsearch_usage.py: the usage and lineage records the bulk sink publishes (_add_usage, the
+        # carry-over and second read of a replace); -m "not airflow" leaves out the DAG runs (minutes each)
+        ("tests/test_elasticsearch.py", "tests/test_boundaries.py", "tests/test_elasticsearch_usage.py"),
         options=("-m", "not airflow"),
     ),
     "pii_checks": Target(

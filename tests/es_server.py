@@ -42,7 +42,9 @@ It refuses what Elasticsearch 8/9 refuses where the product relies on it (the ru
 - Aliases (https://www.elastic.co/guide/en/elasticsearch/reference/current/indices-aliases.html): one
   ``_aliases`` call is atomic: an action naming a missing index fails the whole call with 404
   ``index_not_found_exception`` and nothing changes (a call whose removes find no alias, 404
-  ``aliases_not_found_exception``). Writes through an alias go to its only index or its ``is_write_index``.
+  ``aliases_not_found_exception``); an action field it does not know is 400 ``x_content_parse_exception``
+  (``[add] unknown field [...]``). Writes through an alias go to its ``is_write_index``, else to its only index
+  unless that one was added with ``is_write_index: false`` (then the alias has no write index).
 - Request size (``http.max_content_length``, default 100mb,
   https://www.elastic.co/guide/en/elasticsearch/reference/current/modules-network.html#http-settings,
   SETTING_HTTP_MAX_CONTENT_LENGTH in server/src/main/java/org/elasticsearch/http/HttpTransportSettings.java):
@@ -79,6 +81,11 @@ MAX_TERM_BYTES = 32766
 MAX_INDEX_NAME_BYTES = 255
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024
 """``http.max_content_length``'s default, 100mb."""
+ALIAS_ACTION_FIELDS = frozenset(
+    ("index", "indices", "alias", "aliases", "filter", "routing", "index_routing", "search_routing",
+     "is_write_index", "is_hidden", "must_exist")
+)  # fmt: skip
+"""The fields of an ``_aliases`` add or remove action (the AliasActions parser of IndicesAliasesRequest)."""
 Rejection = Callable[[str, dict[str, Any]], tuple[str, str] | None]
 FAULTS = ("drop", "truncate", "hang")
 """Faults besides an HTTP status: close before answering, close halfway through the answer, never answer."""
@@ -138,6 +145,8 @@ class FakeElasticsearch:
         self.mappings: dict[str, dict[str, Any]] = {}
         self.aliases: dict[str, set[str]] = {}
         self.write_indexes: dict[str, str] = {}
+        self.not_written: set[tuple[str, str]] = set()
+        """(alias, index) pairs added with ``is_write_index: false``: never the alias's write index."""
         self.templates: dict[str, dict[str, Any]] = {}
         self.scripts: dict[str, dict[str, str]] = {}
         self.users = dict(users or {})
@@ -284,6 +293,8 @@ class FakeElasticsearch:
             self.aliases.setdefault(alias, set()).add(name)
             if (spec or {}).get("is_write_index"):
                 self.write_indexes[alias] = name
+            if (spec or {}).get("is_write_index") is False:
+                self.not_written.add((alias, name))
         return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
 
     def delete_indexes(self, names: list[str]) -> None:
@@ -294,6 +305,7 @@ class FakeElasticsearch:
                 members.discard(name)
         self.aliases = {alias: members for alias, members in self.aliases.items() if members}
         self.write_indexes = {a: i for a, i in self.write_indexes.items() if a in self.aliases and i in self.indexes}
+        self.not_written = {(alias, index) for alias, index in self.not_written if index in self.indexes}
 
     def refresh(self, names: Iterable[str]) -> None:
         """Make the indexes' current documents visible to search and count."""
@@ -383,10 +395,10 @@ class FakeElasticsearch:
         ``delete``); or the status and error refusing it."""
         if index in self.aliases:
             members = self.aliases[index]
-            if len(members) == 1:
-                return next(iter(members)), None
             if index in self.write_indexes:
                 return self.write_indexes[index], None
+            if len(members) == 1 and (index, only := next(iter(members))) not in self.not_written:
+                return only, None
             reason = (
                 f"no write index is defined for alias [{index}]. The write index may be explicitly disabled using "
                 "is_write_index=false or the alias points to multiple indices without one being designated as a "
@@ -526,11 +538,14 @@ class FakeElasticsearch:
         no action of the call changes anything)."""
         planned = {alias: set(members) for alias, members in self.aliases.items()}
         writes = dict(self.write_indexes)
+        not_written = set(self.not_written)
         changed = False
         for action in actions:
             ((verb, spec),) = action.items()
             if verb not in ("add", "remove"):
                 return 400, _error("illegal_argument_exception", f"alias action [{verb}] is not implemented")
+            if unknown := sorted(set(spec) - ALIAS_ACTION_FIELDS):
+                return 400, _parse_error(f"[{verb}] unknown field [{unknown[0]}]")
             names = [spec["index"]] if "index" in spec else spec.get("indices", [])
             aliases = [spec["alias"]] if "alias" in spec else spec.get("aliases", [])
             indexes = []
@@ -550,6 +565,8 @@ class FakeElasticsearch:
                     changed = True
                     if spec.get("is_write_index"):
                         writes[alias] = indexes[-1]
+                    for name in indexes:
+                        (not_written.add if spec.get("is_write_index") is False else not_written.discard)((alias, name))
                     continue
                 if not planned.get(alias, set()) & set(indexes):
                     if spec.get("must_exist"):
@@ -557,6 +574,7 @@ class FakeElasticsearch:
                     continue  # nothing to remove: skipped, unless no action of the call does anything
                 changed = True
                 planned[alias] -= set(indexes)
+                not_written -= {(alias, name) for name in indexes}
                 if writes.get(alias) in indexes:
                     del writes[alias]
         if not changed:
@@ -565,6 +583,7 @@ class FakeElasticsearch:
         self.alias_calls.append(actions)
         self.aliases = {alias: members for alias, members in planned.items() if members}
         self.write_indexes = {alias: index for alias, index in writes.items() if alias in self.aliases}
+        self.not_written = not_written
         return 200, {"acknowledged": True}
 
     def search(self, expression: str, body: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:

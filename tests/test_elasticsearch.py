@@ -31,7 +31,7 @@ from airflow_provider_ingest.elasticsearch.documents import action, document
 from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
 from airflow_provider_ingest.elasticsearch.sink import ElasticsearchSink
 from airflow_provider_ingest.elasticsearch.usage import upsert_action
-from airflow_provider_ingest.errors import ServiceUnavailableError, is_retryable
+from airflow_provider_ingest.errors import AuthenticationError, IngestError, ServiceUnavailableError, is_retryable
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, Table, dump_record
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.records.entities import TagLabel
@@ -408,6 +408,199 @@ def test_replace_keeps_new_indexes_when_the_switch_went_through(
     assert cluster.count() == 4 and len(cluster.physical()) == 2  # the new index serves; nothing was deleted
 
 
+def test_replace_names_each_miscounted_kind_and_stays_retryable(fake: Cluster, tmp_path: Path) -> None:
+    """Documents lost in two kinds, one of them also holding a refused document (within ``max_failures``): each
+    count is named, the refused one subtracted, and only counts disagreed, so a retry may succeed."""
+    run_bulk(fake, tmp_path, catalog(10), mode="replace")
+    before = fake.physical("*")
+    fake.fake.lose(lambda doc_id: doc_id in ("shop.db.public", "shop.db.public.t7"))
+    expected = (
+        r"still serve: catalog-schemas-\d+: 0 documents indexed, 1 staged; "
+        r"catalog-tables-\d+: 8 documents indexed, 10 staged less 1 failed$"
+    )
+    with pytest.raises(PublishRefused, match=expected) as refused:
+        run_bulk(fake, tmp_path, catalog(10, immense=(3,)), mode="replace", max_failures=1, max_shrink=1)
+    assert is_retryable(refused.value)
+    assert fake.physical("*") == before and fake.count() == 10
+
+
+def test_a_first_replace_switches_a_kind_without_records(cluster: Cluster, tmp_path: Path) -> None:
+    """Nothing serves yet, so there is no count to shrink from: a catalog without a service record switches."""
+    sink = run_bulk(cluster, tmp_path, catalog(3)[1:], mode="replace")
+    assert sink.report.counters["indexes_switched"] == 4 and sink.report.failure_count == 0
+    assert (cluster.count("services"), cluster.count("schemas"), cluster.count()) == (0, 1, 3)
+
+
+def test_an_upsert_run_after_replaces_writes_through_the_aliases(cluster: Cluster, tmp_path: Path) -> None:
+    """The aliases a replace moved take writes: their new index is the write index."""
+    for _ in range(2):  # two physical indexes per alias, one serving
+        run_bulk(cluster, tmp_path, catalog(3), mode="replace")
+    sink = run_bulk(cluster, tmp_path, catalog(5))
+    assert (sink.report.records, sink.report.failure_count, cluster.count()) == (8, 0, 5)
+    assert len(cluster.physical()) == 2
+
+
+def test_replace_never_prunes_the_index_it_switched_to(cluster: Cluster, tmp_path: Path) -> None:
+    """An index named later than the new one (another run's, or one a failed replace could not delete) sorts
+    first and counts in ``keep_indexes``: the index the alias now serves is kept all the same."""
+    run_bulk(cluster, tmp_path, catalog(2), mode="replace")
+    first = set(cluster.physical())
+    later = f"{cluster.prefix}-tables-{'9' * 20}"
+    cluster.client.indices.create(index=later)
+    sink = run_bulk(cluster, tmp_path, catalog(3), mode="replace", keep_indexes=1)
+    physical = cluster.physical()
+    serving = [name for name, info in physical.items() if f"{cluster.prefix}-tables" in info["aliases"]]
+    assert len(serving) == 1 and sorted(physical) == sorted([serving[0], later]) and not first & set(physical)
+    assert cluster.count() == 3 and sink.report.counters["indexes_deleted"] == 4  # the first index of each alias
+
+
+def test_lowering_keep_indexes_deletes_every_index_beyond_it(cluster: Cluster, tmp_path: Path) -> None:
+    for _ in range(3):
+        run_bulk(cluster, tmp_path, catalog(2), mode="replace", keep_indexes=3)
+    sink = run_bulk(cluster, tmp_path, catalog(2), mode="replace", keep_indexes=1)
+    assert sink.report.counters["indexes_deleted"] == 3 * 4  # the three older indexes of each alias
+    assert [len(cluster.physical(kind)) for kind in KINDS] == [1, 1, 1, 1] and cluster.count() == 2
+
+
+def test_replace_loads_new_indexes_with_plain_index_actions(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new index holds nothing to merge into: every document is sent as an ``index`` action, where an upsert
+    run sends the tables as ``doc_as_upsert`` updates (test_chunks_respect_the_count_and_byte_limits)."""
+    from elasticsearch import Elasticsearch
+
+    bodies: list[bytes] = []
+    bulk = Elasticsearch.bulk
+
+    def recording(self: Elasticsearch, **kwargs: Any) -> Any:
+        bodies.append(kwargs["operations"])
+        return bulk(self, **kwargs)
+
+    monkeypatch.setattr(Elasticsearch, "bulk", recording)
+    records = catalog(3)
+    for _ in range(2):  # the first replace, then one with live aliases (their usage carried over)
+        bodies.clear()
+        run_bulk(cluster, tmp_path, records, mode="replace")
+        sent = [json.loads(line) for body in bodies for line in body.splitlines()[::2]]
+        assert [next(iter(operation)) for operation in sent] == ["index"] * 6
+        assert cluster.count() == 3
+
+
+def test_the_bulk_sink_closes_its_client(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() releases the connections it opened (and one never prepared has none to close)."""
+    from elasticsearch import Elasticsearch
+
+    closed: list[Elasticsearch] = []
+    close = Elasticsearch.close
+    monkeypatch.setattr(Elasticsearch, "close", lambda self: closed.append(self) or close(self))
+    sink = run_bulk(cluster, tmp_path, catalog(1))
+    assert closed == [sink.client]
+    ElasticsearchBulkSink.create(cluster.config(), cluster.context(tmp_path)).close()
+    assert closed == [sink.client]
+
+
+def staged_with(tmp_path: Path, lines: list[str]) -> str:
+    """A staged file of these record lines, as written (valid records or not)."""
+    uri = str(tmp_path / f"staged-{uuid.uuid4().hex}.jsonl")
+    with StagedFileWriter(uri, producer="test", kinds={"table"}) as writer:
+        for line in lines:
+            writer.write_line(line)
+    return uri
+
+
+@pytest.mark.parametrize("mode", ["upsert", "replace"])
+def test_a_staged_line_that_is_no_record_is_dead_lettered_as_written(
+    cluster: Cluster, tmp_path: Path, mode: str
+) -> None:
+    bad = '{"kind": "table", "name": "t9", "columns": "none"}'
+    lines = [dump_record(record) for record in catalog(2)]
+    uri = staged_with(tmp_path, [*lines[:3], bad, *lines[3:]])  # the lines after it go on
+    sink = ElasticsearchBulkSink.create(cluster.config(mode=mode, max_failures=1), cluster.context(tmp_path))
+    sink.prepare()
+    try:
+        sink.publish(uri)
+    finally:
+        sink.close()
+    assert (sink.report.records, sink.report.failure_count, cluster.count()) == (5, 1, 2)
+    (letter,) = cluster.letters
+    assert letter.error.startswith(f"{uri}: line 5 is not a valid record: ") and letter.record == bad  # 1: header
+    assert letter.fqn is None
+
+
+def failed_publish(
+    cluster: Cluster, tmp_path: Path, records: list[Any], *faults: tuple[int, str | None, str], **settings: Any
+) -> tuple[Any, IngestError]:
+    """A bulk sink publishing ``records`` with the test server's ``faults`` (status, times, endpoint) injected once
+    it is prepared; the publish must fail: the sink (for its report) and the error."""
+    sink = ElasticsearchBulkSink.create(cluster.config(**settings), cluster.context(tmp_path))
+    sink.prepare()
+    for status, times, endpoint in faults:
+        cluster.fake.inject(status, times, endpoint)  # type: ignore[union-attr]
+    try:
+        with pytest.raises(IngestError) as failed:
+            sink.publish(staged(tmp_path, records))  # type: ignore[attr-defined]
+    finally:
+        sink.close()
+    return sink, failed.value
+
+
+def test_refused_credentials_mid_publish_stop_the_sending_and_count_what_was_not_attempted(
+    fake: Cluster, tmp_path: Path
+) -> None:
+    """Three 401s in a row open the breaker: the chunks after them are not sent, each record failed and counted."""
+    sink, error = failed_publish(fake, tmp_path, catalog(4), (401, 3, "_bulk"), chunk_size=1)
+    assert isinstance(error, AuthenticationError) and fake.fake.bulk_requests == 3
+    assert sink.report.counters["not_attempted"] == 4 and sink.report.failure_count == 7
+    assert sum(letter.error.startswith("not attempted") for letter in fake.letters) == 4
+
+
+STAMP = "2" * 20
+"""The stamp of the physical indexes a replace makes, fixed so a test can name them (and aim a fault at them)."""
+
+
+def new_indexes(prefix: str = "catalog") -> list[str]:
+    return [f"{prefix}-{kind}-{STAMP}" for kind in KINDS]
+
+
+@pytest.mark.parametrize("delete_fails", [False, True])
+def test_a_replace_failing_to_create_its_indexes_deletes_those_it_made(
+    fake: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delete_fails: bool
+) -> None:
+    """The third index cannot be made: the two made are deleted (the missing two named with them, ignored),
+    or, when the delete fails too, the run warns which indexes it may have left."""
+    from airflow_provider_ingest.elasticsearch import bulk_sink
+
+    monkeypatch.setattr(bulk_sink, "stamp", lambda: STAMP)
+    faults = [(500, 1, new_indexes()[2])] + ([(500, 1, ",".join(new_indexes()))] if delete_fails else [])
+    sink, error = failed_publish(fake, tmp_path, catalog(2), *faults, mode="replace")
+    assert str(error).startswith("Elasticsearch: HTTP 500: ")
+    if delete_fails:
+        assert sorted(fake.fake.indexes) == sorted(new_indexes()[:2])
+        (warning,) = sink.report.warnings
+        assert warning.startswith(f"could not delete {', '.join(new_indexes())}: ") and "queue is full" in warning
+    else:
+        assert fake.fake.indexes == {} and sink.report.warnings == []
+
+
+def test_a_failed_replace_that_cannot_tell_what_serves_leaves_its_indexes(
+    fake: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the aliases fails (for the shrink check, then again after): the new indexes may be serving,
+    so none is deleted, and the warning names them."""
+    from airflow_provider_ingest.elasticsearch import bulk_sink
+
+    monkeypatch.setattr(bulk_sink, "stamp", lambda: STAMP)
+    unreadable = (500, None, "catalog-services")  # HEAD /_alias/catalog-services, for ever
+    sink, error = failed_publish(fake, tmp_path, catalog(2), unreadable, mode="replace")
+    assert str(error).startswith("Elasticsearch: HTTP 500")
+    assert sorted(fake.fake.indexes) == sorted(new_indexes())
+    (warning,) = sink.report.warnings
+    assert (
+        warning.startswith(f"replace failed; left {', '.join(new_indexes())} in place, cannot tell if they serve: ")
+        and "500" in warning
+    )
+
+
 def test_rejected_documents_are_dead_lettered_with_the_reason(cluster: Cluster, tmp_path: Path) -> None:
     sink = run_sink(cluster, tmp_path, catalog(8, immense=(2, 5)), chunk_size=4)
     assert sink.report.records == 9 and sink.report.failure_count == 2
@@ -417,12 +610,15 @@ def test_rejected_documents_are_dead_lettered_with_the_reason(cluster: Cluster, 
         assert letter.record["name"] == letter.fqn.rsplit(".", 1)[1]
     bulk = run_bulk(cluster, tmp_path, catalog(8, immense=(2, 5)))
     assert bulk.report.records == 9 and bulk.report.failure_count == 2 and len(cluster.letters) == 4
+    for letter in cluster.letters[2:]:  # the bulk sink's, with the reason and the staged record
+        assert letter.error.startswith("HTTP 400: ") and "immense term in field" in letter.error
+        assert letter.record["name"] == letter.fqn.rsplit(".", 1)[1]
     assert cluster.count() == 6
 
 
 def test_an_fqn_too_long_for_an_id_fails_before_sending(cluster: Cluster, tmp_path: Path) -> None:
     long = Table(name="n" * 600, service="shop", database="db", database_schema="public")
-    records = [*catalog(2), long]
+    records = [*catalog(1), long, *catalog(2)[4:]]  # the records after it go on
     sink = run_sink(cluster, tmp_path, records)
     bulk = run_bulk(cluster, tmp_path, records)
     for component in (sink, bulk):
@@ -431,6 +627,7 @@ def test_an_fqn_too_long_for_an_id_fails_before_sending(cluster: Cluster, tmp_pa
         "DocumentError: FQN of 615 bytes is longer than a document id may be (512)",
         "FQN of 615 bytes is longer than a document id may be (512)",
     ]
+    assert [letter.record["name"] for letter in cluster.letters] == ["n" * 600] * 2
     assert cluster.count() == 2
 
 

@@ -276,6 +276,29 @@ def test_alias_actions_are_atomic(cluster: Cluster) -> None:
     assert list(cluster.client.indices.get_alias(name=alias).body) == [new]
 
 
+def test_writes_through_an_alias_go_to_its_write_index(cluster: Cluster) -> None:
+    """An alias's only index takes its writes, unless added with ``is_write_index: false``; an alias action with
+    a field Elasticsearch does not know fails the call, 400."""
+    index, alias = f"{cluster.prefix}-rules-one", f"{cluster.prefix}-rules-written"
+    cluster.client.indices.create(index=index)
+
+    def add(**spec: Any) -> Any:
+        return cluster.client.indices.update_aliases(actions=[{"add": {"index": index, "alias": alias, **spec}}])
+
+    def write(doc_id: str) -> list[tuple[str, int, str]]:
+        return items(cluster.client.bulk(operations=[{"index": {"_index": alias, "_id": doc_id}}, {"n": 1}]))
+
+    status, error = refusal(lambda: add(is_write=True))
+    assert (status, error["type"]) == (400, "x_content_parse_exception") and "is_write" in json.dumps(error)
+    assert cluster.client.indices.get_alias(index=index).body[index]["aliases"] == {}  # nothing applied
+    add(is_write_index=False)
+    assert write("a") == [("index", 400, "illegal_argument_exception")]  # no write index
+    add(is_write_index=True)
+    assert write("b") == [("index", 201, "created")]
+    add()
+    assert write("c") == [("index", 201, "created")]  # its only index again
+
+
 def test_a_request_over_the_size_limit_is_answered_413(fake: Cluster) -> None:
     """``http.max_content_length`` (here 2 KiB): a larger body is 413 with no body; one at the limit passes."""
     server = FakeElasticsearch(max_content_length=2048)

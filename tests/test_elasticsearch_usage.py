@@ -251,11 +251,41 @@ def test_replace_refuses_on_failed_usage_records(cluster: Cluster, tmp_path: Pat
     assert cluster.physical() == before
 
 
+@pytest.mark.parametrize("mode", ["upsert", "replace"])
+def test_a_usage_record_of_a_table_fqn_too_long_for_an_id_fails_alone(
+    cluster: Cluster, tmp_path: Path, mode: str
+) -> None:
+    """Failed with the reason and the record (in ``replace``, in its second read of the file); the others apply."""
+    long = "shop.db.public." + "n" * 600
+    run_bulk(cluster, tmp_path, catalog(1), mode="replace")  # a live table index: replace carries it over
+    records = [*catalog(1), used(long, day(1), 3), used(0, day(1), 2)]
+    sink = run_bulk(cluster, tmp_path, records, mode=mode, max_failures=1)
+    assert (sink.report.records, sink.report.failure_count) == (5, 1)
+    (letter,) = cluster.letters
+    assert letter.error == "table FQN of 615 bytes is longer than a document id may be"
+    assert letter.record["table"] == long and letter.fqn == f"{long}@{day(1)}"
+    assert doc(cluster, 0)["usage"]["count_30d"] == 2
+
+
+def test_replace_fails_a_usage_record_of_a_table_it_no_longer_holds_with_the_record(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """In ``replace``'s second read: the dead letter keeps the record; two tables gone are counted dropped."""
+    run_bulk(cluster, tmp_path, [*catalog(3), used(1, day(1), 5), used(2, day(1), 6)], mode="replace")
+    sink = run_bulk(cluster, tmp_path, [*catalog(1), used(2, day(2), 4)], mode="replace", max_shrink=1, max_failures=1)
+    assert (sink.report.records, sink.report.failure_count) == (4, 1)
+    assert sink.report.counters["carried_over_dropped"] == 2  # t1 and t2 had usage, and left the catalog
+    (letter,) = cluster.letters
+    assert letter.error.startswith(f"table {T}2: not indexed: publish the catalog first (HTTP 404: ")
+    assert letter.record["count"] == 4 and letter.fqn == f"{T}2@{day(2)}"
+
+
 def test_query_records_fail_with_the_reason(cluster: Cluster, tmp_path: Path, via: str) -> None:
     query = Query(service="shop", dialect="postgresql", text="select 1")
-    component = publish(cluster, tmp_path, [*catalog(1), query], via)
+    component = publish(cluster, tmp_path, [query, *catalog(1)], via)  # the records after it go on
     assert component.report.failure_count == 1 and component.report.records == 4
     assert "query records are not indexed in Elasticsearch" in cluster.letters[0].error
+    assert cluster.letters[0].record["text"] == "select 1" and cluster.count() == 1
     assert "table_usage stage" in cluster.letters[0].error
 
 
