@@ -577,7 +577,8 @@ def test_a_replace_failing_to_create_its_indexes_deletes_those_it_made(
     if delete_fails:
         assert sorted(fake.fake.indexes) == sorted(new_indexes()[:2])
         (warning,) = sink.report.warnings
-        assert warning.startswith(f"could not delete {', '.join(new_indexes())}: ") and "queue is full" in warning
+        assert warning.startswith(f"could not delete {', '.join(new_indexes())}: Elasticsearch: HTTP 500: ")
+        assert "queue is full" in warning and "ApiError" not in warning
     else:
         assert fake.fake.indexes == {} and sink.report.warnings == []
 
@@ -597,7 +598,8 @@ def test_a_failed_replace_that_cannot_tell_what_serves_leaves_its_indexes(
     (warning,) = sink.report.warnings
     assert (
         warning.startswith(f"replace failed; left {', '.join(new_indexes())} in place, cannot tell if they serve: ")
-        and "500" in warning
+        and "Elasticsearch: HTTP 500" in warning
+        and "ApiError" not in warning
     )
 
 

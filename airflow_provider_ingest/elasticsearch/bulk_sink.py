@@ -24,7 +24,7 @@ from pydantic import Field
 from airflow_provider_ingest.api import BulkSink
 from airflow_provider_ingest.elasticsearch.bulk import BulkWriter, Item
 from airflow_provider_ingest.elasticsearch.documents import KINDS, DocumentError, action, document
-from airflow_provider_ingest.elasticsearch.errors import translated
+from airflow_provider_ingest.elasticsearch.errors import ElasticsearchError, service_error, translated
 from airflow_provider_ingest.elasticsearch.mappings import (
     STAMP_LENGTH,
     aliases,
@@ -233,7 +233,9 @@ class ElasticsearchBulkSink(BulkSink):
         try:
             serving = {index for alias in self.aliases.values() for index in _alias_indexes(self.client, alias)}
         except Exception as error:
-            self.warn(f"replace failed; left {', '.join(new.values())} in place, cannot tell if they serve: {error}")
+            self.warn(
+                f"replace failed; left {', '.join(new.values())} in place, cannot tell if they serve: {_said(error)}"
+            )
             return
         self._drop([index for index in new.values() if index not in serving])
 
@@ -252,7 +254,7 @@ class ElasticsearchBulkSink(BulkSink):
         try:
             self.client.indices.delete(index=",".join(indexes), ignore_unavailable=True)
         except Exception as error:
-            self.warn(f"could not delete {', '.join(indexes)}: {error}")
+            self.warn(f"could not delete {', '.join(indexes)}: {_said(error)}")
 
     def close(self) -> None:
         if hasattr(self, "client"):
@@ -261,6 +263,11 @@ class ElasticsearchBulkSink(BulkSink):
     @classmethod
     def asset_uris(cls, config: Any) -> list[str]:
         return asset_uris(config)
+
+
+def _said(error: Exception) -> str:
+    """What a failed client call said, as the package words Elasticsearch's errors (not ``ApiError(500, 'None')``)."""
+    return str(error if isinstance(error, ElasticsearchError) else service_error(error, "Elasticsearch: "))
 
 
 def _record(line: bytes) -> Record | None:
