@@ -580,7 +580,7 @@ def is_company_id(value: str) -> str | None:
     """A company's number, not a person's: a VAT number with its country prefix, a Spanish CIF, a Brazilian
     CNPJ (check digits), an Indian GSTIN."""
     compact = value.strip().upper().replace(" ", "").replace(".", "").replace("-", "")
-    if len(compact) < 7 or len(compact) > 18 or (compact.isdigit() and "/" not in value):
+    if len(compact) < 7 or compact.isdigit():  # each form has letters, or the CNPJ's slash
         return None
     if compact[:2].isalpha() and VAT_FORMATS.fullmatch(compact):
         return "VAT number"
