@@ -132,11 +132,11 @@ def test_an_unset_variable_in_the_staging_root_is_a_problem_at_its_place_in_the_
     path = write(
         tmp_path,
         "source: {type: file, config: {path: in.jsonl}}\nsink: {type: console}\n"
-        "workflow:\n  staging_root: ${INGEST_TEST_UNSET}\n",
+        "workflow:\n  staging_root: /data/${INGEST_TEST_UNSET}\n",
     )
     with pytest.raises(WorkflowFileError) as raised:
         run_workflow(load_workflow(path))
-    assert str(raised.value) == f"{path}:4:17: workflow.staging_root: environment variable INGEST_TEST_UNSET is not set"
+    assert str(raised.value) == f"{path}:4:23: workflow.staging_root: environment variable INGEST_TEST_UNSET is not set"
 
 
 def test_an_unset_variable_in_a_component_setting_is_a_problem_at_its_place_in_the_file(
