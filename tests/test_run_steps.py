@@ -33,14 +33,15 @@ def write(folder: Path, text: str, name: str = "flow.yaml") -> Path:
     return path
 
 
-def partitioned(folder: Path, *, stage: bool = True, bulk_sink: bool = True, extra: str = "") -> LoadedWorkflow:
+def partitioned(folder: Path, *, stage: bool = True, bulk_sink: bool = True, sink: str = "") -> LoadedWorkflow:
     """A workflow whose source splits by schema: tags every table, stages and publishes."""
     text = (
         f"source: {{type: '{SCHEMAS}', config: {{schemas: {json.dumps(CATALOG)}}}}}\n"
         "processors: [{type: 'support.components:TagTables', config: {tag: Tier.Gold}}]\n"
+        + (f"sink: {sink}\n" if sink else "")
         + ("stage: {type: file}\n" if stage else "")
         + ("bulk_sink: {type: file, config: {path: published.jsonl}}\n" if bulk_sink else "")
-        + f"workflow: {{staging_root: staging{extra}}}\n"
+        + "workflow: {staging_root: staging}\n"
     )
     return load_workflow(write(folder, text))
 
@@ -284,6 +285,36 @@ def test_a_failed_record_of_a_part_is_a_dead_letter_of_that_part(tmp_path: Path)
     assert header["producer"] == "flow part 1/2"
 
 
+def test_each_part_writes_its_records_to_the_workflows_sink(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.txt"
+    workflow = partitioned(
+        tmp_path, sink=f"{{type: 'support.components:JournalSink', config: {{journal: '{journal}'}}}}"
+    )
+    parts = plan_partitions(SCHEMAS, workflow.spec.source.config, workflow_context(workflow), by="schema", most=2)
+    results = [run_part(workflow, part, run_id=f"r1/part-{part.index}") for part in parts]
+    assert [report.component for report in results[0].reports] == [
+        "source:SchemasSource",
+        "processor:TagTables",
+        "sink:JournalSink",
+        "output",
+    ]
+    written = [line for line in journal.read_text().splitlines() if " write " in line]
+    assert written == [f"sink write {name}" for name in ("t0", "t1", "t2", "t0", "t1", "t0")]
+
+
+def test_a_merge_over_a_damaged_part_file_fails_and_keeps_the_error_as_the_merges(tmp_path: Path) -> None:
+    workflow = partitioned(tmp_path)
+    [part] = plan_partitions(SCHEMAS, workflow.spec.source.config, workflow_context(workflow), by="schema", most=1)
+    done = run_part(workflow, part, run_id="r1/part-0")
+    output = Path(done.output_uri)
+    output.write_bytes(output.read_bytes()[:-20])
+    merge = run_merge(workflow, [done.output_uri], run_id="r1")
+    assert not merge.success and "truncated" in merge.error
+    header = json.loads(Path(merge.dead_letter_uri).read_text().splitlines()[0])
+    assert header["producer"] == "flow merge"
+    assert not (tmp_path / "published.jsonl").exists()
+
+
 def test_a_merge_interrupted_commits_nothing(tmp_path: Path) -> None:
     workflow = partitioned(tmp_path)
     [part] = plan_partitions(SCHEMAS, workflow.spec.source.config, workflow_context(workflow), by="schema", most=1)
@@ -322,6 +353,9 @@ def test_planning_a_source_that_cannot_be_partitioned_is_a_configuration_error(t
     with pytest.raises(ConfigurationError) as raised:
         plan_partitions(SCHEMAS, {"schemas": {}}, context, by="database", most=2)
     assert str(raised.value) == "airflow.partitions.by: a SchemasSource source is partitioned by schema, not database"
+    with pytest.raises(ConfigurationError) as raised:
+        plan_partitions("sql", {"sample": "shop"}, context, by="database", most=2)
+    assert str(raised.value) == "airflow.partitions.by: SQLite gives the sql source one database: partition by schema"
 
 
 def test_an_unset_variable_in_the_partitioned_source_is_a_problem_at_its_place_in_the_file(
