@@ -64,6 +64,7 @@ TARGETS: dict[str, Target] = {
         (
             "tests/test_runner.py",
             "tests/test_run_lifecycle.py",
+            "tests/test_run_steps.py",
             "tests/test_boundaries.py",
             "tests/test_boundaries_inputs.py",
             "tests/test_partitions.py",

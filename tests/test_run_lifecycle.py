@@ -3,15 +3,19 @@ component's report (the failure and warning samples, the counters, the summary s
 
 from __future__ import annotations
 
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.api import BulkSink, RunContext, Sink, Source, Stage
 from airflow_provider_ingest.api.report import SAMPLE_LIMIT, Failure, Report
 from airflow_provider_ingest.errors import InputError, ServiceError
-from airflow_provider_ingest.records import Table
-from airflow_provider_ingest.run import RunResult, run_task, task_context
+from airflow_provider_ingest.records import Record, Table
+from airflow_provider_ingest.run import Interruption, RunInterrupted, RunResult, run_task, task_context
+from airflow_provider_ingest.run.lifecycle import Step, execute
 from airflow_provider_ingest.run.steps import MissingInputError
 from airflow_provider_ingest.staging import StagedFileWriter, read_records
 
@@ -82,6 +86,12 @@ def test_a_report_summary() -> None:
     assert made.success_rate == pytest.approx(200 / 3)
     assert report("idle").success_rate == 100.0
     assert report("all failed", 0, 2).success_rate == 0.0
+
+
+def test_a_report_summary_gives_the_elapsed_seconds_to_the_millisecond() -> None:
+    made = report("sink")
+    made.elapsed = 1.23456
+    assert made.summary()["elapsed"] == 1.235
 
 
 def test_elapsed_is_measured_only_once_started() -> None:
@@ -173,3 +183,262 @@ def test_a_task_folder_and_each_kind_of_task(tmp_path: Path) -> None:
     assert published.success, published.error
     assert published.output_uri == (tmp_path / "published.jsonl").as_uri()
     assert [record.name for record in read_records(published.output_uri)] == ["t1", "tmp_x", "t2", "tmp_y"]
+
+
+# --- the lifecycle of one step: stops, state kept on success, close ----------------------------------------------
+
+
+class Events:
+    """What the components of a step did, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+
+class Names(Source):
+    """Emits a table per name; ``on_emit(index)`` runs before each (it may request a stop or raise)."""
+
+    events: Events
+    names: list[str]
+    on_emit: Callable[[int], None] = staticmethod(lambda index: None)
+
+    def records(self) -> Iterator[Record]:
+        for index, name in enumerate(self.names):
+            self.on_emit(index)
+            yield Table(service="s", database="d", database_schema="sc", name=name)
+
+    def close(self) -> None:
+        self.events.seen.append("source close")
+
+    def run_succeeded(self) -> None:
+        self.events.seen.append("source succeeded")
+
+
+class Refusing(Sink):
+    """Refuses the tables named in ``refuse`` (dead letters), writes the others."""
+
+    events: Events
+    refuse: tuple[str, ...] = ()
+
+    def write(self, record: Record) -> None:
+        if record.name in self.refuse:
+            raise ValueError(f"refusing {record.name}")
+        self.events.seen.append(f"write {record.name}")
+
+    def close(self) -> None:
+        self.events.seen.append("sink close")
+
+    def run_succeeded(self) -> None:
+        self.events.seen.append("sink succeeded")
+
+
+class Committing(Stage):
+    """Stages nothing; ``on_commit`` runs when it commits (it may request a stop)."""
+
+    events: Events
+    on_commit: Callable[[], None] = staticmethod(lambda: None)
+
+    def stage(self, record: Record) -> None:
+        pass
+
+    def commit(self) -> str:
+        self.on_commit()
+        self.events.seen.append("commit")
+        return self.context.staging_uri("staged.jsonl")
+
+
+class Publishing(BulkSink):
+    """Publishes nothing; ``on_publish`` runs when it publishes (it may request a stop)."""
+
+    events: Events
+    on_publish: Callable[[], None] = staticmethod(lambda: None)
+
+    def publish(self, uri: str) -> None:
+        self.on_publish()
+        self.events.seen.append(f"publish {Path(uri).name}")
+
+
+def step_of(tmp_path: Path, *names: str, refuse: tuple[str, ...] = ()) -> tuple[Step, RunContext, Events]:
+    """A step: a source of ``names``, a sink refusing ``refuse``, a stage and a bulk sink."""
+    context = RunContext(workflow_name="w", run_id="r", staging_root=str(tmp_path))
+    events = Events()
+    source, sink, stage, bulk = (kind.create({}, context) for kind in (Names, Refusing, Committing, Publishing))
+    source.names, sink.refuse = list(names), refuse
+    for component in (source, sink, stage, bulk):
+        component.events = events
+    step = Step(
+        name="w",
+        components=[source, sink, stage, bulk],
+        producer=source,
+        ends=[sink, stage],
+        bulk_sink=bulk,
+    )
+    return step, context, events
+
+
+def test_a_step_stopped_mid_run_keeps_no_dead_letter_and_closes_everything(tmp_path: Path) -> None:
+    step, context, events = step_of(tmp_path, "t0", "t1", "t2", refuse=("t0",))
+    interruption = Interruption()
+    step.producer.on_emit = lambda index: interruption.request(signal.SIGINT) if index == 2 else None
+    with pytest.raises(RunInterrupted) as raised:
+        execute(step, context, threshold=0, interruption=interruption)
+    assert raised.value.exit_code == 130
+    assert events.seen == ["write t1", "write t2", "sink close", "source close"], "nothing committed nor published"
+    assert not list(tmp_path.rglob("*.jsonl*")), "the dead letter of t0 is dropped with the run"
+
+
+@pytest.mark.parametrize("where", ["commit", "publish"])
+def test_a_stop_requested_while_committing_or_publishing_is_still_a_stop(tmp_path: Path, where: str) -> None:
+    step, context, events = step_of(tmp_path, "t0")
+    interruption = Interruption()
+    stage, bulk = step.components[2:]
+    if where == "commit":
+        stage.on_commit = interruption.request
+    else:
+        bulk.on_publish = interruption.request
+    with pytest.raises(RunInterrupted) as raised:
+        execute(step, context, threshold=90, interruption=interruption)
+    assert raised.value.exit_code == 143
+    assert ("publish staged.jsonl" in events.seen) is (where == "publish")
+    assert "source succeeded" not in events.seen, "a stopped step keeps no state for the next run"
+
+
+def test_ctrl_c_outside_a_stop_handler_propagates_as_it_is(tmp_path: Path) -> None:
+    """Without on_signals (Python's own SIGINT handler), Ctrl-C is a KeyboardInterrupt: it is not turned into
+    another error, and no dead letter is kept."""
+    step, context, events = step_of(tmp_path, "t0", "t1", refuse=("t0",))
+
+    def ctrl_c(index: int) -> None:
+        if index == 1:
+            raise KeyboardInterrupt
+
+    step.producer.on_emit = ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        execute(step, context, threshold=0)
+    assert events.seen == ["sink close", "source close"]
+    assert not list(tmp_path.rglob("*.jsonl*"))
+
+
+def test_an_exit_requested_mid_run_propagates_and_keeps_no_dead_letter(tmp_path: Path) -> None:
+    step, context, events = step_of(tmp_path, "t0", "t1", refuse=("t0",))
+
+    def leave(index: int) -> None:
+        if index == 1:
+            raise SystemExit(3)
+
+    step.producer.on_emit = leave
+    with pytest.raises(SystemExit):
+        execute(step, context, threshold=0)
+    assert events.seen == ["sink close", "source close"]
+    assert not list(tmp_path.rglob("*.jsonl*"))
+
+
+def test_a_stop_raised_by_the_signal_handler_is_a_stop(tmp_path: Path) -> None:
+    """What on_signals does: request the stop and raise RunInterrupted where the run is."""
+    step, context, _ = step_of(tmp_path, "t0", "t1")
+    interruption = Interruption()
+
+    def signal_handler(index: int) -> None:
+        if index == 1:
+            interruption.request(signal.SIGTERM)
+            raise RunInterrupted(signal.SIGTERM)
+
+    step.producer.on_emit = signal_handler
+    with pytest.raises(RunInterrupted) as raised:
+        execute(step, context, threshold=90, interruption=interruption)
+    assert raised.value.exit_code == 143
+
+
+def test_a_complete_step_tells_each_component_last_of_all(tmp_path: Path) -> None:
+    step, context, events = step_of(tmp_path, "t0")
+    result = execute(step, context, threshold=90)
+    assert result.success, result.error
+    assert events.seen == [
+        "write t0",
+        "commit",
+        "publish staged.jsonl",
+        "sink close",
+        "source close",
+        "source succeeded",
+        "sink succeeded",
+    ]
+    assert result.output_uri == result.staged_uri == str(tmp_path / "w/r/staged.jsonl")
+
+
+def test_a_step_below_the_threshold_keeps_no_state(tmp_path: Path) -> None:
+    step, context, events = step_of(tmp_path, "t0", "t1", refuse=("t1",))
+    result = execute(step, context, threshold=90)
+    assert result.below_threshold == ["sink:Refusing"] and result.error is None
+    assert not [event for event in events.seen if event.endswith("succeeded")]
+
+
+def test_a_component_that_cannot_keep_its_state_fails_the_step_and_the_rest_are_not_told(tmp_path: Path) -> None:
+    step, context, events = step_of(tmp_path, "t0")
+    context.secrets.add("s3cr3t")
+
+    def cannot_keep() -> None:
+        raise OSError("watermark file s3cr3t is read-only")
+
+    step.producer.run_succeeded = cannot_keep
+    result = execute(step, context, threshold=90)
+    assert result.error == "OSError: watermark file *** is read-only"
+    assert isinstance(result.exception, OSError) and not result.success
+    assert "sink succeeded" not in events.seen
+
+
+def test_a_step_measures_the_time_of_each_component(tmp_path: Path) -> None:
+    step, context, _ = step_of(tmp_path, "t0")
+    step.producer.on_emit = lambda index: time.sleep(0.01)
+    result = execute(step, context, threshold=90)
+    assert all(report.started is not None and report.elapsed >= 0.01 for report in result.reports)
+
+
+def test_a_step_without_a_stage_gives_the_staged_file_its_sink_writes_as_its_output(tmp_path: Path) -> None:
+    """A task's output (its sink's staged file) is the result's output when no stage commits one."""
+    step, context, _ = step_of(tmp_path, "t0")
+    step.ends, step.bulk_sink, step.output_uri = step.ends[:1], None, "s3://b/output.jsonl"
+    step.components = step.components[:2]
+    result = execute(step, context, threshold=90)
+    assert result.output_uri == "s3://b/output.jsonl"
+    assert result.staged_uri is None, "nothing staged"
+
+
+def test_a_stop_raised_for_another_run_passes_through_as_it_is(tmp_path: Path) -> None:
+    """A RunInterrupted this step's interruption did not ask for (a nested run's) propagates unchanged."""
+    step, context, _ = step_of(tmp_path, "t0", "t1")
+    elsewhere = RunInterrupted(signal.SIGTERM)
+
+    def nested_run_stopped(index: int) -> None:
+        if index == 1:
+            raise elsewhere
+
+    step.producer.on_emit = nested_run_stopped
+    with pytest.raises(RunInterrupted) as raised:
+        execute(step, context, threshold=90)
+    assert raised.value is elsewhere
+
+
+def test_ctrl_c_after_a_stop_request_is_still_ctrl_c(tmp_path: Path) -> None:
+    step, context, _ = step_of(tmp_path, "t0", "t1")
+    interruption = Interruption()
+
+    def ctrl_c(index: int) -> None:
+        interruption.request(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    step.producer.on_emit = ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        execute(step, context, threshold=90, interruption=interruption)
+
+
+def test_a_step_failed_by_bad_input_says_running_again_will_not_help(tmp_path: Path) -> None:
+    step, context, _ = step_of(tmp_path, "t0", "t1")
+
+    def bad_line(index: int) -> None:
+        if index == 1:
+            raise InputError("line 2: not JSON")
+
+    step.producer.on_emit = bad_line
+    result = execute(step, context, threshold=90)
+    assert result.error == "InputError: line 2: not JSON"
+    assert isinstance(result.exception, InputError) and not result.retryable

@@ -216,7 +216,8 @@ def plan_partitions(
     workflow: LoadedWorkflow | None = None,
 ) -> list[Part]:
     """The parts of a partitioned run: the source lists its units (schemas or databases), balanced into parts."""
-    source = instantiate("source", ComponentSpec(type=component_type, config=config), context, workflow=workflow)
+    spec = ComponentSpec(type=component_type, config=config)
+    source = instantiate("source", spec, context, workflow=workflow, where=("source",))
     _announce(context, on_secret)
     if not isinstance(source, Source):
         raise ConfigurationError(f"{component_type!r} is not a source")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from airflow_provider_ingest.api import ComponentConfig, Processor, Sink, Source, Stage
+from airflow_provider_ingest.partitions import Part, Unit
 from airflow_provider_ingest.records import Record, Table, TagLabel
 
 
@@ -267,3 +268,38 @@ class DescribeInPlace(Processor):
             if record.columns:
                 record.columns[0].description = "first column, changed in place"
         return record
+
+
+class SchemasSourceConfig(ComponentConfig):
+    schemas: dict[str, int]
+    """How many tables each schema holds (tables ``t0``, ``t1``... of service ``svc``, database ``db``)."""
+    password: str | None = None
+
+
+class SchemasSource(Source):
+    """A catalog of schemas that a partitioned run splits by schema, without a database server: a part reads
+    its schemas, the rest part every schema but the other parts'. Given a ``password``, it refuses to prepare
+    with a message quoting it (as a careless driver does)."""
+
+    config_class = SchemasSourceConfig
+    config: SchemasSourceConfig
+    partition_by = frozenset({"schema"})
+    _part: Part | None = None
+
+    def scope(self, part: Part) -> None:
+        self._part = part
+
+    def prepare(self) -> None:
+        if self.config.password is not None:
+            raise PermissionError(f"password {self.config.password} refused")
+
+    def partition_units(self, by: str) -> list[Unit]:
+        return [Unit(name, tables) for name, tables in self.config.schemas.items()]
+
+    def records(self) -> Iterator[Record]:
+        part = self._part
+        for schema, tables in self.config.schemas.items():
+            if part is not None and (schema in (part.excluded or ()) if part.rest else schema not in part.names):
+                continue
+            for index in range(tables):
+                yield Table(service="svc", database="db", database_schema=schema, name=f"t{index}")
