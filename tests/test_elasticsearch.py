@@ -601,6 +601,7 @@ def test_a_failed_replace_that_cannot_tell_what_serves_leaves_its_indexes(
         and "Elasticsearch: HTTP 500" in warning
         and "ApiError" not in warning
     )
+    assert warning.count("Elasticsearch") == 1  # worded once, not wrapped again
 
 
 def test_rejected_documents_are_dead_lettered_with_the_reason(cluster: Cluster, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from pydantic import Field
 from airflow_provider_ingest.api import BulkSink
 from airflow_provider_ingest.elasticsearch.bulk import BulkWriter, Item
 from airflow_provider_ingest.elasticsearch.documents import KINDS, DocumentError, action, document
-from airflow_provider_ingest.elasticsearch.errors import ElasticsearchError, service_error, translated
+from airflow_provider_ingest.elasticsearch.errors import service_error, translated
 from airflow_provider_ingest.elasticsearch.mappings import (
     STAMP_LENGTH,
     aliases,
@@ -267,7 +267,7 @@ class ElasticsearchBulkSink(BulkSink):
 
 def _said(error: Exception) -> str:
     """What a failed client call said, as the package words Elasticsearch's errors (not ``ApiError(500, 'None')``)."""
-    return str(error if isinstance(error, ElasticsearchError) else service_error(error, "Elasticsearch: "))
+    return str(service_error(error, "Elasticsearch: "))
 
 
 def _record(line: bytes) -> Record | None:
