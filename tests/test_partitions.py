@@ -423,6 +423,33 @@ def test_each_part_counts_only_what_the_filters_leave_out_of_its_own_schemas(pos
     ]
 
 
+def test_a_database_the_role_may_not_connect_to_is_warned_about_by_one_part(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every part by schema lists the databases; the one the role may not connect to is named once, by the rest
+    part, as an unpartitioned run names it once."""
+    listed = SqlSource._databases
+
+    def with_a_closed_database(self: SqlSource, connection: Any) -> list[Any]:
+        databases = listed(self, connection)
+        return [*databases, ("closed", None, databases[0][2].set(database="closed"), False)]
+
+    monkeypatch.setattr(SqlSource, "_databases", with_a_closed_database)
+    sql = "CREATE SCHEMA a; CREATE SCHEMA b; CREATE TABLE a.t1 (id int); CREATE TABLE b.t1 (id int);"
+    with postgres_database(postgres_url, sql) as url:
+        config = {"url": url, "service_name": "pg", "schema_filter": {"exclude": ["public"]}}
+        context = RunContext(workflow_name="test", run_id="plan", staging_root=str(tmp_path), base_dir=tmp_path)
+        parts = plan_partitions("sql", config, context, by="schema", most=2)
+        assert len(parts) == 2
+        whole = source_report(config, tmp_path)[1]
+        each = [source_report(config, tmp_path, part)[1] for part in parts]
+    closed = "database pg.closed skipped: the role has no CONNECT privilege on it"
+    assert [warning.startswith(closed) for warning in whole] == [True]
+    assert [[warning.startswith(closed) for warning in warnings] for warnings in each] == [
+        [True] if part.rest else [] for part in parts
+    ]
+
+
 @pytest.fixture
 def three_databases(postgres_url: str) -> Iterator[list[str]]:
     """URLs of three fresh databases of different sizes (one, two and four tables)."""

@@ -140,8 +140,8 @@ class SqlSource(Source):
         self._listed: set[str] = set()
 
     def _counts_filtered(self, by: str) -> bool:
-        """Whether a database or schema the filters leave out counts here: every part lists them all, so of
-        the parts by that unit only the rest part counts them."""
+        """Whether a database or schema the filters leave out (or the role may not read) counts here: every part
+        lists them all, so of the parts by that unit only the rest part counts them."""
         return self._part is None or self._part.by != by or self._part.rest
 
     def _in_part(self, by: str, *names: str) -> bool:
@@ -229,10 +229,11 @@ class SqlSource(Source):
             elif not self._in_part("database", name):
                 continue
             elif not may_connect:
-                self.warn(
-                    f"database {fqn.build(self.service, name)} skipped: the role has no CONNECT privilege on it"
-                    " (grant it, or leave the database out with database_filter)"
-                )
+                if self._counts_filtered("schema"):  # parts by schema all list it: the rest part warns
+                    self.warn(
+                        f"database {fqn.build(self.service, name)} skipped: the role has no CONNECT privilege on it"
+                        " (grant it, or leave the database out with database_filter)"
+                    )
             else:
                 for record in self._database(name, comment, url):
                     tables += isinstance(record, Table)
