@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,10 @@ TARGETS: dict[str, Target] = {
 KILLED = {"killed", "timeout", "caught by type check"}
 """mutmut's statuses that mean a check noticed the mutant; the others (survived, no tests, ...) did not."""
 
+MAX_EXAMPLES = 10
+"""Examples per property test under mutation (``INGEST_TEST_MAX_EXAMPLES``, read by tests/conftest.py): the tests
+run once per mutant, and hundreds of examples each made a module's run take hours."""
+
 COPIED = (PACKAGE, "tests", "dags", "docs", "setup.cfg", "pyproject.toml", "README.md")
 
 
@@ -138,8 +143,9 @@ def configure(into: Path, target: Target) -> None:
 
 def mutmut(into: Path, *args: str) -> str:
     """Run a mutmut command in the copy; its output, or exit with the end of it when mutmut fails."""
+    env = {**os.environ, "INGEST_TEST_MAX_EXAMPLES": str(MAX_EXAMPLES)}
     done = subprocess.run(
-        [sys.executable, "-m", "mutmut", *args], cwd=into, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mutmut", *args], cwd=into, env=env, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         output = (done.stdout + done.stderr)[-3000:]
