@@ -8,7 +8,9 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -375,9 +377,22 @@ def test_cleanup_of_a_missing_workflow_folder_removes_nothing(tmp_path: Path) ->
 # --- object storage (moto S3) ---------------------------------------------------------------------
 
 
+@dataclass
+class Bucket:
+    client: Any
+    """A boto3 client of the moto server."""
+    root: str
+    """The staging root in bucket ``h12``, through the Airflow connection to the server."""
+
+
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """A moto S3 server, the Airflow connection ``h12_s3`` to it, and a boto3 client with bucket ``h12``."""
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
+    """A moto S3 server, an Airflow connection to it, and a boto3 client with bucket ``h12``.
+
+    The connection id names the server's port: Airflow keeps the object store of a connection id for the life of
+    the process, so a second server (a second pytest run in one process, as mutmut does) under the same id would be
+    reached at the first one's port, closed by then.
+    """
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -387,24 +402,25 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     endpoint = f"http://{host}:{port}"
     extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     connection = {"conn_type": "aws", "login": "h12-key", "password": "h12-secret", "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_H12_S3", json.dumps(connection))
+    conn_id = f"h12_s3_{port}"
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
     client = boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
     )
     client.create_bucket(Bucket="h12")
     try:
-        yield client
+        yield Bucket(client, f"s3://{conn_id}@h12/staging")
     finally:
         server.stop()
 
 
-def _keys(client: object) -> list[str]:
-    return sorted(item["Key"] for item in client.list_objects_v2(Bucket="h12").get("Contents", []))  # type: ignore[attr-defined]
+def _keys(client: Any) -> list[str]:
+    return sorted(item["Key"] for item in client.list_objects_v2(Bucket="h12").get("Contents", []))
 
 
 @pytest.mark.airflow
-def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: object) -> None:
-    root = "s3://h12_s3@h12/staging"
+def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: Bucket) -> None:
+    root = s3.root
     run_id = "manual__2024-01-01T00:00:00+00:00"
     for run in (run_id, "scheduled__2024-01-02T00:00:00+00:00"):
         context = task_context(dag_id="flow", run_id=run, task_id="source", staging_root=root)
@@ -412,8 +428,9 @@ def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: object)
             out.write(Table(service="s", database="d", database_schema="x", name="t"))
     assert [record.name for record in read_records(f"{root}/flow/{run_id}/source/output.jsonl")] == ["t"]
     for key in ["staging/flow/unmarked/source/output.jsonl", "staging_sibling/flow/old/x", "staging/flow.jsonl"]:
-        s3.put_object(Bucket="h12", Key=key, Body=b"x")  # type: ignore[attr-defined]
-    s3.put_object(Bucket="h12", Key=f"staging/flow/{run_id}/source/out.jsonl.{uuid.uuid4().hex}.partial", Body=b"x")  # type: ignore[attr-defined]
+        s3.client.put_object(Bucket="h12", Key=key, Body=b"x")
+    leftover = f"staging/flow/{run_id}/source/out.jsonl.{uuid.uuid4().hex}.partial"
+    s3.client.put_object(Bucket="h12", Key=leftover, Body=b"x")
     with pytest.raises(ConfigurationError, match="run id"):
         task_context(dag_id="flow", run_id="../../x", task_id="source", staging_root=root)
 
@@ -421,7 +438,7 @@ def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: object)
     removed = remove_expired_runs(root, "flow", 7, now=time.time() + 8 * DAY)
 
     assert sorted(uri.rsplit("/", 1)[-1] for uri in removed) == [run_id, "scheduled__2024-01-02T00:00:00+00:00"]
-    assert _keys(s3) == [
+    assert _keys(s3.client) == [
         "staging/flow.jsonl",
         "staging/flow/unmarked/source/output.jsonl",
         "staging_sibling/flow/old/x",
