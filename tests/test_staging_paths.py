@@ -22,12 +22,19 @@ from airflow_provider_ingest.cli import main
 from airflow_provider_ingest.errors import ConfigurationError
 from airflow_provider_ingest.records import Table
 from airflow_provider_ingest.run import task_context
-from airflow_provider_ingest.staging import DeadLetterFile, StagedFileWriter, read_records
+from airflow_provider_ingest.staging import (
+    DeadLetter,
+    DeadLetterFile,
+    StagedFileWriter,
+    read_dead_letters,
+    read_records,
+)
 from airflow_provider_ingest.staging.paths import (
     RUN_MARKER,
     atomic_write,
     check_inside,
     check_segment,
+    exists,
     staging_location,
 )
 from airflow_provider_ingest.staging.retention import DAY, remove_expired_runs
@@ -394,6 +401,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
     reached at the first one's port, closed by then.
     """
     import boto3
+    import requests
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # the port it got is read back
@@ -407,6 +415,7 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
     client = boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
     )
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30)  # moto keeps buckets for the process, not the server
     client.create_bucket(Bucket="h12")
     try:
         yield Bucket(client, f"s3://{conn_id}@h12/staging")
@@ -418,7 +427,6 @@ def _keys(client: Any) -> list[str]:
     return sorted(item["Key"] for item in client.list_objects_v2(Bucket="h12").get("Contents", []))
 
 
-@pytest.mark.airflow
 def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: Bucket) -> None:
     root = s3.root
     run_id = "manual__2024-01-01T00:00:00+00:00"
@@ -443,6 +451,20 @@ def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: Bucket)
         "staging/flow/unmarked/source/output.jsonl",
         "staging_sibling/flow/old/x",
     ]
+
+
+def test_s3_dead_letters_are_committed_and_a_retry_without_failures_removes_them(s3: Bucket) -> None:
+    uri = f"{s3.root}/flow/r1/source/dead_letters.jsonl"
+    letters = DeadLetterFile(uri, producer="t")
+    letters.add(DeadLetter.of(component="sink:x", error="boom", fqn=None, record=None))
+    assert letters.close() == uri
+    assert exists(uri) and not exists(f"{s3.root}/flow/r1/source/other.jsonl")
+    assert [letter.error for letter in read_dead_letters(uri)] == ["boom"]
+    assert _keys(s3.client) == ["staging/flow/r1/source/dead_letters.jsonl"], "no temporary file left"
+
+    assert DeadLetterFile(uri, producer="t").close() is None
+
+    assert not exists(uri) and _keys(s3.client) == []
 
 
 def test_a_relative_root_is_taken_from_the_workflow_folder_and_marked_there(
