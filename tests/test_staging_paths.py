@@ -3,6 +3,7 @@ removes only the run folders this package wrote (marked), and stale temporary fi
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import time
@@ -37,7 +38,7 @@ from airflow_provider_ingest.staging.paths import (
     exists,
     staging_location,
 )
-from airflow_provider_ingest.staging.retention import DAY, remove_expired_runs
+from airflow_provider_ingest.staging.retention import DAY, _modified, remove_expired_runs
 
 AIRFLOW_RUN_IDS = [
     "manual__2024-01-01T00:00:00+00:00",
@@ -381,6 +382,40 @@ def test_cleanup_of_a_missing_workflow_folder_removes_nothing(tmp_path: Path) ->
     assert remove_expired_runs(str(tmp_path / "nothing"), "flow", 7) == []
 
 
+def test_cleanup_names_the_workflow_name_it_refuses(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        remove_expired_runs(str(tmp_path), "..", 7)
+    assert str(refused.value) == "workflow name (dag id) '..' is not allowed: in a path it means the parent folder"
+
+
+def test_cleanup_goes_on_past_an_unmarked_folder(tmp_path: Path) -> None:
+    flow = tmp_path / "staging" / "flow"
+    for name, marked in [("a_unmarked", False), ("b_expired", True)]:
+        (flow / name).mkdir(parents=True)
+        (flow / name / "output.jsonl").write_text("{}\n")
+        if marked:
+            (flow / name / RUN_MARKER).write_text("")
+    for path in flow.rglob("*"):
+        age(path, 30)
+
+    assert remove_expired_runs(str(tmp_path / "staging"), "flow", 7) == [str(flow / "b_expired")]
+    assert files_under(flow) == {"a_unmarked", "a_unmarked/output.jsonl"}
+
+
+def test_cleanup_removes_only_the_temporary_files_a_writer_leaves(tmp_path: Path) -> None:
+    """A stale ``{output}.{hex}.partial`` goes; a file named only ``.{hex}.partial`` is not one the writer leaves."""
+    run = tmp_path / "staging" / "flow" / "r1"
+    run.mkdir(parents=True)
+    (run / RUN_MARKER).write_text("")
+    leftover, lookalike = f"out.jsonl.{uuid.uuid4().hex}.partial", f".{uuid.uuid4().hex}.partial"
+    for name in (leftover, lookalike):
+        (run / name).write_text("x")
+        age(run / name, 30)
+
+    assert remove_expired_runs(str(tmp_path / "staging"), "flow", 7) == []
+    assert files_under(run) == {RUN_MARKER, lookalike}
+
+
 # --- object storage (moto S3) ---------------------------------------------------------------------
 
 
@@ -465,6 +500,34 @@ def test_s3_dead_letters_are_committed_and_a_retry_without_failures_removes_them
     assert DeadLetterFile(uri, producer="t").close() is None
 
     assert not exists(uri) and _keys(s3.client) == []
+
+
+class StoredFile:
+    """A file of an object store as fsspec describes it: ``stat()`` gives the store's own info dictionary."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+
+    def stat(self) -> dict[str, Any]:
+        return self.info
+
+
+NEW_YEAR = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"LastModified": NEW_YEAR, "size": 1},  # s3fs
+        {"mtime": NEW_YEAR.timestamp(), "size": 1},  # stores giving seconds
+        {"updated": NEW_YEAR, "size": 1},  # gcsfs
+        {"LastModified": NEW_YEAR, "mtime": 0.0, "updated": 0.0},
+        {"mtime": NEW_YEAR.timestamp(), "updated": 0.0},
+    ],
+    ids=["LastModified", "mtime", "updated", "LastModified first", "mtime before updated"],
+)
+def test_the_age_of_an_object_store_file_is_the_stamp_its_store_gives(info: dict[str, Any]) -> None:
+    assert _modified(StoredFile(info)) == NEW_YEAR.timestamp()
 
 
 def test_a_relative_root_is_taken_from_the_workflow_folder_and_marked_there(
