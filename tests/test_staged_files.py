@@ -27,7 +27,13 @@ from airflow_provider_ingest.records import (
     Table,
     dump_record,
 )
-from airflow_provider_ingest.staging import StagedFileError, StagedFileReader, StagedFileWriter, paths, read_records
+from airflow_provider_ingest.staging import (
+    StagedFileError,
+    StagedFileReader,
+    StagedFileWriter,
+    paths,
+    read_records,
+)
 
 RECORDS = [
     DatabaseService(name="prod", service_type="Postgres"),
@@ -448,6 +454,29 @@ def test_staged_file_reader_names_the_bad_line(tmp_path):
     path.write_text(dump_record(RECORDS[0]) + "\n" + '{"kind": "table", "name": "t"}\n')
     with pytest.raises(StagedFileError, match=rf"^{path}: line 2 is not a valid record"):
         list(StagedFileReader(str(path), allow_plain=True).records())
+
+
+def test_plain_json_lines_are_each_non_blank_line_ending_with_a_newline(tmp_path):
+    path = tmp_path / "plain.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n   \n{"b": 2}')  # blank lines skipped, the last line without its newline
+    reader = StagedFileReader(str(path), allow_plain=True)
+
+    assert list(reader.lines()) == [b'{"a": 1}\n', b'{"b": 2}\n']
+    assert (reader.count, reader.line_number) == (2, 4)
+    assert reader.verify() == 2
+
+
+def test_a_staged_file_trailer_after_a_line_that_is_no_header_means_a_damaged_header(tmp_path):
+    path = tmp_path / "damaged.jsonl"
+    write(path, RECORDS[:1])
+    path.write_bytes(b'{"staged_fi' + path.read_bytes()[len(b'{"staged_file') :])
+
+    with pytest.raises(StagedFileError) as refused:
+        StagedFileReader(str(path), allow_plain=True).verify()
+
+    assert str(refused.value) == (
+        f"{path}: line 3 is a staged file trailer, but line 1 is no staged file header: the header is damaged"
+    )
 
 
 # --- ObjectStoragePath URIs ----------------------------------------------------------------------
