@@ -33,6 +33,7 @@ from airflow_provider_ingest.staging import (
     StagedFileWriter,
     paths,
     read_records,
+    stagedfile,
 )
 
 RECORDS = [
@@ -464,6 +465,29 @@ def test_plain_json_lines_are_each_non_blank_line_ending_with_a_newline(tmp_path
     assert list(reader.lines()) == [b'{"a": 1}\n', b'{"b": 2}\n']
     assert (reader.count, reader.line_number) == (2, 4)
     assert reader.verify() == 2
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["plain", "staged"])
+def test_a_line_of_the_longest_length_is_read_and_one_byte_more_is_refused(tmp_path, monkeypatch, staged):
+    """The longest line a reader takes (``MAX_LINE_BYTES``, here 128) counts its bytes without the newline."""
+    monkeypatch.setattr(stagedfile, "MAX_LINE_BYTES", 128)
+    longest = b'{"kind": "table", "name": "' + b"x" * 99 + b'"}'
+    path = tmp_path / "lines.jsonl"
+
+    def read(lines: list[bytes]) -> list[bytes]:
+        if staged:
+            with StagedFileWriter(str(path), producer="tests") as out:
+                for line in lines:
+                    out.write_line(line)
+        else:
+            path.write_bytes(b"\n".join(lines) + b"\n")
+        return list(StagedFileReader(str(path), allow_plain=True).lines())
+
+    assert len(longest) == 128
+    assert read([longest, longest]) == [longest + b"\n"] * 2
+    with pytest.raises(StagedFileError) as refused:
+        read([longest, longest[:-2] + b'x"}'])
+    assert str(refused.value) == f"{path}: {'corrupted: line 3' if staged else 'line 2'} is longer than 128 bytes"
 
 
 def test_a_staged_file_trailer_after_a_line_that_is_no_header_means_a_damaged_header(tmp_path):
