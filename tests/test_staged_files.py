@@ -304,6 +304,15 @@ def test_not_a_staged_file(tmp_path, content, message):
     assert message in str(refused.value) and str(path) in str(refused.value)
 
 
+def test_read_records_takes_only_staged_files_unless_asked_for_plain_lines(tmp_path):
+    path = tmp_path / "plain.jsonl"
+    path.write_text(dump_record(RECORDS[1]) + "\n")
+
+    with pytest.raises(StagedFileError, match="no staged file header on line 1"):
+        list(read_records(str(path)))
+    assert list(read_records(str(path), allow_plain=True)) == [RECORDS[1]]
+
+
 # --- atomic writes -------------------------------------------------------------------------------
 
 

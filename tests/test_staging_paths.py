@@ -36,6 +36,8 @@ from airflow_provider_ingest.staging.paths import (
     check_inside,
     check_segment,
     exists,
+    remove,
+    remove_tree,
     staging_location,
 )
 from airflow_provider_ingest.staging.retention import DAY, _modified, remove_expired_runs
@@ -380,6 +382,19 @@ def test_cleanup_with_everything_expired_still_touches_only_marked_folders_of_it
 
 def test_cleanup_of_a_missing_workflow_folder_removes_nothing(tmp_path: Path) -> None:
     assert remove_expired_runs(str(tmp_path / "nothing"), "flow", 7) == []
+
+
+def test_removing_a_run_folder_already_gone_is_not_an_error(tmp_path: Path) -> None:
+    """Two cleanup tasks may race for the same expired run folder."""
+    remove_tree(str(tmp_path / "staging" / "flow" / "gone"))
+    remove(str(tmp_path / "staging" / "flow" / "gone.jsonl"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exists_tells_a_written_file_from_a_missing_one_by_path_or_file_uri(tmp_path: Path) -> None:
+    (tmp_path / "out.jsonl").write_text("x")
+    assert exists(str(tmp_path / "out.jsonl")) and exists(f"file://{tmp_path}/out.jsonl")
+    assert not exists(str(tmp_path / "missing.jsonl")) and not exists(f"file://{tmp_path}/missing.jsonl")
 
 
 def test_cleanup_names_the_workflow_name_it_refuses(tmp_path: Path) -> None:
