@@ -100,6 +100,13 @@ def test_the_same_records_give_the_same_bytes(tmp_path, name):
     assert first.read_bytes() == second.read_bytes()
 
 
+def test_a_gzip_staged_file_carries_no_file_name_and_no_time(tmp_path):
+    """So a retried task writes the same bytes on another day, under another temporary name."""
+    data = Path(write(tmp_path / "records.jsonl.gz", RECORDS)).read_bytes()
+    flags, mtime = data[3], int.from_bytes(data[4:8], "little")
+    assert (flags, mtime) == (0, 0)
+
+
 @pytest.mark.parametrize("name", ["records.jsonl", "records.jsonl.gz"])
 def test_header_and_trailer(tmp_path, name):
     path = tmp_path / name
