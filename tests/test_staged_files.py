@@ -584,6 +584,9 @@ def test_local_paths_do_not_import_airflow(tmp_path):
         f"from airflow_provider_ingest.staging import StagedFileWriter\n"
         f"with StagedFileWriter({str(tmp_path / 'x.jsonl')!r}, producer='t'): pass\n"
         f"assert list(read_records({'file://' + str(tmp_path / 'x.jsonl')!r})) == []\n"
+        "from airflow_provider_ingest.staging import paths\n"
+        f"assert paths.exists({str(tmp_path / 'x.jsonl')!r})\n"
+        f"assert paths.exists({'file://' + str(tmp_path / 'x.jsonl')!r})\n"
         "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))\n"
     )
     output = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
