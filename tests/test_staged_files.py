@@ -496,7 +496,7 @@ def test_a_line_of_the_longest_length_is_read_and_one_byte_more_is_refused(tmp_p
                 for line in lines:
                     out.write_line(line)
         else:
-            path.write_bytes(b"\n".join(lines) + b"\n")
+            path.write_bytes(b"\n".join(lines))  # the last line without its newline
         return list(StagedFileReader(str(path), allow_plain=True).lines())
 
     assert len(longest) == 128

@@ -88,6 +88,13 @@ def test_a_name_must_be_a_string() -> None:
         check_segment(3, "task id")
 
 
+def test_a_run_id_or_file_name_given_as_several_names_must_be_a_string(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"^run id must be a string, not int$"):
+        staging_location(str(tmp_path), "flow", 3, "out.jsonl")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"^staging file name must be a string, not NoneType$"):
+        staging_location(str(tmp_path), "flow", "r1", None)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("run_id", AIRFLOW_RUN_IDS)
 def test_airflow_run_ids_are_kept_as_they_are(run_id: str, tmp_path: Path) -> None:
     assert task_folder(run_id, "source") == f"{run_id}/source"
