@@ -200,6 +200,8 @@ def test_object_storage_keys_are_compared_normalised() -> None:
     for outside in ["s3://conn@bucket/root/../x", "s3://conn@bucket/rootx/y", "s3://conn@bucket/root", "/root/w/x"]:
         with pytest.raises(ConfigurationError, match="is not under the staging root"):
             check_inside("s3://conn@bucket/root", outside)
+    with pytest.raises(ConfigurationError, match="is not under the staging root"):
+        check_inside("s3://conn@bucket/rootX", "s3://conn@bucket/root/x")  # a root's name is not cut short
 
 
 # --- the CLI --------------------------------------------------------------------------------------
