@@ -431,8 +431,9 @@ def test_cleanup_removes_only_the_temporary_files_a_writer_leaves(tmp_path: Path
     run = tmp_path / "staging" / "flow" / "r1"
     run.mkdir(parents=True)
     (run / RUN_MARKER).write_text("")
-    leftover, lookalike = f"out.jsonl.{uuid.uuid4().hex}.partial", f".{uuid.uuid4().hex}.partial"
-    for name in (leftover, lookalike):
+    leftovers = [f"out.jsonl.{uuid.uuid4().hex}.partial", f"o.{uuid.uuid4().hex}.partial"]  # of any output name
+    lookalike = f".{uuid.uuid4().hex}.partial"
+    for name in (*leftovers, lookalike):
         (run / name).write_text("x")
         age(run / name, 30)
 
