@@ -315,8 +315,12 @@ def test_read_records_takes_only_staged_files_unless_asked_for_plain_lines(tmp_p
     path = tmp_path / "plain.jsonl"
     path.write_text(dump_record(RECORDS[1]) + "\n")
 
-    with pytest.raises(StagedFileError, match="no staged file header on line 1"):
+    with pytest.raises(StagedFileError) as refused:
         list(read_records(str(path)))
+    assert str(refused.value) == (
+        f"{path}: no staged file header on line 1 "
+        "(plain JSON Lines are read only by the file source, with format: jsonl)"
+    )
     assert list(read_records(str(path), allow_plain=True)) == [RECORDS[1]]
 
 
@@ -501,9 +505,29 @@ def test_a_line_of_the_longest_length_is_read_and_one_byte_more_is_refused(tmp_p
 
     assert len(longest) == 128
     assert read([longest, longest]) == [longest + b"\n"] * 2
+    if not staged:  # a first line too long, with its newline
+        with pytest.raises(StagedFileError, match=r": line 1 is longer than 128 bytes$"):
+            read([longest[:-2] + b'x"}', longest])
     with pytest.raises(StagedFileError) as refused:
         read([longest, longest[:-2] + b'x"}'])
     assert str(refused.value) == f"{path}: {'corrupted: line 3' if staged else 'line 2'} is longer than 128 bytes"
+
+
+def test_a_header_whose_producer_is_not_a_name_is_refused(tmp_path):
+    path = tmp_path / "staged.jsonl"
+    write(path, RECORDS[:1])
+    path.write_bytes(path.read_bytes().replace(b'"producer": "tests"', b'"producer": 7', 1))
+    with pytest.raises(StagedFileError, match="corrupted: line 1 is not a valid staged file header"):
+        StagedFileReader(str(path)).verify()
+
+
+def test_an_invalid_line_is_given_as_its_whole_text_without_the_line_end(tmp_path):
+    path = tmp_path / "staged.jsonl"
+    with StagedFileWriter(str(path), producer="tests") as out:
+        out.write_line(b'{"kind": "table", "name": "X')
+    given: list[str] = []
+    assert list(StagedFileReader(str(path)).records(on_invalid=lambda message, *, raw: given.append(raw))) == []
+    assert given == ['{"kind": "table", "name": "X']
 
 
 def test_a_staged_file_trailer_after_a_line_that_is_no_header_means_a_damaged_header(tmp_path):
