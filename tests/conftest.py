@@ -25,6 +25,39 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 POSTGRES_URL = os.environ.get("INGEST_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("INGEST_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 
+MAX_EXAMPLES = int(os.environ.get("INGEST_TEST_MAX_EXAMPLES", "0"))
+"""When set (bench/mutation.py sets it: the tests then run once per mutant), at most this many examples per property
+test, even one with an explicit ``@settings(max_examples=...)``; a fixed seed, no example database, no shrinking
+and no deadline. Unset, the tests run with their own settings."""
+
+if MAX_EXAMPLES > 0:
+    from hypothesis import Phase, settings
+
+    settings.register_profile(
+        "capped",
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=(Phase.explicit, Phase.generate),
+    )
+    settings.load_profile("capped")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Cap the examples of property tests whose own ``@settings`` ask for more (only with INGEST_TEST_MAX_EXAMPLES)."""
+    if MAX_EXAMPLES <= 0:
+        return
+    from hypothesis import settings
+
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
+        if own is not None and own.max_examples > MAX_EXAMPLES:
+            test._hypothesis_internal_use_settings = settings(
+                own, max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None, phases=settings().phases
+            )
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)

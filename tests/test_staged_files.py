@@ -27,7 +27,14 @@ from airflow_provider_ingest.records import (
     Table,
     dump_record,
 )
-from airflow_provider_ingest.staging import StagedFileError, StagedFileReader, StagedFileWriter, paths, read_records
+from airflow_provider_ingest.staging import (
+    StagedFileError,
+    StagedFileReader,
+    StagedFileWriter,
+    paths,
+    read_records,
+    stagedfile,
+)
 
 RECORDS = [
     DatabaseService(name="prod", service_type="Postgres"),
@@ -91,6 +98,13 @@ def test_the_same_records_give_the_same_bytes(tmp_path, name):
     write(first, RECORDS)
     write(second, RECORDS)
     assert first.read_bytes() == second.read_bytes()
+
+
+def test_a_gzip_staged_file_carries_no_file_name_and_no_time(tmp_path):
+    """So a retried task writes the same bytes on another day, under another temporary name."""
+    data = Path(write(tmp_path / "records.jsonl.gz", RECORDS)).read_bytes()
+    flags, mtime = data[3], int.from_bytes(data[4:8], "little")
+    assert (flags, mtime) == (0, 0)
 
 
 @pytest.mark.parametrize("name", ["records.jsonl", "records.jsonl.gz"])
@@ -297,6 +311,19 @@ def test_not_a_staged_file(tmp_path, content, message):
     assert message in str(refused.value) and str(path) in str(refused.value)
 
 
+def test_read_records_takes_only_staged_files_unless_asked_for_plain_lines(tmp_path):
+    path = tmp_path / "plain.jsonl"
+    path.write_text(dump_record(RECORDS[1]) + "\n")
+
+    with pytest.raises(StagedFileError) as refused:
+        list(read_records(str(path)))
+    assert str(refused.value) == (
+        f"{path}: no staged file header on line 1 "
+        "(plain JSON Lines are read only by the file source, with format: jsonl)"
+    )
+    assert list(read_records(str(path), allow_plain=True)) == [RECORDS[1]]
+
+
 # --- atomic writes -------------------------------------------------------------------------------
 
 
@@ -450,6 +477,72 @@ def test_staged_file_reader_names_the_bad_line(tmp_path):
         list(StagedFileReader(str(path), allow_plain=True).records())
 
 
+def test_plain_json_lines_are_each_non_blank_line_ending_with_a_newline(tmp_path):
+    path = tmp_path / "plain.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n   \n{"b": 2}')  # blank lines skipped, the last line without its newline
+    reader = StagedFileReader(str(path), allow_plain=True)
+
+    assert list(reader.lines()) == [b'{"a": 1}\n', b'{"b": 2}\n']
+    assert (reader.count, reader.line_number) == (2, 4)
+    assert reader.verify() == 2
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["plain", "staged"])
+def test_a_line_of_the_longest_length_is_read_and_one_byte_more_is_refused(tmp_path, monkeypatch, staged):
+    """The longest line a reader takes (``MAX_LINE_BYTES``, here 128) counts its bytes without the newline."""
+    monkeypatch.setattr(stagedfile, "MAX_LINE_BYTES", 128)
+    longest = b'{"kind": "table", "name": "' + b"x" * 99 + b'"}'
+    path = tmp_path / "lines.jsonl"
+
+    def read(lines: list[bytes]) -> list[bytes]:
+        if staged:
+            with StagedFileWriter(str(path), producer="tests") as out:
+                for line in lines:
+                    out.write_line(line)
+        else:
+            path.write_bytes(b"\n".join(lines))  # the last line without its newline
+        return list(StagedFileReader(str(path), allow_plain=True).lines())
+
+    assert len(longest) == 128
+    assert read([longest, longest]) == [longest + b"\n"] * 2
+    if not staged:  # a first line too long, with its newline
+        with pytest.raises(StagedFileError, match=r": line 1 is longer than 128 bytes$"):
+            read([longest[:-2] + b'x"}', longest])
+    with pytest.raises(StagedFileError) as refused:
+        read([longest, longest[:-2] + b'x"}'])
+    assert str(refused.value) == f"{path}: {'corrupted: line 3' if staged else 'line 2'} is longer than 128 bytes"
+
+
+def test_a_header_whose_producer_is_not_a_name_is_refused(tmp_path):
+    path = tmp_path / "staged.jsonl"
+    write(path, RECORDS[:1])
+    path.write_bytes(path.read_bytes().replace(b'"producer": "tests"', b'"producer": 7', 1))
+    with pytest.raises(StagedFileError, match="corrupted: line 1 is not a valid staged file header"):
+        StagedFileReader(str(path)).verify()
+
+
+def test_an_invalid_line_is_given_as_its_whole_text_without_the_line_end(tmp_path):
+    path = tmp_path / "staged.jsonl"
+    with StagedFileWriter(str(path), producer="tests") as out:
+        out.write_line(b'{"kind": "table", "name": "X')
+    given: list[str] = []
+    assert list(StagedFileReader(str(path)).records(on_invalid=lambda message, *, raw: given.append(raw))) == []
+    assert given == ['{"kind": "table", "name": "X']
+
+
+def test_a_staged_file_trailer_after_a_line_that_is_no_header_means_a_damaged_header(tmp_path):
+    path = tmp_path / "damaged.jsonl"
+    write(path, RECORDS[:1])
+    path.write_bytes(b'{"staged_fi' + path.read_bytes()[len(b'{"staged_file') :])
+
+    with pytest.raises(StagedFileError) as refused:
+        StagedFileReader(str(path), allow_plain=True).verify()
+
+    assert str(refused.value) == (
+        f"{path}: line 3 is a staged file trailer, but line 1 is no staged file header: the header is damaged"
+    )
+
+
 # --- ObjectStoragePath URIs ----------------------------------------------------------------------
 
 
@@ -515,6 +608,9 @@ def test_local_paths_do_not_import_airflow(tmp_path):
         f"from airflow_provider_ingest.staging import StagedFileWriter\n"
         f"with StagedFileWriter({str(tmp_path / 'x.jsonl')!r}, producer='t'): pass\n"
         f"assert list(read_records({'file://' + str(tmp_path / 'x.jsonl')!r})) == []\n"
+        "from airflow_provider_ingest.staging import paths\n"
+        f"assert paths.exists({str(tmp_path / 'x.jsonl')!r})\n"
+        f"assert paths.exists({'file://' + str(tmp_path / 'x.jsonl')!r})\n"
         "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))\n"
     )
     output = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout

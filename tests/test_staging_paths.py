@@ -3,12 +3,15 @@ removes only the run folders this package wrote (marked), and stale temporary fi
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,15 +23,24 @@ from airflow_provider_ingest.cli import main
 from airflow_provider_ingest.errors import ConfigurationError
 from airflow_provider_ingest.records import Table
 from airflow_provider_ingest.run import task_context
-from airflow_provider_ingest.staging import DeadLetterFile, StagedFileWriter, read_records
+from airflow_provider_ingest.staging import (
+    DeadLetter,
+    DeadLetterFile,
+    StagedFileWriter,
+    read_dead_letters,
+    read_records,
+)
 from airflow_provider_ingest.staging.paths import (
     RUN_MARKER,
     atomic_write,
     check_inside,
     check_segment,
+    exists,
+    remove,
+    remove_tree,
     staging_location,
 )
-from airflow_provider_ingest.staging.retention import DAY, remove_expired_runs
+from airflow_provider_ingest.staging.retention import DAY, _modified, remove_expired_runs
 
 AIRFLOW_RUN_IDS = [
     "manual__2024-01-01T00:00:00+00:00",
@@ -74,6 +86,13 @@ def test_a_name_that_cannot_be_one_folder_is_refused_saying_why(name: str) -> No
 def test_a_name_must_be_a_string() -> None:
     with pytest.raises(ConfigurationError, match="task id must be a string, not int"):
         check_segment(3, "task id")
+
+
+def test_a_run_id_or_file_name_given_as_several_names_must_be_a_string(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"^run id must be a string, not int$"):
+        staging_location(str(tmp_path), "flow", 3, "out.jsonl")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"^staging file name must be a string, not NoneType$"):
+        staging_location(str(tmp_path), "flow", "r1", None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("run_id", AIRFLOW_RUN_IDS)
@@ -181,6 +200,8 @@ def test_object_storage_keys_are_compared_normalised() -> None:
     for outside in ["s3://conn@bucket/root/../x", "s3://conn@bucket/rootx/y", "s3://conn@bucket/root", "/root/w/x"]:
         with pytest.raises(ConfigurationError, match="is not under the staging root"):
             check_inside("s3://conn@bucket/root", outside)
+    with pytest.raises(ConfigurationError, match="is not under the staging root"):
+        check_inside("s3://conn@bucket/rootX", "s3://conn@bucket/root/x")  # a root's name is not cut short
 
 
 # --- the CLI --------------------------------------------------------------------------------------
@@ -372,13 +393,75 @@ def test_cleanup_of_a_missing_workflow_folder_removes_nothing(tmp_path: Path) ->
     assert remove_expired_runs(str(tmp_path / "nothing"), "flow", 7) == []
 
 
+def test_removing_a_run_folder_already_gone_is_not_an_error(tmp_path: Path) -> None:
+    """Two cleanup tasks may race for the same expired run folder."""
+    remove_tree(str(tmp_path / "staging" / "flow" / "gone"))
+    remove(str(tmp_path / "staging" / "flow" / "gone.jsonl"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exists_tells_a_written_file_from_a_missing_one_by_path_or_file_uri(tmp_path: Path) -> None:
+    (tmp_path / "out.jsonl").write_text("x")
+    assert exists(str(tmp_path / "out.jsonl")) and exists(f"file://{tmp_path}/out.jsonl")
+    assert not exists(str(tmp_path / "missing.jsonl")) and not exists(f"file://{tmp_path}/missing.jsonl")
+
+
+def test_cleanup_names_the_workflow_name_it_refuses(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        remove_expired_runs(str(tmp_path), "..", 7)
+    assert str(refused.value) == "workflow name (dag id) '..' is not allowed: in a path it means the parent folder"
+
+
+def test_cleanup_goes_on_past_an_unmarked_folder(tmp_path: Path) -> None:
+    flow = tmp_path / "staging" / "flow"
+    for name, marked in [("a_unmarked", False), ("b_expired", True)]:
+        (flow / name).mkdir(parents=True)
+        (flow / name / "output.jsonl").write_text("{}\n")
+        if marked:
+            (flow / name / RUN_MARKER).write_text("")
+    for path in flow.rglob("*"):
+        age(path, 30)
+
+    assert remove_expired_runs(str(tmp_path / "staging"), "flow", 7) == [str(flow / "b_expired")]
+    assert files_under(flow) == {"a_unmarked", "a_unmarked/output.jsonl"}
+
+
+def test_cleanup_removes_only_the_temporary_files_a_writer_leaves(tmp_path: Path) -> None:
+    """A stale ``{output}.{hex}.partial`` goes; a file named only ``.{hex}.partial`` is not one the writer leaves."""
+    run = tmp_path / "staging" / "flow" / "r1"
+    run.mkdir(parents=True)
+    (run / RUN_MARKER).write_text("")
+    leftovers = [f"out.jsonl.{uuid.uuid4().hex}.partial", f"o.{uuid.uuid4().hex}.partial"]  # of any output name
+    lookalike = f".{uuid.uuid4().hex}.partial"
+    for name in (*leftovers, lookalike):
+        (run / name).write_text("x")
+        age(run / name, 30)
+
+    assert remove_expired_runs(str(tmp_path / "staging"), "flow", 7) == []
+    assert files_under(run) == {RUN_MARKER, lookalike}
+
+
 # --- object storage (moto S3) ---------------------------------------------------------------------
 
 
+@dataclass
+class Bucket:
+    client: Any
+    """A boto3 client of the moto server."""
+    root: str
+    """The staging root in bucket ``h12``, through the Airflow connection to the server."""
+
+
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """A moto S3 server, the Airflow connection ``h12_s3`` to it, and a boto3 client with bucket ``h12``."""
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
+    """A moto S3 server, an Airflow connection to it, and a boto3 client with bucket ``h12``.
+
+    The connection id names the server's port: Airflow keeps the object store of a connection id for the life of
+    the process, so a second server (a second pytest run in one process, as mutmut does) under the same id would be
+    reached at the first one's port, closed by then.
+    """
     import boto3
+    import requests
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # the port it got is read back
@@ -387,24 +470,25 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     endpoint = f"http://{host}:{port}"
     extra = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     connection = {"conn_type": "aws", "login": "h12-key", "password": "h12-secret", "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_H12_S3", json.dumps(connection))
+    conn_id = f"h12_s3_{port}"
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
     client = boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
     )
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30)  # moto keeps buckets for the process, not the server
     client.create_bucket(Bucket="h12")
     try:
-        yield client
+        yield Bucket(client, f"s3://{conn_id}@h12/staging")
     finally:
         server.stop()
 
 
-def _keys(client: object) -> list[str]:
-    return sorted(item["Key"] for item in client.list_objects_v2(Bucket="h12").get("Contents", []))  # type: ignore[attr-defined]
+def _keys(client: Any) -> list[str]:
+    return sorted(item["Key"] for item in client.list_objects_v2(Bucket="h12").get("Contents", []))
 
 
-@pytest.mark.airflow
-def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: object) -> None:
-    root = "s3://h12_s3@h12/staging"
+def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: Bucket) -> None:
+    root = s3.root
     run_id = "manual__2024-01-01T00:00:00+00:00"
     for run in (run_id, "scheduled__2024-01-02T00:00:00+00:00"):
         context = task_context(dag_id="flow", run_id=run, task_id="source", staging_root=root)
@@ -412,8 +496,9 @@ def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: object)
             out.write(Table(service="s", database="d", database_schema="x", name="t"))
     assert [record.name for record in read_records(f"{root}/flow/{run_id}/source/output.jsonl")] == ["t"]
     for key in ["staging/flow/unmarked/source/output.jsonl", "staging_sibling/flow/old/x", "staging/flow.jsonl"]:
-        s3.put_object(Bucket="h12", Key=key, Body=b"x")  # type: ignore[attr-defined]
-    s3.put_object(Bucket="h12", Key=f"staging/flow/{run_id}/source/out.jsonl.{uuid.uuid4().hex}.partial", Body=b"x")  # type: ignore[attr-defined]
+        s3.client.put_object(Bucket="h12", Key=key, Body=b"x")
+    leftover = f"staging/flow/{run_id}/source/out.jsonl.{uuid.uuid4().hex}.partial"
+    s3.client.put_object(Bucket="h12", Key=leftover, Body=b"x")
     with pytest.raises(ConfigurationError, match="run id"):
         task_context(dag_id="flow", run_id="../../x", task_id="source", staging_root=root)
 
@@ -421,11 +506,53 @@ def test_s3_staging_marks_run_folders_and_cleanup_removes_only_those(s3: object)
     removed = remove_expired_runs(root, "flow", 7, now=time.time() + 8 * DAY)
 
     assert sorted(uri.rsplit("/", 1)[-1] for uri in removed) == [run_id, "scheduled__2024-01-02T00:00:00+00:00"]
-    assert _keys(s3) == [
+    assert _keys(s3.client) == [
         "staging/flow.jsonl",
         "staging/flow/unmarked/source/output.jsonl",
         "staging_sibling/flow/old/x",
     ]
+
+
+def test_s3_dead_letters_are_committed_and_a_retry_without_failures_removes_them(s3: Bucket) -> None:
+    uri = f"{s3.root}/flow/r1/source/dead_letters.jsonl"
+    letters = DeadLetterFile(uri, producer="t")
+    letters.add(DeadLetter.of(component="sink:x", error="boom", fqn=None, record=None))
+    assert letters.close() == uri
+    assert exists(uri) and not exists(f"{s3.root}/flow/r1/source/other.jsonl")
+    assert [letter.error for letter in read_dead_letters(uri)] == ["boom"]
+    assert _keys(s3.client) == ["staging/flow/r1/source/dead_letters.jsonl"], "no temporary file left"
+
+    assert DeadLetterFile(uri, producer="t").close() is None
+
+    assert not exists(uri) and _keys(s3.client) == []
+
+
+class StoredFile:
+    """A file of an object store as fsspec describes it: ``stat()`` gives the store's own info dictionary."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+
+    def stat(self) -> dict[str, Any]:
+        return self.info
+
+
+NEW_YEAR = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"LastModified": NEW_YEAR, "size": 1},  # s3fs
+        {"mtime": NEW_YEAR.timestamp(), "size": 1},  # stores giving seconds
+        {"updated": NEW_YEAR, "size": 1},  # gcsfs
+        {"LastModified": NEW_YEAR, "mtime": 0.0, "updated": 0.0},
+        {"mtime": NEW_YEAR.timestamp(), "updated": 0.0},
+    ],
+    ids=["LastModified", "mtime", "updated", "LastModified first", "mtime before updated"],
+)
+def test_the_age_of_an_object_store_file_is_the_stamp_its_store_gives(info: dict[str, Any]) -> None:
+    assert _modified(StoredFile(info)) == NEW_YEAR.timestamp()
 
 
 def test_a_relative_root_is_taken_from_the_workflow_folder_and_marked_there(
