@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import time
 import uuid
@@ -553,6 +554,28 @@ NEW_YEAR = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 )
 def test_the_age_of_an_object_store_file_is_the_stamp_its_store_gives(info: dict[str, Any]) -> None:
     assert _modified(StoredFile(info)) == NEW_YEAR.timestamp()
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"last_modified": NEW_YEAR, "size": 1},  # adlfs
+        {"updated": "2024-01-01T00:00:00.000000Z", "size": 1},  # ISO 8601 text
+        {"updated": "2024-01-01T01:00:00+01:00"},
+        {"mtime": 0, "updated": NEW_YEAR},  # a zero stamp is no stamp
+        {"LastModified": None, "mtime": "not a time", "updated": NEW_YEAR},
+    ],
+    ids=["last_modified", "ISO text", "ISO text with offset", "zero skipped", "unreadable skipped"],
+)
+def test_the_age_of_an_object_store_file_is_read_from_any_stamp_its_store_gives(info: dict[str, Any]) -> None:
+    assert _modified(StoredFile(info)) == NEW_YEAR.timestamp()
+
+
+@pytest.mark.parametrize("info", [{"size": 1}, {"mtime": 0}, {"updated": "yesterday"}, {"mtime": True}])
+def test_an_object_store_file_of_unknown_age_is_new_so_its_run_is_kept(info: dict[str, Any]) -> None:
+    """A store that gives no stamp this package reads: the file's age is unknown, and cleanup never deletes a run
+    for an age it does not know (it was 0, the epoch: every marked run went, whatever its age)."""
+    assert _modified(StoredFile(info)) == math.inf
 
 
 def test_a_relative_root_is_taken_from_the_workflow_folder_and_marked_there(

@@ -7,8 +7,11 @@ not a file, not a symbolic link, not the folder of another workflow.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 
 from airflow_provider_ingest.staging import paths
@@ -74,7 +77,21 @@ def _local_run_folders(root: Path) -> list[tuple[str, list[tuple[str, float]]]]:
     return found
 
 
+STAMPS = ("LastModified", "last_modified", "mtime", "updated")
+"""Where object stores give a file's modification time: s3fs, adlfs, seconds, gcsfs (in that order)."""
+
+
 def _modified(path: object) -> float:
+    """A stored file's modification time (a datetime, seconds or ISO 8601 text, whichever its store gives); a file
+    whose store gives none it can read is taken as new: its run is kept, never deleted for an unknown age."""
     info = path.stat()  # type: ignore[attr-defined]
-    stamp = info.get("LastModified") or info.get("mtime") or info.get("updated") or 0
-    return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
+    for key in STAMPS:
+        stamp = info.get(key)
+        if hasattr(stamp, "timestamp"):
+            return stamp.timestamp()
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and stamp > 0:
+            return float(stamp)
+        if isinstance(stamp, str):
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(stamp).timestamp()
+    return math.inf
