@@ -578,6 +578,11 @@ def test_an_object_store_file_of_unknown_age_is_new_so_its_run_is_kept(info: dic
     assert _modified(StoredFile(info)) == math.inf
 
 
+def test_any_positive_stamp_is_a_time_even_the_first_second() -> None:
+    assert _modified(StoredFile({"mtime": 1})) == 1.0
+    assert _modified(StoredFile({"mtime": 0.5})) == 0.5
+
+
 def test_a_relative_root_is_taken_from_the_workflow_folder_and_marked_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
