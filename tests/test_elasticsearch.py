@@ -144,6 +144,21 @@ def cluster_fixtures(test_server_only: str) -> tuple[Any, Any]:
 cluster, fake = cluster_fixtures("fault injection (429s, dropped connections, 5xx on demand) needs the test server")
 
 
+def recorded_bulk_bodies(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The body of every ``_bulk`` request the client sends from now on (the requests still go out)."""
+    from elasticsearch import Elasticsearch
+
+    bodies: list[bytes] = []
+    bulk = Elasticsearch.bulk
+
+    def recording(self: Elasticsearch, **kwargs: Any) -> Any:
+        bodies.append(kwargs["operations"])
+        return bulk(self, **kwargs)
+
+    monkeypatch.setattr(Elasticsearch, "bulk", recording)
+    return bodies
+
+
 def catalog(tables: int, service: str = "shop", immense: tuple[int, ...] = ()) -> list[Any]:
     """A service, a database, a schema and ``tables`` tables of three columns; ``immense`` ones are refused."""
     columns = [Column(name=name, data_type=DataType.INT) for name in ("id", "customer_id", "total")]
@@ -467,16 +482,7 @@ def test_replace_loads_new_indexes_with_plain_index_actions(
 ) -> None:
     """A new index holds nothing to merge into: every document is sent as an ``index`` action, where an upsert
     run sends the tables as ``doc_as_upsert`` updates (test_chunks_respect_the_count_and_byte_limits)."""
-    from elasticsearch import Elasticsearch
-
-    bodies: list[bytes] = []
-    bulk = Elasticsearch.bulk
-
-    def recording(self: Elasticsearch, **kwargs: Any) -> Any:
-        bodies.append(kwargs["operations"])
-        return bulk(self, **kwargs)
-
-    monkeypatch.setattr(Elasticsearch, "bulk", recording)
+    bodies = recorded_bulk_bodies(monkeypatch)
     records = catalog(3)
     for _ in range(2):  # the first replace, then one with live aliases (their usage carried over)
         bodies.clear()
@@ -637,16 +643,7 @@ def test_an_fqn_too_long_for_an_id_fails_before_sending(cluster: Cluster, tmp_pa
 def test_chunks_respect_the_count_and_byte_limits(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from elasticsearch import Elasticsearch
-
-    bodies: list[bytes] = []
-    bulk = Elasticsearch.bulk
-
-    def recording(self: Elasticsearch, **kwargs: Any) -> Any:
-        bodies.append(kwargs["operations"])
-        return bulk(self, **kwargs)
-
-    monkeypatch.setattr(Elasticsearch, "bulk", recording)
+    bodies = recorded_bulk_bodies(monkeypatch)
     records = catalog(40)
     run_bulk(cluster, tmp_path, records, chunk_size=3, max_chunk_bytes=2048)
     sent = b"".join(
