@@ -467,6 +467,27 @@ def three_databases(postgres_url: str) -> Iterator[list[str]]:
         yield urls
 
 
+def test_by_database_each_part_warns_about_a_named_schema_its_databases_do_not_list(
+    tmp_path: Path, three_databases: list[str]
+) -> None:
+    """By database, a schema the filter names is looked for in each database by the one part that reads it."""
+    names = [sqlalchemy.make_url(url).database for url in three_databases]
+    config = {
+        "url": three_databases[0],
+        "service_name": "pg",
+        "all_databases": True,
+        "database_filter": {"include": names},
+        "schema_filter": {"include": ["s1", "s2", "s4"]},
+    }
+    context = RunContext(workflow_name="test", run_id="plan", staging_root=str(tmp_path), base_dir=tmp_path)
+    parts = plan_partitions("sql", config, context, by="database", most=2)
+    assert len(parts) == 2
+    whole = source_report(config, tmp_path)[1]
+    each = [source_report(config, tmp_path, part)[1] for part in parts]
+    assert len(whole) == 6  # each database lacks two of the three schemas
+    assert sorted(warning for warnings in each for warning in warnings) == sorted(whole)
+
+
 def test_run_with_workers_by_database_stages_what_the_unpartitioned_run_stages(
     tmp_path: Path, three_databases: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

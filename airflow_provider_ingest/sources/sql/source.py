@@ -139,9 +139,10 @@ class SqlSource(Source):
         self._part = part
         self._listed: set[str] = set()
 
-    def _counts_filtered(self, by: str) -> bool:
-        """Whether a database or schema the filters leave out (or the role may not read) counts here: every part
-        lists them all, so of the parts by that unit only the rest part counts them."""
+    def _speaks_for_all(self, by: str) -> bool:
+        """Whether this run counts and warns about every database or schema (``by``) it lists but does not read
+        (filtered out, not readable by the role, not listed): every part lists them all, so of the parts by that
+        unit only the rest part does."""
         return self._part is None or self._part.by != by or self._part.rest
 
     def _in_part(self, by: str, *names: str) -> bool:
@@ -225,11 +226,11 @@ class SqlSource(Source):
         for name, comment, url, may_connect in self.session.run("listing the databases", self._databases):
             self._seen(self._key(name), "database")
             if not self._kept(self.config.database_filter, name):
-                self.report.filtered += self._counts_filtered("database")
+                self.report.filtered += self._speaks_for_all("database")
             elif not self._in_part("database", name):
                 continue
             elif not may_connect:
-                if self._counts_filtered("schema"):  # parts by schema all list it: the rest part warns
+                if self._speaks_for_all("schema"):
                     self.warn(
                         f"database {fqn.build(self.service, name)} skipped: the role has no CONNECT privilege on it"
                         " (grant it, or leave the database out with database_filter)"
@@ -284,7 +285,7 @@ class SqlSource(Source):
                 f"listing the schemas of database {name!r}",
                 lambda connection: self._catalog(connection, scope).schemas(),
             )
-            if self._part is None or self._part.excluded is not None:  # a planned part's schemas were listed
+            if self._speaks_for_all("schema"):
                 self._warn_unlisted(scope, {schema.name for schema in listed})
             for schema in listed:
                 self._seen(self._key(name, schema.name), "schema")
@@ -330,7 +331,7 @@ class SqlSource(Source):
 
     def _keep_schema(self, scope: Scope, schema: SchemaInfo) -> bool:
         if not self._schema_kept(scope, schema):
-            self.report.filtered += self._counts_filtered("schema")
+            self.report.filtered += self._speaks_for_all("schema")
             return False
         return self._in_part("schema", scope.database, schema.name)
 
