@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -30,17 +30,19 @@ MAX_EXAMPLES = int(os.environ.get("INGEST_TEST_MAX_EXAMPLES", "0"))
 test, even one with an explicit ``@settings(max_examples=...)``; a fixed seed, no example database, no shrinking
 and no deadline. Unset, the tests run with their own settings."""
 
-if MAX_EXAMPLES > 0:
-    from hypothesis import Phase, settings
 
-    settings.register_profile(
-        "capped",
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=(Phase.explicit, Phase.generate),
-    )
+def _capped() -> dict[str, Any]:
+    """The settings of a property test under mutation."""
+    from hypothesis import Phase
+
+    phases = (Phase.explicit, Phase.generate)
+    return {"max_examples": MAX_EXAMPLES, "deadline": None, "derandomize": True, "database": None, "phases": phases}
+
+
+if MAX_EXAMPLES > 0:
+    from hypothesis import settings
+
+    settings.register_profile("capped", **_capped())
     settings.load_profile("capped")
 
 
@@ -54,9 +56,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
         own = getattr(test, "_hypothesis_internal_use_settings", None)
         if own is not None and own.max_examples > MAX_EXAMPLES:
-            test._hypothesis_internal_use_settings = settings(
-                own, max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None, phases=settings().phases
-            )
+            test._hypothesis_internal_use_settings = settings(own, **_capped())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
