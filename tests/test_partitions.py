@@ -467,18 +467,17 @@ def three_databases(postgres_url: str) -> Iterator[list[str]]:
         yield urls
 
 
+def reading_all(urls: list[str]) -> dict[str, Any]:
+    """The sql source's settings reading the databases at ``urls`` (and no other) from the first one's server."""
+    names = [sqlalchemy.make_url(url).database for url in urls]
+    return {"url": urls[0], "service_name": "pg", "all_databases": True, "database_filter": {"include": names}}
+
+
 def test_by_database_each_part_warns_about_a_named_schema_its_databases_do_not_list(
     tmp_path: Path, three_databases: list[str]
 ) -> None:
     """By database, a schema the filter names is looked for in each database by the one part that reads it."""
-    names = [sqlalchemy.make_url(url).database for url in three_databases]
-    config = {
-        "url": three_databases[0],
-        "service_name": "pg",
-        "all_databases": True,
-        "database_filter": {"include": names},
-        "schema_filter": {"include": ["s1", "s2", "s4"]},
-    }
+    config = {**reading_all(three_databases), "schema_filter": {"include": ["s1", "s2", "s4"]}}
     context = RunContext(workflow_name="test", run_id="plan", staging_root=str(tmp_path), base_dir=tmp_path)
     parts = plan_partitions("sql", config, context, by="database", most=2)
     assert len(parts) == 2
@@ -491,13 +490,7 @@ def test_by_database_each_part_warns_about_a_named_schema_its_databases_do_not_l
 def test_run_with_workers_by_database_stages_what_the_unpartitioned_run_stages(
     tmp_path: Path, three_databases: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    names = [sqlalchemy.make_url(url).database for url in three_databases]
-    config = {
-        "url": three_databases[0],
-        "service_name": "pg",
-        "all_databases": True,
-        "database_filter": {"include": names},
-    }
+    config = reading_all(three_databases)
     text = workflow_text("URL", tmp_path, partitions="{by: database, max: 2}")
     text = text.replace("{url: 'URL', service_name: pg, include_view_lineage: true}", json.dumps(config))
     path = tmp_path / "by_database.yaml"
