@@ -19,6 +19,7 @@ from support.sql import extract
 
 from airflow_provider_ingest.cli import main
 from airflow_provider_ingest.records import Table
+from airflow_provider_ingest.sources.sql.postgres import PostgresCatalog
 from airflow_provider_ingest.sources.sql.source import SqlSource
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, load_workflow
 
@@ -175,6 +176,27 @@ def test_use_fqn_for_filtering_matches_service_database_schema_table(pg: dict[st
     assert tables == fqns(prefix, "a", "crm.accounts") | fqns(
         prefix, "b", "sales.orders", "sales.order_items", "sales.Orders_Bak"
     )
+
+
+def test_filtering_by_fqn_reads_each_database_in_one_catalog_read(
+    pg: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table filter sees each table's schema, so filtering by FQN reads a batch of schemas at once (as without
+    it), not schema by schema."""
+    reads: list[list[str]] = []
+    catalog_read = PostgresCatalog.read
+
+    def counted(catalog: PostgresCatalog, schemas: list[str], keep: Any) -> Any:
+        reads.append(schemas)
+        return catalog_read(catalog, schemas, keep)
+
+    monkeypatch.setattr(PostgresCatalog, "read", counted)
+    source_config = {"useFqnForFiltering": True, "tableFilterPattern": {"excludes": [r"pg\.[^.]+\.crm\.v_"]}}
+    tables, source, _ = read(tmp_path, postgres_workflow(pg, "a", source_config))
+    assert tables == fqns(pg["prefix"], "a", *(name for name in EVERY_TABLE if name != "crm.v_accounts"))
+    assert reads == [["Sales_Archive", "crm", "public", "sales"]]
+    _, unfiltered, _ = read(tmp_path, postgres_workflow(pg, "a", {"useFqnForFiltering": True}))
+    assert source.report.filtered == unfiltered.report.filtered + 1  # the view, counted once
 
 
 def test_no_table_matched_is_a_warning_naming_the_filters(pg: dict[str, str], tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ class Killer:
     killed: list[int] = field(default_factory=list)
 
     def wrap(self, read: Callable[..., Any]) -> Callable[..., Any]:
-        def killing_read(catalog: Catalog, schemas: list[str], keep: Callable[[str], bool]) -> Any:
+        def killing_read(catalog: Catalog, schemas: list[str], keep: Callable[[str, str], bool]) -> Any:
             self.reads += 1
             if self.reads == self.at or (self.every and self.reads > self.at):
                 self.killed.append(self.kill(catalog))

@@ -94,8 +94,9 @@ class Catalog(ABC):
         """The database's schemas, in name order."""
 
     @abstractmethod
-    def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
-        """Run the catalog queries for the kept tables, views and materialized views of some schemas."""
+    def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
+        """Run the catalog queries for the tables, views and materialized views of some schemas that
+        ``keep(schema, name)`` keeps."""
 
     def rows(
         self, sql: str, *, expanding: tuple[str, ...] = (), connection: Connection | None = None, **params: Any

@@ -83,11 +83,11 @@ class MysqlCatalog(Catalog):
             raise
         return True
 
-    def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
+    def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
         def query(sql: str) -> list:
             return self.rows(sql, schemas=schemas, expanding=("schemas",))
 
-        relations = [row for row in query(RELATIONS) if row[2] in TABLE_TYPES and keep(row[1])]
+        relations = [row for row in query(RELATIONS) if row[2] in TABLE_TYPES and keep(row[0], row[1])]
         if not relations:
             return {}
         columns: dict[tuple[str, str], list[tuple]] = defaultdict(list)

@@ -145,7 +145,7 @@ class PostgresCatalog(Catalog):
             for name, comment, count, usage in self.rows(SCHEMAS)
         ]
 
-    def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
+    def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
         """The columns query, the longest, runs on a second connection while this one reads the rest."""
         with ThreadPoolExecutor(max_workers=1) as pool:
             reading = pool.submit(self._columns_aside, schemas)
@@ -227,15 +227,16 @@ class PostgresCatalog(Catalog):
             row_count=tuples,
         )
 
-    def _relations(self, schemas: list[str], keep: Callable[[str], bool]) -> tuple[list, dict[int, str]]:
+    def _relations(self, schemas: list[str], keep: Callable[[str, str], bool]) -> tuple[list, dict[int, str]]:
         """The kept relations with view definitions; if a view is broken, each view alone to name it.
         A lost connection or a timeout is raised at once: only the broken view is looked for."""
         try:
-            return [row for row in self.rows(RELATIONS, schemas=schemas, definitions=True) if keep(row[2])], {}
+            return [row for row in self.rows(RELATIONS, schemas=schemas, definitions=True) if keep(row[0], row[2])], {}
         except Exception as error:  # one broken view fails the bulk query: read the rest without, then each view
             if fault(error) is not None:
                 raise
-            relations = [row for row in self.rows(RELATIONS, schemas=schemas, definitions=False) if keep(row[2])]
+            rows = self.rows(RELATIONS, schemas=schemas, definitions=False)
+            relations = [row for row in rows if keep(row[0], row[2])]
         definitions: dict[int, str] = {}
         broken: dict[int, str] = {}
         for row in relations:

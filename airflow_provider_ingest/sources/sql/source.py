@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -405,26 +405,16 @@ class SqlSource(Source):
                 yield table
 
     def _read(self, connection: Connection, scope: Scope, schemas: list[str]) -> tuple[Found, int]:
-        """One try at a batch's catalog queries: what was found, and how many tables the filter left out.
-        Filtering by FQN reads schema by schema, so that each table's FQN is known."""
+        """One try at a batch's catalog queries: what was found, and how many tables the filter left out."""
         filtered = 0
 
-        def keeper(*schema: str) -> Callable[[str], bool]:
-            def keep(name: str) -> bool:
-                nonlocal filtered
-                kept = self._kept(self.config.table_filter, scope.database, *schema, name)
-                filtered += not kept
-                return kept
+        def keep(schema: str, name: str) -> bool:
+            nonlocal filtered
+            kept = self._kept(self.config.table_filter, scope.database, schema, name)
+            filtered += not kept
+            return kept
 
-            return keep
-
-        catalog = self._catalog(connection, scope)
-        if not self.config.filter_by_fqn:
-            return catalog.read(schemas, keeper()), filtered
-        found: Found = {}
-        for schema in schemas:
-            found.update(catalog.read([schema], keeper(schema)))
-        return found, filtered
+        return self._catalog(connection, scope).read(schemas, keep), filtered
 
     def _fail_schema(self, scope: Scope, schema: SchemaInfo, error: str) -> None:
         """A schema that cannot be read fails as many records as it would have given: itself and its relations."""

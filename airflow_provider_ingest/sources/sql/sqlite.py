@@ -71,17 +71,17 @@ class SqliteCatalog(Catalog):
     def schemas(self) -> list[SchemaInfo]:
         return [SchemaInfo(name) for name, _ in self.rows(SCHEMAS)]
 
-    def read(self, schemas: list[str], keep: Callable[[str], bool]) -> Found:
+    def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
         return {schema: self._tables(schema, keep) for schema in schemas}
 
-    def _tables(self, schema: str, keep: Callable[[str], bool]) -> list[Pending]:
+    def _tables(self, schema: str, keep: Callable[[str, str], bool]) -> list[Pending]:
         """One schema's tables: a query each for relations, columns, unique keys and foreign keys."""
         quoted = '"' + schema.replace('"', '""') + '"'
 
         def query(sql: str) -> list:
             return self.rows(sql.format(schema=quoted), schema=schema)
 
-        relations = [row for row in query(RELATIONS) if keep(row[0])]
+        relations = [row for row in query(RELATIONS) if keep(schema, row[0])]
         if not relations:
             return []
         columns: dict[str, list[tuple]] = defaultdict(list)
