@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.homes import make_home
 
 if TYPE_CHECKING:
     from support.airflow_processes import AirflowProcesses
 
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ingest-tests-airflow-"))
+_AIRFLOW_HOME = make_home()
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_AIRFLOW_HOME / "dags")
