@@ -621,3 +621,32 @@ def test_the_installed_command_exits_1_on_a_run_id_leaving_the_root(tmp_path: Pa
     assert done.returncode == 1
     assert done.stderr == "--run-id '../../x' contains a path separator ('/'); it must be a single folder name\n"
     assert files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("stamps", "warned"),
+    [
+        ([math.inf, math.inf], True),  # no file's age is known
+        ([math.inf, 0.0], True),  # the known one is old: only the unknown one keeps the run
+        ([math.inf, NEW_YEAR.timestamp()], False),  # the known one is recent: the run is kept for it
+        ([NEW_YEAR.timestamp()], False),
+    ],
+    ids=["all unknown", "unknown and old", "unknown and recent", "known and recent"],
+)
+def test_a_run_kept_only_for_files_of_unknown_age_is_named_in_a_warning(
+    stamps: list[float], warned: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_ingest.staging import retention
+
+    run = "s3://bucket/root/wf/run1"
+    files = [(f"{run}/task/file{n}.jsonl", stamp) for n, stamp in enumerate(stamps)]
+    monkeypatch.setattr(retention, "_marked_run_folders", lambda folder: [(run, files)])
+    warnings: list[str] = []
+    now = NEW_YEAR.timestamp() + 3 * DAY
+    assert remove_expired_runs("s3://bucket/root", "wf", 7, now=now, warn=warnings.append) == []
+    if warned:
+        [warning] = warnings
+        assert warning.startswith(f"kept {run}: its store gives {stamps.count(math.inf)} of its files no modification")
+        assert "LastModified, last_modified, mtime, updated" in warning
+    else:
+        assert warnings == []

@@ -365,7 +365,7 @@ class IngestCleanupOperator(BaseOperator):
         from airflow_provider_ingest.staging.retention import remove_expired_runs
 
         root = resolve_staging_root(self.staging_root, _folder(self, self.workflow_dir))
-        removed = remove_expired_runs(root, context["ti"].dag_id, self.retention_days)
+        removed = remove_expired_runs(root, context["ti"].dag_id, self.retention_days, warn=self.log.warning)
         self.log.info("removed %d expired staging folders", len(removed))
         return removed
 

@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -20,12 +21,17 @@ DAY = 86400.0
 
 
 def remove_expired_runs(
-    staging_root: str, workflow_name: str, retention_days: int, now: float | None = None
+    staging_root: str,
+    workflow_name: str,
+    retention_days: int,
+    now: float | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Remove the marked run folders of a workflow whose newest file is older than the retention.
 
     In the run folders kept, temporary ``*.partial`` files older than the retention (left by a killed
-    process) are removed. Returns the removed run folders.
+    process) are removed. A run kept only because its store gives some files no readable modification time is
+    named to ``warn``. Returns the removed run folders.
     """
     cutoff = (time.time() if now is None else now) - retention_days * DAY
     folder = paths.join(staging_root, paths.check_segment(workflow_name, "workflow name (dag id)"))
@@ -37,6 +43,12 @@ def remove_expired_runs(
             paths.remove_tree(run_folder)
             removed.append(run_folder)
             continue
+        unknown = sum(modified == math.inf for _, modified in files)
+        if unknown and warn is not None and max((m for _, m in files if m != math.inf), default=-math.inf) < cutoff:
+            warn(
+                f"kept {run_folder}: its store gives {unknown} of its files no modification time this package reads"
+                f" ({', '.join(STAMPS)}), so their age is unknown; delete the folder once it is no longer needed"
+            )
         for uri, modified in files:
             if modified < cutoff and paths.is_partial(uri.rsplit("/", 1)[-1]):
                 paths.remove(uri)
