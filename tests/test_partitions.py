@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
+import os
+import pickle
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,14 +26,17 @@ from support.dags import LOADER, dag_bag, mapped_xcoms, run_dag, task_states, xc
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.cli import main
+from airflow_provider_ingest.errors import IncompleteRunError
 from airflow_provider_ingest.partitions import Part, Unit, balance, plan
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.run import run_workflow
+from airflow_provider_ingest.run.partitioned import _part, _portable
 from airflow_provider_ingest.run.steps import plan_partitions
 from airflow_provider_ingest.sources.sql.partitions import scoped_filter
 from airflow_provider_ingest.sources.sql.source import SqlSource
 from airflow_provider_ingest.staging import StagedFileReader
 from airflow_provider_ingest.workflow.document import WorkflowFileError
+from airflow_provider_ingest.workflow.env import MissingVariableError
 from airflow_provider_ingest.workflow.loader import load_workflow
 
 SCHEMAS = {"alpha": 7, "beta": 1, "gamma": 4, "delta": 3, "Sales": 2, "sales": 2, "x.y": 1, "empty": 0, "omega": 5}
@@ -283,6 +293,137 @@ def test_run_with_workers_stops_at_a_failing_part(
     assert "attempt 1 refuses pg." in out
     assert not (tmp_path / "published.jsonl").exists()
     assert not list((tmp_path / "staging").rglob("staged.jsonl"))
+
+
+def slow_workers_run(tmp_path: Path, catalog: str) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
+    """``airflow-ingest run --workers 2`` over the catalog with a slow processor, started in a session of its own
+    and waited for until its parts run; the process, its command and its environment."""
+    path = tmp_path / "parts.yaml"
+    slow = "  - type: support.components:SlowProcessor\n    config: {seconds_each: 0.2}\nsink: {type: console}"
+    path.write_text(workflow_text(catalog, tmp_path, partitions=None).replace("sink: {type: console}", slow))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    program = str(Path(sys.executable).parent / "airflow-ingest")
+    command = [program, "run", "--quiet", "--workers", "2", "--run-id", "r", str(path)]
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "TMPDIR": str(temp)}
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=environment,
+        start_new_session=True,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "staging" / "parts" / "r" / "part-0").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)  # the parts are running their slow processor
+    assert process.poll() is None, "the run ended before it could be stopped"
+    return process, command, environment
+
+
+def assert_nothing_committed(tmp_path: Path, process: subprocess.Popen[str]) -> None:
+    """No staged, published or temporary file, and no process of the run left."""
+    parts = tmp_path / "staging" / "parts" / "r"
+    assert not (tmp_path / "published.jsonl").exists()
+    assert not list(parts.rglob("staged.jsonl")) and not list(parts.rglob("output.jsonl"))
+    assert [p.name for p in tmp_path.rglob("*") if ".partial" in p.name] == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert session_processes(process.pid) == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "to_group"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["ctrl-c", "sigterm-to-the-parent"]
+)
+def test_run_with_workers_stopped_midway_commits_nothing_and_leaves_no_process(
+    tmp_path: Path, catalog: str, signum: int, to_group: bool
+) -> None:
+    """Ctrl-C reaches the whole foreground group (the parent and every worker); SIGTERM, the parent alone. Either
+    way: the exit code of the signal, one line saying nothing was committed, no traceback, no staged or published
+    file, no temporary file, no process left; and the rerun completes."""
+    process, command, environment = slow_workers_run(tmp_path, catalog)
+    if to_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, stdout + stderr
+    assert stderr.strip().splitlines()[-1] == f"run stopped ({signal.Signals(signum).name}): nothing was committed"
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert_nothing_committed(tmp_path, process)
+    rerun = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert record_lines(str(tmp_path / "published.jsonl")) == serial_staged(catalog, tmp_path)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_worker_stopped_or_killed_alone_ends_the_run_without_committing(
+    tmp_path: Path, catalog: str, signum: int
+) -> None:
+    """A part's process stopped on its own (SIGTERM) stops the run as a stop of the run would; one killed
+    (SIGKILL: out of memory, say) fails it, naming the part. Neither hangs the run or commits anything."""
+    process, _, _ = slow_workers_run(tmp_path, catalog)
+    workers = [pid for pid in session_processes(process.pid, wait=0) if pid != process.pid]
+    assert workers, "no worker process is running"
+    os.kill(workers[0], signum)
+    stdout, stderr = process.communicate(timeout=60)
+    if signum == signal.SIGTERM:
+        assert process.returncode == 143, stdout + stderr
+        assert stderr.strip().splitlines()[-1] == "run stopped (SIGTERM): nothing was committed"
+    else:
+        assert process.returncode == 1, stdout + stderr
+        assert "its worker process ended without finishing the part" in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    assert_nothing_committed(tmp_path, process)
+
+
+class Unpicklable(Exception):
+    def __init__(self, message: str, handle: object) -> None:
+        super().__init__(message)
+        self.handle = handle
+
+
+class Garbled(Exception):
+    """Pickled as its text, it comes back as another text (as WorkflowFileError did: its problems, joined)."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        super().__init__("; ".join(problems))
+
+
+def test_a_part_that_fails_outside_its_run_sends_its_error_back(tmp_path: Path) -> None:
+    """The error that ends a part's process before or after its run goes to the parent, which raises it; one that
+    cannot cross processes goes as its text."""
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    part = Part("schema", 0, 1, ("alpha",), excluded=())
+    _part(str(tmp_path / "broken.yaml"), "source: [", "r/part-0", part, sender)
+    kind, error = receiver.recv()
+    assert kind == "error" and isinstance(error, WorkflowFileError)
+    assert str(error).startswith(f"{tmp_path / 'broken.yaml'}:2:1: invalid YAML")
+    missing = MissingVariableError("CATALOG_PASSWORD", ("source", "config", "password"))
+    assert _portable(missing) is missing
+    copy = pickle.loads(pickle.dumps(missing))
+    assert (copy.name, copy.location, str(copy)) == (missing.name, missing.location, str(missing))
+    for wrong in (Unpicklable("the catalog went away", lambda: None), Garbled(["the catalog went away"])):
+        carried = _portable(wrong)
+        assert isinstance(carried, IncompleteRunError)
+        assert str(carried) == f"{type(wrong).__name__}: the catalog went away"
+
+
+def session_processes(session: int, wait: float = 10.0) -> list[int]:
+    """The processes still in a session after ``wait`` seconds at most (the stopped run's, and its workers')."""
+    deadline = time.monotonic() + wait
+    while True:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) == session and fields[0] != "Z":
+                    alive.append(int(stat.parent.name))
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
 
 
 # --- under the scheduler --------------------------------------------------------------------------------------

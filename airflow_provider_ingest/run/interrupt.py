@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 
@@ -38,9 +39,17 @@ class Interruption:
 
 @contextlib.contextmanager
 def on_signals(interruption: Interruption) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM request a stop and raise :class:`RunInterrupted` where the run is."""
+    """While inside, SIGINT and SIGTERM request a stop and raise :class:`RunInterrupted` where the run is; a signal
+    once a stop was requested is not raised again, so that the stopping run's clean-up finishes (a second Ctrl-C, or
+    the SIGTERM a ``--workers`` parent sends its workers after the Ctrl-C that reached them all)."""
+
+    owner = os.getpid()
 
     def stop(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # inherited by a process forked meanwhile (a new worker): the signal ends it
+            raise SystemExit(128 + signum)
+        if interruption.signum is not None:
+            return
         interruption.request(signum)
         raise RunInterrupted(signum)
 

@@ -9,20 +9,29 @@ stage and the bulk sink, once. Each step runs the one run lifecycle; a part's st
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import sys
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
+from airflow_provider_ingest.errors import IncompleteRunError
 from airflow_provider_ingest.partitions import Part
-from airflow_provider_ingest.run.interrupt import Interruption, on_signals
+from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted, on_signals
 from airflow_provider_ingest.run.lifecycle import RunResult
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.run.steps import plan_partitions, run_merge, run_part, workflow_context
+from airflow_provider_ingest.staging import paths
 from airflow_provider_ingest.workflow.document import WorkflowFileError
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, load_workflow, partition_problems
 
 POLL_SECONDS = 0.2
 """How often the parent looks for a stop request while the parts run."""
+STOP_GRACE_SECONDS = 30.0
+"""How long a stopped part may take to clean up before its process is killed."""
 
 
 @dataclass
@@ -73,37 +82,106 @@ def run_partitioned(
 def _in_workers(
     workflow: LoadedWorkflow, run_id: str, parts: list[Part], workers: int, interruption: Interruption
 ) -> list[dict[str, Any]]:
-    """Each part's status data, run in a pool of processes; a stop request terminates them (each part's files
-    are written only when it completes, so nothing is committed).
+    """Each part's status data, each part run in a process of its own, at most ``workers`` at a time. A stop
+    request stops them (each part's files are written only when it completes, so nothing is committed).
 
-    On Linux the workers are forked, modules already imported (this process holds no thread and no open
-    connection by now: the plan closed its own); elsewhere they are spawned, each importing afresh.
+    Each process hands its outcome back over a pipe of its own: nothing is shared between processes (a pool's
+    queues are, and a worker stopped while holding their lock would hang the run). On Linux the processes are
+    forked, modules already imported (this process holds no thread and no open connection by now: the plan closed
+    its own); elsewhere they are spawned, each importing afresh.
     """
-    method = "fork" if sys.platform == "linux" else "spawn"
-    pool = multiprocessing.get_context(method).Pool(min(workers, len(parts)))
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    waiting = list(parts)
+    running: dict[int, tuple[BaseProcess, Connection]] = {}
+    outcomes: dict[int, dict[str, Any]] = {}
     try:
-        pending = [
-            pool.apply_async(_part, (str(workflow.path), workflow.document.text, f"{run_id}/part-{part.index}", part))
-            for part in parts
-        ]
-        for result in pending:
-            while not result.ready():
-                result.wait(POLL_SECONDS)
-                interruption.check()
-        pool.close()
-        return [result.get() for result in pending]
-    except BaseException:
-        pool.terminate()
-        raise
+        while waiting or running:
+            while waiting and len(running) < workers:
+                part = waiting.pop(0)
+                receiver, sender = context.Pipe(duplex=False)
+                arguments = (str(workflow.path), workflow.document.text, f"{run_id}/part-{part.index}", part, sender)
+                process = context.Process(target=_part, args=arguments, name=f"ingest-{part.label}", daemon=True)
+                process.start()
+                sender.close()
+                running[part.index] = (process, receiver)
+            wait([receiver for _, receiver in running.values()], timeout=POLL_SECONDS)
+            interruption.check()
+            for index, (process, receiver) in list(running.items()):
+                if not receiver.poll():
+                    continue
+                try:
+                    kind, value = receiver.recv()
+                except EOFError:  # the process ended without a word: killed (SIGKILL, out of memory) or crashed
+                    _discard_partials(workflow, f"{run_id}/part-{index}")
+                    message = f"{parts[index].label}: its worker process ended without finishing the part"
+                    raise IncompleteRunError(message) from None
+                outcomes[index] = _outcome(kind, value)
+                receiver.close()
+                process.join()
+                del running[index]
     finally:
-        pool.join()
+        _stop(process for process, _ in running.values())
+    return [outcomes[part.index] for part in parts]
 
 
-def _part(path: str, text: str, run_id: str, part: Part) -> dict[str, Any]:
-    """In a worker: run one part of the workflow (read from its text, as the parent read it); its status data."""
+def _discard_partials(workflow: LoadedWorkflow, run_id: str) -> None:
+    """The temporary files of a part whose process was killed outright (it could not remove its own)."""
+    folder = workflow_context(workflow, run_id).staging_uri()
+    root = paths.local_path(folder) if paths.is_local(folder) else paths.object_path(folder)
+    if root.is_dir():
+        for item in list(root.rglob("*")):
+            if paths.is_partial(item.name):
+                paths.remove(str(item))
+
+
+def _outcome(kind: str, value: Any) -> dict[str, Any]:
+    """A part's status data, sent by its process; its stop or its error raised here, in the run's process."""
+    if kind == "stopped":
+        raise RunInterrupted(value)
+    if kind == "error":
+        raise value
+    return value
+
+
+def _stop(processes: Iterable[BaseProcess]) -> None:
+    """Stop the parts still running (SIGTERM, then SIGKILL after a grace period) and wait for their processes."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _part(path: str, text: str, run_id: str, part: Part, sender: Connection) -> None:
+    """In a process of its own: run one part of the workflow (read from its text, as the parent read it) and send
+    back its status data, or that a signal stopped it, or the error that ended it."""
     from airflow_provider_ingest.run.status import status_data
 
     interruption = Interruption()
-    with on_signals(interruption):
-        result = run_part(load_workflow(path, text), part, run_id=run_id, interruption=interruption)
-    return status_data(result)
+    outcome: tuple[str, Any]
+    try:
+        with on_signals(interruption):
+            result = run_part(load_workflow(path, text), part, run_id=run_id, interruption=interruption)
+        outcome = ("done", status_data(result))
+    except RunInterrupted as stop:
+        outcome = ("stopped", stop.signum)
+    except Exception as error:
+        outcome = ("error", _portable(error))
+    with sender:
+        sender.send(outcome)
+
+
+def _portable(error: Exception) -> Exception:
+    """The error itself if it crosses processes intact (pickled and back, the same type and text), else an
+    :class:`IncompleteRunError` with its type and text."""
+    try:
+        copy = pickle.loads(pickle.dumps(error))
+    except Exception:
+        copy = None
+    if type(copy) is type(error) and str(copy) == str(error):
+        return error
+    return IncompleteRunError(f"{type(error).__name__}: {error}")

@@ -96,6 +96,10 @@ class WorkflowFileError(ConfigurationError):
         self.problems = problems
         super().__init__("\n".join(str(problem) for problem in problems))
 
+    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
+        """Pickled as its problems (as a ``--workers`` part sends it to the parent), not as its text."""
+        return (type(self), (self.problems,))
+
 
 def dotted(location: Location) -> str:
     """``("processors", 0, "config")`` as ``processors.0.config``."""

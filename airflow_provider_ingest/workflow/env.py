@@ -30,6 +30,10 @@ class MissingVariableError(ConfigurationError, KeyError):
     def __str__(self) -> str:
         return f"environment variable {self.name} is not set"
 
+    def __reduce__(self) -> tuple[type, tuple[str, tuple[str | int, ...]]]:
+        """Pickled as its name and location (as a ``--workers`` part sends it to the parent)."""
+        return (type(self), (self.name, self.location))
+
     @property
     def reference(self) -> str:
         """The reference as written in the file."""

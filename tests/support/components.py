@@ -73,6 +73,21 @@ class SlowSource(Source):
             yield Table(service="svc", database="db", database_schema="s", name=f"t{index}")
 
 
+class SlowProcessorConfig(ComponentConfig):
+    seconds_each: float = 0.01
+
+
+class SlowProcessor(Processor):
+    """Passes every record on, sleeping ``seconds_each`` before each: a step that can be stopped halfway."""
+
+    config_class = SlowProcessorConfig
+    config: SlowProcessorConfig
+
+    def process(self, record: Record) -> Record:
+        time.sleep(self.config.seconds_each)
+        return record
+
+
 class MarkerSinkConfig(ComponentConfig):
     marker: str
     fail_on: list[str] = []
