@@ -15,7 +15,7 @@ from support.homes import make_home
 if TYPE_CHECKING:
     from support.airflow_processes import AirflowProcesses
 
-_AIRFLOW_HOME = make_home()
+_AIRFLOW_HOME, _OWNER = make_home()  # the owner file stays open, locked, for the session
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_AIRFLOW_HOME / "dags")

@@ -7,12 +7,14 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_ingest.records import Table
+from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted, on_signals, signals_held
 from airflow_provider_ingest.staging import StagedFileWriter
 
 RECORDS = 500_000
@@ -126,3 +128,39 @@ def test_a_spill_folder_left_by_a_killed_process_is_removed_by_the_next_stage(tm
         assert not orphan.exists() and live.exists()
     finally:
         stage.close()
+
+
+@pytest.mark.parametrize("repeat", [True, False])
+def test_a_signal_after_the_first_raises_again_only_with_repeat(repeat: bool) -> None:
+    """The CLI's run: a second Ctrl-C cuts a slow clean-up short. A ``--workers`` part: the parent's SIGTERM after
+    the Ctrl-C that reached every process must not cut its clean-up short."""
+    interruption = Interruption()
+    cleaned = False
+    with pytest.raises(RunInterrupted) as stopped, on_signals(interruption, repeat=repeat):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises before this ends
+        finally:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                cleaned = True
+            except RunInterrupted as again:
+                assert again.signum == signal.SIGTERM
+                raise
+    assert stopped.value.signum == (signal.SIGTERM if repeat else signal.SIGINT)
+    assert cleaned is not repeat
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back on the way out
+
+
+def test_signals_held_are_handled_once_released() -> None:
+    interruption = Interruption()
+    with pytest.raises(RunInterrupted) as stopped, on_signals(interruption):
+        with signals_held():
+            # to this thread: the test session has other threads, which may take a signal sent to the process
+            # (``run --workers`` holds them with none running)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+            time.sleep(0.05)
+            held = interruption.signum is None  # not handled yet: still blocked
+        time.sleep(5)  # handled on the way out of the block, before this ends
+    assert held and stopped.value.signum == signal.SIGTERM

@@ -30,6 +30,7 @@ from airflow_provider_ingest.errors import IncompleteRunError
 from airflow_provider_ingest.partitions import Part, Unit, balance, plan
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.run import run_workflow
+from airflow_provider_ingest.run.interrupt import signals_held
 from airflow_provider_ingest.run.partitioned import _part, _portable
 from airflow_provider_ingest.run.steps import plan_partitions
 from airflow_provider_ingest.sources.sql.partitions import scoped_filter
@@ -397,7 +398,8 @@ def test_a_part_that_fails_outside_its_run_sends_its_error_back(tmp_path: Path) 
     cannot cross processes goes as its text."""
     receiver, sender = multiprocessing.Pipe(duplex=False)
     part = Part("schema", 0, 1, ("alpha",), excluded=())
-    _part(str(tmp_path / "broken.yaml"), "source: [", "r/part-0", part, sender)
+    with signals_held():  # as from the fork: the part releases them, and holds them again for its outcome
+        _part(str(tmp_path / "broken.yaml"), "source: [", "r/part-0", part, sender)
     kind, error = receiver.recv()
     assert kind == "error" and isinstance(error, WorkflowFileError)
     assert str(error).startswith(f"{tmp_path / 'broken.yaml'}:2:1: invalid YAML")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 from collections.abc import Iterator
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""The signals that stop a run."""
 
 
 class RunInterrupted(BaseException):
@@ -38,24 +40,48 @@ class Interruption:
 
 
 @contextlib.contextmanager
-def on_signals(interruption: Interruption) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM request a stop and raise :class:`RunInterrupted` where the run is; a signal
-    once a stop was requested is not raised again, so that the stopping run's clean-up finishes (a second Ctrl-C, or
-    the SIGTERM a ``--workers`` parent sends its workers after the Ctrl-C that reached them all)."""
-
-    owner = os.getpid()
+def on_signals(interruption: Interruption, *, repeat: bool = True) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM request a stop and raise :class:`RunInterrupted` where the run is. With
+    ``repeat``, each later signal raises again (a second Ctrl-C cuts a slow clean-up short); without, only the
+    first does, so that the stopping run's clean-up finishes (a ``--workers`` part, which gets the parent's SIGTERM
+    after the Ctrl-C that reached every process)."""
 
     def stop(signum: int, frame: object) -> None:
-        if os.getpid() != owner:  # inherited by a process forked meanwhile (a new worker): the signal ends it
-            raise SystemExit(128 + signum)
-        if interruption.signum is not None:
+        if interruption.signum is not None and not repeat:
             return
         interruption.request(signum)
         raise RunInterrupted(signum)
 
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: signal.signal(signum, stop) for signum in SIGNALS}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM wait (blocked in this thread, where the platform can: a process with other
+    threads running must block them there too); they are handled on the way out. A process forked inside starts
+    with them blocked and handles them once it unblocks them (:func:`release`)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def hold() -> None:
+    """Block SIGINT and SIGTERM in this thread (where the platform can), for good."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+
+
+def release() -> None:
+    """Unblock SIGINT and SIGTERM in this thread: any that arrived meanwhile are handled now."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)

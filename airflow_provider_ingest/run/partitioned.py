@@ -12,7 +12,6 @@ import multiprocessing
 import pickle
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -20,7 +19,7 @@ from typing import Any
 
 from airflow_provider_ingest.errors import IncompleteRunError
 from airflow_provider_ingest.partitions import Part
-from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted, on_signals
+from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted, hold, on_signals, release, signals_held
 from airflow_provider_ingest.run.lifecycle import RunResult
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.run.steps import plan_partitions, run_merge, run_part, workflow_context
@@ -83,7 +82,9 @@ def _in_workers(
     workflow: LoadedWorkflow, run_id: str, parts: list[Part], workers: int, interruption: Interruption
 ) -> list[dict[str, Any]]:
     """Each part's status data, each part run in a process of its own, at most ``workers`` at a time. A stop
-    request stops them (each part's files are written only when it completes, so nothing is committed).
+    request stops them (each part's files are written only when it completes, so nothing is committed); one that
+    comes while a process starts waits until that process is among those stopped. A part killed outright (by the
+    grace period's end, or by anything else) leaves no temporary file: they are removed here.
 
     Each process hands its outcome back over a pipe of its own: nothing is shared between processes (a pool's
     queues are, and a worker stopped while holding their lock would hang the run). On Linux the processes are
@@ -98,12 +99,15 @@ def _in_workers(
         while waiting or running:
             while waiting and len(running) < workers:
                 part = waiting.pop(0)
-                receiver, sender = context.Pipe(duplex=False)
-                arguments = (str(workflow.path), workflow.document.text, f"{run_id}/part-{part.index}", part, sender)
-                process = context.Process(target=_part, args=arguments, name=f"ingest-{part.label}", daemon=True)
-                process.start()
-                sender.close()
-                running[part.index] = (process, receiver)
+                with signals_held():  # a stop is handled once the process is in ``running``, to be stopped too
+                    receiver, sender = context.Pipe(duplex=False)
+                    arguments = (str(workflow.path), workflow.document.text, f"{run_id}/part-{part.index}", part)
+                    process = context.Process(
+                        target=_part, args=(*arguments, sender), name=f"ingest-{part.label}", daemon=True
+                    )
+                    process.start()
+                    sender.close()
+                    running[part.index] = (process, receiver)
             wait([receiver for _, receiver in running.values()], timeout=POLL_SECONDS)
             interruption.check()
             for index, (process, receiver) in list(running.items()):
@@ -111,7 +115,7 @@ def _in_workers(
                     continue
                 try:
                     kind, value = receiver.recv()
-                except EOFError:  # the process ended without a word: killed (SIGKILL, out of memory) or crashed
+                except (EOFError, OSError):  # the process ended without a whole word: killed (out of memory), crashed
                     _discard_partials(workflow, f"{run_id}/part-{index}")
                     message = f"{parts[index].label}: its worker process ended without finishing the part"
                     raise IncompleteRunError(message) from None
@@ -120,7 +124,8 @@ def _in_workers(
                 process.join()
                 del running[index]
     finally:
-        _stop(process for process, _ in running.values())
+        for index in _stop(running):
+            _discard_partials(workflow, f"{run_id}/part-{index}")
     return [outcomes[part.index] for part in parts]
 
 
@@ -143,34 +148,44 @@ def _outcome(kind: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _stop(processes: Iterable[BaseProcess]) -> None:
-    """Stop the parts still running (SIGTERM, then SIGKILL after a grace period) and wait for their processes."""
-    processes = list(processes)
-    for process in processes:
+def _stop(running: dict[int, tuple[BaseProcess, Connection]]) -> list[int]:
+    """Stop the parts still running (SIGTERM, then SIGKILL after a grace period) and wait for their processes;
+    the parts that had to be killed."""
+    for process, _ in running.values():
         process.terminate()
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for process in processes:
+    killed = []
+    for index, (process, receiver) in running.items():
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
             process.join()
+            killed.append(index)
+        receiver.close()
+    return killed
 
 
 def _part(path: str, text: str, run_id: str, part: Part, sender: Connection) -> None:
     """In a process of its own: run one part of the workflow (read from its text, as the parent read it) and send
-    back its status data, or that a signal stopped it, or the error that ended it."""
+    back its status data, or that a signal stopped it, or the error that ended it. SIGINT and SIGTERM are held from
+    the fork (see :func:`_in_workers`) until they stop the part, and again once its outcome is known, so that it
+    goes whole: the process ends right after."""
     from airflow_provider_ingest.run.status import status_data
 
     interruption = Interruption()
     outcome: tuple[str, Any]
-    try:
-        with on_signals(interruption):
-            result = run_part(load_workflow(path, text), part, run_id=run_id, interruption=interruption)
-        outcome = ("done", status_data(result))
-    except RunInterrupted as stop:
-        outcome = ("stopped", stop.signum)
-    except Exception as error:
-        outcome = ("error", _portable(error))
+    with on_signals(interruption, repeat=False):
+        try:
+            release()
+            try:
+                result = run_part(load_workflow(path, text), part, run_id=run_id, interruption=interruption)
+                outcome = ("done", status_data(result))
+            except Exception as error:
+                outcome = ("error", _portable(error))
+            hold()
+        except RunInterrupted as stop:
+            hold()
+            outcome = ("stopped", stop.signum)
     with sender:
         sender.send(outcome)
 

@@ -1,23 +1,34 @@
-"""The test session's own Airflow home in the temporary folder, and the clean-up of those a killed session left."""
+"""The test session's own Airflow home in the temporary folder, and the clean-up of those a killed session left.
+
+A session holds a lock on its home's owner file for as long as it runs (the lock goes with its process, however
+it ends); a home whose owner file nobody holds a lock on belongs to a session that is gone. A lock, not a process
+id: ids are reused, and sessions in other PID namespaces (containers sharing ``/tmp``) see each other's as dead.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import IO
 
 PREFIX = "ingest-tests-airflow-"
-OWNER = "owner.pid"
-"""The file in a home naming the process of the session that made it."""
+OWNER = "owner.lock"
+"""The file in a home that its session holds a lock on."""
 
 
-def make_home(folder: str | None = None) -> Path:
-    """A new Airflow home for this session, marked with this process's id; first, homes whose session is gone."""
+def make_home(folder: str | None = None) -> tuple[Path, IO[str]]:
+    """A new Airflow home for this session, and its owner file, locked (keep it open for the session); first, the
+    homes of sessions that are gone are removed."""
     remove_abandoned(folder)
     home = Path(tempfile.mkdtemp(prefix=PREFIX, dir=folder))
-    (home / OWNER).write_text(str(os.getpid()))
-    return home
+    owner = open(home / OWNER, "w")
+    fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    owner.write(f"{os.getpid()}\n")
+    owner.flush()
+    return home, owner
 
 
 def remove_abandoned(folder: str | None = None) -> list[Path]:
@@ -26,20 +37,15 @@ def remove_abandoned(folder: str | None = None) -> list[Path]:
     removed = []
     for home in Path(folder or tempfile.gettempdir()).glob(PREFIX + "*"):
         try:
-            owner = int((home / OWNER).read_text())
-        except (OSError, ValueError):
+            owner = open(home / OWNER)
+        except OSError:
             continue
-        if not _alive(owner):
+        with owner:
+            try:
+                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held: its session is running
+                continue
             shutil.rmtree(home, ignore_errors=True)
+        if not home.exists():
             removed.append(home)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
