@@ -131,12 +131,9 @@ def _in_workers(
 
 def _discard_partials(workflow: LoadedWorkflow, run_id: str) -> None:
     """The temporary files of a part whose process was killed outright (it could not remove its own)."""
-    folder = workflow_context(workflow, run_id).staging_uri()
-    root = paths.local_path(folder) if paths.is_local(folder) else paths.object_path(folder)
-    if root.is_dir():
-        for item in list(root.rglob("*")):
-            if paths.is_partial(item.name):
-                paths.remove(str(item))
+    for uri in paths.files_under(workflow_context(workflow, run_id).staging_uri()):
+        if paths.is_partial(uri.rsplit("/", 1)[-1]):
+            paths.remove(uri)
 
 
 def _outcome(kind: str, value: Any) -> dict[str, Any]:

@@ -222,6 +222,14 @@ def _mark_run_folder(uri: str) -> None:
             remote.write_bytes(_MARKER_TEXT)
 
 
+def files_under(uri: str) -> list[str]:
+    """Every file under a folder, at any depth; locally, symbolic links are listed, never followed."""
+    if is_local(uri):
+        return [os.path.join(folder, name) for folder, _, names in os.walk(local_path(uri)) for name in names]
+    root = object_path(uri)
+    return [str(item) for item in root.rglob("*") if item.is_file()] if root.is_dir() else []
+
+
 def remove(uri: str) -> None:
     """Delete one file, if it exists."""
     if is_local(uri):

@@ -80,12 +80,7 @@ def _local_run_folders(root: Path) -> list[tuple[str, list[tuple[str, float]]]]:
         marker = os.path.join(run, paths.RUN_MARKER)
         if os.path.islink(marker) or not os.path.isfile(marker):
             continue
-        files = []
-        for folder, _, names in os.walk(run):  # symbolic links are listed, never followed
-            for name in names:
-                path = os.path.join(folder, name)
-                files.append((path, os.lstat(path).st_mtime))
-        found.append((run, files))
+        found.append((run, [(path, os.lstat(path).st_mtime) for path in paths.files_under(run)]))
     return found
 
 
