@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.airflow_processes import AirflowProcesses
+from support.airflow_processes import AirflowProcesses, group_processes
 from support.catalogs import postgres_database
 from support.dags import LOADER, dag_bag, mapped_xcoms, run_dag, task_states, xcoms
 
@@ -332,7 +332,7 @@ def assert_nothing_committed(tmp_path: Path, process: subprocess.Popen[str]) -> 
     assert not list(parts.rglob("staged.jsonl")) and not list(parts.rglob("output.jsonl"))
     assert [p.name for p in tmp_path.rglob("*") if ".partial" in p.name] == []
     assert list((tmp_path / "tmp").iterdir()) == []
-    assert session_processes(process.pid) == []
+    assert group_left(process.pid) == []
 
 
 @pytest.mark.parametrize(
@@ -366,7 +366,7 @@ def test_a_worker_stopped_or_killed_alone_ends_the_run_without_committing(
     """A part's process stopped on its own (SIGTERM) stops the run as a stop of the run would; one killed
     (SIGKILL: out of memory, say) fails it, naming the part. Neither hangs the run or commits anything."""
     process, _, _ = slow_workers_run(tmp_path, catalog)
-    workers = [pid for pid in session_processes(process.pid, wait=0) if pid != process.pid]
+    workers = [pid for pid in group_processes(process.pid) if pid != process.pid]
     assert workers, "no worker process is running"
     os.kill(workers[0], signum)
     stdout, stderr = process.communicate(timeout=60)
@@ -413,19 +413,13 @@ def test_a_part_that_fails_outside_its_run_sends_its_error_back(tmp_path: Path) 
         assert str(carried) == f"{type(wrong).__name__}: the catalog went away"
 
 
-def session_processes(session: int, wait: float = 10.0) -> list[int]:
-    """The processes still in a session after ``wait`` seconds at most (the stopped run's, and its workers')."""
+def group_left(group: int, wait: float = 10.0) -> list[int]:
+    """The processes still in a process group after ``wait`` seconds at most (the stopped run's, and its
+    workers', which it forked into its group)."""
     deadline = time.monotonic() + wait
-    while True:
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[3]) == session and fields[0] != "Z":
-                    alive.append(int(stat.parent.name))
-        if not alive or time.monotonic() > deadline:
-            return alive
+    while (alive := group_processes(group)) and time.monotonic() < deadline:
         time.sleep(0.1)
+    return alive
 
 
 # --- under the scheduler --------------------------------------------------------------------------------------

@@ -126,32 +126,30 @@ def test_the_staging_root_of_a_workflow_file_may_name_environment_variables(
     assert workflow_context(load_workflow(write(tmp_path, text))).staging_root == str(tmp_path / "shared" / "x")
 
 
-def test_an_unset_variable_in_the_staging_root_is_a_problem_at_its_place_in_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        (
+            "source: {type: file, config: {path: in.jsonl}}\nsink: {type: console}\n"
+            "workflow:\n  staging_root: /data/${INGEST_TEST_UNSET}\n",
+            "4:23: workflow.staging_root",
+        ),
+        (
+            "source:\n  type: file\n  config: {path: in.jsonl}\nsink:\n  type: file\n  config:\n"
+            "    path: out/${INGEST_TEST_UNSET}.jsonl\n",
+            "7:15: sink.config.path",
+        ),
+    ],
+    ids=["staging root", "component setting"],
+)
+def test_an_unset_variable_is_a_problem_at_its_place_in_the_file(
+    text: str, place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("INGEST_TEST_UNSET", raising=False)
-    path = write(
-        tmp_path,
-        "source: {type: file, config: {path: in.jsonl}}\nsink: {type: console}\n"
-        "workflow:\n  staging_root: /data/${INGEST_TEST_UNSET}\n",
-    )
+    path = write(tmp_path, text)
     with pytest.raises(WorkflowFileError) as raised:
         run_workflow(load_workflow(path))
-    assert str(raised.value) == f"{path}:4:23: workflow.staging_root: environment variable INGEST_TEST_UNSET is not set"
-
-
-def test_an_unset_variable_in_a_component_setting_is_a_problem_at_its_place_in_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("INGEST_TEST_UNSET", raising=False)
-    path = write(
-        tmp_path,
-        "source:\n  type: file\n  config: {path: in.jsonl}\nsink:\n  type: file\n  config:\n"
-        "    path: out/${INGEST_TEST_UNSET}.jsonl\n",
-    )
-    with pytest.raises(WorkflowFileError) as raised:
-        run_workflow(load_workflow(path))
-    assert str(raised.value) == f"{path}:7:15: sink.config.path: environment variable INGEST_TEST_UNSET is not set"
+    assert str(raised.value) == f"{path}:{place}: environment variable INGEST_TEST_UNSET is not set"
     assert not (tmp_path / "staging").exists(), "nothing ran"
 
 

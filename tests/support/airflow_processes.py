@@ -300,19 +300,24 @@ class AirflowProcesses:
 
 
 def group_running(process: subprocess.Popen[bytes]) -> bool:
-    """Whether a process of ``process``'s group still runs; reaps ``process`` when it has exited. Zombies do not
-    count: an orphan's is reaped by init, which on some machines (a container's) never does."""
+    """Whether a process of ``process``'s group still runs; reaps ``process`` when it has exited."""
     process.poll()
-    proc = Path("/proc")
-    if not proc.is_dir():  # no procfs: a zombie counts
+    if not Path("/proc").is_dir():  # no procfs: a zombie counts
         try:
             os.killpg(process.pid, 0)
         except ProcessLookupError:
             return False
         return True
-    for stat in proc.glob("[0-9]*/stat"):
+    return bool(group_processes(process.pid))
+
+
+def group_processes(group: int) -> list[int]:
+    """The processes of a process group that still run (from procfs). Zombies do not count: an orphan's is reaped
+    by init, which on some machines (a container's) never does."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            state, _parent, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-            if int(group) == process.pid and state != "Z":
-                return True
-    return False
+            state, _parent, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            if int(pgrp) == group and state != "Z":
+                found.append(int(stat.parent.name))
+    return found
