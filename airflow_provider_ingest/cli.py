@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from airflow_provider_ingest.errors import IngestError
+    from airflow_provider_ingest.terminal import printable
     from airflow_provider_ingest.workflow.loader import load_workflow
 
     failed = 0
@@ -89,26 +90,31 @@ def _validate(args: argparse.Namespace) -> int:
             workflow = load_workflow(path)
         except IngestError as error:
             failed += 1
-            print(error, file=sys.stderr)
+            _print_error(error)
         except OSError as error:
             failed += 1
-            print(f"{path}: {error.strerror or error}", file=sys.stderr)
+            _print_error(f"{path}: {error.strerror or error}")
         else:
             print(f"{path}: ok")
             for warning in workflow.warnings:
-                print(f"{warning.file}:{warning.line}:{warning.column}: warning: {warning.field}: {warning.message}")
+                print(
+                    printable(
+                        f"{warning.file}:{warning.line}:{warning.column}: warning: {warning.field}: {warning.message}"
+                    )
+                )
     return 1 if failed else 0
 
 
 def _test_connection(args: argparse.Namespace) -> int:
     from airflow_provider_ingest.errors import IngestError
     from airflow_provider_ingest.run.connections import check_connections, check_lines
+    from airflow_provider_ingest.terminal import printable
     from airflow_provider_ingest.workflow.loader import load_workflow
 
     try:
         workflow = load_workflow(args.file)
     except (IngestError, OSError) as error:
-        print(error, file=sys.stderr)
+        _print_error(error)
         return 1
     components = [(role, spec) for role, _, spec in workflow.spec.components()]
     folder = workflow.path.parent.resolve()
@@ -118,8 +124,15 @@ def _test_connection(args: argparse.Namespace) -> int:
         print("\ntest-connection stopped (SIGINT)", file=sys.stderr)
         return 130
     for line in check_lines(checks):
-        print(line)
+        print(printable(line))
     return 0 if all(check.ok for check in checks) else 1
+
+
+def _print_error(error: object) -> None:
+    """An error on standard error, each of its lines one line whatever the names in it hold."""
+    from airflow_provider_ingest.terminal import printable_lines
+
+    print(printable_lines(str(error)), file=sys.stderr)
 
 
 def _count(text: str) -> int:
@@ -159,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
             run = run_workflow if args.workers is None else functools.partial(run_partitioned, workers=args.workers)
             result = run(workflow, run_id=args.run_id, progress=progress, interruption=interruption)
     except (IngestError, OSError) as error:
-        print(error, file=sys.stderr)
+        _print_error(error)
         return 1
     except (RunInterrupted, KeyboardInterrupt) as stop:
         code = stop.exit_code if isinstance(stop, RunInterrupted) else 130

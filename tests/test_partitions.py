@@ -252,6 +252,36 @@ def test_run_with_workers_stages_what_the_unpartitioned_run_stages(
     assert [path.parent.name for path in outputs] == ["part-0", "part-1", "part-2"]
 
 
+def test_run_with_workers_prints_the_parts_console_lines_whole(tmp_path: Path, postgres_url: str) -> None:
+    """Parts printing at once to one pipe (a console sink) never cut each other's lines: each part's standard output
+    is written a line at a time (it was written in 8 KiB blocks, cut anywhere). A slow processor keeps both parts
+    printing at once."""
+    long = "x" * 60
+    sql = ";\n".join(
+        f"CREATE SCHEMA IF NOT EXISTS s{schema}; CREATE TABLE s{schema}.t{table:03d}_{long} (id integer)"
+        for schema in range(2)
+        for table in range(150)
+    )
+    with postgres_database(postgres_url, sql) as url:
+        path = tmp_path / "wide.yaml"
+        path.write_text(
+            f"source: {{type: sql, config: {{url: '{url}', service_name: pg}}}}\n"
+            "processors: [{type: 'support.components:SlowProcessor', config: {seconds_each: 0.002}}]\n"
+            "sink: {type: console}\n"
+            f"workflow: {{staging_root: '{tmp_path / 'staging'}'}}\n"
+        )
+        command = [str(Path(sys.executable).parent / "airflow-ingest"), "run", "--quiet", str(path)]
+        environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+        serial = subprocess.run(command, env=environment, capture_output=True, text=True, check=True).stdout
+        parallel = subprocess.run(
+            [*command, "--workers", "2"], env=environment, capture_output=True, text=True, check=True
+        ).stdout
+    printed = [line for line in serial.splitlines() if line.startswith(("table ", "database"))]
+    assert len(printed) == 2 + 3 + 300  # the service, the database, the schemas (public too) and their tables
+    in_parts = [line for line in parallel.splitlines() if not line.startswith(("part ", "  "))]
+    assert sorted(in_parts) == sorted(printed + printed[:2])  # each part prints the service and the database
+
+
 def failing_workflow(url: str, out: Path, *, failing_attempts: int, retries: int) -> str:
     """The workflow, its processors refusing every record of schema gamma in the first ``failing_attempts``
     attempts, and every component required to succeed whole."""

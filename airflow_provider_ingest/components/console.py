@@ -1,4 +1,4 @@
-"""The console sink: one readable line per record."""
+"""The console sink: one readable line per record, whatever the names in it hold."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TextIO
 
 from airflow_provider_ingest.api import ComponentConfig, Sink
 from airflow_provider_ingest.records import Entity, Lineage, Query, Record, Table, TableUsage
+from airflow_provider_ingest.terminal import printable
 
 
 class ConsoleSinkConfig(ComponentConfig):
@@ -41,11 +42,12 @@ def _count(number: int, one: str, many: str | None = None) -> str:
 
 
 class ConsoleSink(Sink):
-    """Prints each record on one line to standard output."""
+    """Prints each record on one line to standard output (a name's control characters escaped)."""
 
     type_name = "console"
     config_class = ConsoleSinkConfig
     stream: TextIO | None = None
 
     def write(self, record: Record) -> None:
-        print(describe(record), file=self.stream or sys.stdout)
+        """The line in one write, so that parts printing at once never cut it (see ``run.partitioned``)."""
+        (self.stream or sys.stdout).write(printable(describe(record)) + "\n")

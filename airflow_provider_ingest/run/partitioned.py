@@ -8,6 +8,7 @@ stage and the bulk sink, once. Each step runs the one run lifecycle; a part's st
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import pickle
 import sys
@@ -166,9 +167,12 @@ def _part(path: str, text: str, run_id: str, part: Part, sender: Connection) -> 
     """In a process of its own: run one part of the workflow (read from its text, as the parent read it) and send
     back its status data, or that a signal stopped it, or the error that ended it. SIGINT and SIGTERM are held from
     the fork (see :func:`_in_workers`) until they stop the part, and again once its outcome is known, so that it
-    goes whole: the process ends right after."""
+    goes whole: the process ends right after. Its standard output is written a line at a time, so that the lines
+    of parts printing at once (a console sink) are never cut into each other."""
     from airflow_provider_ingest.run.status import status_data
 
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     interruption = Interruption()
     outcome: tuple[str, Any]
     with on_signals(interruption, repeat=False):

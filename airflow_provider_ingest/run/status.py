@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_ingest.api.report import Report
+from airflow_provider_ingest.terminal import printable
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.run.lifecycle import RunResult
@@ -44,7 +45,8 @@ def status_rows(result: RunResult) -> list[tuple[str, ...]]:
 
 
 def status_notes(result: RunResult) -> list[str]:
-    """What follows the table: first failures and warnings, counters, the files, and the outcome."""
+    """What follows the table: first failures and warnings, counters, the files, and the outcome; each one line,
+    whatever the names and errors in it hold (see :func:`~airflow_provider_ingest.terminal.printable`)."""
     lines = []
     for report in result.reports:
         for failure in report.failures[:SHOWN_FAILURES]:
@@ -58,7 +60,7 @@ def status_notes(result: RunResult) -> list[str]:
     if result.dead_letter_uri:
         lines.append(f"dead letters: {result.dead_letter_uri}")
     lines.append(outcome(result))
-    return lines
+    return [printable(line) for line in lines]
 
 
 def status_lines(result: RunResult) -> list[str]:

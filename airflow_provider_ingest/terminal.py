@@ -1,0 +1,18 @@
+"""Text shown on a terminal or as a log line: what a database or a file named cannot break the line or steer the
+terminal (escape sequences, line breaks, bidirectional overrides)."""
+
+from __future__ import annotations
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (control characters, line and paragraph separators,
+    format characters such as bidirectional overrides) written as its Python escape: ``\\n``, ``\\x1b``,
+    ``\\u202e``. Printable text, in any script, is returned as it is."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def printable_lines(text: str) -> str:
+    """Each line of a message that may span lines (several problems) made :func:`printable`, its line breaks kept."""
+    return "\n".join(printable(line) for line in text.splitlines())
