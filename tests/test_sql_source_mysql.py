@@ -248,3 +248,64 @@ def test_conn_id(mysql_url: str, mysql_prefix: str, tmp_path: Path, monkeypatch:
     del settings["url"], settings["service_name"]
     records, _ = extract(settings, tmp_path)
     assert [r.fqn for r in records if r.kind == "table"] == [f"ingest_mysql_test.default.{mysql_prefix}shop.orders"]
+
+
+@pytest.fixture
+def odd_databases(mysql_url: str) -> Iterator[str]:
+    """A unique prefix; databases ``<prefix>keys`` (a unique key and a foreign key of one name), and two empty
+    ones whose names hold ``%s`` and ``:x`` (the driver's and SQLAlchemy's parameter syntax)."""
+    import sqlalchemy
+
+    prefix = f"ingest_{uuid.uuid4().hex[:8]}_"
+    names = [f"{prefix}keys", f"{prefix}pct%s:x", f"{prefix}skipped%s"]
+    engine = sqlalchemy.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    statements = [f"CREATE DATABASE `{name}`" for name in names] + [
+        f"CREATE TABLE `{prefix}keys`.base (id int PRIMARY KEY)",
+        f"CREATE TABLE `{prefix}keys`.pair (a int, UNIQUE KEY k (a),"
+        f" CONSTRAINT k FOREIGN KEY (a) REFERENCES `{prefix}keys`.base (id))",
+    ]
+    try:
+        with engine.connect() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement.replace("%", "%%"))
+        yield prefix
+    finally:
+        with engine.connect() as connection:
+            for name in names:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`".replace("%", "%%"))
+        engine.dispose()
+
+
+def test_a_unique_key_and_a_foreign_key_of_one_name_are_two_constraints(
+    mysql_url: str, odd_databases: str, tmp_path: Path
+) -> None:
+    settings = config(mysql_url, odd_databases, table_filter={"include": ["pair"]})
+    settings["schema_filter"] = {"include": [f"{odd_databases}keys"]}
+    records, source = extract(settings, tmp_path)
+    assert source.report.failure_count == 0
+    (pair,) = [record for record in records if record.kind == "table"]
+    assert pair.constraints == [
+        TableConstraint(constraint_type=ConstraintType.UNIQUE, name="k", columns=["a"]),
+        TableConstraint(
+            constraint_type=ConstraintType.FOREIGN_KEY,
+            name="k",
+            columns=["a"],
+            referred_table=f"maria.default.{odd_databases}keys.base",
+            referred_columns=["id"],
+        ),
+    ]
+
+
+def test_empty_databases_named_with_parameter_syntax_are_read_and_only_those_kept_are_probed(
+    mysql_url: str, odd_databases: str, tmp_path: Path
+) -> None:
+    """An empty database is probed with ``USE``: its name quoted whole (it failed every run on the server, even
+    when the filters left it out, because the driver read its ``%s``)."""
+    settings = config(mysql_url, odd_databases)
+    settings["schema_filter"]["exclude"] = [f"{odd_databases}skipped.*"]
+    records, source = extract(settings, tmp_path)
+    assert [record.name for record in records if record.kind == "database_schema"] == [
+        f"{odd_databases}keys",
+        f"{odd_databases}pct%s:x",
+    ]
+    assert source.report.failure_count == 0 and source.report.warning_count == 0

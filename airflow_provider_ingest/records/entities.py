@@ -7,7 +7,7 @@ knows its fully qualified name (:attr:`Entity.fqn`).
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, JsonValue, TypeAdapter, ValidationError, model_validator
 
@@ -195,6 +195,7 @@ KIND_ORDER: dict[str, int] = {
 CATALOG_KINDS = ("database_service", "database", "database_schema", "table")
 
 RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
+RecordT = TypeVar("RecordT", bound=BaseRecord)
 
 
 class RecordError(InputError):
@@ -217,13 +218,23 @@ def record_from_dict(data: object) -> Record:
         raise RecordError(_reason(error)) from None
 
 
+def build_record(model: type[RecordT], fields: dict[str, Any]) -> RecordT:
+    """Validate one record of a known kind from its fields; raise :class:`RecordError` naming each problem's field
+    (``constraints.1: Value error, only a foreign key refers to another table``)."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        raise RecordError(_reason(error, tagged=False)) from None
+
+
 _SHOWN_PROBLEMS = 3
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
-def _reason(error: ValidationError) -> str:
-    """One line naming each problem's field: ``columns.0.data_type: Field required``."""
-    problems = [_problem(item) for item in error.errors(include_url=False)]
+def _reason(error: ValidationError, *, tagged: bool = True) -> str:
+    """One line naming each problem's field: ``columns.0.data_type: Field required``; ``tagged``: the error is the
+    record union's, each place starting with the kind."""
+    problems = [_problem(item, tagged) for item in error.errors(include_url=False)]
     more = len(problems) - _SHOWN_PROBLEMS
     return "; ".join(problems[:_SHOWN_PROBLEMS]) + (f" (and {more} more)" if more > 0 else "")
 
@@ -233,8 +244,8 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _problem(item: Any) -> str:
-    kind, where = item["type"], ".".join(str(part) for part in item["loc"][1:])
+def _problem(item: Any, tagged: bool) -> str:
+    kind, where = item["type"], ".".join(str(part) for part in item["loc"][tagged:])
     if kind == "union_tag_not_found":
         return f"no kind (one of {', '.join(KIND_ORDER)})"
     if kind == "union_tag_invalid":

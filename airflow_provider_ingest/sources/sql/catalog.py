@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_ingest.records import ConstraintType, DataType, Table, TableType, fqn
+from airflow_provider_ingest.records import ConstraintType, DataType, Table, TableType, build_record, fqn
 from airflow_provider_ingest.sources.sql.types import normalize
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class Scope:
     service: str
     database: str
     row_counts: bool = False
+    wants: Callable[[str], bool] = lambda schema: True
+    """Whether the run reads a schema (its filters keep it): a reader probes no other one."""
 
 
 class Catalog(ABC):
@@ -131,7 +133,7 @@ class Catalog(ABC):
         row_count: float | None = None,
     ) -> Table:
         """A table record from the dicts :func:`column` and :func:`constraint` make (validated at once, as
-        untrusted input: an empty name or a negative count fails the table alone)."""
+        untrusted input: an empty name or a negative count fails the table alone, the error naming the field)."""
         fields: dict[str, Any] = {
             "service": self.scope.service,
             "database": self.scope.database,
@@ -147,7 +149,7 @@ class Catalog(ABC):
             fields["view_definition"] = view_definition
         if self.scope.row_counts and table_type is not TableType.VIEW and row_count is not None and row_count >= 0:
             fields["row_count"] = int(row_count)
-        return Table.model_validate(fields)
+        return build_record(Table, fields)
 
 
 def column(

@@ -66,17 +66,25 @@ class MysqlCatalog(Catalog):
     system_schemas = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
 
     def schemas(self) -> list[SchemaInfo]:
-        """The databases the user sees. One without a visible table is probed: to a user with SHOW DATABASES
-        the server lists a database the user has no privilege on, and hides its tables."""
+        """The databases the user sees. One the run wants without a visible table is probed: to a user with SHOW
+        DATABASES the server lists a database the user has no privilege on, and hides its tables."""
         return [
-            SchemaInfo(name, None, count, None if count or self.is_system(name) or self._may_use(name) else "SELECT")
+            SchemaInfo(name, None, count, "SELECT" if self._hidden(name, count) else None)
             for name, count in self.rows(SCHEMAS)
         ]
 
+    def _hidden(self, schema: str, count: int) -> bool:
+        """Whether a database the run wants lists no table because the user may not use it."""
+        return not count and not self.is_system(schema) and self.scope.wants(schema) and not self._may_use(schema)
+
     def _may_use(self, schema: str) -> bool:
-        """Whether the user has any privilege on a database: ``USE`` it (error 1044 if not)."""
+        """Whether the user has any privilege on a database: ``USE`` it (error 1044 if not). The name is quoted
+        for the server, and its ``%`` and ``:`` kept from the driver's and SQLAlchemy's parameter syntax."""
+        from sqlalchemy import text
+
+        quoted = "`" + schema.replace("`", "``").replace(":", "\\:") + "`"
         try:
-            self.connection.exec_driver_sql(f"USE `{schema.replace('`', '``')}`")
+            self.connection.execute(text(f"USE {quoted}"))
         except Exception as error:
             if mysql_code(error) == ACCESS_DENIED:
                 return False
@@ -124,11 +132,11 @@ class MysqlCatalog(Catalog):
             )
             for _, _, column_name, number, raw_type, nullable, default, column_comment in column_rows
         ]
-        keys: dict[str, dict[str, Any]] = {}
+        keys: dict[tuple[str, str], dict[str, Any]] = {}  # by name and kind: a unique and a foreign key may share one
         for _, _, key_name, key_kind, column_name, ref_schema, ref_table, ref_column in key_rows:
             foreign = key_kind == "FOREIGN KEY"
             key = keys.setdefault(
-                key_name,
+                (key_name, key_kind),
                 constraint(
                     CONSTRAINT_TYPES[key_kind], key_name, [], self.referred(ref_schema, ref_table) if foreign else None
                 ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import string
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -158,7 +159,7 @@ class SqlSource(Source):
             if not self._kept(self.config.database_filter, name) or not may_connect:
                 continue
             session = self.session if url == self.url else self._session(self._engine(url))
-            scope = Scope(self.service, name)
+            scope = Scope(self.service, name, wants=partial(self._schema_wanted, name))
             try:
                 listed = session.run(
                     f"listing the schemas of database {name!r}",
@@ -168,7 +169,7 @@ class SqlSource(Source):
                 if session is not self.session:
                     session.close()
                     session.engine.dispose()
-            kept = [schema for schema in listed if self._schema_kept(scope, schema)]
+            kept = [schema for schema in listed if scope.wants(schema.name)]
             if by == "database":
                 key = self._key(name)
                 relations[key] = sum(schema.relations for schema in kept)
@@ -278,7 +279,12 @@ class SqlSource(Source):
         """One database's records. A connection lost past the retries fails the step, and each schema not
         read yet is dead-lettered first, as itself and its relations, so the dead letters say what is missing."""
         session = self.session if url == self.url else self._session(self._engine(url))
-        scope = Scope(self.service, name, row_counts=self.config.include_row_counts)
+        scope = Scope(
+            self.service,
+            name,
+            row_counts=self.config.include_row_counts,
+            wants=partial(self._schema_wanted, name),
+        )
         try:
             yield Database(service=self.service, name=name, description=comment or None)
             listed = session.run(
@@ -330,14 +336,15 @@ class SqlSource(Source):
         return self.catalog_class(connection, scope)
 
     def _keep_schema(self, scope: Scope, schema: SchemaInfo) -> bool:
-        if not self._schema_kept(scope, schema):
+        if not scope.wants(schema.name):
             self.report.filtered += self._speaks_for_all("schema")
             return False
         return self._in_part("schema", scope.database, schema.name)
 
-    def _schema_kept(self, scope: Scope, schema: SchemaInfo) -> bool:
-        return self._kept(self.config.schema_filter, scope.database, schema.name) and (
-            self.config.include_system_schemas or not self.catalog_class.is_system(schema.name)
+    def _schema_wanted(self, database: str, schema: str) -> bool:
+        """Whether the filters keep a schema of a database (system schemas only with include_system_schemas)."""
+        return self._kept(self.config.schema_filter, database, schema) and (
+            self.config.include_system_schemas or not self.catalog_class.is_system(schema)
         )
 
     def _readable(self, scope: Scope, schema: SchemaInfo) -> bool:
@@ -399,7 +406,7 @@ class SqlSource(Source):
                         self._sample(session, table, item)
                     except SqlUnavailableError as error:
                         for unread in items[position:]:
-                            where = fqn.build(*record.name_parts, unread.name)
+                            where = table_fqn(record, unread.name)
                             self.fail(f"cannot read {unread.name!r}: the step stopped: {error}", fqn=where)
                         raise
                 yield table
@@ -433,7 +440,7 @@ class SqlSource(Source):
                 return item.build()
             except Exception as error:  # a record that does not validate fails alone
                 item = Unreadable(item.name, error_text(error))
-        self.fail(f"cannot read {item.name!r}: {self._text(item.error)}", fqn=fqn.build(*schema.name_parts, item.name))
+        self.fail(f"cannot read {item.name!r}: {self._text(item.error)}", fqn=table_fqn(schema, item.name))
         return None
 
     def _sample(self, session: Session, table: Table, item: Pending) -> None:
@@ -492,6 +499,12 @@ class SqlSource(Source):
         """An error's message with every password removed: the URL's, and every secret the run resolved."""
         secrets = [*self.context.secrets, self.config.password or ""]
         return scrub(error if isinstance(error, str) else error_text(error), getattr(self, "url", None), secrets)
+
+
+def table_fqn(schema: DatabaseSchema, name: str) -> str:
+    """The FQN a failure names a table by: its schema's when its name is empty (SQLite allows ``""``), since no
+    FQN part may be."""
+    return fqn.build(*schema.name_parts, name) if name else schema.fqn
 
 
 def describe(name: str, patterns: NamePatterns) -> str:
