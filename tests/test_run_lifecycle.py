@@ -3,6 +3,7 @@ component's report (the failure and warning samples, the counters, the summary s
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -13,11 +14,12 @@ import pytest
 from airflow_provider_ingest.api import BulkSink, RunContext, Sink, Source, Stage
 from airflow_provider_ingest.api.report import SAMPLE_LIMIT, Failure, Report
 from airflow_provider_ingest.errors import InputError, ServiceError
-from airflow_provider_ingest.records import Record, Table
-from airflow_provider_ingest.run import Interruption, RunInterrupted, RunResult, run_task, task_context
+from airflow_provider_ingest.records import Record, Table, dump_record
+from airflow_provider_ingest.run import Interruption, RunInterrupted, RunResult, run_task, run_workflow, task_context
 from airflow_provider_ingest.run.lifecycle import Step, execute
 from airflow_provider_ingest.run.steps import MissingInputError
-from airflow_provider_ingest.staging import StagedFileWriter, read_records
+from airflow_provider_ingest.staging import StagedFileWriter, read_dead_letters, read_records
+from airflow_provider_ingest.workflow.loader import load_workflow
 
 
 def report(component: str, records: int = 0, failures: int = 0) -> Report:
@@ -365,11 +367,33 @@ def test_a_complete_step_tells_each_component_last_of_all(tmp_path: Path) -> Non
     assert result.output_uri == result.staged_uri == str(tmp_path / "w/r/staged.jsonl")
 
 
-def test_a_step_below_the_threshold_keeps_no_state(tmp_path: Path) -> None:
+def test_a_step_below_the_threshold_keeps_no_state_and_commits_and_publishes_nothing(tmp_path: Path) -> None:
+    """Judged once every record went through, before the sinks flush and the stage commits: a run below the
+    threshold stages and publishes nothing (it published, then said it failed)."""
     step, context, events = step_of(tmp_path, "t0", "t1", refuse=("t1",))
     result = execute(step, context, threshold=90)
     assert result.below_threshold == ["sink:Refusing"] and result.error is None
-    assert not [event for event in events.seen if event.endswith("succeeded")]
+    assert events.seen == ["write t0", "sink close", "source close"]
+    assert result.staged_uri is None and result.output_uri is None
+    assert [letter.fqn for letter in read_dead_letters(result.dead_letter_uri)] == ["s.d.sc.t1"]
+
+
+def test_a_run_below_the_threshold_writes_no_file_and_publishes_nothing(tmp_path: Path) -> None:
+    lines = [dump_record(Table(service="s", database="d", database_schema="sc", name=f"t{i}")) for i in range(4)]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\nnot a record\n")
+    for sink, bulk in ((("file", "out.jsonl"), None), (("console", None), ("file", "published.jsonl"))):
+        workflow = {
+            "source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}},
+            "sink": {"type": sink[0], "config": {"path": sink[1]} if sink[1] else {}},
+            "workflow": {"staging_root": "staging", "success_threshold": 90},
+        }
+        if bulk is not None:
+            workflow |= {"stage": {"type": "file"}, "bulk_sink": {"type": bulk[0], "config": {"path": bulk[1]}}}
+        (tmp_path / "flow.yaml").write_text(json.dumps(workflow))
+        result = run_workflow(load_workflow(tmp_path / "flow.yaml"))
+        assert result.below_threshold == ["source:file"] and result.staged_uri is None
+        assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "published.jsonl").exists()
+        assert not list((tmp_path / "staging").rglob("staged.jsonl"))
 
 
 def test_a_component_that_cannot_keep_its_state_fails_the_step_and_the_rest_are_not_told(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 ``airflow-ingest run`` runs a whole workflow through it, each Airflow task one component (with the
 reader of its input and the writer of its output). A run ends complete or failed: an exception out of
-a component fails the step, a success rate below the threshold fails it, and an interruption
+a component fails the step, a success rate below the threshold fails it (judged once every record went
+through, before any sink, stage or bulk sink commits: a failed step commits and publishes nothing; then
+again after publishing, for the bulk sink's own failures), and an interruption
 (:class:`~airflow_provider_ingest.run.interrupt.RunInterrupted`) commits nothing and propagates. Only a
 complete run calls each component's ``run_succeeded`` (where a source keeps its watermark), last of all.
 """
@@ -86,12 +88,14 @@ def execute(
                 component.prepare()
             if step.producer is not None:
                 drive(step.producer.records(), step.producer, step.processors, step.ends, interruption)
-            result.staged_uri = finish(step.ends)
-            interruption.check()
-            publish_uri = result.staged_uri or step.publish_uri
-            if step.bulk_sink is not None and publish_uri is not None:
-                step.bulk_sink.publish(publish_uri)
-            interruption.check()
+            if not _below(result.reports, threshold):  # else nothing is committed, staged or published
+                result.staged_uri = finish(step.ends)
+                interruption.check()
+                publish_uri = result.staged_uri or step.publish_uri
+                if step.bulk_sink is not None and publish_uri is not None:
+                    step.bulk_sink.publish(publish_uri)
+                interruption.check()
+                result.output_uri = result.staged_uri or step.output_uri
     except BaseException as error:
         if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
             dead_letters.abort()
@@ -105,12 +109,16 @@ def execute(
         result.error = context.scrub(f"{type(error).__name__}: {error}")
     finally:
         _stop(step)
-    result.output_uri = result.staged_uri or step.output_uri
     result.dead_letter_uri = dead_letters.close()
-    result.below_threshold = [report.component for report in result.reports if report.success_rate < threshold]
+    result.below_threshold = _below(result.reports, threshold)
     if result.success:
         _succeeded(step, context, result)
     return result
+
+
+def _below(reports: list[Report], threshold: float) -> list[str]:
+    """The components whose success rate is below the threshold."""
+    return [report.component for report in reports if report.success_rate < threshold]
 
 
 def _succeeded(step: Step, context: RunContext, result: RunResult) -> None:
