@@ -24,6 +24,11 @@ class Unit:
     relations: int
 
 
+CARRIED_KINDS = frozenset({"database_service", "database"})
+"""Kinds of records every part carries (each part's staged file stands alone, and a sink of each part may need
+them first); the merge keeps them once, and no part counts them toward its success rate."""
+
+
 @dataclass(frozen=True)
 class Part:
     """One part of a partitioned run: the units planned for it; the rest part also reads what is new."""

@@ -31,7 +31,7 @@ from airflow_provider_ingest.partitions import Part, Unit, balance, plan
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.run.interrupt import signals_held
-from airflow_provider_ingest.run.partitioned import _part, _portable
+from airflow_provider_ingest.run.partitioned import _part, _portable, run_partitioned
 from airflow_provider_ingest.run.steps import plan_partitions
 from airflow_provider_ingest.sources.sql.partitions import scoped_filter
 from airflow_provider_ingest.sources.sql.source import SqlSource
@@ -280,6 +280,35 @@ def test_run_with_workers_prints_the_parts_console_lines_whole(tmp_path: Path, p
     assert len(printed) == 2 + 3 + 300  # the service, the database, the schemas (public too) and their tables
     in_parts = [line for line in parallel.splitlines() if not line.startswith(("part ", "  "))]
     assert sorted(in_parts) == sorted(printed + printed[:2])  # each part prints the service and the database
+
+
+def test_no_part_counts_the_service_and_database_records_toward_its_success_rate(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Four schemas, each with one table that fails: 4 of the 10 records fail (60 %), below 70 %. Each part carries
+    the service and the database: counted, a part was at 75 % and the partitioned run published."""
+    sql = ";\n".join(f"CREATE SCHEMA s{n}; CREATE TABLE s{n}.bad (id integer)" for n in range(4))
+    with postgres_database(postgres_url, "DROP SCHEMA public CASCADE;\n" + sql) as url:
+        path = tmp_path / "bad.yaml"
+        path.write_text(
+            f"source: {{type: sql, config: {{url: '{url}', service_name: pg}}}}\n"
+            "processors: [{type: 'support.components:FailNamed', config: {names: [bad]}}]\n"
+            "sink: {type: console}\n"
+            "stage: {type: file}\n"
+            f"bulk_sink: {{type: file, config: {{path: '{tmp_path / 'published.jsonl'}'}}}}\n"
+            f"workflow: {{staging_root: '{tmp_path / 'staging'}', success_threshold: 70}}\n"
+        )
+        workflow = load_workflow(path)
+        serial = run_workflow(workflow)
+        assert serial.below_threshold == ["processor:FailNamed"]
+        parts = run_partitioned(workflow, workers=4)
+    assert len(parts.parts) == 4 and not parts.success and parts.merge is None
+    for result in parts.results:
+        processor = result.reports[1]
+        assert (processor.records, processor.carried, processor.failure_count) == (3, 2, 1)
+        assert processor.success_rate == 50.0 and result.below_threshold == ["processor:FailNamed"]
+    assert not (tmp_path / "published.jsonl").exists()
+    assert not list((tmp_path / "staging").rglob("staged.jsonl"))
 
 
 def failing_workflow(url: str, out: Path, *, failing_attempts: int, retries: int) -> str:

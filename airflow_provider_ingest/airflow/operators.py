@@ -120,12 +120,13 @@ class _IngestOperator(_Interruptible):
         from airflow_provider_ingest.run import run_task, task_context
 
         ti = context["ti"]
+        map_index = ti.map_index if ti.map_index is not None else -1
         with self._no_retry_for_bad_input():
             run_context = task_context(
                 dag_id=ti.dag_id,
                 run_id=ti.run_id,
                 task_id=ti.task_id,
-                map_index=ti.map_index if ti.map_index is not None else -1,
+                map_index=map_index,
                 staging_root=self.staging_root,
                 compression=self.compression,
                 base_dir=str(_folder(self, self.workflow_dir)),
@@ -142,6 +143,7 @@ class _IngestOperator(_Interruptible):
                 interruption=self._start(),
                 on_secret=mask_secret,
                 partition=self._partition(),
+                in_part=map_index >= 0,  # a mapped task runs one part of a partitioned run
             )
         self._conclude(result, context)
         own = next(report for report in result.reports if report.component not in ("input", "output"))

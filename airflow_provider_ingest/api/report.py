@@ -22,6 +22,9 @@ class Report(BaseModel):
 
     component: str
     records: int = 0
+    carried: int = 0
+    """Of ``records``, those every part of a partitioned run carries (the service and database records): counted
+    toward the success rate by no part, so that copies cannot make up for failures."""
     filtered: int = 0
     failure_count: int = 0
     failures: list[Failure] = []
@@ -58,9 +61,10 @@ class Report(BaseModel):
 
     @property
     def success_rate(self) -> float:
-        """Percent of handled records that did not fail; 100 when nothing was handled."""
-        handled = self.records + self.failure_count
-        return 100.0 if handled == 0 else 100.0 * self.records / handled
+        """Percent of handled records (but those carried) that did not fail; 100 when nothing was handled."""
+        succeeded = self.records - self.carried
+        handled = succeeded + self.failure_count
+        return 100.0 if handled == 0 else 100.0 * succeeded / handled
 
     def summary(self) -> dict[str, object]:
         """A small dict for logs and XComs."""

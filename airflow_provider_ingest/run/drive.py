@@ -15,12 +15,14 @@ def drive(
     processors: list[Processor],
     ends: list[Sink | Stage],
     interruption: Interruption,
+    carried: frozenset[str] = frozenset(),
 ) -> None:
-    """Push every record through; a record that fails is counted against the component that failed it.
+    """Push every record through; a record that fails is counted against the component that failed it. Records
+    of the ``carried`` kinds (a part's copies of records every part carries) are also counted as carried.
 
     An exception out of the producer ends the step; it is kept, with its traceback, in the dead letters.
     """
-    push = _pusher(processors, ends)
+    push = _pusher(processors, ends, carried)
     report = producer.report
     iterator = iter(records)
     while True:
@@ -33,6 +35,7 @@ def drive(
             producer.fail(error)
             raise
         report.records += 1
+        report.carried += record.kind in carried
         push(record)
 
 
@@ -47,7 +50,7 @@ def finish(ends: list[Sink | Stage]) -> str | None:
     return staged
 
 
-def _pusher(processors: list[Processor], ends: list[Sink | Stage]) -> Callable[[Record], None]:
+def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: frozenset[str]) -> Callable[[Record], None]:
     writers = [(end, end.write if isinstance(end, Sink) else end.stage) for end in ends]
 
     def to_ends(record: Record) -> None:
@@ -58,6 +61,7 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage]) -> Callable[[
                 end.fail(error, record=record)
             else:
                 end.report.records += 1
+                end.report.carried += record.kind in carried
 
     def through(index: int) -> Callable[[Record], None]:
         if index == len(processors):
@@ -73,6 +77,7 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage]) -> Callable[[
                 processor.fail(error, record=record)
                 return
             processor.report.records += 1
+            processor.report.carried += record.kind in carried
             if not outputs:
                 processor.report.filtered += 1
             for item in outputs:

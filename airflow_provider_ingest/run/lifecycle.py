@@ -37,6 +37,8 @@ class Step:
     """The staged file the bulk sink publishes when no stage in this step writes one."""
     output_uri: str | None = None
     """The staged file a sink of this step writes for the next step (an Airflow task's output)."""
+    carried: frozenset[str] = frozenset()
+    """Kinds of records every part of a partitioned run carries, when the step runs one part (see ``Report``)."""
 
 
 @dataclass
@@ -87,7 +89,7 @@ def execute(
                 closing.callback(_close, component)  # close runs also when prepare raises
                 component.prepare()
             if step.producer is not None:
-                drive(step.producer.records(), step.producer, step.processors, step.ends, interruption)
+                drive(step.producer.records(), step.producer, step.processors, step.ends, interruption, step.carried)
             if not _below(result.reports, threshold):  # else nothing is committed, staged or published
                 result.staged_uri = finish(step.ends)
                 interruption.check()

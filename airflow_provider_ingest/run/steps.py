@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow_provider_ingest.api import BulkSink, Component, Processor, RunContext, Sink, Source, Stage
 from airflow_provider_ingest.errors import ConfigurationError, InputError
-from airflow_provider_ingest.partitions import Part, plan
+from airflow_provider_ingest.partitions import CARRIED_KINDS, Part, plan
 from airflow_provider_ingest.registry import resolve
 from airflow_provider_ingest.run.interrupt import Interruption
 from airflow_provider_ingest.run.lifecycle import RunResult, Step, execute
@@ -129,6 +129,7 @@ def run_part(
         processors=[c for c in components if isinstance(c, Processor)],
         ends=[c for c in components if isinstance(c, Sink)],
         output_uri=output.config.path,  # type: ignore[attr-defined]
+        carried=CARRIED_KINDS,
     )
     return execute(
         step, context, threshold=workflow.spec.workflow.success_threshold, interruption=interruption, progress=progress
@@ -245,9 +246,11 @@ def run_task(
     interruption: Interruption | None = None,
     on_secret: SecretHandler | None = None,
     partition: Part | None = None,
+    in_part: bool = False,
 ) -> RunResult:
     """Run one component over the input staged file, or files in order (the reader's and writer's reports come
-    with its own); a source given a ``partition`` reads only that part.
+    with its own); a source given a ``partition`` reads only that part; ``in_part``: the task runs one part of a
+    partitioned run (a mapped task), whose service and database records are carried (see ``Report.carried``).
 
     The result's ``output_uri`` is the staged file written for the next task, or, for a sink or bulk sink,
     the first place it wrote to (its first asset; None for a sink such as ``console``).
@@ -260,7 +263,8 @@ def run_task(
         if not isinstance(component, Source):
             raise ConfigurationError(f"a {role} is not partitioned: only the source reads a partition")
         component.scope(partition)
-    step = Step(name=f"{role}:{component_type}", components=[component])
+    carried = CARRIED_KINDS if partition is not None or in_part else frozenset()
+    step = Step(name=f"{role}:{component_type}", components=[component], carried=carried)
     if isinstance(component, BulkSink):
         if isinstance(input_uri, list):
             raise InputError(f"a bulk sink publishes one staged file, not {len(input_uri)}")

@@ -274,6 +274,22 @@ class FailSchema(Processor):
         return record
 
 
+class FailNamedConfig(ComponentConfig):
+    names: list[str]
+
+
+class FailNamed(Processor):
+    """Fails every record whose name is in ``names``."""
+
+    config_class = FailNamedConfig
+    config: FailNamedConfig
+
+    def process(self, record: Record) -> Record:
+        if getattr(record, "name", None) in self.config.names:
+            raise ValueError(f"refusing {record.fqn}")
+        return record
+
+
 class DescribeInPlace(Processor):
     """Changes each table where it is (no copy): sets its description and its first column's."""
 
