@@ -289,6 +289,29 @@ def test_no_piece_of_a_raw_password_is_shown_however_the_url_reads(
     assert not [segment for segment, _ in pieces if segment in shown] and last not in shown, shown
 
 
+@settings(max_examples=40, deadline=None)
+@given(pieces=st.lists(st.tuples(SEGMENT, st.sampled_from("@:/%#? +")), min_size=1, max_size=4), last=SEGMENT)
+@example(pieces=[("QXZJ", "#"), ("KWQX", "@"), ("JJQX", ":"), ("XQZJ", "/"), ("QQXZ", "%")], last="ZZJQ")
+def test_no_piece_of_a_password_variable_is_shown_however_the_url_around_it_reads(
+    pieces: list[tuple[str, str]], last: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The password as a variable in the URL's password and again in a parameter (no '&': in a parameter it
+    would end the parameter): the target is scrubbed of the run's secrets before its URL is read (a password
+    holding '@' made the URL unreadable, and the redaction of what looked like its password showed the rest)."""
+    from airflow_provider_ingest.run.connections import check_connections
+    from airflow_provider_ingest.workflow.spec import ComponentSpec
+
+    password = "".join(segment + separator for segment, separator in pieces) + last
+    url = f"postgresql+psycopg2://reader:${{H15_PW}}@127.0.0.1:{closed_port()}/db?options=-c%20x%3D${{H15_PW}}"
+    spec = ComponentSpec(type="sql", config={"url": url, "service_name": "pg"})
+    with mock.patch.dict(os.environ, {"H15_PW": password}):
+        checks = check_connections([("source", spec)], "staging", tmp_path_factory.mktemp("flow"), timeout=10)
+
+    assert checks[0].ok is False
+    shown = f"{checks[0].target} {checks[0].detail}"
+    assert not [segment for segment, _ in pieces if segment in shown] and last not in shown, shown
+
+
 def test_an_unwritable_staging_root_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a_file").write_text("not a folder\n")
     path = workflow(tmp_path, "{sample: shop}")

@@ -80,7 +80,7 @@ def check_connections(
                 continue
             component = instantiate(role, _without_retries(component_class, spec), context)
         except Exception as error:
-            checks.append(_failed(name, _described(spec.config), started, error, context))
+            checks.append(_failed(name, _described(spec.config, context.scrub), started, error, context))
             continue
         finally:
             for secret in context.secrets if on_secret is not None else ():
@@ -90,7 +90,9 @@ def check_connections(
         except Exception as error:
             checks.append(_failed(name, _target(component), started, error, context))
         else:
-            checks.append(Check(name, target, True, time.perf_counter() - started, context.scrub(detail)))
+            checks.append(
+                Check(name, context.scrub(target), True, time.perf_counter() - started, context.scrub(detail))
+            )
     checks.append(_check_staging_root(context, timeout))
     return checks
 
@@ -259,23 +261,24 @@ def _target(component: Any) -> str:
     if url is not None:
         from airflow_provider_ingest.sources.sql.connection import render
 
-        return render(url)
+        return component.context.scrub(render(url))
     path = getattr(component.config, "path", None)
     if isinstance(path, str):
         return redact_url(component.context.resolve_path(path))
-    return _described(component.config.model_dump())
+    return _described(component.config.model_dump(), component.context.scrub)
 
 
-def _described(config: dict[str, Any]) -> str:
-    """A component's target as its settings name it, secrets hidden."""
+def _described(config: dict[str, Any], scrub: Callable[[str], str]) -> str:
+    """A component's target as its settings name it, secrets hidden: the run's secrets first (a URL too odd to
+    parse keeps its password where :func:`redact_url` cannot find it), then any password the URL holds."""
     if config.get("sample"):
         return f"sample database {config['sample']!r}"
     if config.get("conn_id"):
         return f"Airflow connection {config['conn_id']!r}"
     for key in ("url", "server_url"):
         if isinstance(config.get(key), str):
-            return redact_url(config[key])
+            return redact_url(scrub(config[key]))
     hosts = config.get("hosts")
     if isinstance(hosts, list):
-        return ", ".join(redact_url(str(host)) for host in hosts)
+        return ", ".join(redact_url(scrub(str(host))) for host in hosts)
     return "-"
