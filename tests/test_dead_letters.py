@@ -3,12 +3,24 @@ line), and the dead-letter file: created at the first letter, committed on close
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_ingest.errors import ConfigurationError
-from airflow_provider_ingest.records import Table
-from airflow_provider_ingest.staging import DeadLetter, DeadLetterFile, StagedFileReader, read_dead_letters
+from airflow_provider_ingest.records import Table, dump_record
+from airflow_provider_ingest.run import run_workflow
+from airflow_provider_ingest.staging import (
+    DeadLetter,
+    DeadLetterFile,
+    StagedFileReader,
+    read_dead_letters,
+    read_records,
+    stagedfile,
+)
 from airflow_provider_ingest.staging.deadletters import TRACEBACK_FRAMES
+from airflow_provider_ingest.workflow.loader import load_workflow
 
 TABLE = Table(service="s", database="d", database_schema="p", name="orders")
 
@@ -143,3 +155,32 @@ def test_a_dead_letter_file_is_read_back_as_written(tmp_path: Path) -> None:
     letters.close()
 
     assert list(read_dead_letters(uri)) == written
+
+
+def test_a_record_too_large_for_a_staged_line_fails_alone_and_its_letter_keeps_all_but_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record longer than a staged file line may be (64 MiB; 4 KiB here) was written, and every reader then
+    refused the whole file as corrupted; now the writer refuses that record, which fails alone, its dead letter
+    keeping its FQN and error (its JSON would not fit a line either)."""
+    monkeypatch.setattr(stagedfile, "MAX_LINE_BYTES", 4096)
+    tables = [Table(service="s", database="d", database_schema="sc", name=f"t{i}") for i in range(3)]
+    (tmp_path / "in.jsonl").write_text("".join(dump_record(table) + "\n" for table in tables))
+    workflow = {
+        "source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}},
+        "processors": [{"type": "support.components:Pad", "config": {"names": ["t1"], "characters": 5000}}],
+        "sink": {"type": "console"},
+        "stage": {"type": "file"},
+        "workflow": {"staging_root": "staging", "success_threshold": 50},
+    }
+    (tmp_path / "flow.yaml").write_text(json.dumps(workflow))
+    result = run_workflow(load_workflow(tmp_path / "flow.yaml"))
+    assert result.success, result.error
+    stage = next(report for report in result.reports if report.component == "stage:file")
+    assert (stage.records, stage.failure_count) == (2, 1)
+    error = "RecordError: the record is 5,097 bytes of JSON, more than the 4,096 a staged file line holds"
+    assert stage.failures[0].error == error
+    assert [record.name for record in read_records(result.staged_uri)] == ["t0", "t2"]
+    (letter,) = read_dead_letters(result.dead_letter_uri)
+    assert letter.fqn == "s.d.sc.t1" and letter.record is None
+    assert letter.error.startswith(error + " (the record is left out: ")

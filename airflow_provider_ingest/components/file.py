@@ -121,8 +121,10 @@ class FileStage(Stage):
 
     def prepare(self) -> None:
         from airflow_provider_ingest.records import KIND_ORDER, staged_line
+        from airflow_provider_ingest.staging.stagedfile import check_line_length
 
         self._dump = staged_line
+        self._check = check_line_length
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
@@ -132,13 +134,16 @@ class FileStage(Stage):
         self._events: set[str] = set()
 
     def stage(self, record: Record) -> None:
+        """Spill the record's line; one too long for a staged file fails here, alone (not the commit)."""
+        line = self._dump(record)
+        self._check(line)
         handle = self._files[record.kind]
         if record.kind in EVENT_KINDS:
             self._events.add(record.kind)
         else:
             self._latest[(record.kind, record.fqn)] = handle.tell()
             self._entities += 1
-        handle.write(self._dump(record) + b"\n")
+        handle.write(line + b"\n")
 
     def commit(self) -> str:
         from airflow_provider_ingest.staging import StagedFileWriter

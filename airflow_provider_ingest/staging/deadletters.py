@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pydantic import BaseModel, JsonValue
 
 from airflow_provider_ingest.records import Entity, dump_record
-from airflow_provider_ingest.staging import paths
+from airflow_provider_ingest.staging import paths, stagedfile
 from airflow_provider_ingest.staging.stagedfile import StagedFileReader, StagedFileWriter
 
 TRACEBACK_FRAMES = 5
@@ -77,11 +77,15 @@ class DeadLetterFile:
         self._writer: StagedFileWriter | None = None
 
     def add(self, letter: DeadLetter) -> None:
-        """Append one dead letter."""
+        """Append one dead letter; one whose record is too large for a staged file line keeps all but the record."""
         if self._writer is None:
             self._writer = StagedFileWriter(self.uri, producer=self.producer, content="dead_letters")
             self._writer.__enter__()
-        self._writer.write_line(letter.model_dump_json())
+        line = letter.model_dump_json()
+        if len(line) > stagedfile.MAX_LINE_BYTES:
+            left_out = f" (the record is left out: {len(line):,} bytes of JSON, more than a staged file line holds)"
+            line = letter.model_copy(update={"record": None, "error": letter.error + left_out}).model_dump_json()
+        self._writer.write_line(line)
         self.count += 1
 
     def abort(self) -> None:

@@ -56,6 +56,14 @@ def _compressed(uri: str, compression: str) -> bool:
     return compression == "gzip"
 
 
+def check_line_length(line: bytes) -> None:
+    """Raise :class:`RecordError` for a record line longer than :data:`MAX_LINE_BYTES`, which no reader takes."""
+    if len(line) > MAX_LINE_BYTES:
+        raise RecordError(
+            f"the record is {len(line):,} bytes of JSON, more than the {MAX_LINE_BYTES:,} a staged file line holds"
+        )
+
+
 class StagedFileWriter:
     """Writes a staged file atomically; use as a context manager, which commits on success.
 
@@ -98,10 +106,12 @@ class StagedFileWriter:
         return self
 
     def write_line(self, line: str | bytes) -> None:
-        """Append one record's JSON text: one line, not blank, no line end."""
+        """Append one record's JSON text: one line, not blank, no line end, at most :data:`MAX_LINE_BYTES` (what
+        every reader takes); a longer one is a :class:`RecordError`, failing that record alone."""
         data = line.encode() if isinstance(line, str) else line
         if not data.strip() or b"\n" in data or b"\r" in data:
             raise StagedFileError(f"{self.uri}: a record line must be one line of text, not {line[:60]!r}")
+        check_line_length(data)
         self._pending.append(data)
         self._pending_bytes += len(data)
         self.count += 1

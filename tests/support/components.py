@@ -290,6 +290,23 @@ class FailNamed(Processor):
         return record
 
 
+class PadConfig(ComponentConfig):
+    names: list[str]
+    characters: int
+
+
+class Pad(Processor):
+    """Gives the tables named in ``names`` a description of ``characters`` characters."""
+
+    config_class = PadConfig
+    config: PadConfig
+
+    def process(self, record: Record) -> Record:
+        if isinstance(record, Table) and record.name in self.config.names:
+            return record.model_copy(update={"description": "x" * self.config.characters})
+        return record
+
+
 class DescribeInPlace(Processor):
     """Changes each table where it is (no copy): sets its description and its first column's."""
 
