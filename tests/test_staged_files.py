@@ -24,6 +24,7 @@ from airflow_provider_ingest.records import (
     DatabaseSchema,
     DatabaseService,
     DataType,
+    RecordError,
     Table,
     dump_record,
 )
@@ -496,9 +497,11 @@ def test_a_line_of_the_longest_length_is_read_and_one_byte_more_is_refused(tmp_p
 
     def read(lines: list[bytes]) -> list[bytes]:
         if staged:
-            with StagedFileWriter(str(path), producer="tests") as out:
-                for line in lines:
-                    out.write_line(line)
+            with monkeypatch.context() as writing:  # a file written where lines may be longer
+                writing.setattr(stagedfile, "MAX_LINE_BYTES", 256)
+                with StagedFileWriter(str(path), producer="tests") as out:
+                    for line in lines:
+                        out.write_line(line)
         else:
             path.write_bytes(b"\n".join(lines))  # the last line without its newline
         return list(StagedFileReader(str(path), allow_plain=True).lines())
@@ -511,6 +514,15 @@ def test_a_line_of_the_longest_length_is_read_and_one_byte_more_is_refused(tmp_p
     with pytest.raises(StagedFileError) as refused:
         read([longest, longest[:-2] + b'x"}'])
     assert str(refused.value) == f"{path}: {'corrupted: line 3' if staged else 'line 2'} is longer than 128 bytes"
+
+
+def test_the_writer_refuses_a_line_longer_than_a_reader_takes_as_that_records_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(stagedfile, "MAX_LINE_BYTES", 128)
+    with StagedFileWriter(str(tmp_path / "staged.jsonl"), producer="tests") as out:
+        out.write_line(b'{"kind": "table", "name": "' + b"x" * 99 + b'"}')
+        with pytest.raises(RecordError, match="^the record is 129 bytes of JSON, more than the 128 a staged file"):
+            out.write_line(b'{"kind": "table", "name": "' + b"x" * 100 + b'"}')
+    assert out.count == 1 and StagedFileReader(str(tmp_path / "staged.jsonl")).verify() == 1
 
 
 def test_a_header_whose_producer_is_not_a_name_is_refused(tmp_path):
