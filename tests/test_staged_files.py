@@ -520,7 +520,7 @@ def test_the_writer_refuses_a_line_longer_than_a_reader_takes_as_that_records_fa
     monkeypatch.setattr(stagedfile, "MAX_LINE_BYTES", 128)
     with StagedFileWriter(str(tmp_path / "staged.jsonl"), producer="tests") as out:
         out.write_line(b'{"kind": "table", "name": "' + b"x" * 99 + b'"}')
-        with pytest.raises(RecordError, match="^the record is 129 bytes of JSON, more than the 128 a staged file"):
+        with pytest.raises(RecordError, match=r"^the record is 129 bytes of JSON, more than the 128 a staged file"):
             out.write_line(b'{"kind": "table", "name": "' + b"x" * 100 + b'"}')
     assert out.count == 1 and StagedFileReader(str(tmp_path / "staged.jsonl")).verify() == 1
 
