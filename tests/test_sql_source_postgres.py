@@ -459,6 +459,10 @@ CREATE DOMAIN kinds.short_text AS varchar(10) CHECK (VALUE <> '');
 CREATE DOMAIN kinds.shorter_text AS kinds.short_text;
 CREATE DOMAIN kinds.cents AS numeric(12, 2);
 CREATE TYPE kinds.pair AS (x integer, y text);
+CREATE TYPE kinds.mood AS ENUM ('sad', 'happy');
+CREATE DOMAIN kinds.feeling AS kinds.mood;
+CREATE DOMAIN kinds.required_code AS varchar(10) NOT NULL;
+CREATE DOMAIN kinds.still_required AS kinds.required_code;
 CREATE TABLE kinds.typed (
     code kinds.short_text,
     nested kinds.shorter_text,
@@ -466,11 +470,15 @@ CREATE TABLE kinds.typed (
     price kinds.cents,
     pairs kinds.pair[],
     rounded numeric(5, -2),
-    tiny numeric(3, 5)
+    tiny numeric(3, 5),
+    feeling kinds.feeling,
+    feelings kinds.feeling[],
+    required kinds.required_code,
+    nested_required kinds.still_required
 );
 """
-"""Domains (over a sized type, over another domain, as array elements), a composite type and PostgreSQL 15's
-scales (negative, or greater than the precision)."""
+"""Domains (over a sized type, over another domain, as array elements, over an enum, NOT NULL at any depth), a
+composite type and PostgreSQL 15's scales (negative, or greater than the precision)."""
 
 
 def test_domains_are_read_as_their_base_type_and_scales_as_declared(postgres_url: str, tmp_path: Path) -> None:
@@ -486,6 +494,10 @@ def test_domains_are_read_as_their_base_type_and_scales_as_declared(postgres_url
         col("pairs", DataType.ARRAY, "kinds.pair[]", 5, array_data_type=DataType.UNKNOWN),
         col("rounded", DataType.NUMERIC, "numeric(5,-2)", 6, precision=5, scale=-2),
         col("tiny", DataType.NUMERIC, "numeric(3,5)", 7, precision=3, scale=5),
+        col("feeling", DataType.ENUM, "kinds.feeling", 8),
+        col("feelings", DataType.ARRAY, "kinds.feeling[]", 9, array_data_type=DataType.ENUM),
+        col("required", DataType.VARCHAR, "kinds.required_code", 10, data_length=10, nullable=False),
+        col("nested_required", DataType.VARCHAR, "kinds.still_required", 11, data_length=10, nullable=False),
     ]
 
 

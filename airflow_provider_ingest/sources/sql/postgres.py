@@ -60,17 +60,19 @@ WHERE n.nspname = ANY(:schemas) AND {_RELATION}
 ORDER BY n.nspname, c.relname
 """
 COLUMNS = f"""
-WITH RECURSIVE domain_base(oid, base, typmod) AS (
-    SELECT oid, typbasetype, typtypmod FROM pg_type WHERE typtype = 'd'
+WITH RECURSIVE domain_base(oid, base, typmod, not_null) AS (
+    SELECT oid, typbasetype, typtypmod, typnotnull FROM pg_type WHERE typtype = 'd'
   UNION ALL
-    SELECT d.oid, b.typbasetype, CASE WHEN d.typmod = -1 THEN b.typtypmod ELSE d.typmod END
+    SELECT d.oid, b.typbasetype, CASE WHEN d.typmod = -1 THEN b.typtypmod ELSE d.typmod END, d.not_null OR b.typnotnull
     FROM domain_base d JOIN pg_type b ON b.oid = d.base AND b.typtype = 'd'
 ), domains AS (
-    SELECT d.oid, d.base, d.typmod FROM domain_base d JOIN pg_type b ON b.oid = d.base AND b.typtype <> 'd'
+    SELECT d.oid, d.base, d.typmod, d.not_null, b.typtype = 'e' AS is_enum
+    FROM domain_base d JOIN pg_type b ON b.oid = d.base AND b.typtype <> 'd'
 )
-SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
+       NOT a.attnotnull AND NOT coalesce(dt.not_null, false),
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END, d.description,
-       t.typtype = 'e', e.typtype = 'e',
+       coalesce(dt.is_enum, t.typtype = 'e'), coalesce(de.is_enum, e.typtype = 'e'),
        coalesce(format_type(dt.base, dt.typmod), format_type(de.base, de.typmod) || '[]')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
@@ -86,7 +88,8 @@ WHERE n.nspname = ANY(:schemas) AND {_RELATION} AND a.attnum > 0 AND NOT a.attis
 """
 """Unordered: sorting 40,000 wide rows spills to disk on the server; each table's few sort in Python. The last
 value is the base type of a domain (through domains over domains), or of an array's element domain: the type
-read, where the raw type text names only the domain."""
+read, where the raw type text names only the domain; a domain over an enum is an enum, and a NOT NULL domain
+(at any depth) makes its column not nullable."""
 CONSTRAINTS = f"""
 SELECT con.conrelid, con.conname, con.contype, con.conkey, fn.nspname, fc.relname,
        CASE WHEN con.contype = 'f' THEN
