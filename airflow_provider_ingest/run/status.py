@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 HEADER = ("component", "records", "filtered", "failed", "warnings", "success %", "seconds")
 SHOWN_FAILURES = 5
+"""Failures the table shows of each component (every one is in the dead letters)."""
+SHOWN_WARNINGS = 20
+"""Warnings the table shows of each component (warnings are kept nowhere else, so more than failures)."""
 STATUS_VERSION = 1
 """The version of :func:`status_data`'s layout."""
 STATUS_XCOM_KEY = "ingest_status"
@@ -45,14 +48,22 @@ def status_rows(result: RunResult) -> list[tuple[str, ...]]:
 
 
 def status_notes(result: RunResult) -> list[str]:
-    """What follows the table: first failures and warnings, counters, the files, and the outcome; each one line,
-    whatever the names and errors in it hold (see :func:`~airflow_provider_ingest.terminal.printable`)."""
+    """What follows the table: the first failures and warnings (and how many more of each),
+    counters, the files, and the outcome; each one line, whatever the names and errors in it hold (see
+    :func:`~airflow_provider_ingest.terminal.printable`)."""
     lines = []
     for report in result.reports:
-        for failure in report.failures[:SHOWN_FAILURES]:
+        shown = report.failures[:SHOWN_FAILURES]
+        for failure in shown:
             lines.append(f"  {report.component} failed {failure.fqn or '-'}: {failure.error}")
-        for warning in report.warnings[:SHOWN_FAILURES]:
+        if report.failure_count > len(shown):
+            more = report.failure_count - len(shown)
+            lines.append(f"  {report.component}: and {more:,} more failed, each in the dead letters")
+        warnings = report.warnings[:SHOWN_WARNINGS]
+        for warning in warnings:
             lines.append(f"  {report.component} warning: {warning}")
+        if report.warning_count > len(warnings):
+            lines.append(f"  {report.component}: and {report.warning_count - len(warnings):,} more warnings")
         for counter, value in sorted(report.counters.items()):
             lines.append(f"  {report.component} {counter}: {value:,}")
     if result.staged_uri:
@@ -115,7 +126,7 @@ def status_data(result: RunResult) -> dict[str, Any]:
                 "failures": [
                     {"fqn": failure.fqn, "error": _cut(failure.error)} for failure in report.failures[:SHOWN_FAILURES]
                 ],
-                "warnings": [_cut(warning) for warning in report.warnings[:SHOWN_FAILURES]],
+                "warnings": [_cut(warning) for warning in report.warnings[:SHOWN_WARNINGS]],
             }
             for report in result.reports
         ],
