@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from support.sql import column, extract
 
 from airflow_provider_ingest.api import RunContext
@@ -20,11 +24,17 @@ from airflow_provider_ingest.records import (
     TableConstraint,
     TableType,
 )
+from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.samples import build_shop
+from airflow_provider_ingest.sources.sql import sqlite
+from airflow_provider_ingest.sources.sql.catalog import SchemaInfo, Scope
 from airflow_provider_ingest.sources.sql.connection import SqlConfigurationError
 from airflow_provider_ingest.sources.sql.source import SqlSource, SqlSourceConfig
-from airflow_provider_ingest.sources.sql.sqlite import ddl_comments, view_body
+from airflow_provider_ingest.sources.sql.sqlite import SqliteCatalog, ddl_comments, view_body
 from airflow_provider_ingest.sources.sql.types import NormalizedType, normalize
+from airflow_provider_ingest.staging import read_records
+from airflow_provider_ingest.staging.deadletters import read_dead_letters
+from airflow_provider_ingest.workflow.loader import load_workflow
 
 
 @pytest.fixture(scope="module")
@@ -296,14 +306,245 @@ def test_unsupported_dialect_and_bad_path_name_what_failed(tmp_path: Path) -> No
         source.prepare()
 
 
+def database(path: Path, script: str) -> Path:
+    """A SQLite file made by ``script``."""
+    with closing(sqlite3.connect(path)) as connection:
+        connection.executescript(script)
+    return path
+
+
+FIVE_TABLES_AND_A_BROKEN_VIEW = (
+    "".join(f"CREATE TABLE {name} (x INTEGER);" for name in "abcde")
+    + "CREATE VIEW broken AS SELECT * FROM missing_table;"
+)
+
+
+def test_a_broken_view_is_one_failure_and_the_other_relations_are_read(tmp_path: Path) -> None:
+    path = database(tmp_path / "lite.sqlite", FIVE_TABLES_AND_A_BROKEN_VIEW + "CREATE VIEW good AS SELECT x FROM a;")
+    records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    assert [r.fqn for r in records] == ["s", "s.lite", "s.lite.main", *(f"s.lite.main.{n}" for n in [*"abcde", "good"])]
+    assert records[-1].view_definition == "SELECT x FROM a"
+    assert records[-1].columns == [column("x", DataType.INT, "INTEGER", 1)]
+    assert [(f.fqn, f.error) for f in source.report.failures] == [
+        ("s.lite.main.broken", "cannot read 'broken': OperationalError: no such table: main.missing_table")
+    ]
+
+
+def test_a_table_named_empty_fails_alone_named_by_its_schema(tmp_path: Path) -> None:
+    """SQLite allows ``CREATE TABLE ""``; no record may have an empty name, nor an FQN an empty part (building the
+    failure's FQN failed the whole run)."""
+    path = database(tmp_path / "lite.sqlite", 'CREATE TABLE a (x INTEGER); CREATE TABLE "" (x INTEGER);')
+    records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    assert [r.fqn for r in records] == ["s", "s.lite", "s.lite.main", "s.lite.main.a"]
+    assert [(f.fqn, f.error) for f in source.report.failures] == [
+        ("s.lite.main", "cannot read '': RecordError: name: String should have at least 1 character")
+    ]
+
+
+@pytest.mark.parametrize(("threshold", "succeeds"), [(60, True), (90, False)])
+def test_a_broken_view_costs_one_record_of_nine_against_the_threshold(
+    tmp_path: Path, threshold: int, succeeds: bool
+) -> None:
+    path = database(tmp_path / "lite.sqlite", FIVE_TABLES_AND_A_BROKEN_VIEW)
+    workflow = tmp_path / "flow.yaml"
+    workflow.write_text(
+        json.dumps(
+            {
+                "source": {"type": "sql", "config": {"url": f"sqlite:///{path}", "service_name": "s"}},
+                "sink": {"type": "file", "config": {"path": "out.jsonl"}},
+                "workflow": {"staging_root": "staging", "success_threshold": threshold},
+            }
+        )
+    )
+    result = run_workflow(load_workflow(workflow))
+    source = result.reports[0]
+    # 8 records (service, database, schema, 5 tables) and the view failed: 8 of 9, 88.9%
+    assert (source.records, source.failure_count, round(source.success_rate, 1)) == (8, 1, 88.9)
+    assert result.below_threshold == ([] if succeeds else ["source:sql"])
+    assert [letter.fqn for letter in read_dead_letters(str(result.dead_letter_uri))] == ["s.lite.main.broken"]
+    if succeeds:
+        tables = [r.name for r in read_records(str(tmp_path / "out.jsonl")) if isinstance(r, Table)]
+        assert tables == ["a", "b", "c", "d", "e"]
+
+
+def test_a_schema_that_cannot_be_read_fails_as_itself_and_each_of_its_relations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = database(
+        tmp_path / "lite.sqlite",
+        FIVE_TABLES_AND_A_BROKEN_VIEW + "CREATE TABLE counted (id INTEGER PRIMARY KEY AUTOINCREMENT); ANALYZE;",
+    )
+    other = database(tmp_path / "other.sqlite", "CREATE TABLE t (a INTEGER); CREATE VIEW v AS SELECT a FROM t;")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        connection.execute(text(f"ATTACH '{other}' AS other"))
+        # sqlite_sequence and sqlite_stat1 are not counted
+        assert SqliteCatalog(connection, Scope("s", "lite")).schemas() == [
+            SchemaInfo("main", relations=7),
+            SchemaInfo("other", relations=2),
+        ]
+    engine.dispose()
+    monkeypatch.setattr(sqlite, "RELATIONS", "SELECT name, type, sql FROM {schema}.no_such_table")
+    records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    assert [r.fqn for r in records] == ["s", "s.lite"]
+    assert source.report.failure_count == 8
+    assert source.report.failures[0].error == (
+        "cannot read schema 'main' nor its 7 relations: OperationalError: no such table: main.no_such_table"
+    )
+
+
+def test_ddl_that_is_not_utf8_is_read_and_a_default_that_is_not_fails_its_table_alone(tmp_path: Path) -> None:
+    bad_byte = "CAST(x'ff' AS TEXT)"
+    path = database(
+        tmp_path / "lite.sqlite",
+        "CREATE TABLE a ( -- caf\n  x INTEGER -- caf\n); CREATE TABLE b (y TEXT DEFAULT 'caf'); CREATE TABLE c (z INT);"
+        f"PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = replace(sql, 'caf', 'caf' || {bad_byte})"
+        " WHERE name IN ('a', 'b');",
+    )
+    records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    assert [r.fqn for r in records] == ["s", "s.lite", "s.lite.main", "s.lite.main.a", "s.lite.main.c"]
+    assert records[3].description == "caf\ufffd"
+    assert records[3].columns == [column("x", DataType.INT, "INTEGER", 1, description="caf\ufffd")]
+    assert [f.fqn for f in source.report.failures] == ["s.lite.main.b"]
+    assert source.report.failures[0].error.startswith(
+        "cannot read 'b': OperationalError: Could not decode to UTF-8 column 'dflt_value'"
+    )
+
+
+def test_ddl_of_a_utf16_database_is_read(tmp_path: Path) -> None:
+    path = database(
+        tmp_path / "lite.sqlite", "PRAGMA encoding = 'UTF-16le'; CREATE TABLE t ( -- Été\n  a TEXT -- café\n);"
+    )
+    records, _ = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    assert (records[-1].description, records[-1].columns[0].description) == ("Été", "café")
+
+
+def test_a_foreign_key_names_the_referred_table_as_it_is_named_not_as_written(tmp_path: Path) -> None:
+    path = database(
+        tmp_path / "lite.sqlite",
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, cust INTEGER REFERENCES CUSTOMERS);"
+        "CREATE TABLE returns (id INTEGER PRIMARY KEY, cust INTEGER REFERENCES Customers(id));"
+        'CREATE TABLE "été" (id INTEGER PRIMARY KEY);'  # SQLite folds ASCII letters only: "ÉTÉ" is not "été"
+        'CREATE TABLE visits (id INTEGER REFERENCES "ÉTÉ"(id), cust INTEGER REFERENCES "missing"(id));',
+    )
+    config = {"url": f"sqlite:///{path}", "service_name": "s", "table_filter": {"exclude": ["customers"]}}
+    records, source = extract(config, tmp_path)
+    assert source.report.failure_count == 0
+    foreign_keys = {
+        (r.name, *k.columns): (k.referred_table, k.referred_columns)
+        for r in records
+        if isinstance(r, Table)
+        for k in r.constraints
+        if k.constraint_type is ConstraintType.FOREIGN_KEY
+    }
+    assert foreign_keys == {
+        ("orders", "cust"): ("s.lite.main.customers", ["id"]),
+        ("returns", "cust"): ("s.lite.main.customers", ["id"]),
+        ("visits", "id"): ("s.lite.main.ÉTÉ", ["id"]),
+        ("visits", "cust"): ("s.lite.main.missing", ["id"]),
+    }
+
+
+GENERATED = (
+    "CREATE TABLE g (id INTEGER PRIMARY KEY, twice REAL GENERATED ALWAYS AS (id * 2) VIRTUAL,"
+    " thrice REAL GENERATED ALWAYS AS (id * 3) STORED NOT NULL,\n  after TEXT -- After.\n);"
+    "CREATE VIRTUAL TABLE docs USING fts5(title, body);"
+)
+
+
+def test_generated_columns_are_read_and_hidden_columns_of_virtual_tables_are_not(tmp_path: Path) -> None:
+    path = database(tmp_path / "lite.sqlite", GENERATED)
+    config = {"url": f"sqlite:///{path}", "service_name": "s", "table_filter": {"include": ["g", "docs"]}}
+    records, _ = extract(config, tmp_path)
+    assert {r.name: r.columns for r in records if isinstance(r, Table)} == {
+        "docs": [column("title", DataType.UNKNOWN, None, 1), column("body", DataType.UNKNOWN, None, 2)],
+        "g": [
+            column("id", DataType.INT, "INTEGER", 1),
+            column("twice", DataType.FLOAT, "REAL", 2),
+            column("thrice", DataType.FLOAT, "REAL", 3, nullable=False),
+            column("after", DataType.TEXT, "TEXT", 4, description="After."),
+        ],
+    }
+
+
+def test_before_sqlite_3_26_columns_are_read_without_generated_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = database(tmp_path / "lite.sqlite", GENERATED)
+    monkeypatch.setattr(sqlite, "TABLE_XINFO_SINCE", (99,))
+    records, _ = extract(
+        {"url": f"sqlite:///{path}", "service_name": "s", "table_filter": {"include": ["g"]}}, tmp_path
+    )
+    assert records[-1].columns == [
+        column("id", DataType.INT, "INTEGER", 1),
+        column("after", DataType.TEXT, "TEXT", 2, description="After."),
+    ]
+
+
+def test_a_double_dash_in_quotes_starts_no_comment(tmp_path: Path) -> None:
+    path = database(
+        tmp_path / "lite.sqlite",
+        "CREATE TABLE t1 (a int, b text DEFAULT '--x');"
+        'CREATE TABLE "t--2" ( -- The second.\n'
+        "  \"c -- d\" TEXT DEFAULT 'it''s -- not', -- C.\n"
+        "  [e--] INTEGER CHECK ([e--] <> '\n-- no\n'), -- E.\n"
+        "  `f--``` TEXT /* -- */ -- F.\n);",
+    )
+    records, _ = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    tables = {r.name: r for r in records if isinstance(r, Table)}
+    assert tables["t1"].description is None
+    assert tables["t1"].columns[1] == column("b", DataType.TEXT, "TEXT", 2, default="'--x'")
+    assert tables["t--2"].description == "The second."
+    assert [(c.name, c.description) for c in tables["t--2"].columns] == [
+        ("c -- d", "C."),
+        ("e--", "E."),
+        ("f--`", "F."),
+    ]
+
+
+QUOTES = ["'", '"', "`", "["]
+TRICKY_TEXT = st.lists(st.sampled_from(["-", "--", "'", '"', "`", "[", "]", "\n", "/*", "*/", "a", " "])).map("".join)
+"""Text made of what quotes and comments are made of."""
+
+
+def quoted(text: str, quote: str) -> str:
+    """``text`` in quotes as SQLite reads them: the quote doubled inside; ``[...]`` cannot hold ``]``."""
+    if quote == "[":
+        return "[" + text.replace("]", "") + "]"
+    return quote + text.replace(quote, quote * 2) + quote
+
+
+@given(text=TRICKY_TEXT | st.text(), quote=st.sampled_from(QUOTES))
+@example(text="\nb -- x", quote="'")
+def test_quoted_text_never_makes_a_comment(text: str, quote: str) -> None:
+    sql = f"CREATE TABLE {quoted(text, quote)} ({quoted(text, quote)} TEXT DEFAULT {quoted(text, quote)},\n  b TEXT)"
+    assert ddl_comments(sql) == (None, {})
+
+
+@given(
+    name=(TRICKY_TEXT | st.text()).filter(lambda name: name.replace("]", "")),
+    text=TRICKY_TEXT | st.text(),
+    quote=st.sampled_from(QUOTES),
+    comment=st.text(st.characters(blacklist_characters="\n")).map(str.strip).filter(bool),
+)
+def test_a_comment_after_quoted_text_is_read_whole(name: str, text: str, quote: str, comment: str) -> None:
+    name_quote = '"' if quote == "'" else quote  # a column name in '...' is not read
+    sql = (
+        f"CREATE TABLE {quoted(text, quote)} ( -- {comment}\n"
+        f"  {quoted(name, name_quote)} TEXT DEFAULT {quoted(text, quote)} -- {comment}\n)"
+    )
+    expected_name = name.replace("]", "") if quote == "[" else name
+    assert ddl_comments(sql) == (comment, {expected_name: comment})
+
+
 def test_a_broken_schema_is_one_failure_and_the_rest_is_read(
     shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = tmp_path / "other.sqlite"
     sqlite3.connect(other).executescript("CREATE TABLE t (a INTEGER); CREATE TABLE u (b TEXT);")
-    from airflow_provider_ingest.sources.sql.catalog import SchemaInfo
-    from airflow_provider_ingest.sources.sql.sqlite import SqliteCatalog
-
     schemas = SqliteCatalog.schemas
     monkeypatch.setattr(SqliteCatalog, "schemas", lambda self: [SchemaInfo("ghost"), *schemas(self)])
     records, source = extract({"url": f"sqlite:///{other}", "service_name": "s"}, tmp_path)
