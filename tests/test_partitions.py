@@ -683,6 +683,32 @@ def test_by_database_each_part_warns_about_a_named_schema_its_databases_do_not_l
     assert sorted(warning for warnings in each for warning in warnings) == sorted(whole)
 
 
+def test_by_schema_over_every_database_the_filtered_databases_are_counted_once(
+    tmp_path: Path, three_databases: list[str]
+) -> None:
+    """Every part by schema lists every database: only the rest part counts those the database filter leaves out
+    (each part counted them, and the parts' filtered counts added up to three times the unpartitioned run's)."""
+    config = reading_all(three_databases)
+    config["database_filter"]["exclude"] = [sqlalchemy.make_url(three_databases[2]).database]
+    context = RunContext(workflow_name="test", run_id="plan", staging_root=str(tmp_path), base_dir=tmp_path)
+    parts = plan_partitions("sql", config, context, by="schema", most=3)
+    assert len(parts) == 3
+    whole = source_report(config, tmp_path)[0]
+    each = [source_report(config, tmp_path, part)[0] for part in parts]
+    assert whole > 1 and sum(each) == whole
+
+
+def test_a_partitioned_run_whose_filters_match_nothing_still_says_so(tmp_path: Path, catalog: str) -> None:
+    """Nothing matched, the plan is one part (the rest): it speaks for the whole run, and warns as it would."""
+    config = {"url": catalog, "service_name": "pg", "schema_filter": {"include": ["sales_eu.*"]}}
+    context = RunContext(workflow_name="test", run_id="plan", staging_root=str(tmp_path), base_dir=tmp_path)
+    parts = plan_partitions("sql", config, context, by="schema", most=2)
+    assert [(part.names, part.rest) for part in parts] == [((), True)]
+    whole = source_report(config, tmp_path)[1]
+    assert [warning.startswith("0 tables matched") for warning in whole] == [True]
+    assert source_report(config, tmp_path, parts[0])[1] == whole
+
+
 def test_run_with_workers_by_database_stages_what_the_unpartitioned_run_stages(
     tmp_path: Path, three_databases: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -142,9 +142,12 @@ class SqlSource(Source):
 
     def _speaks_for_all(self, by: str) -> bool:
         """Whether this run counts and warns about every database or schema (``by``) it lists but does not read
-        (filtered out, not readable by the role, not listed): every part lists them all, so of the parts by that
-        unit only the rest part does."""
-        return self._part is None or self._part.by != by or self._part.rest
+        (filtered out, not readable by the role, not listed). Every part lists every database, and every part by
+        schema every schema of them, so of those parts only the rest part does; a part by database lists the
+        schemas of its own databases alone."""
+        if self._part is None or self._part.rest:
+            return True
+        return by == "schema" and self._part.by == "database"
 
     def _in_part(self, by: str, *names: str) -> bool:
         """Whether a database or schema (by its names from the database down) is in this run's part; every one
@@ -242,7 +245,8 @@ class SqlSource(Source):
                     yield record
         self._warn_vanished()
         filters = [describe(name, getattr(self.config, name)) for name in FILTER_SETTINGS]
-        if tables == 0 and self.report.failure_count == 0 and any(filters) and self._part is None:
+        whole = self._part is None or self._part.count == 1  # a plan of one part: nothing matched the filters
+        if tables == 0 and self.report.failure_count == 0 and any(filters) and whole:
             on = " (matched on FQNs)" if self.config.filter_by_fqn else ""
             self.warn(f"0 tables matched; check the filters{on}: {'; '.join(filter(None, filters))}")
 
