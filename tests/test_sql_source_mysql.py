@@ -309,3 +309,33 @@ def test_empty_databases_named_with_parameter_syntax_are_read_and_only_those_kep
         f"{odd_databases}pct%s:x",
     ]
     assert source.report.failure_count == 0 and source.report.warning_count == 0
+
+
+def test_databases_whose_names_differ_only_by_case_count_their_own_relations(mysql_url: str, tmp_path: Path) -> None:
+    import sqlalchemy
+
+    from airflow_provider_ingest.api import RunContext
+    from airflow_provider_ingest.sources.sql.source import SqlSource
+
+    prefix = f"ingest_{uuid.uuid4().hex[:8]}_"
+    names = [f"{prefix}m", f"{prefix}M"]
+    engine = sqlalchemy.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for size, name in zip((1, 2), names, strict=True):
+                connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
+                for number in range(size):
+                    connection.exec_driver_sql(f"CREATE TABLE `{name}`.t{number} (id int)")
+        context = RunContext(workflow_name="test", run_id="units", staging_root=str(tmp_path), base_dir=tmp_path)
+        source = SqlSource.create(config(mysql_url, prefix), context)
+        source.prepare()
+        try:
+            units = {unit.name: unit.relations for unit in source.partition_units("schema")}
+        finally:
+            source.close()
+    finally:
+        with engine.connect() as connection:
+            for name in names:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        engine.dispose()
+    assert units == {names[0]: 1, names[1]: 2}
