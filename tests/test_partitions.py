@@ -817,6 +817,19 @@ def load_workflow_text(tmp_path: Path, text: str) -> Any:
     return load_workflow(path)
 
 
+def test_workers_on_a_source_that_cannot_be_partitioned_names_the_source_type_and_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file asks for no partitions: the problem is not blamed on airflow.partitions.by, which it does not have."""
+    path = tmp_path / "plain.yaml"
+    path.write_text("source:\n  type: file\n  config: {path: in.jsonl}\nsink: {type: console}\n")
+    assert main(["run", str(path), "--workers", "2", "--quiet"]) == 1
+    assert capsys.readouterr().err == (
+        f"{path}:2:3: source.type: --workers partitions the run by schema, and a file source cannot be partitioned"
+        " (the sql source can, by schema or database)\n"
+    )
+
+
 def test_the_json_schema_describes_partitions() -> None:
     from airflow_provider_ingest.workflow.jsonschema import workflow_json_schema
 

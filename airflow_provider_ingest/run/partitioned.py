@@ -60,7 +60,8 @@ def run_partitioned(
     settings = workflow.spec.airflow.partitions
     by = settings.by if settings is not None else "schema"
     most = settings.max if settings is not None else workers
-    problems = partition_problems(workflow.document, workflow.spec, workflow.configs[("source",)], by)
+    asked_by = "--workers" if settings is None else None
+    problems = partition_problems(workflow.document, workflow.spec, workflow.configs[("source",)], by, asked_by)
     if problems:
         raise WorkflowFileError(problems)
     interruption = interruption or Interruption()

@@ -153,16 +153,21 @@ def validate_document(document: Document) -> LoadedWorkflow:
     return LoadedWorkflow(spec=spec, document=document, warnings=warnings, configs=configs)
 
 
-def partition_problems(document: Document, spec: WorkflowFile, config: BaseModel, by: str) -> list[Problem]:
-    """A source that cannot be partitioned as ``airflow.partitions`` asks is a problem of ``by``; a sink each
-    part would replace whole (a file) is a problem of the sink's type."""
+def partition_problems(
+    document: Document, spec: WorkflowFile, config: BaseModel, by: str, asked_by: str | None = None
+) -> list[Problem]:
+    """A source that cannot be partitioned as ``airflow.partitions`` asks is a problem of ``by`` (or, when the file
+    asks for no partitions and a command's ``asked_by`` option does, of the source's type); a sink each part would
+    replace whole (a file) is a problem of the sink's type."""
     from airflow_provider_ingest.api import Sink, Source
     from airflow_provider_ingest.registry import resolve
 
     problems = []
     source = resolve("source", spec.source.type)
     problem = source.partition_problem(config, by) if issubclass(source, Source) else None
-    if problem is not None:
+    if problem is not None and asked_by is not None:
+        problems.append(document.problem(("source", "type"), f"{asked_by} partitions the run by {by}, and {problem}"))
+    elif problem is not None:
         problems.append(document.problem(("airflow", "partitions", "by"), problem))
     sink = resolve("sink", spec.sink.type) if spec.sink is not None else None
     if spec.sink is not None and issubclass(sink, Sink) and sink.replaced_whole:
