@@ -355,12 +355,14 @@ def test_run_with_workers_stops_at_a_failing_part(
     assert not list((tmp_path / "staging").rglob("staged.jsonl"))
 
 
-def slow_workers_run(tmp_path: Path, catalog: str) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
+def slow_workers_run(
+    tmp_path: Path, catalog: str, slow: str = "{seconds_each: 0.2}"
+) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
     """``airflow-ingest run --workers 2`` over the catalog with a slow processor, started in a session of its own
     and waited for until its parts run; the process, its command and its environment."""
     path = tmp_path / "parts.yaml"
-    slow = "  - type: support.components:SlowProcessor\n    config: {seconds_each: 0.2}\nsink: {type: console}"
-    path.write_text(workflow_text(catalog, tmp_path, partitions=None).replace("sink: {type: console}", slow))
+    processor = f"  - type: support.components:SlowProcessor\n    config: {slow}\nsink: {{type: console}}"
+    path.write_text(workflow_text(catalog, tmp_path, partitions=None).replace("sink: {type: console}", processor))
     temp = tmp_path / "tmp"
     temp.mkdir()
     program = str(Path(sys.executable).parent / "airflow-ingest")
@@ -416,6 +418,23 @@ def test_run_with_workers_stopped_midway_commits_nothing_and_leaves_no_process(
     rerun = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert record_lines(str(tmp_path / "published.jsonl")) == serial_staged(catalog, tmp_path)
+
+
+def test_a_stop_after_a_part_completed_removes_what_that_part_committed(tmp_path: Path, catalog: str) -> None:
+    """A part that completed before the stop had committed its staged output (and dead letters): removed with the
+    rest, so that a stopped run commits nothing."""
+    process, _, _ = slow_workers_run(tmp_path, catalog, slow="{seconds_each: 0.5, schema_name: alpha}")
+    parts = tmp_path / "staging" / "parts" / "r"
+    deadline = time.monotonic() + 60
+    while not list(parts.glob("part-*/output.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(parts.glob("part-*/output.jsonl")), "no part completed"
+    assert process.poll() is None, "the run ended before it could be stopped"
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stdout + stderr
+    assert_nothing_committed(tmp_path, process)
+    assert not [path for path in parts.glob("part-*/**/*") if path.is_file()]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])

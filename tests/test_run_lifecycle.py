@@ -235,7 +235,7 @@ class Refusing(Sink):
 
 
 class Committing(Stage):
-    """Stages nothing; ``on_commit`` runs when it commits (it may request a stop)."""
+    """Stages nothing, committing an empty file; ``on_commit`` runs when it commits (it may request a stop)."""
 
     events: Events
     on_commit: Callable[[], None] = staticmethod(lambda: None)
@@ -246,7 +246,10 @@ class Committing(Stage):
     def commit(self) -> str:
         self.on_commit()
         self.events.seen.append("commit")
-        return self.context.staging_uri("staged.jsonl")
+        staged = Path(self.context.staging_uri("staged.jsonl"))
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        staged.touch()
+        return str(staged)
 
 
 class Publishing(BulkSink):
@@ -303,6 +306,7 @@ def test_a_stop_requested_while_committing_or_publishing_is_still_a_stop(tmp_pat
     assert raised.value.exit_code == 143
     assert ("publish staged.jsonl" in events.seen) is (where == "publish")
     assert "source succeeded" not in events.seen, "a stopped step keeps no state for the next run"
+    assert not Path(context.staging_uri("staged.jsonl")).exists(), "the staged file committed is removed"
 
 
 def test_ctrl_c_outside_a_stop_handler_propagates_as_it_is(tmp_path: Path) -> None:

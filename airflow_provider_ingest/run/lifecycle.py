@@ -20,7 +20,7 @@ from airflow_provider_ingest.errors import is_retryable
 from airflow_provider_ingest.run.drive import drive, finish
 from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted
 from airflow_provider_ingest.run.progress import Progress
-from airflow_provider_ingest.staging import DeadLetterFile
+from airflow_provider_ingest.staging import DeadLetterFile, paths
 
 
 @dataclass
@@ -101,6 +101,8 @@ def execute(
     except BaseException as error:
         if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
             dead_letters.abort()
+            if result.staged_uri is not None:  # stopped after the stage committed (while publishing)
+                paths.remove(result.staged_uri)
             if isinstance(error, KeyboardInterrupt) or interruption.signum is None:
                 raise
             raise RunInterrupted(interruption.signum) from error

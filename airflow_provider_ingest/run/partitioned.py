@@ -69,14 +69,18 @@ def run_partitioned(
     run_id = context.run_id
     source = workflow.spec.source
     parts = plan_partitions(source.type, source.config, context, by=by, most=most, workflow=workflow)
-    data = _in_workers(workflow, run_id, parts, workers, interruption)
     from airflow_provider_ingest.run.status import status_result
 
-    results = [status_result(item) for item in data]
-    merge = None
-    if all(result.success for result in results) and workflow.spec.stage is not None:
-        inputs = [result.output_uri for result in results if result.output_uri]
-        merge = run_merge(workflow, inputs, run_id=run_id, progress=progress, interruption=interruption)
+    try:
+        results = [status_result(item) for item in _in_workers(workflow, run_id, parts, workers, interruption)]
+        merge = None
+        if all(result.success for result in results) and workflow.spec.stage is not None:
+            inputs = [result.output_uri for result in results if result.output_uri]
+            merge = run_merge(workflow, inputs, run_id=run_id, progress=progress, interruption=interruption)
+    except (RunInterrupted, KeyboardInterrupt):  # parts that completed before the stop committed their files
+        for part in parts:
+            _discard_part(workflow, f"{run_id}/part-{part.index}")
+        raise
     return PartitionedResult(parts, results, merge)
 
 
@@ -136,6 +140,12 @@ def _discard_partials(workflow: LoadedWorkflow, run_id: str) -> None:
     for uri in paths.files_under(workflow_context(workflow, run_id).staging_uri()):
         if paths.is_partial(uri.rsplit("/", 1)[-1]):
             paths.remove(uri)
+
+
+def _discard_part(workflow: LoadedWorkflow, run_id: str) -> None:
+    """Every file of a part of a stopped run: its staged output and dead letters, committed if it completed."""
+    for uri in paths.files_under(workflow_context(workflow, run_id).staging_uri()):
+        paths.remove(uri)
 
 
 def _outcome(kind: str, value: Any) -> dict[str, Any]:

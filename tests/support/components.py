@@ -75,16 +75,19 @@ class SlowSource(Source):
 
 class SlowProcessorConfig(ComponentConfig):
     seconds_each: float = 0.01
+    schema_name: str | None = None
 
 
 class SlowProcessor(Processor):
-    """Passes every record on, sleeping ``seconds_each`` before each: a step that can be stopped halfway."""
+    """Passes every record on, sleeping ``seconds_each`` before each (only those of schema ``schema_name``, when
+    given): a step that can be stopped halfway."""
 
     config_class = SlowProcessorConfig
     config: SlowProcessorConfig
 
     def process(self, record: Record) -> Record:
-        time.sleep(self.config.seconds_each)
+        if self.config.schema_name in (None, getattr(record, "database_schema", None)):
+            time.sleep(self.config.seconds_each)
         return record
 
 
