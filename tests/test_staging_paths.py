@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from airflow_provider_ingest.airflow.tasks import task_folder
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.cli import main
-from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.errors import ConfigurationError, IncompleteRunError
 from airflow_provider_ingest.records import Table
 from airflow_provider_ingest.run import task_context
 from airflow_provider_ingest.staging import (
@@ -309,6 +309,19 @@ def test_atomic_write_removes_the_leftovers_of_a_killed_attempt(tmp_path: Path) 
 
     assert output.read_text() == "whole\n"
     assert files_under(tmp_path) == {"out.jsonl", other.name, lookalike.name}
+
+
+def test_a_write_whose_temporary_file_another_writer_removed_is_an_incomplete_run(tmp_path: Path) -> None:
+    """Two writers of one file at once (two runs with one run id): the first to finish removes the other's
+    temporary file as a killed attempt's; the other fails saying so (it was a bare FileNotFoundError)."""
+    output = tmp_path / "out.jsonl"
+    refused = pytest.raises(IncompleteRunError, match="temporary file was removed while it was written, by another")
+    with refused, atomic_write(str(output)) as slow:
+        slow.write(b"slow\n")
+        with atomic_write(str(output)) as fast:
+            fast.write(b"fast\n")
+    assert output.read_text() == "fast\n"
+    assert files_under(tmp_path) == {"out.jsonl"}
 
 
 # --- cleanup --------------------------------------------------------------------------------------

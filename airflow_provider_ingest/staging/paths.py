@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from airflow_provider_ingest.errors import ConfigurationError
+from airflow_provider_ingest.errors import ConfigurationError, IncompleteRunError
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -167,7 +167,10 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
         try:
             with open(temp, "wb", buffering=1 << 20) as handle:
                 yield handle
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except FileNotFoundError:
+                raise _overwritten(uri) from None
         finally:
             temp.unlink(missing_ok=True)
         for sibling in final.parent.iterdir():
@@ -179,7 +182,10 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
     try:
         with temp_remote.open("wb") as handle:
             yield handle
-        temp_remote.rename(final_remote)
+        try:
+            temp_remote.rename(final_remote)
+        except FileNotFoundError:
+            raise _overwritten(uri) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             if temp_remote.exists():
@@ -188,6 +194,14 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
         if is_partial(sibling.name, final_remote.name):
             with contextlib.suppress(FileNotFoundError):
                 sibling.unlink()
+
+
+def _overwritten(uri: str) -> IncompleteRunError:
+    """The temporary file of ``uri`` vanished before its rename: another writer of the same file removed it."""
+    return IncompleteRunError(
+        f"{uri}: its temporary file was removed while it was written, by another writer of the same file (two runs"
+        " of one workflow with one run id at once?): nothing of this attempt is in place"
+    )
 
 
 def is_partial(name: str, output: str = "") -> bool:
