@@ -122,7 +122,7 @@ def _in_workers(
                 try:
                     kind, value = receiver.recv()
                 except (EOFError, OSError):  # the process ended without a whole word: killed (out of memory), crashed
-                    _discard_partials(workflow, f"{run_id}/part-{index}")
+                    _discard_part(workflow, f"{run_id}/part-{index}")
                     message = f"{parts[index].label}: its worker process ended without finishing the part"
                     raise IncompleteRunError(message) from None
                 outcomes[index] = _outcome(kind, value)
@@ -131,19 +131,13 @@ def _in_workers(
                 del running[index]
     finally:
         for index in _stop(running):
-            _discard_partials(workflow, f"{run_id}/part-{index}")
+            _discard_part(workflow, f"{run_id}/part-{index}")
     return [outcomes[part.index] for part in parts]
 
 
-def _discard_partials(workflow: LoadedWorkflow, run_id: str) -> None:
-    """The temporary files of a part whose process was killed outright (it could not remove its own)."""
-    for uri in paths.files_under(workflow_context(workflow, run_id).staging_uri()):
-        if paths.is_partial(uri.rsplit("/", 1)[-1]):
-            paths.remove(uri)
-
-
 def _discard_part(workflow: LoadedWorkflow, run_id: str) -> None:
-    """Every file of a part of a stopped run: its staged output and dead letters, committed if it completed."""
+    """Every file of a part of a stopped run, or of a part whose process was killed outright (which could not
+    remove its own temporary files): its staged output and dead letters, committed if it completed."""
     for uri in paths.files_under(workflow_context(workflow, run_id).staging_uri()):
         paths.remove(uri)
 
