@@ -227,6 +227,9 @@ class Refusing(Sink):
             raise ValueError(f"refusing {record.name}")
         self.events.seen.append(f"write {record.name}")
 
+    def flush(self) -> None:
+        self.events.seen.append("sink flush")
+
     def close(self) -> None:
         self.events.seen.append("sink close")
 
@@ -361,6 +364,7 @@ def test_a_complete_step_tells_each_component_last_of_all(tmp_path: Path) -> Non
     assert result.success, result.error
     assert events.seen == [
         "write t0",
+        "sink flush",
         "commit",
         "publish staged.jsonl",
         "sink close",
@@ -372,12 +376,13 @@ def test_a_complete_step_tells_each_component_last_of_all(tmp_path: Path) -> Non
 
 
 def test_a_step_below_the_threshold_keeps_no_state_and_commits_and_publishes_nothing(tmp_path: Path) -> None:
-    """Judged once every record went through, before the sinks flush and the stage commits: a run below the
-    threshold stages and publishes nothing (it published, then said it failed)."""
+    """Judged once every record went through, before the stage commits: a run below the threshold stages and
+    publishes nothing (it published, then said it failed). A sink that sends records as they come (a service's)
+    still sends what it holds, so that each of its records is sent or failed."""
     step, context, events = step_of(tmp_path, "t0", "t1", refuse=("t1",))
     result = execute(step, context, threshold=90)
     assert result.below_threshold == ["sink:Refusing"] and result.error is None
-    assert events.seen == ["write t0", "sink close", "source close"]
+    assert events.seen == ["write t0", "sink flush", "sink close", "source close"]
     assert result.staged_uri is None and result.output_uri is None
     assert [letter.fqn for letter in read_dead_letters(result.dead_letter_uri)] == ["s.d.sc.t1"]
 

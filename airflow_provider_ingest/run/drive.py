@@ -39,6 +39,14 @@ def drive(
         push(record)
 
 
+def send(ends: list[Sink | Stage]) -> None:
+    """Below the threshold: flush only the sinks that send records as they come (a service's), so that each record
+    they hold is sent or failed; a sink replaced whole (a file) and a stage commit nothing."""
+    for end in ends:
+        if isinstance(end, Sink) and not end.replaced_whole:
+            end.flush()
+
+
 def finish(ends: list[Sink | Stage]) -> str | None:
     """Flush the sinks and commit the stage; return the staged file's URI, if any."""
     staged = None

@@ -3,8 +3,9 @@
 ``airflow-ingest run`` runs a whole workflow through it, each Airflow task one component (with the
 reader of its input and the writer of its output). A run ends complete or failed: an exception out of
 a component fails the step, a success rate below the threshold fails it (judged once every record went
-through, before any sink, stage or bulk sink commits: a failed step commits and publishes nothing; then
-again after publishing, for the bulk sink's own failures), and an interruption
+through, before any sink, stage or bulk sink commits: a failed step commits and publishes nothing, and a
+sink that sends records to a service as they come sends what it holds; then again after publishing, for the
+bulk sink's own failures), and an interruption
 (:class:`~airflow_provider_ingest.run.interrupt.RunInterrupted`) commits nothing and propagates. Only a
 complete run calls each component's ``run_succeeded`` (where a source keeps its watermark), last of all.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from airflow_provider_ingest.api import BulkSink, Component, Processor, Report, RunContext, Sink, Stage
 from airflow_provider_ingest.errors import is_retryable
-from airflow_provider_ingest.run.drive import drive, finish
+from airflow_provider_ingest.run.drive import drive, finish, send
 from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import DeadLetterFile, paths
@@ -90,7 +91,9 @@ def execute(
                 component.prepare()
             if step.producer is not None:
                 drive(step.producer.records(), step.producer, step.processors, step.ends, interruption, step.carried)
-            if not _below(result.reports, threshold):  # else nothing is committed, staged or published
+            if _below(result.reports, threshold):  # nothing is committed, staged or published
+                send(step.ends)
+            else:
                 result.staged_uri = finish(step.ends)
                 interruption.check()
                 publish_uri = result.staged_uri or step.publish_uri
