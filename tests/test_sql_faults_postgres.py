@@ -295,7 +295,8 @@ def test_a_schema_that_cannot_be_read_counts_as_itself_and_each_of_its_relations
     catalog: sqlalchemy.URL, undisturbed: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real database error (not a lost connection) on every read of s05: its batch is read schema by schema,
-    and s05 fails as 101 records, so a 99 % threshold trips (one failure against 4,000 records would not)."""
+    and s05 fails as 101 records, so a 99 % threshold trips (one failure against 4,000 records would not), and
+    that run writes no output; at 90 % the rest is written."""
 
     original = PostgresCatalog.read
 
@@ -307,10 +308,14 @@ def test_a_schema_that_cannot_be_read_counts_as_itself_and_each_of_its_relations
     with monkeypatch.context() as patched:
         patched.setattr(PostgresCatalog, "read", read)
         run = run_cli(tmp_path, settings(catalog), monkeypatch, success_threshold=99)
+        passed = run_cli(tmp_path / "at_90", settings(catalog), monkeypatch, success_threshold=90)
     assert run.code == 1, run.printed
     assert "run failed: success rate below 99% in source:sql" in run.printed
-    run.assert_accounted(RECORDS)
-    assert run.source.failure_count == 1 + TABLES
+    assert run.records is None, "a run below its threshold writes no output file"
+    assert run.source.records + run.source.failure_count == RECORDS
+    assert run.source.failure_count == len(run.dead_letters) == 1 + TABLES
+    assert passed.code == 0, passed.printed
+    passed.assert_accounted(RECORDS)
     assert {(letter.fqn, letter.error) for letter in run.dead_letters} == {
         (
             f"pg.{catalog.database}.s05",
@@ -318,7 +323,7 @@ def test_a_schema_that_cannot_be_read_counts_as_itself_and_each_of_its_relations
         )
     }
     assert undisturbed.records is not None
-    assert run.records == [
+    assert passed.records == [
         record
         for record in undisturbed.records
         if getattr(record, "database_schema", getattr(record, "name", None)) != "s05"
