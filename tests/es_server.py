@@ -87,8 +87,9 @@ ALIAS_ACTION_FIELDS = frozenset(
 )  # fmt: skip
 """The fields of an ``_aliases`` add or remove action (the AliasActions parser of IndicesAliasesRequest)."""
 Rejection = Callable[[str, dict[str, Any]], tuple[str, str] | None]
-FAULTS = ("drop", "truncate", "hang")
-"""Faults besides an HTTP status: close before answering, close halfway through the answer, never answer."""
+FAULTS = ("drop", "truncate", "hang", "no_items", "page")
+"""Faults besides an HTTP status: close before answering, close halfway through the answer, never answer, a 200
+whose JSON has no ``items``, a 200 that is an HTML page (a proxy's)."""
 SECURITY_ERRORS = {
     401: "unable to authenticate user [ingest] for REST request [{path}]",
     403: "action [indices:data/write/bulk] is unauthorized for user [ingest] with effective roles [viewer]",
@@ -1214,6 +1215,10 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 server.released.wait(60)
             elif fault == "truncate":
                 self._send(200, {"took": 1, "errors": False, "items": [], "padding": "x" * 200}, cut=True)
+            elif fault == "no_items":
+                return self._send(200, {"took": 1, "errors": False})
+            elif fault == "page":
+                return self._send(200, "<html><body>Gateway says hello</body></html>", text=True)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -1315,13 +1320,15 @@ def _handler(server: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
                 return (200, {**found, "_source": doc}) if doc is not None else (404, found)
             return 400, _error("illegal_argument_exception", f"unsupported: {method} /{'/'.join(parts)}")
 
-        def _send(self, status: int, body: Any, head: bool = False, cut: bool = False) -> None:
-            """Answer (None: an empty body); ``cut`` sends half the body only (the caller then closes)."""
-            data = b"" if body is None else json.dumps(body).encode()
+        def _send(self, status: int, body: Any, head: bool = False, cut: bool = False, text: bool = False) -> None:
+            """Answer (None: an empty body; ``text``: the body as HTML); ``cut`` sends half the body only (the
+            caller then closes)."""
+            data = b"" if body is None else body.encode() if text else json.dumps(body).encode()
             self.send_response(status)
             if body is not None:
                 self.send_header("X-Elastic-Product", "Elasticsearch")
-                self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
+                kind = "text/html" if text else "application/vnd.elasticsearch+json;compatible-with=8"
+                self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             if status in (429, 503):
                 self.send_header("Retry-After", server.retry_after)

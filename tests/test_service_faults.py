@@ -199,6 +199,20 @@ def test_es_dropped_connections_are_retried_to_completion(
     assert "retries: 3" in outcome.output
 
 
+@pytest.mark.parametrize("fault", ["no_items", "page"])
+@pytest.mark.parametrize("step", ["sink", "bulk_sink"])
+def test_es_a_200_that_is_no_bulk_answer_is_retried_like_a_failed_request(
+    es: FakeElasticsearch, tmp_path: Path, capsys: pytest.CaptureFixture[str], step: str, fault: str
+) -> None:
+    """A 200 without the bulk answer's items (a proxy's page, an answer cut to valid JSON) tells nothing of any
+    document: the chunk goes again. It was read as the answer: records vanished, neither stored nor failed."""
+    es.inject(fault, 1)
+    outcome = run(tmp_path, capsys, step, es_sink(es))
+    assert outcome.code == 0, outcome.output
+    assert es_stored(es) == FQNS and not outcome.letters and not es.faults
+    assert "retries: 1" in outcome.output
+
+
 @pytest.mark.parametrize("status", [401, 403])
 @pytest.mark.parametrize("step", ["sink", "bulk_sink"])
 def test_es_refused_credentials_stop_after_a_few_requests(

@@ -125,7 +125,7 @@ class BulkWriter:
 
     def _send(self, items: list[Item]) -> list[tuple[Item, str]]:
         """Send one chunk, retrying; return the refused items with their reasons."""
-        from elastic_transport import ConnectionError, ConnectionTimeout
+        from elastic_transport import ConnectionError, ConnectionTimeout, SerializationError
         from elasticsearch import ApiError
 
         refused: list[tuple[Item, str]] = []
@@ -137,7 +137,7 @@ class BulkWriter:
                 time.sleep(min(self.config.max_backoff, max(backoff, asked)))
             try:
                 response = self.client.bulk(operations=b"".join(item.payload for item in items))
-            except (ConnectionError, ConnectionTimeout) as error:
+            except (ConnectionError, ConnectionTimeout, SerializationError) as error:
                 reason, asked = f"{type(error).__name__}: {error}", 0.0
             except ApiError as error:
                 text = error_text(error.body) or STATUS_TEXT.get(error.meta.status, "")
@@ -146,10 +146,14 @@ class BulkWriter:
                     self.breaker.failed(service_error(error))  # 401 and 403 count toward stopping
                     return refused + [(item, reason) for item in items]  # 400, 401, 413...: final for the chunk
             else:
-                self.breaker.succeeded()
-                items, reason = self._outcomes(items, response.body["items"], refused)
-                if not items:
-                    return refused
+                results = _bulk_results(response.body, len(items))
+                if results is None:  # a proxy's page, a cut answer: nothing is known of any item, so all go again
+                    reason, asked = f"HTTP {response.meta.status} without a bulk answer: {_short(response.body)}", 0.0
+                else:
+                    self.breaker.succeeded()
+                    items, reason = self._outcomes(items, results, refused)
+                    if not items:
+                        return refused
             if attempt < self.config.max_retries:
                 log.warning("bulk request: %s; retry %d of %d", reason, attempt + 1, self.config.max_retries)
         reason = f"gave up after {self.config.max_retries} retries: {reason}"
@@ -173,6 +177,24 @@ class BulkWriter:
             else:
                 refused.append((item, f"HTTP {status}: {error_text(outcome.get('error'))}"))
         return again, reason
+
+
+def _bulk_results(body: Any, count: int) -> list[dict[str, Any]] | None:
+    """The per-item results of a bulk answer, one per item sent, each ``{action: {status...}}``; None for anything
+    else."""
+    results = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(results, list) or len(results) != count:
+        return None
+    for result in results:
+        outcome = next(iter(result.values()), None) if isinstance(result, dict) and len(result) == 1 else None
+        if not isinstance(outcome, dict):
+            return None
+    return results
+
+
+def _short(body: Any, limit: int = 200) -> str:
+    text = body if isinstance(body, str) else repr(body)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _retry_after(headers: Any) -> float:
