@@ -40,6 +40,8 @@ _DSN = re.compile(rf"\s*(?:[A-Za-z_][\w.-]*\s*=\s*(?:{_QUOTED}|[^\s'\"]*)(?:\s+|
 _DSN_PAIR = re.compile(rf"(?<![\w.-])([A-Za-z_][\w.-]*)\s*=\s*({_QUOTED}|\S*)")
 _QUOTED_PAIR = re.compile(rf"(['\"])([\w.-]*{SECRET_NAME})\1\s*:\s*({_QUOTED})", re.I)
 _AUTH_HEADER = re.compile(r"(?<![\w-])(Bearer|ApiKey)\s+([^\s'\"]{8,})")
+_BASIC_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?basic\s+)[A-Za-z0-9+/=]+")
+"""An ``Authorization`` header's ``Basic`` credentials, base64 of ``user:password`` (short ones too)."""
 
 
 class Span(NamedTuple):
@@ -213,7 +215,9 @@ def _hide(text: str, spans: Iterable[Span]) -> str:
 
 
 def _redact_pairs(text: str) -> str:
-    """Secret ``key=value`` pairs, quoted ``'key': 'value'`` pairs and ``Bearer``/``ApiKey`` tokens hidden."""
+    """``Bearer``/``ApiKey``/``Basic`` credentials, secret ``key=value`` pairs and quoted ``'key': 'value'`` pairs
+    hidden; the credentials first, so that ``Authorization=Basic <credentials>`` is not read as a pair whose value
+    is the word ``Basic``."""
+    text = _AUTH_HEADER.sub(rf"\1 {MASK}", _BASIC_HEADER.sub(rf"\1{MASK}", text))
     quoted = [Span(m.start(3) + 1, m.end(3) - 1, m.group(2), False) for m in _QUOTED_PAIR.finditer(text)]
-    text = _hide(text, [*_dsn_spans(text, quotes=True), *(span for span in quoted if span.end > span.start)])
-    return _AUTH_HEADER.sub(rf"\1 {MASK}", text)
+    return _hide(text, [*_dsn_spans(text, quotes=True), *(span for span in quoted if span.end > span.start)])

@@ -417,6 +417,23 @@ def test_redact_text_redacts_urls_and_secret_pairs_in_free_text() -> None:
     )
 
 
+@given(user=st.text("abcdefghij", min_size=1, max_size=8), password=st.text(min_size=1, max_size=20))
+@settings(max_examples=100)
+def test_an_echoed_basic_authorization_header_is_hidden_in_any_spelling(user: str, password: str) -> None:
+    """A server or proxy quoting the request's header: ``Basic`` credentials are base64 of ``user:password``, a
+    form no known secret has (``Authorization=Basic <b64>`` was read as a pair whose value is ``Basic``)."""
+    import base64
+
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+    for spelling in (
+        f"headers were: Authorization=Basic {credentials}",
+        f"Authorization: Basic {credentials}",
+        f"{{'Authorization': 'Basic {credentials}'}}",
+        f'{{"authorization": "Basic {credentials}"}}',
+    ):
+        assert credentials not in redact_text(spelling), spelling
+
+
 def test_scrub_hides_every_form_of_a_known_secret(secret: str) -> None:
     message = f"{secret} | {quote(secret, safe='')} | {quote_plus(secret)} | {json.dumps(secret)} | {secret!r}"
     assert leaks({"message": scrub(message + "\n", [secret]).encode()}, secret) == []
