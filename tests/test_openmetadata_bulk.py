@@ -631,14 +631,15 @@ def test_a_server_url_that_redirects_fails_the_step_naming_where_to_not_publishi
     assert [call.method for call in server.calls] == ["GET"]
 
 
-@pytest.mark.parametrize("inside", ["\n", " ", "\x00"])
+@pytest.mark.parametrize("inside", ["\n", " ", "\x00", "\u20ac"])
 def test_a_token_with_a_break_inside_is_refused_without_showing_it(
     server: FakeOpenMetadata, monkeypatch: pytest.MonkeyPatch, inside: str
 ) -> None:
     from airflow_provider_ingest.openmetadata.hook import OpenMetadataHook
 
     broken = TOKEN[:20] + inside + TOKEN[20:]
-    with pytest.raises(ConfigurationError, match="holds a space, a line break or a control character") as raised:
+    refused = "holds a space, a line break, a control character or a character that is not ASCII"
+    with pytest.raises(ConfigurationError, match=refused) as raised:
         Settings(server_url=server.url, token=broken)
     connection = {"conn_type": "openmetadata", "host": server.url, "password": broken + "\n"}
     monkeypatch.setenv("AIRFLOW_CONN_OM_BROKEN", json.dumps(connection))

@@ -87,10 +87,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         token = clean_token(self.token)
-        if any(char.isspace() or not char.isprintable() for char in token):
+        if any(char.isspace() or not char.isprintable() or not char.isascii() for char in token):
             raise ConfigurationError(
-                "the OpenMetadata JWT token holds a space, a line break or a control character inside; "
-                "set it again as one line (the token is not shown)"
+                "the OpenMetadata JWT token holds a space, a line break, a control character or a character that is"
+                " not ASCII inside (a JWT is ASCII); set it again as one line (the token is not shown)"
             )
         object.__setattr__(self, "token", token)
 
