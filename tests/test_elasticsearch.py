@@ -29,7 +29,7 @@ from airflow_provider_ingest.elasticsearch.client import build_client
 from airflow_provider_ingest.elasticsearch.documents import KINDS as KIND_INDEXES
 from airflow_provider_ingest.elasticsearch.documents import action, document
 from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
-from airflow_provider_ingest.elasticsearch.sink import ElasticsearchSink
+from airflow_provider_ingest.elasticsearch.sink import ElasticsearchSink, stamp
 from airflow_provider_ingest.elasticsearch.usage import upsert_action
 from airflow_provider_ingest.errors import AuthenticationError, IngestError, ServiceUnavailableError, is_retryable
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, Table, dump_record
@@ -467,6 +467,49 @@ def test_replace_never_prunes_the_index_it_switched_to(cluster: Cluster, tmp_pat
     serving = [name for name, info in physical.items() if f"{cluster.prefix}-tables" in info["aliases"]]
     assert len(serving) == 1 and sorted(physical) == sorted([serving[0], later]) and not first & set(physical)
     assert cluster.count() == 3 and sink.report.counters["indexes_deleted"] == 4  # the first index of each alias
+
+
+def test_a_failed_replaces_leftovers_never_push_out_the_previous_catalog(cluster: Cluster, tmp_path: Path) -> None:
+    """Indexes a failed replace could not delete (named after the one serving, never serving): the next replace
+    neither counts them in ``keep_indexes`` nor deletes them, and warns; it counted them, and deleted the previous
+    catalog, the rollback copy ``keep_indexes: 2`` promises."""
+    run_bulk(cluster, tmp_path, catalog(2), mode="replace")
+    previous = set(cluster.physical())
+    leftover = f"{cluster.prefix}-tables-{stamp()}"  # named after the one serving, before the next run's
+    cluster.client.indices.create(index=leftover)
+    sink = run_bulk(cluster, tmp_path, catalog(3), mode="replace", keep_indexes=2)
+    physical = cluster.physical()
+    assert previous | {leftover} <= set(physical) and len(physical) == 3
+    assert "indexes_deleted" not in sink.report.counters
+    assert [warning for warning in sink.report.warnings if leftover in warning] == [
+        f"{leftover}: never served {cluster.prefix}-tables (left by a failed replace?), kept: delete by hand"
+    ]
+
+
+def test_a_replace_whose_old_index_another_run_moved_meanwhile_fails_and_changes_nothing(
+    fake: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another replace switches the aliases between this run's read of them and its own switch: the remove of the
+    index no longer serving must exist, so the one call fails whole (without it, the add went through and each
+    alias served two catalogs)."""
+    from airflow_provider_ingest.elasticsearch import bulk_sink
+
+    run_bulk(fake, tmp_path, catalog(2), mode="replace")
+    switch = bulk_sink.ElasticsearchBulkSink._switch
+
+    def other_run_first(sink: Any, new: dict[str, str]) -> None:
+        monkeypatch.setattr(bulk_sink.ElasticsearchBulkSink, "_switch", switch)
+        run_bulk(fake, tmp_path / "other", catalog(4), mode="replace")
+        monkeypatch.setattr(bulk_sink, "_alias_indexes", lambda client, alias: list(before[alias]))
+        switch(sink, new)
+
+    aliases = [f"{fake.prefix}-{kind}" for kind in KINDS]
+    before = {alias: list(fake.client.indices.get_alias(name=alias).body) for alias in aliases}
+    monkeypatch.setattr(bulk_sink.ElasticsearchBulkSink, "_switch", other_run_first)
+    with pytest.raises(Exception, match="aliases_not_found_exception"):
+        run_bulk(fake, tmp_path, catalog(3), mode="replace")
+    assert [len(fake.client.indices.get_alias(name=alias).body) for alias in aliases] == [1] * len(aliases)
+    assert fake.count() == 4
 
 
 def test_lowering_keep_indexes_deletes_every_index_beyond_it(cluster: Cluster, tmp_path: Path) -> None:

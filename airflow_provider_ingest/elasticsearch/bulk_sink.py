@@ -181,6 +181,7 @@ class ElasticsearchBulkSink(BulkSink):
         try:
             for index in new.values():
                 self.client.indices.create(index=index)
+            serving = {alias: max(_alias_indexes(self.client, alias), default=None) for alias in self.aliases.values()}
             tables = self.aliases["table"]
             carry = tables if self.client.indices.exists_alias(name=tables) else None
             staged = self._load(uri, new, fresh=True, carry_from=carry)
@@ -190,7 +191,7 @@ class ElasticsearchBulkSink(BulkSink):
         except BaseException:
             self._discard(new)
             raise
-        self._prune()
+        self._prune(serving)
 
     def _check(self, new: dict[str, str], staged: Counter[str]) -> None:
         """Refuse the switch on too many failed records, a count that differs from the stage, or a shrink."""
@@ -222,8 +223,8 @@ class ElasticsearchBulkSink(BulkSink):
         actions: list[dict[str, Any]] = []
         for kind, index in new.items():
             alias = self.aliases[kind]
-            for old in _alias_indexes(self.client, alias):
-                actions.append({"remove": {"index": old, "alias": alias}})
+            for old in _alias_indexes(self.client, alias):  # must exist: another run moved it, and the call fails
+                actions.append({"remove": {"index": old, "alias": alias, "must_exist": True}})
             actions.append({"add": {"index": index, "alias": alias, "is_write_index": True}})
         self.client.indices.update_aliases(actions=actions)
         self.report.count("indexes_switched", len(new))
@@ -239,16 +240,24 @@ class ElasticsearchBulkSink(BulkSink):
             return
         self._drop([index for index in new.values() if index not in serving])
 
-    def _prune(self) -> None:
-        """Delete each alias's oldest physical indexes beyond ``keep_indexes`` (never the live one)."""
-        for alias in self.aliases.values():
+    def _prune(self, serving: dict[str, str | None]) -> None:
+        """Delete each alias's indexes that served (up to the one ``serving`` before this run) beyond
+        ``keep_indexes``, the live one counted. One named later than the one serving before never served (a
+        failed run's leftover, or another run's in progress): neither counted nor deleted, but named in a warning
+        (counted, a failed run's leftovers pushed the previous catalog out)."""
+        for alias, before in serving.items():
             ours = re.compile(rf"{re.escape(alias)}-\d{{{STAMP_LENGTH}}}")
             found = self.client.indices.get_alias(index=f"{alias}-*").body.items()
-            indexes = sorted(((name, info) for name, info in found if ours.fullmatch(name)), reverse=True)
-            stale = [name for name, info in indexes[self.config.keep_indexes :] if alias not in info.get("aliases", {})]
+            idle = sorted(
+                (name for name, info in found if ours.fullmatch(name) and alias not in info.get("aliases", {}))
+            )
+            served = [name for name in reversed(idle) if before is not None and name <= before]
+            stale = served[self.config.keep_indexes - 1 :]
             if stale:
                 self._drop(stale)
                 self.report.count("indexes_deleted", len(stale))
+            if never := [name for name in idle if before is None or name > before]:
+                self.warn(f"{', '.join(never)}: never served {alias} (left by a failed replace?), kept: delete by hand")
 
     def _drop(self, indexes: list[str]) -> None:
         try:
