@@ -173,6 +173,31 @@ def test_a_task_below_the_success_threshold_fails_and_keeps_dead_letters(
     assert not (tmp_path / "out" / "strict.jsonl").exists()
 
 
+def test_a_sink_below_the_threshold_stops_the_stage_and_the_bulk_sink(
+    dags_folder: Path, tmp_path: Path, records_file: Path
+) -> None:
+    """The sink and the stage both follow the last processor; a failed sink fails the run, so nothing is staged or
+    published, as in the CLI (the stage and the bulk sink ran beside it and published)."""
+    journal = tmp_path / "journal.txt"
+    text = workflow_yaml(tmp_path, records_file, "sink_fails").replace(
+        f"  type: file\n  config: {{path: {tmp_path}/out/sink_fails.jsonl}}",
+        f"  type: support.components:JournalSink\n  config: {{journal: '{journal}', fail_on: [orders, payments]}}",
+    )
+    (dags_folder / "sink_fails.yaml").write_text(text)
+
+    dag_run = run_dag(dags_folder, "sink_fails")
+
+    assert task_states(dag_run) == {
+        "source": "success",
+        "tagtables": "success",
+        "sink": "failed",
+        "stage": "upstream_failed",
+        "bulk_sink": "upstream_failed",
+        "cleanup_staging": "success",
+    }
+    assert not (tmp_path / "out" / "sink_fails_published.jsonl").exists()
+
+
 def test_failures_above_the_threshold_are_reported_not_fatal(
     dags_folder: Path, tmp_path: Path, records_file: Path
 ) -> None:

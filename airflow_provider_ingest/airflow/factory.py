@@ -335,19 +335,19 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
                 **common,
             )
         position = len(spec.processors) + 1
+        sink = None
         if spec.sink is not None:
-            leaves.append(
-                _task(
-                    IngestSinkOperator,
-                    partitions is not None,
-                    last,
-                    task_id=task_ids[position],
-                    type=spec.sink.type,
-                    config=spec.sink.config,
-                    outlets=_assets(workflow, "sink", spec.sink, folder),
-                    **common,
-                )
+            sink = _task(
+                IngestSinkOperator,
+                partitions is not None,
+                last,
+                task_id=task_ids[position],
+                type=spec.sink.type,
+                config=spec.sink.config,
+                outlets=_assets(workflow, "sink", spec.sink, folder),
+                **common,
             )
+            leaves.append(sink)
             position += 1
         if spec.stage is not None:
             stage = IngestStageOperator(  # merges the parts' files, in part order, into one
@@ -357,6 +357,8 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
                 input_uri=last.output["uri"] if partitions is None else last.output,
                 **common,
             )
+            if sink is not None:  # a failed sink fails the run: nothing is staged or published, as in the CLI
+                sink >> stage
             leaves.append(stage)
             if spec.bulk_sink is not None:
                 leaves.append(
