@@ -417,13 +417,18 @@ def _documentation(workflow: LoadedWorkflow) -> str:
 
 def _assets(workflow: LoadedWorkflow, role: str, spec: ComponentSpec, folder: Path) -> list[Asset]:
     """The Assets a sink or bulk sink declares (from its settings as validated), relative paths taken from the
-    workflow file's folder.
+    workflow file's folder, every secret its settings resolve hidden (an Asset's name and URI are stored and
+    shown in the UI).
 
     Any failure is a problem of its ``config``, secrets hidden.
     """
+    from airflow_provider_ingest.secrets import scrub
+    from airflow_provider_ingest.workflow.env import secret_values
+
     try:
         component = resolve(role, spec.type)
-        return [Asset(uri) for uri in component.written_uris(workflow.configs[(role,)], folder)]
+        secrets = secret_values(spec.config)
+        return [Asset(scrub(uri, secrets)) for uri in component.written_uris(workflow.configs[(role,)], folder)]
     except Exception as error:
         message = _scrubbed(error, spec.config)
         raise WorkflowFileError([workflow.document.problem((role, "config"), message)]) from None
