@@ -72,6 +72,8 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
     ("control_character", sub("in.jsonl", "in\x07.jsonl"), 4, 13, "", "U+0007 is not allowed"),
     ("control_after_accents", sub("out.jsonl", "\u00e9t\u00e9\x01.jsonl"), 13, 14, "", "U+0001 is not allowed"),
     ("nul_character", sub("out.jsonl", "out\x00.jsonl"), 13, 14, "", "U+0000 is not allowed"),
+    ("escaped_nul_in_a_tag", air('tags: ["a\\0b"]'), 17, 10, "airflow.tags.0", "a NUL character (\\0) is in the"),
+    ("escaped_nul_in_a_key", air('params: {"k\\x00": 1}'), 17, 12, "airflow.params", "no metadata database stores"),
     ("tab_indentation", BASE + "airflow:\n\tdag_id: x\n", 17, 1, "", "invalid YAML"),
     ("unterminated_string", sub("path: out.jsonl", 'path: "out.jsonl'), 16, 1, "", "unexpected end of stream"),
     ("unclosed_flow", sub("path: in.jsonl", "path: [in.jsonl"), 5, 11, "", "did not find expected ',' or ']'"),

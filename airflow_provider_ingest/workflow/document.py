@@ -318,8 +318,8 @@ class _Irregular(Exception):
 
 class _PlainBuilder:
     """Builds the data of a document with nothing to report (YAML's core tags, plain keys, none twice, no merge
-    key, nested at most :data:`MAX_DEPTH` deep), counting its values; stops with :class:`_Irregular` at anything
-    else, left to :class:`_Builder`."""
+    key, no NUL character, nested at most :data:`MAX_DEPTH` deep), counting its values; stops with
+    :class:`_Irregular` at anything else, left to :class:`_Builder`."""
 
     def __init__(self) -> None:
         self.built = 0
@@ -349,6 +349,8 @@ class _PlainBuilder:
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         if node.tag == _STR:
+            if "\x00" in node.value:
+                raise _Irregular
             return node.value
         if node.tag not in _SCALAR_TAGS:  # a merge key's tag is not
             raise _Irregular
@@ -407,6 +409,9 @@ class _Builder:
 
     def scalar(self, node: yaml.Node, location: Location) -> Any:
         if node.tag == _STR:
+            if "\x00" in node.value:  # PostgreSQL refuses it: a tag holding one stopped Airflow's DAG processor
+                self.problem(node, location, "a NUL character (\\0) is in the text: no metadata database stores it")
+                return None
             return node.value  # what the constructor would make of it, without its bookkeeping
         if node.tag not in _SCALAR_TAGS:
             self.problem(node, location, f"unsupported YAML tag {_short(node.tag)}: write a plain value")
