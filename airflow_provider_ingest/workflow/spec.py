@@ -230,6 +230,17 @@ class WorkflowFile(_Strict):
             raise ValueError("bulk_sink needs a stage that writes the file it publishes")
         return bulk_sink
 
+    @field_validator("airflow")
+    @classmethod
+    def _runs_keep_each_others_files(cls, airflow: AirflowSettings, info: ValidationInfo) -> AirflowSettings:
+        workflow = info.data.get("workflow")
+        if airflow.max_active_runs > 1 and workflow is not None and workflow.retention_days == 0:
+            raise ValueError(
+                f"max_active_runs {airflow.max_active_runs} with workflow.retention_days 0: each run's cleanup would"
+                " delete the staged files of the runs still in flight; keep them at least 1 day"
+            )
+        return airflow
+
     @model_validator(mode="after")
     def _has_an_end(self) -> WorkflowFile:
         if self.sink is None and self.stage is None:
