@@ -329,3 +329,13 @@ def test_a_file_that_does_not_parse_is_a_workflow_only_with_a_top_level_source_k
     path = tmp_path / "file.yaml"
     path.write_bytes(content)
     assert factory.looks_like_workflow(path) is meant
+
+
+def test_an_editors_lock_link_to_nothing_is_no_workflow_file(tmp_path: Path) -> None:
+    """Emacs keeps ``.#flow.yaml`` linking to nothing while ``flow.yaml`` is edited: it was an import error
+    (``cannot read: No such file or directory``). A folder named like a workflow file is none either."""
+    (tmp_path / ".#flow.yaml").symlink_to("root@host.12345:1700000000")
+    (tmp_path / "folder.yaml").mkdir()
+    assert not factory.looks_like_workflow(tmp_path / ".#flow.yaml")
+    assert not factory.looks_like_workflow(tmp_path / "folder.yaml")
+    assert factory._read_workflow(tmp_path / ".#flow.yaml") is None

@@ -136,8 +136,11 @@ def _read_workflow(path: Path) -> Document | None:
 def looks_like_workflow(path: str | Path) -> bool:
     """Whether a file that does not parse means to be a workflow file (see the module's docstring).
 
-    A file that cannot be read counts as one: nobody can tell, and the reason is worth reporting.
+    A file that cannot be read counts as one: nobody can tell, and the reason is worth reporting. What is no
+    regular file (a link to nothing, such as an editor's lock ``.#flow.yaml``; a folder; a pipe) does not.
     """
+    if not Path(path).is_file():
+        return False
     try:
         with open(path, "rb") as handle:
             raw = handle.read(SNIFF_BYTES)
