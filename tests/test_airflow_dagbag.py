@@ -213,19 +213,22 @@ def test_a_folder_without_problems_has_no_import_error(folder: Path) -> None:
 
 def test_an_asset_never_holds_a_secret_its_settings_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sink's path holding a ``${VAR}`` where a secret goes (a signature parameter, a URL's password): the Asset,
-    stored in the metadata database and shown in the UI, names it hidden (it held the value)."""
+    stored in the metadata database and shown in the UI, names it hidden (it held the value). A templated path
+    declares none (its Asset was the template's text)."""
     monkeypatch.setenv("SINK_SECRET", "EnvS3cretPw99")
     root = tmp_path / "dags"
     root.mkdir()
     (root / LOADER.name).write_text(LOADER.read_text())
     for name, path in (("signed", "https://files.example.com/out.jsonl?sig=${SINK_SECRET}"),
-                       ("userinfo", "s3://aws_conn:${SINK_SECRET}@bucket/out.jsonl")):  # fmt: skip
+                       ("userinfo", "s3://aws_conn:${SINK_SECRET}@bucket/out.jsonl"),
+                       ("templated", "out/{{ ds }}/catalog.jsonl")):  # fmt: skip
         (root / f"{name}.yaml").write_text(f"source: {{type: sql, config: {{sample: shop}}}}\n"
                                            f"sink: {{type: file, config: {{path: '{path}'}}}}\n")  # fmt: skip
     bag = dag_bag(root)
-    assert sorted(bag.dags) == ["signed", "userinfo"] and bag.import_errors == {}
+    assert sorted(bag.dags) == ["signed", "templated", "userinfo"] and bag.import_errors == {}
+    assert bag.dags["templated"].get_task("sink").outlets == []  # each run renders the path: no fixed Asset
     outlets = [asset for dag in bag.dags.values() for asset in dag.get_task("sink").outlets]
-    assert [asset.name for asset in outlets] == [
+    assert sorted(asset.name for asset in outlets) == [
         "https://files.example.com/out.jsonl?sig=***",
         "s3://aws_conn:***@bucket/out.jsonl",
     ]

@@ -421,7 +421,7 @@ def _documentation(workflow: LoadedWorkflow) -> str:
 def _assets(workflow: LoadedWorkflow, role: str, spec: ComponentSpec, folder: Path) -> list[Asset]:
     """The Assets a sink or bulk sink declares (from its settings as validated), relative paths taken from the
     workflow file's folder, every secret its settings resolve hidden (an Asset's name and URI are stored and
-    shown in the UI).
+    shown in the UI); none for a path holding a Jinja template (``out/{{ ds }}.jsonl``), which each run renders.
 
     Any failure is a problem of its ``config``, secrets hidden.
     """
@@ -431,7 +431,8 @@ def _assets(workflow: LoadedWorkflow, role: str, spec: ComponentSpec, folder: Pa
     try:
         component = resolve(role, spec.type)
         secrets = secret_values(spec.config)
-        return [Asset(scrub(uri, secrets)) for uri in component.written_uris(workflow.configs[(role,)], folder)]
+        uris = component.written_uris(workflow.configs[(role,)], folder)
+        return [Asset(scrub(uri, secrets)) for uri in uris if "{{" not in uri]  # a templated one is no fixed Asset
     except Exception as error:
         message = _scrubbed(error, spec.config)
         raise WorkflowFileError([workflow.document.problem((role, "config"), message)]) from None
