@@ -1,7 +1,8 @@
 """A circuit breaker for steps that call a service record by record (Elasticsearch, OpenMetadata).
 
-It opens after a few authentication failures in a row or as soon as the service is unreachable after
-the client's retries. From then on no record is sent: each is failed as not attempted (so it is
+It opens after a few authentication failures in a row, after a few requests in a row that the service
+failed itself (a 500, each after the client's retries), or as soon as the service is unreachable after the
+client's retries. From then on no record is sent: each is failed as not attempted (so it is
 dead-lettered, never lost), and the step ends by raising one error that says what happened. Refused
 credentials fail the step even when too few came in a row to open the breaker: they are never a
 record's fault for the success threshold to tolerate.
@@ -15,6 +16,8 @@ from airflow_provider_ingest.errors import AuthenticationError, IngestError, Ser
 
 AUTHENTICATION_FAILURES = 3
 """Authentication failures (401/403) in a row that stop a step."""
+SERVER_FAILURES = 5
+"""Requests in a row that a service failed itself (a 500), each after the client's retries, that stop a step."""
 
 
 class NotAttempted(IngestError):
@@ -34,6 +37,7 @@ class CircuitBreaker:
         self.refusals = 0
         self.not_attempted = 0
         self._refused = 0
+        self._server_failures = 0
         self._lock = threading.Lock()
 
     @property
@@ -42,9 +46,9 @@ class CircuitBreaker:
         return self.cause is not None
 
     def succeeded(self) -> None:
-        """A call went through: authentication failures no longer count as in a row."""
+        """A call went through: failures no longer count as in a row."""
         with self._lock:
-            self._refused = 0
+            self._refused = self._server_failures = 0
 
     def failed(self, error: BaseException) -> None:
         """Note a failed call: refused credentials count toward the limit, an unreachable service opens at once."""
@@ -58,8 +62,13 @@ class CircuitBreaker:
                     self.cause = error
             elif isinstance(error, ServiceUnavailableError):
                 self.cause = error
-            elif isinstance(error, ServiceError):  # the service answered and took the credentials
+            elif isinstance(error, ServiceError) and error.retryable:  # the service failed itself, also retried
                 self._refused = 0
+                self._server_failures += 1
+                if self._server_failures >= SERVER_FAILURES:
+                    self.cause = error
+            elif isinstance(error, ServiceError):  # the service answered and took the credentials
+                self._refused = self._server_failures = 0
 
     def skip(self) -> NotAttempted:
         """Count one record not sent; the error to fail it with."""
@@ -89,4 +98,6 @@ class CircuitBreaker:
     def _why(self) -> str:
         if isinstance(self.cause, AuthenticationError):
             return f"{self.service} refused the credentials {self._refused} times in a row, stopped: {self.cause}"
+        if not isinstance(self.cause, ServiceUnavailableError):
+            return f"{self.service} failed {self._server_failures} requests in a row, stopped: {self.cause}"
         return f"{self.service} is unavailable, stopped: {self.cause}"

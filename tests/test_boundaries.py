@@ -19,7 +19,7 @@ from om_server import TOKEN, FakeOpenMetadata, serve
 from support.dags import run_dag, task_states, xcoms
 
 from airflow_provider_ingest.api import RunContext
-from airflow_provider_ingest.breaker import AUTHENTICATION_FAILURES, CircuitBreaker, NotAttempted
+from airflow_provider_ingest.breaker import AUTHENTICATION_FAILURES, SERVER_FAILURES, CircuitBreaker, NotAttempted
 from airflow_provider_ingest.elasticsearch.bulk import BulkConfig, BulkWriter
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink, PublishRefused
 from airflow_provider_ingest.elasticsearch.client import build_client
@@ -398,6 +398,23 @@ def test_refusals_not_in_a_row_never_open_the_breaker(interruption: Any) -> None
             breaker.failed(refused())
         interruption(breaker)
     assert not breaker.open and breaker.refusals == 3 * (AUTHENTICATION_FAILURES - 1)
+
+
+@pytest.mark.parametrize("failures", [SERVER_FAILURES - 1, SERVER_FAILURES])
+def test_the_breaker_opens_after_its_count_of_requests_the_service_failed_in_a_row(failures: int) -> None:
+    """A server answering 500 to every request, each after the client's retries: the step stops after a few (it
+    sent every record alone, each with the full retry schedule: hours for a large catalog)."""
+    breaker = CircuitBreaker("OpenMetadata")
+    for _ in range(2):
+        for _ in range(SERVER_FAILURES - 1):
+            breaker.failed(ServiceError("PUT /api/v1/tables: 500 after 6 attempts: boom"))
+        breaker.succeeded()  # a request went through: counting starts again
+    for _ in range(failures):
+        breaker.failed(ServiceError("PUT /api/v1/tables: 500 after 6 attempts: boom"))
+    assert breaker.open is (failures == SERVER_FAILURES)
+    if breaker.open:
+        with pytest.raises(ServiceUnavailableError, match=f"OpenMetadata failed {SERVER_FAILURES} requests in a row"):
+            breaker.finish()
 
 
 def test_an_unreachable_service_opens_the_breaker_at_once() -> None:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from om_server import TOKEN, FakeOpenMetadata, serve
 
 from airflow_provider_ingest.api import RunContext
-from airflow_provider_ingest.breaker import AUTHENTICATION_FAILURES, CircuitBreaker, NotAttempted
+from airflow_provider_ingest.breaker import AUTHENTICATION_FAILURES, SERVER_FAILURES, CircuitBreaker, NotAttempted
 from airflow_provider_ingest.cli import main
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink
 from airflow_provider_ingest.errors import AuthenticationError, ServiceError, ServiceUnavailableError, is_retryable
@@ -393,18 +393,18 @@ OUTCOMES = {
 
 
 @given(st.lists(st.sampled_from(sorted(OUTCOMES)), max_size=12))
-def test_the_breaker_opens_on_refusals_in_a_row_or_an_unavailable_service(outcomes: list[str]) -> None:
+def test_the_breaker_opens_on_refusals_or_server_errors_in_a_row_or_an_unavailable_service(
+    outcomes: list[str],
+) -> None:
     breaker = CircuitBreaker("Service")
-    in_a_row, opened_by = 0, None
+    refused, failed, opened_by = 0, 0, None
     for outcome in outcomes:
         error = OUTCOMES[outcome]
         breaker.succeeded() if error is None else breaker.failed(error)
         if opened_by is None:
-            if outcome == "refused":
-                in_a_row += 1
-            elif outcome in ("ok", "server error"):
-                in_a_row = 0
-            if in_a_row == AUTHENTICATION_FAILURES or outcome == "unavailable":
+            refused = refused + 1 if outcome == "refused" else 0 if outcome in ("ok", "server error") else refused
+            failed = failed + 1 if outcome == "server error" else 0 if outcome == "ok" else failed
+            if refused == AUTHENTICATION_FAILURES or failed == SERVER_FAILURES or outcome == "unavailable":
                 opened_by = outcome
         assert breaker.open == (opened_by is not None)
     if opened_by is None:
