@@ -486,6 +486,20 @@ def test_a_failed_replaces_leftovers_never_push_out_the_previous_catalog(cluster
     ]
 
 
+def test_a_replace_that_cannot_prune_after_its_switch_succeeds_with_a_warning(fake: Cluster, tmp_path: Path) -> None:
+    """The new catalog serves once the aliases moved: a failure to list the old indexes for pruning is a warning,
+    not a failed run (it failed the run, whose catalog was live)."""
+    run_bulk(fake, tmp_path, catalog(2), mode="replace")
+    fake.fake.inject(500, None, "_alias")  # type: ignore[union-attr]  # GET <alias>-*/_alias, pruning's only
+    sink = run_bulk(fake, tmp_path, catalog(3), mode="replace")
+    fake.fake.clear()  # type: ignore[union-attr]
+    assert fake.count() == 3 and sink.report.failure_count == 0
+    assert [warning for warning in sink.report.warnings if "pruning" in warning] == [
+        "the new indexes serve, but pruning the old ones failed: Elasticsearch: HTTP 500:"
+        " es_rejected_execution_exception: queue is full"
+    ]
+
+
 def test_a_replace_whose_old_index_another_run_moved_meanwhile_fails_and_changes_nothing(
     fake: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

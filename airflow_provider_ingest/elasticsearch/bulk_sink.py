@@ -191,7 +191,10 @@ class ElasticsearchBulkSink(BulkSink):
         except BaseException:
             self._discard(new)
             raise
-        self._prune(serving)
+        try:
+            self._prune(serving)
+        except Exception as error:  # the new catalog serves: the run succeeded, the old indexes wait
+            self.warn(f"the new indexes serve, but pruning the old ones failed: {_said(error)}")
 
     def _check(self, new: dict[str, str], staged: Counter[str]) -> None:
         """Refuse the switch on too many failed records, a count that differs from the stage, or a shrink."""
@@ -260,6 +263,8 @@ class ElasticsearchBulkSink(BulkSink):
                 self.warn(f"{', '.join(never)}: never served {alias} (left by a failed replace?), kept: delete by hand")
 
     def _drop(self, indexes: list[str]) -> None:
+        if not indexes:
+            return
         try:
             self.client.indices.delete(index=",".join(indexes), ignore_unavailable=True)
         except Exception as error:
