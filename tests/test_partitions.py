@@ -185,7 +185,7 @@ def test_the_dag_plans_then_maps_source_processors_and_sink_then_merges(dags_fol
     assert tasks["source"].upstream_task_ids == {"plan_partitions"}
     assert tasks["filter"].upstream_task_ids == {"source"}
     assert tasks["sink"].upstream_task_ids == {"filter"}
-    assert tasks["stage"].upstream_task_ids == {"filter"}
+    assert tasks["stage"].upstream_task_ids == {"filter", "sink"}  # the stage waits for every part's sink
     assert tasks["bulk_sink"].upstream_task_ids == {"stage"}
     from airflow.serialization.serialized_objects import DagSerialization
 
