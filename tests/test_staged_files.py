@@ -628,3 +628,22 @@ def test_local_paths_do_not_import_airflow(tmp_path):
     output = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
     assert output.strip() == "[]"
     assert os.path.exists(tmp_path / "x.jsonl")
+
+
+@pytest.mark.parametrize("name", ["staged.jsonl", "staged.jsonl.gz"])
+def test_checked_lines_give_nothing_of_a_damaged_file_and_everything_of_a_whole_one(tmp_path, name):
+    """The whole file is checked before its first line is given, from one open file hashed once."""
+    path = tmp_path / name
+    write(path, RECORDS)
+    reader = StagedFileReader(str(path))
+    assert list(reader.checked_lines()) == list(StagedFileReader(str(path)).lines())
+    assert reader.count == len(RECORDS)
+    if name.endswith(".gz"):
+        return
+    data = path.read_bytes()
+    last = data.rindex(b'"name":"') + len(b'"name":"')
+    path.write_bytes(data[:last] + b"X" + data[last + 1 :])  # the last record changed: the checksum no longer holds
+    given = []
+    with pytest.raises(StagedFileError, match="checksum does not match"):
+        given.extend(StagedFileReader(str(path)).checked_lines())
+    assert given == []

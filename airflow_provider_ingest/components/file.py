@@ -49,8 +49,11 @@ class FileSource(Source):
             StagedFileReader(self.context.resolve_path(path), allow_plain=self.config.format == "jsonl")
             for path in paths
         ]
-        for reader in readers:
-            reader.verify()  # a damaged file gives no record at all, so nothing downstream publishes part of it
+        if len(readers) == 1:  # a damaged file gives no record at all, so nothing downstream publishes part of it
+            yield from readers[0].records(on_invalid=self.fail, checked=True)
+            return
+        for reader in readers:  # every file checked before the first record of any
+            reader.verify()
         for reader in readers:
             yield from reader.records(on_invalid=self.fail)
 

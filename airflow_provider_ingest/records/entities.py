@@ -283,8 +283,8 @@ def staged_line(record: BaseRecord, *, keep_samples: bool = False) -> bytes:
     """The record's line in a staged file: the line it was read from, unchanged, when it has one and that line is
     what :func:`dump_record_bytes` would write; else its serialization."""
     line = record.line_read
-    if line is not None and (keep_samples or not has_samples(record)):
-        return line
+    if line is not None and (keep_samples or b'"samples"' not in line or not has_samples(record)):
+        return line  # a line without the word holds no samples: no need to look through the columns
     return dump_record_bytes(record, keep_samples=keep_samples)
 
 

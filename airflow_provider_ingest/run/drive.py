@@ -35,7 +35,8 @@ def drive(
             producer.fail(error)
             raise
         report.records += 1
-        report.carried += record.kind in carried
+        if carried and record.kind in carried:  # a report's field is set only when it changes (a model's setattr)
+            report.carried += 1
         push(record)
 
 
@@ -69,7 +70,8 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: froz
                 end.fail(error, record=record)
             else:
                 end.report.records += 1
-                end.report.carried += record.kind in carried
+                if carried and record.kind in carried:
+                    end.report.carried += 1
 
     def through(index: int) -> Callable[[Record], None]:
         if index == len(processors):
@@ -85,7 +87,8 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: froz
                 processor.fail(error, record=record)
                 return
             processor.report.records += 1
-            processor.report.carried += record.kind in carried
+            if carried and record.kind in carried:
+                processor.report.carried += 1
             if not outputs:
                 processor.report.filtered += 1
             for item in outputs:

@@ -177,7 +177,28 @@ class StagedFileReader:
 
     def lines(self) -> Iterator[bytes]:
         """Yield each record line (newline included); raise :class:`StagedFileError` on a bad or incomplete file."""
-        self.header, self.count, self.line_number = None, 0, 0
+        with self._opened() as raw:
+            yield from self._lines(raw, checksum=True)
+
+    def checked_lines(self) -> Iterator[bytes]:
+        """:meth:`lines`, the whole file checked before the first is given (a damaged file gives none): one open
+        file read twice, hashed once (staged files are replaced whole, never changed in place)."""
+        with self._opened() as raw:
+            for _ in self._lines(raw, checksum=True):
+                pass
+            raw.seek(0)
+            yield from self._lines(raw, checksum=False)
+
+    def records(self, on_invalid: OnInvalid | None = None, *, checked: bool = False) -> Iterator[Record]:
+        """Yield each record; a line that is not a record raises, or goes to ``on_invalid(message, raw=line)``;
+        ``checked``: the whole file is checked first (:meth:`checked_lines`)."""
+        for line in self.checked_lines() if checked else self.lines():
+            record = self.parse(line, on_invalid)
+            if record is not None:
+                yield record
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[IO[bytes]]:
         try:
             raw = paths.open_read(self.uri)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
@@ -185,17 +206,14 @@ class StagedFileReader:
         with raw:
             if not isinstance(raw, io.BufferedIOBase):  # an object storage file (fsspec): readline takes no limit
                 raw = io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
-            gzipped = raw.read(2) == GZIP_MAGIC
-            raw.seek(0)
-            stream = io.BufferedReader(_Gunzip(raw, self.uri), buffer_size=1 << 20) if gzipped else raw
-            yield from self._body(stream)
+            yield raw
 
-    def records(self, on_invalid: OnInvalid | None = None) -> Iterator[Record]:
-        """Yield each record; a line that is not a record raises, or goes to ``on_invalid(message, raw=line)``."""
-        for line in self.lines():
-            record = self.parse(line, on_invalid)
-            if record is not None:
-                yield record
+    def _lines(self, raw: IO[bytes], *, checksum: bool) -> Iterator[bytes]:
+        self.header, self.count, self.line_number = None, 0, 0
+        gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        stream = io.BufferedReader(_Gunzip(raw, self.uri), buffer_size=1 << 20) if gzipped else raw
+        yield from self._body(stream, checksum)
 
     def parse(self, line: bytes, on_invalid: OnInvalid | None = None) -> Record | None:
         """The record on the line :meth:`lines` just gave; if it is none, raise or call ``on_invalid`` and return None.
@@ -214,7 +232,7 @@ class StagedFileReader:
             record.read_from(line[:-1])
         return record
 
-    def _body(self, stream: IO[bytes]) -> Iterator[bytes]:
+    def _body(self, stream: IO[bytes], checksum: bool = True) -> Iterator[bytes]:
         first = stream.readline(MAX_LINE_BYTES + 1)
         if not first:
             raise StagedFileError(f"{self.uri}: empty file, not a staged file")
@@ -230,7 +248,7 @@ class StagedFileReader:
             )
         self.header = self._header(first)
         self._check_tail(stream)
-        yield from self._staged(stream)
+        yield from self._staged(stream, checksum)
 
     def _header(self, line: bytes) -> dict[str, Any]:
         if not line.startswith(HEADER_PREFIX):
@@ -254,9 +272,11 @@ class StagedFileReader:
             raise StagedFileError(f"{self.uri}: corrupted: line 1 is not a valid staged file header")
         return header
 
-    def _staged(self, stream: IO[bytes]) -> Iterator[bytes]:
-        """The record lines after the header; every byte up to the trailer counts in the checksum."""
+    def _staged(self, stream: IO[bytes], checksum: bool = True) -> Iterator[bytes]:
+        """The record lines after the header; every byte up to the trailer counts in the checksum (unless the lines
+        were just checked)."""
         digest = hashlib.sha256()
+        update = digest.update if checksum else _skip
         trailer: dict[str, Any] | None = None
         readline = stream.readline
         number = 1
@@ -268,7 +288,7 @@ class StagedFileReader:
             if line.startswith(TRAILER_PREFIX):
                 trailer = self._trailer(line, number)
                 continue
-            digest.update(line)
+            update(line)
             if line.isspace():
                 raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
             self.count += 1
@@ -280,7 +300,7 @@ class StagedFileReader:
             raise StagedFileError(
                 f"{self.uri}: corrupted: trailer counts {trailer['count']} records, file has {self.count}"
             )
-        if trailer["sha256"] != digest.hexdigest():
+        if checksum and trailer["sha256"] != digest.hexdigest():
             raise StagedFileError(f"{self.uri}: corrupted: checksum does not match the trailer")
 
     def _plain(self, first: bytes, stream: IO[bytes]) -> Iterator[bytes]:
@@ -346,6 +366,10 @@ class StagedFileReader:
         if not isinstance(value, dict):
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a JSON object")
         return value
+
+
+def _skip(line: bytes) -> None:
+    """Hash nothing: the lines were checked once already."""
 
 
 class _Gunzip(io.RawIOBase):
