@@ -87,7 +87,7 @@ def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            workflow = load_workflow(path)
+            workflow = load_workflow(path, templated=True)  # as the DAG factory checks it
         except IngestError as error:
             failed += 1
             _print_error(error)

@@ -198,6 +198,23 @@ def test_a_sink_below_the_threshold_stops_the_stage_and_the_bulk_sink(
     assert not (tmp_path / "out" / "sink_fails_published.jsonl").exists()
 
 
+def test_a_typed_setting_given_as_a_template_is_rendered_by_its_task(dags_folder: Path, tmp_path: Path) -> None:
+    """``sample_rows: "{{ params.n }}"`` is a number only once the task renders it: the DAG is built (it was an
+    import error, "Input should be a valid integer"), and the task samples ``n`` rows."""
+    out = tmp_path / "out" / "sampled.jsonl"
+    (dags_folder / "sampled.yaml").write_text(
+        "source: {type: sql, config: {sample: shop, sample_rows: '{{ params.n }}',"
+        " table_filter: {include: [orders]}}}\n"
+        f"sink: {{type: file, config: {{path: '{out}', keep_samples: true}}}}\n"
+        f"workflow: {{staging_root: '{tmp_path / 'staging'}'}}\n"
+        "airflow: {retries: 0, params: {n: 2}}\n"
+    )
+    dag_run = run_dag(dags_folder, "sampled")
+    assert task_states(dag_run) == {"source": "success", "sink": "success", "cleanup_staging": "success"}
+    [orders] = [record for record in read_records(str(out)) if record.kind == "table"]
+    assert max(len(column.samples) for column in orders.columns) == 2  # distinct values of 2 rows
+
+
 def test_failures_above_the_threshold_are_reported_not_fatal(
     dags_folder: Path, tmp_path: Path, records_file: Path
 ) -> None:

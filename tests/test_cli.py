@@ -418,7 +418,7 @@ def test_run_quiet_shows_no_progress_elsewhere(tmp_path):
 def test_an_internal_error_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     from airflow_provider_ingest.workflow import loader
 
-    def broken(path: object) -> None:
+    def broken(path: object, **options: object) -> None:
         raise TypeError("a bug")
 
     monkeypatch.setattr(loader, "load_workflow", broken)
@@ -437,3 +437,19 @@ def test_a_progress_interval_that_is_no_positive_number_is_refused(
 
     assert exit.value.code == 2
     assert f"--progress-every: not a positive number of seconds: {given!r}" in capsys.readouterr().err
+
+
+def test_a_typed_setting_given_as_a_template_validates_as_the_dag_factory_takes_it_and_run_says_why_not(
+    tmp_path, capsys
+):
+    """validate checks a file as the DAG factory does: a setting written as a Jinja template is checked once a task
+    renders it. run renders no template, and says so."""
+    text = "source: {type: sql, config: {sample: shop, sample_rows: '{{ params.n }}'}}\nsink: {type: console}\n"
+    path = write(tmp_path, "templated.yaml", text)
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: ok\n"
+    assert main(["run", str(path), "--quiet"]) == 1
+    assert capsys.readouterr().err == (
+        f"{path}:1:44: source.config.sample_rows: Input should be a valid integer, unable to parse string as an"
+        " integer (a Jinja template: only an Airflow task renders it)\n"
+    )

@@ -103,7 +103,7 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
         path, document = claimants[0]
         try:
             folder = folders.get(path.parent) or folders.setdefault(path.parent, path.parent.resolve())
-            dags[dag_id] = _build(validate_document(document), folder, loader_file)
+            dags[dag_id] = _build(validate_document(document, templated=True), folder, loader_file)
         except WorkflowFileError as error:
             problems += error.problems
         except Exception as error:  # a component's or Airflow's own failure: this file's import error only
@@ -221,7 +221,7 @@ def build_dag(path: str | Path, loader_file: str | None = None) -> DAG:
     To run a generated DAG with ``dag.test()`` (Airflow 3.3 syncs it from the dags folder first), put
     the workflow file in the dags folder: see ``tests/support/dags.py`` and the ``dags_folder`` fixture.
     """
-    return _build(validate_document(read_document(path)), Path(path).parent.resolve(), loader_file)
+    return _build(validate_document(read_document(path), templated=True), Path(path).parent.resolve(), loader_file)
 
 
 def discover(folder: Path) -> list[Path]:

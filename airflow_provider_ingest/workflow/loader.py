@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from airflow_provider_ingest.workflow.document import (
     Location,
     Problem,
     WorkflowFileError,
+    dotted,
     read_document,
 )
 from airflow_provider_ingest.workflow.spec import ComponentSpec, WorkflowFile, check_name
@@ -98,17 +100,20 @@ def legacy_problem(document: Document) -> Problem | None:
     )
 
 
-def load_workflow(path: str | Path, text: str | None = None) -> LoadedWorkflow:
-    """Read and validate a workflow file; raise :class:`WorkflowFileError` listing all problems."""
+def load_workflow(path: str | Path, text: str | None = None, *, templated: bool = False) -> LoadedWorkflow:
+    """Read and validate a workflow file; raise :class:`WorkflowFileError` listing all problems (``templated``: as
+    the DAG factory does, see :func:`validate_document`)."""
     document = read_document(path, text)
-    return validate_document(document)
+    return validate_document(document, templated=templated)
 
 
-def validate_document(document: Document) -> LoadedWorkflow:
+def validate_document(document: Document, *, templated: bool = False) -> LoadedWorkflow:
     """Validate a parsed workflow document, components' settings included; every problem is reported, by line.
 
     An OpenMetadata workflow file is translated first: the translation's problems and those of the translated
-    workflow are reported together, at the OpenMetadata settings they come from.
+    workflow are reported together, at the OpenMetadata settings they come from. ``templated`` (the DAG factory):
+    a component setting whose value is a Jinja template (``"{{ params.n }}"``) is left to the task that renders
+    it, where it is validated.
     """
     data = document.data
     if not isinstance(data, dict):
@@ -141,7 +146,7 @@ def validate_document(document: Document) -> LoadedWorkflow:
         if role in incomplete:
             continue  # its translation failed: its translated settings would only repeat that
         try:
-            configs[where] = _component_config(document, role, where, component)
+            configs[where] = _component_config(document, role, where, component, templated)
         except WorkflowFileError as error:
             problems += error.problems
     if spec is not None and spec.airflow.dag_id is None:
@@ -250,9 +255,12 @@ def _valid_components(data: dict[str, Any]) -> list[tuple[str, Location, Compone
     return valid
 
 
-def _component_config(document: Document, role: str, where: Location, spec: ComponentSpec) -> BaseModel:
+def _component_config(
+    document: Document, role: str, where: Location, spec: ComponentSpec, templated: bool = False
+) -> BaseModel:
     """A component's settings validated by its config class, ``${NAME}`` resolved; :class:`WorkflowFileError` if
-    the type is unknown or the settings are not valid."""
+    the type is unknown or the settings are not valid. ``templated``: settings whose value is a Jinja template
+    are validated when a task has rendered them; those the task renders are left to their defaults here."""
     from airflow_provider_ingest.registry import UnknownComponentError, resolve
 
     try:
@@ -267,7 +275,22 @@ def _component_config(document: Document, role: str, where: Location, spec: Comp
     try:
         return component.config_class.model_validate(config)
     except ValidationError as error:
-        raise WorkflowFileError(_problems(document, error, component.config_class, (*where, "config"))) from None
+        rendered_later = {key for key, value in config.items() if isinstance(value, str) and "{{" in value}
+        if templated and rendered_later:
+            with contextlib.suppress(ValidationError):
+                return component.config_class.model_validate(
+                    {key: value for key, value in config.items() if key not in rendered_later}
+                )
+        problems = _problems(document, error, component.config_class, (*where, "config"))
+        templates = {dotted((*where, "config", key)) for key in rendered_later}
+        raise WorkflowFileError(
+            [
+                replace(problem, message=f"{problem.message} (a Jinja template: only an Airflow task renders it)")
+                if problem.field in templates
+                else problem
+                for problem in problems
+            ]
+        ) from None
 
 
 def _problems(document: Document, error: ValidationError, model: type[BaseModel], prefix: Location) -> list[Problem]:
