@@ -80,6 +80,8 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
         "airflow",
         "each run's cleanup would delete the staged files of the runs still in flight",
     ),
+    ("date_as_key", BASE + "2024-01-01: x\n", 16, 1, "2024-01-01", "YAML reads this one as date"),
+    ("yes_as_key", BASE + "yes: x\n", 16, 1, "True", "YAML reads this one as bool True: put it in quotes"),
     ("escaped_nul_in_a_tag", air('tags: ["a\\0b"]'), 17, 10, "airflow.tags.0", "a NUL character (\\0) is in the"),
     ("escaped_nul_in_a_key", air('params: {"k\\x00": 1}'), 17, 12, "airflow.params", "no metadata database stores"),
     ("tab_indentation", BASE + "airflow:\n\tdag_id: x\n", 17, 1, "", "invalid YAML"),

@@ -297,10 +297,15 @@ def _problems(document: Document, error: ValidationError, model: type[BaseModel]
     problems: dict[Location, Problem] = {}
     for item in error.errors(include_url=False):
         location = (*prefix, *item["loc"])
+        if item["type"] == "invalid_key":  # pydantic names the key by its repr: place it by the key YAML built
+            location = (*prefix, *item["loc"][:-1], item["input"])
         if item["type"] != "missing":  # a missing field keeps its whole path, placed at its nearest parent
             location = _in_document(document, location, keep_last=item["type"] == "extra_forbidden")
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "invalid_key":
+            key = item["input"]
+            message = f"a key is text, and YAML reads this one as {type(key).__name__} {key!r}: put it in quotes"
+        elif item["type"] == "extra_forbidden":
             message = _unknown_field(model, tuple(item["loc"]))
         elif item["type"] == "missing":
             message = "field required"
