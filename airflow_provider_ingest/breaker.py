@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import threading
 
-from airflow_provider_ingest.errors import AuthenticationError, IngestError, ServiceError, ServiceUnavailableError
+from airflow_provider_ingest.errors import (
+    AuthenticationError,
+    IngestError,
+    ServerFailure,
+    ServiceError,
+    ServiceUnavailableError,
+)
 
 AUTHENTICATION_FAILURES = 3
 """Authentication failures (401/403) in a row that stop a step."""
@@ -46,9 +52,11 @@ class CircuitBreaker:
         return self.cause is not None
 
     def succeeded(self) -> None:
-        """A call went through: failures no longer count as in a row."""
+        """A call went through: failures no longer count as in a row (unless the step stopped already: a call in
+        flight then changes nothing)."""
         with self._lock:
-            self._refused = self._server_failures = 0
+            if self.cause is None:
+                self._refused = self._server_failures = 0
 
     def failed(self, error: BaseException) -> None:
         """Note a failed call: refused credentials count toward the limit, an unreachable service opens at once."""
@@ -62,7 +70,7 @@ class CircuitBreaker:
                     self.cause = error
             elif isinstance(error, ServiceUnavailableError):
                 self.cause = error
-            elif isinstance(error, ServiceError) and error.retryable:  # the service failed itself, also retried
+            elif isinstance(error, ServerFailure):  # the service failed the request itself, also retried
                 self._refused = 0
                 self._server_failures += 1
                 if self._server_failures >= SERVER_FAILURES:

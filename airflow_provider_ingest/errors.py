@@ -34,6 +34,10 @@ class ServiceUnavailableError(ServiceError):
     """The service cannot be reached, or stopped answering."""
 
 
+class ServerFailure(ServiceError):
+    """The service failed a request itself (a 5xx), also after the client's retries; a few in a row stop a step."""
+
+
 class AuthenticationError(ServiceError):
     """The service refuses the credentials (401/403): retrying with the same ones cannot help."""
 

@@ -40,8 +40,8 @@ _DSN = re.compile(rf"\s*(?:[A-Za-z_][\w.-]*\s*=\s*(?:{_QUOTED}|[^\s'\"]*)(?:\s+|
 _DSN_PAIR = re.compile(rf"(?<![\w.-])([A-Za-z_][\w.-]*)\s*=\s*({_QUOTED}|\S*)")
 _QUOTED_PAIR = re.compile(rf"(['\"])([\w.-]*{SECRET_NAME})\1\s*:\s*({_QUOTED})", re.I)
 _AUTH_HEADER = re.compile(r"(?<![\w-])(Bearer|ApiKey)\s+([^\s'\"]{8,})")
-_BASIC_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?basic\s+)[A-Za-z0-9+/=]+")
-"""An ``Authorization`` header's ``Basic`` credentials, base64 of ``user:password`` (short ones too)."""
+_BASIC_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?basic\s+)[A-Za-z0-9+/=._~-]+")
+"""An ``Authorization`` header's ``Basic`` credentials, base64 of ``user:password`` (short ones, and base64url)."""
 
 
 class Span(NamedTuple):

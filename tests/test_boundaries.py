@@ -24,7 +24,7 @@ from airflow_provider_ingest.elasticsearch.bulk import BulkConfig, BulkWriter
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink, PublishRefused
 from airflow_provider_ingest.elasticsearch.client import build_client
 from airflow_provider_ingest.elasticsearch.documents import action
-from airflow_provider_ingest.errors import AuthenticationError, ServiceError, ServiceUnavailableError
+from airflow_provider_ingest.errors import AuthenticationError, ServerFailure, ServiceError, ServiceUnavailableError
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Record, Table, dump_record
 from airflow_provider_ingest.run import RunResult, run_workflow
 from airflow_provider_ingest.staging import StagedFileWriter
@@ -403,14 +403,18 @@ def test_refusals_not_in_a_row_never_open_the_breaker(interruption: Any) -> None
 @pytest.mark.parametrize("failures", [SERVER_FAILURES - 1, SERVER_FAILURES])
 def test_the_breaker_opens_after_its_count_of_requests_the_service_failed_in_a_row(failures: int) -> None:
     """A server answering 500 to every request, each after the client's retries: the step stops after a few (it
-    sent every record alone, each with the full retry schedule: hours for a large catalog)."""
+    sent every record alone, each with the full retry schedule: hours for a large catalog). A request the service
+    refused (a 4xx: an Elasticsearch chunk too large) is no failure of the service, and counting starts again."""
     breaker = CircuitBreaker("OpenMetadata")
     for _ in range(2):
         for _ in range(SERVER_FAILURES - 1):
-            breaker.failed(ServiceError("PUT /api/v1/tables: 500 after 6 attempts: boom"))
-        breaker.succeeded()  # a request went through: counting starts again
+            breaker.failed(ServerFailure("PUT /api/v1/tables: 500 after 6 attempts: boom"))
+        breaker.failed(ServiceError("HTTP 413: too large"))  # refused, not failed: the service works
+    for _ in range(SERVER_FAILURES - 1):
+        breaker.failed(ServerFailure("PUT /api/v1/tables: 500 after 6 attempts: boom"))
+    breaker.succeeded()  # a request went through: counting starts again
     for _ in range(failures):
-        breaker.failed(ServiceError("PUT /api/v1/tables: 500 after 6 attempts: boom"))
+        breaker.failed(ServerFailure("PUT /api/v1/tables: 500 after 6 attempts: boom"))
     assert breaker.open is (failures == SERVER_FAILURES)
     if breaker.open:
         with pytest.raises(ServiceUnavailableError, match=f"OpenMetadata failed {SERVER_FAILURES} requests in a row"):

@@ -157,18 +157,25 @@ def test_a_dead_letter_file_is_read_back_as_written(tmp_path: Path) -> None:
     assert list(read_dead_letters(uri)) == written
 
 
+@pytest.mark.parametrize(("character", "characters", "size"), [("x", 5000, "5,097"), ("\u6771", 1500, "4,597")])
 def test_a_record_too_large_for_a_staged_line_fails_alone_and_its_letter_keeps_all_but_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, character: str, characters: int, size: str
 ) -> None:
     """A record longer than a staged file line may be (64 MiB; 4 KiB here) was written, and every reader then
     refused the whole file as corrupted; now the writer refuses that record, which fails alone, its dead letter
-    keeping its FQN and error (its JSON would not fit a line either)."""
+    keeping its FQN and error (its JSON would not fit a line either: measured in bytes, which a text of three-byte
+    characters has three times as many of)."""
     monkeypatch.setattr(stagedfile, "MAX_LINE_BYTES", 4096)
     tables = [Table(service="s", database="d", database_schema="sc", name=f"t{i}") for i in range(3)]
     (tmp_path / "in.jsonl").write_text("".join(dump_record(table) + "\n" for table in tables))
     workflow = {
         "source": {"type": "file", "config": {"path": "in.jsonl", "format": "jsonl"}},
-        "processors": [{"type": "support.components:Pad", "config": {"names": ["t1"], "characters": 5000}}],
+        "processors": [
+            {
+                "type": "support.components:Pad",
+                "config": {"names": ["t1"], "characters": characters, "character": character},
+            }
+        ],
         "sink": {"type": "console"},
         "stage": {"type": "file"},
         "workflow": {"staging_root": "staging", "success_threshold": 50},
@@ -178,7 +185,7 @@ def test_a_record_too_large_for_a_staged_line_fails_alone_and_its_letter_keeps_a
     assert result.success, result.error
     stage = next(report for report in result.reports if report.component == "stage:file")
     assert (stage.records, stage.failure_count) == (2, 1)
-    error = "RecordError: the record is 5,097 bytes of JSON, more than the 4,096 a staged file line holds"
+    error = f"RecordError: the record is {size} bytes of JSON, more than the 4,096 a staged file line holds"
     assert stage.failures[0].error == error
     assert [record.name for record in read_records(result.staged_uri)] == ["t0", "t2"]
     (letter,) = read_dead_letters(result.dead_letter_uri)

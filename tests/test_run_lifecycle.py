@@ -312,6 +312,27 @@ def test_a_stop_requested_while_committing_or_publishing_is_still_a_stop(tmp_pat
     assert not Path(context.staging_uri("staged.jsonl")).exists(), "the staged file committed is removed"
 
 
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_file_sink_is_written_last_so_a_stop_while_publishing_leaves_no_output(tmp_path: Path, stopped: bool) -> None:
+    """A sink replaced whole (a file) is written after the bulk sink published: a stop while publishing leaves no
+    output (it was written first, and stayed while the run said nothing was committed)."""
+    from airflow_provider_ingest.components.file import FileSink
+
+    step, context, _ = step_of(tmp_path, "t0", "t1")
+    output = FileSink.create({"path": str(tmp_path / "out.jsonl")}, context)
+    step.components.insert(2, output)
+    step.ends.insert(0, output)
+    interruption = Interruption()
+    if stopped:
+        step.components[-1].on_publish = interruption.request
+        with pytest.raises(RunInterrupted):
+            execute(step, context, threshold=90, interruption=interruption)
+        assert not (tmp_path / "out.jsonl").exists() and not Path(context.staging_uri("staged.jsonl")).exists()
+    else:
+        assert execute(step, context, threshold=90, interruption=interruption).success
+        assert [record.name for record in read_records(str(tmp_path / "out.jsonl"))] == ["t0", "t1"]
+
+
 def test_ctrl_c_outside_a_stop_handler_propagates_as_it_is(tmp_path: Path) -> None:
     """Without on_signals (Python's own SIGINT handler), Ctrl-C is a KeyboardInterrupt: it is not turned into
     another error, and no dead letter is kept."""

@@ -27,7 +27,13 @@ from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.breaker import AUTHENTICATION_FAILURES, SERVER_FAILURES, CircuitBreaker, NotAttempted
 from airflow_provider_ingest.cli import main
 from airflow_provider_ingest.elasticsearch.bulk_sink import ElasticsearchBulkSink
-from airflow_provider_ingest.errors import AuthenticationError, ServiceError, ServiceUnavailableError, is_retryable
+from airflow_provider_ingest.errors import (
+    AuthenticationError,
+    ServerFailure,
+    ServiceError,
+    ServiceUnavailableError,
+    is_retryable,
+)
 from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, DataType, Table, TagLabel
 from airflow_provider_ingest.staging import StagedFileWriter
@@ -387,9 +393,14 @@ OUTCOMES = {
     "ok": None,
     "refused": AuthenticationError("401: refused"),
     "unavailable": ServiceUnavailableError("no answer"),
-    "server error": ServiceError("500"),
+    "server error": ServerFailure("500"),
+    "refused request": ServiceError("HTTP 413: too large"),
     "record error": ValueError("400: bad name"),
 }
+
+
+SERVICE_ANSWERED = ("server error", "refused request")
+"""Answers that took the credentials."""
 
 
 @given(st.lists(st.sampled_from(sorted(OUTCOMES)), max_size=12))
@@ -402,8 +413,8 @@ def test_the_breaker_opens_on_refusals_or_server_errors_in_a_row_or_an_unavailab
         error = OUTCOMES[outcome]
         breaker.succeeded() if error is None else breaker.failed(error)
         if opened_by is None:
-            refused = refused + 1 if outcome == "refused" else 0 if outcome in ("ok", "server error") else refused
-            failed = failed + 1 if outcome == "server error" else 0 if outcome == "ok" else failed
+            refused = refused + 1 if outcome == "refused" else 0 if outcome in (*SERVICE_ANSWERED, "ok") else refused
+            failed = failed + 1 if outcome == "server error" else 0 if outcome in ("ok", "refused request") else failed
             if refused == AUTHENTICATION_FAILURES or failed == SERVER_FAILURES or outcome == "unavailable":
                 opened_by = outcome
         assert breaker.open == (opened_by is not None)

@@ -391,7 +391,7 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
 def _task(operator: type[Any], mapped: bool, upstream: Any, **kwargs: Any) -> Any:
     """A task reading ``upstream``'s staged file; in a partitioned DAG, one instance per part (per upstream one)."""
     if mapped:
-        return operator.partial(**kwargs).expand(input_uri=upstream.output)
+        return operator.partial(partitioned=True, **kwargs).expand(input_uri=upstream.output)
     return operator(input_uri=upstream.output["uri"], **kwargs)
 
 

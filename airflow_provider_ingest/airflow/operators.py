@@ -102,8 +102,11 @@ class _IngestOperator(_Interruptible):
         success_threshold: float = 90.0,
         compression: str = "none",
         workflow_dir: str | None = None,
+        partitioned: bool = False,
         **kwargs: Any,
     ) -> None:
+        """``partitioned``: each instance of this (mapped) task runs one part of a partitioned run, whose service
+        and database records every part carries (they count toward no part's success rate)."""
         kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.type = type
@@ -113,6 +116,7 @@ class _IngestOperator(_Interruptible):
         self.success_threshold = success_threshold
         self.compression = compression
         self.workflow_dir = workflow_dir
+        self.partitioned = partitioned
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.log import mask_secret
@@ -143,7 +147,7 @@ class _IngestOperator(_Interruptible):
                 interruption=self._start(),
                 on_secret=mask_secret,
                 partition=self._partition(),
-                in_part=map_index >= 0,  # a mapped task runs one part of a partitioned run
+                in_part=self.partitioned,
             )
         self._conclude(result, context)
         own = next(report for report in result.reports if report.component not in ("input", "output"))

@@ -43,16 +43,20 @@ class FileSource(Source):
     def records(self) -> Iterator[Record]:
         """Each record of each file in turn; a line that is not a valid record is a failure kept with its text."""
         from airflow_provider_ingest.staging import StagedFileReader
+        from airflow_provider_ingest.staging.paths import is_local
 
         paths = [self.config.path] if isinstance(self.config.path, str) else self.config.path
         readers = [
             StagedFileReader(self.context.resolve_path(path), allow_plain=self.config.format == "jsonl")
             for path in paths
         ]
-        if len(readers) == 1:  # a damaged file gives no record at all, so nothing downstream publishes part of it
+        # A damaged file gives no record at all, so nothing downstream publishes part of it: every file is checked
+        # before the first record of any. One local file is checked and read from one open file, hashed once (an
+        # object store's file is read again by range, so it is read and hashed twice).
+        if len(readers) == 1 and is_local(readers[0].uri):
             yield from readers[0].records(on_invalid=self.fail, checked=True)
             return
-        for reader in readers:  # every file checked before the first record of any
+        for reader in readers:
             reader.verify()
         for reader in readers:
             yield from reader.records(on_invalid=self.fail)

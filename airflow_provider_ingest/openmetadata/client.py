@@ -21,6 +21,7 @@ from urllib.parse import quote
 from airflow_provider_ingest.errors import (
     AuthenticationError,
     ConfigurationError,
+    ServerFailure,
     ServiceError,
     ServiceUnavailableError,
 )
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 class OpenMetadataError(ServiceError):
     """The server failed a request, also after the retries."""
+
+
+class ServerFailed(OpenMetadataError, ServerFailure):
+    """The server answered a 500 (or another 5xx it does not retry) to a request, also after the retries."""
 
 
 class ServerUnavailable(OpenMetadataError, ServiceUnavailableError):
@@ -179,7 +184,7 @@ class OpenMetadataClient:
         if status in UNAVAILABLE_STATUSES:
             raise ServerUnavailable(f"{where}: {status} after {_attempts(response)}: {message}")
         if status >= 500:
-            raise OpenMetadataError(f"{where}: {status} after {_attempts(response)}: {message}")
+            raise ServerFailed(f"{where}: {status} after {_attempts(response)}: {message}")
         if status in (401, 403):
             raise CredentialsRefused(status, message)
         if status >= 400:

@@ -41,22 +41,27 @@ def drive(
 
 
 def send(ends: list[Sink | Stage]) -> None:
-    """Below the threshold: flush only the sinks that send records as they come (a service's), so that each record
-    they hold is sent or failed; a sink replaced whole (a file) and a stage commit nothing."""
+    """Flush the sinks that send records as they come (a service's), so that each record they hold is sent or
+    failed: first of the step's end, and also when it is below the threshold."""
     for end in ends:
         if isinstance(end, Sink) and not end.replaced_whole:
             end.flush()
 
 
-def finish(ends: list[Sink | Stage]) -> str | None:
-    """Flush the sinks and commit the stage; return the staged file's URI, if any."""
+def stage(ends: list[Sink | Stage]) -> str | None:
+    """Commit the stage; return the staged file's URI, if any."""
     staged = None
     for end in ends:
         if isinstance(end, Stage):
             staged = end.commit()
-        else:
-            end.flush()
     return staged
+
+
+def write_files(ends: list[Sink | Stage]) -> None:
+    """Flush the sinks replaced whole (a file), last of a complete step: a failed or stopped one writes none."""
+    for end in ends:
+        if isinstance(end, Sink) and end.replaced_whole:
+            end.flush()
 
 
 def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: frozenset[str]) -> Callable[[Record], None]:

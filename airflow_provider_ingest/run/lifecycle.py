@@ -2,12 +2,14 @@
 
 ``airflow-ingest run`` runs a whole workflow through it, each Airflow task one component (with the
 reader of its input and the writer of its output). A run ends complete or failed: an exception out of
-a component fails the step, a success rate below the threshold fails it (judged once every record went
-through, before any sink, stage or bulk sink commits: a failed step commits and publishes nothing, and a
-sink that sends records to a service as they come sends what it holds; then again after publishing, for the
-bulk sink's own failures), and an interruption
+a component fails the step, a success rate below the threshold fails it, and an interruption
 (:class:`~airflow_provider_ingest.run.interrupt.RunInterrupted`) commits nothing and propagates. Only a
 complete run calls each component's ``run_succeeded`` (where a source keeps its watermark), last of all.
+
+The end of a step, in order: the sinks that send records to a service as they come send what they hold; the
+threshold is judged (below it, nothing is staged, published or written); the stage commits, the bulk sink
+publishes, the threshold is judged again (for the bulk sink's own failures); last, the sinks replaced whole (a
+file, a task's output) are written. A stop after the stage committed removes its staged file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 
 from airflow_provider_ingest.api import BulkSink, Component, Processor, Report, RunContext, Sink, Stage
 from airflow_provider_ingest.errors import is_retryable
-from airflow_provider_ingest.run.drive import drive, finish, send
+from airflow_provider_ingest.run.drive import drive, send, stage, write_files
 from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import DeadLetterFile, paths
@@ -91,16 +93,18 @@ def execute(
                 component.prepare()
             if step.producer is not None:
                 drive(step.producer.records(), step.producer, step.processors, step.ends, interruption, step.carried)
-            if _below(result.reports, threshold):  # nothing is committed, staged or published
-                send(step.ends)
-            else:
-                result.staged_uri = finish(step.ends)
+            send(step.ends)
+            interruption.check()
+            if not _below(result.reports, threshold):  # else nothing is staged, published or written
+                result.staged_uri = stage(step.ends)
                 interruption.check()
                 publish_uri = result.staged_uri or step.publish_uri
                 if step.bulk_sink is not None and publish_uri is not None:
                     step.bulk_sink.publish(publish_uri)
                 interruption.check()
-                result.output_uri = result.staged_uri or step.output_uri
+                if not _below(result.reports, threshold):  # the bulk sink's own failures count too
+                    write_files(step.ends)
+                    result.output_uri = result.staged_uri or step.output_uri
     except BaseException as error:
         if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
             dead_letters.abort()

@@ -296,17 +296,18 @@ class FailNamed(Processor):
 class PadConfig(ComponentConfig):
     names: list[str]
     characters: int
+    character: str = "x"
 
 
 class Pad(Processor):
-    """Gives the tables named in ``names`` a description of ``characters`` characters."""
+    """Gives the tables named in ``names`` a description of ``characters`` times ``character``."""
 
     config_class = PadConfig
     config: PadConfig
 
     def process(self, record: Record) -> Record:
         if isinstance(record, Table) and record.name in self.config.names:
-            return record.model_copy(update={"description": "x" * self.config.characters})
+            return record.model_copy(update={"description": self.config.character * self.config.characters})
         return record
 
 
