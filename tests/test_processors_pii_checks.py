@@ -102,6 +102,20 @@ def test_a_valid_id_passes_its_check(name: str, check: Check, valid: list[str]) 
 
 
 @pytest.mark.parametrize(("name", "check", "valid"), CHECKSUMS, ids=[row[0] for row in CHECKSUMS])
+@given(data=st.data())
+@settings(max_examples=200, deadline=None)
+def test_any_character_anywhere_in_a_valid_id_gives_an_answer_not_an_error(
+    name: str, check: Check, valid: list[str], data: st.DataObject
+) -> None:
+    """A valid id with one character replaced by any letter or digit: a yes or a no (an O where a codice fiscale's
+    omocodia letter goes raised a ValueError that failed the whole table and quoted the value)."""
+    value = data.draw(st.sampled_from(valid))
+    index = data.draw(st.integers(0, len(value) - 1))
+    char = data.draw(st.sampled_from(string.ascii_uppercase + string.ascii_lowercase + string.digits))
+    assert check(value[:index] + char + value[index + 1 :]) in (True, False)
+
+
+@pytest.mark.parametrize(("name", "check", "valid"), CHECKSUMS, ids=[row[0] for row in CHECKSUMS])
 def test_one_digit_off_fails_the_check(name: str, check: Check, valid: list[str]) -> None:
     # Every one of these schemes detects any single changed digit (Luhn, Verhoeff, mod 11, mod 23, mod 97,
     # distinct weights), so each variant must fail; the id's date or format may also reject it.
@@ -140,7 +154,7 @@ def test_the_card_check_keeps_its_thirteen_digit_minimum() -> None:
         (is_codice_fiscale, [], ["RSSMRA85T10A562", "RSSMRA85X10A562S", "RSSMRA85T99A562S"]),  # length, month, day
         # with right check letters: days 31 and 71 (a woman's: day + 40) are the last, 32 and 72 are none
         (is_codice_fiscale, ["RSSMRA85T31A562T", "RSSMRA85T71A562X"], ["RSSMRA85T32A562Y", "RSSMRA85T72A562C"]),
-        (is_codice_fiscale, ["RSS MRA 85T10 A562S"], []),  # written in groups
+        (is_codice_fiscale, ["RSS MRA 85T10 A562S"], ["RSSMRA85T1OA562S"]),  # groups; O is no omocodia letter
         (is_nir, [], ["355081416802538", "255131416802538"]),  # sex 3, month 13
         (is_nino, ["AB123456C", "ZZ 12 34 56 C"], ["QQ123456C", "DA123456C", "AB12345C", "AB1234567"]),
         (is_aba_routing_number, [], ["991000015", "000000000"]),  # no such Federal Reserve prefix
@@ -400,3 +414,15 @@ def test_a_steuer_id_made_by_its_definition_passes(permutation: list[str], repea
         product = 2 * total % 11
     check = (11 - product) % 10
     assert is_steuer_id("".join(body) + str(check))
+
+
+def test_a_check_that_raises_on_a_value_says_no() -> None:
+    """The pii processor asks each check through ``_answer``: an error on one sample value is a no, never a failed
+    table whose error could quote the value."""
+    from airflow_provider_ingest.processors.pii import _answer
+
+    def broken(value: str) -> bool:
+        raise ValueError(f"invalid literal: {value!r}")
+
+    assert _answer(broken, "RSSMRA85T1OA562S") is False
+    assert _answer(is_codice_fiscale, "RSSMRA85T10A562S") is True

@@ -470,7 +470,8 @@ def is_nif(value: str) -> str | None:
     return None
 
 
-CODICE_FISCALE = re.compile(r"[A-Z]{6}[0-9L-V]{2}[ABCDEHLMPRST][0-9L-V]{2}[A-Z][0-9L-V]{3}[A-Z]")
+CODICE_FISCALE = re.compile(r"[A-Z]{6}[0-9LMNP-V]{2}[ABCDEHLMPRST][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z]")
+"""Digits, or the omocodia letters that stand for them (L-V without O)."""
 CF_ODD_VALUES = "1 0 5 7 9 13 15 17 19 21 1 0 5 7 9 13 15 17 19 21 2 4 18 20 11 3 6 8 12 14 16 10 22 25 24 23"
 CF_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", map(int, CF_ODD_VALUES.split(" ")), strict=True))
 CF_EVEN = {**{str(digit): digit for digit in range(10)}, **{chr(65 + index): index for index in range(26)}}
