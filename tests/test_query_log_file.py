@@ -174,6 +174,33 @@ def test_a_bad_json_line_fails_alone(tmp_path: Path) -> None:
     assert [letter.record for letter in result.letters][:2] == ["{not json", "[1, 2]"]
 
 
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_line_too_long_is_read_past_never_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gzipped: bool
+) -> None:
+    """A line longer than the limit (64 MiB; 1,000 bytes here): in JSON Lines it fails alone, in CSV (whose rows may
+    span lines) it stops the file, naming the line; it was read whole into memory (a 1 MB gzip file unpacked to a
+    gigabyte line took 4 GB)."""
+    from airflow_provider_ingest.usage.querylog import file
+
+    monkeypatch.setattr(file, "LINE_LIMIT", 1000)
+    lines = [json.dumps({"query_text": JOIN}), json.dumps({"query_text": "SELECT " + "x" * 3000}),
+             json.dumps({"query_text": INSERT})]  # fmt: skip
+    data = ("\n".join(lines) + "\n").encode()
+    name = "log.jsonl.gz" if gzipped else "log.jsonl"
+    (tmp_path / name).write_bytes(gzip.compress(data) if gzipped else data)
+    result = run(tmp_path, name)
+    assert [query.text for query in result.queries] == [JOIN, INSERT]
+    assert [failure.error for failure in result.report.failures] == [
+        f"{tmp_path / name}:2: longer than 1,000 bytes: not read"
+    ]
+    write(tmp_path / "log.csv", [[JOIN], ["SELECT " + "x" * 3000], [INSERT]], ["query_text"])
+    result = run(tmp_path, "log.csv")
+    assert result.result.error == (
+        f"InputError: {tmp_path / 'log.csv'}:3: a line longer than 1,000 bytes: not a CSV row"
+    )
+
+
 def test_a_missing_required_column_fails_the_step_naming_it(tmp_path: Path) -> None:
     write(tmp_path / "log.csv", [["alice", "SELECT 1 FROM t"]], ["user_name", "query"])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import math
 from collections import Counter
@@ -49,6 +50,9 @@ COLUMNS = (
 """The columns read; others are ignored (with one warning naming them)."""
 FIELD_LIMIT = 1 << 24
 """The longest CSV field read, in characters (Python's default, 128 KiB, is shorter than some queries)."""
+LINE_LIMIT = 1 << 26
+"""The longest line read, in bytes (64 MiB): a longer one is read past, never held (a small gzip file can unpack
+to one line of gigabytes)."""
 TRUE = frozenset({"true", "t", "yes", "y", "1"})
 FALSE = frozenset({"false", "f", "no", "n", "0", ""})
 SHOWN = 100
@@ -179,6 +183,8 @@ class QueryLogFileSource(QueryLogSource):
             raise InputError(f"query-log file {self._shown()} cannot be opened: {error}") from None
         with handle:
             stream: IO[bytes] = gzip.GzipFile(fileobj=handle) if self.uri.lower().endswith(".gz") else handle
+            if not isinstance(stream, io.BufferedIOBase):  # an object store's file: its readline takes no limit
+                stream = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
             try:
                 yield from self._csv(stream) if self.format == "csv" else self._jsonl(stream)
             except (OSError, EOFError) as error:  # a damaged gzip stream, or the file went away
@@ -209,7 +215,7 @@ class QueryLogFileSource(QueryLogSource):
 
     def _csv(self, stream: IO[bytes]) -> Iterator[Query]:
         csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-        lines = _Lines(stream)
+        lines = _Lines(stream, self._shown())
         reader = csv.reader(lines, strict=True)
         shown = self._shown()
         try:
@@ -261,8 +267,11 @@ class QueryLogFileSource(QueryLogSource):
 
     def _jsonl(self, stream: IO[bytes]) -> Iterator[Query]:
         shown = self._shown()
-        for number, line in enumerate(stream, 1):
+        for number, line in enumerate(_bounded_lines(stream), 1):
             where = f"{shown}:{number}"
+            if line is None:
+                self.fail(f"{where}: longer than {LINE_LIMIT:,} bytes: not read", raw=None)
+                continue
             if number == 1:
                 line = line.removeprefix(b"\xef\xbb\xbf")
             try:
@@ -387,11 +396,24 @@ class QueryLogFileSource(QueryLogSource):
             raise RowError(name, f"{_quote(value)}: {error}") from None
 
 
-class _Lines:
-    """The decoded lines of a byte stream, numbered; keeps the raw text of the row being read."""
+def _bounded_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
+    """Each line of the stream; None for one longer than :data:`LINE_LIMIT`, read past without being held."""
+    while line := stream.readline(LINE_LIMIT + 1):
+        if len(line) > LINE_LIMIT and not line.endswith(b"\n"):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+            continue
+        yield line
 
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = iter(stream)
+
+class _Lines:
+    """The decoded lines of a byte stream, numbered; keeps the raw text of the row being read. A line longer than
+    :data:`LINE_LIMIT` stops the file (a CSV row may span lines: what follows cannot be told apart)."""
+
+    def __init__(self, stream: IO[bytes], shown: str) -> None:
+        self._stream = _bounded_lines(stream)
+        self._shown = shown
         self.number = 0
         self._buffer: list[str] = []
         self._bad = False
@@ -402,6 +424,8 @@ class _Lines:
     def __next__(self) -> str:
         line = next(self._stream)
         self.number += 1
+        if line is None:
+            raise InputError(f"{self._shown}:{self.number}: a line longer than {LINE_LIMIT:,} bytes: not a CSV row")
         if self.number == 1:
             line = line.removeprefix(b"\xef\xbb\xbf")
         try:
