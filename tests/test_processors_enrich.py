@@ -161,10 +161,18 @@ def test_yaml_and_csv_glossaries_next_to_the_workflow(tmp_path: Path) -> None:
         ("g.yaml", "fqn: x\n", "expected a list of rules"),
         ("g.yaml", "- [\n", "not valid YAML"),
         ("missing.yaml", None, "cannot read rule file"),
+        # each of these failed with a bare UnicodeDecodeError or AttributeError, or was read wrongly (last column won)
+        ("g.csv", b"fqn,description\nx,caf\xe9\n", "g.csv: line 2: not UTF-8 text (byte 0xe9)"),
+        ("g.csv", "fqn,description\nx,y,z\n", "g.csv: line 2: 3 cells, the header names 2"),
+        ("g.csv", "fqn,fqn,description\nx,y,z\n", "g.csv: line 1: column(s) fqn named more than once in the header"),
     ],
 )
-def test_bad_rule_files_name_the_file_and_rule(tmp_path: Path, name: str, text: str | None, message: str) -> None:
-    if text is not None:
+def test_bad_rule_files_name_the_file_and_rule(
+    tmp_path: Path, name: str, text: str | bytes | None, message: str
+) -> None:
+    if isinstance(text, bytes):
+        (tmp_path / name).write_bytes(text)
+    elif text is not None:
         (tmp_path / name).write_text(text)
     with pytest.raises(RuleFileError) as raised:
         enrich({"file": name}, customers(), base_dir=tmp_path)

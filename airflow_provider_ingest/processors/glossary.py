@@ -30,9 +30,14 @@ def read_rule_file(uri: str) -> list[tuple[str, dict[str, Any]]]:
     """The raw rules of a ``.yaml``/``.yml``/``.json`` or ``.csv`` file, each with where it stands in the file."""
     try:
         with open_read(uri) as handle:
-            text = handle.read().decode("utf-8-sig")
+            data = handle.read()
     except OSError as error:
         raise RuleFileError(f"cannot read rule file {uri}: {error}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise RuleFileError(f"{uri}: line {line}: not UTF-8 text (byte 0x{data[error.start]:02x})") from None
     if uri.lower().endswith(".csv"):
         return _csv_rules(uri, text)
     return _yaml_rules(uri, text)
@@ -52,17 +57,26 @@ def _yaml_rules(uri: str, text: str) -> list[tuple[str, dict[str, Any]]]:
 
 def _csv_rules(uri: str, text: str) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
-    unknown = [c for c in reader.fieldnames or () if c not in CSV_COLUMNS and not c.startswith(PROPERTY_PREFIX)]
+    columns = list(reader.fieldnames or ())
+    unknown = [c for c in columns if c not in CSV_COLUMNS and not c.startswith(PROPERTY_PREFIX)]
     if unknown:
         raise RuleFileError(f"{uri}: unknown columns {', '.join(unknown)}; known: {', '.join(CSV_COLUMNS)}, property.*")
-    return [(f"{uri}: line {reader.line_num}", _csv_rule(row)) for row in reader]
+    if twice := sorted({column for column in columns if columns.count(column) > 1}):
+        raise RuleFileError(f"{uri}: line 1: column(s) {', '.join(twice)} named more than once in the header")
+    rules = []
+    for row in reader:
+        if None in row:  # more cells than the header names
+            raise RuleFileError(f"{uri}: line {reader.line_num}: {len(columns) + len(row[None])} cells, the header"
+                                f" names {len(columns)}")  # fmt: skip
+        rules.append((f"{uri}: line {reader.line_num}", _csv_rule(row)))
+    return rules
 
 
 def _csv_rule(row: dict[str, str | None]) -> dict[str, Any]:
     rule: dict[str, Any] = {}
     for key, value in row.items():
         value = (value or "").strip()
-        if not value or key is None:
+        if not value:
             continue
         if key.startswith(PROPERTY_PREFIX):
             rule.setdefault("custom_properties", {})[key.removeprefix(PROPERTY_PREFIX)] = value
