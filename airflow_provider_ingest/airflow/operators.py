@@ -124,13 +124,12 @@ class _IngestOperator(_Interruptible):
         from airflow_provider_ingest.run import run_task, task_context
 
         ti = context["ti"]
-        map_index = ti.map_index if ti.map_index is not None else -1
         with self._no_retry_for_bad_input():
             run_context = task_context(
                 dag_id=ti.dag_id,
                 run_id=ti.run_id,
                 task_id=ti.task_id,
-                map_index=map_index,
+                map_index=ti.map_index if ti.map_index is not None else -1,
                 staging_root=self.staging_root,
                 compression=self.compression,
                 base_dir=str(_folder(self, self.workflow_dir)),

@@ -82,8 +82,8 @@ class DeadLetterFile:
             self._writer = StagedFileWriter(self.uri, producer=self.producer, content="dead_letters")
             self._writer.__enter__()
         line = letter.model_dump_json()
-        if len(line.encode()) > stagedfile.MAX_LINE_BYTES:
-            size = len(line.encode())
+        size = len(line.encode())
+        if size > stagedfile.MAX_LINE_BYTES:
             left_out = f" (the record is left out: {size:,} bytes of JSON, more than a staged file line holds)"
             line = letter.model_copy(update={"record": None, "error": letter.error + left_out}).model_dump_json()
         self._writer.write_line(line)

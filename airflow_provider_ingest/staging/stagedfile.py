@@ -232,7 +232,7 @@ class StagedFileReader:
             record.read_from(line[:-1])
         return record
 
-    def _body(self, stream: IO[bytes], checksum: bool = True) -> Iterator[bytes]:
+    def _body(self, stream: IO[bytes], checksum: bool) -> Iterator[bytes]:
         first = stream.readline(MAX_LINE_BYTES + 1)
         if not first:
             raise StagedFileError(f"{self.uri}: empty file, not a staged file")
@@ -272,7 +272,7 @@ class StagedFileReader:
             raise StagedFileError(f"{self.uri}: corrupted: line 1 is not a valid staged file header")
         return header
 
-    def _staged(self, stream: IO[bytes], checksum: bool = True) -> Iterator[bytes]:
+    def _staged(self, stream: IO[bytes], checksum: bool) -> Iterator[bytes]:
         """The record lines after the header; every byte up to the trailer counts in the checksum (unless the lines
         were just checked)."""
         digest = hashlib.sha256()
