@@ -13,6 +13,7 @@ only marked folders.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import posixpath
 import re
@@ -140,10 +141,11 @@ def _key(uri: str) -> str:
 
 
 def open_read(uri: str) -> IO[bytes]:
-    """Open a staged file for binary reading."""
+    """Open a file for binary reading, buffered (``readline`` takes a limit, which an object store's file alone
+    does not: fsspec's)."""
     if is_local(uri):
         return open(local_path(uri), "rb", buffering=1 << 20)
-    return object_path(uri).open("rb")
+    return io.BufferedReader(object_path(uri).open("rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
 
 
 def exists(uri: str) -> bool:

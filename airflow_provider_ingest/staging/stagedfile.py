@@ -204,8 +204,6 @@ class StagedFileReader:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
             raise StagedFileError(f"{self.uri}: cannot be read: {error.strerror or error}") from None
         with raw:
-            if not isinstance(raw, io.BufferedIOBase):  # an object storage file (fsspec): readline takes no limit
-                raw = io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
             yield raw
 
     def _lines(self, raw: IO[bytes], *, checksum: bool) -> Iterator[bytes]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import math
 from collections import Counter
@@ -183,8 +182,6 @@ class QueryLogFileSource(QueryLogSource):
             raise InputError(f"query-log file {self._shown()} cannot be opened: {error}") from None
         with handle:
             stream: IO[bytes] = gzip.GzipFile(fileobj=handle) if self.uri.lower().endswith(".gz") else handle
-            if not isinstance(stream, io.BufferedIOBase):  # an object store's file: its readline takes no limit
-                stream = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
             try:
                 yield from self._csv(stream) if self.format == "csv" else self._jsonl(stream)
             except (OSError, EOFError) as error:  # a damaged gzip stream, or the file went away
