@@ -128,7 +128,8 @@ _YAML_PAIR = re.compile(rf"(\b[\w.-]*{SECRET_NAME}[\"']?\s*:\s*)(?!\$\{{)(?!\*\*
 
 @functools.lru_cache(maxsize=4096)
 def secret_forms(secret: str) -> frozenset[str]:
-    """The ways a secret value can be written into a message: as is, stripped, percent-encoded, escaped."""
+    """The ways a secret value can be written into a message: as is, stripped, percent-encoded, escaped; and as a
+    URL shows it once written raw in its query, where a ``+`` is read as a space and written again as ``+``."""
     forms: set[str] = set()
     for value in {secret, secret.strip()}:
         forms |= {
@@ -137,6 +138,7 @@ def secret_forms(secret: str) -> frozenset[str]:
             quote(value),
             quote(value, safe=" +"),
             quote_plus(value),
+            quote_plus(value.replace("+", " ")),
             json.dumps(value)[1:-1],
             json.dumps(value, ensure_ascii=False)[1:-1],
             repr(value)[1:-1],
