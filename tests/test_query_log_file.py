@@ -61,7 +61,8 @@ def write(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path
 
 
 def run(folder: Path, path: str, run_id: str = "run", success_threshold: float = 50.0, **settings: Any) -> SourceRun:
-    config = {"path": path, "service_name": "warehouse", "dialect": "postgresql", **settings}
+    """A run of the source; the query texts are kept as written (``mask_literals`` is tested on its own)."""
+    config = {"path": path, "service_name": "warehouse", "dialect": "postgresql", "mask_literals": False, **settings}
     return run_source("query_log_file", config, folder, run_id, success_threshold)
 
 
@@ -98,6 +99,38 @@ def test_calls_and_unknown_columns(tmp_path: Path) -> None:
     assert result.report.warnings == [
         f"{tmp_path / 'log.csv'}: column(s) client_host ignored; the columns read are {', '.join(COLUMNS)}"
     ]
+
+
+def test_literals_are_masked_by_default_so_no_password_is_staged(tmp_path: Path) -> None:
+    secret = "s3cr3t-Pa55"
+    rows = [
+        [JOIN, "alice"],
+        [f"ALTER ROLE app PASSWORD '{secret}'", "admin"],
+        [f"SELECT * FROM dblink('host=db password={secret}', 'select 1') AS t(a int)", "bob"],
+        [f"INSERT INTO keys VALUES ($${secret}$$, E'{secret}', 42)", "bob"],
+        [f"SELECT $1 FROM t WHERE a = 'it''s {secret}'", "bob"],
+    ]
+    write(tmp_path / "log.csv", rows, ["query_text", "user_name"])
+
+    result = run(tmp_path, "log.csv", mask_literals=True)
+
+    assert [q.text for q in result.queries] == [
+        JOIN.replace("100", "?"),
+        "ALTER ROLE app PASSWORD ?",
+        "SELECT * FROM dblink(?, ?) AS t(a int)",
+        "INSERT INTO keys VALUES (?, ?, ?)",
+        "SELECT $1 FROM t WHERE a = ?",
+    ]
+    staged = b"".join(path.read_bytes() for path in (tmp_path / "staging").rglob("*") if path.is_file())
+    assert b"ALTER ROLE app PASSWORD ?" in staged and secret.encode() not in staged
+
+
+def test_a_query_the_tokenizer_cannot_read_is_cut_after_its_first_quote_and_stays_unreadable(tmp_path: Path) -> None:
+    write(tmp_path / "log.csv", [["SELECT a FROM t WHERE b = 'open secret"]], ["query_text"])
+
+    result = run(tmp_path, "log.csv", mask_literals=True)
+
+    assert [q.text for q in result.queries] == ["SELECT a FROM t WHERE b = '?"]
 
 
 BAD_CSV = (

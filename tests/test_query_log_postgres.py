@@ -160,6 +160,21 @@ def test_the_watermark_gives_the_next_run_only_the_new_calls(
     assert (state["latest"]["run_id"], state["previous"]["run_id"]) == ("day-2", "day-1")
 
 
+def test_a_password_the_server_keeps_verbatim_is_masked(cluster: PrivatePostgres, tmp_path: Path) -> None:
+    secret = "pg-s3cr3t-Pa55"
+    admin = sqlalchemy.create_engine(cluster.url(database="shop"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"ALTER ROLE nosy PASSWORD '{secret}'")  # a utility statement: kept as written
+    admin.dispose()
+
+    run = run_source("postgres_query_log", config(cluster), tmp_path)
+
+    assert run.result.success, run.result.error
+    assert "ALTER ROLE nosy PASSWORD ?" in {query.text for query in run.queries}
+    written = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
+    assert secret.encode() not in written
+
+
 def test_an_airflow_connection_names_the_server_and_the_service(
     cluster: PrivatePostgres, first_run: tuple[Path, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

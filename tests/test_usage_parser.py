@@ -26,6 +26,7 @@ from airflow_provider_ingest.usage.parser import (
     ParsedQuery,
     QueryParseError,
     TableName,
+    mask_literals,
     parse_query,
     sqlglot_dialect,
     view_lineage,
@@ -894,3 +895,28 @@ def test_views_from_mysql_information_schema(mysql_url: str) -> None:
             f"default.{name}.customer_totals.total": [f"default.{name}.orders.amount"],
         },
     }
+
+
+def _quoted(value: str, dialect: str) -> str:
+    """A string literal of ``value`` as the dialect writes one (MySQL also escapes backslashes)."""
+    if dialect == "mysql":
+        value = value.replace("\\", "\\\\")
+    return "'" + value.replace("'", "''") + "'"
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+@given(value=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1))
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_string_literal_is_masked_whole(dialect: str, value: str) -> None:
+    sql = f"SELECT a, $1 FROM t WHERE b = {_quoted(value, dialect)} AND c > 42 -- done"
+
+    assert mask_literals(sql, dialect) == "SELECT a, $1 FROM t WHERE b = ? AND c > ? -- done"
+
+
+def test_masked_queries_keep_their_tables_for_the_parser() -> None:
+    masked = mask_literals("INSERT INTO big SELECT id FROM orders WHERE note = E'x\\'y' AND n = 5", "postgresql")
+
+    parsed = parse_query(masked, "postgresql", default_database="shop", default_schema="public")
+
+    assert masked == "INSERT INTO big SELECT id FROM orders WHERE note = ? AND n = ?"
+    assert [t.name for t in parsed.source_tables] == ["orders"] and [t.name for t in parsed.target_tables] == ["big"]

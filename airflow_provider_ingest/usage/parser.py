@@ -105,6 +105,50 @@ def sqlglot_dialect(dialect: str) -> str:
         ) from None
 
 
+LITERAL_TOKENS = (
+    "STRING",
+    "NUMBER",
+    "NATIONAL_STRING",
+    "BIT_STRING",
+    "HEX_STRING",
+    "BYTE_STRING",
+    "RAW_STRING",
+    "HEREDOC_STRING",
+    "UNICODE_STRING",
+)
+"""sqlglot's token types of literal values: quoted, dollar-quoted, escaped, national, bit, hex and raw strings, and
+numbers."""
+MASK = "?"
+_QUOTE = re.compile(r"['\"$`]")
+_LITERAL_START = re.compile(r"['\"$`\d]")
+
+
+def mask_literals(sql: str, dialect: str) -> str:
+    """The query with each literal value replaced by ``?``, as OpenMetadata masks the queries it stores: a password
+    (``ALTER ROLE ... PASSWORD '...'``), a key or a personal value in a query goes no further. Text the dialect's
+    tokenizer cannot read (an unterminated quote) is cut after its first quote, left open: it stays unreadable."""
+    if _LITERAL_START.search(sql) is None:  # no quote, no digit: nothing to mask, no need to tokenize
+        return sql
+    from sqlglot import Dialect
+    from sqlglot.tokens import TokenType
+
+    literal = {getattr(TokenType, name) for name in LITERAL_TOKENS}
+    try:
+        tokens = Dialect.get_or_raise(sqlglot_dialect(dialect)).tokenize(sql)
+    except Exception:  # sqlglot's TokenError quotes the text: not shown
+        quote = _QUOTE.search(sql)
+        return sql if quote is None else sql[: quote.end()] + MASK
+    marks = {TokenType.PARAMETER, TokenType.COLON}
+    parts, end, previous = [], 0, None
+    for token in tokens:
+        placeholder = previous is not None and previous.token_type in marks and previous.end + 1 == token.start
+        if token.token_type in literal and not placeholder:  # $1, :1, @1 are placeholders, not values
+            parts += (sql[end : token.start], MASK)
+            end = token.end + 1
+        previous = token
+    return "".join(parts) + sql[end:] if parts else sql
+
+
 def parse_query(
     sql: str,
     dialect: str,

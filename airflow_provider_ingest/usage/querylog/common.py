@@ -151,6 +151,11 @@ class QueryLogConfig(ComponentConfig):
         description="state file (local path or URI) of the watermark: read only what is new since the last"
         " successful run; written when the run succeeds",
     )
+    mask_literals: bool = Field(
+        default=True,
+        description="replace each literal value in a query's text with ? (a password, a key, a personal value), as"
+        " OpenMetadata does; false keeps the text as the log has it",
+    )
 
     @field_validator("start", "end")
     @classmethod
@@ -340,10 +345,17 @@ class QueryLogSource(Source):
         return False
 
     def query(self, **fields: Any) -> Query:
-        """A query record of this source (service and dialect filled in)."""
+        """A query record of this source (service and dialect filled in), its literals masked."""
         from airflow_provider_ingest.records.usage import Query
 
-        return Query(service=self.service, dialect=fields.pop("dialect", self.dialect), **fields)
+        dialect = fields.pop("dialect", self.dialect)
+        return Query(service=self.service, dialect=dialect, **{**fields, "text": self.masked(fields["text"], dialect)})
+
+    def masked(self, text: str, dialect: str | None = None) -> str:
+        """A query's text as this source gives it: each literal masked, unless ``mask_literals`` is false."""
+        from airflow_provider_ingest.usage.parser import mask_literals
+
+        return mask_literals(text, dialect or self.dialect) if self.config.mask_literals and text else text
 
 
 def _matches(patterns: NamePatterns, name: str | None) -> bool:

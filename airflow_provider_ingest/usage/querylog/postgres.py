@@ -174,7 +174,7 @@ class PostgresQueryLogSource(DatabaseQueryLogSource):
                     calls=calls,
                 )
             except ValueError as error:  # a record that does not validate
-                self.fail(f"{where}: {invalid(error)}", raw=row.query)
+                self.fail(f"{where}: {invalid(error)}", raw=self.masked(row.query))
 
     def _baseline(self, reset: datetime | None, dealloc: int | None) -> tuple[dict[str, list[float]], datetime | None]:
         """The counters to subtract, and the earliest time the calls counted now can have been made."""
