@@ -133,6 +133,16 @@ def test_a_query_the_tokenizer_cannot_read_is_cut_after_its_first_quote_and_stay
     assert [q.text for q in result.queries] == ["SELECT a FROM t WHERE b = '?"]
 
 
+def test_only_a_statement_that_starts_with_the_marker_is_this_packages_own(tmp_path: Path) -> None:
+    hiding = [f"SELECT * FROM salaries {OWN_MARKER}", f"SELECT '{OWN_MARKER}' FROM salaries"]
+    write(tmp_path / "log.csv", [[f"  {OWN_MARKER} SELECT 1 FROM t"], *([text] for text in hiding)], ["query_text"])
+
+    result = run(tmp_path, "log.csv", mask_literals=True)
+
+    assert [q.text for q in result.queries] == [hiding[0], "SELECT ? FROM salaries"]
+    assert result.counters == {"own_statements": 1}
+
+
 BAD_CSV = (
     "query_text,user_name,start_time,end_time,duration,aborted,calls\n"
     f'"{JOIN}",alice,2024-05-01 10:00:00,,,,\n'  # line 2: good

@@ -163,6 +163,18 @@ def test_the_database_filter_matches_the_mysql_database(
     assert run.counters["filtered_database"] >= 1  # the query on shop
 
 
+def test_a_value_naming_performance_schema_does_not_hide_a_statement(server: PrivateMariaDB, tmp_path: Path) -> None:
+    """MySQL's sample texts keep their literals (MariaDB's digests hold none): the filter reads the masked text."""
+    source = make(config(server), tmp_path)
+    source.dialect = "mysql"
+    try:
+        kept = source.masked("SELECT name FROM customers WHERE note = 'performance_schema'")
+        monitoring = source.masked("SELECT * FROM performance_schema.threads WHERE name = 'x'")
+        assert source.kept(kept, None, "shop") and not source.kept(monitoring, None, None)
+    finally:
+        source.close()
+
+
 def test_sample_text_falls_back_to_the_digest_on_mariadb(
     server: PrivateMariaDB, first_run: tuple[Path, SourceRun], tmp_path: Path
 ) -> None:

@@ -87,8 +87,9 @@ def is_utility(text: str) -> bool:
 
 
 def is_own(text: str) -> bool:
-    """Whether a statement was run by this package's query-log sources (it carries :data:`OWN_MARKER`)."""
-    return OWN_MARKER in text
+    """Whether a statement was run by this package's query-log sources: it starts with :data:`OWN_MARKER` (one that
+    carries it elsewhere, in a literal or a later comment, is a user's)."""
+    return text.lstrip().startswith(OWN_MARKER)
 
 
 def parse_time(text: str, zone: tzinfo = timezone.utc) -> datetime:
@@ -345,17 +346,17 @@ class QueryLogSource(Source):
         return False
 
     def query(self, **fields: Any) -> Query:
-        """A query record of this source (service and dialect filled in), its literals masked."""
+        """A query record of this source (service and dialect filled in)."""
         from airflow_provider_ingest.records.usage import Query
 
-        dialect = fields.pop("dialect", self.dialect)
-        return Query(service=self.service, dialect=dialect, **{**fields, "text": self.masked(fields["text"], dialect)})
+        return Query(service=self.service, dialect=fields.pop("dialect", self.dialect), **fields)
 
-    def masked(self, text: str, dialect: str | None = None) -> str:
-        """A query's text as this source gives it: each literal masked, unless ``mask_literals`` is false."""
+    def masked(self, text: str) -> str:
+        """A query's text as this source filters and gives it: each literal masked (so none can hide a statement
+        or reach a record), unless ``mask_literals`` is false."""
         from airflow_provider_ingest.usage.parser import mask_literals
 
-        return mask_literals(text, dialect or self.dialect) if self.config.mask_literals and text else text
+        return mask_literals(text, self.dialect) if self.config.mask_literals and text else text
 
 
 def _matches(patterns: NamePatterns, name: str | None) -> bool:

@@ -310,11 +310,12 @@ class QueryLogFileSource(QueryLogSource):
         if row["aborted"]:
             self.filtered("aborted")
             return
-        if not self.kept(row["text"], row["user"], row["database"]):
+        text = self.masked(row["text"])
+        if not self.kept(text, row["user"], row["database"]):
             return
         try:
             yield self.query(
-                text=row["text"],
+                text=text,
                 database=row["database"],
                 database_schema=row["schema"],
                 user=row["user"],

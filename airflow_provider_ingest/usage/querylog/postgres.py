@@ -162,11 +162,12 @@ class PostgresQueryLogSource(DatabaseQueryLogSource):
                 why = "hidden from this role" if row.query else "not available (the server could not read it)"
                 self.fail(f"{where}: its query text is {why}", raw=key)
                 continue
-            if not self.kept(row.query, row.rolname, row.datname):
+            text = self.masked(row.query.strip())
+            if not self.kept(text, row.rolname, row.datname):
                 continue
             try:
                 yield self.query(
-                    text=row.query.strip(),
+                    text=text,
                     database=row.datname,
                     user=row.rolname,
                     start_time=since,
@@ -174,7 +175,7 @@ class PostgresQueryLogSource(DatabaseQueryLogSource):
                     calls=calls,
                 )
             except ValueError as error:  # a record that does not validate
-                self.fail(f"{where}: {invalid(error)}", raw=self.masked(row.query))
+                self.fail(f"{where}: {invalid(error)}", raw=text)
 
     def _baseline(self, reset: datetime | None, dealloc: int | None) -> tuple[dict[str, list[float]], datetime | None]:
         """The counters to subtract, and the earliest time the calls counted now can have been made."""
