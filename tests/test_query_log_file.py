@@ -188,6 +188,15 @@ def test_a_bad_row_fails_alone_with_file_line_and_field(tmp_path: Path) -> None:
     assert [letter.error for letter in result.letters] == errors
 
 
+def test_a_header_of_many_columns_is_checked_in_linear_time(tmp_path: Path) -> None:
+    header = ["query_text", *(f"c{number}" for number in range(200_000)), "c7"]
+    (tmp_path / "log.csv").write_text(",".join(header) + "\n")
+
+    assert run(tmp_path, "log.csv").result.error == (
+        f"InputError: {tmp_path / 'log.csv'}:1: column(s) c7 named more than once in the header"
+    )
+
+
 def test_a_bad_json_line_fails_alone(tmp_path: Path) -> None:
     lines = [
         json.dumps({"query_text": JOIN, "user_name": "alice"}),
@@ -199,6 +208,9 @@ def test_a_bad_json_line_fails_alone(tmp_path: Path) -> None:
         "",
         json.dumps({"query_text": INSERT, "duration": 2, "calls": 3, "aborted": False}),
         json.dumps({"query_text": "SELECT 1 FROM t", "user_name": "\udfff"}),  # JSON can escape a lone surrogate
+        '{"query_text": "SELECT 1 FROM t", "user_name": "alice", "user_name": "bob"}',
+        json.dumps({"query_text": "SELECT 1 FROM t", "QUERY_TEXT ": "SELECT 2 FROM t"}),
+        json.dumps({"query_text": "SELECT 1 FROM t", "user_name": {"first": "a"}}),
     ]
     (tmp_path / "log.jsonl").write_text("\n".join(lines) + "\n")
     where = tmp_path / "log.jsonl"
@@ -213,6 +225,9 @@ def test_a_bad_json_line_fails_alone(tmp_path: Path) -> None:
         f"{where}:5: start_time: a time is text, not int",
         f"{where}:6: query_text: missing",
         f"{where}:9: user_name: not valid Unicode: a lone surrogate '\\udfff' at 0",
+        f"{where}:10: column(s) user_name named more than once",
+        f"{where}:11: column(s) query_text named more than once",
+        f"{where}:12: user_name: text expected, not dict",
     ]
     assert [letter.record for letter in result.letters][:2] == ["{not json", "[1, 2]"]
 

@@ -248,7 +248,7 @@ class QueryLogFileSource(QueryLogSource):
 
     def _check_columns(self, names: list[str], shown: str) -> None:
         """The header names each column once, ``query_text`` among them (and ``start_time`` when times are needed)."""
-        twice = sorted({name for name in names if names.count(name) > 1})
+        twice = _named_twice(names)
         if twice:
             raise InputError(f"{shown}:1: column(s) {', '.join(twice)} named more than once in the header")
         if "query_text" not in names:
@@ -279,14 +279,20 @@ class QueryLogFileSource(QueryLogSource):
             if not text.strip():
                 continue
             try:
-                value = json.loads(text)
+                value = json.loads(text, object_pairs_hook=_Pairs)
             except (ValueError, RecursionError) as error:
                 self.fail(f"{where}: not JSON: {error}", raw=text.rstrip("\r\n"))
                 continue
-            if not isinstance(value, dict):
+            if not isinstance(value, _Pairs):
                 self.fail(f"{where}: not a JSON object but {type(value).__name__}", raw=text.rstrip("\r\n"))
                 continue
-            fields = {str(key).strip().lower(): item for key, item in value.items()}
+            names = [key.strip().lower() for key, _ in value]
+            twice = _named_twice(names)
+            if twice:  # a row naming a column twice has two values for it: neither is taken
+                self.fail(f"{where}: column(s) {', '.join(twice)} named more than once", raw=text.rstrip("\r\n"))
+                continue
+            pairs = zip(names, (item for _, item in value), strict=True)
+            fields = {name: dict(item) if isinstance(item, _Pairs) else item for name, item in pairs}
             self.unknown.update(key for key in fields if key not in COLUMNS)
             yield from self._row(fields, where, text.rstrip("\r\n"))
 
@@ -392,6 +398,15 @@ class QueryLogFileSource(QueryLogSource):
             return parse_time(value, self.zone)
         except ValueError as error:
             raise RowError(name, f"{_quote(value)}: {error}") from None
+
+
+def _named_twice(names: list[str]) -> list[str]:
+    """The names given more than once, sorted."""
+    return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object as its (key, value) pairs, in order, each key kept even if it comes twice."""
 
 
 def _bounded_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
