@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from typing import Any
 
 import yaml
@@ -61,7 +62,7 @@ def _csv_rules(uri: str, text: str) -> list[tuple[str, dict[str, Any]]]:
     unknown = [c for c in columns if c not in CSV_COLUMNS and not c.startswith(PROPERTY_PREFIX)]
     if unknown:
         raise RuleFileError(f"{uri}: unknown columns {', '.join(unknown)}; known: {', '.join(CSV_COLUMNS)}, property.*")
-    if twice := sorted({column for column in columns if columns.count(column) > 1}):
+    if twice := sorted(column for column, count in Counter(columns).items() if count > 1):
         raise RuleFileError(f"{uri}: line 1: column(s) {', '.join(twice)} named more than once in the header")
     rules = []
     for row in reader:
