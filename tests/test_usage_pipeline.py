@@ -18,10 +18,13 @@ from airflow_provider_ingest.records import (
     DataType,
     Lineage,
     Query,
+    RecordError,
     Table,
     TableUsage,
     dump_record,
+    parse_record,
 )
+from airflow_provider_ingest.records.base import MAX_COUNT
 from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.staging import StagedFileWriter, read_dead_letters, read_records
 from airflow_provider_ingest.usage.processor import QueryParserProcessor
@@ -191,6 +194,36 @@ def test_usage_is_counted_per_table_and_day_with_calls_users_and_joins(context: 
         ("SELECT count(*) FROM orders", 1, []),
     ]
     assert found[(T + "orders", "2026-12-01")].count == 1
+
+
+def test_a_day_whose_counts_sum_past_what_a_record_holds_fails_alone(context: RunContext) -> None:
+    stage = TableUsageStage.create({"path": "usage.jsonl"}, context)
+    assert isinstance(stage, TableUsageStage)
+    stage.prepare()
+    processor = parser(context)
+    calls = [MAX_COUNT, 1]  # each a valid count; their sum is not
+    for record in [query("SELECT * FROM orders", calls=calls[0]), query("SELECT * FROM orders", calls=calls[1])]:
+        for item in outputs(processor, record):
+            stage.stage(item)
+    stage.stage(next(iter(outputs(processor, query("SELECT * FROM customers")))))
+
+    records = list(read_records(stage.commit()))
+
+    assert [(r.table, r.count) for r in records if isinstance(r, TableUsage)] == [(T + "customers", 1)]
+    [failure] = stage.report.failures
+    assert (
+        failure.error == f"usage of {T}orders on 2026-11-30: count: Input should be less than or equal to {MAX_COUNT}"
+    )
+
+
+def test_counts_and_durations_past_what_elasticsearch_and_openmetadata_store_are_refused() -> None:
+    with pytest.raises(ValueError, match="less than or equal to 9007199254740991"):
+        query("SELECT 1 FROM t", calls=MAX_COUNT + 1)
+    for duration in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="finite number"):
+            query("SELECT 1 FROM t", duration_ms=duration)
+    with pytest.raises(RecordError, match="finite number"):
+        parse_record('{"kind":"query","service":"s","dialect":"sqlite","text":"SELECT 1","duration_ms":Infinity}')
 
 
 def test_a_self_join_pairs_columns_of_one_table_but_joins_no_other(context: RunContext) -> None:

@@ -8,11 +8,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+MAX_COUNT = 2**53 - 1
+"""The largest count a record holds: the largest whole number JavaScript (OpenMetadata's UI) and a double hold
+exactly; thirty days of such counts still fit Elasticsearch's ``long``."""
+
 
 class Model(BaseModel):
-    """Strict model: unknown fields are errors."""
+    """Strict model: unknown fields are errors; a number is finite (JSON's ``Infinity`` and ``NaN`` are not numbers
+    Elasticsearch or OpenMetadata store)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=False, use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, use_enum_values=False, allow_inf_nan=False)
 
 
 class BaseRecord(Model):

@@ -13,7 +13,7 @@ from pydantic import Field, JsonValue, TypeAdapter, ValidationError, model_valid
 
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import fqn as fqn_
-from airflow_provider_ingest.records.base import BaseRecord, TextEnum
+from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, TextEnum
 from airflow_provider_ingest.records.base import Model as _Model
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.records.usage import Lineage, Query, TableUsage
@@ -169,7 +169,7 @@ class Table(Entity):
     columns: list[Column] = Field(default_factory=list)
     constraints: list[TableConstraint] = Field(default_factory=list)
     view_definition: str | None = None
-    row_count: int | None = Field(default=None, ge=0)
+    row_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
     @property
     def name_parts(self) -> tuple[str, ...]:

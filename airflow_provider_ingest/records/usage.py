@@ -13,9 +13,10 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from airflow_provider_ingest.records import fqn as fqn_
-from airflow_provider_ingest.records.base import BaseRecord, Model
+from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, Model
 
 Name = Annotated[str, Field(min_length=1)]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 Fqn = Annotated[str, Field(min_length=1, description="a table's FQN; a column's is its table's and one part more")]
 
 QueryType = Literal["select", "insert", "update", "delete", "merge", "create_table_as", "create_view", "other"]
@@ -62,7 +63,7 @@ class Query(BaseRecord):
     user: str | None = None
     start_time: AwareDatetime | None = None
     duration_ms: float | None = Field(default=None, ge=0, description="mean duration of one call")
-    calls: int = Field(default=1, ge=1, description="times the query ran (a digest counts many)")
+    calls: Count = Field(default=1, description="times the query ran (a digest counts many)")
     analysis: QueryAnalysis | None = None
 
     @property
@@ -89,12 +90,12 @@ class JoinedTable(Model):
     """A table joined with the usage record's table, and how many times."""
 
     table: Fqn
-    count: int = Field(ge=1)
+    count: Count
 
 
 class JoinedColumn(Model):
     column: Fqn
-    count: int = Field(ge=1)
+    count: Count
 
 
 class ColumnJoins(Model):
@@ -108,7 +109,7 @@ class FrequentQuery(Model):
     """One of a table's most frequent queries on a day."""
 
     text: Name
-    count: int = Field(ge=1)
+    count: Count
     users: list[str] = Field(default_factory=list)
     duration_ms: float | None = Field(default=None, ge=0)
     query_type: QueryType = "select"
@@ -120,7 +121,7 @@ class TableUsage(BaseRecord):
     kind: Literal["table_usage"] = "table_usage"
     table: Fqn
     date: date
-    count: int = Field(ge=1, description="queries that read or wrote the table (a digest counts its calls)")
+    count: Count = Field(description="queries that read or wrote the table (a digest counts its calls)")
     users: list[str] = Field(default_factory=list, description="distinct users, sorted")
     joined_tables: list[JoinedTable] = Field(default_factory=list)
     column_joins: list[ColumnJoins] = Field(default_factory=list)

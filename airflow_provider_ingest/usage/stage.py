@@ -30,6 +30,7 @@ from airflow_provider_ingest.records import (
     query_checksum,
 )
 from airflow_provider_ingest.records.usage import QueryType
+from airflow_provider_ingest.usage.querylog.common import invalid
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.records import Record
@@ -188,7 +189,13 @@ class TableUsageStage(Stage):
                 ]
                 out.write(self.edges[key].model_copy(update={"columns": edges}))
             for table, day in sorted(self.tallies):
-                out.write(self._usage(table, day, self.tallies[(table, day)]))
+                try:
+                    usage = self._usage(table, day, self.tallies[(table, day)])
+                except ValueError as error:  # a sum of counts past what a record holds: this table-day fails alone
+                    shown = f"{table} on {day.isoformat()}"
+                    self.fail(f"usage of {shown}: {invalid(error)}", fqn=f"{table}@{day.isoformat()}")
+                    continue
+                out.write(usage)
         self.report.count("table_days", len(self.tallies))
         return uri
 
