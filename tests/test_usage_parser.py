@@ -920,3 +920,27 @@ def test_masked_queries_keep_their_tables_for_the_parser() -> None:
 
     assert masked == "INSERT INTO big SELECT id FROM orders WHERE note = ? AND n = ?"
     assert [t.name for t in parsed.source_tables] == ["orders"] and [t.name for t in parsed.target_tables] == ["big"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "sources", "targets"),
+    [
+        ("SELECT a FROM t1 /*! JOIN t2 ON t1.id = t2.id */", ["t1", "t2"], []),
+        ("SELECT a FROM t1 /*!50100 , t2 */", ["t1", "t2"], []),
+        ("INSERT INTO x /*M! SELECT * FROM hidden */", ["hidden"], ["x"]),
+        ("SELECT '/*! , t9 */' FROM t1 -- /*! , t8 */", ["t1"], []),
+        ("SELECT a FROM t1 /* a comment /*! , t9 */", ["t1"], []),
+    ],
+)
+def test_mysql_executable_comments_are_read_as_the_server_runs_them(
+    sql: str, sources: list[str], targets: list[str]
+) -> None:
+    parsed = parse_query(sql, "mysql", default_database="default", default_schema="shop")
+
+    assert [t.name for t in parsed.source_tables] == sources and [t.name for t in parsed.target_tables] == targets
+
+
+def test_a_literal_in_a_mysql_executable_comment_is_masked() -> None:
+    masked = mask_literals("/*!50000 ALTER USER app IDENTIFIED BY 's3cr3t' */", "mariadb")
+
+    assert masked == "ALTER USER app IDENTIFIED BY ?"

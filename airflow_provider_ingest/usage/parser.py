@@ -126,15 +126,19 @@ _LITERAL_START = re.compile(r"['\"$`\d]")
 def mask_literals(sql: str, dialect: str) -> str:
     """The query with each literal value replaced by ``?``, as OpenMetadata masks the queries it stores: a password
     (``ALTER ROLE ... PASSWORD '...'``), a key or a personal value in a query goes no further. Text the dialect's
-    tokenizer cannot read (an unterminated quote) is cut after its first quote, left open: it stays unreadable."""
+    tokenizer cannot read (an unterminated quote) is cut after its first quote, left open: it stays unreadable.
+    MySQL's executable comments are opened first (their text is run)."""
     if _LITERAL_START.search(sql) is None:  # no quote, no digit: nothing to mask, no need to tokenize
         return sql
     from sqlglot import Dialect
     from sqlglot.tokens import TokenType
 
     literal = {getattr(TokenType, name) for name in LITERAL_TOKENS}
+    name = sqlglot_dialect(dialect)
+    if name == "mysql":  # the server runs an executable comment's text: its literals are masked too
+        sql = _executable(sql).strip()
     try:
-        tokens = Dialect.get_or_raise(sqlglot_dialect(dialect)).tokenize(sql)
+        tokens = Dialect.get_or_raise(name).tokenize(sql)
     except Exception:  # sqlglot's TokenError quotes the text: not shown
         quote = _QUOTE.search(sql)
         return sql if quote is None else sql[: quote.end()] + MASK
@@ -184,11 +188,29 @@ def view_lineage(
     return _guarded(lambda: analysis.view(tree, view, columns))
 
 
+_MYSQL_PARTS = re.compile(
+    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`"  # quoted: left as they are
+    r"|/\*M?!(?:\d{5,6})?(.*?)\*/"  # an executable comment: its text is run
+    r"|--(?=\s|$)[^\n]*|#[^\n]*|/\*.*?\*/",  # comments
+    re.S,
+)
+
+
+def _executable(sql: str) -> str:
+    """MySQL's and MariaDB's executable comments (``/*! ... */``, ``/*!50100 ... */``, ``/*M! ... */``) opened:
+    the server runs their text, so the tables it names are read too."""
+    if "/*" not in sql:
+        return sql
+    return _MYSQL_PARTS.sub(lambda part: part.group() if part.group(1) is None else f" {part.group(1)} ", sql)
+
+
 def _parse(sql: str, dialect: str) -> exp.Expr:
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError, SqlglotError, TokenError
 
+    if dialect == "mysql":
+        sql = _executable(sql)
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except ParseError as error:
