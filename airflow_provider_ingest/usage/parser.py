@@ -189,11 +189,13 @@ def view_lineage(
 
 
 _MYSQL_PARTS = re.compile(
-    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`"  # quoted: left as they are
-    r"|/\*M?!(?:\d{5,6})?(.*?)\*/"  # an executable comment: its text is run
-    r"|--(?=\s|$)[^\n]*|#[^\n]*|/\*.*?\*/",  # comments
+    r"'(?:[^'\\]|\\.?)*(?:'|\Z)|\"(?:[^\"\\]|\\.?)*(?:\"|\Z)|`[^`]*(?:`|\Z)"  # quoted: left as they are
+    r"|/\*M?!(?:\d{5,6})?(.*?)(?:\*/|\Z)"  # an executable comment: its text is run
+    r"|--(?=\s|\Z)[^\n]*|#[^\n]*|/\*.*?(?:\*/|\Z)",  # comments
     re.S,
 )
+"""Each part, once begun, runs to its end or to the text's: one pass, never a second look (an unterminated quote
+or comment no longer makes each later one scan to the end)."""
 
 
 def _executable(sql: str) -> str:
