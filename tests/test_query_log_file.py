@@ -125,6 +125,22 @@ def test_literals_are_masked_by_default_so_no_password_is_staged(tmp_path: Path)
     assert b"ALTER ROLE app PASSWORD ?" in staged and secret.encode() not in staged
 
 
+def test_a_failed_row_is_kept_with_its_query_text_masked(tmp_path: Path) -> None:
+    secret = "s3cr3t-Pa55"
+    rows = [
+        [f"ALTER ROLE app PASSWORD '{secret}'", "admin", "not a time"],
+        [f"SELECT a FROM t WHERE b = '{secret}'", "bob", ""],
+    ]
+    write(tmp_path / "log.csv", rows, ["query_text", "user_name", "start_time"])
+
+    result = run(tmp_path, "log.csv", mask_literals=True, success_threshold=0.0)
+
+    assert [json.loads(letter.record)["query_text"] for letter in result.letters] == ["ALTER ROLE app PASSWORD ?"]
+    assert [q.text for q in result.queries] == ["SELECT a FROM t WHERE b = ?"]
+    letters = b"".join(path.read_bytes() for path in (tmp_path / "staging").rglob("*") if path.is_file())
+    assert b"ALTER ROLE" in letters and secret.encode() not in letters
+
+
 def test_a_query_the_tokenizer_cannot_read_is_cut_after_its_first_quote_and_stays_unreadable(tmp_path: Path) -> None:
     write(tmp_path / "log.csv", [["SELECT a FROM t WHERE b = 'open secret"]], ["query_text"])
 

@@ -22,6 +22,7 @@ from support.sql import extract
 
 from airflow_provider_ingest.errors import ConfigurationError, InputError
 from airflow_provider_ingest.usage.parser import (
+    MAX_QUERY_CHARS,
     ColumnName,
     ParsedQuery,
     QueryParseError,
@@ -951,3 +952,53 @@ def test_unterminated_mysql_quotes_and_comments_are_read_in_one_pass() -> None:
     text = "/*! '" * 50_000  # each part unterminated: a scan to the end from each would take minutes
 
     assert _executable(text) == " " + text[len("/*!") :] + " "
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "masked"),
+    [
+        ("postgresql", "CALL p('SECRET')", "CALL p(?)"),
+        ("postgresql", "SELECT 1; EXECUTE q('SECRET')", "SELECT ?; EXECUTE q(?)"),
+        (
+            "mysql",
+            "REPLACE INTO users (id, password) VALUES (1, 'SECRET')",
+            "REPLACE INTO users (id, password) VALUES (?, ?)",
+        ),
+        ("sqlite", "REPLACE INTO users VALUES ('SECRET')", "REPLACE INTO users VALUES (?)"),
+        ("postgresql", "FETCH 4111111111111111 FROM c", "FETCH ? FROM c"),
+        ("postgresql", "SELECT 4111_1111_1111_1111, 0o7_7, a[1:4111111111111111], @42", "SELECT ?, ?, a[?:?], @?"),
+        ("mysql", "CREATE USER 'bob'@'10.1.2.3'", "CREATE USER ?@?"),
+        (
+            "sqlite",
+            "SELECT ?1, :2, $3 FROM t WHERE a = :x AND b = 5",
+            "SELECT ?1, :2, $3 FROM t WHERE a = :x AND b = ?",
+        ),
+        ("postgresql", "SELECT DATE '2024-01-01', INTERVAL '1 day', 'a' 'b', .5 FROM t", "SELECT ?, ?, ?, ? FROM t"),
+        ("mysql", "SELECT _utf8mb4'x', _latin1 'y' FROM t", "SELECT ?, ? FROM t"),
+        (
+            "postgresql",
+            "SELECT * FROM cards WHERE pan = 4111111111111111 /* unterminated",
+            "SELECT * FROM cards WHERE pan = '?",
+        ),
+    ],
+)
+def test_every_literal_is_masked_whatever_the_statement(dialect: str, sql: str, masked: str) -> None:
+    assert mask_literals(sql, dialect) == masked
+
+
+def test_masked_typed_literals_still_parse() -> None:
+    sql = "INSERT INTO big SELECT DATE '2024-01-01', id FROM orders WHERE at > TIMESTAMP '2024-01-01 10:00' AND n > .5"
+
+    parsed = parse_query(mask_literals(sql, "postgresql"), "postgresql", default_database="d", default_schema="s")
+
+    assert [t.name for t in parsed.source_tables] == ["orders"] and [t.name for t in parsed.target_tables] == ["big"]
+
+
+def test_a_query_longer_than_the_limit_is_cut_before_masking_and_not_parsed() -> None:
+    sql = "INSERT INTO t VALUES " + ", ".join(["(1)"] * 100_000)
+
+    masked = mask_literals(sql, "postgresql")
+
+    assert len(masked) <= MAX_QUERY_CHARS and "1" not in masked
+    with pytest.raises(QueryParseError, match="longer than 262,144 characters: not parsed"):
+        parse_query(sql, "postgresql", default_database="d", default_schema="s")

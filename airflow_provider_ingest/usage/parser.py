@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from airflow_provider_ingest.errors import ConfigurationError, InputError
 
@@ -119,38 +119,100 @@ LITERAL_TOKENS = (
 """sqlglot's token types of literal values: quoted, dollar-quoted, escaped, national, bit, hex and raw strings, and
 numbers."""
 MASK = "?"
-_QUOTE = re.compile(r"['\"$`]")
+MAX_QUERY_CHARS = 256 * 1024
+"""The longest query text masked or parsed: sqlglot takes about 270 bytes of memory a character (a bulk INSERT's
+values); a longer text is cut there before masking, and not parsed."""
 _LITERAL_START = re.compile(r"['\"$`\d]")
+_FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
+_BIND_BEFORE = frozenset(" \t\r\n(,=")
 
 
 def mask_literals(sql: str, dialect: str) -> str:
     """The query with each literal value replaced by ``?``, as OpenMetadata masks the queries it stores: a password
-    (``ALTER ROLE ... PASSWORD '...'``), a key or a personal value in a query goes no further. Text the dialect's
-    tokenizer cannot read (an unterminated quote) is cut after its first quote, left open: it stays unreadable.
-    MySQL's executable comments are opened first (their text is run)."""
+    (``ALTER ROLE ... PASSWORD '...'``, ``CALL p('...')``), a key or a personal value goes no further. A typed
+    literal (``DATE '...'``) or strings written one after the other become one ``?``; placeholders (``$1``, ``:1``,
+    ``?1``) stay. MySQL's executable comments are opened first (their text is run). Text the dialect's tokenizer
+    cannot read is cut before its first literal and left as an open quote: it stays unreadable."""
     if _LITERAL_START.search(sql) is None:  # no quote, no digit: nothing to mask, no need to tokenize
         return sql
+    name = sqlglot_dialect(dialect)
+    if name == "mysql":
+        sql = _executable(sql).strip()
+    sql = sql[:MAX_QUERY_CHARS]
+    try:
+        tokens = _tokenizer(name).tokenize(sql)
+    except Exception:  # sqlglot's TokenError quotes the text: not shown
+        first = _FIRST_LITERAL.search(sql)
+        return sql if first is None else sql[: first.start()] + "'" + MASK
+    spans: list[list[int]] = []
+    for index in range(len(tokens)):
+        if _is_value(tokens, index, sql):
+            start, end = _value_span(tokens, index)
+            if spans and spans[-1][1] >= start:  # the tail of a number just masked
+                continue
+            if spans and not sql[spans[-1][1] : start].strip():  # 'a' 'b', or a number and its tail
+                spans[-1][1] = end
+            else:
+                spans.append([start, end])
+    parts, at = [], 0
+    for start, end in spans:
+        parts += (sql[at:start], MASK)
+        at = end
+    return "".join(parts) + sql[at:]
+
+
+@cache
+def _tokenizer(name: str) -> Any:
+    """The dialect's tokenizer without its commands: it reads ``CALL p('...')`` or ``REPLACE INTO ...`` token by token,
+    where sqlglot's own takes the rest of such a statement as one string."""
     from sqlglot import Dialect
+
+    dialect = Dialect.get_or_raise(name)
+    return type("MaskingTokenizer", (dialect.tokenizer_class,), {"COMMANDS": set()})(dialect=dialect)
+
+
+def _is_value(tokens: list[Any], index: int, sql: str) -> bool:
+    """Whether a token is a literal value, not a placeholder's number (``$1``, ``?1``, ``:1`` alone)."""
     from sqlglot.tokens import TokenType
 
-    literal = {getattr(TokenType, name) for name in LITERAL_TOKENS}
-    name = sqlglot_dialect(dialect)
-    if name == "mysql":  # the server runs an executable comment's text: its literals are masked too
-        sql = _executable(sql).strip()
-    try:
-        tokens = Dialect.get_or_raise(name).tokenize(sql)
-    except Exception:  # sqlglot's TokenError quotes the text: not shown
-        quote = _QUOTE.search(sql)
-        return sql if quote is None else sql[: quote.end()] + MASK
-    marks = {TokenType.PARAMETER, TokenType.COLON}
-    parts, end, previous = [], 0, None
-    for token in tokens:
-        placeholder = previous is not None and previous.token_type in marks and previous.end + 1 == token.start
-        if token.token_type in literal and not placeholder:  # $1, :1, @1 are placeholders, not values
-            parts += (sql[end : token.start], MASK)
-            end = token.end + 1
-        previous = token
-    return "".join(parts) + sql[end:] if parts else sql
+    token = tokens[index]
+    if token.token_type.name not in LITERAL_TOKENS:
+        return False
+    if token.token_type is not TokenType.NUMBER or index == 0:
+        return True
+    mark = tokens[index - 1]
+    if mark.end + 1 != token.start:
+        return True
+    if mark.token_type is TokenType.COLON:
+        return mark.start > 0 and sql[mark.start - 1] not in _BIND_BEFORE
+    return not (mark.token_type is TokenType.PLACEHOLDER or sql[mark.start : mark.end + 1] == "$")
+
+
+def _value_span(tokens: list[Any], index: int) -> tuple[int, int]:
+    """Where a literal's value is written: with its type before it (``DATE '...'``, ``_utf8mb4'...'``, ``.5``) and
+    a number's tail after it (``4111_1111``, ``0o17``)."""
+    from sqlglot.parser import Parser
+    from sqlglot.tokens import TokenType
+
+    token = tokens[index]
+    start, end = token.start, token.end + 1
+    before = tokens[index - 1] if index else None
+    if before is not None:
+        adjacent = before.end + 1 == start
+        introducer = before.token_type is TokenType.INTRODUCER
+        fraction = adjacent and before.token_type is TokenType.DOT and token.token_type is TokenType.NUMBER
+        typed = before.token_type in Parser.TYPE_TOKENS and token.token_type is not TokenType.NUMBER
+        if introducer or fraction or typed:
+            start = before.start
+    after = tokens[index + 1] if index + 1 < len(tokens) else None
+    if (
+        token.token_type is TokenType.NUMBER
+        and after is not None
+        and after.start == end
+        and after.token_type is TokenType.VAR
+    ):
+        end = after.end + 1
+    return start, end
 
 
 def parse_query(
@@ -211,6 +273,8 @@ def _parse(sql: str, dialect: str) -> exp.Expr:
     from sqlglot import exp
     from sqlglot.errors import ParseError, SqlglotError, TokenError
 
+    if len(sql) > MAX_QUERY_CHARS:
+        raise QueryParseError(f"longer than {MAX_QUERY_CHARS:,} characters: not parsed")
     if dialect == "mysql":
         sql = _executable(sql)
     try:

@@ -301,11 +301,13 @@ class QueryLogFileSource(QueryLogSource):
         try:
             row = self._values(fields)
         except RowError as error:
-            self.fail(f"{where}: {error.field}: {error}", raw=raw)
+            self.fail(f"{where}: {error.field}: {error}", raw=self._failed_row(fields, raw))
             return
         start = row["start_time"]
         if start is None and self.needs_time:
-            self.fail(f"{where}: start_time: empty, but {self._time_settings()} need(s) it", raw=raw)
+            self.fail(
+                f"{where}: start_time: empty, but {self._time_settings()} need(s) it", raw=self._failed_row(fields, raw)
+            )
             return
         if start is not None and not self._in_window(start):
             self.filtered("outside_window")
@@ -330,7 +332,14 @@ class QueryLogFileSource(QueryLogSource):
                 calls=row["calls"],
             )
         except ValueError as error:
-            self.fail(f"{where}: {invalid(error)}", raw=raw)
+            self.fail(f"{where}: {invalid(error)}", raw=self._failed_row(fields, raw))
+
+    def _failed_row(self, fields: dict[str, Any], raw: str) -> str:
+        """A failed row as its dead letter keeps it: with its query text masked (as JSON), unless nothing is."""
+        text = fields.get("query_text")
+        if not (self.config.mask_literals and isinstance(text, str) and text):
+            return raw
+        return json.dumps({**fields, "query_text": self.masked(text)}, ensure_ascii=False, default=str)
 
     def _in_window(self, start: datetime) -> bool:
         return (self.start is None or start >= self.start) and (self.end is None or start < self.end)
