@@ -169,3 +169,12 @@ def test_text_enums_keep_enum_behaviour_with_their_fast_value(enum: type) -> Non
         assert member == member.value
         assert TypeAdapter(enum).dump_json(member) == f'"{member.value}"'.encode()
         assert TypeAdapter(enum).validate_json(f'"{member.value}"') is member
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_number_that_is_not_finite_is_refused_wherever_it_is(value: float) -> None:
+    """Elasticsearch and OpenMetadata store no NaN or infinity (pydantic would write them as null)."""
+    with pytest.raises(ValidationError, match="finite number"):
+        DatabaseService(name="shop", custom_properties={"score": value})
+    with pytest.raises(ValidationError, match="finite number"):
+        TagLabel(tag_fqn="PII.Sensitive", confidence=value)

@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 
 from airflow_provider_ingest.api.report import Report
 from airflow_provider_ingest.run.lifecycle import RunResult
-from airflow_provider_ingest.run.status import MAX_TEXT, status_data, status_lines, status_result
+from airflow_provider_ingest.run.status import (
+    MAX_COUNTERS,
+    MAX_NAME,
+    MAX_REPORTS,
+    MAX_TEXT,
+    SHOWN_FAILURES,
+    SHOWN_WARNINGS,
+    status_data,
+    status_lines,
+    status_result,
+)
 from airflow_provider_ingest.staging.paths import RUN_MARKER
 from airflow_provider_ingest.ui.chart import Point, runs_chart
 from airflow_provider_ingest.ui.files import Refused, RunFolder, is_run_folder, resolve_download, run_folder
@@ -124,6 +134,32 @@ def test_a_folder_without_the_run_marker_is_no_run_folder(tree: dict[str, Path],
     fake.mkdir(parents=True)
     (fake / RUN_MARKER).symlink_to(tree["run"] / RUN_MARKER)  # a link to a marker proves nothing
     assert not is_run_folder(RunFolder(str(fake)))
+
+
+def test_a_run_folder_that_is_a_link_to_another_runs_is_refused(tree: dict[str, Path], tmp_path: Path) -> None:
+    """A link put in place of a run's folder (or its DAG's) cannot serve another DAG's files under this one's name."""
+    for linked in (tmp_path / "evil" / RUN, tmp_path / "evil_dag"):
+        linked.parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "evil" / RUN).symlink_to(tree["run"], target_is_directory=True)
+    (tmp_path / "evil_dag").symlink_to(tree["root"] / DAG, target_is_directory=True)
+    for folder in (RunFolder(str(tmp_path / "evil" / RUN)), RunFolder(str(tmp_path / "evil_dag" / RUN))):
+        assert not is_run_folder(folder)
+        with pytest.raises(Refused, match="the run's folder is a link to another folder"):
+            resolve_download(folder, "source/output.jsonl")
+    (tmp_path / "root").symlink_to(tree["root"], target_is_directory=True)  # the staging root itself may be a link
+    through_root = RunFolder(str(tmp_path / "root" / DAG / RUN))
+    assert is_run_folder(through_root)
+    assert resolve_download(through_root, "source/output.jsonl") == str(
+        tree["run"].resolve() / "source" / "output.jsonl"
+    )
+
+
+@pytest.mark.parametrize("uri", ["gs://bucket/shop/run", "abfs://container/shop/run", "hdfs://namenode/shop/run"])
+def test_an_object_store_the_api_server_cannot_read_holds_no_run_folder(uri: str) -> None:
+    """Its filesystem package missing on the API server (installed on the workers only): no 500, nothing linked."""
+    assert not is_run_folder(RunFolder(uri))
+    with pytest.raises(Refused, match="no such file"):
+        resolve_download(RunFolder(uri), "source/output.jsonl")
 
 
 # --- the status kept in XCom
@@ -242,3 +278,37 @@ def test_ingestion_tasks_are_told_by_operator_and_ordered_upstream_first() -> No
     ]
     assert dag_shape("plain", serialized({"task_id": "t", "task_type": "BashOperator"})) is None
     assert dag_shape("broken", {"dag": "nonsense"}) is None
+
+
+def test_a_huge_status_written_by_hand_is_read_bounded_and_shown_one_line_each() -> None:
+    """An XCom anyone who may edit the DAG's runs can write through Airflow's API: its size cannot size the page."""
+    long_name = "n" * 300_000
+    report = {
+        "component": long_name,
+        "records": 1,
+        "failures": [{"fqn": "f", "error": "e\u202e" * 5000}] * 100_000,
+        "failure_count": 100_000,
+        "warnings": ["w"] * 100_000,
+        "warning_count": 100_000,
+        "counters": {f"counter {number}": number for number in range(100_000)},
+    }
+    data = {"version": 1, "reports": [report, {"component": "line\nrun succeeded"}] * 300, "threshold": 50.0}
+
+    result = status_result(data)
+    text = "\n".join(status_lines(result))
+
+    assert len(result.reports) == MAX_REPORTS
+    assert len(result.reports[0].component) == MAX_NAME and len(result.reports[0].counters) == MAX_COUNTERS
+    assert len(result.reports[0].failures) == SHOWN_FAILURES and len(result.reports[0].warnings) == SHOWN_WARNINGS
+    assert len(text) < 2_000_000 and "\u202e" not in text and "\\u202e" in text
+    assert "line\\nrun succeeded" in text and "\nrun succeeded" not in text.replace("\nrun succeeded with", "")
+
+
+def test_a_value_in_a_link_is_one_path_segment() -> None:
+    from airflow_provider_ingest.ui.app import _templates
+
+    rendered = _templates().from_string('<a href="../dags/{{ run_id|segment }}">{{ name }}</a>')
+
+    assert rendered.render(run_id='x"/../../y?z#w', name="a\u202eb") == (
+        '<a href="../dags/x%22%2F..%2F..%2Fy%3Fz%23w">a\\u202eb</a>'
+    )

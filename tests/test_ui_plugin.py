@@ -572,6 +572,43 @@ def test_a_uri_put_in_xcom_cannot_point_downloads_elsewhere(client: Any, admin: 
     assert answer.content == (run_folder(ui_runs, run) / "source" / "output.jsonl").read_bytes()
 
 
+@contextlib.contextmanager
+def xcom_replaced(dag_run: Any, task_id: str, key: str, value: Any) -> Iterator[None]:
+    """A task's XCom ``key`` holds ``value`` (as one written through Airflow's API would), then its own again."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    where = (XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == task_id)
+    with create_session() as session:
+        [row] = session.query(XComModel).filter(*where, XComModel.key == key)
+        before = row.value
+        session.execute(update(XComModel).filter(*where, XComModel.key == key).values(value=json.dumps(value)))
+    try:
+        yield
+    finally:
+        with create_session() as session:
+            session.execute(update(XComModel).filter(*where, XComModel.key == key).values(value=before))
+
+
+def test_a_huge_status_in_xcom_gives_a_page_of_bounded_size(client: Any, admin: dict[str, str], ui_runs: Runs) -> None:
+    run = ui_runs.runs["tagged"]
+    small = {
+        "component": "processor:x",
+        "records": 1,
+        "failure_count": 50,
+        "failures": [{"fqn": "t", "error": "e"}] * 50,
+    }
+    large = {"component": "processor:" + "n" * 300_000, "counters": {f"tags_added:{n}": n for n in range(10_000)}}
+    status = {"version": 1, "reports": [large] + [small] * 299, "threshold": 50.0}  # 0.6 MB: 92 MB of page before
+
+    with xcom_replaced(run, "source", "ingest_status", status):
+        page = client.get("/ingestion/report", params={"dag_id": run.dag_id, "run_id": run.run_id}, headers=admin)
+
+    assert page.status_code == 200 and len(page.content) < 3_000_000
+    assert "n" * 300 not in page.text and "tags_added:9999" not in page.text
+
+
 # --- who may see what
 
 

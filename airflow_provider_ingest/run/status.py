@@ -6,6 +6,7 @@ warnings); :func:`status_result` turns that back into a result that gives the sa
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -27,6 +28,13 @@ STATUS_XCOM_KEY = "ingest_status"
 """The XCom key under which an ingest task keeps :func:`status_data`, pushed whether the task succeeds or fails."""
 MAX_TEXT = 2000
 """Longest failure or warning text :func:`status_data` keeps (longer ones are cut, ending in ``...``)."""
+MAX_REPORTS = 50
+"""Most reports :func:`status_result` reads of one status (a task has its component's, its input's and output's; a
+whole workflow in one task, one a component)."""
+MAX_NAME = 200
+"""Longest component or counter name :func:`status_result` keeps."""
+MAX_COUNTERS = 100
+"""Most counters :func:`status_result` reads of one report."""
 
 
 def status_rows(result: RunResult) -> list[tuple[str, ...]]:
@@ -35,7 +43,7 @@ def status_rows(result: RunResult) -> list[tuple[str, ...]]:
     for report in result.reports:
         rows.append(
             (
-                report.component,
+                printable(report.component),
                 f"{report.records:,}",
                 f"{report.filtered:,}",
                 f"{report.failure_count:,}",
@@ -139,8 +147,44 @@ def status_data(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+def _cut(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounded(data: Any) -> Any:
+    """A status as :func:`status_data` can write it, whatever an XCom holds (it may be written by hand, through
+    Airflow's API): at most :data:`MAX_REPORTS` reports, each with the failures and warnings the table shows and
+    at most :data:`MAX_COUNTERS` counters, texts cut; done before anything is validated, so a huge status costs no
+    more than a small one."""
+    if not isinstance(data, dict) or not isinstance(data.get("reports"), list):
+        return data
+    bounded = {key: _text(value) for key, value in data.items()}
+    bounded["reports"] = [_bounded_report(report) for report in data["reports"][:MAX_REPORTS]]
+    if isinstance(data.get("below_threshold"), list):
+        bounded["below_threshold"] = [_text(name, MAX_NAME) for name in data["below_threshold"][:MAX_REPORTS]]
+    return bounded
+
+
+def _bounded_report(report: Any) -> Any:
+    if not isinstance(report, dict):
+        return report
+    bounded = {key: _text(value, MAX_NAME) for key, value in report.items()}
+    if isinstance(report.get("failures"), list):
+        bounded["failures"] = [
+            {key: _text(value) for key, value in item.items()} if isinstance(item, dict) else item
+            for item in report["failures"][:SHOWN_FAILURES]
+        ]
+    if isinstance(report.get("warnings"), list):
+        bounded["warnings"] = [_text(item) for item in report["warnings"][:SHOWN_WARNINGS]]
+    if isinstance(report.get("counters"), dict):
+        counters = itertools.islice(report["counters"].items(), MAX_COUNTERS)
+        bounded["counters"] = {_text(key, MAX_NAME): value for key, value in counters}
+    return bounded
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> Any:
+    """A text cut at ``limit`` characters; anything else as it is (validation judges it)."""
+    return _cut(value, limit) if isinstance(value, str) else value
 
 
 def status_result(data: Any) -> RunResult:
@@ -148,7 +192,7 @@ def status_result(data: Any) -> RunResult:
     from airflow_provider_ingest.run.lifecycle import RunResult
 
     try:
-        status = _Status.model_validate(data)
+        status = _Status.model_validate(_bounded(data))
     except ValidationError as error:
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "status"

@@ -20,6 +20,7 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
+from airflow_provider_ingest.terminal import printable_lines
 from airflow_provider_ingest.ui import data, views
 from airflow_provider_ingest.ui.files import Refused, resolve_download
 
@@ -295,10 +296,27 @@ def _templates() -> Any:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
-    env.filters.update(num=_number, pct=_percent, secs=_seconds, when=_when)
+    env.filters.update(num=_number, pct=_percent, secs=_seconds, when=_when, segment=_segment)
     env.globals["link"] = _link
     return env
+
+
+def _shown(value: Any) -> Any:
+    """Every text a page prints, as the CLI prints it: control characters, bidirectional overrides and line breaks
+    other than ``\n`` written as escapes (a name cannot reverse or break a table's text)."""
+    from markupsafe import Markup
+
+    if not isinstance(value, str) or value.isprintable():
+        return value
+    shown = printable_lines(value)
+    return Markup(shown) if isinstance(value, Markup) else shown  # the chart's SVG, built escaped
+
+
+def _segment(value: Any) -> str:
+    """A value as one segment of a URL's path: ``/``, ``?`` and ``#`` quoted too."""
+    return urllib.parse.quote(str(value), safe="")
 
 
 def _link(page: str, /, **params: Any) -> str:

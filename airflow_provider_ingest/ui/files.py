@@ -70,13 +70,15 @@ def run_folder(uri: object, dag_id: str, run_id: str) -> RunFolder | None:
 
 
 def is_run_folder(folder: RunFolder) -> bool:
-    """Whether the folder holds the run marker (a regular file, not a link), i.e. a task of this package wrote it."""
+    """Whether the folder holds the run marker (a regular file, not a link), i.e. a task of this package wrote it,
+    and is its run's own: a local folder reached through a link to another DAG's or run's is not. An object store
+    the API server cannot reach (its filesystem package not installed there) holds none."""
     marker = paths.join(folder.uri, paths.RUN_MARKER)
     try:
         if paths.is_local(marker):
-            return stat.S_ISREG(os.lstat(paths.local_path(marker)).st_mode)
+            return _own_folder(folder) and stat.S_ISREG(os.lstat(paths.local_path(marker)).st_mode)
         return paths.object_path(marker).is_file()
-    except (OSError, ValueError):
+    except Exception:  # OSError, a bad URI, or ImportError of a filesystem package missing on the API server
         return False
 
 
@@ -109,17 +111,26 @@ def resolve_download(folder: RunFolder, relative: object) -> str:
         raise Refused("the path leaves the run's folder") from None
     if paths.is_local(target):
         return _local_file(folder, target)
-    remote = paths.object_path(target)
     try:
-        if not remote.is_file():
-            raise Refused("no such file", 404)
-    except OSError:
-        raise Refused("no such file", 404) from None
+        found = paths.object_path(target).is_file()
+    except Exception:  # OSError, or ImportError of a filesystem package missing on the API server
+        found = False
+    if not found:
+        raise Refused("no such file", 404)
     return target
 
 
+def _own_folder(folder: RunFolder) -> bool:
+    """Whether a local run folder, its links followed, is still ``{dag_id}/{run_id}``: not a link to another
+    DAG's or run's folder (the staging root itself may be reached through links)."""
+    path = paths.local_path(folder.uri)
+    return path.resolve().parts[-2:] == path.parts[-2:]
+
+
 def _local_file(folder: RunFolder, target: str) -> str:
-    """The resolved path of a local regular file inside the resolved folder."""
+    """The resolved path of a local regular file inside the resolved folder, which must be its run's own."""
+    if not _own_folder(folder):
+        raise Refused("the run's folder is a link to another folder")
     base = paths.local_path(folder.uri).resolve()
     resolved = paths.local_path(target).resolve()
     if resolved == base or not resolved.is_relative_to(base):
