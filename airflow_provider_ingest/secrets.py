@@ -10,6 +10,7 @@ a log, a report or a dead letter.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -152,6 +153,14 @@ def scrub(message: str, secrets: Iterable[str] = ()) -> str:
     for form in sorted(forms, key=len, reverse=True):
         message = message.replace(form, MASK)
     return redact_text(message)
+
+
+def register_basic(username: str, password: str, run_secrets: set[str] | None = None) -> None:
+    """:func:`register` a password, and the ``base64(username:password)`` an ``Authorization: Basic`` header sends
+    (a server may echo the header back)."""
+    register(password, run_secrets)
+    if password:
+        register(base64.b64encode(f"{username}:{password}".encode()).decode(), run_secrets)
 
 
 def register(secret: str, run_secrets: set[str] | None = None) -> None:

@@ -434,7 +434,7 @@ def write_through(server: FakeElasticsearch, actions: int, **settings: Any) -> t
     client = build_client({"hosts": [server.url]})
     refused: list[str] = []
     config = BulkConfig.model_validate({"chunk_size": 1, "initial_backoff": 0.001, "max_backoff": 0.01, **settings})
-    writer = BulkWriter(client, config, lambda item, reason: refused.append(reason))
+    writer = BulkWriter(client, config, lambda item, reason: refused.append(reason), str)
     try:
         for index in range(actions):
             fqn = f"shop.db.public.t{index}"

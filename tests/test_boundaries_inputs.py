@@ -449,7 +449,7 @@ def bulk_requests(server: FakeElasticsearch, sizes: list[int], **settings: Any) 
     """How many bulk requests a writer sends for actions of these sizes."""
     client = build_client({"hosts": [server.url]})
     refused: list[str] = []
-    writer = BulkWriter(client, BulkConfig.model_validate(settings), lambda item, reason: refused.append(reason))
+    writer = BulkWriter(client, BulkConfig.model_validate(settings), lambda item, reason: refused.append(reason), str)
     before = server.bulk_requests
     try:
         for index, size in enumerate(sizes):

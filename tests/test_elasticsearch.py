@@ -813,21 +813,22 @@ def test_hook_resolves_the_connection_and_masks_secrets(monkeypatch: pytest.Monk
     extra = {"api_key": "s3cr3t-key", "verify_certs": "false", "ca_certs": "/certs/ca.crt", "request_timeout": "12"}
     conn = {"conn_type": "ingest_elasticsearch", "host": "es1,https://es2:9243", "port": 9201, "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_ES_TEST", json.dumps(conn))
-    masked: list[str] = []
-    monkeypatch.setattr("airflow_provider_ingest.elasticsearch.hook.mask", masked.append)
-    assert ElasticsearchIngestHook("es_test").settings() == {
+    hook = ElasticsearchIngestHook("es_test")
+    assert hook.settings() == {
         "hosts": ["http://es1:9201", "https://es2:9243"],
         "api_key": "s3cr3t-key",
         "verify_certs": False,
         "ca_certs": "/certs/ca.crt",
         "request_timeout": 12.0,
     }
-    assert masked == ["s3cr3t-key"]
-    prefixed = {"conn_type": "ingest_elasticsearch", "host": "es", "login": "elastic", "password": "pw",
+    assert "s3cr3t-key" in hook.secrets  # its messages hide it (and Airflow's masker in a task)
+    prefixed = {"conn_type": "ingest_elasticsearch", "host": "es", "login": "elastic", "password": "pw-long",
                 "extra": {"extra__ingest_elasticsearch__request_timeout": 5}}  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_ES_OLD", json.dumps(prefixed))
-    settings = ElasticsearchIngestHook("es_old").settings()
-    assert settings["request_timeout"] == 5.0 and settings["username"] == "elastic" and masked[-1] == "pw"
+    run_secrets: set[str] = set()
+    settings = ElasticsearchIngestHook("es_old", secrets=run_secrets).settings()
+    assert settings["request_timeout"] == 5.0 and settings["username"] == "elastic"
+    assert {"pw-long", base64.b64encode(b"elastic:pw-long").decode()} <= run_secrets  # the run's set, basic form too
 
 
 def test_hook_tests_the_connection(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:

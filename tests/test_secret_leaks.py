@@ -12,6 +12,7 @@ output. PostgreSQL here trusts every login, so a failing connection is one whose
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
@@ -318,6 +319,46 @@ def test_a_run_with_dead_letters_shows_no_secret(
     assert letters, done.stdout.decode() + done.stderr.decode()
     assert done.returncode == 1  # below the success threshold
     assert leaks(outputs, run.secret) == []
+
+
+ES_CREDENTIALS = {
+    "connection_password": lambda secret: ({"login": "elastic", "password": secret}, {}),
+    "connection_api_key": lambda secret: ({"extra": json.dumps({"api_key": secret})}, {}),
+    "inline_password": lambda secret: (None, {"username": "elastic", "password": "${LEAK_SECRET}"}),
+    "inline_api_key": lambda secret: (None, {"api_key": "${LEAK_SECRET}"}),
+}
+
+
+@pytest.mark.parametrize("credentials", ES_CREDENTIALS)
+def test_an_elasticsearch_server_echoing_the_credentials_shows_none_of_them(
+    credentials: str, services: Services, secret: str, tmp_path: Path
+) -> None:
+    """Its answers quote the password, the API key and the basic header's base64, for every document and in a
+    200 that is no bulk answer (cut, and retried with a warning): an Airflow connection's secrets are the run's."""
+    basic = base64.b64encode(f"elastic:{secret}".encode()).decode()
+    header = f"ApiKey {secret}" if "api_key" in credentials else f"Basic {basic}"
+    echo = f"you sent {secret} as elastic:{secret}, {header}"
+    es = FakeElasticsearch()
+    es.reject(lambda doc_id, source: ("security_exception", echo))
+    connection, inline = ES_CREDENTIALS[credentials](secret)
+    sink = {"type": "elasticsearch", "config": {"max_retries": 1, "initial_backoff": 0, **inline}}
+    env = {SECRET_VAR: secret}
+    if connection is None:
+        sink["config"]["hosts"] = [es.url]
+    else:
+        sink["config"]["conn_id"] = "leak_es"
+        host = {"conn_type": "ingest_elasticsearch", "host": es.url}
+        env["AIRFLOW_CONN_LEAK_ES"] = json.dumps({**host, **connection})
+    run = Run({"source": file_source(services), "sink": sink}, env, secret)
+
+    try:
+        done, outputs = cli_run(tmp_path, run)
+    finally:
+        es.close()
+
+    assert dead_letters(tmp_path / "staging"), done.stdout.decode() + done.stderr.decode()
+    assert b"you sent *** as elastic:***" in b"".join(outputs.values())
+    assert leaks(outputs, secret) == [] and not [name for name, data in outputs.items() if basic.encode() in data]
 
 
 def run_xcoms(dag_run: Any) -> bytes:
@@ -673,3 +714,74 @@ def test_yaml_comments_lose_their_secrets_and_values_stay_as_written(line: str, 
     if "Sup3r" in line:
         expected = line.replace("Sup3r", "***")
     assert redacted == f"source:\n{expected}\n"
+
+
+def test_an_openmetadata_answer_cut_at_its_length_limit_shows_no_part_of_the_token(tmp_path: Path) -> None:
+    """The server's text is hidden first, then cut: cut first, the token's head was left where the cut fell."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, Settings
+
+    token = "omTok.abc123XYZ-" + uuid.uuid4().hex[:8].translate(NOT_HEX)
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            body = json.dumps({"echo": "x" * 470 + self.headers["Authorization"]}).encode()  # the token at the cut
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    Thread(target=server.serve_forever, daemon=True).start()
+    client = OpenMetadataClient(Settings(server_url=f"http://127.0.0.1:{server.server_address[1]}", token=token))
+    try:
+        with pytest.raises(Exception) as error:
+            client.request("PUT", "/api/v1/tables", {"name": "t"})
+    finally:
+        client.close()
+        server.shutdown()
+    assert "400" in str(error.value) and not [piece for piece in pieces(token, 5) if piece in str(error.value)]
+
+
+@pytest.mark.airflow
+def test_the_connection_forms_test_button_shows_no_secret_the_server_echoes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
+    from airflow_provider_ingest.openmetadata.hook import OpenMetadataHook
+
+    password = "HookPw-" + uuid.uuid4().hex[:8].translate(NOT_HEX)
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"error": f"bad request; you sent {self.headers.get('Authorization')} {password}"})
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    es = {"conn_type": "ingest_elasticsearch", "host": url, "login": "elastic", "password": password}
+    om = {"conn_type": "openmetadata", "host": url, "password": password}
+    monkeypatch.setenv("AIRFLOW_CONN_ECHO_ES", json.dumps(es))
+    monkeypatch.setenv("AIRFLOW_CONN_ECHO_OM", json.dumps(om))
+    try:
+        answers = [ElasticsearchIngestHook("echo_es").test_connection(), OpenMetadataHook("echo_om").test_connection()]
+    finally:
+        server.shutdown()
+    basic = base64.b64encode(f"elastic:{password}".encode()).decode()
+    assert [ok for ok, _ in answers] == [False, False]
+    assert not [text for _, text in answers if password in text or basic in text], answers

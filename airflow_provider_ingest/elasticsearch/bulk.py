@@ -62,10 +62,14 @@ Reject = Callable[[Item, str], None]
 class BulkWriter:
     """Buffers index actions and sends them in chunks; reports each refused item through ``on_reject``."""
 
-    def __init__(self, client: Elasticsearch, config: BulkConfig, on_reject: Reject) -> None:
+    def __init__(
+        self, client: Elasticsearch, config: BulkConfig, on_reject: Reject, scrub: Callable[[str], str]
+    ) -> None:
         self.client = client
         self.config = config
         self.on_reject = on_reject
+        self.scrub = scrub
+        """Hides the run's secrets in a server's answer, before it is cut or logged."""
         self.sent = 0
         self.indexed = 0
         """Counted items that went through (created, updated, or a noop)."""
@@ -148,14 +152,16 @@ class BulkWriter:
             else:
                 results = _bulk_results(response.body, len(items))
                 if results is None:  # a proxy's page, a cut answer: nothing is known of any item, so all go again
-                    reason, asked = f"HTTP {response.meta.status} without a bulk answer: {_short(response.body)}", 0.0
+                    answer = _short(self.scrub(_text(response.body)))
+                    reason, asked = f"HTTP {response.meta.status} without a bulk answer: {answer}", 0.0
                 else:
                     self.breaker.succeeded()
                     items, reason = self._outcomes(items, results, refused)
                     if not items:
                         return refused
             if attempt < self.config.max_retries:
-                log.warning("bulk request: %s; retry %d of %d", reason, attempt + 1, self.config.max_retries)
+                retry = f"retry {attempt + 1} of {self.config.max_retries}"
+                log.warning("bulk request: %s; %s", self.scrub(reason), retry)
         reason = f"gave up after {self.config.max_retries} retries: {reason}"
         self.breaker.failed(ClusterUnavailable(reason))
         return refused + [(item, reason) for item in items]
@@ -192,8 +198,11 @@ def _bulk_results(body: Any, count: int) -> list[dict[str, Any]] | None:
     return results
 
 
-def _short(body: Any, limit: int = 200) -> str:
-    text = body if isinstance(body, str) else repr(body)
+def _text(body: Any) -> str:
+    return body if isinstance(body, str) else repr(body)
+
+
+def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -75,7 +75,7 @@ class ElasticsearchBulkSink(BulkSink):
 
     @translated()
     def prepare(self) -> None:
-        self.client = connect(self.config)
+        self.client = connect(self.config, self.context.secrets)
         install_templates(self.client, self.config.index_prefix)
         self.aliases = aliases(self.config.index_prefix)
         self.failed: Counter[str | None] = Counter()
@@ -100,7 +100,7 @@ class ElasticsearchBulkSink(BulkSink):
         over before this file's usage and lineage records are applied (read in a second pass).
         """
         staged: Counter[str] = Counter()
-        writer = BulkWriter(self.client, self.config, self._rejected)
+        writer = BulkWriter(self.client, self.config, self._rejected, self.context.scrub)
         self.usage = UsagePublisher(self.client, targets["table"], writer, self._usage_failed)
         loads = json.loads
         reader = StagedFileReader(uri)

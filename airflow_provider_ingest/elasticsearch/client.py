@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ingest.secrets import register
+from airflow_provider_ingest.secrets import register, register_basic
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -31,6 +31,10 @@ def build_client(settings: dict[str, Any]) -> Elasticsearch:
     return Elasticsearch(**options)
 
 
-def mask(secret: str) -> None:
-    """Have Airflow's log masker hide a secret, in every form it can be shown in (in Airflow only)."""
-    register(secret)
+def register_secrets(settings: dict[str, Any], secrets: set[str]) -> None:
+    """Keep the settings' API key, password and basic credentials out of messages: into ``secrets`` (the run's, so
+    dead letters, XComs and the CLI hide them too), and to Airflow's log masker in a task."""
+    if settings.get("api_key"):
+        register(settings["api_key"], secrets)
+    if settings.get("password"):
+        register_basic(settings.get("username") or "", settings["password"], secrets)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_ingest.elasticsearch.client import build_client, mask
+from airflow_provider_ingest.elasticsearch.client import build_client, register_secrets
 from airflow_provider_ingest.elasticsearch.connection import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 from airflow_provider_ingest.errors import ConfigurationError
 from airflow_provider_ingest.forms import form_values
-from airflow_provider_ingest.secrets import redact_text
+from airflow_provider_ingest.secrets import scrub
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -30,9 +30,17 @@ class ElasticsearchIngestHook(BaseHook):
     conn_type = CONN_TYPE
     hook_name = HOOK_NAME
 
-    def __init__(self, elasticsearch_conn_id: str | None = default_conn_name, **settings: Any) -> None:
+    def __init__(
+        self,
+        elasticsearch_conn_id: str | None = default_conn_name,
+        *,
+        secrets: set[str] | None = None,
+        **settings: Any,
+    ) -> None:
         super().__init__()
         self.elasticsearch_conn_id = elasticsearch_conn_id
+        self.secrets = secrets if secrets is not None else set()
+        """The secrets the hook read (the run's set when given): every message it gives hides them."""
         self._settings = {key: value for key, value in settings.items() if value is not None}
         self._client: Elasticsearch | None = None
 
@@ -68,9 +76,7 @@ class ElasticsearchIngestHook(BaseHook):
             settings = {**_from_connection(connection), **settings}
         if not settings.get("hosts"):
             raise ConfigurationError("no Elasticsearch hosts: set the connection's Host field or the component's hosts")
-        for secret in (settings.get("api_key"), settings.get("password")):
-            if secret:
-                mask(secret)
+        register_secrets(settings, self.secrets)
         return settings
 
     def get_conn(self) -> Elasticsearch:
@@ -84,7 +90,7 @@ class ElasticsearchIngestHook(BaseHook):
         try:
             version = self.get_conn().info()["version"]["number"]
         except Exception as error:
-            return False, redact_text(str(error))
+            return False, scrub(str(error), self.secrets)
         return True, f"connected to Elasticsearch {version}"
 
     def close(self) -> None:

@@ -54,9 +54,9 @@ class ElasticsearchConfig(BulkConfig):
         return self
 
 
-def connect(config: ElasticsearchConfig) -> Elasticsearch:
+def connect(config: ElasticsearchConfig, secrets: set[str]) -> Elasticsearch:
     """A client for the configured cluster (connection resolved now, at execute time)."""
-    from airflow_provider_ingest.elasticsearch.client import build_client, mask
+    from airflow_provider_ingest.elasticsearch.client import build_client, register_secrets
 
     inline = {
         "api_key": config.api_key,
@@ -70,11 +70,10 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
     if config.conn_id is not None:
         from airflow_provider_ingest.elasticsearch.hook import ElasticsearchIngestHook
 
-        return ElasticsearchIngestHook(config.conn_id, **inline).get_conn()
-    for secret in (config.api_key, config.password):
-        if secret:
-            mask(secret)
-    return build_client({"hosts": config.hosts, **inline})
+        return ElasticsearchIngestHook(config.conn_id, secrets=secrets, **inline).get_conn()
+    settings = {"hosts": config.hosts, **inline}
+    register_secrets(settings, secrets)
+    return build_client(settings)
 
 
 def stamp() -> str:
@@ -104,11 +103,11 @@ class ElasticsearchSink(Sink):
 
     @translated()
     def prepare(self) -> None:
-        self.client = connect(self.config)
+        self.client = connect(self.config, self.context.secrets)
         install_templates(self.client, self.config.index_prefix)
         ensure_indexes(self.client, self.config.index_prefix, stamp())
         self.aliases = aliases(self.config.index_prefix)
-        self.writer = BulkWriter(self.client, self.config, self._rejected)
+        self.writer = BulkWriter(self.client, self.config, self._rejected, self.context.scrub)
         self.usage = UsagePublisher(self.client, self.aliases["table"], self.writer, self._usage_failed)
 
     def write(self, record: Record) -> None:

@@ -46,7 +46,7 @@ class OpenMetadataBulkSink(BulkSink):
     config: OpenMetadataBulkSinkConfig
 
     def prepare(self) -> None:
-        self.client = connect(self.config, pool_size=self.config.max_workers)
+        self.client = connect(self.config, self.context.secrets, pool_size=self.config.max_workers)
         self.publisher = Publisher(self.client, self)
         self.usage = UsagePublisher(self.publisher)
         self.failed: set[str] = set()

@@ -36,6 +36,8 @@ UNHANDLED_STATUSES = (429, 503)
 """Answers of a request the server did not handle (rate limit, unavailable): a ``POST`` is retried on these only."""
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 VERSION_PATH = "/api/v1/system/version"
+MAX_MESSAGE = 500
+"""The longest server message an error quotes, cut once the token is hidden in it (cut first, a part would show)."""
 BULK_QUERY = "?async=false&overrideMetadata=false"
 """How OpenMetadata's own client calls ``PUT <collection>/bulk``: synchronously, user-curated metadata kept."""
 
@@ -180,7 +182,7 @@ class OpenMetadataClient:
                 f" {redact_url(response.headers.get('Location', '(nowhere)'))}: set the server URL to where it"
                 " redirects"
             )
-        message = self._scrub(_message(response)) if status >= 400 else ""
+        message = self._scrub(_message(response))[:MAX_MESSAGE] if status >= 400 else ""  # hidden, then cut
         if status in UNAVAILABLE_STATUSES:
             raise ServerUnavailable(f"{where}: {status} after {_attempts(response)}: {message}")
         if status >= 500:
@@ -289,10 +291,10 @@ def _message(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return _page_text(response.text)[:500] or response.reason or ""
+        return _page_text(response.text) or response.reason or ""
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
-    return str(body)[:500]
+    return str(body)
 
 
 def _page_text(text: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_ingest.errors import ConfigurationError
-from airflow_provider_ingest.secrets import register
+from airflow_provider_ingest.secrets import register, scrub
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, Settings
@@ -33,10 +33,13 @@ class OpenMetadataHook(BaseHook):
         *,
         server_url: str | None = None,
         jwt_token: str | None = None,
+        secrets: set[str] | None = None,
         **settings: Any,
     ) -> None:
         super().__init__()
         self.openmetadata_conn_id = openmetadata_conn_id
+        self.secrets = secrets if secrets is not None else set()
+        """The secrets the hook read (the run's set when given): every message it gives hides them."""
         self._inline = (server_url, jwt_token)
         self._overrides = settings
         self._client: OpenMetadataClient | None = None
@@ -65,8 +68,7 @@ class OpenMetadataHook(BaseHook):
         if not server_url:
             raise ConfigurationError("the OpenMetadata connection has no server URL (the Host field)")
         token = clean_token(token or "")
-        if token:
-            _mask(token)
+        register(token, self.secrets)
         return Settings(server_url=server_base(server_url), token=token, **options)
 
     def get_conn(self) -> OpenMetadataClient:
@@ -84,7 +86,7 @@ class OpenMetadataHook(BaseHook):
         try:
             version = self.get_conn().check_version()
         except Exception as error:
-            return False, str(error)
+            return False, scrub(str(error), self.secrets)
         return True, f"connected to OpenMetadata {version}"
 
     def close(self) -> None:
@@ -110,8 +112,3 @@ def _extra_options(extra: dict[str, Any]) -> dict[str, Any]:
     if "verify_ssl" in options:
         options["verify"] = options.pop("verify_ssl")
     return options
-
-
-def _mask(secret: str) -> None:
-    """Have Airflow's log masker hide the token, in every form it can be shown in."""
-    register(secret)

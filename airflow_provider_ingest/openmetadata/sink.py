@@ -34,6 +34,7 @@ from airflow_provider_ingest.records import (
     fqn,
     parse_record,
 )
+from airflow_provider_ingest.secrets import register
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.api import Component
@@ -77,7 +78,7 @@ class OpenMetadataConfig(ComponentConfig):
         return self
 
 
-def connect(config: OpenMetadataConfig, *, pool_size: int = 10) -> OpenMetadataClient:
+def connect(config: OpenMetadataConfig, secrets: set[str], *, pool_size: int = 10) -> OpenMetadataClient:
     """A client for the configured server, its version checked."""
     settings: dict[str, Any] = {
         "verify": config.verify_ssl,
@@ -90,9 +91,10 @@ def connect(config: OpenMetadataConfig, *, pool_size: int = 10) -> OpenMetadataC
     if config.conn_id is not None:
         from airflow_provider_ingest.openmetadata.hook import OpenMetadataHook
 
-        return OpenMetadataHook(config.conn_id, pool_size=pool_size, **settings).get_conn()
+        return OpenMetadataHook(config.conn_id, secrets=secrets, pool_size=pool_size, **settings).get_conn()
     from airflow_provider_ingest.openmetadata.client import OpenMetadataClient, Settings, server_base
 
+    register(config.jwt_token or "", secrets)
     client = OpenMetadataClient(
         Settings(
             server_url=server_base(config.server_url or ""),
@@ -426,7 +428,7 @@ class OpenMetadataSink(Sink):
     config: OpenMetadataConfig
 
     def prepare(self) -> None:
-        self.client = connect(self.config, pool_size=1)
+        self.client = connect(self.config, self.context.secrets, pool_size=1)
         self.publisher = Publisher(self.client, self)
         from airflow_provider_ingest.openmetadata.usage import UsagePublisher
 

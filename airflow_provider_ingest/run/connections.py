@@ -167,7 +167,7 @@ def _probe_elasticsearch(component: Any) -> tuple[str, str]:
     """Connect as the sink does and read the cluster's version."""
     from airflow_provider_ingest.elasticsearch.sink import connect
 
-    client = connect(component.config)
+    client = connect(component.config, component.context.secrets)
     try:
         hosts = ", ".join(redact_url(node.base_url) for node in client.transport.node_pool.all())
         info = client.info()
@@ -180,7 +180,7 @@ def _probe_openmetadata(component: Any) -> tuple[str, str]:
     """Connect as the sink does; the client reads and checks the server's version, with the token."""
     from airflow_provider_ingest.openmetadata.sink import connect
 
-    client = connect(component.config, pool_size=1)
+    client = connect(component.config, component.context.secrets, pool_size=1)
     try:
         return redact_url(client.base_url), f"OpenMetadata {client.check_version()}"
     finally:
