@@ -243,3 +243,24 @@ def test_databases_listed_to_a_user_without_privileges_on_them_are_named_in_warn
         for record in undisturbed.records
         if getattr(record, "database_schema", getattr(record, "name", None)) not in hidden
     ]
+
+
+def test_a_server_that_accepts_and_never_answers_fails_the_run_instead_of_hanging(tmp_path: Path) -> None:
+    """PyMySQL waits for a greeting for ever by default: the source gives MySQL connections a read timeout."""
+    import socket
+
+    from sqlalchemy.engine import make_url
+    from support.sql import extract
+
+    from airflow_provider_ingest.sources.sql.connection import MYSQL_READ_TIMEOUT, SqlConnectionError, connect_args
+
+    assert connect_args(make_url("mysql+pymysql://u@h/d"))["read_timeout"] == MYSQL_READ_TIMEOUT
+    assert "read_timeout" not in connect_args(make_url("mysql+pymysql://u@h/d?read_timeout=5"))
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"mysql+pymysql://root@127.0.0.1:{silent.getsockname()[1]}/shop?read_timeout=1"
+        started = time.monotonic()
+        with pytest.raises(SqlConnectionError):
+            extract({"url": url, "service_name": "silent", "retry": {"attempts": 1}}, tmp_path)
+    assert time.monotonic() - started < 60

@@ -147,14 +147,22 @@ def create_source_engine(url: URL, text: Callable[[BaseException | str], str], *
         raise SqlConfigurationError(f"cannot use {render(url)}: {text(error)}{hint}") from None
 
 
-def connect_args(url: URL) -> dict[str, str]:
-    """The application name the server shows for the source's connections, unless the URL sets its own."""
+MYSQL_READ_TIMEOUT = 900
+"""Seconds a MySQL connection waits for the server to send anything (its greeting, a query's first rows) before it
+counts as lost: PyMySQL waits for ever by default, so a server that accepts connections and never answers hung the
+run. A catalog query that takes longer needs ``read_timeout`` in the URL."""
+
+
+def connect_args(url: URL) -> dict[str, Any]:
+    """The application name the server shows for the source's connections, and for MySQL a read timeout, unless the
+    URL sets its own."""
     backend = url.get_backend_name()
     if backend == "postgresql" and "application_name" not in url.query:
         return {"application_name": APPLICATION_NAME}
-    if url.get_driver_name() == "pymysql" and "program_name" not in url.query:
-        return {"program_name": APPLICATION_NAME}
-    return {}
+    if url.get_driver_name() != "pymysql":
+        return {}
+    defaults = {"program_name": APPLICATION_NAME, "read_timeout": MYSQL_READ_TIMEOUT}
+    return {key: value for key, value in defaults.items() if key not in url.query}
 
 
 def is_database_error(engine: Engine | None, error: BaseException) -> bool:
