@@ -122,7 +122,9 @@ MASK = "?"
 MAX_QUERY_CHARS = 256 * 1024
 """The longest query text masked or parsed: sqlglot takes about 270 bytes of memory a character (a bulk INSERT's
 values); a longer text is cut there before masking, and not parsed."""
-_LITERAL_START = re.compile(r"['\"$`\d]")
+_LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d")
+"""What may begin a literal: a quote, a ``$`` of dollar quoting, a digit not in a name or a ``$1`` placeholder (a
+text normalized by pg_stat_statements or MySQL's digests has none, and is not tokenized)."""
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
 _BIND_BEFORE = frozenset(" \t\r\n(,=")
 
@@ -133,7 +135,7 @@ def mask_literals(sql: str, dialect: str) -> str:
     literal (``DATE '...'``) or strings written one after the other become one ``?``; placeholders (``$1``, ``:1``,
     ``?1``) stay. MySQL's executable comments are opened first (their text is run). Text the dialect's tokenizer
     cannot read is cut before its first literal and left as an open quote: it stays unreadable."""
-    if _LITERAL_START.search(sql) is None:  # no quote, no digit: nothing to mask, no need to tokenize
+    if _LITERAL_START.search(sql) is None:  # nothing to mask: no need to tokenize
         return sql
     name = sqlglot_dialect(dialect)
     if name == "mysql":
