@@ -14,6 +14,5 @@ def printable(text: str) -> str:
 
 
 def printable_lines(text: str) -> str:
-    """Each line of a message that may span lines (several problems) made :func:`printable`, its line breaks
-    (``\n``) kept; any other break (``\r``, ``\u2028``) is escaped: it cannot start a line of its own."""
-    return "\n".join(printable(line) for line in text.split("\n"))
+    r"""Each line of a message that may span lines made :func:`printable`: only ``\n`` (or ``\r\n``) breaks a line."""
+    return "\n".join(printable(line) for line in text.replace("\r\n", "\n").split("\n"))

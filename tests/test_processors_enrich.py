@@ -186,6 +186,11 @@ def test_bad_rule_files_name_the_file_and_rule(
         ("{rules: [{fqn: x}]}", "processors.0.config.rules.0", "a rule needs something to add"),
         ("{rules: [{fqn: x, column: y, description: z}]}", "processors.0.config.rules.0", "exactly one of fqn"),
         ("{rules: [{fqn: x, kinds: [view], description: z}]}", "processors.0.config.rules.0.kinds.0", "Input should"),
+        (
+            "{rules: [{fqn: x, custom_properties: {s: .nan}}]}",
+            "processors.0.config.rules.0.custom_properties.s",
+            "finite",
+        ),
     ],
 )
 def test_bad_enrich_settings_are_workflow_file_errors(tmp_path: Path, config: str, field: str, message: str) -> None:

@@ -141,6 +141,26 @@ def test_a_failed_row_is_kept_with_its_query_text_masked(tmp_path: Path) -> None
     assert b"ALTER ROLE" in letters and secret.encode() not in letters
 
 
+def test_rows_failed_before_their_fields_are_read_are_kept_masked_too(tmp_path: Path) -> None:
+    secret = "s3cr3t-Pa55"
+    text = f"ALTER ROLE app PASSWORD '{secret}'"
+    (tmp_path / "log.csv").write_text(f'query_text,user_name\n"{text}",admin,extra\n')
+    lines = [
+        json.dumps({"query_text": text, "user_name": "a"})[:-1] + ', "user_name": "b"}',
+        json.dumps({"query_text": text, "user_name": {"first": "a"}}),
+    ]
+    (tmp_path / "log.jsonl").write_text("\n".join(lines) + "\n")
+
+    letters = [
+        json.loads(letter.record)
+        for name in ("log.csv", "log.jsonl")
+        for letter in run(tmp_path, name, mask_literals=True, success_threshold=0.0).letters
+    ]
+
+    assert [letter["query_text"] for letter in letters] == ["ALTER ROLE app PASSWORD ?"] * 3
+    assert letters[2]["user_name"] == {"first": "a"}  # a nested object is kept as it was written
+
+
 def test_a_query_the_tokenizer_cannot_read_is_cut_after_its_first_quote_and_stays_unreadable(tmp_path: Path) -> None:
     write(tmp_path / "log.csv", [["SELECT a FROM t WHERE b = 'open secret"]], ["query_text"])
 

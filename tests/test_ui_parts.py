@@ -19,6 +19,7 @@ from airflow_provider_ingest.run.status import (
     MAX_TEXT,
     SHOWN_FAILURES,
     SHOWN_WARNINGS,
+    bounded_status,
     status_data,
     status_lines,
     status_result,
@@ -294,7 +295,7 @@ def test_a_huge_status_written_by_hand_is_read_bounded_and_shown_one_line_each()
     }
     data = {"version": 1, "reports": [report, {"component": "line\nrun succeeded"}] * 300, "threshold": 50.0}
 
-    result = status_result(data)
+    result = status_result(bounded_status(data))
     text = "\n".join(status_lines(result))
 
     assert len(result.reports) == MAX_REPORTS

@@ -22,7 +22,6 @@ from support.sql import extract
 
 from airflow_provider_ingest.errors import ConfigurationError, InputError
 from airflow_provider_ingest.usage.parser import (
-    MAX_QUERY_CHARS,
     ColumnName,
     ParsedQuery,
     QueryParseError,
@@ -973,7 +972,13 @@ def test_unterminated_mysql_quotes_and_comments_are_read_in_one_pass() -> None:
             "SELECT ?1, :2, $3 FROM t WHERE a = :x AND b = 5",
             "SELECT ?1, :2, $3 FROM t WHERE a = :x AND b = ?",
         ),
-        ("postgresql", "SELECT DATE '2024-01-01', INTERVAL '1 day', 'a' 'b', .5 FROM t", "SELECT ?, ?, ?, ? FROM t"),
+        (
+            "postgresql",
+            "SELECT DATE '2024-01-01', INTERVAL '1' DAY, 'a' 'b', .5 FROM t",
+            "SELECT ?, INTERVAL ? DAY, ?, ? FROM t",
+        ),
+        ("postgresql", "SELECT '2024-01-01'::date, 1::int FROM t", "SELECT ? ::date, ? ::int FROM t"),
+        ("postgresql", "SELECT a[1:2] FROM t WHERE x>:1 AND y = :2", "SELECT a[?:?] FROM t WHERE x>:1 AND y = :2"),
         ("mysql", "SELECT _utf8mb4'x', _latin1 'y' FROM t", "SELECT ?, ? FROM t"),
         (
             "postgresql",
@@ -986,12 +991,21 @@ def test_every_literal_is_masked_whatever_the_statement(dialect: str, sql: str, 
     assert mask_literals(sql, dialect) == masked
 
 
-def test_masked_typed_literals_still_parse() -> None:
-    sql = "INSERT INTO big SELECT DATE '2024-01-01', id FROM orders WHERE at > TIMESTAMP '2024-01-01 10:00' AND n > .5"
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO big SELECT DATE '2024-01-01', id FROM orders WHERE at > TIMESTAMP '2024-01-01 10:00' AND n > .5",
+        "INSERT INTO big SELECT '2024-01-01'::date, id::bigint FROM orders WHERE tags = ANY('{a,b}'::text[])",
+        "INSERT INTO big SELECT id FROM orders WHERE at > now() - INTERVAL '1' DAY AND flag = E'\\n'::text",
+    ],
+)
+def test_masked_typed_literals_and_casts_still_parse(sql: str) -> None:
+    masked = mask_literals(sql, "postgresql")
 
-    parsed = parse_query(mask_literals(sql, "postgresql"), "postgresql", default_database="d", default_schema="s")
+    parsed = parse_query(masked, "postgresql", default_database="d", default_schema="s")
 
-    assert [t.name for t in parsed.source_tables] == ["orders"] and [t.name for t in parsed.target_tables] == ["big"]
+    assert "'" not in masked and [t.name for t in parsed.source_tables] == ["orders"]
+    assert [t.name for t in parsed.target_tables] == ["big"]
 
 
 def test_a_query_longer_than_the_limit_is_cut_before_masking_and_not_parsed() -> None:
@@ -999,6 +1013,8 @@ def test_a_query_longer_than_the_limit_is_cut_before_masking_and_not_parsed() ->
 
     masked = mask_literals(sql, "postgresql")
 
-    assert len(masked) <= MAX_QUERY_CHARS and "1" not in masked
-    with pytest.raises(QueryParseError, match="longer than 262,144 characters: not parsed"):
-        parse_query(sql, "postgresql", default_database="d", default_schema="s")
+    cut = " /* cut: longer than 262,144 characters */"
+    assert masked.endswith(cut) and "1" not in masked.removesuffix(cut)
+    for text in (sql, masked):  # cut, masked and shorter: still not parsed
+        with pytest.raises(QueryParseError, match="longer than 262,144 characters: not parsed"):
+            parse_query(text, "postgresql", default_database="d", default_schema="s")

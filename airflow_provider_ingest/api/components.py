@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 
 
 class ComponentConfig(BaseModel):
-    """Base of every component's settings; unknown keys are errors."""
+    """Base of every component's settings; unknown keys are errors, and so are NaN and infinities (a record can
+    hold none)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Component(ABC):

@@ -23,7 +23,7 @@ from airflow_provider_ingest.records import Column, Entity, Owner, Record, Recor
 class EnrichRule(BaseModel):
     """What to add to the entities (``fqn``) or columns (``column``) whose FQN the pattern matches."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     fqn: str | None = Field(default=None, description="whole-name regex on entity FQNs")
     column: str | None = Field(default=None, description="whole-name regex on column FQNs: table FQN + '.' + name")

@@ -29,12 +29,12 @@ STATUS_XCOM_KEY = "ingest_status"
 MAX_TEXT = 2000
 """Longest failure or warning text :func:`status_data` keeps (longer ones are cut, ending in ``...``)."""
 MAX_REPORTS = 50
-"""Most reports :func:`status_result` reads of one status (a task has its component's, its input's and output's; a
-whole workflow in one task, one a component)."""
-MAX_NAME = 200
-"""Longest component or counter name :func:`status_result` keeps."""
-MAX_COUNTERS = 100
-"""Most counters :func:`status_result` reads of one report."""
+"""Most reports :func:`bounded_status` keeps (a task has its component's, its input's and output's; a whole
+workflow in one task, one a component)."""
+MAX_NAME = 100
+"""Longest component or counter name :func:`bounded_status` keeps."""
+MAX_COUNTERS = 200
+"""Most counters :func:`bounded_status` keeps of one report."""
 
 
 def status_rows(result: RunResult) -> list[tuple[str, ...]]:
@@ -151,11 +151,9 @@ def _cut(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _bounded(data: Any) -> Any:
-    """A status as :func:`status_data` can write it, whatever an XCom holds (it may be written by hand, through
-    Airflow's API): at most :data:`MAX_REPORTS` reports, each with the failures and warnings the table shows and
-    at most :data:`MAX_COUNTERS` counters, texts cut; done before anything is validated, so a huge status costs no
-    more than a small one."""
+def bounded_status(data: Any) -> Any:
+    """A status read from XCom (which may be written by hand, through Airflow's API) cut to what a page can show,
+    before it is validated: so a huge status costs no more than a small one."""
     if not isinstance(data, dict) or not isinstance(data.get("reports"), list):
         return data
     bounded = {key: _text(value) for key, value in data.items()}
@@ -192,7 +190,7 @@ def status_result(data: Any) -> RunResult:
     from airflow_provider_ingest.run.lifecycle import RunResult
 
     try:
-        status = _Status.model_validate(_bounded(data))
+        status = _Status.model_validate(data)
     except ValidationError as error:
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "status"

@@ -304,8 +304,8 @@ def _templates() -> Any:
 
 
 def _shown(value: Any) -> Any:
-    """Every text a page prints, as the CLI prints it: control characters, bidirectional overrides and line breaks
-    other than ``\n`` written as escapes (a name cannot reverse or break a table's text)."""
+    """Every text a page prints, as the CLI prints it (:func:`~airflow_provider_ingest.terminal.printable_lines`): a
+    name cannot reverse or break a table's text."""
     from markupsafe import Markup
 
     if not isinstance(value, str) or value.isprintable():

@@ -78,7 +78,7 @@ def is_run_folder(folder: RunFolder) -> bool:
         if paths.is_local(marker):
             return _own_folder(folder) and stat.S_ISREG(os.lstat(paths.local_path(marker)).st_mode)
         return paths.object_path(marker).is_file()
-    except Exception:  # OSError, a bad URI, or ImportError of a filesystem package missing on the API server
+    except (OSError, ValueError, ImportError):  # ImportError: the store's filesystem package missing on the server
         return False
 
 
@@ -113,7 +113,7 @@ def resolve_download(folder: RunFolder, relative: object) -> str:
         return _local_file(folder, target)
     try:
         found = paths.object_path(target).is_file()
-    except Exception:  # OSError, or ImportError of a filesystem package missing on the API server
+    except (OSError, ValueError, ImportError):  # ImportError: the store's filesystem package missing on the server
         found = False
     if not found:
         raise Refused("no such file", 404)

@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow_provider_ingest.api.report import Report
 from airflow_provider_ingest.run.lifecycle import RunResult
-from airflow_provider_ingest.run.status import STATUS_XCOM_KEY, status_result
+from airflow_provider_ingest.run.status import STATUS_XCOM_KEY, bounded_status, status_result
 from airflow_provider_ingest.ui.shapes import DagShape, TaskShape
 
 IO_COMPONENTS = ("input", "output")
@@ -42,7 +42,7 @@ def task_result(task: TaskShape, map_index: int, values: Mapping[str, Any]) -> T
     problem = None
     if status is not None:
         try:
-            result = status_result(status)
+            result = status_result(bounded_status(status))
         except ValueError as error:
             problem = str(error)
         else:

@@ -122,99 +122,99 @@ MASK = "?"
 MAX_QUERY_CHARS = 256 * 1024
 """The longest query text masked or parsed: sqlglot takes about 270 bytes of memory a character (a bulk INSERT's
 values); a longer text is cut there before masking, and not parsed."""
+CUT = " /* cut: longer than 262,144 characters */"
+"""What a text cut before masking ends with; the parser refuses such a text."""
 _LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d")
 """What may begin a literal: a quote, a ``$`` of dollar quoting, a digit not in a name or a ``$1`` placeholder (a
 text normalized by pg_stat_statements or MySQL's digests has none, and is not tokenized)."""
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
-_BIND_BEFORE = frozenset(" \t\r\n(,=")
+_VALUE_BEFORE_COLON = re.compile(r"[\w)\]'\"`]")
 
 
 def mask_literals(sql: str, dialect: str) -> str:
-    """The query with each literal value replaced by ``?``, as OpenMetadata masks the queries it stores: a password
-    (``ALTER ROLE ... PASSWORD '...'``, ``CALL p('...')``), a key or a personal value goes no further. A typed
-    literal (``DATE '...'``) or strings written one after the other become one ``?``; placeholders (``$1``, ``:1``,
-    ``?1``) stay. MySQL's executable comments are opened first (their text is run). Text the dialect's tokenizer
-    cannot read is cut before its first literal and left as an open quote: it stays unreadable."""
+    """The query with each literal value replaced by ``?``, as OpenMetadata masks the queries it stores: no password,
+    key or personal value in a query goes further (details: :class:`_Masker`)."""
     if _LITERAL_START.search(sql) is None:  # nothing to mask: no need to tokenize
         return sql
-    name = sqlglot_dialect(dialect)
-    if name == "mysql":
-        sql = _executable(sql).strip()
-    sql = sql[:MAX_QUERY_CHARS]
-    try:
-        tokens = _tokenizer(name).tokenize(sql)
-    except Exception:  # sqlglot's TokenError quotes the text: not shown
-        first = _FIRST_LITERAL.search(sql)
-        return sql if first is None else sql[: first.start()] + "'" + MASK
-    spans: list[list[int]] = []
-    for index in range(len(tokens)):
-        if _is_value(tokens, index, sql):
-            start, end = _value_span(tokens, index)
+    return _masker(sqlglot_dialect(dialect)).mask(sql)
+
+
+@cache
+def _masker(name: str) -> _Masker:
+    return _Masker(name)
+
+
+class _Masker:
+    """Masks the literals of one dialect's queries. A typed literal (``DATE '...'``) or strings written one after the
+    other become one ``?``; placeholders (``$1``, ``:1``, ``?1``) stay; MySQL's executable comments are opened first
+    (their text is run). Text the tokenizer cannot read is cut before its first literal and left as an open quote."""
+
+    def __init__(self, name: str) -> None:
+        from sqlglot import Dialect
+        from sqlglot.parser import Parser
+        from sqlglot.tokens import TokenType
+
+        dialect = Dialect.get_or_raise(name)
+        # sqlglot's own tokenizer takes the rest of CALL p('...') or REPLACE INTO ... as one string: no commands here
+        self.tokenizer = type("MaskingTokenizer", (dialect.tokenizer_class,), {"COMMANDS": set()})(dialect=dialect)
+        self.mysql = name == "mysql"
+        self.literals = frozenset(getattr(TokenType, literal) for literal in LITERAL_TOKENS)
+        self.types = frozenset(Parser.TYPE_TOKENS) - {TokenType.INTERVAL}  # INTERVAL ? DAY still parses
+        self.kinds = TokenType
+
+    def mask(self, sql: str) -> str:
+        if self.mysql:
+            sql = _executable(sql).strip()
+        cut = len(sql) > MAX_QUERY_CHARS
+        sql = sql[:MAX_QUERY_CHARS]
+        try:
+            tokens = self.tokenizer.tokenize(sql)
+        except Exception:  # sqlglot's TokenError quotes the text: not shown
+            first = _FIRST_LITERAL.search(sql)
+            return sql if first is None else sql[: first.start()] + "'" + MASK
+        spans: list[list[int]] = []
+        for index, token in enumerate(tokens):
+            if token.token_type not in self.literals or self._placeholder(tokens, index, sql):
+                continue
+            start, end = self._span(tokens, index)
             if spans and spans[-1][1] >= start:  # the tail of a number just masked
                 continue
             if spans and not sql[spans[-1][1] : start].strip():  # 'a' 'b', or a number and its tail
                 spans[-1][1] = end
             else:
                 spans.append([start, end])
-    parts, at = [], 0
-    for start, end in spans:
-        parts += (sql[at:start], MASK)
-        at = end
-    return "".join(parts) + sql[at:]
+        parts, at = [], 0
+        for start, end in spans:
+            parts += (sql[at:start], MASK + " " * sql.startswith("::", end))  # "?::" would read as one operator
+            at = end
+        return "".join(parts) + sql[at:] + (CUT if cut else "")
 
+    def _placeholder(self, tokens: list[Any], index: int, sql: str) -> bool:
+        """Whether a number is a placeholder's (``$1``, ``?1``, ``:1`` after an operator or a space)."""
+        token, mark = tokens[index], tokens[index - 1] if index else None
+        if token.token_type is not self.kinds.NUMBER or mark is None or mark.end + 1 != token.start:
+            return False
+        if mark.token_type is self.kinds.COLON:
+            return mark.start == 0 or not _VALUE_BEFORE_COLON.match(sql, mark.start - 1)  # not a[1:2]
+        return mark.token_type is self.kinds.PLACEHOLDER or sql[mark.start : mark.end + 1] == "$"
 
-@cache
-def _tokenizer(name: str) -> Any:
-    """The dialect's tokenizer without its commands: it reads ``CALL p('...')`` or ``REPLACE INTO ...`` token by token,
-    where sqlglot's own takes the rest of such a statement as one string."""
-    from sqlglot import Dialect
-
-    dialect = Dialect.get_or_raise(name)
-    return type("MaskingTokenizer", (dialect.tokenizer_class,), {"COMMANDS": set()})(dialect=dialect)
-
-
-def _is_value(tokens: list[Any], index: int, sql: str) -> bool:
-    """Whether a token is a literal value, not a placeholder's number (``$1``, ``?1``, ``:1`` alone)."""
-    from sqlglot.tokens import TokenType
-
-    token = tokens[index]
-    if token.token_type.name not in LITERAL_TOKENS:
-        return False
-    if token.token_type is not TokenType.NUMBER or index == 0:
-        return True
-    mark = tokens[index - 1]
-    if mark.end + 1 != token.start:
-        return True
-    if mark.token_type is TokenType.COLON:
-        return mark.start > 0 and sql[mark.start - 1] not in _BIND_BEFORE
-    return not (mark.token_type is TokenType.PLACEHOLDER or sql[mark.start : mark.end + 1] == "$")
-
-
-def _value_span(tokens: list[Any], index: int) -> tuple[int, int]:
-    """Where a literal's value is written: with its type before it (``DATE '...'``, ``_utf8mb4'...'``, ``.5``) and
-    a number's tail after it (``4111_1111``, ``0o17``)."""
-    from sqlglot.parser import Parser
-    from sqlglot.tokens import TokenType
-
-    token = tokens[index]
-    start, end = token.start, token.end + 1
-    before = tokens[index - 1] if index else None
-    if before is not None:
-        adjacent = before.end + 1 == start
-        introducer = before.token_type is TokenType.INTRODUCER
-        fraction = adjacent and before.token_type is TokenType.DOT and token.token_type is TokenType.NUMBER
-        typed = before.token_type in Parser.TYPE_TOKENS and token.token_type is not TokenType.NUMBER
-        if introducer or fraction or typed:
-            start = before.start
-    after = tokens[index + 1] if index + 1 < len(tokens) else None
-    if (
-        token.token_type is TokenType.NUMBER
-        and after is not None
-        and after.start == end
-        and after.token_type is TokenType.VAR
-    ):
-        end = after.end + 1
-    return start, end
+    def _span(self, tokens: list[Any], index: int) -> tuple[int, int]:
+        """Where a literal's value is written: with its type before it (``DATE '...'``, ``_utf8mb4'...'``, ``.5``)
+        and a number's tail after it (``4111_1111``, ``0o17``)."""
+        token, kinds = tokens[index], self.kinds
+        start, end = token.start, token.end + 1
+        before = tokens[index - 1] if index else None
+        if before is not None:
+            number = token.token_type is kinds.NUMBER
+            fraction = number and before.token_type is kinds.DOT and before.end + 1 == start
+            typed = not number and before.token_type in self.types
+            if before.token_type is kinds.INTRODUCER or fraction or typed:
+                start = before.start
+        after = tokens[index + 1] if index + 1 < len(tokens) else None
+        tail = after is not None and after.start == end and after.token_type is kinds.VAR
+        if token.token_type is kinds.NUMBER and tail:
+            end = after.end + 1  # type: ignore[union-attr]
+        return start, end
 
 
 def parse_query(
@@ -275,7 +275,7 @@ def _parse(sql: str, dialect: str) -> exp.Expr:
     from sqlglot import exp
     from sqlglot.errors import ParseError, SqlglotError, TokenError
 
-    if len(sql) > MAX_QUERY_CHARS:
+    if len(sql) > MAX_QUERY_CHARS or sql.endswith(CUT):
         raise QueryParseError(f"longer than {MAX_QUERY_CHARS:,} characters: not parsed")
     if dialect == "mysql":
         sql = _executable(sql)

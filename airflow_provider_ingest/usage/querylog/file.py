@@ -242,7 +242,9 @@ class QueryLogFileSource(QueryLogSource):
             if bad:
                 self.fail(f"{shown}:{first}: not valid UTF-8", raw=raw)
             elif len(row) != len(names):
-                self.fail(f"{shown}:{first}: {len(row)} field(s), the header has {len(names)}", raw=raw)
+                fields = dict(zip(names, row, strict=False))
+                why = f"{len(row)} field(s), the header has {len(names)}"
+                self.fail(f"{shown}:{first}: {why}", raw=self._failed_row(fields, raw))
             else:
                 yield from self._row(dict(zip(names, row, strict=True)), f"{shown}:{first}", raw)
 
@@ -279,20 +281,21 @@ class QueryLogFileSource(QueryLogSource):
             if not text.strip():
                 continue
             try:
-                value = json.loads(text, object_pairs_hook=_Pairs)
+                value = json.loads(text, object_pairs_hook=_Object)
             except (ValueError, RecursionError) as error:
                 self.fail(f"{where}: not JSON: {error}", raw=text.rstrip("\r\n"))
                 continue
-            if not isinstance(value, _Pairs):
+            if not isinstance(value, _Object):
                 self.fail(f"{where}: not a JSON object but {type(value).__name__}", raw=text.rstrip("\r\n"))
                 continue
-            names = [key.strip().lower() for key, _ in value]
-            twice = _named_twice(names)
+            fields = {
+                key.strip().lower(): dict(item) if isinstance(item, _Object) else item for key, item in value.items()
+            }
+            twice = _named_twice([key.strip().lower() for key in value.written])
             if twice:  # a row naming a column twice has two values for it: neither is taken
-                self.fail(f"{where}: column(s) {', '.join(twice)} named more than once", raw=text.rstrip("\r\n"))
+                raw = self._failed_row(fields, text.rstrip("\r\n"))
+                self.fail(f"{where}: column(s) {', '.join(twice)} named more than once", raw=raw)
                 continue
-            pairs = zip(names, (item for _, item in value), strict=True)
-            fields = {name: dict(item) if isinstance(item, _Pairs) else item for name, item in pairs}
             self.unknown.update(key for key in fields if key not in COLUMNS)
             yield from self._row(fields, where, text.rstrip("\r\n"))
 
@@ -414,8 +417,12 @@ def _named_twice(names: list[str]) -> list[str]:
     return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
-class _Pairs(list):  # type: ignore[type-arg]
-    """A JSON object as its (key, value) pairs, in order, each key kept even if it comes twice."""
+class _Object(dict):  # type: ignore[type-arg]
+    """A JSON object that remembers its keys as written, one given twice too (a dict keeps the last)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.written = [key for key, _ in pairs]
 
 
 def _bounded_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
