@@ -125,40 +125,35 @@ def test_literals_are_masked_by_default_so_no_password_is_staged(tmp_path: Path)
     assert b"ALTER ROLE app PASSWORD ?" in staged and secret.encode() not in staged
 
 
-def test_a_failed_row_is_kept_with_its_query_text_masked(tmp_path: Path) -> None:
+def test_a_failed_row_is_kept_as_written_with_its_quoted_values_masked(tmp_path: Path) -> None:
     secret = "s3cr3t-Pa55"
     rows = [
         [f"ALTER ROLE app PASSWORD '{secret}'", "admin", "not a time"],
-        [f"SELECT a FROM t WHERE b = '{secret}'", "bob", ""],
+        [f"SELECT a FROM t WHERE b = '{secret}'", "b", ""],
     ]
     write(tmp_path / "log.csv", rows, ["query_text", "user_name", "start_time"])
-
-    result = run(tmp_path, "log.csv", mask_literals=True, success_threshold=0.0)
-
-    assert [json.loads(letter.record)["query_text"] for letter in result.letters] == ["ALTER ROLE app PASSWORD ?"]
-    assert [q.text for q in result.queries] == ["SELECT a FROM t WHERE b = ?"]
-    letters = b"".join(path.read_bytes() for path in (tmp_path / "staging").rglob("*") if path.is_file())
-    assert b"ALTER ROLE" in letters and secret.encode() not in letters
-
-
-def test_rows_failed_before_their_fields_are_read_are_kept_masked_too(tmp_path: Path) -> None:
-    secret = "s3cr3t-Pa55"
-    text = f"ALTER ROLE app PASSWORD '{secret}'"
-    (tmp_path / "log.csv").write_text(f'query_text,user_name\n"{text}",admin,extra\n')
+    (tmp_path / "short.csv").write_text(f"user_name,query_text\n\"SELECT '{secret}'\"\n")
     lines = [
-        json.dumps({"query_text": text, "user_name": "a"})[:-1] + ', "user_name": "b"}',
-        json.dumps({"query_text": text, "user_name": {"first": "a"}}),
+        json.dumps({"query_text": f"SELECT '{secret}'", "user_name": "a"})[:-1] + ', "user_name": "b"}',
+        json.dumps({"QUERY_TEXT": f"SELECT '{secret}'", "query_text": 5}),
+        json.dumps({"query_text": f"SELECT '{secret}' FROM t"})[:-3],  # cut: not JSON
+        json.dumps({"query_text": "SELECT 1 FROM t", "user_name": "\udc80"}),  # a lone surrogate, escaped
+        json.dumps({"query_text": "SELECT 1 FROM t", "user_name": "ok"}),
     ]
     (tmp_path / "log.jsonl").write_text("\n".join(lines) + "\n")
 
-    letters = [
-        json.loads(letter.record)
-        for name in ("log.csv", "log.jsonl")
-        for letter in run(tmp_path, name, mask_literals=True, success_threshold=0.0).letters
-    ]
+    runs = {
+        name: run(tmp_path, name, mask_literals=True, success_threshold=0.0)
+        for name in ("log.csv", "short.csv", "log.jsonl")
+    }
 
-    assert [letter["query_text"] for letter in letters] == ["ALTER ROLE app PASSWORD ?"] * 3
-    assert letters[2]["user_name"] == {"first": "a"}  # a nested object is kept as it was written
+    assert [q.text for q in runs["log.csv"].queries] == ["SELECT a FROM t WHERE b = ?"]
+    assert [letter.record for letter in runs["log.csv"].letters] == ["ALTER ROLE app PASSWORD ?,admin,not a time"]
+    assert [q.text for q in runs["log.jsonl"].queries] == ["SELECT ? FROM t"]  # a bad row fails alone
+    letters = [letter.record for name in runs for letter in runs[name].letters]
+    assert len(letters) == 1 + 1 + 4 and not [letter for letter in letters if secret in letter]
+    staged = b"".join(path.read_bytes() for path in (tmp_path / "staging").rglob("*") if path.is_file())
+    assert secret.encode() not in staged
 
 
 def test_a_query_the_tokenizer_cannot_read_is_cut_after_its_first_quote_and_stays_unreadable(tmp_path: Path) -> None:

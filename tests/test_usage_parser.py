@@ -978,6 +978,12 @@ def test_unterminated_mysql_quotes_and_comments_are_read_in_one_pass() -> None:
             "SELECT ?, INTERVAL ? DAY, ?, ? FROM t",
         ),
         ("postgresql", "SELECT '2024-01-01'::date, 1::int FROM t", "SELECT ? ::date, ? ::int FROM t"),
+        ("postgresql", "SELECT first||' '||last FROM t", "SELECT first||? ||last FROM t"),
+        (
+            "mysql",
+            "SELECT a FROM t WHERE p = 'pass'\"word\" AND q = X'77'X'77'",
+            "SELECT a FROM t WHERE p = ? AND q = ?",
+        ),
         ("postgresql", "SELECT a[1:2] FROM t WHERE x>:1 AND y = :2", "SELECT a[?:?] FROM t WHERE x>:1 AND y = :2"),
         ("mysql", "SELECT _utf8mb4'x', _latin1 'y' FROM t", "SELECT ?, ? FROM t"),
         (
@@ -997,6 +1003,7 @@ def test_every_literal_is_masked_whatever_the_statement(dialect: str, sql: str, 
         "INSERT INTO big SELECT DATE '2024-01-01', id FROM orders WHERE at > TIMESTAMP '2024-01-01 10:00' AND n > .5",
         "INSERT INTO big SELECT '2024-01-01'::date, id::bigint FROM orders WHERE tags = ANY('{a,b}'::text[])",
         "INSERT INTO big SELECT id FROM orders WHERE at > now() - INTERVAL '1' DAY AND flag = E'\\n'::text",
+        "INSERT INTO big SELECT first_name||' '||last_name, 'a'||'b' FROM orders",
     ],
 )
 def test_masked_typed_literals_and_casts_still_parse(sql: str) -> None:

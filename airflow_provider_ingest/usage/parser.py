@@ -129,6 +129,9 @@ _LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d")
 text normalized by pg_stat_statements or MySQL's digests has none, and is not tokenized)."""
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
 _VALUE_BEFORE_COLON = re.compile(r"[\w)\]'\"`]")
+_JOINS_MASK = frozenset("|&?")
+"""What would read as one operator with a ``?`` before it (PostgreSQL's ``?::``, ``?|``, ``?&``, ``??``): a space
+is put between."""
 
 
 def mask_literals(sql: str, dialect: str) -> str:
@@ -177,15 +180,14 @@ class _Masker:
             if token.token_type not in self.literals or self._placeholder(tokens, index, sql):
                 continue
             start, end = self._span(tokens, index)
-            if spans and spans[-1][1] >= start:  # the tail of a number just masked
-                continue
-            if spans and not sql[spans[-1][1] : start].strip():  # 'a' 'b', or a number and its tail
-                spans[-1][1] = end
+            if spans and (spans[-1][1] >= start or not sql[spans[-1][1] : start].strip()):  # 'a' 'b', 'a'"b"
+                spans[-1][1] = max(spans[-1][1], end)
             else:
                 spans.append([start, end])
         parts, at = [], 0
         for start, end in spans:
-            parts += (sql[at:start], MASK + " " * sql.startswith("::", end))  # "?::" would read as one operator
+            joined = sql.startswith("::", end) or sql[end : end + 1] in _JOINS_MASK
+            parts += (sql[at:start], MASK + " " * joined)
             at = end
         return "".join(parts) + sql[at:] + (CUT if cut else "")
 

@@ -14,6 +14,7 @@ import csv
 import gzip
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
@@ -22,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from airflow_provider_ingest.errors import ConfigurationError, InputError
+from airflow_provider_ingest.usage.parser import MASK
 from airflow_provider_ingest.usage.querylog.common import (
     QueryLogConfig,
     QueryLogSource,
@@ -145,6 +147,15 @@ class QueryLogFileSource(QueryLogSource):
         self.format = self._format()
         self.needs_time = self.state is not None or self.start is not None or self.end is not None
 
+    def fail(
+        self, error: BaseException | str, *, record: Any = None, fqn: str | None = None, raw: str | None = None
+    ) -> None:
+        """Count a failed row and keep it as the file has it, each quoted value in it masked unless ``mask_literals``
+        is false: a row that failed may hold a password in its query text, in any column."""
+        if raw and self.config.mask_literals:
+            raw = _QUOTED_VALUE.sub(MASK, raw)
+        super().fail(error, record=record, fqn=fqn, raw=raw)
+
     def _path(self) -> str:
         if self.config.sample is not None:
             from airflow_provider_ingest.samples import sample_query_log_path
@@ -242,9 +253,7 @@ class QueryLogFileSource(QueryLogSource):
             if bad:
                 self.fail(f"{shown}:{first}: not valid UTF-8", raw=raw)
             elif len(row) != len(names):
-                fields = dict(zip(names, row, strict=False))
-                why = f"{len(row)} field(s), the header has {len(names)}"
-                self.fail(f"{shown}:{first}: {why}", raw=self._failed_row(fields, raw))
+                self.fail(f"{shown}:{first}: {len(row)} field(s), the header has {len(names)}", raw=raw)
             else:
                 yield from self._row(dict(zip(names, row, strict=True)), f"{shown}:{first}", raw)
 
@@ -293,8 +302,7 @@ class QueryLogFileSource(QueryLogSource):
             }
             twice = _named_twice([key.strip().lower() for key in value.written])
             if twice:  # a row naming a column twice has two values for it: neither is taken
-                raw = self._failed_row(fields, text.rstrip("\r\n"))
-                self.fail(f"{where}: column(s) {', '.join(twice)} named more than once", raw=raw)
+                self.fail(f"{where}: column(s) {', '.join(twice)} named more than once", raw=text.rstrip("\r\n"))
                 continue
             self.unknown.update(key for key in fields if key not in COLUMNS)
             yield from self._row(fields, where, text.rstrip("\r\n"))
@@ -304,13 +312,11 @@ class QueryLogFileSource(QueryLogSource):
         try:
             row = self._values(fields)
         except RowError as error:
-            self.fail(f"{where}: {error.field}: {error}", raw=self._failed_row(fields, raw))
+            self.fail(f"{where}: {error.field}: {error}", raw=raw)
             return
         start = row["start_time"]
         if start is None and self.needs_time:
-            self.fail(
-                f"{where}: start_time: empty, but {self._time_settings()} need(s) it", raw=self._failed_row(fields, raw)
-            )
+            self.fail(f"{where}: start_time: empty, but {self._time_settings()} need(s) it", raw=raw)
             return
         if start is not None and not self._in_window(start):
             self.filtered("outside_window")
@@ -335,14 +341,7 @@ class QueryLogFileSource(QueryLogSource):
                 calls=row["calls"],
             )
         except ValueError as error:
-            self.fail(f"{where}: {invalid(error)}", raw=self._failed_row(fields, raw))
-
-    def _failed_row(self, fields: dict[str, Any], raw: str) -> str:
-        """A failed row as its dead letter keeps it: with its query text masked (as JSON), unless nothing is."""
-        text = fields.get("query_text")
-        if not (self.config.mask_literals and isinstance(text, str) and text):
-            return raw
-        return json.dumps({**fields, "query_text": self.masked(text)}, ensure_ascii=False, default=str)
+            self.fail(f"{where}: {invalid(error)}", raw=raw)
 
     def _in_window(self, start: datetime) -> bool:
         return (self.start is None or start >= self.start) and (self.end is None or start < self.end)
@@ -415,6 +414,11 @@ class QueryLogFileSource(QueryLogSource):
 def _named_twice(names: list[str]) -> list[str]:
     """The names given more than once, sorted."""
     return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+_QUOTED_VALUE = re.compile(r"'(?:[^'\\\n]|\\.)*(?:'|$)|\$(\w*)\$.*?(?:\$\1\$|$)", re.M)
+"""A single-quoted or dollar-quoted value in a row's text, whatever the row's format (an unterminated one runs to
+the line's end)."""
 
 
 class _Object(dict):  # type: ignore[type-arg]
