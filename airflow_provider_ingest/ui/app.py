@@ -306,10 +306,10 @@ def _templates() -> Any:
 def _shown(value: Any) -> Any:
     """Every text a page prints, as the CLI prints it (:func:`~airflow_provider_ingest.terminal.printable_lines`): a
     name cannot reverse or break a table's text."""
-    from markupsafe import Markup
-
     if not isinstance(value, str) or value.isprintable():
         return value
+    from markupsafe import Markup
+
     shown = printable_lines(value)
     return Markup(shown) if isinstance(value, Markup) else shown  # the chart's SVG, built escaped
 

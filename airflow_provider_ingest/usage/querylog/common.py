@@ -27,6 +27,7 @@ from airflow_provider_ingest.api import ComponentConfig, Source
 from airflow_provider_ingest.errors import ConfigurationError, InputError, ServiceError
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.sources.sql.session import RetrySettings, Session
+from airflow_provider_ingest.usage.parser import mask_literals
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -354,8 +355,6 @@ class QueryLogSource(Source):
     def masked(self, text: str) -> str:
         """A query's text as this source filters and gives it: each literal masked (so none can hide a statement
         or reach a record), unless ``mask_literals`` is false."""
-        from airflow_provider_ingest.usage.parser import mask_literals
-
         return mask_literals(text, self.dialect) if self.config.mask_literals and text else text
 
 

@@ -297,13 +297,14 @@ class QueryLogFileSource(QueryLogSource):
             if not isinstance(value, _Object):
                 self.fail(f"{where}: not a JSON object but {type(value).__name__}", raw=text.rstrip("\r\n"))
                 continue
-            fields = {
-                key.strip().lower(): dict(item) if isinstance(item, _Object) else item for key, item in value.items()
-            }
-            twice = _named_twice([key.strip().lower() for key in value.written])
+            names = [key.strip().lower() for key in value.written]
+            twice = _named_twice(names)
             if twice:  # a row naming a column twice has two values for it: neither is taken
                 self.fail(f"{where}: column(s) {', '.join(twice)} named more than once", raw=text.rstrip("\r\n"))
                 continue
+            items = (value[key] for key in value.written)
+            pairs = zip(names, items, strict=True)
+            fields = {name: dict(item) if isinstance(item, _Object) else item for name, item in pairs}
             self.unknown.update(key for key in fields if key not in COLUMNS)
             yield from self._row(fields, where, text.rstrip("\r\n"))
 
