@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -158,6 +160,50 @@ def test_unknown_fields_and_kinds_are_refused():
         parse_record('{"kind":"dashboard","name":"t"}')
     with pytest.raises(ValidationError):
         Column(name="c", data_type="NOT_A_TYPE")
+
+
+@pytest.mark.parametrize(
+    ("inner", "message"),
+    [
+        (
+            '"columns":[{"name":"c","data_type":"INT","colour":"red"}]',
+            "columns.0.colour: Extra inputs are not permitted",
+        ),
+        ('"columns":[{"data_type":"INT"}]', "columns.0.name: Field required"),
+        ('"columns":[{"name":"","data_type":"INT"}]', "columns.0.name: String should have at least 1 character"),
+        ('"columns":[5]', "columns.0: Input should be an object"),
+        ('"tags":[{"tag_fqn":"a.b","confidence":2}]', "tags.0.confidence: Input should be less than or equal to 1"),
+        ('"owners":[{"name":"x","type":"robot"}]', "owners.0.type: Input should be 'user' or 'team'"),
+        (
+            '"constraints":[{"constraint_type":"foreign_key","columns":["a"]}]',
+            "constraints.0: Value error, a foreign key needs referred_table",
+        ),
+    ],
+)
+def test_a_bad_value_inside_a_record_is_named_by_its_field(inner: str, message: str) -> None:
+    """Columns, tags, owners and constraints are pydantic dataclasses: their problems read as a model's would."""
+    line = '{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x",' + inner + "}"
+    with pytest.raises(RecordError) as refused:
+        parse_record(line)
+    assert str(refused.value) == message
+
+
+def test_a_copy_of_a_value_with_changes_is_validated_and_written_anew() -> None:
+    column = Column(name="c", data_type="INT", samples=["1"])
+    copy = dataclasses.replace(column, description="d", samples=[])
+    assert (copy.description, copy.samples, column.samples) == ("d", [], ["1"])
+    with pytest.raises(ValidationError, match="at least 1 character"):
+        dataclasses.replace(column, name="")
+    with pytest.raises(ValidationError, match="tag_fqn"):
+        dataclasses.replace(column, tags=[{"source": "glossary"}])
+    with pytest.raises(AttributeError):
+        column.colour = "red"  # slotted: no field can be added by mistake
+    table = Table(name="t", service="s", database="d", database_schema="x", columns=[column])
+    assert table.columns[0] is column  # a valid value is taken as it is, not copied
+    assert dump_record(table.model_copy(update={"columns": [copy]})) == (
+        '{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x",'
+        '"columns":[{"name":"c","data_type":"INT","description":"d"}]}'
+    )
 
 
 @pytest.mark.parametrize("enum", [DataType, TableType, ConstraintType])

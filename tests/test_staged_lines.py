@@ -88,6 +88,21 @@ def test_samples_kept_in_a_file_are_left_out_when_written_without_them(tmp_path:
     assert record.columns[0].samples == []
 
 
+def test_samples_written_with_an_escaped_key_are_left_out_too(tmp_path: Path) -> None:
+    """A staged file written by another tool may spell the key with a JSON escape: the record is looked at, not the
+    line, so its raw values still stay out of a file written without samples."""
+    line = dump_record_bytes(table(0, samples=True), keep_samples=True).replace(b'"samples"', b'"\\u0073amples"')
+    assert b'"samples"' not in line and b"\\u0073amples" in line
+    source = tmp_path / "in.jsonl"
+    with StagedFileWriter(str(source), producer="another tool") as out:
+        out.write_line(line)
+    (record,) = read_records(str(source))
+    assert record.columns[0].samples == ["1", "2"]
+    run(tmp_path, str(source), tmp_path / "out.jsonl")
+    (written,) = body(str(tmp_path / "out.jsonl"))
+    assert written == dump_record_bytes(table(0))
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     descriptions=st.lists(st.text(max_size=20) | st.none(), min_size=1, max_size=5),

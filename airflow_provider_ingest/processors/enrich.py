@@ -9,6 +9,7 @@ tags and owners are added when missing.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from typing import Any
 
@@ -106,7 +107,7 @@ class EnrichProcessor(Processor):
 
     def _column(self, column: Column, column_fqn: str) -> Column:
         update = self._changes(column, [rule for rule in self._column_rules if rule.pattern.matches(column_fqn)])
-        return column.model_copy(update=update) if update else column
+        return dataclasses.replace(column, **update) if update else column
 
     def _changes(self, target: Entity | Column, rules: list[EnrichRule]) -> dict[str, Any]:
         """The fields the rules change on ``target``, counted in the report."""
