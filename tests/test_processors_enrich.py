@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,8 @@ def test_yaml_and_csv_glossaries_next_to_the_workflow(tmp_path: Path) -> None:
         ("g.csv", "column,owners\n.*,bob\n", "line 2: rule: Value error, a column rule sets only description and tags"),
         ("g.yaml", "- fqn: '('\n  description: x\n", "g.yaml: rule 1: rule: Value error, invalid regular expression"),
         ("g.yaml", "- {fqn: x, description: y}\n- {fqn: x, tag: [a]}\n", "g.yaml: rule 2: tag: Extra inputs"),
+        # a tag or owner is a pydantic dataclass: its unknown field reads as a model's
+        ("g.yaml", "- {fqn: x, tags: [{tag_fqn: a, colour: r}]}\n", "rule 1: tags.0.colour: Extra inputs are not"),
         ("g.yaml", "fqn: x\n", "expected a list of rules"),
         ("g.yaml", "- [\n", "not valid YAML"),
         ("missing.yaml", None, "cannot read rule file"),
@@ -223,3 +226,27 @@ def test_a_serial_run_reads_the_glossary_beside_the_workflow(tmp_path: Path) -> 
     tables = {r.name: r for r in read_records(str(tmp_path / "out.jsonl")) if r.kind == "table"}
     assert tables["customers"].columns[3].description == "Login and contact email address."  # the DDL comment stays
     assert tables["products"].columns[4].description == "Product group."
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"fqn": "x", "owners": [{"name": "b", "typ": 1}]}, "owners.0.typ: unknown field 'typ'; did you mean 'type'?"),
+        ({"fqn": "x", "tags": [{"tag_fqm": "a"}]}, "tags.0.tag_fqm: unknown field 'tag_fqm'; did you mean 'tag_fqn'?"),
+    ],
+)
+def test_a_mistyped_field_of_a_rules_tag_or_owner_gets_its_hint(tmp_path: Path, rule: dict, message: str) -> None:
+    """Tags and owners are pydantic dataclasses: the workflow's problems still name the field meant."""
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        json.dumps(
+            {
+                "source": {"type": "file", "config": {"path": "in.jsonl"}},
+                "processors": [{"type": "enrich", "config": {"rules": [rule]}}],
+                "sink": {"type": "console"},
+            }
+        )
+    )
+    with pytest.raises(WorkflowFileError) as refused:
+        load_workflow(flow)
+    assert f"processors.0.config.rules.0.{message}" in str(refused.value)

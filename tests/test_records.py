@@ -188,6 +188,22 @@ def test_a_bad_value_inside_a_record_is_named_by_its_field(inner: str, message: 
     assert str(refused.value) == message
 
 
+def test_the_problems_of_a_value_come_in_its_fields_order() -> None:
+    """A dataclass validates its fields in the order they are written, as a model does (a default given by ``Field``
+    would put its field first): the first problems shown are the name's and the type's, and so is the schema."""
+    line = (
+        '{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x",'
+        '"columns":[{"name":"","data_type":"NOPE","nullable":"maybe","tags":[5],"samples":[1]}]}'
+    )
+    with pytest.raises(RecordError) as refused:
+        parse_record(line)
+    assert str(refused.value).startswith("columns.0.name: String should have at least 1 character; columns.0.data_")
+    assert list(TypeAdapter(Column).json_schema()["properties"])[:2] == ["name", "data_type"]
+    assert list(TypeAdapter(TagLabel).json_schema()["properties"]) == ["tag_fqn", "source", "confidence", "reason"]
+    order = list(TypeAdapter(TableConstraint).json_schema()["properties"])
+    assert order == ["constraint_type", "name", "columns", "referred_table", "referred_columns"]
+
+
 def test_a_copy_of_a_value_with_changes_is_validated_and_written_anew() -> None:
     column = Column(name="c", data_type="INT", samples=["1"])
     copy = dataclasses.replace(column, description="d", samples=[])

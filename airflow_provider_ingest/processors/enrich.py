@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Processor
+from airflow_provider_ingest.errors import problem_message
 from airflow_provider_ingest.patterns import NamePatterns, compile_pattern
 from airflow_provider_ingest.processors.glossary import RuleFileError, read_rule_file
 from airflow_provider_ingest.records import Column, Entity, Owner, Record, RecordKind, Table, TagLabel, fqn
@@ -146,7 +147,7 @@ def load_rules(uri: str) -> list[EnrichRule]:
             rules.append(EnrichRule.model_validate(raw))
         except ValidationError as error:
             problems = "; ".join(
-                f"{'.'.join(str(part) for part in item['loc']) or 'rule'}: {item['msg']}"
+                f"{'.'.join(str(part) for part in item['loc']) or 'rule'}: {problem_message(item)}"
                 for item in error.errors(include_url=False)
             )
             raise RuleFileError(f"{where}: {problems}") from None

@@ -6,13 +6,14 @@ knows its fully qualified name (:attr:`Entity.fqn`).
 
 from __future__ import annotations
 
+import dataclasses
 from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, JsonValue, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
-from airflow_provider_ingest.errors import InputError
+from airflow_provider_ingest.errors import InputError, problem_message
 from airflow_provider_ingest.records import fqn as fqn_
 from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, TextEnum
 from airflow_provider_ingest.records.base import Model as _Model
@@ -32,7 +33,7 @@ class TagLabel:
 
     tag_fqn: Name
     source: Literal["classification", "glossary"] = "classification"
-    confidence: float | None = Field(default=None, ge=0, le=1)
+    confidence: Annotated[float | None, Field(ge=0, le=1)] = None
     reason: str | None = None
 
 
@@ -140,8 +141,8 @@ class Column:
     default: str | None = None
     ordinal_position: int | None = None
     description: str | None = None
-    tags: list[TagLabel] = Field(default_factory=list)
-    samples: list[str] = Field(default_factory=list)
+    tags: list[TagLabel] = dataclasses.field(default_factory=list)
+    samples: list[str] = dataclasses.field(default_factory=list)
     """Sample values, only when a source was asked for them (``sample_rows``); never published."""
 
 
@@ -151,9 +152,9 @@ class TableConstraint:
 
     constraint_type: ConstraintType
     name: str | None = None
-    columns: list[Name] = Field(min_length=1)
+    columns: Annotated[list[Name], Field(min_length=1)]
     referred_table: str | None = None
-    referred_columns: list[Name] = Field(default_factory=list)
+    referred_columns: list[Name] = dataclasses.field(default_factory=list)
 
     @model_validator(mode="after")
     def _foreign_key_refers(self) -> TableConstraint:
@@ -264,11 +265,10 @@ def _problem(item: Any, tagged: bool) -> str:
         return f"a record is a JSON object, not {found}"
     if kind == "enum":
         return f"{where}: {_short(item['input'])} is not one of the known values"
-    if kind == "unexpected_keyword_argument":  # a column's (a dataclass) unknown field: worded as a model's
-        return f"{where}: Extra inputs are not permitted"
     if kind == "json_invalid":
         return item["msg"].replace("Invalid JSON", "invalid JSON", 1)
-    return f"{where}: {item['msg']}" if where else item["msg"]
+    message = problem_message(item)
+    return f"{where}: {message}" if where else message
 
 
 _WITHOUT_SAMPLES = {"columns": {"__all__": {"samples"}}}
