@@ -7,8 +7,7 @@ is an internal error (a bug): exit 2.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 
 class IngestError(Exception):
@@ -54,13 +53,3 @@ class IncompleteRunError(IngestError):
 def is_retryable(error: BaseException) -> bool:
     """Whether running the step again may succeed: unknown exceptions (bugs) are not retried either."""
     return isinstance(error, IngestError) and error.retryable
-
-
-UNKNOWN_FIELD_ERRORS = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
-"""The types pydantic gives an unknown field's validation error: a model's, and a dataclass's (a record's columns,
-tags, owners and constraints)."""
-
-
-def problem_message(item: Mapping[str, Any]) -> str:
-    """A pydantic validation problem's message; an unknown field is worded alike in a model and in a dataclass."""
-    return "Extra inputs are not permitted" if item["type"] in UNKNOWN_FIELD_ERRORS else item["msg"]

@@ -13,7 +13,6 @@ Usage: ``python bench/pii_quality.py [--errors] [--seed N]``; the last line is t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 import time
@@ -43,7 +42,9 @@ def run(columns: list[Labelled], with_samples: bool) -> tuple[dict[tuple[str, st
     items = (
         columns
         if with_samples
-        else [Labelled(c.locale, c.table, dataclasses.replace(c.column, samples=[]), c.label, c.kind) for c in columns]
+        else [
+            Labelled(c.locale, c.table, c.column.model_copy(update={"samples": []}), c.label, c.kind) for c in columns
+        ]
     )
     batch = list(tables(items))
     elapsed, rounds, results = 0.0, 0, []
@@ -84,7 +85,7 @@ def errors(columns: list[Labelled], tags: dict[tuple[str, str, str], str | None]
         tag = tags[(item.locale.lower(), item.table, item.column.name)]
         if tag != item.label:
             wrong[item.kind] += 1
-            column = item.column if with_samples else dataclasses.replace(item.column, samples=[])
+            column = item.column if with_samples else item.column.model_copy(update={"samples": []})
             decision = pii.decide(column, item.table)
             print(
                 f"  {item.locale} {item.table}.{item.column.name} [{item.kind}] label={item.label} tag={tag} "

@@ -3,7 +3,6 @@ dropped connections, the token, reruns and a server lost mid-batch, for the sink
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -206,7 +205,7 @@ def test_a_tag_the_server_lacks_or_two_exclusive_tags_fail_their_table_with_the_
     email = Column(name="email", data_type=DataType.TEXT, tags=[TagLabel(tag_fqn="PII.Sensitive")])
     tagged = {
         "t1": {"tags": [TagLabel(tag_fqn="Tier.Gold")]},
-        "t2": {"columns": [dataclasses.replace(email, tags=[*email.tags, TagLabel(tag_fqn="PII.NonSensitive")])]},
+        "t2": {"columns": [email.model_copy(update={"tags": [*email.tags, TagLabel(tag_fqn="PII.NonSensitive")]})]},
         "t3": {"tags": [TagLabel(tag_fqn="Glossary.Client", source="glossary")]},
         "t4": {"tags": [TagLabel(tag_fqn="Glossary.Customer", source="glossary"), TagLabel(tag_fqn="Tier.Tier1")]},
         "t5": {"columns": [email]},

@@ -159,7 +159,6 @@ def test_yaml_and_csv_glossaries_next_to_the_workflow(tmp_path: Path) -> None:
         ("g.csv", "column,owners\n.*,bob\n", "line 2: rule: Value error, a column rule sets only description and tags"),
         ("g.yaml", "- fqn: '('\n  description: x\n", "g.yaml: rule 1: rule: Value error, invalid regular expression"),
         ("g.yaml", "- {fqn: x, description: y}\n- {fqn: x, tag: [a]}\n", "g.yaml: rule 2: tag: Extra inputs"),
-        # a tag or owner is a pydantic dataclass: its unknown field reads as a model's
         ("g.yaml", "- {fqn: x, tags: [{tag_fqn: a, colour: r}]}\n", "rule 1: tags.0.colour: Extra inputs are not"),
         ("g.yaml", "fqn: x\n", "expected a list of rules"),
         ("g.yaml", "- [\n", "not valid YAML"),
@@ -236,7 +235,7 @@ def test_a_serial_run_reads_the_glossary_beside_the_workflow(tmp_path: Path) -> 
     ],
 )
 def test_a_mistyped_field_of_a_rules_tag_or_owner_gets_its_hint(tmp_path: Path, rule: dict, message: str) -> None:
-    """Tags and owners are pydantic dataclasses: the workflow's problems still name the field meant."""
+    """A workflow's problem inside a rule's tag or owner names the field meant."""
     flow = tmp_path / "flow.yaml"
     flow.write_text(
         json.dumps(

@@ -9,14 +9,12 @@ tags and owners are added when missing.
 
 from __future__ import annotations
 
-import dataclasses
 from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Processor
-from airflow_provider_ingest.errors import problem_message
 from airflow_provider_ingest.patterns import NamePatterns, compile_pattern
 from airflow_provider_ingest.processors.glossary import RuleFileError, read_rule_file
 from airflow_provider_ingest.records import Column, Entity, Owner, Record, RecordKind, Table, TagLabel, fqn
@@ -108,7 +106,7 @@ class EnrichProcessor(Processor):
 
     def _column(self, column: Column, column_fqn: str) -> Column:
         update = self._changes(column, [rule for rule in self._column_rules if rule.pattern.matches(column_fqn)])
-        return dataclasses.replace(column, **update) if update else column
+        return column.model_copy(update=update) if update else column
 
     def _changes(self, target: Entity | Column, rules: list[EnrichRule]) -> dict[str, Any]:
         """The fields the rules change on ``target``, counted in the report."""
@@ -147,7 +145,7 @@ def load_rules(uri: str) -> list[EnrichRule]:
             rules.append(EnrichRule.model_validate(raw))
         except ValidationError as error:
             problems = "; ".join(
-                f"{'.'.join(str(part) for part in item['loc']) or 'rule'}: {problem_message(item)}"
+                f"{'.'.join(str(part) for part in item['loc']) or 'rule'}: {item['msg']}"
                 for item in error.errors(include_url=False)
             )
             raise RuleFileError(f"{where}: {problems}") from None

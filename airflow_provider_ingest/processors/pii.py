@@ -14,7 +14,6 @@ in a classification the rules give is left alone. The reason goes in the tag lab
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -266,7 +265,7 @@ class PiiProcessor(Processor):
                 self.report.count(f"not_personal:{decision.rule}")
         if column.samples and not self.config.keep_samples:
             update["samples"] = []
-        return dataclasses.replace(column, **update) if update else column
+        return column.model_copy(update=update) if update else column
 
     def _match_names(self, name: str) -> tuple[CompiledRule, ...]:
         patterns, named = self._name_rules

@@ -6,14 +6,12 @@ knows its fully qualified name (:attr:`Entity.fqn`).
 
 from __future__ import annotations
 
-import dataclasses
 from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, JsonValue, TypeAdapter, ValidationError, model_validator
-from pydantic.dataclasses import dataclass
 
-from airflow_provider_ingest.errors import InputError, problem_message
+from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import fqn as fqn_
 from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, TextEnum
 from airflow_provider_ingest.records.base import Model as _Model
@@ -22,23 +20,17 @@ from airflow_provider_ingest.records.usage import Lineage, Query, TableUsage
 
 Name = Annotated[str, Field(min_length=1)]
 
-# The values inside a record (a column, a tag, an owner, a constraint) are pydantic dataclasses with the records' own
-# config, not models: a catalog holds tens of thousands of columns, and a slotted dataclass is made in about half the
-# time of a model (issue 17's stream floor). A copy with changes is ``dataclasses.replace(value, ...)``, validated.
 
-
-@dataclass(slots=True, kw_only=True, config=_Model.model_config)
-class TagLabel:
+class TagLabel(_Model):
     """A classification tag (``PII.Sensitive``) or glossary term on an entity or column."""
 
     tag_fqn: Name
     source: Literal["classification", "glossary"] = "classification"
-    confidence: Annotated[float | None, Field(ge=0, le=1)] = None
+    confidence: float | None = Field(default=None, ge=0, le=1)
     reason: str | None = None
 
 
-@dataclass(slots=True, kw_only=True, config=_Model.model_config)
-class Owner:
+class Owner(_Model):
     """An owner of an entity: a user or a team, by name."""
 
     name: Name
@@ -125,8 +117,7 @@ class ConstraintType(TextEnum):
     FOREIGN_KEY = "foreign_key"
 
 
-@dataclass(slots=True, kw_only=True, config=_Model.model_config)
-class Column:
+class Column(_Model):
     """A column: its normalized type, the raw type text, and what the catalog says of it."""
 
     name: Name
@@ -141,20 +132,19 @@ class Column:
     default: str | None = None
     ordinal_position: int | None = None
     description: str | None = None
-    tags: list[TagLabel] = dataclasses.field(default_factory=list)
-    samples: list[str] = dataclasses.field(default_factory=list)
+    tags: list[TagLabel] = Field(default_factory=list)
+    samples: list[str] = Field(default_factory=list)
     """Sample values, only when a source was asked for them (``sample_rows``); never published."""
 
 
-@dataclass(slots=True, kw_only=True, config=_Model.model_config)
-class TableConstraint:
+class TableConstraint(_Model):
     """A primary key, unique or foreign key constraint; foreign keys name the referred table's FQN."""
 
     constraint_type: ConstraintType
     name: str | None = None
-    columns: Annotated[list[Name], Field(min_length=1)]
+    columns: list[Name] = Field(min_length=1)
     referred_table: str | None = None
-    referred_columns: list[Name] = dataclasses.field(default_factory=list)
+    referred_columns: list[Name] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _foreign_key_refers(self) -> TableConstraint:
@@ -267,8 +257,7 @@ def _problem(item: Any, tagged: bool) -> str:
         return f"{where}: {_short(item['input'])} is not one of the known values"
     if kind == "json_invalid":
         return item["msg"].replace("Invalid JSON", "invalid JSON", 1)
-    message = problem_message(item)
-    return f"{where}: {message}" if where else message
+    return f"{where}: {item['msg']}" if where else item["msg"]
 
 
 _WITHOUT_SAMPLES = {"columns": {"__all__": {"samples"}}}

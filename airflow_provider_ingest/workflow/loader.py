@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_ingest.errors import UNKNOWN_FIELD_ERRORS
 from airflow_provider_ingest.workflow.document import (
     Document,
     Location,
@@ -301,12 +300,12 @@ def _problems(document: Document, error: ValidationError, model: type[BaseModel]
         if item["type"] == "invalid_key":  # pydantic names the key by its repr: place it by the key YAML built
             location = (*prefix, *item["loc"][:-1], item["input"])
         if item["type"] != "missing":  # a missing field keeps its whole path, placed at its nearest parent
-            location = _in_document(document, location, keep_last=item["type"] in UNKNOWN_FIELD_ERRORS)
+            location = _in_document(document, location, keep_last=item["type"] == "extra_forbidden")
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "invalid_key":
             key = item["input"]
             message = f"a key is text, and YAML reads this one as {type(key).__name__} {key!r}: put it in quotes"
-        elif item["type"] in UNKNOWN_FIELD_ERRORS:
+        elif item["type"] == "extra_forbidden":
             message = _unknown_field(model, tuple(item["loc"]))
         elif item["type"] == "missing":
             message = "field required"
@@ -351,15 +350,15 @@ def _fields_at(model: type[BaseModel], location: Location) -> list[str]:
         if current is None:
             return []
     current = _model_in(current, None)
-    return sorted(current.__pydantic_fields__) if current else []
+    return sorted(current.model_fields) if current else []
 
 
 def _model_in(annotation: Any, part: str | int | None) -> Any:
-    """The model or pydantic dataclass a location part leads to from an annotation (through Optional, list, dict)."""
-    if isinstance(annotation, type) and hasattr(annotation, "__pydantic_fields__"):
+    """The model a location part leads to from an annotation (through Optional, list, dict)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if part is None:
             return annotation
-        field = annotation.__pydantic_fields__.get(str(part))
+        field = annotation.model_fields.get(str(part))
         return field.annotation if field else None
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
