@@ -175,8 +175,12 @@ def _run(args: argparse.Namespace) -> int:
         _print_error(error)
         return 1
     except (RunInterrupted, KeyboardInterrupt) as stop:
+        from airflow_provider_ingest.terminal import printable
+
         code = stop.exit_code if isinstance(stop, RunInterrupted) else 130
-        print(f"\nrun stopped ({signal.Signals(code - 128).name}): nothing was committed", file=sys.stderr)
+        kept = stop.kept if isinstance(stop, RunInterrupted) else None
+        committed = f"the staged file {printable(kept)} is kept, not published" if kept else "nothing was committed"
+        print(f"\nrun stopped ({signal.Signals(code - 128).name}): {committed}", file=sys.stderr)
         return code
     finally:
         if progress is not None and progress.emit is _rewrite_line:

@@ -496,3 +496,27 @@ def test_a_step_failed_by_bad_input_says_running_again_will_not_help(tmp_path: P
     result = execute(step, context, threshold=90)
     assert result.error == "InputError: line 2: not JSON"
     assert isinstance(result.exception, InputError) and not result.retryable
+
+
+def test_a_stop_while_publishing_keeps_a_staged_file_the_workflow_names(tmp_path: Path, caplog) -> None:
+    """A stage writing where the workflow names (``stage.path``) replaced the file there when it committed: a stop
+    while the bulk sink publishes keeps the new file, complete, and says so (removing it left no file at all)."""
+    from airflow_provider_ingest.components.file import FileStage
+    from airflow_provider_ingest.staging import StagedFileWriter, verify_staged_file
+
+    step, context, events = step_of(tmp_path, "t0", "t1")
+    named = tmp_path / "published" / "catalog.jsonl"
+    named.parent.mkdir()
+    with StagedFileWriter(str(named), producer="the run before") as out:
+        out.write(Table(service="s", database="d", database_schema="sc", name="before"))
+    stage = FileStage.create({"path": str(named)}, context)
+    step.components[2], step.ends[1] = stage, stage
+    interruption = Interruption()
+    step.components[3].on_publish = interruption.request
+    with pytest.raises(RunInterrupted) as raised:
+        execute(step, context, threshold=90, interruption=interruption)
+    assert raised.value.kept == str(named)
+    assert verify_staged_file(str(named)) == 2
+    assert [record.name for record in read_records(str(named))] == ["t0", "t1"]
+    assert f"the staged file {named} is kept, complete and not published" in caplog.text
+    assert "publish catalog.jsonl" in events.seen

@@ -13,8 +13,10 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class RunInterrupted(BaseException):
     """The run was stopped by a signal; like ``KeyboardInterrupt``, no ``except Exception`` catches it."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, kept: str | None = None) -> None:
         self.signum = signum
+        self.kept = kept
+        """A staged file committed before the stop at a path the workflow names, kept (see ``lifecycle.execute``)."""
         super().__init__(f"stopped by {signal.Signals(signum).name}")
 
     @property

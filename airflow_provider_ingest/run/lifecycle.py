@@ -9,12 +9,15 @@ complete run calls each component's ``run_succeeded`` (where a source keeps its 
 The end of a step, in order: the sinks that send records to a service as they come send what they hold; the
 threshold is judged (below it, nothing is staged, published or written); the stage commits, the bulk sink
 publishes, the threshold is judged again (for the bulk sink's own failures); last, the sinks replaced whole (a
-file, a task's output) are written. A stop after the stage committed removes its staged file.
+file, a task's output) are written. A stop after the stage committed removes its staged file from the run's
+folder; one the stage wrote where the workflow names (``stage.path``) has replaced the file there before, so it is
+kept, complete and not published, and the stop says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -24,6 +27,8 @@ from airflow_provider_ingest.run.drive import drive, send, stage, write_files
 from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import DeadLetterFile, paths
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,11 +113,10 @@ def execute(
     except BaseException as error:
         if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
             dead_letters.abort()
-            if result.staged_uri is not None:  # stopped after the stage committed (while publishing)
-                paths.remove(result.staged_uri)
+            kept = _drop_staged(result.staged_uri, context)
             if isinstance(error, KeyboardInterrupt) or interruption.signum is None:
                 raise
-            raise RunInterrupted(interruption.signum) from error
+            raise RunInterrupted(interruption.signum, kept) from error
         if not isinstance(error, Exception):
             dead_letters.abort()
             raise
@@ -125,6 +129,18 @@ def execute(
     if result.success:
         _succeeded(step, context, result)
     return result
+
+
+def _drop_staged(uri: str | None, context: RunContext) -> str | None:
+    """Remove the staged file a stopped step committed (it was publishing) from the run's folder; return one at a
+    path the workflow names, kept: it replaced the file there before, so removing it would leave none."""
+    if uri is None:
+        return None
+    if uri.startswith(context.staging_uri() + "/"):
+        paths.remove(uri)
+        return None
+    logger.warning("stopped while publishing: the staged file %s is kept, complete and not published", uri)
+    return uri
 
 
 def _below(reports: list[Report], threshold: float) -> list[str]:
