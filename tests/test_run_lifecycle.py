@@ -505,7 +505,9 @@ def test_a_stop_while_publishing_keeps_a_staged_file_the_workflow_names(tmp_path
     from airflow_provider_ingest.staging import StagedFileWriter, verify_staged_file
 
     step, context, events = step_of(tmp_path, "t0", "t1")
-    named = tmp_path / "published" / "catalog.jsonl"
+    named = tmp_path / "published-Hunter2Secret" / "catalog.jsonl"
+    context.secrets.add("Hunter2Secret")  # a secret in the path (a signed URL's) is hidden where the path is shown
+    shown = str(named).replace("Hunter2Secret", "***")
     named.parent.mkdir()
     with StagedFileWriter(str(named), producer="the run before") as out:
         out.write(Table(service="s", database="d", database_schema="sc", name="before"))
@@ -515,8 +517,9 @@ def test_a_stop_while_publishing_keeps_a_staged_file_the_workflow_names(tmp_path
     step.components[3].on_publish = interruption.request
     with pytest.raises(RunInterrupted) as raised:
         execute(step, context, threshold=90, interruption=interruption)
-    assert raised.value.kept == str(named)
+    assert raised.value.kept == shown
     assert verify_staged_file(str(named)) == 2
     assert [record.name for record in read_records(str(named))] == ["t0", "t1"]
-    assert f"the staged file {named} is kept, complete and not published" in caplog.text
+    assert f"the staged file {shown} is kept, complete and not published" in caplog.text
+    assert "Hunter2Secret" not in caplog.text
     assert "publish catalog.jsonl" in events.seen

@@ -16,7 +16,8 @@ class RunInterrupted(BaseException):
     def __init__(self, signum: int, kept: str | None = None) -> None:
         self.signum = signum
         self.kept = kept
-        """A staged file committed before the stop at a path the workflow names, kept (see ``lifecycle.execute``)."""
+        """A staged file committed before the stop at a path the workflow names, kept (see ``lifecycle.execute``);
+        its secrets hidden, for showing."""
         super().__init__(f"stopped by {signal.Signals(signum).name}")
 
     @property

@@ -133,14 +133,16 @@ def execute(
 
 def _drop_staged(uri: str | None, context: RunContext) -> str | None:
     """Remove the staged file a stopped step committed (it was publishing) from the run's folder; return one at a
-    path the workflow names, kept: it replaced the file there before, so removing it would leave none."""
+    path the workflow names, kept (its secrets hidden): it replaced the file there before, so removing it would
+    leave none."""
     if uri is None:
         return None
     if uri.startswith(context.staging_uri() + "/"):
         paths.remove(uri)
         return None
-    logger.warning("stopped while publishing: the staged file %s is kept, complete and not published", uri)
-    return uri
+    shown = context.scrub(uri)
+    logger.warning("stopped while publishing: the staged file %s is kept, complete and not published", shown)
+    return shown
 
 
 def _below(reports: list[Report], threshold: float) -> list[str]:
