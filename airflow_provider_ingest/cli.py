@@ -179,7 +179,11 @@ def _run(args: argparse.Namespace) -> int:
 
         code = stop.exit_code if isinstance(stop, RunInterrupted) else 130
         kept = stop.kept if isinstance(stop, RunInterrupted) else None
-        committed = f"the staged file {printable(kept)} is kept, not published" if kept else "nothing was committed"
+        committed = (
+            f"the staged file {printable(kept)} is kept, its publishing may be incomplete"
+            if kept
+            else "nothing was committed"
+        )
         print(f"\nrun stopped ({signal.Signals(code - 128).name}): {committed}", file=sys.stderr)
         return code
     finally:

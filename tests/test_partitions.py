@@ -252,6 +252,24 @@ def test_run_with_workers_stages_what_the_unpartitioned_run_stages(
     assert [path.parent.name for path in outputs] == ["part-0", "part-1", "part-2"]
 
 
+def test_run_with_workers_keeps_no_column_samples_on_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Column samples (raw values of the user's tables) stay in memory: a part's output, read by the merge's stage
+    alone, holds none (every part kept all of them in the run's folder)."""
+    path = tmp_path / "shop.yaml"
+    path.write_text(
+        "source: {type: sql, config: {sample: shop, sample_rows: 5}}\n"
+        "sink: {type: console}\n"
+        "stage: {type: file}\n"
+        f"bulk_sink: {{type: file, config: {{path: '{tmp_path / 'published.jsonl'}'}}}}\n"
+        f"workflow: {{staging_root: '{tmp_path / 'staging'}'}}\n"
+    )
+    assert main(["run", str(path), "--workers", "2", "--run-id", "r", "--quiet"]) == 0
+    capsys.readouterr()
+    written = sorted(tmp_path.rglob("*.jsonl*"))
+    assert tmp_path / "staging" / "shop" / "r" / "part-0" / "output.jsonl" in written
+    assert [file.name for file in written if b'"samples"' in file.read_bytes()] == []
+
+
 def test_run_with_workers_prints_the_parts_console_lines_whole(tmp_path: Path, postgres_url: str) -> None:
     """Parts printing at once to one pipe (a console sink) never cut each other's lines: each part's standard output
     is written a line at a time (it was written in 8 KiB blocks, cut anywhere). A slow processor keeps both parts

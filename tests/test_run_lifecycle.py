@@ -498,28 +498,32 @@ def test_a_step_failed_by_bad_input_says_running_again_will_not_help(tmp_path: P
     assert isinstance(result.exception, InputError) and not result.retryable
 
 
-def test_a_stop_while_publishing_keeps_a_staged_file_the_workflow_names(tmp_path: Path, caplog) -> None:
+@pytest.mark.parametrize("spelled", ["plain", "through the run's folder"])
+def test_a_stop_while_publishing_keeps_a_staged_file_the_workflow_names(tmp_path: Path, spelled: str) -> None:
     """A stage writing where the workflow names (``stage.path``) replaced the file there when it committed: a stop
-    while the bulk sink publishes keeps the new file, complete, and says so (removing it left no file at all)."""
+    while the bulk sink publishes keeps the new file, complete, and says so (removing it left no file at all),
+    however the path is spelled (one through the run's folder and back out is still the workflow's)."""
     from airflow_provider_ingest.components.file import FileStage
     from airflow_provider_ingest.staging import StagedFileWriter, verify_staged_file
 
     step, context, events = step_of(tmp_path, "t0", "t1")
-    named = tmp_path / "published-Hunter2Secret" / "catalog.jsonl"
-    context.secrets.add("Hunter2Secret")  # a secret in the path (a signed URL's) is hidden where the path is shown
-    shown = str(named).replace("Hunter2Secret", "***")
+    named = tmp_path / "published-Hunter2Secret\x1b[31m" / "catalog.jsonl"
     named.parent.mkdir()
+    context.secrets.add("Hunter2Secret")  # a secret in the path (a signed URL's) is hidden where the path is shown
+    path = str(named) if spelled == "plain" else f"{context.staging_uri()}/../../{named.parent.name}/{named.name}"
     with StagedFileWriter(str(named), producer="the run before") as out:
         out.write(Table(service="s", database="d", database_schema="sc", name="before"))
-    stage = FileStage.create({"path": str(named)}, context)
+    stage = FileStage.create({"path": path}, context)
     step.components[2], step.ends[1] = stage, stage
     interruption = Interruption()
     step.components[3].on_publish = interruption.request
     with pytest.raises(RunInterrupted) as raised:
         execute(step, context, threshold=90, interruption=interruption)
-    assert raised.value.kept == shown
+    assert raised.value.kept == path.replace("Hunter2Secret", "***")
     assert verify_staged_file(str(named)) == 2
     assert [record.name for record in read_records(str(named))] == ["t0", "t1"]
-    assert f"the staged file {shown} is kept, complete and not published" in caplog.text
-    assert "Hunter2Secret" not in caplog.text
+    message = str(raised.value)
+    assert message.startswith("stopped by SIGTERM; the staged file ") and "Hunter2Secret" not in message
+    assert "\\x1b[31m" in message and "\x1b" not in message  # printed escaped, as every path a terminal shows
+    assert message.endswith("catalog.jsonl is kept, its publishing may be incomplete")
     assert "publish catalog.jsonl" in events.seen

@@ -194,6 +194,12 @@ class Stage(Component):
     def commit(self) -> str:
         """Write the staged file and return its URI; called once after the last record."""
 
+    @property
+    def writes_where_named(self) -> bool:
+        """Whether the staged file goes where the workflow names, replacing the file there (a stop after the commit
+        keeps it); else it is the run's own, in its staging folder (a stop removes it)."""
+        return False
+
 
 class BulkSink(Component):
     """Publishes a whole staged file to an external service."""

@@ -152,6 +152,10 @@ class FileStage(Stage):
             self._entities += 1
         handle.write(line + b"\n")
 
+    @property
+    def writes_where_named(self) -> bool:
+        return self.config.path is not None
+
     def commit(self) -> str:
         from airflow_provider_ingest.staging import StagedFileWriter
 

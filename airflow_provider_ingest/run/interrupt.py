@@ -6,6 +6,8 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
+from airflow_provider_ingest.terminal import printable
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """The signals that stop a run."""
 
@@ -16,9 +18,10 @@ class RunInterrupted(BaseException):
     def __init__(self, signum: int, kept: str | None = None) -> None:
         self.signum = signum
         self.kept = kept
-        """A staged file committed before the stop at a path the workflow names, kept (see ``lifecycle.execute``);
-        its secrets hidden, for showing."""
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        """A staged file committed before the stop where the workflow names, kept (see ``lifecycle.execute``); its
+        secrets hidden, for showing."""
+        where = f"; the staged file {printable(kept)} is kept, its publishing may be incomplete" if kept else ""
+        super().__init__(f"stopped by {signal.Signals(signum).name}{where}")
 
     @property
     def exit_code(self) -> int:

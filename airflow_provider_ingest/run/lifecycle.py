@@ -11,13 +11,12 @@ threshold is judged (below it, nothing is staged, published or written); the sta
 publishes, the threshold is judged again (for the bulk sink's own failures); last, the sinks replaced whole (a
 file, a task's output) are written. A stop after the stage committed removes its staged file from the run's
 folder; one the stage wrote where the workflow names (``stage.path``) has replaced the file there before, so it is
-kept, complete and not published, and the stop says so.
+kept, and the stop says so (its publishing may be incomplete).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -27,8 +26,6 @@ from airflow_provider_ingest.run.drive import drive, send, stage, write_files
 from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import DeadLetterFile, paths
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,7 +110,7 @@ def execute(
     except BaseException as error:
         if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
             dead_letters.abort()
-            kept = _drop_staged(result.staged_uri, context)
+            kept = _drop_staged(result.staged_uri, step, context)
             if isinstance(error, KeyboardInterrupt) or interruption.signum is None:
                 raise
             raise RunInterrupted(interruption.signum, kept) from error
@@ -131,18 +128,15 @@ def execute(
     return result
 
 
-def _drop_staged(uri: str | None, context: RunContext) -> str | None:
-    """Remove the staged file a stopped step committed (it was publishing) from the run's folder; return one at a
-    path the workflow names, kept (its secrets hidden): it replaced the file there before, so removing it would
-    leave none."""
+def _drop_staged(uri: str | None, step: Step, context: RunContext) -> str | None:
+    """Remove the staged file a stopped step committed from the run's folder; return one the stage wrote where the
+    workflow names, kept (its secrets hidden): it replaced the file there, so removing it would leave none."""
     if uri is None:
         return None
-    if uri.startswith(context.staging_uri() + "/"):
-        paths.remove(uri)
-        return None
-    shown = context.scrub(uri)
-    logger.warning("stopped while publishing: the staged file %s is kept, complete and not published", shown)
-    return shown
+    if any(isinstance(end, Stage) and end.writes_where_named for end in step.ends):
+        return context.scrub(uri)
+    paths.remove(uri)
+    return None
 
 
 def _below(reports: list[Report], threshold: float) -> list[str]:

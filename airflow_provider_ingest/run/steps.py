@@ -120,7 +120,7 @@ def run_part(
     source.scope(part)
     for warning in workflow.warnings if part.index == 0 else ():  # said once, by the first part
         source.warn(str(warning))
-    output = _output(context)
+    output = _output(context, keep_samples=False)  # read by the merge's stage only: no processor needs samples
     components.append(output)
     step = Step(
         name=f"{workflow.name} {part.label}",
@@ -173,12 +173,14 @@ def _instantiated(workflow: LoadedWorkflow, context: RunContext, roles: tuple[st
     ]
 
 
-def _output(context: RunContext) -> Component:
-    """The staged file a step writes for the next one, with column samples, named ``output``."""
+def _output(context: RunContext, *, keep_samples: bool) -> Component:
+    """The staged file a step writes for the next one, named ``output``; with column samples only if a processor
+    may read them there."""
     from airflow_provider_ingest.components.file import FileSink
 
     suffix = ".jsonl.gz" if context.compression == "gzip" else ".jsonl"
-    output = FileSink.create({"path": context.staging_uri("output" + suffix), "keep_samples": True}, context)
+    config = {"path": context.staging_uri("output" + suffix), "keep_samples": keep_samples}
+    output = FileSink.create(config, context)
     output.report.component = "output"
     return output
 
@@ -283,7 +285,7 @@ def run_task(
         if isinstance(component, Processor):
             step.processors = [component]
         if role in ("source", "processor"):
-            output = _output(context)
+            output = _output(context, keep_samples=True)
             step.components.append(output)
             step.ends = [output]  # type: ignore[list-item]
             step.output_uri = output.config.path  # type: ignore[attr-defined]
