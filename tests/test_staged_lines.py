@@ -103,6 +103,18 @@ def test_samples_written_with_an_escaped_key_are_left_out_too(tmp_path: Path) ->
     assert written == dump_record_bytes(table(0))
 
 
+def test_the_file_bulk_sink_publishes_no_samples(tmp_path: Path) -> None:
+    """A staged file with samples (a processor's input) handed to a file bulk sink task is published without them."""
+    from airflow_provider_ingest.run.steps import run_task, task_context
+
+    source = write(tmp_path / "in.jsonl", [table(0, samples=True), table(1)], keep_samples=True)
+    context = task_context(dag_id="d", run_id="r", task_id="publish", staging_root=str(tmp_path / "staging"))
+    published = tmp_path / "published.jsonl"
+    result = run_task("bulk_sink", "file", {"path": str(published)}, context, input_uri=source)
+    assert result.success, result.error
+    assert body(str(published)) == [dump_record_bytes(table(0)), body(source)[1]]
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     descriptions=st.lists(st.text(max_size=20) | st.none(), min_size=1, max_size=5),

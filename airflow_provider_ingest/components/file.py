@@ -226,7 +226,8 @@ class FileBulkSink(BulkSink):
     config: FileBulkSinkConfig
 
     def publish(self, uri: str) -> None:
-        """Check the whole file, then copy each valid record line to a new staged file at the destination."""
+        """Check the whole file, then copy each valid record line to a new staged file at the destination (a record's
+        column samples left out, as every bulk sink leaves them)."""
         from airflow_provider_ingest.staging import StagedFileReader, StagedFileWriter
 
         reader = StagedFileReader(uri)
@@ -235,8 +236,8 @@ class FileBulkSink(BulkSink):
         kinds = reader.header["kinds"] if reader.header is not None else ()
         with StagedFileWriter(destination, producer=self.report.component, kinds=kinds) as out:
             for line in reader.lines():
-                if reader.parse(line, self.fail) is not None:
-                    out.write_line(line[:-1])
+                if (record := reader.parse(line, self.fail)) is not None:
+                    out.write(record)
         self.report.records = out.count
 
     @classmethod
