@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,6 +114,37 @@ def test_the_file_bulk_sink_publishes_no_samples(tmp_path: Path) -> None:
     result = run_task("bulk_sink", "file", {"path": str(published)}, context, input_uri=source)
     assert result.success, result.error
     assert body(str(published)) == [dump_record_bytes(table(0)), body(source)[1]]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # valid JSON, not a valid record: its samples are taken out, the rest kept
+        b'{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x","row_count":-1,'
+        b'"columns":[{"name":"a","data_type":"INT","samples":["SECRET123"]}]}',
+        b'{"kind":"table","name":"t","colour":1,"columns":[{"\\u0073amples":["SECRET123"]}]}',
+        # not JSON: cut where samples may start
+        b'{"kind":"table","name":"t","columns":[{"name":"a","samples":["SECRET123"',
+    ],
+)
+def test_a_dead_letter_of_a_line_that_is_no_record_keeps_no_samples(tmp_path: Path, line: bytes) -> None:
+    """A staged file between processors keeps column samples (raw values of the user's tables); a line of it that
+    is not a valid record goes to the dead letters without them, which the UI serves for download."""
+    source = tmp_path / "in.jsonl"
+    with StagedFileWriter(str(source), producer="another tool", keep_samples=True) as out:
+        out.write_line(line)
+        out.write(table(1, samples=True))
+    spec = {
+        "source": {"type": "file", "config": {"path": str(source)}},
+        "sink": {"type": "file", "config": {"path": str(tmp_path / "out.jsonl")}},
+        "workflow": {"staging_root": str(tmp_path / "staging"), "success_threshold": 0},
+    }
+    (tmp_path / "flow.yaml").write_text(json.dumps(spec))
+    result = run_workflow(load_workflow(tmp_path / "flow.yaml"))
+    assert result.dead_letter_uri is not None
+    letters = Path(result.dead_letter_uri).read_bytes()
+    assert b"SECRET123" not in letters and b'"kind' in letters
+    assert b'"1"' not in Path(tmp_path / "out.jsonl").read_bytes()  # table 1's samples left out of the output too
 
 
 @settings(max_examples=30, deadline=None)

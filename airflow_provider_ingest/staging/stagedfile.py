@@ -224,7 +224,7 @@ class StagedFileReader:
             message = f"{self.uri}: line {self.line_number} is not a valid record: {error}"
             if on_invalid is None:
                 raise StagedFileError(message) from None
-            on_invalid(message, raw=line.decode("utf-8", "backslashreplace").rstrip("\r\n"))
+            on_invalid(message, raw=without_samples(line.decode("utf-8", "backslashreplace").rstrip("\r\n")))
             return None
         if self.header is not None:  # a staged file's line is as written: it can be written again as it is
             record.read_from(line[:-1])
@@ -364,6 +364,26 @@ class StagedFileReader:
         if not isinstance(value, dict):
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a JSON object")
         return value
+
+
+def without_samples(text: str) -> str:
+    """A line that is no valid record, as its dead letter keeps it: column samples (raw values of the user's tables)
+    taken out of JSON; text that is not JSON is cut where it may name them (``samples``, or a ``\\u`` escape)."""
+    if "samples" not in text and "\\u" not in text:
+        return text
+    try:
+        return json.dumps(_drop_samples(json.loads(text)), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        cut = min(index for index in (text.find("samples"), text.find("\\u")) if index >= 0)
+        return text[:cut] + " ... (cut: the rest may hold column samples)"
+
+
+def _drop_samples(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _drop_samples(item) for key, item in value.items() if key != "samples"}
+    if isinstance(value, list):
+        return [_drop_samples(item) for item in value]
+    return value
 
 
 def _skip(line: bytes) -> None:
