@@ -123,6 +123,8 @@ def test_the_file_bulk_sink_publishes_no_samples(tmp_path: Path) -> None:
         b'{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x","row_count":-1,'
         b'"columns":[{"name":"a","data_type":"INT","samples":["SECRET123"]}]}',
         b'{"kind":"table","name":"t","colour":1,"columns":[{"\\u0073amples":["SECRET123"]}]}',
+        # an escape that is no character (a lone surrogate) stays an escape: the dead letter can be written
+        b'{"kind":"table","name":"t\\ud800","service":"s","database":"d","database_schema":"x","row_count":-1}',
         # not JSON: cut where samples may start
         b'{"kind":"table","name":"t","columns":[{"name":"a","samples":["SECRET123"',
     ],

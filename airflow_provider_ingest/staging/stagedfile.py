@@ -372,7 +372,7 @@ def without_samples(text: str) -> str:
     if "samples" not in text and "\\u" not in text:
         return text
     try:
-        return json.dumps(_drop_samples(json.loads(text)), ensure_ascii=False)
+        return json.dumps(_drop_samples(json.loads(text)))  # ASCII: a lone surrogate stays an escape
     except (ValueError, RecursionError):
         cut = min(index for index in (text.find("samples"), text.find("\\u")) if index >= 0)
         return text[:cut] + " ... (cut: the rest may hold column samples)"
