@@ -174,18 +174,10 @@ def _run(args: argparse.Namespace) -> int:
     except (IngestError, OSError) as error:
         _print_error(error)
         return 1
-    except (RunInterrupted, KeyboardInterrupt) as stop:
-        from airflow_provider_ingest.terminal import printable
-
-        code = stop.exit_code if isinstance(stop, RunInterrupted) else 130
-        kept = stop.kept if isinstance(stop, RunInterrupted) else None
-        committed = (
-            f"the staged file {printable(kept)} is kept, its publishing may be incomplete"
-            if kept
-            else "nothing was committed"
-        )
-        print(f"\nrun stopped ({signal.Signals(code - 128).name}): {committed}", file=sys.stderr)
-        return code
+    except (RunInterrupted, KeyboardInterrupt) as error:
+        stop = error if isinstance(error, RunInterrupted) else RunInterrupted(signal.SIGINT)
+        print(f"\nrun stopped ({signal.Signals(stop.signum).name}): {stop.outcome}", file=sys.stderr)
+        return stop.exit_code
     finally:
         if progress is not None and progress.emit is _rewrite_line:
             sys.stderr.write("\n")

@@ -20,8 +20,15 @@ class RunInterrupted(BaseException):
         self.kept = kept
         """A staged file committed before the stop where the workflow names, kept (see ``lifecycle.execute``); its
         secrets hidden, for showing."""
-        where = f"; the staged file {printable(kept)} is kept, its publishing may be incomplete" if kept else ""
-        super().__init__(f"stopped by {signal.Signals(signum).name}{where}")
+        stopped = f"stopped by {signal.Signals(signum).name}"
+        super().__init__(f"{stopped}; {self.outcome}" if kept else stopped)
+
+    @property
+    def outcome(self) -> str:
+        """What the stop left, for showing: nothing committed, or the staged file kept."""
+        if self.kept is None:
+            return "nothing was committed"
+        return f"the staged file {printable(self.kept)} is kept, its publishing may be incomplete"
 
     @property
     def exit_code(self) -> int:
