@@ -12,10 +12,10 @@ Consumers: the ``file`` source (into a ``file`` sink), and the ``file``, ``elast
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import re
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +59,7 @@ RECORDS = [
 ]
 GOOD_LINES = [dump_record(record).encode() for record in RECORDS]
 HEADER = json.dumps(
-    {"staged_file": 1, "content": "records", "producer": "tests", "kinds": sorted({r.kind for r in RECORDS})}
+    {"staged_file": 2, "content": "records", "producer": "tests", "kinds": sorted({r.kind for r in RECORDS})}
 ).encode()
 TRAILER_LINE = len(RECORDS) + 2
 CONSUMERS = ["file_source", "file_bulk_sink", "es_upsert", "es_replace", "openmetadata"]
@@ -76,11 +76,16 @@ ES_KINDS = ("services", "databases", "schemas", "tables")
 def staged(lines: list[bytes], header: bytes = HEADER) -> bytes:
     """A staged file holding ``lines`` as its records, with a true count and checksum."""
     body = b"".join(line + b"\n" for line in lines)
-    trailer = {"staged_file_end": True, "count": len(lines), "sha256": hashlib.sha256(body).hexdigest()}
+    trailer = {"staged_file_end": True, "count": len(lines), "crc32": f"{zlib.crc32(body):08x}"}
     return header + b"\n" + body + json.dumps(trailer).encode() + b"\n"
 
 
 VALID = staged(GOOD_LINES)
+
+
+def _other_end(digit: bytes) -> bytes:
+    """Another hex digit than the checksum's last, and the trailer's end: a flipped checksum."""
+    return (b"1" if digit == b"0" else b"0") + b'"}\n'
 
 
 def test_the_builder_writes_what_the_writer_writes(tmp_path: Path) -> None:
@@ -202,17 +207,22 @@ CORRUPTIONS = [
     Corruption("count_one_less", replace(b'"count": 6', b'"count": 5'), "trailer counts 5 records, file has 6"),
     Corruption("count_as_text", replace(b'"count": 6', b'"count": "6"'), "line 8 is not a valid trailer", 8),
     Corruption("count_as_float", replace(b'"count": 6', b'"count": 6.0'), "line 8 is not a valid trailer", 8),
-    Corruption("checksum_missing", replace(b', "sha256"', b', "sha257"'), "line 8 is not a valid trailer", 8),
-    Corruption("checksum_flipped", edit_line(TRAILER_LINE, lambda line: line[:-4] + b'0"}\n'), CHECKSUM),
+    Corruption("checksum_missing", replace(b', "crc32"', b', "crc33"'), "line 8 is not a valid trailer", 8),
+    Corruption("checksum_flipped", edit_line(TRAILER_LINE, lambda line: line[:-4] + _other_end(line[-4:-3])), CHECKSUM),
     Corruption(
         "trailer_not_json", replace(b'"staged_file_end": true', b'"staged_file_end": trve'), "line 8 is not JSON"
     ),
     Corruption("trailer_key_flipped", replace(b'"staged_file_end"', b'"staged_filf_end"'), TRUNCATED),
     Corruption(
-        "header_version_2", replace(b'"staged_file": 1', b'"staged_file": 2'), "unsupported staged file version 2"
+        "header_version_3", replace(b'"staged_file": 2', b'"staged_file": 3'), "unsupported staged file version 3"
     ),
-    Corruption("header_version_text", replace(b'"staged_file": 1', b'"staged_file": "1"'), "unsupported staged file"),
-    Corruption("header_version_true", replace(b'"staged_file": 1', b'"staged_file": true'), "version True"),
+    Corruption(
+        "header_version_1",
+        replace(b'"staged_file": 2', b'"staged_file": 1'),
+        "staged file version 1, written by an older airflow-provider-ingest: rerun the task that wrote it",
+    ),
+    Corruption("header_version_text", replace(b'"staged_file": 2', b'"staged_file": "2"'), "unsupported staged file"),
+    Corruption("header_version_true", replace(b'"staged_file": 2', b'"staged_file": true'), "version True"),
     Corruption("header_not_json", replace(b'"content": ', b'"content"; '), "corrupted: line 1 is not JSON", 1),
     Corruption("header_key_flipped", replace(b'"producer"', b'"producez"'), "line 1 is not a valid staged file header"),
     Corruption(

@@ -122,7 +122,7 @@ def test_letters_are_committed_on_close_in_order_in_a_dead_letters_file(tmp_path
     assert [(x.error, x.error_type) for x in read_dead_letters(uri)] == [("first", None), ("second", "ValueError")]
     reader = StagedFileReader(uri)
     assert reader.verify() == 2
-    assert reader.header == {"staged_file": 1, "content": "dead_letters", "producer": "task source", "kinds": []}
+    assert reader.header == {"staged_file": 2, "content": "dead_letters", "producer": "task source", "kinds": []}
 
 
 def test_an_aborted_run_commits_no_letters_and_keeps_the_earlier_file(tmp_path: Path) -> None:

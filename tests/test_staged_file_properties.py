@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -250,8 +250,8 @@ any_line = st.one_of(
 
 def staged(lines: list[bytes]) -> bytes:
     body = b"".join(line + b"\n" for line in lines)
-    header = {"staged_file": 1, "content": "records", "producer": "tests", "kinds": []}
-    trailer = {"staged_file_end": True, "count": len(lines), "sha256": hashlib.sha256(body).hexdigest()}
+    header = {"staged_file": 2, "content": "records", "producer": "tests", "kinds": []}
+    trailer = {"staged_file_end": True, "count": len(lines), "crc32": f"{zlib.crc32(body):08x}"}
     return json.dumps(header).encode() + b"\n" + body + json.dumps(trailer).encode() + b"\n"
 
 

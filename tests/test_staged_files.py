@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import gzip
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import uuid
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -115,13 +115,13 @@ def test_header_and_trailer(tmp_path, name):
     lines = raw_lines(path)
     header, body, trailer = json.loads(lines[0]), lines[1:-1], json.loads(lines[-1])
     assert header == {
-        "staged_file": 1,
+        "staged_file": 2,
         "content": "records",
         "producer": "tests",
         "kinds": ["database", "database_schema", "database_service", "table"],
     }
     assert body == [(dump_record(record) + "\n").encode() for record in RECORDS]
-    assert trailer == {"staged_file_end": True, "count": 5, "sha256": hashlib.sha256(b"".join(body)).hexdigest()}
+    assert trailer == {"staged_file_end": True, "count": 5, "crc32": f"{zlib.crc32(b''.join(body)):08x}"}
     reader = StagedFileReader(str(path))
     assert len(list(reader.records())) == 5
     assert reader.header["producer"] == "tests"
@@ -300,7 +300,7 @@ def test_invalid_record_line_names_file_and_line(tmp_path):
         (b"", "empty file, not a staged file"),
         (b'{"kind": "database_service", "name": "x"}\n', "no staged file header on line 1"),
         (b'{"kind": "database_service", "name": "x"}\n{"staged_file_end": true}\n', "no staged file header on line 1"),
-        (b'{"staged_file": 2}\n{"staged_file_end": true, "count": 0}\n', "unsupported staged file version 2"),
+        (b'{"staged_file": 3}\n{"staged_file_end": true, "count": 0}\n', "unsupported staged file version 3"),
     ],
     ids=["empty", "plain_jsonl", "plain_with_trailer", "future_version"],
 )

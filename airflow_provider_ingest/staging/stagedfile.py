@@ -2,12 +2,12 @@
 
 ::
 
-    {"staged_file": 1, "content": "records", "producer": "...", "kinds": [...]}
+    {"staged_file": 2, "content": "records", "producer": "...", "kinds": [...]}
     {"kind": "table", ...}                                    one record per line
-    {"staged_file_end": true, "count": 2, "sha256": "..."}
+    {"staged_file_end": true, "count": 2, "crc32": "1a2b3c4d"}
 
-The trailer's count and SHA-256 (of every byte between header and trailer) let a reader refuse a file
-whose writer was killed, or that was changed after writing; lines end with LF only and none is blank.
+The trailer's count and CRC-32 (of every byte between header and trailer) let a reader refuse a file
+whose writer was killed, or that was damaged after writing; lines end with LF only and none is blank.
 Files are written atomically and read and written as streams; the same records give the same bytes
 (no timestamps, gzip included), so a retried task reproduces its output.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gzip
-import hashlib
 import io
 import json
 import zlib
@@ -28,7 +27,8 @@ from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, parse_record, staged_line
 from airflow_provider_ingest.staging import paths
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2: the trailer's checksum is a CRC-32 (version 1's was a SHA-256, three times slower to compute)."""
 HEADER_KEY = "staged_file"
 HEADER_PREFIX = b'{"staged_file"'
 TRAILER_PREFIX = b'{"staged_file_end"'
@@ -90,7 +90,7 @@ class StagedFileWriter:
             "kinds": sorted(kinds),
         }
         self._gzip = _compressed(uri, compression)
-        self._digest = hashlib.sha256()
+        self._crc = 0
         self._atomic: Any = None
         self._stream: IO[bytes] | None = None
         self._pending: list[bytes] = []
@@ -129,14 +129,14 @@ class StagedFileWriter:
         self._pending.clear()
         self._pending_bytes = 0
         if chunk:
-            self._digest.update(chunk)
+            self._crc = zlib.crc32(chunk, self._crc)
             self._stream.write(chunk)  # type: ignore[union-attr]
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
             if exc is None and self._stream is not None:
                 self._write_pending()
-                trailer = {"staged_file_end": True, "count": self.count, "sha256": self._digest.hexdigest()}
+                trailer = {"staged_file_end": True, "count": self.count, "crc32": f"{self._crc:08x}"}
                 self._stream.write(json.dumps(trailer).encode() + b"\n")
                 if self._gzip:
                     self._stream.close()
@@ -257,6 +257,11 @@ class StagedFileReader:
         self._check_line_end(line, 1)
         header = self._json(line, 1)
         version = header.get(HEADER_KEY)
+        if type(version) is int and 0 < version < FORMAT_VERSION:
+            raise StagedFileError(
+                f"{self.uri}: staged file version {version}, written by an older airflow-provider-ingest: rerun the"
+                " task that wrote it"
+            )
         if type(version) is not int or version != FORMAT_VERSION:
             raise StagedFileError(f"{self.uri}: unsupported staged file version {version!r}")
         kinds = header.get("kinds")
@@ -273,8 +278,7 @@ class StagedFileReader:
     def _staged(self, stream: IO[bytes], checksum: bool) -> Iterator[bytes]:
         """The record lines after the header; every byte up to the trailer counts in the checksum (unless the lines
         were just checked)."""
-        digest = hashlib.sha256()
-        update = digest.update if checksum else _skip
+        crc = 0
         trailer: dict[str, Any] | None = None
         readline = stream.readline
         number = 1
@@ -286,7 +290,8 @@ class StagedFileReader:
             if line.startswith(TRAILER_PREFIX):
                 trailer = self._trailer(line, number)
                 continue
-            update(line)
+            if checksum:
+                crc = zlib.crc32(line, crc)
             if line.isspace():
                 raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
             self.count += 1
@@ -298,7 +303,7 @@ class StagedFileReader:
             raise StagedFileError(
                 f"{self.uri}: corrupted: trailer counts {trailer['count']} records, file has {self.count}"
             )
-        if checksum and trailer["sha256"] != digest.hexdigest():
+        if checksum and trailer["crc32"] != f"{crc:08x}":
             raise StagedFileError(f"{self.uri}: corrupted: checksum does not match the trailer")
 
     def _plain(self, first: bytes, stream: IO[bytes]) -> Iterator[bytes]:
@@ -333,7 +338,7 @@ class StagedFileReader:
 
     def _trailer(self, line: bytes, number: int) -> dict[str, Any]:
         trailer = self._json(line, number)
-        count, checksum = trailer.get("count"), trailer.get("sha256")
+        count, checksum = trailer.get("count"), trailer.get("crc32")
         if trailer.get("staged_file_end") is not True or type(count) is not int or not isinstance(checksum, str):
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a valid trailer")
         return trailer
@@ -384,10 +389,6 @@ def _drop_samples(value: Any) -> Any:
     if isinstance(value, list):
         return [_drop_samples(item) for item in value]
     return value
-
-
-def _skip(line: bytes) -> None:
-    """Hash nothing: the lines were checked once already."""
 
 
 class _Gunzip(io.RawIOBase):
