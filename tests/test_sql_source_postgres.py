@@ -285,6 +285,29 @@ def test_row_counts_are_left_out_unless_asked_and_batches_change_nothing(pg_data
     assert unqualified(records) == expected_records(database, row_counts=False)
 
 
+def test_a_role_allowed_one_connection_reads_the_catalog_over_it(pg_database: str, tmp_path: Path) -> None:
+    """The relations and keys are read over a second connection beside the columns; where the server refuses it,
+    over the one connection, with the same records and the same broken view failed."""
+    import sqlalchemy
+
+    database = pg_database.rsplit("/", 1)[1]
+    role = f"ingest_one_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 1; GRANT pg_read_all_data TO {role}")
+    try:
+        url = sqlalchemy.make_url(pg_database).set(username=role).render_as_string(hide_password=False)
+        records, source = extract({"url": url, "service_name": "pg", "include_row_counts": True}, tmp_path)
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}; DROP ROLE {role}")
+        engine.dispose()
+    assert unqualified(records) == expected_records(database, row_counts=True)
+    assert [(f.fqn, f.error.split(":")[0]) for f in source.report.failures] == [
+        (f"pg.{database}.sales.broken_view", "cannot read 'broken_view'")
+    ]
+
+
 def test_excluded_schemas_are_not_read(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     read: list[list[str]] = []
     original = PostgresCatalog.read

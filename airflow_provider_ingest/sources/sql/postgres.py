@@ -37,6 +37,8 @@ TABLE_TYPES = {
 _TEMP_SCHEMA = re.compile(r"pg_(toast_)?temp_\d+")
 _ATTNUM = itemgetter(2)
 _RELATION = "c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition"
+_Relations = tuple[list[tuple], dict[int, str], list[tuple]]
+"""The kept relations' rows, the error of each broken view by oid, and the relations' key rows."""
 
 DATABASES = """
 SELECT d.datname, shobj_description(d.oid, 'pg_database'), has_database_privilege(d.oid, 'CONNECT')
@@ -149,16 +151,15 @@ class PostgresCatalog(Catalog):
         ]
 
     def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
-        """The columns query, the longest, runs on a second connection while this one reads the rest."""
+        """The columns query, the longest, runs on this connection while a second one reads the relations and keys
+        (a new connection's first queries are the slower: the short ones pay for it)."""
         with ThreadPoolExecutor(max_workers=1) as pool:
-            reading = pool.submit(self._columns_aside, schemas)
-            relations, broken = self._relations(schemas, keep)
-            key_rows = self.rows(CONSTRAINTS, schemas=schemas) if relations else []
-            columns = reading.result()
+            aside = pool.submit(self._relations_aside, schemas, keep)
+            columns = self._columns(schemas, self.connection)
+            read_aside = aside.result()
+        relations, broken, key_rows = read_aside or self._relations_and_keys(schemas, keep, self.connection)
         if not relations:
             return {}
-        if columns is None:
-            columns = self._columns(schemas, self.connection)
         keys: dict[int, list[tuple]] = defaultdict(list)
         for row in key_rows:
             keys[row[0]].append(row)
@@ -172,14 +173,22 @@ class PostgresCatalog(Catalog):
                 found[schema].append(Pending(name, build, None if relation[6] else "SELECT"))
         return found
 
-    def _columns_aside(self, schemas: list[str]) -> dict[int, list[tuple]] | None:
-        """The columns over a second connection; None if the server refuses one (a connection limit)."""
-        try:
-            connection = self.connection.engine.connect()
+    def _relations_aside(self, schemas: list[str], keep: Callable[[str, str], bool]) -> _Relations | None:
+        """The relations and keys over a second connection; None if the server refuses one (a connection limit)."""
+        try:  # autocommit, as the session's: a broken view's failed query does not spoil the next one
+            connection = self.connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except Exception:
             return None
         with connection:
-            return self._columns(schemas, connection)
+            return self._relations_and_keys(schemas, keep, connection)
+
+    def _relations_and_keys(
+        self, schemas: list[str], keep: Callable[[str, str], bool], connection: Connection
+    ) -> _Relations:
+        """The kept relations, the broken views among them, and the relations' key rows."""
+        relations, broken = self._relations(schemas, keep, connection)
+        key_rows = self.rows(CONSTRAINTS, connection=connection, schemas=schemas) if relations else []
+        return relations, broken, key_rows
 
     def _columns(self, schemas: list[str], connection: Connection) -> dict[int, list[tuple]]:
         """Column rows by relation oid, in attnum order."""
@@ -230,22 +239,25 @@ class PostgresCatalog(Catalog):
             row_count=tuples,
         )
 
-    def _relations(self, schemas: list[str], keep: Callable[[str, str], bool]) -> tuple[list, dict[int, str]]:
+    def _relations(
+        self, schemas: list[str], keep: Callable[[str, str], bool], connection: Connection
+    ) -> tuple[list, dict[int, str]]:
         """The kept relations with view definitions; if a view is broken, each view alone to name it.
         A lost connection or a timeout is raised at once: only the broken view is looked for."""
         try:
-            return [row for row in self.rows(RELATIONS, schemas=schemas, definitions=True) if keep(row[0], row[2])], {}
+            rows = self.rows(RELATIONS, connection=connection, schemas=schemas, definitions=True)
+            return [row for row in rows if keep(row[0], row[2])], {}
         except Exception as error:  # one broken view fails the bulk query: read the rest without, then each view
             if fault(error) is not None:
                 raise
-            rows = self.rows(RELATIONS, schemas=schemas, definitions=False)
+            rows = self.rows(RELATIONS, connection=connection, schemas=schemas, definitions=False)
             relations = [row for row in rows if keep(row[0], row[2])]
         definitions: dict[int, str] = {}
         broken: dict[int, str] = {}
         for row in relations:
             if row[3] in ("v", "m"):
                 try:
-                    definitions[row[1]] = self.rows(VIEW_DEFINITION, oid=row[1])[0][0]
+                    definitions[row[1]] = self.rows(VIEW_DEFINITION, connection=connection, oid=row[1])[0][0]
                 except Exception as error:
                     if fault(error) is not None:
                         raise
