@@ -529,6 +529,14 @@ MALFORMED = [
     ("columns_an_object", table_with(columns={"name": "c"}), "columns: Input should be a valid array"),
     ("row_count_text", table_with(row_count="many"), "row_count: Input should be a valid integer"),
     ("row_count_negative", table_with(row_count=-1), "row_count: Input should be greater than or equal to 0"),
+    # read as written, strictly: values a lax reading would convert while the line, sent on, kept the text
+    ("row_count_numeric_text", table_with(row_count="5"), "row_count: Input should be a valid integer"),
+    ("row_count_a_float", table_with(row_count=5.0), "row_count: Input should be a valid integer"),
+    (
+        "nullable_as_text",
+        table_with(columns=[{"name": "c", "data_type": "INT", "nullable": "no"}]),
+        "columns.0.nullable: Input should be a valid boolean",
+    ),
     ("row_count_huge", table_with(row_count=0)[:-2] + b"1" + b"0" * 5000 + b"}", "number out of range"),
     ("row_count_infinite", table_with(row_count=0)[:-2] + b"1e400}", "row_count: Input should be a finite number"),
     (

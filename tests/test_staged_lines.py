@@ -164,4 +164,71 @@ def test_a_line_written_again_is_what_serializing_would_write(
         for index, (description, rows) in enumerate(zip(descriptions, row_counts, strict=False))
     ]
     for record in StagedFileReader(write(folder / "in.jsonl", records)).records():
-        assert record.line_read == dump_record_bytes(record)
+        assert staged_line(record) == dump_record_bytes(record)
+        assert record.line_read in (None, dump_record_bytes(record))  # None: a line with escapes is not copied
+
+
+def staged_by_another_tool(path: Path, *lines: bytes) -> str:
+    """A staged file (header, checksum and all) holding ``lines`` as written by something else than this package."""
+    with StagedFileWriter(str(path), producer="another tool", keep_samples=True) as out:
+        for line in lines:
+            out.write_line(line)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "key_twice",
+    [
+        b'"samples":["SECRET123"],"samples":[]',
+        b'"\\u0073amples":["SECRET123"],"\\u0073amples":[]',
+        b'"samples":["SECRET123"],"\\u0073amples":[]',
+    ],
+    ids=["plain", "escaped", "mixed"],
+)
+def test_samples_hidden_behind_a_key_given_twice_are_not_copied(tmp_path: Path, key_twice: bytes) -> None:
+    """With a key given twice the record keeps the last value and the line both: a line that may hold samples is
+    not copied as it is, so values the record does not have cannot ride along into a file written without them."""
+    line = b'{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x","columns":[{"name":"a",'
+    line += b'"data_type":"INT",' + key_twice + b"}]}"
+    source = staged_by_another_tool(tmp_path / "in.jsonl", line)
+    (record,) = read_records(source)
+    assert record.columns[0].samples == [] and record.line_read is None
+    run(tmp_path, source, tmp_path / "out.jsonl")
+    (written,) = body(str(tmp_path / "out.jsonl"))
+    assert b"SECRET123" not in written and written == dump_record_bytes(record)
+
+
+@pytest.mark.parametrize(
+    ("field", "problem"),
+    [
+        (b'"nullable":"no"', "columns.0.nullable: Input should be a valid boolean"),
+        (b'"nullable":0', "columns.0.nullable: Input should be a valid boolean"),
+        (b'"ordinal_position":"5"', "columns.0.ordinal_position: Input should be a valid integer"),
+        (b'"ordinal_position":5.0', "columns.0.ordinal_position: Input should be a valid integer"),
+    ],
+)
+def test_a_staged_line_is_read_as_written_no_value_converted(tmp_path: Path, field: bytes, problem: str) -> None:
+    """A staged file is read strictly: a value of the wrong JSON type is a failed record naming its field, never
+    converted for the record while the line (copied to files, sent to Elasticsearch) keeps the text."""
+    line = b'{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x","columns":[{"name":"a",'
+    line += b'"data_type":"INT",' + field + b"}]}"
+    source = staged_by_another_tool(tmp_path / "in.jsonl", line, dump_record_bytes(table(1)))
+    spec = {
+        "source": {"type": "file", "config": {"path": source}},
+        "sink": {"type": "file", "config": {"path": str(tmp_path / "out.jsonl")}},
+        "workflow": {"staging_root": str(tmp_path / "staging"), "success_threshold": 0},
+    }
+    (tmp_path / "flow.yaml").write_text(json.dumps(spec))
+    result = run_workflow(load_workflow(tmp_path / "flow.yaml"))
+    assert result.reports[0].failure_count == 1 and problem in result.reports[0].failures[0].error
+    assert "line 2 is not a valid record" in result.reports[0].failures[0].error
+    assert body(str(tmp_path / "out.jsonl")) == [dump_record_bytes(table(1))]
+
+
+def test_a_plain_json_lines_file_is_read_as_people_write_it(tmp_path: Path) -> None:
+    """A plain JSON Lines file (no staged file header: written by hand or another tool) still takes ``"5"`` for a
+    number: its records are serialized anew, never copied as their lines."""
+    line = b'{"kind":"table","name":"t","service":"s","database":"d","database_schema":"x","row_count":"5"}'
+    (tmp_path / "plain.jsonl").write_bytes(line + b"\n")
+    (record,) = StagedFileReader(str(tmp_path / "plain.jsonl"), allow_plain=True).records()
+    assert record.row_count == 5 and record.line_read is None

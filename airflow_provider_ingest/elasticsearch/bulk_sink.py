@@ -285,9 +285,9 @@ def _said(error: Exception) -> str:
 
 
 def _record(line: bytes) -> Record | None:
-    """The record on a line, or None for one the first pass already failed."""
+    """The record on a line, or None for one the first pass already failed (read as strictly)."""
     try:
-        return parse_record(line)
+        return parse_record(line, strict=True)
     except RecordError:
         return None
 

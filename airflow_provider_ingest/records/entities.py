@@ -202,10 +202,12 @@ class RecordError(InputError):
     """Text or data that is not a valid record; the message says why, naming the field."""
 
 
-def parse_record(data: str | bytes) -> Record:
-    """Parse one record from its JSON text; raise :class:`RecordError` saying why it is not one."""
+def parse_record(data: str | bytes, *, strict: bool = False) -> Record:
+    """Parse one record from its JSON text; raise :class:`RecordError` saying why it is not one. ``strict``: the text
+    is as this package writes it (a staged file's line), no value converted (``"5"`` for a number, ``"no"`` for a
+    boolean)."""
     try:
-        return RECORD_ADAPTER.validate_json(data)
+        return RECORD_ADAPTER.validate_json(data, strict=strict)
     except ValidationError as error:
         raise RecordError(_reason(error)) from None
 

@@ -216,17 +216,20 @@ class StagedFileReader:
     def parse(self, line: bytes, on_invalid: OnInvalid | None = None) -> Record | None:
         """The record on the line :meth:`lines` just gave; if it is none, raise or call ``on_invalid`` and return None.
 
-        ``on_invalid`` gets the message (file, line number, reason) and, as ``raw``, the line's text.
+        ``on_invalid`` gets the message (file, line number, reason) and, as ``raw``, the line's text. A staged file's
+        line is validated strictly, as this package writes it, and kept to be written again as it is, unless it may
+        hold samples (a key given twice: the record keeps the last value, the line both; or spelled with escapes).
         """
+        staged = self.header is not None
         try:
-            record = parse_record(line)
+            record = parse_record(line, strict=staged)
         except RecordError as error:
             message = f"{self.uri}: line {self.line_number} is not a valid record: {error}"
             if on_invalid is None:
                 raise StagedFileError(message) from None
             on_invalid(message, raw=without_samples(line.decode("utf-8", "backslashreplace").rstrip("\r\n")))
             return None
-        if self.header is not None:  # a staged file's line is as written: it can be written again as it is
+        if staged and b"samples" not in line and b"\\u" not in line:
             record.read_from(line[:-1])
         return record
 
