@@ -213,6 +213,25 @@ def test_a_typed_setting_given_as_a_template_is_rendered_by_its_task(dags_folder
     assert task_states(dag_run) == {"source": "success", "sink": "success", "cleanup_staging": "success"}
     [orders] = [record for record in read_records(str(out)) if record.kind == "table"]
     assert max(len(column.samples) for column in orders.columns) == 2  # distinct values of 2 rows
+    handed_over = [r for r in read_records(xcoms(dag_run)["source"]["uri"]) if r.kind == "table"]
+    assert any(column.samples for table in handed_over for column in table.columns)  # the sink keeps them
+
+
+def test_a_task_hands_column_samples_only_to_a_task_that_reads_them(dags_folder: Path, tmp_path: Path) -> None:
+    """Samples are raw values of the user's tables: a source's output read by a sink that leaves them out is written
+    without them (the run folder is served for download); a processor's input keeps them (test_processors_dag)."""
+    out = tmp_path / "out" / "unsampled.jsonl"
+    (dags_folder / "unsampled.yaml").write_text(
+        "source: {type: sql, config: {sample: shop, sample_rows: 5, table_filter: {include: [customers]}}}\n"
+        f"sink: {{type: file, config: {{path: '{out}'}}}}\n"
+        f"workflow: {{staging_root: '{tmp_path / 'staging'}'}}\n"
+        "airflow: {retries: 0}\n"
+    )
+    dag_run = run_dag(dags_folder, "unsampled")
+    assert task_states(dag_run) == {"source": "success", "sink": "success", "cleanup_staging": "success"}
+    handed_over = Path(xcoms(dag_run)["source"]["uri"]).read_bytes()
+    assert b'"customers"' in handed_over and b"samples" not in handed_over
+    assert b"samples" not in out.read_bytes()
 
 
 def test_failures_above_the_threshold_are_reported_not_fatal(

@@ -147,6 +147,7 @@ class _IngestOperator(_Interruptible):
                 on_secret=mask_secret,
                 partition=self._partition(),
                 in_part=self.partitioned,
+                keep_samples=any(map(_reads_samples, self.downstream_list)),
             )
         self._conclude(result, context)
         own = next(report for report in result.reports if report.component not in ("input", "output"))
@@ -161,6 +162,16 @@ class _IngestOperator(_Interruptible):
     def _partition(self) -> Part | None:
         """The part of a partitioned run this task reads; only a source reads one."""
         return None
+
+
+def _reads_samples(task: Any) -> bool:
+    """Whether a downstream task reads column samples (raw values of the user's tables): a processor, or a component
+    told to keep them (a ``file`` sink's ``keep_samples``); a mapped task by its operator and partial arguments.
+    Another task's input is written without them: the run folder is served for download."""
+    operator = task.operator_class
+    config = task.partial_kwargs.get("config") if hasattr(task, "partial_kwargs") else getattr(task, "config", None)
+    processor = isinstance(operator, type) and issubclass(operator, IngestProcessorOperator)
+    return processor or (isinstance(config, dict) and bool(config.get("keep_samples")))
 
 
 def _uri(value: Any) -> str | list[str] | None:

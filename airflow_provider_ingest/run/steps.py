@@ -249,10 +249,12 @@ def run_task(
     on_secret: SecretHandler | None = None,
     partition: Part | None = None,
     in_part: bool = False,
+    keep_samples: bool = True,
 ) -> RunResult:
     """Run one component over the input staged file, or files in order (the reader's and writer's reports come
     with its own); a source given a ``partition`` reads only that part; ``in_part``: the task runs one part of a
-    partitioned run (a mapped task), whose service and database records are carried (see ``Report.carried``).
+    partitioned run (a mapped task), whose service and database records are carried (see ``Report.carried``);
+    ``keep_samples``: a source's or processor's output keeps column samples (raw values) for a task that reads them.
 
     The result's ``output_uri`` is the staged file written for the next task, or, for a sink or bulk sink,
     the first place it wrote to (its first asset; None for a sink such as ``console``).
@@ -285,7 +287,7 @@ def run_task(
         if isinstance(component, Processor):
             step.processors = [component]
         if role in ("source", "processor"):
-            output = _output(context, keep_samples=True)
+            output = _output(context, keep_samples=keep_samples)
             step.components.append(output)
             step.ends = [output]  # type: ignore[list-item]
             step.output_uri = output.config.path  # type: ignore[attr-defined]
