@@ -538,7 +538,12 @@ MALFORMED = [
         "columns.0.nullable: Input should be a valid boolean",
     ),
     ("row_count_huge", table_with(row_count=0)[:-2] + b"1" + b"0" * 5000 + b"}", "number out of range"),
-    ("row_count_infinite", table_with(row_count=0)[:-2] + b"1e400}", "row_count: Input should be a finite number"),
+    ("row_count_infinite", table_with(row_count=0)[:-2] + b"1e400}", "row_count: Input should be a valid integer"),
+    (
+        "confidence_infinite",
+        table_with(tags=[{"tag_fqn": "PII.Sensitive", "confidence": 0.5}]).replace(b"0.5", b"1e400"),
+        "tags.0.confidence: Input should be a finite number",
+    ),
     (
         "deep_nesting",
         table_with(custom_properties={})[:-3] + b'{"x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}",
