@@ -218,19 +218,22 @@ def test_a_typed_setting_given_as_a_template_is_rendered_by_its_task(dags_folder
 
 
 def test_a_task_hands_column_samples_only_to_a_task_that_reads_them(dags_folder: Path, tmp_path: Path) -> None:
-    """Samples are raw values of the user's tables: a source's output read by a sink that leaves them out is written
-    without them (the run folder is served for download); a processor's input keeps them (test_processors_dag)."""
+    """Samples are raw values of the user's tables: outputs that no ``pii`` processor reads, here a source's read by
+    a ``filter`` and the filter's by a sink, are written without them (the run folder is served for download);
+    those on the way to a ``pii`` keep them (test_processors_dag.py; every shape: test_sample_handoff.py)."""
     out = tmp_path / "out" / "unsampled.jsonl"
     (dags_folder / "unsampled.yaml").write_text(
         "source: {type: sql, config: {sample: shop, sample_rows: 5, table_filter: {include: [customers]}}}\n"
+        "processors: [{type: filter}]\n"
         f"sink: {{type: file, config: {{path: '{out}'}}}}\n"
         f"workflow: {{staging_root: '{tmp_path / 'staging'}'}}\n"
         "airflow: {retries: 0}\n"
     )
     dag_run = run_dag(dags_folder, "unsampled")
-    assert task_states(dag_run) == {"source": "success", "sink": "success", "cleanup_staging": "success"}
-    handed_over = Path(xcoms(dag_run)["source"]["uri"]).read_bytes()
-    assert b'"customers"' in handed_over and b"samples" not in handed_over
+    assert task_states(dag_run) == dict.fromkeys(["source", "filter", "sink", "cleanup_staging"], "success")
+    for task_id in ("source", "filter"):
+        handed_over = Path(xcoms(dag_run)[task_id]["uri"]).read_bytes()
+        assert b'"customers"' in handed_over and b"samples" not in handed_over, task_id
     assert b"samples" not in out.read_bytes()
 
 

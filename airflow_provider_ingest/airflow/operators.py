@@ -147,7 +147,7 @@ class _IngestOperator(_Interruptible):
                 on_secret=mask_secret,
                 partition=self._partition(),
                 in_part=self.partitioned,
-                keep_samples=any(map(_reads_samples, self.downstream_list)),
+                keep_samples=any(map(_needs_samples, self.downstream_list)),
             )
         self._conclude(result, context)
         own = next(report for report in result.reports if report.component not in ("input", "output"))
@@ -164,14 +164,39 @@ class _IngestOperator(_Interruptible):
         return None
 
 
-def _reads_samples(task: Any) -> bool:
-    """Whether a downstream task reads column samples (raw values of the user's tables): a processor, or a component
-    told to keep them (a ``file`` sink's ``keep_samples``); a mapped task by its operator and partial arguments.
-    Another task's input is written without them: the run folder is served for download."""
+def _needs_samples(task: Any) -> bool:
+    """Whether a task reading this task's output may need its column samples (raw values of the user's tables; the
+    run folder is served for download): a processor that reads them (``pii``) or hands them on to one, a sink told
+    to keep them (``keep_samples``), or a task this package does not know (it may hand the file on). A stage, a bulk
+    sink or the clean-up does not; nor does a processor or sink whose settings say so."""
     operator = task.operator_class
-    config = task.partial_kwargs.get("config") if hasattr(task, "partial_kwargs") else getattr(task, "config", None)
-    processor = isinstance(operator, type) and issubclass(operator, IngestProcessorOperator)
-    return processor or (isinstance(config, dict) and bool(config.get("keep_samples")))
+    if not isinstance(operator, type) or not issubclass(operator, (_IngestOperator, IngestCleanupOperator)):
+        return True
+    if not issubclass(operator, (IngestProcessorOperator, IngestSinkOperator)):
+        return False
+    config, component_type = _argument(task, "config", {}), _argument(task, "type")
+    if not isinstance(config, dict) or not isinstance(component_type, str):
+        return True  # given at run time (mapped over, an XCom, a template): may be anything
+    if issubclass(operator, IngestSinkOperator):
+        return config.get("keep_samples", False) is not False
+    from airflow_provider_ingest.registry import resolve
+
+    try:
+        processor = resolve("processor", component_type)
+    except Exception:  # not loadable here: its own task fails on it
+        return True
+    if processor.reads_samples(config):  # type: ignore[attr-defined]
+        return True
+    return processor.passes_samples(config) and any(map(_needs_samples, task.downstream_list))  # type: ignore[attr-defined]
+
+
+def _argument(task: Any, name: str, default: Any = None) -> Any:
+    """An operator argument as the DAG gives it (``default`` if not given); for a mapped task, None when it is
+    mapped over."""
+    if not hasattr(task, "partial_kwargs"):
+        return getattr(task, name, default)
+    expanded = getattr(task.expand_input, "value", None)
+    return None if not isinstance(expanded, dict) or name in expanded else task.partial_kwargs.get(name, default)
 
 
 def _uri(value: Any) -> str | list[str] | None:

@@ -4,7 +4,8 @@ A third-party component subclasses one of :class:`Source`, :class:`Processor`, :
 :class:`Stage` or :class:`BulkSink`, declares its settings as a :class:`ComponentConfig` subclass in
 ``config_class``, and implements the one abstract method. Import client libraries inside
 :meth:`Component.prepare` (never at module level): workflow files are validated, and DAGs built,
-without running any component.
+without running any component. A processor that reads column samples says so in
+:meth:`Processor.reads_samples`: an Airflow task hands them on only to a task that may read them.
 """
 
 from __future__ import annotations
@@ -164,6 +165,17 @@ class Processor(Component):
     @abstractmethod
     def process(self, record: Record) -> Record | Iterable[Record] | None:
         """Transform one record; raising fails just this record."""
+
+    @classmethod
+    def reads_samples(cls, config: Mapping[str, Any]) -> bool:
+        """Whether, with these settings as written (maybe templated), the processor reads column samples: a task
+        before it hands them on only then (they are raw values of the user's tables). By default it does not."""
+        return False
+
+    @classmethod
+    def passes_samples(cls, config: Mapping[str, Any]) -> bool:
+        """Whether, with these settings as written, the samples it is given stay in its output. By default they do."""
+        return True
 
 
 class Sink(Component):

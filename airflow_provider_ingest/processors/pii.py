@@ -15,10 +15,10 @@ in a classification the rules give is left alone. The reason goes in the tag lab
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -79,6 +79,14 @@ class PiiProcessor(Processor):
     type_name = "pii"
     config_class = PiiConfig
     config: PiiConfig
+
+    @classmethod
+    def reads_samples(cls, config: Mapping[str, Any]) -> bool:
+        return config.get("use_samples", True) is not False  # a template may render true
+
+    @classmethod
+    def passes_samples(cls, config: Mapping[str, Any]) -> bool:
+        return config.get("keep_samples", False) is not False
 
     def __init__(self, config: PiiConfig, context: RunContext) -> None:
         super().__init__(config, context)
