@@ -998,6 +998,46 @@ def test_every_literal_is_masked_whatever_the_statement(dialect: str, sql: str, 
 
 
 @pytest.mark.parametrize(
+    ("dialect", "sql", "masked"),
+    [
+        ("postgresql", "SET app.secret TO hunter2", "SET app.secret TO ?"),
+        ("postgresql", "set local app.secret = hunter2", "set local app.secret = ?"),
+        (
+            "postgresql",
+            "ALTER ROLE app IN DATABASE d SET app.secret TO hunter2",
+            "ALTER ROLE app IN DATABASE d SET app.secret TO ?",
+        ),
+        (
+            "postgresql",
+            "ALTER FUNCTION f(a int, b int) SET search_path = app, public",
+            "ALTER FUNCTION f(a int, b int) SET search_path = ?, ?",
+        ),
+        ("postgresql", 'SELECT 1; SET app.k TO "quoted"', "SELECT ?; SET app.k TO ?"),
+        ("postgresql", "SET x = f(a, b), y TO 'z'", "SET x = ?, y TO ?"),
+        ("mysql", "SET @a = hunter2, @@session.b = secret2", "SET @a = ?, @@session.b = ?"),
+        ("sqlite", "SET x = y", "SET x = ?"),
+        # not a setting's value: kept
+        ("postgresql", "SET x TO DEFAULT", "SET x TO DEFAULT"),
+        ("postgresql", "SET ROLE bob", "SET ROLE bob"),
+        ("mysql", "SET NAMES utf8mb4", "SET NAMES utf8mb4"),
+        ("mysql", "SET TRANSACTION ISOLATION LEVEL READ COMMITTED", "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"),
+        ("postgresql", "UPDATE t SET a = b WHERE c = 1", "UPDATE t SET a = b WHERE c = ?"),
+        ("postgresql", "ALTER TABLE t SET (fillfactor = 70)", "ALTER TABLE t SET (fillfactor = ?)"),
+        (
+            "postgresql",
+            "ALTER TABLE t ALTER COLUMN c SET DEFAULT nextval('s')",
+            "ALTER TABLE t ALTER COLUMN c SET DEFAULT nextval(?)",
+        ),
+        ("postgresql", "ALTER TABLE t RENAME TO u", "ALTER TABLE t RENAME TO u"),
+    ],
+)
+def test_a_value_given_to_a_setting_is_masked_even_unquoted(dialect: str, sql: str, masked: str) -> None:
+    """A setting's value may be a secret written as a bare word (``SET app.secret TO hunter2``): masked whole, as a
+    literal is; an UPDATE's SET assigns columns, and stays."""
+    assert mask_literals(sql, dialect) == masked
+
+
+@pytest.mark.parametrize(
     "sql",
     [
         "INSERT INTO big SELECT DATE '2024-01-01', id FROM orders WHERE at > TIMESTAMP '2024-01-01 10:00' AND n > .5",

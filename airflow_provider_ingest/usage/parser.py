@@ -127,8 +127,12 @@ CUT = " /* cut: longer than 262,144 characters */"
 _LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d")
 """What may begin a literal: a quote, a ``$`` of dollar quoting, a digit not in a name or a ``$1`` placeholder (a
 text normalized by pg_stat_statements or MySQL's digests has none, and is not tokenized)."""
+_SETTING = re.compile(r"(?:^|;)\s*(?:SET|ALTER)\b", re.IGNORECASE)
+"""A statement that may give a setting a value written as a bare word (see ``_Masker._setting_values``)."""
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
 _VALUE_BEFORE_COLON = re.compile(r"[\w)\]'\"`]")
+_OPENING = frozenset({"L_PAREN", "L_BRACKET", "L_BRACE"})
+_CLOSING = frozenset({"R_PAREN", "R_BRACKET", "R_BRACE"})
 _JOINS_MASK = frozenset("|&?")
 """What would read as one operator with a ``?`` before it (PostgreSQL's ``?::``, ``?|``, ``?&``, ``??``): a space
 is put between."""
@@ -137,7 +141,7 @@ is put between."""
 def mask_literals(sql: str, dialect: str) -> str:
     """The query with each literal value replaced by ``?``, as OpenMetadata masks the queries it stores: no password,
     key or personal value in a query goes further (details: :class:`_Masker`)."""
-    if _LITERAL_START.search(sql) is None:  # nothing to mask: no need to tokenize
+    if _LITERAL_START.search(sql) is None and _SETTING.search(sql) is None:  # nothing to mask: no need to tokenize
         return sql
     return _masker(sqlglot_dialect(dialect)).mask(sql)
 
@@ -176,10 +180,18 @@ class _Masker:
             first = _FIRST_LITERAL.search(sql)
             return sql if first is None else sql[: first.start()] + "'" + MASK
         spans: list[list[int]] = []
+        values = self._setting_values(tokens)
+        last = -1
         for index, token in enumerate(tokens):
-            if token.token_type not in self.literals or self._placeholder(tokens, index, sql):
+            if index <= last:
                 continue
-            start, end = self._span(tokens, index)
+            if index in values:
+                last = values[index]
+                start, end = token.start, tokens[last].end + 1
+            elif token.token_type not in self.literals or self._placeholder(tokens, index, sql):
+                continue
+            else:
+                start, end = self._span(tokens, index)
             if spans and (spans[-1][1] >= start or not sql[spans[-1][1] : start].strip()):  # 'a' 'b', 'a'"b"
                 spans[-1][1] = max(spans[-1][1], end)
             else:
@@ -190,6 +202,31 @@ class _Masker:
             parts += (sql[at:start], MASK + " " * joined)
             at = end
         return "".join(parts) + sql[at:] + (CUT if cut else "")
+
+    def _setting_values(self, tokens: list[Any]) -> dict[int, int]:
+        """The values a statement gives settings (``SET app.key TO hunter2``, ``ALTER ROLE r SET k = v``, MySQL's
+        ``SET @a = v, @b = w``), by their first and last token: each is masked whole, bare words too (a value may be
+        a secret written without quotes); ``DEFAULT`` is kept. An ``UPDATE``'s ``SET`` assigns columns, not settings."""
+        kinds, found = self.kinds, {}
+        for statement in _split(_levels(tokens), kinds.SEMICOLON):
+            first = statement[0][1].token_type if statement else None
+            sets = [i for i, (depth, token, _) in enumerate(statement) if not depth and token.token_type is kinds.SET]
+            at = sets[0] if sets else -1
+            if at < 0 or first not in (kinds.SET, kinds.ALTER):
+                continue
+            assigned = False
+            for element in _split(statement[at + 1 :], kinds.COMMA):
+                marks = [i for i, (depth, token, _) in enumerate(element) if depth == 0 and self._assigns(token)]
+                if marks:
+                    assigned, element = True, element[marks[0] + 1 :]
+                elif not assigned:  # SET NAMES utf8mb4, ALTER TABLE t SET (fillfactor = 70): no setting's value
+                    continue
+                if element and not (len(element) == 1 and element[0][1].token_type is kinds.DEFAULT):
+                    found[element[0][2]] = element[-1][2]
+        return found
+
+    def _assigns(self, token: Any) -> bool:
+        return token.token_type is self.kinds.EQ or (token.token_type is self.kinds.VAR and token.text.upper() == "TO")
 
     def _placeholder(self, tokens: list[Any], index: int, sql: str) -> bool:
         """Whether a number is a placeholder's (``$1``, ``?1``, ``:1`` after an operator or a space)."""
@@ -262,6 +299,28 @@ _MYSQL_PARTS = re.compile(
 )
 """Each part, once begun, runs to its end or to the text's: one pass, never a second look (an unterminated quote
 or comment no longer makes each later one scan to the end)."""
+
+
+def _levels(tokens: list[Any]) -> list[tuple[int, Any, int]]:
+    """Each token as (bracket depth, token, index): depth 0 is outside every bracket."""
+    levels, depth = [], 0
+    for index, token in enumerate(tokens):
+        name = token.token_type.name
+        depth -= name in _CLOSING
+        levels.append((depth, token, index))
+        depth += name in _OPENING
+    return levels
+
+
+def _split(levels: list[tuple[int, Any, int]], separator: Any) -> list[list[tuple[int, Any, int]]]:
+    """Tokens from :func:`_levels`, cut at each ``separator`` outside brackets."""
+    parts: list[list[tuple[int, Any, int]]] = [[]]
+    for item in levels:
+        if item[0] == 0 and item[1].token_type is separator:
+            parts.append([])
+        else:
+            parts[-1].append(item)
+    return parts
 
 
 def _executable(sql: str) -> str:
