@@ -75,9 +75,9 @@ ES_KINDS = ("services", "databases", "schemas", "tables")
 
 def staged(lines: list[bytes], header: bytes = HEADER) -> bytes:
     """A staged file holding ``lines`` as its records, with a true count and checksum."""
-    body = b"".join(line + b"\n" for line in lines)
-    trailer = {"staged_file_end": True, "count": len(lines), "crc32": f"{zlib.crc32(body):08x}"}
-    return header + b"\n" + body + json.dumps(trailer).encode() + b"\n"
+    written = header + b"\n" + b"".join(line + b"\n" for line in lines)
+    trailer = {"staged_file_end": True, "count": len(lines), "crc32": f"{zlib.crc32(written):08x}"}
+    return written + json.dumps(trailer).encode() + b"\n"
 
 
 VALID = staged(GOOD_LINES)
@@ -208,6 +208,9 @@ CORRUPTIONS = [
     Corruption("count_as_text", replace(b'"count": 6', b'"count": "6"'), "line 8 is not a valid trailer", 8),
     Corruption("count_as_float", replace(b'"count": 6', b'"count": 6.0'), "line 8 is not a valid trailer", 8),
     Corruption("checksum_missing", replace(b', "crc32"', b', "crc33"'), "line 8 is not a valid trailer", 8),
+    # the header counts in the checksum: a producer or kinds changed after writing
+    Corruption("header_producer_changed", replace(b'"producer": "tests"', b'"producer": "tasks"'), CHECKSUM),
+    Corruption("header_kind_dropped", replace(b'"kinds": ["database", ', b'"kinds": ['), CHECKSUM),
     Corruption("checksum_flipped", edit_line(TRAILER_LINE, lambda line: line[:-4] + _other_end(line[-4:-3])), CHECKSUM),
     Corruption(
         "trailer_not_json", replace(b'"staged_file_end": true', b'"staged_file_end": trve'), "line 8 is not JSON"
@@ -532,6 +535,21 @@ MALFORMED = [
     # read as written, strictly: values a lax reading would convert while the line, sent on, kept the text
     ("row_count_numeric_text", table_with(row_count="5"), "row_count: Input should be a valid integer"),
     ("row_count_a_float", table_with(row_count=5.0), "row_count: Input should be a valid integer"),
+    (
+        "usage_date_in_seconds",
+        b'{"kind": "table_usage", "table": "shop.sales.public.customers", "date": "1704067200", "count": 5}',
+        "date: Value error, a date is written YYYY-MM-DD",
+    ),
+    (
+        "query_time_in_seconds",
+        b'{"kind": "query", "service": "shop", "dialect": "postgres", "text": "SELECT 1", "start_time": "1704067200"}',
+        "start_time: Value error, a time is written YYYY-MM-DDTHH:MM:SS",
+    ),
+    (
+        "custom_property_nan",
+        table_with(custom_properties={"x": [1.5]}).replace(b"1.5", b"NaN"),
+        "custom_properties: Value error, a number is finite (not NaN or Infinity)",
+    ),
     (
         "nullable_as_text",
         table_with(columns=[{"name": "c", "data_type": "INT", "nullable": "no"}]),

@@ -30,8 +30,10 @@ from airflow_provider_ingest.records import (
     Query,
     Table,
     TableUsage,
+    dump_record,
 )
 from airflow_provider_ingest.records.datatypes import DataType
+from airflow_provider_ingest.staging import StagedFileWriter
 
 DOCS = Path(__file__).parents[1] / "docs" / "elasticsearch.md"
 T = "shop.db.public.t"
@@ -241,6 +243,27 @@ def test_replace_carries_over_then_applies_the_file(cluster: Cluster, tmp_path: 
     assert t0["lineage"]["upstream"] == [f"{T}1"] and t0["lineage"]["downstream"] == [f"{T}1"]
     assert t1["lineage"]["downstream"] == [f"{T}0", f"{T}2"]  # the dropped table's edge stays where it was
     assert t0["usage"]["count_30d"] == 8 and len(t0["usage"]["daily"]) == 1  # the file's day 1 replaced the old
+
+
+def test_replace_applies_a_lineage_record_whose_kind_is_spelled_with_escapes(cluster: Cluster, tmp_path: Path) -> None:
+    """``replace`` reads the file a second time for its usage and lineage, finding them by a quick look at each line:
+    a record spelling its kind with JSON escapes is applied too, not counted in the first read and then dropped."""
+    run_bulk(cluster, tmp_path, catalog(2), mode="replace")  # a live index: the file's lineage waits for the carry-over
+    escaped = dump_record(edge(0, 1)).replace('"kind":"lineage"', '"\\u006bind":"lineage"', 1)
+    assert '"kind"' not in escaped
+    uri = str(tmp_path / "escaped.jsonl")
+    kinds = {"database_service", "database", "database_schema", "table", "lineage"}
+    with StagedFileWriter(uri, producer="another tool", kinds=kinds) as writer:
+        for line in [*map(dump_record, catalog(2)), escaped]:
+            writer.write_line(line)
+    sink = ElasticsearchBulkSink.create(cluster.config(mode="replace"), cluster.context(tmp_path))
+    sink.prepare()
+    try:
+        sink.publish(uri)
+    finally:
+        sink.close()
+    assert (sink.report.records, sink.report.failure_count) == (6, 0)
+    assert doc(cluster, 1)["lineage"]["upstream"] == [f"{T}0"]
 
 
 def test_replace_refuses_on_failed_usage_records(cluster: Cluster, tmp_path: Path) -> None:

@@ -249,10 +249,10 @@ any_line = st.one_of(
 
 
 def staged(lines: list[bytes]) -> bytes:
-    body = b"".join(line + b"\n" for line in lines)
     header = {"staged_file": 2, "content": "records", "producer": "tests", "kinds": []}
-    trailer = {"staged_file_end": True, "count": len(lines), "crc32": f"{zlib.crc32(body):08x}"}
-    return json.dumps(header).encode() + b"\n" + body + json.dumps(trailer).encode() + b"\n"
+    written = json.dumps(header).encode() + b"\n" + b"".join(line + b"\n" for line in lines)
+    trailer = {"staged_file_end": True, "count": len(lines), "crc32": f"{zlib.crc32(written):08x}"}
+    return written + json.dumps(trailer).encode() + b"\n"
 
 
 @QUICK

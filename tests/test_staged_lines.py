@@ -4,6 +4,7 @@ have changed it: a processor's output, a copy or samples left out are serialized
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,21 @@ def test_a_plain_json_lines_file_is_read_as_people_write_it(tmp_path: Path) -> N
     (tmp_path / "plain.jsonl").write_bytes(line + b"\n")
     (record,) = StagedFileReader(str(tmp_path / "plain.jsonl"), allow_plain=True).records()
     assert record.row_count == 5 and record.line_read is None
+
+
+def test_a_line_with_a_carriage_return_between_its_values_is_written_anew(tmp_path: Path) -> None:
+    """JSON takes a carriage return between values; no writer writes one (a line of text ends there): such a line is
+    serialized anew, never copied, so the task publishing it does not fail on its own output."""
+    from airflow_provider_ingest.run.steps import run_task, task_context
+
+    line = dump_record_bytes(table(0)).replace(b'"service"', b'\r"service"', 1)
+    header = {"staged_file": 2, "content": "records", "producer": "another tool", "kinds": ["table"]}
+    written = json.dumps(header).encode() + b"\n" + line + b"\n"
+    trailer = {"staged_file_end": True, "count": 1, "crc32": f"{zlib.crc32(written):08x}"}
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(written + json.dumps(trailer).encode() + b"\n")
+    context = task_context(dag_id="d", run_id="r", task_id="publish", staging_root=str(tmp_path / "staging"))
+    published = tmp_path / "published.jsonl"
+    result = run_task("bulk_sink", "file", {"path": str(published)}, context, input_uri=str(source))
+    assert result.success, result.error
+    assert body(str(published)) == [dump_record_bytes(table(0))]

@@ -133,7 +133,7 @@ class ElasticsearchBulkSink(BulkSink):
             self.usage.carry_over(carry_from, self.config.chunk_size)
             if deferred:
                 for line in reader.lines():
-                    if _USAGE_LINE.search(line) and (record := _record(line)) and record.kind in USAGE_KINDS:
+                    if _may_be_usage(line) and (record := _record(line)) and record.kind in USAGE_KINDS:
                         self._add_usage(loads(line), line, record)
         writer.flush()
         self.usage.finish(self.config.chunk_size)
@@ -282,6 +282,11 @@ class ElasticsearchBulkSink(BulkSink):
 def _said(error: Exception) -> str:
     """What a failed client call said, as the package words Elasticsearch's errors (not ``ApiError(500, 'None')``)."""
     return str(service_error(error, "Elasticsearch: "))
+
+
+def _may_be_usage(line: bytes) -> bool:
+    """Whether a line may hold a usage or lineage record: its kind so written, or escapes that may spell it."""
+    return _USAGE_LINE.search(line) is not None or b"\\u" in line
 
 
 def _record(line: bytes) -> Record | None:

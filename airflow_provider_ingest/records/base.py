@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
+from datetime import date, datetime
 from enum import Enum
 from operator import attrgetter
 from typing import Any
@@ -52,6 +56,46 @@ class BaseRecord(Model):
     def fqn(self) -> str:
         """The name reports and dead letters give the record."""
         raise NotImplementedError
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def iso_date(value: Any) -> Any:
+    """A date given as text is ISO 8601 text, as the package writes it (``2024-01-31``), and read here: pydantic also
+    reads ``"1706659200"`` as a date, where a published document would keep the digits. A number is no date."""
+    return _iso(value, _ISO_DATE, date.fromisoformat, "a date is written YYYY-MM-DD")
+
+
+def iso_time(value: Any) -> Any:
+    """A time given as text is ISO 8601 text with its offset, as the package writes it (``2024-01-31T09:30:00Z``,
+    ``...+02:00``), and read here: not a count of seconds, not another spelling. A number is no time."""
+    rule = "a time is written YYYY-MM-DDTHH:MM:SS[.ffffff] and Z or its offset (+HH:MM)"
+    return _iso(value, _ISO_TIME, datetime.fromisoformat, rule)
+
+
+def _iso(value: Any, pattern: re.Pattern[str], read: Callable[[str], Any], rule: str) -> Any:
+    if isinstance(value, (int, float)) or (isinstance(value, str) and pattern.fullmatch(value) is None):
+        raise ValueError(rule)
+    try:
+        return read(value) if isinstance(value, str) else value
+    except ValueError:  # 2024-02-30
+        raise ValueError(rule) from None
+
+
+def finite(value: Any) -> Any:
+    """A JSON value holding no ``NaN`` or infinity, however deep (JSON text may spell them; no JSON reader takes
+    them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("a number is finite (not NaN or Infinity)")
+    if isinstance(value, dict):
+        for item in value.values():
+            finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            finite(item)
+    return value
 
 
 class TextEnum(str, Enum):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, JsonValue, TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, Field, JsonValue, TypeAdapter, ValidationError, model_validator
 
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import fqn as fqn_
-from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, TextEnum
+from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, TextEnum, finite
 from airflow_provider_ingest.records.base import Model as _Model
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.records.usage import Lineage, Query, TableUsage
@@ -45,7 +45,7 @@ class Entity(BaseRecord):
     description: str | None = None
     owners: list[Owner] = Field(default_factory=list)
     tags: list[TagLabel] = Field(default_factory=list)
-    custom_properties: dict[str, JsonValue] = Field(default_factory=dict)
+    custom_properties: Annotated[dict[str, JsonValue], AfterValidator(finite)] = Field(default_factory=dict)
 
     @property
     def name_parts(self) -> tuple[str, ...]:

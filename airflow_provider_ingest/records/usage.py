@@ -10,10 +10,10 @@ import hashlib
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BeforeValidator, Field
 
 from airflow_provider_ingest.records import fqn as fqn_
-from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, Model
+from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, Model, iso_date, iso_time
 
 Name = Annotated[str, Field(min_length=1)]
 Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
@@ -61,7 +61,7 @@ class Query(BaseRecord):
     database: str | None = None
     database_schema: str | None = Field(default=None, description="the schema unqualified names default to")
     user: str | None = None
-    start_time: AwareDatetime | None = None
+    start_time: Annotated[AwareDatetime | None, BeforeValidator(iso_time)] = None
     duration_ms: float | None = Field(default=None, ge=0, description="mean duration of one call")
     calls: Count = Field(default=1, description="times the query ran (a digest counts many)")
     analysis: QueryAnalysis | None = None
@@ -120,7 +120,7 @@ class TableUsage(BaseRecord):
 
     kind: Literal["table_usage"] = "table_usage"
     table: Fqn
-    date: date
+    date: Annotated[date, BeforeValidator(iso_date)]
     count: Count = Field(description="queries that read or wrote the table (a digest counts its calls)")
     users: list[str] = Field(default_factory=list, description="distinct users, sorted")
     joined_tables: list[JoinedTable] = Field(default_factory=list)

@@ -6,7 +6,7 @@
     {"kind": "table", ...}                                    one record per line
     {"staged_file_end": true, "count": 2, "crc32": "1a2b3c4d"}
 
-The trailer's count and CRC-32 (of every byte between header and trailer) let a reader refuse a file
+The trailer's count and CRC-32 (of every byte before it, the header's too) let a reader refuse a file
 whose writer was killed, or that was damaged after writing; lines end with LF only and none is blank.
 Files are written atomically and read and written as streams; the same records give the same bytes
 (no timestamps, gzip included), so a retried task reproduces its output.
@@ -102,7 +102,9 @@ class StagedFileWriter:
         self._stream = (
             gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=5, mtime=0) if self._gzip else raw
         )
-        self._stream.write(json.dumps(self._header).encode() + b"\n")
+        header = json.dumps(self._header).encode() + b"\n"
+        self._crc = zlib.crc32(header)
+        self._stream.write(header)
         return self
 
     def write_line(self, line: str | bytes) -> None:
@@ -218,7 +220,8 @@ class StagedFileReader:
 
         ``on_invalid`` gets the message (file, line number, reason) and, as ``raw``, the line's text. A staged file's
         line is validated strictly, as this package writes it, and kept to be written again as it is, unless it may
-        hold samples (a key given twice: the record keeps the last value, the line both; or spelled with escapes).
+        hold samples (a key given twice: the record keeps the last value, the line both; or spelled with escapes) or
+        a carriage return between its values (no writer writes one).
         """
         staged = self.header is not None
         try:
@@ -229,7 +232,7 @@ class StagedFileReader:
                 raise StagedFileError(message) from None
             on_invalid(message, raw=without_samples(line.decode("utf-8", "backslashreplace").rstrip("\r\n")))
             return None
-        if staged and b"samples" not in line and b"\\u" not in line:
+        if staged and b"samples" not in line and b"\\u" not in line and b"\r" not in line:
             record.read_from(line[:-1])
         return record
 
@@ -249,7 +252,7 @@ class StagedFileReader:
             )
         self.header = self._header(first)
         self._check_tail(stream)
-        yield from self._staged(stream, checksum)
+        yield from self._staged(stream, checksum, zlib.crc32(first))
 
     def _header(self, line: bytes) -> dict[str, Any]:
         if not line.startswith(HEADER_PREFIX):
@@ -278,10 +281,9 @@ class StagedFileReader:
             raise StagedFileError(f"{self.uri}: corrupted: line 1 is not a valid staged file header")
         return header
 
-    def _staged(self, stream: IO[bytes], checksum: bool) -> Iterator[bytes]:
-        """The record lines after the header; every byte up to the trailer counts in the checksum (unless the lines
-        were just checked)."""
-        crc = 0
+    def _staged(self, stream: IO[bytes], checksum: bool, crc: int) -> Iterator[bytes]:
+        """The record lines after the header; every byte up to the trailer counts in the checksum, which ``crc`` (the
+        header's) begins (unless the lines were just checked)."""
         trailer: dict[str, Any] | None = None
         readline = stream.readline
         number = 1
