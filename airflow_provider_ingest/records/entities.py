@@ -282,8 +282,9 @@ def dump_record_bytes(record: BaseRecord, *, keep_samples: bool = False) -> byte
 
 
 def staged_line(record: BaseRecord, *, keep_samples: bool = False) -> bytes:
-    """The record's line in a staged file: the line it was read from, unchanged, when it has one and that line is
-    what :func:`dump_record_bytes` would write; else its serialization."""
+    """The record's line in a staged file: the line it was read from, unchanged, when it has one (a line of the
+    package's own writers is what :func:`dump_record_bytes` would write; another tool's may differ in spacing, key
+    order or a key given twice, of which every reader here takes the last); else its serialization."""
     line = record.line_read
     if line is not None and (keep_samples or not has_samples(record)):
         return line  # the record's columns are looked at, not the line: a key may be written "\u0073amples"
