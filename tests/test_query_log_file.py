@@ -156,6 +156,33 @@ def test_a_failed_row_is_kept_as_written_with_its_quoted_values_masked(tmp_path:
     assert secret.encode() not in staged
 
 
+def test_a_setting_given_a_bare_word_is_masked_in_records_and_dead_letters(tmp_path: Path) -> None:
+    """A setting's value may be a secret written without quotes: masked whole in the query records (a comment before
+    the statement, a function's SET clause, MySQL's ``:=``), cut where the text cannot be read, and taken out of the
+    dead letter of a row that failed."""
+    secret = "hunter2secret"
+    rows = [
+        [f"/* app:web */ ALTER ROLE web SET app.secret TO {secret}", "2024-01-01T00:00:00Z"],
+        [f"CREATE FUNCTION f() RETURNS int LANGUAGE sql SET app.secret = {secret} AS 'select 1'", ""],
+        [f"SELECT a FROM t; SET @k := {secret}", ""],
+        [f"ALTER ROLE web SET app.secret TO {secret} /* not closed", ""],
+        [f"SET app.secret TO {secret}", "not a time"],
+    ]
+    write(tmp_path / "log.csv", rows, ["query_text", "start_time"])
+
+    result = run(tmp_path, "log.csv", mask_literals=True, success_threshold=0.0)
+
+    assert [q.text for q in result.queries] == [
+        "/* app:web */ ALTER ROLE web SET app.secret TO ?",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql SET app.secret = ? AS ?",
+        "SELECT a FROM t; SET @k := ?",
+        "ALTER ROLE web SET '?",
+    ]
+    assert [letter.record for letter in result.letters] == ["SET app.secret TO ?,not a time"]
+    staged = b"".join(path.read_bytes() for path in (tmp_path / "staging").rglob("*") if path.is_file())
+    assert secret.encode() not in staged
+
+
 def test_a_query_the_tokenizer_cannot_read_is_cut_after_its_first_quote_and_stays_unreadable(tmp_path: Path) -> None:
     write(tmp_path / "log.csv", [["SELECT a FROM t WHERE b = 'open secret"]], ["query_text"])
 

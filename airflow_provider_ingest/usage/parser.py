@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, Union
@@ -127,8 +127,8 @@ CUT = " /* cut: longer than 262,144 characters */"
 _LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d")
 """What may begin a literal: a quote, a ``$`` of dollar quoting, a digit not in a name or a ``$1`` placeholder (a
 text normalized by pg_stat_statements or MySQL's digests has none, and is not tokenized)."""
-_SETTING = re.compile(r"(?:^|;)\s*(?:SET|ALTER)\b", re.IGNORECASE)
-"""A statement that may give a setting a value written as a bare word (see ``_Masker._setting_values``)."""
+_SETTING = re.compile(r"\bSET\b", re.IGNORECASE)
+"""A text that may give a setting a value written as a bare word (see ``_Masker._setting_values``): tokenized."""
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
 _VALUE_BEFORE_COLON = re.compile(r"[\w)\]'\"`]")
 _OPENING = frozenset({"L_PAREN", "L_BRACKET", "L_BRACE"})
@@ -177,8 +177,10 @@ class _Masker:
         try:
             tokens = self.tokenizer.tokenize(sql)
         except Exception:  # sqlglot's TokenError quotes the text: not shown
-            first = _FIRST_LITERAL.search(sql)
-            return sql if first is None else sql[: first.start()] + "'" + MASK
+            cuts = [(found.start(), "") for found in (_FIRST_LITERAL.search(sql),) if found]
+            cuts += [(found.end(), " ") for found in (_SETTING.search(sql),) if found]  # a bare value may follow
+            at, space = min(cuts, default=(len(sql), None))
+            return sql if space is None else sql[:at] + space + "'" + MASK
         spans: list[list[int]] = []
         values = self._setting_values(tokens)
         last = -1
@@ -208,25 +210,31 @@ class _Masker:
         ``SET @a = v, @b = w``), by their first and last token: each is masked whole, bare words too (a value may be
         a secret written without quotes); ``DEFAULT`` is kept. An ``UPDATE``'s ``SET`` assigns columns, not settings."""
         kinds, found = self.kinds, {}
-        for statement in _split(_levels(tokens), kinds.SEMICOLON):
+        for statement in _statements(tokens, kinds.SEMICOLON):
             first = statement[0][1].token_type if statement else None
             sets = [i for i, (depth, token, _) in enumerate(statement) if not depth and token.token_type is kinds.SET]
             at = sets[0] if sets else -1
-            if at < 0 or first not in (kinds.SET, kinds.ALTER):
+            if at < 0 or first not in (kinds.SET, kinds.ALTER, kinds.CREATE):  # CREATE FUNCTION ... SET k = v
                 continue
             assigned = False
             for element in _split(statement[at + 1 :], kinds.COMMA):
-                marks = [i for i, (depth, token, _) in enumerate(element) if depth == 0 and self._assigns(token)]
+                marks = [i for i, (depth, token, _) in enumerate(element) if depth == 0 and self._assigns(element, i)]
                 if marks:
-                    assigned, element = True, element[marks[0] + 1 :]
+                    assigned, element = True, _value(element[marks[0] + 1 :])
                 elif not assigned:  # SET NAMES utf8mb4, ALTER TABLE t SET (fillfactor = 70): no setting's value
                     continue
                 if element and not (len(element) == 1 and element[0][1].token_type is kinds.DEFAULT):
                     found[element[0][2]] = element[-1][2]
         return found
 
-    def _assigns(self, token: Any) -> bool:
-        return token.token_type is self.kinds.EQ or (token.token_type is self.kinds.VAR and token.text.upper() == "TO")
+    def _assigns(self, element: list[tuple[int, Any, int]], at: int) -> bool:
+        """Whether the token at ``at`` gives a setting its value: ``=``, MySQL's ``:=``, or ``TO`` (not a name's
+        part: ``app.to``)."""
+        kind = element[at][1].token_type
+        if kind is self.kinds.EQ or kind is self.kinds.COLON_EQ:
+            return True
+        after_dot = at > 0 and element[at - 1][1].token_type is self.kinds.DOT
+        return kind is self.kinds.VAR and element[at][1].text.upper() == "TO" and not after_dot
 
     def _placeholder(self, tokens: list[Any], index: int, sql: str) -> bool:
         """Whether a number is a placeholder's (``$1``, ``?1``, ``:1`` after an operator or a space)."""
@@ -301,19 +309,34 @@ _MYSQL_PARTS = re.compile(
 or comment no longer makes each later one scan to the end)."""
 
 
-def _levels(tokens: list[Any]) -> list[tuple[int, Any, int]]:
-    """Each token as (bracket depth, token, index): depth 0 is outside every bracket."""
-    levels, depth = [], 0
+def _statements(tokens: list[Any], semicolon: Any) -> Iterator[list[tuple[int, Any, int]]]:
+    """Each statement's tokens as (bracket depth, token, index), depth 0 outside every bracket; a semicolon ends a
+    statement wherever it is (a bracket left open does not run on into the next)."""
+    statement: list[tuple[int, Any, int]] = []
+    depth = 0
     for index, token in enumerate(tokens):
+        if token.token_type is semicolon:
+            yield statement
+            statement, depth = [], 0
+            continue
         name = token.token_type.name
         depth -= name in _CLOSING
-        levels.append((depth, token, index))
+        statement.append((depth, token, index))
         depth += name in _OPENING
-    return levels
+    yield statement
+
+
+def _value(tokens: list[tuple[int, Any, int]]) -> list[tuple[int, Any, int]]:
+    """A setting's value: its tokens up to a keyword that begins the next clause (``CREATE FUNCTION ... SET k = v
+    AS '...'``)."""
+    for at, (depth, token, _) in enumerate(tokens):
+        if at and not depth and token.text.isalpha() and token.token_type.name not in ("VAR", "IDENTIFIER"):
+            return tokens[:at]
+    return tokens
 
 
 def _split(levels: list[tuple[int, Any, int]], separator: Any) -> list[list[tuple[int, Any, int]]]:
-    """Tokens from :func:`_levels`, cut at each ``separator`` outside brackets."""
+    """Tokens from :func:`_statements`, cut at each ``separator`` outside brackets."""
     parts: list[list[tuple[int, Any, int]]] = [[]]
     for item in levels:
         if item[0] == 0 and item[1].token_type is separator:

@@ -151,9 +151,12 @@ class QueryLogFileSource(QueryLogSource):
         self, error: BaseException | str, *, record: Any = None, fqn: str | None = None, raw: str | None = None
     ) -> None:
         """Count a failed row and keep it as the file has it, each quoted value in it masked unless ``mask_literals``
-        is false: a row that failed may hold a password in its query text, in any column."""
+        is false: a row that failed may hold a password in its query text, in any column; in a row that says SET,
+        each value given after ``TO``, ``=`` or ``:=`` too (a setting's may be a bare word)."""
         if raw and self.config.mask_literals:
             raw = _QUOTED_VALUE.sub(MASK, raw)
+            if _SET.search(raw):
+                raw = _ASSIGNED.sub(lambda found: found.group(1) + MASK, raw)
         super().fail(error, record=record, fqn=fqn, raw=raw)
 
     def _path(self) -> str:
@@ -420,6 +423,11 @@ def _named_twice(names: list[str]) -> list[str]:
 _QUOTED_VALUE = re.compile(r"'(?:[^'\\\n]|\\.)*(?:'|$)|\$(\w*)\$.*?(?:\$\1\$|$)", re.M)
 """A single-quoted or dollar-quoted value in a row's text, whatever the row's format (an unterminated one runs to
 the line's end)."""
+
+
+_SET = re.compile(r"\bSET\b", re.IGNORECASE)
+_ASSIGNED = re.compile(r"(\bTO\s+|:?=\s*)[^\s,;'\"()?]+", re.IGNORECASE)
+"""A value given after ``TO``, ``=`` or ``:=`` in a failed row's text: up to a space, comma, quote or bracket."""
 
 
 class _Object(dict):  # type: ignore[type-arg]
