@@ -232,8 +232,8 @@ class StagedFileReader:
                 raise StagedFileError(message) from None
             on_invalid(message, raw=without_samples(line.decode("utf-8", "backslashreplace").rstrip("\r\n")))
             return None
-        if staged and b"samples" not in line and b"\\u" not in line and b"\r" not in line:
-            record.read_from(line[:-1])
+        if staged and b"\r" not in line and (b"\\" not in line or b"\\u" not in line) and b"samples" not in line:
+            record.read_from(line[:-1])  # one-byte searches first: a longer one takes about 1 µs a line
         return record
 
     def _body(self, stream: IO[bytes], checksum: bool) -> Iterator[bytes]:
