@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -103,6 +104,24 @@ def pg_database(postgres_url: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+@contextlib.contextmanager
+def a_role(database_url: str, options: str, grants: str) -> Iterator[str]:
+    """The URL of a new role (``CREATE ROLE <name> <options>``, then ``grants`` with ``{role}`` its name) on the
+    database; the role is dropped afterwards."""
+    import sqlalchemy
+
+    role = f"ingest_role_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} {options}; {grants.format(role=role)}")
+    try:
+        yield sqlalchemy.make_url(database_url).set(username=role).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"DROP OWNED BY {role}; DROP ROLE {role}")
+        engine.dispose()
 
 
 def pk(*columns: str, name: str) -> TableConstraint:
@@ -288,20 +307,9 @@ def test_row_counts_are_left_out_unless_asked_and_batches_change_nothing(pg_data
 def test_a_role_allowed_one_connection_reads_the_catalog_over_it(pg_database: str, tmp_path: Path) -> None:
     """The relations and keys are read over a second connection beside the columns; where the server refuses it,
     over the one connection, with the same records and the same broken view failed."""
-    import sqlalchemy
-
     database = pg_database.rsplit("/", 1)[1]
-    role = f"ingest_one_{uuid.uuid4().hex[:8]}"
-    engine = sqlalchemy.create_engine(pg_database, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 1; GRANT pg_read_all_data TO {role}")
-    try:
-        url = sqlalchemy.make_url(pg_database).set(username=role).render_as_string(hide_password=False)
+    with a_role(pg_database, "LOGIN CONNECTION LIMIT 1", "GRANT pg_read_all_data TO {role}") as url:
         records, source = extract({"url": url, "service_name": "pg", "include_row_counts": True}, tmp_path)
-    finally:
-        with engine.connect() as connection:
-            connection.exec_driver_sql(f"DROP OWNED BY {role}; DROP ROLE {role}")
-        engine.dispose()
     assert unqualified(records) == expected_records(database, row_counts=True)
     assert [(f.fqn, f.error.split(":")[0]) for f in source.report.failures] == [
         (f"pg.{database}.sales.broken_view", "cannot read 'broken_view'")
@@ -429,21 +437,10 @@ def test_conn_id_and_passwords_never_shown(pg_database: str, tmp_path: Path, mon
 def test_a_restricted_role_gets_the_catalog_and_a_warning_per_unreadable_table(
     pg_database: str, tmp_path: Path
 ) -> None:
-    import sqlalchemy
-
     database = pg_database.rsplit("/", 1)[1]
-    role = f"ingest_ro_{uuid.uuid4().hex[:8]}"
-    engine = sqlalchemy.create_engine(pg_database, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA crm TO {role}")
-    try:
-        url = sqlalchemy.make_url(pg_database).set(username=role).render_as_string(hide_password=False)
+    with a_role(pg_database, "LOGIN", "GRANT USAGE ON SCHEMA crm TO {role}") as url:
         config = {"url": url, "service_name": "pg", "sample_rows": 1, "schema_filter": {"include": ["crm"]}}
         records, source = extract(config, tmp_path)
-    finally:
-        with engine.connect() as connection:
-            connection.exec_driver_sql(f"DROP OWNED BY {role}; DROP ROLE {role}")
-        engine.dispose()
     assert [r.fqn for r in records] == ["pg", f"pg.{database}", f"pg.{database}.crm", f"pg.{database}.crm.accounts"]
     assert [len(c.samples) for c in records[-1].columns] == [0, 0, 0]
     assert source.report.failure_count == 0
