@@ -3,6 +3,8 @@ values and long lists), what a staged record leaves out, how quoted FQN parts sp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from airflow_provider_ingest.records import KIND_ORDER, Column, Table
@@ -16,6 +18,7 @@ from airflow_provider_ingest.records.entities import (
     staged_line,
 )
 from airflow_provider_ingest.records.usage import query_checksum
+from airflow_provider_ingest.staging import StagedFileReader, StagedFileWriter
 
 KINDS = "database_service, database, database_schema, table, lineage, query, table_usage"
 TABLE = '"kind":"table","name":"t","service":"s","database":"d","database_schema":"sc"'
@@ -119,8 +122,13 @@ def test_a_record_read_from_a_staged_line_is_written_again_as_that_line() -> Non
     assert record == parse_record(READ)  # the line read does not count in equality
 
 
-def test_a_record_read_with_samples_written_without_them_is_serialized_anew() -> None:
-    record = read(READ)
+def test_a_record_read_with_samples_written_without_them_is_serialized_anew(tmp_path: Path) -> None:
+    """The reader keeps no line that may hold samples, so a writer leaving them out serializes the record anew."""
+    path = tmp_path / "in.jsonl"
+    with StagedFileWriter(str(path), producer="test", keep_samples=True) as out:
+        out.write_line(READ)
+    (record,) = StagedFileReader(str(path)).records()
+    assert record.line_read is None and record.columns[0].samples == ["1"]
     assert staged_line(record) == dump_record_bytes(record)
     assert b'"samples"' not in staged_line(record)
 

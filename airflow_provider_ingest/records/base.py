@@ -30,7 +30,8 @@ class BaseRecord(Model):
     kind: str
 
     def read_from(self, line: bytes | None) -> None:
-        """Note the staged-file line the record was read from (None: forget it, the record may have changed)."""
+        """Note the staged-file line the record was read from, to be written again as it is (None: forget it, the
+        record may have changed). The line holds no column samples: :class:`StagedFileReader` keeps none that may."""
         object.__setattr__(self, "__pydantic_private__", None if line is None else {"line": line})
 
     @property
