@@ -38,8 +38,8 @@ def processor(kind: str, config: Any = None) -> Any:
     return lambda before, index: IngestProcessorOperator(task_id=f"p{index}", type=kind, config=config)
 
 
-def sink(config: Any = SINK) -> Any:
-    return lambda before, index: IngestSinkOperator(task_id=f"s{index}", type="file", config=config)
+def sink(config: Any = SINK, kind: str = "file") -> Any:
+    return lambda before, index: IngestSinkOperator(task_id=f"s{index}", type=kind, config=config)
 
 
 def mapped(operator: type, **arguments: Any) -> Any:
@@ -66,6 +66,11 @@ def settings() -> dict[str, Any]:
         ([processor("pii", {"use_samples": False}), sink()], False),
         ([processor("pii", {"use_samples": False, "keep_samples": True}), processor("pii")], True),
         ([processor("pii", {"use_samples": "{{ params.samples }}"})], True),
+        ([processor("pii", {"use_samples": "false"}), sink()], False),
+        ([processor("pii", {"use_samples": 0}), sink()], False),
+        ([processor("support.components:TagTables"), sink()], True),
+        ([processor("support.components:MisjudgingProcessor"), sink()], True),
+        ([sink({}, "support.components:MarkerSink")], True),
         ([processor("filter"), sink()], False),
         ([processor("filter"), processor("enrich"), sink()], False),
         ([processor("filter"), processor("pii")], True),
@@ -76,6 +81,7 @@ def settings() -> dict[str, Any]:
         ([sink({"path": "out.jsonl", "keep_samples": True})], True),
         ([sink({"path": "out.jsonl", "keep_samples": "{{ params.keep }}"})], True),
         ([sink({"path": "out.jsonl", "keep_samples": False})], False),
+        ([sink({"path": "out.jsonl", "keep_samples": "no"})], False),
         ([lambda before, index: IngestStageOperator(task_id="stage", type="file")], False),
         ([lambda before, index: IngestBulkSinkOperator(task_id="publish", type="file", config=SINK)], False),
         (
@@ -95,6 +101,11 @@ def settings() -> dict[str, Any]:
         "pii_not_using_samples",
         "pii_handing_them_to_pii",
         "pii_templated",
+        "pii_not_using_samples_as_text",
+        "pii_not_using_samples_as_a_number",
+        "a_plugin_processor",
+        "a_plugin_failing_to_answer",
+        "a_plugin_sink",
         "filter_to_sink",
         "filter_enrich_sink",
         "filter_to_pii",
@@ -105,6 +116,7 @@ def settings() -> dict[str, Any]:
         "sink_keeping_samples",
         "sink_keep_templated",
         "sink_not_keeping",
+        "sink_not_keeping_as_text",
         "stage",
         "bulk_sink",
         "cleanup",

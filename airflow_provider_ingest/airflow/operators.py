@@ -15,6 +15,7 @@ file) are taken from ``workflow_dir``, by default the folder of the DAG's file.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_ingest.workflow.spec import DEFAULT_STAGING_ROOT
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.partitions import Part
@@ -164,30 +167,38 @@ class _IngestOperator(_Interruptible):
         return None
 
 
-def _needs_samples(task: Any) -> bool:
+def _needs_samples(task: Any, known: dict[str, bool] | None = None) -> bool:
     """Whether a task reading this task's output may need its column samples (raw values of the user's tables; the
-    run folder is served for download): a processor that reads them (``pii``) or hands them on to one, a sink told
-    to keep them (``keep_samples``), or a task this package does not know (it may hand the file on). A stage, a bulk
-    sink or the clean-up does not; nor does a processor or sink whose settings say so."""
+    run folder is served for download): one whose component may read them (``pii``, a ``file`` sink keeping them,
+    any component not of this package: ``Component.reads_samples``), a processor handing them on to such a task, or a
+    task this package does not know (it may hand the file on). Settings given at run time (mapped over, an XCom, a
+    template) and a component that cannot answer count as may; ``known`` holds the tasks already judged."""
+    known = {} if known is None else known
+    if task.task_id not in known:
+        known[task.task_id] = _may_read_samples(task, known)
+    return known[task.task_id]
+
+
+def _may_read_samples(task: Any, known: dict[str, bool]) -> bool:
     operator = task.operator_class
     if not isinstance(operator, type) or not issubclass(operator, (_IngestOperator, IngestCleanupOperator)):
         return True
-    if not issubclass(operator, (IngestProcessorOperator, IngestSinkOperator)):
+    if not issubclass(operator, _IngestOperator) or operator.role == "source":
         return False
     config, component_type = _argument(task, "config", {}), _argument(task, "type")
     if not isinstance(config, dict) or not isinstance(component_type, str):
-        return True  # given at run time (mapped over, an XCom, a template): may be anything
-    if issubclass(operator, IngestSinkOperator):
-        return config.get("keep_samples", False) is not False
+        return True
     from airflow_provider_ingest.registry import resolve
 
     try:
-        processor = resolve("processor", component_type)
-    except Exception:  # not loadable here: its own task fails on it
+        component = resolve(operator.role, component_type)
+        if component.reads_samples(config):
+            return True
+        hands_on = operator.role == "processor" and component.passes_samples(config)  # type: ignore[attr-defined]
+    except Exception as error:  # not loadable here, or its answer fails: its own task reports that
+        log.warning("task %s may read column samples (%s): they are kept for it", task.task_id, type(error).__name__)
         return True
-    if processor.reads_samples(config):  # type: ignore[attr-defined]
-        return True
-    return processor.passes_samples(config) and any(map(_needs_samples, task.downstream_list))  # type: ignore[attr-defined]
+    return hands_on and any(_needs_samples(downstream, known) for downstream in task.downstream_list)
 
 
 def _argument(task: Any, name: str, default: Any = None) -> Any:

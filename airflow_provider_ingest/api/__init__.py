@@ -9,6 +9,7 @@ from airflow_provider_ingest.api.components import (
     Sink,
     Source,
     Stage,
+    written_flag,
 )
 from airflow_provider_ingest.api.context import RunContext
 from airflow_provider_ingest.api.report import Failure, Report
@@ -25,4 +26,5 @@ __all__ = [
     "Sink",
     "Source",
     "Stage",
+    "written_flag",
 ]

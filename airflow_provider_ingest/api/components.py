@@ -4,8 +4,8 @@ A third-party component subclasses one of :class:`Source`, :class:`Processor`, :
 :class:`Stage` or :class:`BulkSink`, declares its settings as a :class:`ComponentConfig` subclass in
 ``config_class``, and implements the one abstract method. Import client libraries inside
 :meth:`Component.prepare` (never at module level): workflow files are validated, and DAGs built,
-without running any component. A processor that reads column samples says so in
-:meth:`Processor.reads_samples`: an Airflow task hands them on only to a task that may read them.
+without running any component. A processor that may read column samples says so in
+:meth:`Component.reads_samples`: an Airflow task hands them on only to a task that may read them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from airflow_provider_ingest.api.context import RunContext, resolve_path
 from airflow_provider_ingest.api.report import Report
@@ -44,6 +44,13 @@ class Component(ABC):
         self.config = config
         self.context = context
         self.report = Report(component=f"{self.role}:{self.type_name or type(self).__name__}")
+
+    @classmethod
+    def reads_samples(cls, config: Mapping[str, Any]) -> bool:
+        """Whether, with these settings as written (maybe templated), the component may read column samples: an
+        Airflow task hands them on only then (raw values of the user's tables). This package's own components say
+        where they do (``pii``, a ``file`` sink's ``keep_samples``); any other may."""
+        return not cls.__module__.startswith("airflow_provider_ingest.")
 
     @classmethod
     def create(cls, config: Mapping[str, Any] | ComponentConfig | None, context: RunContext) -> Component:
@@ -157,6 +164,18 @@ class Source(Component):
         raise NotImplementedError(f"{type(self).__name__} cannot be partitioned")
 
 
+def written_flag(config: Mapping[str, Any], name: str, default: bool) -> bool:
+    """A yes/no setting as a workflow writes it, not rendered yet: read as its settings class reads it (``"false"``,
+    ``0``); a template or a reference (``{{ ... }}``, ``${...}``) may be either, so it is True."""
+    try:
+        return _FLAG.validate_python(config.get(name, default))
+    except ValidationError:
+        return True
+
+
+_FLAG = TypeAdapter(bool)
+
+
 class Processor(Component):
     """Takes one record and returns it, a changed one, several, or None to filter it out."""
 
@@ -165,12 +184,6 @@ class Processor(Component):
     @abstractmethod
     def process(self, record: Record) -> Record | Iterable[Record] | None:
         """Transform one record; raising fails just this record."""
-
-    @classmethod
-    def reads_samples(cls, config: Mapping[str, Any]) -> bool:
-        """Whether, with these settings as written (maybe templated), the processor reads column samples: a task
-        before it hands them on only then (they are raw values of the user's tables). By default it does not."""
-        return False
 
     @classmethod
     def passes_samples(cls, config: Mapping[str, Any]) -> bool:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from airflow_provider_ingest.api import BulkSink, ComponentConfig, Sink, Source, Stage
+from airflow_provider_ingest.api import BulkSink, ComponentConfig, Sink, Source, Stage, written_flag
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.records import Record
@@ -77,6 +77,10 @@ class FileSink(Sink):
     config_class = FileSinkConfig
     config: FileSinkConfig
     replaced_whole = True
+
+    @classmethod
+    def reads_samples(cls, config: Mapping[str, Any]) -> bool:
+        return written_flag(config, "keep_samples", False)
 
     def prepare(self) -> None:
         from airflow_provider_ingest.staging import StagedFileWriter

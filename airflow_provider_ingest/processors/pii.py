@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from airflow_provider_ingest.api import ComponentConfig, Processor, RunContext
+from airflow_provider_ingest.api import ComponentConfig, Processor, RunContext, written_flag
 from airflow_provider_ingest.patterns import PatternSet
 from airflow_provider_ingest.processors.pii_checks import shape
 from airflow_provider_ingest.processors.pii_rules import SENSITIVE, CompiledRule, PiiRule, effective_rules, tokenised
@@ -82,11 +82,11 @@ class PiiProcessor(Processor):
 
     @classmethod
     def reads_samples(cls, config: Mapping[str, Any]) -> bool:
-        return config.get("use_samples", True) is not False  # a template may render true
+        return written_flag(config, "use_samples", True)
 
     @classmethod
     def passes_samples(cls, config: Mapping[str, Any]) -> bool:
-        return config.get("keep_samples", False) is not False
+        return written_flag(config, "keep_samples", False)
 
     def __init__(self, config: PiiConfig, context: RunContext) -> None:
         super().__init__(config, context)

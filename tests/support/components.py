@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_ingest.api import ComponentConfig, Processor, Sink, Source, Stage
 from airflow_provider_ingest.partitions import Part, Unit
@@ -355,3 +356,16 @@ class SchemasSource(Source):
                 continue
             for index in range(tables):
                 yield Table(service="svc", database="db", database_schema=schema, name=f"t{index}")
+
+
+class MisjudgingProcessor(Processor):
+    """A plugin whose answer to ``reads_samples`` fails (a setting it expects is missing)."""
+
+    type_name = "misjudging"
+
+    @classmethod
+    def reads_samples(cls, config: Mapping[str, Any]) -> bool:
+        return bool(config["expected"])
+
+    def process(self, record: Record) -> Record:
+        return record
