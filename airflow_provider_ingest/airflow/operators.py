@@ -175,7 +175,10 @@ def _needs_samples(task: Any, known: dict[str, bool] | None = None) -> bool:
     template) and a component that cannot answer count as may; ``known`` holds the tasks already judged."""
     known = {} if known is None else known
     if task.task_id not in known:
-        known[task.task_id] = _may_read_samples(task, known)
+        try:
+            known[task.task_id] = _may_read_samples(task, known)
+        except RecursionError:  # a chain of hundreds of processors
+            known[task.task_id] = True
     return known[task.task_id]
 
 
