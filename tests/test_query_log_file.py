@@ -167,6 +167,7 @@ def test_a_setting_given_a_bare_word_is_masked_in_records_and_dead_letters(tmp_p
         [f"SELECT a FROM t; SET @k := {secret}", ""],
         [f"ALTER ROLE web SET app.secret TO {secret} /* not closed", ""],
         [f"SET app.secret TO {secret}", "not a time"],
+        [f'SET app.secret TO "{secret}"', "not a time"],
     ]
     write(tmp_path / "log.csv", rows, ["query_text", "start_time"])
 
@@ -178,7 +179,10 @@ def test_a_setting_given_a_bare_word_is_masked_in_records_and_dead_letters(tmp_p
         "SELECT a FROM t; SET @k := ?",
         "ALTER ROLE web SET '?",
     ]
-    assert [letter.record for letter in result.letters] == ["SET app.secret TO ?,not a time"]
+    assert [letter.record for letter in result.letters] == [  # the second as CSV quotes it: '"SET ... ""x""",'
+        "SET app.secret TO ?,not a time",
+        '"SET app.secret TO ?,not a time',
+    ]
     staged = b"".join(path.read_bytes() for path in (tmp_path / "staging").rglob("*") if path.is_file())
     assert secret.encode() not in staged
 

@@ -1031,6 +1031,18 @@ def test_every_literal_is_masked_whatever_the_statement(dialect: str, sql: str, 
         ("postgresql", "SELECT f(1; SET app.secret TO hunter2", "SELECT f(?; SET app.secret TO ?"),
         ("postgresql", "SET app.to TO hunter2", "SET app.to TO ?"),
         ("postgresql", "ALTER ROLE web SET app.secret TO hunter2 /* not closed", "ALTER ROLE web SET '?"),
+        ("postgresql", ") SET app.secret TO hunter2", ") SET app.secret TO ?"),
+        (
+            "postgresql",
+            "SET statement_timeout = '5s'::interval, search_path = public.schema",
+            "SET statement_timeout = ?, search_path = ?",
+        ),
+        ("postgresql", "SET x = $1, y = :name", "SET x = $1, y = :name"),
+        (
+            "postgresql",
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
+        ),
         # not a setting's value: kept
         ("postgresql", "SET x TO DEFAULT", "SET x TO DEFAULT"),
         ("postgresql", "SET ROLE bob", "SET ROLE bob"),

@@ -127,8 +127,9 @@ CUT = " /* cut: longer than 262,144 characters */"
 _LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d")
 """What may begin a literal: a quote, a ``$`` of dollar quoting, a digit not in a name or a ``$1`` placeholder (a
 text normalized by pg_stat_statements or MySQL's digests has none, and is not tokenized)."""
-_SETTING = re.compile(r"\bSET\b", re.IGNORECASE)
+SETTING = re.compile(r"\bSET\b", re.IGNORECASE)
 """A text that may give a setting a value written as a bare word (see ``_Masker._setting_values``): tokenized."""
+_PLACEHOLDER = re.compile(r"\$\d+|[?:]\d+|:\w+|\?")
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
 _VALUE_BEFORE_COLON = re.compile(r"[\w)\]'\"`]")
 _OPENING = frozenset({"L_PAREN", "L_BRACKET", "L_BRACE"})
@@ -141,7 +142,7 @@ is put between."""
 def mask_literals(sql: str, dialect: str) -> str:
     """The query with each literal value replaced by ``?``, as OpenMetadata masks the queries it stores: no password,
     key or personal value in a query goes further (details: :class:`_Masker`)."""
-    if _LITERAL_START.search(sql) is None and _SETTING.search(sql) is None:  # nothing to mask: no need to tokenize
+    if _LITERAL_START.search(sql) is None and SETTING.search(sql) is None:  # nothing to mask: no need to tokenize
         return sql
     return _masker(sqlglot_dialect(dialect)).mask(sql)
 
@@ -178,11 +179,11 @@ class _Masker:
             tokens = self.tokenizer.tokenize(sql)
         except Exception:  # sqlglot's TokenError quotes the text: not shown
             cuts = [(found.start(), "") for found in (_FIRST_LITERAL.search(sql),) if found]
-            cuts += [(found.end(), " ") for found in (_SETTING.search(sql),) if found]  # a bare value may follow
+            cuts += [(found.end(), " ") for found in (SETTING.search(sql),) if found]  # a bare value may follow
             at, space = min(cuts, default=(len(sql), None))
             return sql if space is None else sql[:at] + space + "'" + MASK
         spans: list[list[int]] = []
-        values = self._setting_values(tokens)
+        values = self._setting_values(tokens, sql)
         last = -1
         for index, token in enumerate(tokens):
             if index <= last:
@@ -205,16 +206,16 @@ class _Masker:
             at = end
         return "".join(parts) + sql[at:] + (CUT if cut else "")
 
-    def _setting_values(self, tokens: list[Any]) -> dict[int, int]:
+    def _setting_values(self, tokens: list[Any], sql: str) -> dict[int, int]:
         """The values a statement gives settings (``SET app.key TO hunter2``, ``ALTER ROLE r SET k = v``, MySQL's
         ``SET @a = v, @b = w``), by their first and last token: each is masked whole, bare words too (a value may be
-        a secret written without quotes); ``DEFAULT`` is kept. An ``UPDATE``'s ``SET`` assigns columns, not settings."""
+        a secret written without quotes); ``DEFAULT`` and placeholders are kept. A ``SET`` after ``UPDATE`` (an
+        UPDATE's, a MERGE's) assigns columns, not settings."""
         kinds, found = self.kinds, {}
         for statement in _statements(tokens, kinds.SEMICOLON):
-            first = statement[0][1].token_type if statement else None
             sets = [i for i, (depth, token, _) in enumerate(statement) if not depth and token.token_type is kinds.SET]
             at = sets[0] if sets else -1
-            if at < 0 or first not in (kinds.SET, kinds.ALTER, kinds.CREATE):  # CREATE FUNCTION ... SET k = v
+            if at < 0 or any(token.token_type is kinds.UPDATE for _, token, _ in statement[:at]):  # UPDATE ... SET
                 continue
             assigned = False
             for element in _split(statement[at + 1 :], kinds.COMMA):
@@ -223,9 +224,15 @@ class _Masker:
                     assigned, element = True, _value(element[marks[0] + 1 :])
                 elif not assigned:  # SET NAMES utf8mb4, ALTER TABLE t SET (fillfactor = 70): no setting's value
                     continue
-                if element and not (len(element) == 1 and element[0][1].token_type is kinds.DEFAULT):
+                if element and not self._kept(element, sql):
                     found[element[0][2]] = element[-1][2]
         return found
+
+    def _kept(self, value: list[tuple[int, Any, int]], sql: str) -> bool:
+        """Whether a setting's value stays: ``DEFAULT``, or a placeholder (``$1``, ``:1``, ``?1``)."""
+        if len(value) == 1 and value[0][1].token_type is self.kinds.DEFAULT:
+            return True
+        return _PLACEHOLDER.fullmatch(sql[value[0][1].start : value[-1][1].end + 1]) is not None
 
     def _assigns(self, element: list[tuple[int, Any, int]], at: int) -> bool:
         """Whether the token at ``at`` gives a setting its value: ``=``, MySQL's ``:=``, or ``TO`` (not a name's
@@ -320,7 +327,7 @@ def _statements(tokens: list[Any], semicolon: Any) -> Iterator[list[tuple[int, A
             statement, depth = [], 0
             continue
         name = token.token_type.name
-        depth -= name in _CLOSING
+        depth = max(depth - (name in _CLOSING), 0)  # a stray closing bracket opens nothing
         statement.append((depth, token, index))
         depth += name in _OPENING
     yield statement
@@ -330,7 +337,9 @@ def _value(tokens: list[tuple[int, Any, int]]) -> list[tuple[int, Any, int]]:
     """A setting's value: its tokens up to a keyword that begins the next clause (``CREATE FUNCTION ... SET k = v
     AS '...'``)."""
     for at, (depth, token, _) in enumerate(tokens):
-        if at and not depth and token.text.isalpha() and token.token_type.name not in ("VAR", "IDENTIFIER"):
+        before = tokens[at - 1][1] if at else None
+        apart = before is not None and before.end + 1 < token.start  # '5s'::interval and a.select run on
+        if apart and not depth and token.text.isalpha() and token.token_type.name not in ("VAR", "IDENTIFIER"):
             return tokens[:at]
     return tokens
 

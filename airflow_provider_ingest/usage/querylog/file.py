@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from airflow_provider_ingest.errors import ConfigurationError, InputError
-from airflow_provider_ingest.usage.parser import MASK
+from airflow_provider_ingest.usage.parser import MASK, SETTING
 from airflow_provider_ingest.usage.querylog.common import (
     QueryLogConfig,
     QueryLogSource,
@@ -155,7 +155,7 @@ class QueryLogFileSource(QueryLogSource):
         each value given after ``TO``, ``=`` or ``:=`` too (a setting's may be a bare word)."""
         if raw and self.config.mask_literals:
             raw = _QUOTED_VALUE.sub(MASK, raw)
-            if _SET.search(raw):
+            if SETTING.search(raw):
                 raw = _ASSIGNED.sub(lambda found: found.group(1) + MASK, raw)
         super().fail(error, record=record, fqn=fqn, raw=raw)
 
@@ -425,9 +425,9 @@ _QUOTED_VALUE = re.compile(r"'(?:[^'\\\n]|\\.)*(?:'|$)|\$(\w*)\$.*?(?:\$\1\$|$)"
 the line's end)."""
 
 
-_SET = re.compile(r"\bSET\b", re.IGNORECASE)
-_ASSIGNED = re.compile(r"(\bTO\s+|:?=\s*)[^\s,;'\"()?]+", re.IGNORECASE)
-"""A value given after ``TO``, ``=`` or ``:=`` in a failed row's text: up to a space, comma, quote or bracket."""
+_ASSIGNED = re.compile(r"(\bTO\s+|:?=\s*)[^\s,;'()?]+", re.IGNORECASE)
+"""A value given after ``TO``, ``=`` or ``:=`` in a failed row's text, double quotes and all (a quoted name, or a
+CSV's or JSON's escaped quotes): up to a space, comma, single quote or bracket."""
 
 
 class _Object(dict):  # type: ignore[type-arg]
