@@ -222,7 +222,8 @@ CORRUPTIONS = [
     Corruption(
         "header_version_1",
         replace(b'"staged_file": 2', b'"staged_file": 1'),
-        "staged file version 1, written by an older airflow-provider-ingest: rerun the task that wrote it",
+        "line 8 is not a valid trailer",  # version 1's trailer holds a SHA-256
+        8,
     ),
     Corruption("header_version_text", replace(b'"staged_file": 2', b'"staged_file": "2"'), "unsupported staged file"),
     Corruption("header_version_true", replace(b'"staged_file": 2', b'"staged_file": true'), "version True"),

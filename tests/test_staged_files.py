@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import gzip
+import hashlib
 import json
 import os
 import subprocess
@@ -106,6 +107,23 @@ def test_a_gzip_staged_file_carries_no_file_name_and_no_time(tmp_path):
     data = Path(write(tmp_path / "records.jsonl.gz", RECORDS)).read_bytes()
     flags, mtime = data[3], int.from_bytes(data[4:8], "little")
     assert (flags, mtime) == (0, 0)
+
+
+def version_1(records: list, *, checksum: str | None = None) -> bytes:
+    """A staged file as releases before version 2 wrote it: a SHA-256 of the record lines, the header left out."""
+    header = {"staged_file": 1, "content": "records", "producer": "old", "kinds": sorted({r.kind for r in records})}
+    body = b"".join((dump_record(record) + "\n").encode() for record in records)
+    trailer = {"staged_file_end": True, "count": len(records), "sha256": checksum or hashlib.sha256(body).hexdigest()}
+    return json.dumps(header).encode() + b"\n" + body + json.dumps(trailer).encode() + b"\n"
+
+
+def test_a_version_1_file_of_an_older_release_is_still_read(tmp_path: Path) -> None:
+    """A ``file`` sink's export written by an older release stays readable: its SHA-256 is checked as before."""
+    (tmp_path / "old.jsonl").write_bytes(version_1(RECORDS))
+    assert list(read_records(str(tmp_path / "old.jsonl"))) == RECORDS
+    (tmp_path / "damaged.jsonl").write_bytes(version_1(RECORDS, checksum="0" * 64))
+    with pytest.raises(StagedFileError, match="corrupted: checksum does not match the trailer"):
+        list(read_records(str(tmp_path / "damaged.jsonl")))
 
 
 @pytest.mark.parametrize("name", ["records.jsonl", "records.jsonl.gz"])

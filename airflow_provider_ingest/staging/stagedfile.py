@@ -6,8 +6,8 @@
     {"kind": "table", ...}                                    one record per line
     {"staged_file_end": true, "count": 2, "crc32": "1a2b3c4d"}
 
-The trailer's count and CRC-32 (of every byte before it, the header's too) let a reader refuse a file
-whose writer was killed, or that was damaged after writing; lines end with LF only and none is blank.
+The trailer's count and CRC-32 (of every byte before it, the header's too; version 1 files, still read, have a
+SHA-256 of the record lines) let a reader refuse a file whose writer was killed, or that was damaged after writing; lines end with LF only and none is blank.
 Files are written atomically and read and written as streams; the same records give the same bytes
 (no timestamps, gzip included), so a retried task reproduces its output.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gzip
+import hashlib
 import io
 import json
 import zlib
@@ -28,7 +29,10 @@ from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordEr
 from airflow_provider_ingest.staging import paths
 
 FORMAT_VERSION = 2
-"""Version 2: the trailer's checksum is a CRC-32 (version 1's was a SHA-256, three times slower to compute)."""
+"""The version written: its trailer's checksum is a CRC-32 of every byte before it."""
+CHECKSUMS = {1: "sha256", 2: "crc32"}
+"""The trailer's checksum by version read: version 1 (older releases' files, a ``file`` sink's exports among them) had a
+SHA-256 of the record lines, three times slower to compute."""
 HEADER_KEY = "staged_file"
 HEADER_PREFIX = b'{"staged_file"'
 TRAILER_PREFIX = b'{"staged_file_end"'
@@ -251,7 +255,7 @@ class StagedFileReader:
             )
         self.header = self._header(first)
         self._check_tail(stream)
-        yield from self._staged(stream, checksum, zlib.crc32(first))
+        yield from self._staged(stream, checksum, first)
 
     def _header(self, line: bytes) -> dict[str, Any]:
         if not line.startswith(HEADER_PREFIX):
@@ -262,12 +266,7 @@ class StagedFileReader:
         self._check_line_end(line, 1)
         header = self._json(line, 1)
         version = header.get(HEADER_KEY)
-        if type(version) is int and 0 < version < FORMAT_VERSION:
-            raise StagedFileError(
-                f"{self.uri}: staged file version {version}, written by an older airflow-provider-ingest: rerun the"
-                " task that wrote it"
-            )
-        if type(version) is not int or version != FORMAT_VERSION:
+        if type(version) is not int or version not in CHECKSUMS:
             raise StagedFileError(f"{self.uri}: unsupported staged file version {version!r}")
         kinds = header.get("kinds")
         if (
@@ -280,9 +279,11 @@ class StagedFileReader:
             raise StagedFileError(f"{self.uri}: corrupted: line 1 is not a valid staged file header")
         return header
 
-    def _staged(self, stream: IO[bytes], checksum: bool, crc: int) -> Iterator[bytes]:
-        """The record lines after the header; every byte up to the trailer counts in the checksum, which ``crc`` (the
-        header's) begins (unless the lines were just checked)."""
+    def _staged(self, stream: IO[bytes], checksum: bool, header: bytes) -> Iterator[bytes]:
+        """The record lines after the ``header`` line; every byte up to the trailer counts in the checksum (unless the
+        lines were just checked): the header's too, but in version 1, whose SHA-256 is of the record lines alone."""
+        legacy = hashlib.sha256() if self.header and self.header[HEADER_KEY] == 1 else None
+        crc = zlib.crc32(header)
         trailer: dict[str, Any] | None = None
         readline = stream.readline
         number = 1
@@ -295,7 +296,10 @@ class StagedFileReader:
                 trailer = self._trailer(line, number)
                 continue
             if checksum:
-                crc = zlib.crc32(line, crc)
+                if legacy is None:
+                    crc = zlib.crc32(line, crc)
+                else:
+                    legacy.update(line)
             if line.isspace():
                 raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
             self.count += 1
@@ -307,7 +311,8 @@ class StagedFileReader:
             raise StagedFileError(
                 f"{self.uri}: corrupted: trailer counts {trailer['count']} records, file has {self.count}"
             )
-        if checksum and trailer["crc32"] != f"{crc:08x}":
+        found = f"{crc:08x}" if legacy is None else legacy.hexdigest()
+        if checksum and trailer[self._checksum_key()] != found:
             raise StagedFileError(f"{self.uri}: corrupted: checksum does not match the trailer")
 
     def _plain(self, first: bytes, stream: IO[bytes]) -> Iterator[bytes]:
@@ -342,10 +347,13 @@ class StagedFileReader:
 
     def _trailer(self, line: bytes, number: int) -> dict[str, Any]:
         trailer = self._json(line, number)
-        count, checksum = trailer.get("count"), trailer.get("crc32")
+        count, checksum = trailer.get("count"), trailer.get(self._checksum_key())
         if trailer.get("staged_file_end") is not True or type(count) is not int or not isinstance(checksum, str):
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a valid trailer")
         return trailer
+
+    def _checksum_key(self) -> str:
+        return CHECKSUMS[self.header[HEADER_KEY] if self.header else FORMAT_VERSION]
 
     def _check_tail(self, stream: IO[bytes]) -> None:
         """Refuse a truncated uncompressed file before any record is read."""
