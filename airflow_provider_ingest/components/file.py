@@ -51,8 +51,8 @@ class FileSource(Source):
             for path in paths
         ]
         # A damaged file gives no record at all, so nothing downstream publishes part of it: every file is checked
-        # before the first record of any. One local file is checked and read from one open file, hashed once (an
-        # object store's file is read again by range, so it is read and hashed twice).
+        # before the first record of any. One local file is checked and read from one open file, checksummed once (an
+        # object store's file is read again by range, so it is read and checksummed twice).
         if len(readers) == 1 and is_local(readers[0].uri):
             yield from readers[0].records(on_invalid=self.fail, checked=True)
             return

@@ -6,10 +6,11 @@
     {"kind": "table", ...}                                    one record per line
     {"staged_file_end": true, "count": 2, "crc32": "1a2b3c4d"}
 
-The trailer's count and CRC-32 (of every byte before it, the header's too; version 1 files, still read, have a
-SHA-256 of the record lines) let a reader refuse a file whose writer was killed, or that was damaged after writing; lines end with LF only and none is blank.
-Files are written atomically and read and written as streams; the same records give the same bytes
-(no timestamps, gzip included), so a retried task reproduces its output.
+The trailer's count and CRC-32 (of every byte before it, the header's too; version 1 files, still read,
+have a SHA-256 of the record lines) let a reader refuse a file whose writer was killed, or that was damaged
+after writing; lines end with LF only and none is blank. Files are written atomically and read and written
+as streams; the same records give the same bytes (no timestamps, gzip included), so a retried task
+reproduces its output.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class StagedFileWriter:
         self.write_line(staged_line(record, keep_samples=self.keep_samples))
 
     def _write_pending(self) -> None:
-        """Hash and write the lines held back: about a megabyte at a time, not a call per line."""
+        """Checksum and write the lines held back: about a megabyte at a time, not a call per line."""
         self._pending.append(b"")
         chunk = b"\n".join(self._pending)
         self._pending.clear()
@@ -188,7 +189,7 @@ class StagedFileReader:
 
     def checked_lines(self) -> Iterator[bytes]:
         """:meth:`lines`, the whole file checked before the first is given (a damaged file gives none): one open
-        file read twice, hashed once (staged files are replaced whole, never changed in place)."""
+        file read twice, checksummed once (staged files are replaced whole, never changed in place)."""
         with self._opened() as raw:
             for _ in self._lines(raw, checksum=True):
                 pass

@@ -23,6 +23,7 @@ from airflow_provider_ingest.sources.sql.catalog import (
     error_text,
 )
 from airflow_provider_ingest.sources.sql.faults import fault
+from airflow_provider_ingest.sources.sql.session import connect
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -175,8 +176,8 @@ class PostgresCatalog(Catalog):
 
     def _relations_aside(self, schemas: list[str], keep: Callable[[str, str], bool]) -> _Relations | None:
         """The relations and keys over a second connection; None if the server refuses one (a connection limit)."""
-        try:  # autocommit, as the session's: a broken view's failed query does not spoil the next one
-            connection = self.connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:  # as the session's: autocommit, so a broken view's failed query does not spoil the next one
+            connection = connect(self.connection.engine, str)
         except Exception:
             return None
         with connection:
