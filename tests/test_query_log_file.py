@@ -181,7 +181,7 @@ def test_a_setting_given_a_bare_word_is_masked_in_records_and_dead_letters(tmp_p
     ]
     assert [letter.record for letter in result.letters] == [  # the second as CSV quotes it: '"SET ... ""x""",'
         "SET app.secret TO ?,not a time",
-        '"SET app.secret TO ?,not a time',
+        '"SET app.secret TO ?",not a time',
     ]
     staged = b"".join(path.read_bytes() for path in (tmp_path / "staging").rglob("*") if path.is_file())
     assert secret.encode() not in staged

@@ -150,7 +150,7 @@ class _IngestOperator(_Interruptible):
                 on_secret=mask_secret,
                 partition=self._partition(),
                 in_part=self.partitioned,
-                keep_samples=any(map(_needs_samples, self.downstream_list)),
+                keep_samples=_keeps_samples(self),
             )
         self._conclude(result, context)
         own = next(report for report in result.reports if report.component not in ("input", "output"))
@@ -165,6 +165,12 @@ class _IngestOperator(_Interruptible):
     def _partition(self) -> Part | None:
         """The part of a partitioned run this task reads; only a source reads one."""
         return None
+
+
+def _keeps_samples(task: Any) -> bool:
+    """Whether a task's output keeps column samples: a task reading it may need them (:func:`_needs_samples`)."""
+    known: dict[str, bool] = {}
+    return any(_needs_samples(downstream, known) for downstream in task.downstream_list)
 
 
 def _needs_samples(task: Any, known: dict[str, bool] | None = None) -> bool:

@@ -129,7 +129,7 @@ _LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d")
 text normalized by pg_stat_statements or MySQL's digests has none, and is not tokenized)."""
 SETTING = re.compile(r"\bSET\b", re.IGNORECASE)
 """A text that may give a setting a value written as a bare word (see ``_Masker._setting_values``): tokenized."""
-_PLACEHOLDER = re.compile(r"\$\d+|[?:]\d+|:\w+|\?")
+_PLACEHOLDER = re.compile(r"\$\d+|[?:]\d+|\?")
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
 _VALUE_BEFORE_COLON = re.compile(r"[\w)\]'\"`]")
 _OPENING = frozenset({"L_PAREN", "L_BRACKET", "L_BRACE"})
@@ -169,6 +169,7 @@ class _Masker:
         self.literals = frozenset(getattr(TokenType, literal) for literal in LITERAL_TOKENS)
         self.types = frozenset(Parser.TYPE_TOKENS) - {TokenType.INTERVAL}  # INTERVAL ? DAY still parses
         self.kinds = TokenType
+        self.assigning = frozenset({TokenType.UPDATE, TokenType.INSERT, TokenType.REPLACE, TokenType.LOAD})
 
     def mask(self, sql: str) -> str:
         if self.mysql:
@@ -209,13 +210,13 @@ class _Masker:
     def _setting_values(self, tokens: list[Any], sql: str) -> dict[int, int]:
         """The values a statement gives settings (``SET app.key TO hunter2``, ``ALTER ROLE r SET k = v``, MySQL's
         ``SET @a = v, @b = w``), by their first and last token: each is masked whole, bare words too (a value may be
-        a secret written without quotes); ``DEFAULT`` and placeholders are kept. A ``SET`` after ``UPDATE`` (an
-        UPDATE's, a MERGE's) assigns columns, not settings."""
+        a secret written without quotes); ``DEFAULT`` and placeholders are kept. A ``SET`` after ``UPDATE``,
+        ``INSERT``, ``REPLACE`` or ``LOAD`` (MySQL's ``INSERT INTO t SET a = b``) assigns columns, not settings."""
         kinds, found = self.kinds, {}
         for statement in _statements(tokens, kinds.SEMICOLON):
             sets = [i for i, (depth, token, _) in enumerate(statement) if not depth and token.token_type is kinds.SET]
             at = sets[0] if sets else -1
-            if at < 0 or any(token.token_type is kinds.UPDATE for _, token, _ in statement[:at]):  # UPDATE ... SET
+            if at < 0 or any(token.token_type in self.assigning for _, token, _ in statement[:at]):  # UPDATE t SET
                 continue
             assigned = False
             for element in _split(statement[at + 1 :], kinds.COMMA):

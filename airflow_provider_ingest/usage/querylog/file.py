@@ -425,9 +425,13 @@ _QUOTED_VALUE = re.compile(r"'(?:[^'\\\n]|\\.)*(?:'|$)|\$(\w*)\$.*?(?:\$\1\$|$)"
 the line's end)."""
 
 
-_ASSIGNED = re.compile(r"(\bTO\s+|:?=\s*)[^\s,;'()?]+", re.IGNORECASE)
-"""A value given after ``TO``, ``=`` or ``:=`` in a failed row's text, double quotes and all (a quoted name, or a
-CSV's or JSON's escaped quotes): up to a space, comma, single quote or bracket."""
+_ASSIGNED = re.compile(
+    r"(\bTO\s+|:?=\s*)"
+    r'(?:""(?:[^"]|"(?!"))*""|\\"(?:[^"\\]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|[^\s,;\'"()?]+)',
+    re.IGNORECASE,
+)
+"""A value given after ``TO``, ``=`` or ``:=`` in a failed row's text: double-quoted (as written, as a CSV doubles
+the quotes, as JSON escapes them), or up to a space, comma, quote or bracket."""
 
 
 class _Object(dict):  # type: ignore[type-arg]
