@@ -119,15 +119,22 @@ class StagedFileWriter:
         if not data.strip() or b"\n" in data or b"\r" in data:
             raise StagedFileError(f"{self.uri}: a record line must be one line of text, not {line[:60]!r}")
         check_line_length(data)
+        self._append(data)
+
+    def write(self, record: Entity) -> None:
+        """Append one record: the line it was read from, if it has one and nothing changed it (checked when it was
+        read), or its serialization (one line of JSON; its length checked)."""
+        line = staged_line(record, keep_samples=self.keep_samples)
+        if record.line_read is None:
+            check_line_length(line)
+        self._append(line)
+
+    def _append(self, data: bytes) -> None:
         self._pending.append(data)
         self._pending_bytes += len(data)
         self.count += 1
         if self._pending_bytes >= _CHUNK_BYTES:
             self._write_pending()
-
-    def write(self, record: Entity) -> None:
-        """Append one record (the line it was read from, if it has one and nothing changed it)."""
-        self.write_line(staged_line(record, keep_samples=self.keep_samples))
 
     def _write_pending(self) -> None:
         """Checksum and write the lines held back: about a megabyte at a time, not a call per line."""
@@ -292,7 +299,8 @@ class StagedFileReader:
             number += 1
             if trailer is not None:
                 raise StagedFileError(f"{self.uri}: corrupted: data after the trailer on line {number}")
-            self._check_line_end(line, number)
+            if checksum:  # else the lines were just checked
+                self._check_line_end(line, number)
             if line.startswith(TRAILER_PREFIX):
                 trailer = self._trailer(line, number)
                 continue
@@ -301,8 +309,8 @@ class StagedFileReader:
                     crc = zlib.crc32(line, crc)
                 else:
                     legacy.update(line)
-            if line.isspace():
-                raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
+                if line.isspace():
+                    raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
             self.count += 1
             self.line_number = number
             yield line
