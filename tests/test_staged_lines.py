@@ -251,3 +251,24 @@ def test_a_line_with_a_carriage_return_between_its_values_is_written_anew(tmp_pa
     result = run_task("bulk_sink", "file", {"path": str(published)}, context, input_uri=str(source))
     assert result.success, result.error
     assert body(str(published)) == [dump_record_bytes(table(0))]
+
+
+def test_an_input_rewritten_in_place_while_it_is_read_fails_the_run(tmp_path: Path) -> None:
+    """The file source checks a file whole before its first record, then reads it again: a file another program
+    rewrites in place in between (``cp`` over it) fails the run at its end, nothing written, not a mix of both."""
+    source = write(tmp_path / "in.jsonl", [table(index) for index in range(20_000)])
+    spec = {
+        "source": {"type": "file", "config": {"path": source}},
+        "processors": [
+            {
+                "type": "support.components:RewriteInput",
+                "config": {"path": source, "old": '"note 19999"', "new": '"EVIL 19999"'},
+            }
+        ],
+        "sink": {"type": "file", "config": {"path": str(tmp_path / "out.jsonl")}},
+        "workflow": {"staging_root": str(tmp_path / "staging")},
+    }
+    (tmp_path / "flow.yaml").write_text(json.dumps(spec))
+    result = run_workflow(load_workflow(tmp_path / "flow.yaml"))
+    assert not result.success and "checksum does not match the trailer" in (result.error or "")
+    assert not (tmp_path / "out.jsonl").exists()

@@ -51,8 +51,8 @@ class FileSource(Source):
             for path in paths
         ]
         # A damaged file gives no record at all, so nothing downstream publishes part of it: every file is checked
-        # before the first record of any. One local file is checked and read from one open file, checksummed once (an
-        # object store's file is read again by range, so it is read and checksummed twice).
+        # before the first record of any, and again as it is read (one rewritten in between fails the run, not a
+        # mix). One local file is read twice from one open file (another renamed over it meanwhile is not read).
         if len(readers) == 1 and is_local(readers[0].uri):
             yield from readers[0].records(on_invalid=self.fail, checked=True)
             return

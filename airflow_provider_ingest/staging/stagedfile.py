@@ -192,16 +192,16 @@ class StagedFileReader:
     def lines(self) -> Iterator[bytes]:
         """Yield each record line (newline included); raise :class:`StagedFileError` on a bad or incomplete file."""
         with self._opened() as raw:
-            yield from self._lines(raw, checksum=True)
+            yield from self._lines(raw)
 
     def checked_lines(self) -> Iterator[bytes]:
         """:meth:`lines`, the whole file checked before the first is given (a damaged file gives none): one open
-        file read twice, checksummed once (staged files are replaced whole, never changed in place)."""
+        file read twice, checked both times (a file rewritten in place between the two fails, not a mix)."""
         with self._opened() as raw:
-            for _ in self._lines(raw, checksum=True):
+            for _ in self._lines(raw):
                 pass
             raw.seek(0)
-            yield from self._lines(raw, checksum=False)
+            yield from self._lines(raw)
 
     def records(self, on_invalid: OnInvalid | None = None, *, checked: bool = False) -> Iterator[Record]:
         """Yield each record; a line that is not a record raises, or goes to ``on_invalid(message, raw=line)``;
@@ -220,12 +220,12 @@ class StagedFileReader:
         with raw:
             yield raw
 
-    def _lines(self, raw: IO[bytes], *, checksum: bool) -> Iterator[bytes]:
+    def _lines(self, raw: IO[bytes]) -> Iterator[bytes]:
         self.header, self.count, self.line_number = None, 0, 0
         gzipped = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         stream = io.BufferedReader(_Gunzip(raw, self.uri), buffer_size=1 << 20) if gzipped else raw
-        yield from self._body(stream, checksum)
+        yield from self._body(stream)
 
     def parse(self, line: bytes, on_invalid: OnInvalid | None = None) -> Record | None:
         """The record on the line :meth:`lines` just gave; if it is none, raise or call ``on_invalid`` and return None.
@@ -247,7 +247,7 @@ class StagedFileReader:
             record.read_from(line[:-1])
         return record
 
-    def _body(self, stream: IO[bytes], checksum: bool) -> Iterator[bytes]:
+    def _body(self, stream: IO[bytes]) -> Iterator[bytes]:
         first = stream.readline(MAX_LINE_BYTES + 1)
         if not first:
             raise StagedFileError(f"{self.uri}: empty file, not a staged file")
@@ -263,7 +263,7 @@ class StagedFileReader:
             )
         self.header = self._header(first)
         self._check_tail(stream)
-        yield from self._staged(stream, checksum, first)
+        yield from self._staged(stream, first)
 
     def _header(self, line: bytes) -> dict[str, Any]:
         if not line.startswith(HEADER_PREFIX):
@@ -287,9 +287,9 @@ class StagedFileReader:
             raise StagedFileError(f"{self.uri}: corrupted: line 1 is not a valid staged file header")
         return header
 
-    def _staged(self, stream: IO[bytes], checksum: bool, header: bytes) -> Iterator[bytes]:
-        """The record lines after the ``header`` line; every byte up to the trailer counts in the checksum (unless the
-        lines were just checked): the header's too, but in version 1, whose SHA-256 is of the record lines alone."""
+    def _staged(self, stream: IO[bytes], header: bytes) -> Iterator[bytes]:
+        """The record lines after the ``header`` line; every byte up to the trailer counts in the checksum: the
+        header's too, but in version 1, whose SHA-256 is of the record lines alone."""
         legacy = hashlib.sha256() if self.header and self.header[HEADER_KEY] == 1 else None
         crc = zlib.crc32(header)
         trailer: dict[str, Any] | None = None
@@ -299,18 +299,16 @@ class StagedFileReader:
             number += 1
             if trailer is not None:
                 raise StagedFileError(f"{self.uri}: corrupted: data after the trailer on line {number}")
-            if checksum:  # else the lines were just checked
-                self._check_line_end(line, number)
+            self._check_line_end(line, number)
             if line.startswith(TRAILER_PREFIX):
                 trailer = self._trailer(line, number)
                 continue
-            if checksum:
-                if legacy is None:
-                    crc = zlib.crc32(line, crc)
-                else:
-                    legacy.update(line)
-                if line.isspace():
-                    raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
+            if legacy is None:
+                crc = zlib.crc32(line, crc)
+            else:
+                legacy.update(line)
+            if line.isspace():
+                raise StagedFileError(f"{self.uri}: corrupted: line {number} is blank")
             self.count += 1
             self.line_number = number
             yield line
@@ -321,7 +319,7 @@ class StagedFileReader:
                 f"{self.uri}: corrupted: trailer counts {trailer['count']} records, file has {self.count}"
             )
         found = f"{crc:08x}" if legacy is None else legacy.hexdigest()
-        if checksum and trailer[self._checksum_key()] != found:
+        if trailer[self._checksum_key()] != found:
             raise StagedFileError(f"{self.uri}: corrupted: checksum does not match the trailer")
 
     def _plain(self, first: bytes, stream: IO[bytes]) -> Iterator[bytes]:

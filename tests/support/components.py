@@ -369,3 +369,26 @@ class MisjudgingProcessor(Processor):
 
     def process(self, record: Record) -> Record:
         return record
+
+
+class RewriteInputConfig(ComponentConfig):
+    path: str
+    old: str
+    new: str
+
+
+class RewriteInput(Processor):
+    """Rewrites a file in place, keeping its length, at the first record: another program writing over the run's
+    input while it is read."""
+
+    config_class = RewriteInputConfig
+    config: RewriteInputConfig
+    _done = False
+
+    def process(self, record: Record) -> Record:
+        if not self._done:
+            self._done = True
+            data = Path(self.config.path).read_bytes()
+            with open(self.config.path, "r+b") as file:
+                file.write(data.replace(self.config.old.encode(), self.config.new.encode()))
+        return record
