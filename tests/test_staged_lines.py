@@ -272,3 +272,19 @@ def test_an_input_rewritten_in_place_while_it_is_read_fails_the_run(tmp_path: Pa
     result = run_workflow(load_workflow(tmp_path / "flow.yaml"))
     assert not result.success and "checksum does not match the trailer" in (result.error or "")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_processor_giving_something_else_than_records_fails_those_records_alone(tmp_path: Path) -> None:
+    source = write(tmp_path / "in.jsonl", [table(index) for index in range(3)])
+    spec = {
+        "source": {"type": "file", "config": {"path": source}},
+        "processors": [{"type": "support.components:GivesNoneInAList"}],
+        "sink": {"type": "file", "config": {"path": str(tmp_path / "out.jsonl")}},
+        "workflow": {"staging_root": str(tmp_path / "staging"), "success_threshold": 0},
+    }
+    (tmp_path / "flow.yaml").write_text(json.dumps(spec))
+    result = run_workflow(load_workflow(tmp_path / "flow.yaml"))
+    assert result.error is None
+    processor = result.reports[1]
+    assert processor.failure_count == 3 and processor.records == 0
+    assert processor.failures[0].error == "TypeError: process() gave [Table, NoneType]: a record, records or None"

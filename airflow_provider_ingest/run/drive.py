@@ -88,6 +88,8 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: froz
             try:
                 output = processor.process(record)
                 outputs = [] if output is None else [output] if isinstance(output, BaseRecord) else list(output)
+                if not all(isinstance(item, BaseRecord) for item in outputs):
+                    raise TypeError(f"process() gave {_shown(outputs)}: a record, records or None")
             except Exception as error:
                 processor.fail(error, record=record)
                 return
@@ -103,3 +105,8 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: froz
         return step
 
     return through(0)
+
+
+def _shown(outputs: list[object]) -> str:
+    """What a processor gave, by type, for the failure it is counted as."""
+    return "[" + ", ".join(type(item).__name__ for item in outputs[:5]) + ", ..." * (len(outputs) > 5) + "]"

@@ -392,3 +392,10 @@ class RewriteInput(Processor):
             with open(self.config.path, "r+b") as file:
                 file.write(data.replace(self.config.old.encode(), self.config.new.encode()))
         return record
+
+
+class GivesNoneInAList(Processor):
+    """Gives each table followed by None: a processor's mistake, failing its records, not the run."""
+
+    def process(self, record: Record) -> list[Record | None] | Record:
+        return [record, None] if record.kind == "table" else record
