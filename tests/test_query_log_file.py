@@ -690,3 +690,21 @@ def make(settings: dict[str, Any], folder: Path) -> QueryLogFileSource:
     source = QueryLogFileSource.create(settings, context)
     assert isinstance(source, QueryLogFileSource)
     return source
+
+
+def test_a_query_dated_in_the_future_fails_its_row_and_moves_no_watermark(tmp_path: Path) -> None:
+    """A row dated centuries ahead (a bad clock, a typo) would end every day's usage window there and move the
+    watermark past every later row: it fails alone, and the next run still reads what the log gains."""
+    start = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    rows = [*rows_at(start, 2), ["SELECT 1 FROM orders", "bob", "2205-05-01T11:00:00Z", "", "", "shop", "", ""]]
+    write(tmp_path / "log.csv", rows)
+
+    first = run(tmp_path, "log.csv", "day-1", since="state/usage.json")
+
+    assert len(first.queries) == 2 and [letter.error for letter in first.letters] == [
+        f"{tmp_path / 'log.csv'}:4: start_time: 2205-05-01T11:00:00+00:00 is more than a day after this run's clock:"
+        " taken, it would end every day's usage window there and move the watermark past every later row"
+    ]
+    write(tmp_path / "log.csv", [*rows, *rows_at(start + timedelta(minutes=5), 2, "SELECT {n} FROM customers")])
+    second = run(tmp_path, "log.csv", "day-2", since="state/usage.json")
+    assert [q.text for q in second.queries] == ["SELECT 0 FROM customers", "SELECT 1 FROM customers"]

@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -58,6 +58,8 @@ TRUE = frozenset({"true", "t", "yes", "y", "1"})
 FALSE = frozenset({"false", "f", "no", "n", "0", ""})
 SHOWN = 100
 """Characters of a bad value quoted in a row's error."""
+FUTURE_SKEW = timedelta(days=1)
+"""How far past this run's clock a query may have started (clocks and time zones apart) before its row fails."""
 
 
 class QueryLogFileConfig(QueryLogConfig):
@@ -146,6 +148,7 @@ class QueryLogFileSource(QueryLogSource):
         self.uri = self._path()
         self.format = self._format()
         self.needs_time = self.state is not None or self.start is not None or self.end is not None
+        self.latest = datetime.now(UTC) + FUTURE_SKEW
 
     def fail(
         self, error: BaseException | str, *, record: Any = None, fqn: str | None = None, raw: str | None = None
@@ -385,6 +388,12 @@ class QueryLogFileSource(QueryLogSource):
         if text is None:
             raise RowError("query_text", "missing" if "query_text" not in fields else "empty")
         start = self._time(fields, "start_time")
+        if start is not None and start > self.latest:
+            raise RowError(
+                "start_time",
+                f"{start.isoformat()} is more than a day after this run's clock: taken, it would end every day's usage"
+                " window there and move the watermark past every later row",
+            )
         end = self._time(fields, "end_time")
         if start is not None and end is not None and end < start:
             raise RowError("end_time", f"{end.isoformat()} is before start_time {start.isoformat()}")
