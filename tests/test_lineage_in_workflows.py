@@ -251,3 +251,23 @@ def test_the_sample_shops_view_lineage_is_accepted_by_the_strict_openmetadata_se
     assert result.success and report.failure_count == 0, letters(result)
     assert report.records == len(records) == 15
     assert report.counters["lineage_published"] == 3
+
+
+def test_the_file_stage_tells_lineage_edges_apart_by_their_tables_not_their_fqn(tmp_path: Path) -> None:
+    """A lineage record's FQN is ``from -> to``; a table's name may hold `` -> ``, so two edges can share it: both
+    are staged, neither counted a duplicate."""
+    stage = FileStage.create({"path": str(tmp_path / "staged.jsonl")}, context(tmp_path))
+    stage.prepare()
+    edges = [
+        Lineage(from_table="s.d.x.t1 -> t2", to_table="s.d.x.t3"),
+        Lineage(from_table="s.d.x.t1", to_table="t2 -> s.d.x.t3"),
+    ]
+    assert edges[0].fqn == edges[1].fqn
+    try:
+        for edge in edges:
+            stage.stage(edge)
+        uri = stage.commit()
+    finally:
+        stage.close()
+    assert sorted(list(read_records(uri)), key=lambda edge: edge.from_table) == [edges[1], edges[0]]
+    assert stage.report.counters == {}

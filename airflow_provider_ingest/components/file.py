@@ -139,7 +139,7 @@ class FileStage(Stage):
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
-        self._latest: dict[tuple[str, str], int] = {}
+        self._latest: dict[tuple[str, tuple[str, ...]], int] = {}
         self._entities = 0
         """How many records of the de-duplicated kinds were staged; those beyond ``_latest`` are dropped."""
         self._events: set[str] = set()
@@ -152,7 +152,7 @@ class FileStage(Stage):
         if record.kind in EVENT_KINDS:
             self._events.add(record.kind)
         else:
-            self._latest[(record.kind, record.fqn)] = handle.tell()
+            self._latest[(record.kind, _identity(record))] = handle.tell()
             self._entities += 1
         handle.write(line + b"\n")
 
@@ -169,7 +169,7 @@ class FileStage(Stage):
             else self.context.staging_uri("staged.jsonl.gz" if self.context.compression == "gzip" else "staged.jsonl")
         )
         kinds = {kind for kind, _ in self._latest} | self._events
-        by_kind: dict[str, list[tuple[str, int]]] = {kind: [] for kind in self._files}
+        by_kind: dict[str, list[tuple[tuple[str, ...], int]]] = {kind: [] for kind in self._files}
         for (kind, name), offset in self._latest.items():
             by_kind[kind].append((name, offset))
         with StagedFileWriter(
@@ -198,6 +198,14 @@ class FileStage(Stage):
 SPILL_PREFIX = "ingest-stage-"
 EVENT_KINDS = frozenset({"query"})
 """Kinds whose records are events (two with one FQN are two queries run), never deduplicated."""
+
+
+def _identity(record: Record) -> tuple[str, ...]:
+    """What makes two records of a kind one: its FQN; a lineage edge's two tables, apart (its FQN ``a -> b`` is no
+    key: a table's name may hold `` -> ``)."""
+    if record.kind == "lineage":
+        return (record.from_table, record.to_table)  # type: ignore[union-attr]
+    return (record.fqn,)
 
 
 def _remove_orphaned_spills() -> None:
