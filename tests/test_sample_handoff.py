@@ -16,7 +16,7 @@ from airflow_provider_ingest.airflow.operators import (
     IngestSinkOperator,
     IngestSourceOperator,
     IngestStageOperator,
-    _needs_samples,
+    _keeps_samples,
 )
 
 SINK = {"path": "out.jsonl"}
@@ -31,7 +31,7 @@ def keeps(*chain: Any) -> bool:
             made = link(before, index)
             before >> made
             before = made
-    return any(map(_needs_samples, source.downstream_list))
+    return _keeps_samples(source)
 
 
 def processor(kind: str, config: Any = None) -> Any:

@@ -173,13 +173,12 @@ def _keeps_samples(task: Any) -> bool:
     return any(_needs_samples(downstream, known) for downstream in task.downstream_list)
 
 
-def _needs_samples(task: Any, known: dict[str, bool] | None = None) -> bool:
+def _needs_samples(task: Any, known: dict[str, bool]) -> bool:
     """Whether a task reading this task's output may need its column samples (raw values of the user's tables; the
     run folder is served for download): one whose component may read them (``pii``, a ``file`` sink keeping them,
     any component not of this package: ``Component.reads_samples``), a processor handing them on to such a task, or a
     task this package does not know (it may hand the file on). Settings given at run time (mapped over, an XCom, a
     template) and a component that cannot answer count as may; ``known`` holds the tasks already judged."""
-    known = {} if known is None else known
     if task.task_id not in known:
         try:
             known[task.task_id] = _may_read_samples(task, known)

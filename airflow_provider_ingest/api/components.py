@@ -4,7 +4,7 @@ A third-party component subclasses one of :class:`Source`, :class:`Processor`, :
 :class:`Stage` or :class:`BulkSink`, declares its settings as a :class:`ComponentConfig` subclass in
 ``config_class``, and implements the one abstract method. Import client libraries inside
 :meth:`Component.prepare` (never at module level): workflow files are validated, and DAGs built,
-without running any component. A processor that may read column samples says so in
+without running any component. A component that may read column samples says so in
 :meth:`Component.reads_samples`: an Airflow task hands them on only to a task that may read them.
 """
 

@@ -286,7 +286,7 @@ def staged_line(record: BaseRecord, *, keep_samples: bool = False) -> bytes:
     package's own writers is what :func:`dump_record_bytes` would write; another tool's may differ in spacing, key
     order or a key given twice, of which every reader here takes the last); else its serialization."""
     line = record.line_read
-    if line is not None:  # a line kept holds no samples, however spelled (StagedFileReader.parse)
+    if line is not None:  # a line kept holds no samples, however spelled (BaseRecord.read_from)
         return line
     return dump_record_bytes(record, keep_samples=keep_samples)
 

@@ -263,7 +263,7 @@ class StagedFileReader:
             )
         self.header = self._header(first)
         self._check_tail(stream)
-        yield from self._staged(stream, first)
+        yield from self._staged(stream, first, self.header[HEADER_KEY])
 
     def _header(self, line: bytes) -> dict[str, Any]:
         if not line.startswith(HEADER_PREFIX):
@@ -287,10 +287,11 @@ class StagedFileReader:
             raise StagedFileError(f"{self.uri}: corrupted: line 1 is not a valid staged file header")
         return header
 
-    def _staged(self, stream: IO[bytes], header: bytes) -> Iterator[bytes]:
-        """The record lines after the ``header`` line; every byte up to the trailer counts in the checksum: the
-        header's too, but in version 1, whose SHA-256 is of the record lines alone."""
-        legacy = hashlib.sha256() if self.header and self.header[HEADER_KEY] == 1 else None
+    def _staged(self, stream: IO[bytes], header: bytes, version: int) -> Iterator[bytes]:
+        """The record lines after the ``header`` line of a file of ``version``; every byte up to the trailer counts
+        in the checksum: the header's too, but in version 1, whose SHA-256 is of the record lines alone."""
+        key = CHECKSUMS[version]
+        legacy = hashlib.sha256() if version == 1 else None
         crc = zlib.crc32(header)
         trailer: dict[str, Any] | None = None
         readline = stream.readline
@@ -301,7 +302,7 @@ class StagedFileReader:
                 raise StagedFileError(f"{self.uri}: corrupted: data after the trailer on line {number}")
             self._check_line_end(line, number)
             if line.startswith(TRAILER_PREFIX):
-                trailer = self._trailer(line, number)
+                trailer = self._trailer(line, number, key)
                 continue
             if legacy is None:
                 crc = zlib.crc32(line, crc)
@@ -319,7 +320,7 @@ class StagedFileReader:
                 f"{self.uri}: corrupted: trailer counts {trailer['count']} records, file has {self.count}"
             )
         found = f"{crc:08x}" if legacy is None else legacy.hexdigest()
-        if trailer[self._checksum_key()] != found:
+        if trailer[key] != found:
             raise StagedFileError(f"{self.uri}: corrupted: checksum does not match the trailer")
 
     def _plain(self, first: bytes, stream: IO[bytes]) -> Iterator[bytes]:
@@ -352,15 +353,13 @@ class StagedFileReader:
                 "only, so this one was changed after writing (a text editor, or git's autocrlf?)"
             )
 
-    def _trailer(self, line: bytes, number: int) -> dict[str, Any]:
+    def _trailer(self, line: bytes, number: int, key: str) -> dict[str, Any]:
+        """The trailer on line ``number``, its checksum under ``key``."""
         trailer = self._json(line, number)
-        count, checksum = trailer.get("count"), trailer.get(self._checksum_key())
+        count, checksum = trailer.get("count"), trailer.get(key)
         if trailer.get("staged_file_end") is not True or type(count) is not int or not isinstance(checksum, str):
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a valid trailer")
         return trailer
-
-    def _checksum_key(self) -> str:
-        return CHECKSUMS[self.header[HEADER_KEY] if self.header else FORMAT_VERSION]
 
     def _check_tail(self, stream: IO[bytes]) -> None:
         """Refuse a truncated uncompressed file before any record is read."""
