@@ -118,10 +118,48 @@ def test_the_file_stage_keeps_one_record_per_kind_and_fqn_usage_after_the_catalo
     finally:
         stage.close()
     assert list(read_records(uri)) == [table, LINEAGE, QUERY, USAGE]  # the later lineage of a pair wins
-    assert stage.report.counters == {"duplicates_dropped": 1}
+    assert stage.report.counters == {"lineage_merged": 1}
     reader = StagedFileReader(uri)
     reader.verify()
     assert reader.header is not None and reader.header["kinds"] == ["lineage", "query", "table", "table_usage"]
+
+
+def edge(to_column: str, *sources: str) -> ColumnLineageEdge:
+    return ColumnLineageEdge(to_column=f"svc.db.crm.customer_emails.{to_column}", from_columns=list(sources))
+
+
+@pytest.mark.parametrize("swapped", [False, True])
+def test_the_file_stage_merges_the_column_edges_of_one_lineage_edge_in_any_order(tmp_path: Path, swapped: bool) -> None:
+    """Two queries writing one table give two records of one edge: every column edge of both is kept (the last
+    record's other fields), and the order they came in does not show."""
+    first = LINEAGE.model_copy(
+        update={"columns": [edge("email", "svc.db.crm.customers.email"), edge("id", "svc.db.crm.customers.id")]}
+    )
+    second = LINEAGE.model_copy(
+        update={
+            "columns": [edge("email", "svc.db.crm.customers.alt_email"), edge("name", "svc.db.crm.customers.name")],
+            "source": "query",
+            "sql": "INSERT INTO crm.customer_emails SELECT alt_email, name FROM crm.customers",
+        }
+    )
+    other = Lineage(from_table="svc.db.crm.a", to_table="svc.db.crm.b")
+    stage = FileStage.create({"path": str(tmp_path / "staged.jsonl")}, context(tmp_path))
+    stage.prepare()
+    try:
+        for record in [second, other, first] if swapped else [first, other, second]:
+            stage.stage(record)
+        uri = stage.commit()
+    finally:
+        stage.close()
+    kept, merged = read_records(uri)  # by their tables: svc.db.crm.a first
+    assert kept == other
+    assert merged.columns == [
+        edge("email", "svc.db.crm.customers.alt_email", "svc.db.crm.customers.email"),
+        edge("id", "svc.db.crm.customers.id"),
+        edge("name", "svc.db.crm.customers.name"),
+    ]
+    assert (merged.source, merged.sql) == ((first.source, first.sql) if swapped else (second.source, second.sql))
+    assert stage.report.counters == {"lineage_merged": 1}
 
 
 WORKFLOW = """\

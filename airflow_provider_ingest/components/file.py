@@ -7,14 +7,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from airflow_provider_ingest.api import BulkSink, ComponentConfig, Sink, Source, Stage, written_flag
 
 if TYPE_CHECKING:
-    from airflow_provider_ingest.records import Record
+    from airflow_provider_ingest.records import Lineage, Record
 
 # Records and staged files are imported when a component runs: a DAG file naming these components stays cheap.
 
@@ -120,7 +120,8 @@ class FileStageConfig(ComponentConfig):
 class FileStage(Stage):
     """Stages records: one per kind and FQN (the last wins), parents before children, usage and lineage last,
     each kind's by FQN, so records staged in any order (the parts of a partitioned run) give the same file.
-    Queries are events, not entities: every one is kept, in the order they came.
+    Two lineage records of one edge are merged: the last one's fields, every column edge of both (as the
+    ``table_usage`` stage merges them). Queries are events, not entities: every one is kept, in the order they came.
 
     Records spill to temporary files by kind as they come; memory holds only an index of FQNs. The spill
     folder is named after the process, so one left by a killed process is removed by the next stage.
@@ -143,6 +144,8 @@ class FileStage(Stage):
         self._entities = 0
         """How many records of the de-duplicated kinds were staged; those beyond ``_latest`` are dropped."""
         self._events: set[str] = set()
+        self._edges: dict[tuple[str, ...], list[int]] = {}
+        """Where each lineage edge's records are, when there are several: merged at commit."""
 
     def stage(self, record: Record) -> None:
         """Spill the record's line; one too long for a staged file fails here, alone (not the commit)."""
@@ -152,7 +155,10 @@ class FileStage(Stage):
         if record.kind in EVENT_KINDS:
             self._events.add(record.kind)
         else:
-            self._latest[(record.kind, _identity(record))] = handle.tell()
+            key = (record.kind, _identity(record))
+            if record.kind == "lineage" and key in self._latest:
+                self._edges.setdefault(key[1], [self._latest[key]]).append(handle.tell())
+            self._latest[key] = handle.tell()
             self._entities += 1
         handle.write(line + b"\n")
 
@@ -181,11 +187,17 @@ class FileStage(Stage):
                     for line in handle:
                         out.write_line(line[:-1])
                     continue
-                for _, offset in sorted(by_kind[kind]):
+                for name, offset in sorted(by_kind[kind]):
+                    if kind == "lineage" and name in self._edges:
+                        out.write(_merged(handle, self._edges[name]))
+                        continue
                     handle.seek(offset)
                     out.write_line(handle.readline()[:-1])
-        if self._entities > len(self._latest):
-            self.report.count("duplicates_dropped", self._entities - len(self._latest))
+        merged = sum(len(offsets) - 1 for offsets in self._edges.values())
+        if merged:
+            self.report.count("lineage_merged", merged)
+        if self._entities - merged > len(self._latest):
+            self.report.count("duplicates_dropped", self._entities - merged - len(self._latest))
         return uri
 
     def close(self) -> None:
@@ -206,6 +218,21 @@ def _identity(record: Record) -> tuple[str, ...]:
     if record.kind == "lineage":
         return (record.from_table, record.to_table)  # type: ignore[union-attr]
     return (record.fqn,)
+
+
+def _merged(handle: IO[bytes], offsets: list[int]) -> Lineage:
+    """One lineage edge from its records spilled at ``offsets``: the last one's fields, each written column's sources
+    from all of them (sorted, so the order they came in does not show)."""
+    from airflow_provider_ingest.records import ColumnLineageEdge, parse_record
+
+    sources: dict[str, set[str]] = {}
+    for offset in offsets:
+        handle.seek(offset)
+        last = parse_record(handle.readline(), strict=True)
+        for edge in last.columns:  # type: ignore[union-attr]
+            sources.setdefault(edge.to_column, set()).update(edge.from_columns)
+    columns = [ColumnLineageEdge(to_column=name, from_columns=sorted(sources[name])) for name in sorted(sources)]
+    return last.model_copy(update={"columns": columns})  # type: ignore[return-value]
 
 
 def _remove_orphaned_spills() -> None:
