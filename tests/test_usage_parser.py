@@ -1051,6 +1051,23 @@ def test_every_literal_is_masked_whatever_the_statement(dialect: str, sql: str, 
             "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
         ),
         # not a setting's value: kept
+        ("postgresql", "SET app.flag = yes AND hunter2", "SET app.flag = ?"),
+        ("mysql", "SET @v = a OR b, @w = NOT secret", "SET @v = ?, @w = ?"),
+        (
+            "mysql",
+            "CREATE TRIGGER t BEFORE UPDATE ON x FOR EACH ROW SET @v = hunter2",
+            "CREATE TRIGGER t BEFORE UPDATE ON x FOR EACH ROW SET @v = ?",
+        ),
+        (
+            "mysql",
+            "CREATE TRIGGER t AFTER INSERT ON x FOR EACH ROW UPDATE y SET a = b",
+            "CREATE TRIGGER t AFTER INSERT ON x FOR EACH ROW UPDATE y SET a = b",
+        ),
+        (
+            "postgresql",
+            "ALTER FUNCTION f() SET search_path = app SECURITY DEFINER",
+            "ALTER FUNCTION f() SET search_path = ? SECURITY DEFINER",
+        ),
         ("postgresql", "SET x TO DEFAULT", "SET x TO DEFAULT"),
         ("postgresql", "SET ROLE bob", "SET ROLE bob"),
         ("mysql", "SET NAMES utf8mb4", "SET NAMES utf8mb4"),

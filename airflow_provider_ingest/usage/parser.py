@@ -132,6 +132,38 @@ SETTING = re.compile(r"\bSET\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\$\d+|[?:]\d+|\?")
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
 _VALUE_BEFORE_COLON = re.compile(r"[\w)\]'\"`]")
+_CLAUSES = frozenset(
+    [
+        "AS",
+        "LANGUAGE",
+        "TRANSFORM",
+        "WINDOW",
+        "IMMUTABLE",
+        "STABLE",
+        "VOLATILE",
+        "LEAKPROOF",
+        "CALLED",
+        "RETURNS",
+        "RETURN",
+        "STRICT",
+        "EXTERNAL",
+        "SECURITY",
+        "PARALLEL",
+        "COST",
+        "ROWS",
+        "SUPPORT",
+        "SET",
+        "RESET",
+        "BEGIN",
+        "OWNER",
+        "RENAME",
+        "DEPENDS",
+    ]
+)
+"""Words that begin the clause after a function's ``SET k = v`` (PostgreSQL's CREATE and ALTER FUNCTION): where a
+setting's value ends. Any other word is part of the value, masked with it (a value cut short would show the rest)."""
+_EVENT_BEFORE = frozenset({"BEFORE", "AFTER", "OR", "OF"})
+"""What comes before ``UPDATE``, ``INSERT`` or ``REPLACE`` where it names a trigger's event, not a statement."""
 _OPENING = frozenset({"L_PAREN", "L_BRACKET", "L_BRACE"})
 _CLOSING = frozenset({"R_PAREN", "R_BRACKET", "R_BRACE"})
 _JOINS_MASK = frozenset("|&?")
@@ -216,7 +248,7 @@ class _Masker:
         for statement in _statements(tokens, kinds.SEMICOLON):
             sets = [i for i, (depth, token, _) in enumerate(statement) if not depth and token.token_type is kinds.SET]
             at = sets[0] if sets else -1
-            if at < 0 or any(token.token_type in self.assigning for _, token, _ in statement[:at]):  # UPDATE t SET
+            if at < 0 or any(self._assigning(statement, i) for i in range(at)):  # UPDATE t SET
                 continue
             assigned = False
             for element in _split(statement[at + 1 :], kinds.COMMA):
@@ -228,6 +260,14 @@ class _Masker:
                 if element and not self._kept(element, sql):
                     found[element[0][2]] = element[-1][2]
         return found
+
+    def _assigning(self, statement: list[tuple[int, Any, int]], at: int) -> bool:
+        """Whether the token at ``at`` begins a statement whose SET assigns columns (``UPDATE``, ``INSERT``...), not
+        a trigger's event (``BEFORE UPDATE``, ``INSERT OR UPDATE``, ``INSTEAD OF UPDATE``), after which a trigger's
+        body may set a variable (``FOR EACH ROW SET @v = ...``)."""
+        if statement[at][1].token_type not in self.assigning:
+            return False
+        return not at or statement[at - 1][1].text.upper() not in _EVENT_BEFORE
 
     def _kept(self, value: list[tuple[int, Any, int]], sql: str) -> bool:
         """Whether a setting's value stays: ``DEFAULT``, or a placeholder (``$1``, ``:1``, ``?1``)."""
@@ -335,12 +375,12 @@ def _statements(tokens: list[Any], semicolon: Any) -> Iterator[list[tuple[int, A
 
 
 def _value(tokens: list[tuple[int, Any, int]]) -> list[tuple[int, Any, int]]:
-    """A setting's value: its tokens up to a keyword that begins the next clause (``CREATE FUNCTION ... SET k = v
-    AS '...'``)."""
+    """A setting's value: its tokens up to a word that begins a function's next clause (``CREATE FUNCTION ... SET
+    k = v AS '...'``); any other word is the value's (``SET k = a AND b``: masked whole)."""
     for at, (depth, token, _) in enumerate(tokens):
         before = tokens[at - 1][1] if at else None
         apart = before is not None and before.end + 1 < token.start  # '5s'::interval and a.select run on
-        if apart and not depth and token.text.isalpha() and token.token_type.name not in ("VAR", "IDENTIFIER"):
+        if apart and not depth and token.text.upper() in _CLAUSES:
             return tokens[:at]
     return tokens
 
