@@ -133,32 +133,8 @@ _PLACEHOLDER = re.compile(r"\$\d+|[?:]\d+|\?")
 _FIRST_LITERAL = re.compile(r"['\"$`]|(?<![\w$])\d")
 _VALUE_BEFORE_COLON = re.compile(r"[\w)\]'\"`]")
 _CLAUSES = frozenset(
-    [
-        "AS",
-        "LANGUAGE",
-        "TRANSFORM",
-        "WINDOW",
-        "IMMUTABLE",
-        "STABLE",
-        "VOLATILE",
-        "LEAKPROOF",
-        "CALLED",
-        "RETURNS",
-        "RETURN",
-        "STRICT",
-        "EXTERNAL",
-        "SECURITY",
-        "PARALLEL",
-        "COST",
-        "ROWS",
-        "SUPPORT",
-        "SET",
-        "RESET",
-        "BEGIN",
-        "OWNER",
-        "RENAME",
-        "DEPENDS",
-    ]
+    "AS LANGUAGE TRANSFORM WINDOW IMMUTABLE STABLE VOLATILE LEAKPROOF CALLED RETURNS RETURN STRICT EXTERNAL"  # noqa: SIM905
+    " SECURITY PARALLEL COST ROWS SUPPORT SET RESET BEGIN OWNER RENAME DEPENDS".split()
 )
 """Words that begin the clause after a function's ``SET k = v`` (PostgreSQL's CREATE and ALTER FUNCTION): where a
 setting's value ends. Any other word is part of the value, masked with it (a value cut short would show the rest)."""
