@@ -10,6 +10,7 @@ from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, JsonValue, TypeAdapter, ValidationError, model_validator
+from pydantic_core import to_json
 
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import fqn as fqn_
@@ -227,6 +228,20 @@ def build_record(model: type[RecordT], fields: dict[str, Any]) -> RecordT:
         return model.model_validate(fields)
     except ValidationError as error:
         raise RecordError(_reason(error, tagged=False)) from None
+
+
+def line_record(model: type[RecordT], fields: dict[str, Any]) -> RecordT:
+    """:func:`build_record` for fields given as the record's line has them (``kind`` first, the model's field order,
+    fields at their defaults left out, enums as their values): the record is validated from their JSON text, which
+    it keeps as its line, so a file writes it without serializing it again. Fields that are not so (a value to
+    convert) are validated as :func:`build_record` does: that record is serialized where it is written."""
+    try:
+        line = to_json(fields)
+        record = model.__pydantic_validator__.validate_json(line, strict=True)
+    except Exception:  # pydantic-core's errors, or a value JSON does not write: the lax path says which field
+        return build_record(model, fields)
+    record.read_from(line)
+    return record
 
 
 _SHOWN_PROBLEMS = 3

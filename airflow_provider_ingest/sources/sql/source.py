@@ -406,6 +406,7 @@ class SqlSource(Source):
                 if table is None:
                     continue
                 if self.config.sample_rows and table.columns:
+                    table.read_from(None)  # its columns get samples: serialized anew where it is written
                     try:
                         self._sample(session, table, item)
                     except SqlUnavailableError as error:

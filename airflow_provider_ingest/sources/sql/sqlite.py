@@ -273,8 +273,8 @@ def _column(row: tuple, position: int, comments: dict[str, str]) -> dict[str, An
         position=position,
         comment=comments.get(name),
     )
-    if fields["data_type"] is DataType.UNKNOWN and raw_type:
-        fields["data_type"] = sqlite_affinity(raw_type)
+    if fields["data_type"] == DataType.UNKNOWN.value and raw_type:
+        fields["data_type"] = sqlite_affinity(raw_type).value
     return fields
 
 
