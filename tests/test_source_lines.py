@@ -59,7 +59,9 @@ def constraints(draw: st.DrawFn, column_names: list[str]) -> list[dict]:
         keys = draw(st.lists(st.sampled_from(column_names), min_size=1, max_size=2))
         foreign = kind is ConstraintType.FOREIGN_KEY
         found.append(
-            constraint(kind, draw(st.none() | names), keys, "svc.db.s.other" if foreign else None, keys if foreign else None)
+            constraint(
+                kind, draw(st.none() | names), keys, "svc.db.s.other" if foreign else None, keys if foreign else None
+            )
         )
     return found
 
