@@ -547,6 +547,12 @@ MALFORMED = [
         "start_time: Value error, a time is written YYYY-MM-DDTHH:MM:SS",
     ),
     (
+        "query_time_before_year_one_in_utc",
+        b'{"kind": "query", "service": "shop", "dialect": "postgres", "text": "SELECT 1",'
+        b' "start_time": "0001-01-01T00:00:00+01:00"}',
+        "start_time: Value error, a time is between years 1 and 9999 in UTC",
+    ),
+    (
         "custom_property_nan",
         table_with(custom_properties={"x": [1.5]}).replace(b"1.5", b"NaN"),
         "custom_properties: Value error, a number is finite (not NaN or Infinity)",

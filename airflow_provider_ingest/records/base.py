@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from enum import Enum
 from operator import attrgetter
 from typing import Any
@@ -75,9 +75,16 @@ def iso_date(value: Any) -> Any:
 
 def iso_time(value: Any) -> Any:
     """A time given as text is ISO 8601 text with its offset, as the package writes it (``2024-01-31T09:30:00Z``,
-    ``...+02:00``), and read here: not a count of seconds, not another spelling. A number is no time."""
+    ``...+02:00``), and read here: not a count of seconds, not another spelling. A number is no time, nor one that
+    is no time in UTC (``0001-01-01T00:00:00+01:00``: the usage stage and the services count in UTC)."""
     rule = "a time is written YYYY-MM-DDTHH:MM:SS[.ffffff] and Z or its offset (+HH:MM)"
-    return _iso(value, _ISO_TIME, datetime.fromisoformat, rule)
+    read = _iso(value, _ISO_TIME, datetime.fromisoformat, rule)
+    if isinstance(read, datetime) and read.utcoffset():
+        try:
+            read.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("a time is between years 1 and 9999 in UTC") from None
+    return read
 
 
 def _iso(value: Any, pattern: re.Pattern[str], read: Callable[[str], Any], rule: str) -> Any:
