@@ -360,6 +360,24 @@ def test_an_empty_file_or_no_file_fails_the_step(tmp_path: Path) -> None:
     assert "cannot be read: Not a gzipped file" in (run(tmp_path, "bad.csv.gz").result.error or "")
 
 
+def test_a_file_whose_lines_end_with_a_carriage_return_alone_is_named_so(tmp_path: Path) -> None:
+    """Old Mac line ends: the file fails naming what to change (not Python's hint about opening files); a bare
+    carriage return inside one row of an LF file fails that row alone, kept."""
+    (tmp_path / "mac.csv").write_bytes(b'query_text,user_name\r"SELECT 1",a\r"SELECT 2",b\r')
+    assert run(tmp_path, "mac.csv").result.error == (
+        f"InputError: {tmp_path / 'mac.csv'}:1: the header row cannot be read: a carriage return outside quotes:"
+        " rows end with LF or CRLF, not CR alone (old Mac line ends)"
+    )
+    rows = b'"SELECT * FROM a",x\r"SELECT * FROM b",y\n"SELECT * FROM c",z\n'
+    (tmp_path / "mixed.csv").write_bytes(b"query_text,user_name\n" + rows)
+    outcome = run(tmp_path, "mixed.csv", success_threshold=0)
+    assert [query.text for query in outcome.queries] == ["SELECT * FROM c"]
+    assert [letter.error for letter in outcome.letters] == [
+        f"{tmp_path / 'mixed.csv'}:2: not a CSV row: a carriage return outside quotes: rows end with LF or CRLF, not"
+        " CR alone (old Mac line ends)"
+    ]
+
+
 def test_filters_by_user_database_and_time(tmp_path: Path) -> None:
     write(tmp_path / "log.csv", ROWS)
 

@@ -237,7 +237,7 @@ class QueryLogFileSource(QueryLogSource):
         except StopIteration:
             raise InputError(f"{shown} is empty: a query-log CSV file starts with a header row") from None
         except csv.Error as error:
-            raise InputError(f"{shown}:1: the header row cannot be read: {error}") from None
+            raise InputError(f"{shown}:1: the header row cannot be read: {_csv_error(error)}") from None
         _raw, bad = lines.take()
         if bad:
             raise InputError(f"{shown}:1: the header row is not valid UTF-8")
@@ -251,7 +251,7 @@ class QueryLogFileSource(QueryLogSource):
             except StopIteration:
                 return
             except csv.Error as error:
-                self.fail(f"{shown}:{first}: not a CSV row: {error}", raw=lines.take()[0])
+                self.fail(f"{shown}:{first}: not a CSV row: {_csv_error(error)}", raw=lines.take()[0])
                 continue
             raw, bad = lines.take()
             if not row:
@@ -496,6 +496,14 @@ class _Lines:
         raw, bad = "".join(self._buffer).removesuffix("\n").removesuffix("\r"), self._bad
         self._buffer, self._bad = [], False
         return raw, bad
+
+
+def _csv_error(error: csv.Error) -> str:
+    """The csv module's message, without its hint about opening files in Python: a carriage return outside quotes
+    is a line end this reader does not take (only LF or CRLF end a row)."""
+    if "new-line character seen in unquoted field" in str(error):
+        return "a carriage return outside quotes: rows end with LF or CRLF, not CR alone (old Mac line ends)"
+    return str(error)
 
 
 def _quote(value: str) -> str:
