@@ -126,6 +126,30 @@ def test_the_source_names_itself_to_the_server(
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize(("query", "idle"), [("", "60"), ("?keepalives_idle=7", "7")])
+def test_the_source_s_connections_send_tcp_keepalives_unless_the_url_says_otherwise(
+    catalog: sqlalchemy.URL, tmp_path: Path, query: str, idle: str
+) -> None:
+    """A server that vanished mid-query (a host down, a dropped NAT entry) would leave the run waiting for ever:
+    libpq's keepalives find it and the connection counts as lost (retried, then the run fails)."""
+    from support.sql import extract
+
+    seen: list[dict] = []
+    original = PostgresCatalog.schemas
+
+    def schemas(catalog_reader: PostgresCatalog) -> list:
+        seen.append(catalog_reader.connection.connection.dbapi_connection.get_dsn_parameters())
+        return original(catalog_reader)
+
+    url = sqlalchemy.make_url(catalog.render_as_string(hide_password=False) + query)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(PostgresCatalog, "schemas", schemas)
+        extract(settings(url, schema_filter={"include": ["s01"]}), tmp_path)
+    assert [
+        (dsn["keepalives"], dsn["keepalives_idle"], dsn["keepalives_interval"], dsn["keepalives_count"]) for dsn in seen
+    ] == [("1", idle, "10", "6")]
+
+
 def test_a_backend_terminated_between_batches_is_replaced_and_the_run_is_complete(
     catalog: sqlalchemy.URL, admin: sqlalchemy.Engine, undisturbed: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

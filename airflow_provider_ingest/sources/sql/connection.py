@@ -153,12 +153,21 @@ counts as lost: PyMySQL waits for ever by default, so a server that accepts conn
 run. A catalog query that takes longer needs ``read_timeout`` in the URL."""
 
 
+POSTGRES_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10, "keepalives_count": 6}
+"""TCP keepalives of a PostgreSQL connection (libpq's settings): a server that vanished (a host down, a dropped NAT
+entry), which would leave a catalog query waiting for ever, is found within about two minutes of silence and the
+connection counts as lost. A live server answers them, however long its query takes."""
+
+
 def connect_args(url: URL) -> dict[str, Any]:
-    """The application name the server shows for the source's connections, and for MySQL a read timeout, unless the
-    URL sets its own."""
+    """The application name the server shows for the source's connections, TCP keepalives for PostgreSQL over libpq
+    and a read timeout for MySQL, each unless the URL sets its own."""
     backend = url.get_backend_name()
-    if backend == "postgresql" and "application_name" not in url.query:
-        return {"application_name": APPLICATION_NAME}
+    if backend == "postgresql":
+        defaults: dict[str, Any] = {"application_name": APPLICATION_NAME}
+        if url.get_driver_name() in ("psycopg2", "psycopg"):
+            defaults.update(POSTGRES_KEEPALIVES)
+        return {key: value for key, value in defaults.items() if key not in url.query}
     if url.get_driver_name() != "pymysql":
         return {}
     defaults = {"program_name": APPLICATION_NAME, "read_timeout": MYSQL_READ_TIMEOUT}
