@@ -1052,6 +1052,11 @@ def test_every_literal_is_masked_whatever_the_statement(dialect: str, sql: str, 
         ),
         # not a setting's value: kept
         ("postgresql", "SET app.flag = yes AND hunter2", "SET app.flag = ?"),
+        (
+            "postgresql",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql SET app.key = hunter2 AS 'select 1'",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql SET app.key = ? AS ?",
+        ),
         ("mysql", "SET @v = a OR b, @w = NOT secret", "SET @v = ?, @w = ?"),
         (
             "mysql",
