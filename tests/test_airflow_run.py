@@ -232,9 +232,48 @@ def test_a_task_hands_column_samples_only_to_a_task_that_reads_them(dags_folder:
     dag_run = run_dag(dags_folder, "unsampled")
     assert task_states(dag_run) == dict.fromkeys(["source", "filter", "sink", "cleanup_staging"], "success")
     for task_id in ("source", "filter"):
-        handed_over = Path(xcoms(dag_run)[task_id]["uri"]).read_bytes()
-        assert b'"customers"' in handed_over and b"samples" not in handed_over, task_id
-    assert b"samples" not in out.read_bytes()
+        *lines, end = Path(xcoms(dag_run)[task_id]["uri"]).read_bytes().splitlines()
+        assert b'"customers"' in b"".join(lines) and b"samples" not in b"".join(lines), task_id
+        assert json.loads(end)["samples_dropped"] == 1, task_id  # the customers table's, left out by the source
+    *lines, end = out.read_bytes().splitlines()
+    assert b"samples" not in b"".join(lines) and json.loads(end)["samples_dropped"] == 1
+
+
+TEMPLATED_PII = """\
+import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_ingest.airflow.operators import IngestProcessorOperator, IngestSinkOperator, IngestSourceOperator
+
+with DAG("templated_pii", schedule=None, start_date=datetime.datetime(2025, 1, 1)):
+    source = IngestSourceOperator(
+        task_id="source", type="sql", config={"sample": "shop", "sample_rows": 5}, staging_root="ROOT", retries=0
+    )
+    sink = IngestSinkOperator(
+        task_id="sink", type="file", config={"path": "OUT"}, input_uri=source.output["uri"], staging_root="ROOT"
+    )
+    pii = IngestProcessorOperator(
+        task_id="pii",
+        type="pii",
+        input_uri="{{ ti.xcom_pull(task_ids='source')['uri'] }}",
+        staging_root="ROOT",
+        retries=0,
+    )
+    sink >> pii
+"""
+
+
+def test_a_pii_task_handed_an_output_without_samples_by_a_template_fails(dags_folder: Path, tmp_path: Path) -> None:
+    """The pii task reads the source's output through a template, not as its downstream: the source wrote it without
+    samples (its only downstream task, a file sink, uses none), so the pii task fails rather than tag by names only."""
+    text = TEMPLATED_PII.replace("ROOT", str(tmp_path / "staging")).replace("OUT", str(tmp_path / "out.jsonl"))
+    (dags_folder / "templated_pii.py").write_text(text)
+    dag_run = run_dag(dags_folder, "templated_pii")
+    assert task_states(dag_run) == {"source": "success", "sink": "success", "pii": "failed"}
+    handed_over = Path(xcoms(dag_run)["source"]["uri"])
+    assert json.loads(handed_over.read_text().splitlines()[-1])["samples_dropped"] > 0
+    assert "pii" not in xcoms(dag_run)
 
 
 def test_failures_above_the_threshold_are_reported_not_fatal(

@@ -52,6 +52,12 @@ class Component(ABC):
         where they do (``pii``, a ``file`` sink's ``keep_samples``); any other may."""
         return not cls.__module__.startswith("airflow_provider_ingest.")
 
+    def uses_samples(self) -> bool:
+        """Whether the component, as configured, uses the column samples of the records it is given: a staged file
+        its writer left them out of is refused, not read without them (``pii``'s ``use_samples``). A component that only
+        hands them on (a ``file`` sink's ``keep_samples``) does not: its file says what its input lacked."""
+        return False
+
     @classmethod
     def create(cls, config: Mapping[str, Any] | ComponentConfig | None, context: RunContext) -> Component:
         """Validate ``config`` against ``config_class`` and build the component; a bad one is a ConfigurationError.

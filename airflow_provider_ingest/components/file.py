@@ -39,6 +39,8 @@ class FileSource(Source):
     type_name = "file"
     config_class = FileSourceConfig
     config: FileSourceConfig
+    samples_for: str | None = None
+    """The component after this one that uses column samples, if one does: a file that left them out is refused."""
 
     def records(self) -> Iterator[Record]:
         """Each record of each file in turn; a line that is not a valid record is a failure kept with its text."""
@@ -47,12 +49,15 @@ class FileSource(Source):
 
         paths = [self.config.path] if isinstance(self.config.path, str) else self.config.path
         readers = [
-            StagedFileReader(self.context.resolve_path(path), allow_plain=self.config.format == "jsonl")
+            StagedFileReader(
+                self.context.resolve_path(path), allow_plain=self.config.format == "jsonl", samples_for=self.samples_for
+            )
             for path in paths
         ]
         # A damaged file gives no record at all, so nothing downstream publishes part of it: every file is checked
         # before the first record of any, and again as it is read (one rewritten in between fails the run, not a
         # mix). One local file is read twice from one open file (another renamed over it meanwhile is not read).
+        self._readers = readers
         if len(readers) == 1 and is_local(readers[0].uri):
             yield from readers[0].records(on_invalid=self.fail, checked=True)
             return
@@ -60,6 +65,11 @@ class FileSource(Source):
             reader.verify()
         for reader in readers:
             yield from reader.records(on_invalid=self.fail)
+
+    @property
+    def samples_dropped(self) -> int:
+        """Of how many records the files read so far had their column samples left out by their writers."""
+        return sum(reader.samples_dropped for reader in getattr(self, "_readers", ()))
 
 
 class FileSinkConfig(ComponentConfig):
@@ -77,6 +87,9 @@ class FileSink(Sink):
     config_class = FileSinkConfig
     config: FileSinkConfig
     replaced_whole = True
+    carried_from: FileSource | None = None
+    """The file source whose records (processed) it writes, if any: the samples its files lacked, this one lacks
+    too, and says so."""
 
     @classmethod
     def reads_samples(cls, config: Mapping[str, Any]) -> bool:
@@ -100,6 +113,8 @@ class FileSink(Sink):
 
     def flush(self) -> None:
         self._open = False
+        if self.carried_from is not None:
+            self._writer.samples_dropped += self.carried_from.samples_dropped
         self._writer.__exit__(None, None, None)
 
     def close(self) -> None:
@@ -132,11 +147,11 @@ class FileStage(Stage):
     config: FileStageConfig
 
     def prepare(self) -> None:
-        from airflow_provider_ingest.records import KIND_ORDER, staged_line
-        from airflow_provider_ingest.staging.stagedfile import check_line_length
+        from airflow_provider_ingest.records import KIND_ORDER
+        from airflow_provider_ingest.staging.stagedfile import staged_line_of
 
-        self._dump = staged_line
-        self._check = check_line_length
+        self._line = staged_line_of
+        self._samples_dropped = 0
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
@@ -149,8 +164,8 @@ class FileStage(Stage):
 
     def stage(self, record: Record) -> None:
         """Spill the record's line; one too long for a staged file fails here, alone (not the commit)."""
-        line = self._dump(record)
-        self._check(line)
+        line, dropped = self._line(record)
+        self._samples_dropped += dropped
         handle = self._files[record.kind]
         if record.kind in EVENT_KINDS:
             self._events.add(record.kind)
@@ -181,6 +196,7 @@ class FileStage(Stage):
         with StagedFileWriter(
             uri, producer=self.report.component, kinds=kinds, compression=self.config.compression
         ) as out:
+            out.samples_dropped = self._samples_dropped
             for kind, handle in self._files.items():
                 handle.seek(0)
                 if kind in self._events:

@@ -88,6 +88,9 @@ class PiiProcessor(Processor):
     def passes_samples(cls, config: Mapping[str, Any]) -> bool:
         return written_flag(config, "keep_samples", False)
 
+    def uses_samples(self) -> bool:
+        return self.config.use_samples
+
     def __init__(self, config: PiiConfig, context: RunContext) -> None:
         super().__init__(config, context)
         rules = effective_rules(config.rules, builtin=config.builtin_rules)

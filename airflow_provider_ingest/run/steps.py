@@ -81,6 +81,7 @@ def run_workflow(
     """Run a whole workflow in this process; ``name`` and ``run_id`` place its staged files."""
     context = workflow_context(workflow, run_id, name)
     components = _instantiated(workflow, context, ("source", "processor", "sink", "stage", "bulk_sink"))
+    _refuse_missing_samples(components)
     for warning in workflow.warnings:  # what the file asks for and this run does not do
         components[0].warn(str(warning))
     _announce(context, on_secret)
@@ -162,6 +163,21 @@ def run_merge(
     return execute(
         step, context, threshold=workflow.spec.workflow.success_threshold, interruption=interruption, progress=progress
     )
+
+
+def _refuse_missing_samples(components: list[Component]) -> None:
+    """A ``file`` source, the first of ``components``, refuses a file its writer left column samples out of where a
+    component after it uses them; a ``file`` sink says how many it lacked."""
+    from airflow_provider_ingest.components.file import FileSink, FileSource
+
+    source = components[0]
+    if isinstance(source, FileSource):
+        users = [component for component in components[1:] if component.uses_samples()]
+        if users:
+            source.samples_for = users[0].report.component
+        for sink in components[1:]:
+            if isinstance(sink, FileSink):
+                sink.carried_from = source
 
 
 def _instantiated(workflow: LoadedWorkflow, context: RunContext, roles: tuple[str, ...]) -> list[Component]:
@@ -293,6 +309,7 @@ def run_task(
             step.output_uri = output.config.path  # type: ignore[attr-defined]
         else:
             step.ends = [component]  # type: ignore[list-item]
+        _refuse_missing_samples(step.components)
     result = execute(step, context, threshold=success_threshold, interruption=interruption, progress=progress)
     if role in ("sink", "bulk_sink"):  # its output is what it wrote to, not a staged file
         written = type(component).written_uris(component.config, context.base_dir)

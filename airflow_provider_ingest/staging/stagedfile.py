@@ -8,7 +8,9 @@
 
 The trailer's count and CRC-32 (of every byte before it, the header's too; version 1 files, still read,
 have a SHA-256 of the record lines) let a reader refuse a file whose writer was killed, or that was damaged
-after writing; lines end with LF only and none is blank. Files are written atomically and read and written
+after writing; lines end with LF only and none is blank. A writer that left column samples out of some
+records says how many (``"samples_dropped": 3``), so a reader that uses them refuses the file rather than
+judging without them. Files are written atomically and read and written
 as streams; the same records give the same bytes (no timestamps, gzip included), so a retried task
 reproduces its output.
 """
@@ -26,7 +28,8 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from airflow_provider_ingest.errors import InputError
-from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, parse_record, staged_line
+from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, dump_record_bytes, parse_record
+from airflow_provider_ingest.records.entities import has_samples
 from airflow_provider_ingest.staging import paths
 
 FORMAT_VERSION = 2
@@ -49,6 +52,11 @@ class StagedFileError(InputError):
     """A staged file that is truncated, corrupted or not a staged file at all."""
 
 
+class SamplesLeftOutError(InputError):
+    """A staged file whose writer left out the column samples a component reading it uses: the task that wrote it
+    has to write it again, handing them on."""
+
+
 class OnInvalid(Protocol):
     """What a reader calls with a line that is not a record: the message, and the line's text (``Component.fail``)."""
 
@@ -59,6 +67,18 @@ def _compressed(uri: str, compression: str) -> bool:
     if compression == "auto":
         return uri.endswith(".gz")
     return compression == "gzip"
+
+
+def staged_line_of(record: Entity, *, keep_samples: bool = False) -> tuple[bytes, bool]:
+    """The record's line (:func:`~airflow_provider_ingest.records.staged_line`), and whether column samples were
+    left out of it; a line serialized here has its length checked."""
+    line = record.line_read
+    if line is not None:  # a line kept holds no samples (BaseRecord.read_from)
+        return line, False
+    dropped = not keep_samples and has_samples(record)
+    line = dump_record_bytes(record, keep_samples=not dropped)
+    check_line_length(line)
+    return line, dropped
 
 
 def check_line_length(line: bytes) -> None:
@@ -72,7 +92,8 @@ def check_line_length(line: bytes) -> None:
 class StagedFileWriter:
     """Writes a staged file atomically; use as a context manager, which commits on success.
 
-    Column samples are dropped unless ``keep_samples`` (a file that processors will read).
+    Column samples are dropped unless ``keep_samples`` (a file that processors will read); ``samples_dropped``
+    counts the records they were dropped from, which the trailer tells.
     """
 
     def __init__(
@@ -88,6 +109,7 @@ class StagedFileWriter:
         self.uri = uri
         self.count = 0
         self.keep_samples = keep_samples
+        self.samples_dropped = 0
         self._header = {
             HEADER_KEY: FORMAT_VERSION,
             "content": content,
@@ -124,9 +146,8 @@ class StagedFileWriter:
     def write(self, record: Entity) -> None:
         """Append one record: the line it was read from, if it has one and nothing changed it (checked when it was
         read), or its serialization (one line of JSON; its length checked)."""
-        line = staged_line(record, keep_samples=self.keep_samples)
-        if record.line_read is None:
-            check_line_length(line)
+        line, dropped = staged_line_of(record, keep_samples=self.keep_samples)
+        self.samples_dropped += dropped
         self._append(line)
 
     def _append(self, data: bytes) -> None:
@@ -150,7 +171,9 @@ class StagedFileWriter:
         try:
             if exc is None and self._stream is not None:
                 self._write_pending()
-                trailer = {"staged_file_end": True, "count": self.count, "crc32": f"{self._crc:08x}"}
+                trailer: dict[str, Any] = {"staged_file_end": True, "count": self.count, "crc32": f"{self._crc:08x}"}
+                if self.samples_dropped:
+                    trailer["samples_dropped"] = self.samples_dropped
                 self._stream.write(json.dumps(trailer).encode() + b"\n")
                 if self._gzip:
                     self._stream.close()
@@ -174,12 +197,17 @@ class StagedFileReader:
 
     With ``allow_plain``, a file without a staged file header is read as plain JSON Lines of records
     (blank lines skipped, CRLF line ends and a UTF-8 BOM accepted); a staged file is still checked.
+    ``samples_for`` names the component reading the records that uses their column samples: a file whose writer
+    left them out of some is refused when it is checked (:class:`SamplesLeftOutError`).
     """
 
-    def __init__(self, uri: str, *, allow_plain: bool = False) -> None:
+    def __init__(self, uri: str, *, allow_plain: bool = False, samples_for: str | None = None) -> None:
         self.uri = uri
         self.allow_plain = allow_plain
+        self.samples_for = samples_for
         self.header: dict[str, Any] | None = None
+        self.samples_dropped = 0
+        """Of how many records the writer left the column samples out (its trailer says; 0 until it is read)."""
         self.count = 0
         self.line_number = 0
 
@@ -322,6 +350,14 @@ class StagedFileReader:
         found = f"{crc:08x}" if legacy is None else legacy.hexdigest()
         if trailer[key] != found:
             raise StagedFileError(f"{self.uri}: corrupted: checksum does not match the trailer")
+        self.samples_dropped = dropped = trailer.get("samples_dropped", 0)
+        if dropped and self.samples_for is not None:
+            raise SamplesLeftOutError(
+                f"{self.uri}: written with the column samples of {dropped:,} table{'s' * (dropped != 1)} left out,"
+                f" which {self.samples_for} uses: run the task that wrote it again, so"
+                " that it hands them on (an Airflow task keeps them for the tasks downstream of it that use them;"
+                " a file sink, with keep_samples), or turn their use off"
+            )
 
     def _plain(self, first: bytes, stream: IO[bytes]) -> Iterator[bytes]:
         """Plain JSON Lines: every non-blank line is a record; the last may lack its newline."""
@@ -356,8 +392,14 @@ class StagedFileReader:
     def _trailer(self, line: bytes, number: int, key: str) -> dict[str, Any]:
         """The trailer on line ``number``, its checksum under ``key``."""
         trailer = self._json(line, number)
-        count, checksum = trailer.get("count"), trailer.get(key)
-        if trailer.get("staged_file_end") is not True or type(count) is not int or not isinstance(checksum, str):
+        count, checksum, dropped = trailer.get("count"), trailer.get(key), trailer.get("samples_dropped", 0)
+        if (
+            trailer.get("staged_file_end") is not True
+            or type(count) is not int
+            or not isinstance(checksum, str)
+            or type(dropped) is not int
+            or not 0 <= dropped <= count
+        ):
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a valid trailer")
         return trailer
 
