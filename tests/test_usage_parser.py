@@ -1121,3 +1121,84 @@ def test_a_query_longer_than_the_limit_is_cut_before_masking_and_not_parsed() ->
     for text in (sql, masked):  # cut, masked and shorter: still not parsed
         with pytest.raises(QueryParseError, match="longer than 262,144 characters: not parsed"):
             parse_query(text, "postgresql", default_database="d", default_schema="s")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "masked"),
+    [
+        (
+            "postgresql",
+            "SELECT a FROM users -- WHERE password = 'hunter2' AND pin = 1234",
+            "SELECT a FROM users -- WHERE password = ?",
+        ),
+        (
+            "postgresql",
+            "/*controller='index',traceparent='00-4bf92f35-01'*/ SELECT * FROM t WHERE id = 5",
+            "/*controller=?*/ SELECT * FROM t WHERE id = ?",
+        ),
+        ("postgresql", "SELECT * FROM t -- don't: WHERE pw = 'hunter2'", "SELECT * FROM t -- don?"),
+        ("postgresql", "SELECT 1 -- $$hunter2$$", "SELECT ? -- ?"),
+        ("postgresql", "SELECT a FROM t WHERE v2 = 3 -- v2 of pin 1234", "SELECT a FROM t WHERE v2 = ? -- v2 of pin ?"),
+        ("postgresql", "SELECT /* a /* b 'x */ c 7 */ 1", "SELECT /* a /* b ?*/?*/ ?"),
+        ("postgresql", "SET app.key TO /* 'x' */ hunter2", "SET app.key TO /* ?*/ ?"),
+        ("mysql", "SELECT 1 # it's 42\nFROM t", "SELECT ? # it?\nFROM t"),
+        ("mysql", "SELECT a FROM t /* 'x */ WHERE b = 'pw'", "SELECT a FROM t /* ?*/ WHERE b = ?"),
+        ("mysql", "SELECT /*+ SET_VAR(x='hunter2') */ 1", "SELECT /*+ SET_VAR(x=?*/ ?"),
+        ("sqlite", 'SELECT a -- pw "hunter2"\nFROM t', "SELECT a -- pw ?\nFROM t"),
+        (
+            "postgresql",
+            "/* airflow-provider-ingest query log */ SELECT 1",
+            "/* airflow-provider-ingest query log */ SELECT ?",
+        ),
+        ("postgresql", "SELECT a FROM t -- a note, no value", "SELECT a FROM t -- a note, no value"),
+        ("postgresql", "SELECT a FROM t -- pw hunter2\nWHERE x = 'unterminated", "SELECT a FROM t '?"),
+    ],
+)
+def test_a_comment_is_masked_from_its_first_literal(dialect: str, sql: str, masked: str) -> None:
+    """A comment is free text that may hold a commented-out literal (``-- WHERE password = 'hunter2'``) or a
+    request's id (sqlcommenter: every query a text of its own): masked from its first quote or number on, as which
+    quote pairs with which a comment does not say; the words before it stay, and each comment ends where it ended."""
+    assert mask_literals(sql, dialect) == masked
+
+
+def _comment(kind: str, text: str) -> str:
+    """A comment of ``kind`` holding ``text``."""
+    return {"line": f"-- {text}\n", "hash": f"# {text}\n"}.get(kind, f"/*{text}*/")
+
+
+def _comment_text(kind: str) -> st.SearchStrategy[str]:
+    """Text a comment of ``kind`` holds as every dialect reads it alike: a line comment's has no line end, a block
+    comment's opens and closes none (PostgreSQL's nest, MySQL's do not), nor makes it a MySQL hint or code."""
+    if kind != "block":
+        return st.text(st.sampled_from("ab Z09'\"$*/-#!+."), max_size=30)
+    text = st.text(st.sampled_from("ab Z09'\"$*/-#\n!+."), max_size=30)
+    return text.filter(lambda value: "/*" not in f"/{value}*" and "*/" not in f"/{value}*" and value[:1] not in "!+M")
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+@given(data=st.data(), secret_at=st.integers(0, 30))
+@settings(max_examples=150, deadline=None)
+def test_a_comment_anywhere_keeps_no_quoted_value_and_the_statement_its_tokens(
+    dialect: str, data: st.DataObject, secret_at: int
+) -> None:
+    from sqlglot import Dialect
+
+    kinds = data.draw(
+        st.lists(st.sampled_from(["line", "block", "hash"][: 2 + (dialect == "mysql")]), min_size=1, max_size=3)
+    )
+    comments = []
+    for kind in kinds:
+        text = data.draw(_comment_text(kind))
+        comments.append(_comment(kind, text[:secret_at] + " 'SECRET42' " + text[secret_at:]))
+    places = ["SELECT a, 'x' FROM t ", "WHERE b = 5 ", "AND c = $1 "]
+    sql = "".join(place + comment for place, comment in zip(places, comments, strict=False)) + "".join(
+        places[len(comments) :]
+    )
+
+    masked = mask_literals(sql, dialect)
+
+    assert "SECRET42" not in masked
+    tokenizer = Dialect.get_or_raise(sqlglot_dialect(dialect)).tokenizer()
+    assert [token.text for token in tokenizer.tokenize(masked)] == [
+        token.text for token in tokenizer.tokenize(mask_literals("".join(places), dialect))
+    ]

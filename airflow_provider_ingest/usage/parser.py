@@ -124,9 +124,16 @@ MAX_QUERY_CHARS = 256 * 1024
 values); a longer text is cut there before masking, and not parsed."""
 CUT = " /* cut: longer than 262,144 characters */"
 """What a text cut before masking ends with; the parser refuses such a text."""
-_LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d")
-"""What may begin a literal: a quote, a ``$`` of dollar quoting, a digit not in a name or a ``$1`` placeholder (a
-text normalized by pg_stat_statements or MySQL's digests has none, and is not tokenized)."""
+_LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d|--|/\*|#")
+"""What may begin a literal: a quote, a ``$`` of dollar quoting, a digit not in a name or a ``$1`` placeholder, or
+a comment, which may hold literals (a text normalized by pg_stat_statements or MySQL's digests has none, and is not
+tokenized)."""
+_COMMENT = re.compile(r"--|/\*|#")
+"""What begins a comment (``#``: MySQL's); its text may hold literals."""
+_COMMENT_LITERAL = re.compile(r"['\"]|\$\w*\$|(?<![\w$.])\d")
+"""Where the masked part of a comment's text begins: a quote, a dollar quote or a number. A comment is free text:
+which quote pairs with which (an apostrophe in ``don't``), it does not say, so the rest of it is masked."""
+_BLOCK_BOUNDS = re.compile(r"(/\*|\*/)")
 SETTING = re.compile(r"\bSET\b", re.IGNORECASE)
 """A text that may give a setting a value written as a bare word (see ``_Masker._setting_values``): tokenized."""
 _PLACEHOLDER = re.compile(r"\$\d+|[?:]\d+|\?")
@@ -174,6 +181,7 @@ class _Masker:
         # sqlglot's own tokenizer takes the rest of CALL p('...') or REPLACE INTO ... as one string: no commands here
         self.tokenizer = type("MaskingTokenizer", (dialect.tokenizer_class,), {"COMMANDS": set()})(dialect=dialect)
         self.mysql = name == "mysql"
+        self.nested = dialect.tokenizer_class.NESTED_COMMENTS
         self.literals = frozenset(getattr(TokenType, literal) for literal in LITERAL_TOKENS)
         self.types = frozenset(Parser.TYPE_TOKENS) - {TokenType.INTERVAL}  # INTERVAL ? DAY still parses
         self.kinds = TokenType
@@ -188,6 +196,7 @@ class _Masker:
             tokens = self.tokenizer.tokenize(sql)
         except Exception:  # sqlglot's TokenError quotes the text: not shown
             cuts = [(found.start(), "") for found in (_FIRST_LITERAL.search(sql),) if found]
+            cuts += [(found.start(), "") for found in (_COMMENT.search(sql),) if found]  # may hold literals
             cuts += [(found.end(), " ") for found in (SETTING.search(sql),) if found]  # a bare value may follow
             at, space = min(cuts, default=(len(sql), None))
             return sql if space is None else sql[:at] + space + "'" + MASK
@@ -208,12 +217,35 @@ class _Masker:
                 spans[-1][1] = max(spans[-1][1], end)
             else:
                 spans.append([start, end])
+        edits = [
+            (start, end, MASK + " " * (sql.startswith("::", end) or sql[end : end + 1] in _JOINS_MASK))
+            for start, end in spans
+        ]
+        if _COMMENT.search(sql):
+            edits = sorted(edits + self._comments(tokens, sql, spans))
         parts, at = [], 0
-        for start, end in spans:
-            joined = sql.startswith("::", end) or sql[end : end + 1] in _JOINS_MASK
-            parts += (sql[at:start], MASK + " " * joined)
+        for start, end, text in edits:
+            parts += (sql[at:start], text)
             at = end
         return "".join(parts) + sql[at:] + (CUT if cut else "")
+
+    def _comments(self, tokens: list[Any], sql: str, spans: list[list[int]]) -> list[tuple[int, int, str]]:
+        """The comments between tokens outside the masked spans, and MySQL's optimizer hints (``/*+ ... */``, read as
+        tokens), each masked from its text's first literal (``-- WHERE password = ?``, sqlcommenter's
+        ``/*controller=?*/``): the words before it stay."""
+        edits, at, inside = [], 0, iter(spans)
+        span = next(inside, None)
+        for token in (*tokens, None):
+            start = len(sql) if token is None else token.start
+            while span is not None and span[1] <= at:
+                span = next(inside, None)
+            if start > at and not sql[at:start].isspace() and (span is None or span[0] >= start):
+                edits.append((at, start, _masked_comments(sql[at:start], self.nested)))
+            if token is not None and token.token_type is self.kinds.HINT:
+                edits.append((token.start, token.end + 1, _masked_comments(token.text, self.nested)))
+            if token is not None:
+                at = token.end + 1
+        return [edit for edit in edits if edit[2] != sql[edit[0] : edit[1]]]
 
     def _setting_values(self, tokens: list[Any], sql: str) -> dict[int, int]:
         """The values a statement gives settings (``SET app.key TO hunter2``, ``ALTER ROLE r SET k = v``, MySQL's
@@ -331,6 +363,48 @@ _MYSQL_PARTS = re.compile(
 )
 """Each part, once begun, runs to its end or to the text's: one pass, never a second look (an unterminated quote
 or comment no longer makes each later one scan to the end)."""
+
+
+def _masked_comments(text: str, nested: bool) -> str:
+    """Spaces and comments, as a tokenizer skipped them between two tokens (or a hint), each comment's text masked
+    from its first literal on (:data:`_COMMENT_LITERAL`); ``nested``: block comments nest (PostgreSQL's)."""
+    parts, at = [], 0
+    while found := _COMMENT.search(text, at):
+        parts.append(text[at : found.start()])
+        start = found.end()
+        if found.group() == "/*":
+            end = _block_end(text, start, nested)
+            body_end = end - 2 if end - 2 >= start and text.startswith("*/", end - 2) else end
+            parts += ("/*", _masked_text(text[start:body_end]), text[body_end:end])
+        else:
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            parts += (found.group(), _masked_text(text[start:end]))
+        at = end
+    return "".join(parts) + text[at:]
+
+
+def _masked_text(text: str) -> str:
+    """A comment's text masked from its first literal on, but for the bounds of block comments nested in it: each
+    comment still ends where it ended."""
+    found = _COMMENT_LITERAL.search(text)
+    if found is None:
+        return text
+    rest = _BLOCK_BOUNDS.split(text[found.start() :])
+    return text[: found.start()] + "".join(part if index % 2 else MASK * bool(part) for index, part in enumerate(rest))
+
+
+def _block_end(text: str, at: int, nested: bool) -> int:
+    """Where the block comment whose text begins at ``at`` ends: after its ``*/``, or at the end of ``text``."""
+    depth = 1
+    for found in _BLOCK_BOUNDS.finditer(text, at):
+        if found.group() == "*/":
+            depth -= 1
+        elif nested:
+            depth += 1
+        if not depth:
+            return found.end()
+    return len(text)
 
 
 def _statements(tokens: list[Any], semicolon: Any) -> Iterator[list[tuple[int, Any, int]]]:
