@@ -3,6 +3,7 @@ out, or its role may not use some schemas. Each run goes through ``airflow-inges
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -14,8 +15,9 @@ import sqlalchemy
 from support.faults import Killer, Run, killing, run_cli
 
 from airflow_provider_ingest.records import Table
+from airflow_provider_ingest.sources.sql import connection
 from airflow_provider_ingest.sources.sql.catalog import Catalog, Found
-from airflow_provider_ingest.sources.sql.connection import APPLICATION_NAME
+from airflow_provider_ingest.sources.sql.connection import APPLICATION_NAME, SqlUnavailableError
 from airflow_provider_ingest.sources.sql.postgres import PostgresCatalog
 
 pytestmark = pytest.mark.postgres
@@ -126,12 +128,16 @@ def test_the_source_names_itself_to_the_server(
     assert len(seen) == 1
 
 
-@pytest.mark.parametrize(("query", "idle"), [("", "60"), ("?keepalives_idle=7", "7")])
-def test_the_source_s_connections_send_tcp_keepalives_unless_the_url_says_otherwise(
-    catalog: sqlalchemy.URL, tmp_path: Path, query: str, idle: str
+@pytest.mark.parametrize(
+    ("query", "idle", "timeout"),
+    [("", "60", "30"), ("?keepalives_idle=7", "7", "30"), ("?connect_timeout=5", "60", "5")],
+)
+def test_the_source_s_connections_send_tcp_keepalives_and_time_out_unless_the_url_says_otherwise(
+    catalog: sqlalchemy.URL, tmp_path: Path, query: str, idle: str, timeout: str
 ) -> None:
     """A server that vanished mid-query (a host down, a dropped NAT entry) would leave the run waiting for ever:
-    libpq's keepalives find it and the connection counts as lost (retried, then the run fails)."""
+    libpq's keepalives find it and the connection counts as lost (retried, then the run fails); one that never
+    answers a new connection fails it after the connect timeout."""
     from support.sql import extract
 
     seen: list[dict] = []
@@ -148,6 +154,33 @@ def test_the_source_s_connections_send_tcp_keepalives_unless_the_url_says_otherw
     assert [
         (dsn["keepalives"], dsn["keepalives_idle"], dsn["keepalives_interval"], dsn["keepalives_count"]) for dsn in seen
     ] == [("1", idle, "10", "6")]
+    assert [dsn["connect_timeout"] for dsn in seen] == [timeout]
+
+
+def test_a_server_that_accepts_the_connection_and_never_answers_fails_the_step_in_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq waits for ever for a server that accepted the connection to answer (a hung server, a proxy with
+    nothing behind it): the connect timeout (30 seconds, 1 here) ends the wait, and the step fails as the server
+    cannot be reached (Airflow retries the task as configured)."""
+    from support.sql import extract
+
+    monkeypatch.setattr(connection, "POSTGRES_CONNECT_TIMEOUT", 1)
+    failed: list[BaseException] = []
+
+    def run(port: int) -> None:
+        try:
+            extract({"url": f"postgresql+psycopg2://postgres@127.0.0.1:{port}/db", "service_name": "svc"}, tmp_path)
+        except Exception as error:
+            failed.append(error)
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts into the backlog; nothing answers
+        worker = threading.Thread(target=run, args=(silent.getsockname()[1],), daemon=True)
+        worker.start()
+        worker.join(20)
+        assert not worker.is_alive(), "the source still waits for a server that never answers"
+    [error] = failed
+    assert isinstance(error, SqlUnavailableError) and "timeout expired" in str(error)
 
 
 def test_a_backend_terminated_between_batches_is_replaced_and_the_run_is_complete(

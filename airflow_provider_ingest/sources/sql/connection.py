@@ -157,16 +157,21 @@ POSTGRES_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_inter
 """TCP keepalives of a PostgreSQL connection (libpq's settings): a server that vanished (a host down, a dropped NAT
 entry), which would leave a catalog query waiting for ever, is found within about two minutes of silence and the
 connection counts as lost. A live server answers them, however long its query takes."""
+POSTGRES_CONNECT_TIMEOUT = 30
+"""Seconds a PostgreSQL connection may take to open (libpq's ``connect_timeout``, for each of the host's addresses):
+libpq waits for ever by default, so a server that accepted the connection and never answered (a hung server, a
+proxy with nothing behind it) hung the run, and a host whose packets a firewall drops took the system's two minutes.
+Long enough for a serverless database to resume."""
 
 
 def connect_args(url: URL) -> dict[str, Any]:
-    """The application name the server shows for the source's connections, TCP keepalives for PostgreSQL over libpq
-    and a read timeout for MySQL, each unless the URL sets its own."""
+    """The application name the server shows for the source's connections, a connect timeout and TCP keepalives for
+    PostgreSQL over libpq and a read timeout for MySQL, each unless the URL sets its own."""
     backend = url.get_backend_name()
     if backend == "postgresql":
         defaults: dict[str, Any] = {"application_name": APPLICATION_NAME}
         if url.get_driver_name() in ("psycopg2", "psycopg"):
-            defaults.update(POSTGRES_KEEPALIVES)
+            defaults.update(POSTGRES_KEEPALIVES, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
         return {key: value for key, value in defaults.items() if key not in url.query}
     if url.get_driver_name() != "pymysql":
         return {}
