@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from support.catalogs import postgres_database
 from support.sql import extract
@@ -1161,6 +1161,75 @@ def test_a_comment_is_masked_from_its_first_literal(dialect: str, sql: str, mask
     assert mask_literals(sql, dialect) == masked
 
 
+def _tokens(sql: str, dialect: str) -> list[str]:
+    from sqlglot import Dialect
+
+    return [token.text for token in Dialect.get_or_raise(sqlglot_dialect(dialect)).tokenizer().tokenize(sql)]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "tokens"),
+    [
+        (
+            "postgresql",
+            "SELECT a FROM t -- note\r/* old filter:\nWHERE pw = 'hunter2' */",
+            ["SELECT", "a", "FROM", "t"],
+        ),
+        ("postgresql", "SELECT a FROM t -- 'x'\rWHERE b = 1", ["SELECT", "a", "FROM", "t", "WHERE", "b", "=", "?"]),
+        ("postgresql", "SELECT 1 /* /* a */* b */ 'secret' */", ["SELECT", "?"]),
+        ("postgresql", "SELECT a /* /* a */* b */ FROM t WHERE pw = 'secret' -- */", ["SELECT", "a"]),
+        ("postgresql", "SELECT 1 /*/* 'x' */ FROM t", ["SELECT", "?", "FROM", "t"]),
+        ("mysql", "SELECT 1 /* note 'x' /*/ FROM t", ["SELECT", "?", "FROM", "t"]),
+        ("sqlite", "SELECT 1 /* note 'x' /*/ FROM t", ["SELECT", "?", "FROM", "t"]),
+        (
+            "mysql",
+            "SELECT a FROM t /* route='users' path=/api/v1/*/ WHERE id = 7",
+            ["SELECT", "a", "FROM", "t", "WHERE", "id", "=", "?"],
+        ),
+        ("postgresql", "SELECT * FROM orders /* total=.99, paid $100 */", ["SELECT", "*", "FROM", "orders"]),
+    ],
+)
+def test_a_comment_ends_where_the_tokenizer_ends_it_and_keeps_no_value(
+    dialect: str, sql: str, tokens: list[str]
+) -> None:
+    """Where a comment ends is the tokenizer's to say (a carriage return ends a line comment; in ``*/*`` PostgreSQL's
+    nested comments close one and open another; ``/*/`` does not close a MySQL comment): each is masked where it
+    reads it, so the statement keeps its tokens and no value in a comment shows (outside review)."""
+    masked = mask_literals(sql, dialect)
+
+    assert _tokens(masked, dialect) == tokens
+    assert not any(value in masked for value in ("hunter2", "secret", "'x'", "users", ".99", "$100"))
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "masked"),
+    [
+        (
+            "mysql",
+            "SET @total = (SELECT /*+ MAX_EXECUTION_TIME(1000) */ SUM(amount) FROM payments"
+            " WHERE card = '4111111111111111')",
+            "SET @total = ?",
+        ),
+        (
+            "postgresql",
+            "ALTER FUNCTION f() SET search_path = public SET app.key = hunter2",
+            "ALTER FUNCTION f() SET search_path = ? SET app.key = ?",
+        ),
+        (
+            "postgresql",
+            "CREATE FUNCTION f() RETURNS int SET a = x SET b TO y LANGUAGE sql AS $$ SELECT 1 $$",
+            "CREATE FUNCTION f() RETURNS int SET a = ? SET b TO ? LANGUAGE sql AS ?",
+        ),
+        ("postgresql", "ALTER ROLE insert SET app.key = hunter2", "ALTER ROLE insert SET app.key = ?"),
+        ("postgresql", "ALTER ROLE r IN DATABASE update SET k = hunter2", "ALTER ROLE r IN DATABASE update SET k = ?"),
+    ],
+)
+def test_every_setting_s_value_is_masked_with_what_it_holds(dialect: str, sql: str, masked: str) -> None:
+    """A function's second ``SET`` clause, a hint inside a setting's value (once rewritten from where the value's
+    mask ended, it showed the rest), a role or database named with a keyword (outside review)."""
+    assert mask_literals(sql, dialect) == masked
+
+
 def _comment(kind: str, text: str) -> str:
     """A comment of ``kind`` holding ``text``."""
     return {"line": f"-- {text}\n", "hash": f"# {text}\n"}.get(kind, f"/*{text}*/")
@@ -1202,3 +1271,31 @@ def test_a_comment_anywhere_keeps_no_quoted_value_and_the_statement_its_tokens(
     assert [token.text for token in tokenizer.tokenize(masked)] == [
         token.text for token in tokenizer.tokenize(mask_literals("".join(places), dialect))
     ]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
+@given(
+    opening=st.sampled_from(["-- ", "/*", "#"]),
+    text=st.text(st.sampled_from("a 9'\"$*/-#\r\n"), max_size=24),
+    closing=st.sampled_from(["\n", "\r", "*/", "*/*/", ""]),
+    secret_at=st.integers(0, 24),
+)
+@settings(max_examples=300, deadline=None)
+def test_whatever_the_tokenizer_reads_as_a_comment_is_masked_and_ends_where_it_ended(
+    dialect: str, opening: str, text: str, closing: str, secret_at: int
+) -> None:
+    """Comment text of any shape (carriage returns, ``*/*``, ``/*/``, quotes left open): whatever the dialect's
+    tokenizer reads as comments between two parts of a statement is masked there, and nothing else changes."""
+    from sqlglot.errors import TokenError
+
+    comment = opening + text[:secret_at] + "'SECRET42'" + text[secret_at:] + closing
+    sql, plain = f"SELECT a, 'x' FROM t {comment}\nWHERE b = 5", "SELECT a, 'x' FROM t \nWHERE b = 5"
+    try:
+        read = _tokens(sql, dialect)
+    except TokenError:
+        read = []  # an unterminated comment or quote: the masker cuts the text (test_every_literal_is_masked...)
+    assume(read == _tokens(plain, dialect))  # read as comments between the two parts
+    masked = mask_literals(sql, dialect)
+
+    assert "SECRET42" not in masked
+    assert _tokens(masked, dialect) == _tokens(mask_literals(plain, dialect), dialect)

@@ -130,10 +130,15 @@ a comment, which may hold literals (a text normalized by pg_stat_statements or M
 tokenized)."""
 _COMMENT = re.compile(r"--|/\*|#")
 """What begins a comment (``#``: MySQL's); its text may hold literals."""
-_COMMENT_LITERAL = re.compile(r"['\"]|\$\w*\$|(?<![\w$.])\d")
+_COMMENT_LITERAL = re.compile(r"['\"]|\$\w*\$|\$\d|(?<![\w$])\.?\d")
 """Where the masked part of a comment's text begins: a quote, a dollar quote or a number. A comment is free text:
 which quote pairs with which (an apostrophe in ``don't``), it does not say, so the rest of it is masked."""
-_BLOCK_BOUNDS = re.compile(r"(/\*|\*/)")
+_NOT_A_BOUND = re.compile(r"[^*/]+")
+"""What of a comment's masked text goes: all but its ``*`` and ``/``, so that the tokenizer finds each comment's
+end where it found it (in ``*/*``, nested comments' bounds may share a character)."""
+_NOT_A_MARK = re.compile(r"[^*/\s#-]+")
+"""What goes of text between tokens read as comments where their texts cannot be told apart: all but spaces and
+what marks comments."""
 SETTING = re.compile(r"\bSET\b", re.IGNORECASE)
 """A text that may give a setting a value written as a bare word (see ``_Masker._setting_values``): tokenized."""
 _PLACEHOLDER = re.compile(r"\$\d+|[?:]\d+|\?")
@@ -145,8 +150,9 @@ _CLAUSES = frozenset(
 )
 """Words that begin the clause after a function's ``SET k = v`` (PostgreSQL's CREATE and ALTER FUNCTION): where a
 setting's value ends. Any other word is part of the value, masked with it (a value cut short would show the rest)."""
-_EVENT_BEFORE = frozenset({"BEFORE", "AFTER", "OR", "OF"})
-"""What comes before ``UPDATE``, ``INSERT`` or ``REPLACE`` where it names a trigger's event, not a statement."""
+_EVENT_BEFORE = frozenset({"BEFORE", "AFTER", "OR", "OF", "ROLE", "USER", "GROUP", "DATABASE"})
+"""What comes before ``UPDATE``, ``INSERT`` or ``REPLACE`` where it names a trigger's event, or is a name (``ALTER ROLE
+insert SET ...``, ``IN DATABASE update``), not a statement."""
 _OPENING = frozenset({"L_PAREN", "L_BRACKET", "L_BRACE"})
 _CLOSING = frozenset({"R_PAREN", "R_BRACKET", "R_BRACE"})
 _JOINS_MASK = frozenset("|&?")
@@ -181,7 +187,6 @@ class _Masker:
         # sqlglot's own tokenizer takes the rest of CALL p('...') or REPLACE INTO ... as one string: no commands here
         self.tokenizer = type("MaskingTokenizer", (dialect.tokenizer_class,), {"COMMANDS": set()})(dialect=dialect)
         self.mysql = name == "mysql"
-        self.nested = dialect.tokenizer_class.NESTED_COMMENTS
         self.literals = frozenset(getattr(TokenType, literal) for literal in LITERAL_TOKENS)
         self.types = frozenset(Parser.TYPE_TOKENS) - {TokenType.INTERVAL}  # INTERVAL ? DAY still parses
         self.kinds = TokenType
@@ -230,8 +235,8 @@ class _Masker:
         return "".join(parts) + sql[at:] + (CUT if cut else "")
 
     def _comments(self, tokens: list[Any], sql: str, spans: list[list[int]]) -> list[tuple[int, int, str]]:
-        """The comments between tokens outside the masked spans, and MySQL's optimizer hints (``/*+ ... */``, read as
-        tokens), each masked from its text's first literal (``-- WHERE password = ?``, sqlcommenter's
+        """The comments between tokens, and MySQL's optimizer hints (``/*+ ... */``, read as tokens), outside the
+        masked spans, each masked from its text's first literal (``-- WHERE password = ?``, sqlcommenter's
         ``/*controller=?*/``): the words before it stay."""
         edits, at, inside = [], 0, iter(spans)
         span = next(inside, None)
@@ -239,13 +244,34 @@ class _Masker:
             start = len(sql) if token is None else token.start
             while span is not None and span[1] <= at:
                 span = next(inside, None)
-            if start > at and not sql[at:start].isspace() and (span is None or span[0] >= start):
-                edits.append((at, start, _masked_comments(sql[at:start], self.nested)))
-            if token is not None and token.token_type is self.kinds.HINT:
-                edits.append((token.start, token.end + 1, _masked_comments(token.text, self.nested)))
+            if span is None or span[0] >= start:  # not inside a masked span
+                if start > at and not sql[at:start].isspace():
+                    edits.append((at, start, self._masked_comments(sql[at:start])))
+                if token is not None and token.token_type is self.kinds.HINT:
+                    edits.append((token.start, token.end + 1, "/*+" + _masked_text(token.text[3:-2]) + "*/"))
             if token is not None:
                 at = token.end + 1
         return [edit for edit in edits if edit[2] != sql[edit[0] : edit[1]]]
+
+    def _masked_comments(self, gap: str) -> str:
+        """Spaces and comments between two tokens, each comment's text masked (:func:`_masked_text`), found where the
+        tokenizer found it; where that cannot be followed, all of the gap goes but spaces and comments' marks."""
+        try:
+            [after] = self.tokenizer.tokenize(gap + "\nx")
+        except Exception:  # the gap read alone holds more than comments: not expected, masked the strictest way
+            return _NOT_A_MARK.sub(MASK, gap)
+        parts, at = [], 0
+        for text in after.comments:
+            start = len(gap) - len(gap[at:].lstrip())
+            block = gap.startswith("/*", start)
+            body = start + (1 if gap.startswith("#", start) else 2)
+            if not gap.startswith(text, body) or (block and not gap.startswith("*/", body + len(text))):
+                return _NOT_A_MARK.sub(MASK, gap)
+            parts += (gap[at:body], _masked_text(text))
+            at = body + len(text) + 2 * block
+            if block:
+                parts.append("*/")
+        return "".join(parts) + gap[at:]
 
     def _setting_values(self, tokens: list[Any], sql: str) -> dict[int, int]:
         """The values a statement gives settings (``SET app.key TO hunter2``, ``ALTER ROLE r SET k = v``, MySQL's
@@ -255,18 +281,20 @@ class _Masker:
         kinds, found = self.kinds, {}
         for statement in _statements(tokens, kinds.SEMICOLON):
             sets = [i for i, (depth, token, _) in enumerate(statement) if not depth and token.token_type is kinds.SET]
-            at = sets[0] if sets else -1
-            if at < 0 or any(self._assigning(statement, i) for i in range(at)):  # UPDATE t SET
+            if not sets or any(self._assigning(statement, i) for i in range(sets[0])):  # UPDATE t SET
                 continue
-            assigned = False
-            for element in _split(statement[at + 1 :], kinds.COMMA):
-                marks = [i for i, (depth, token, _) in enumerate(element) if depth == 0 and self._assigns(element, i)]
-                if marks:
-                    assigned, element = True, _value(element[marks[0] + 1 :])
-                elif not assigned:  # SET NAMES utf8mb4, ALTER TABLE t SET (fillfactor = 70): no setting's value
-                    continue
-                if element and not self._kept(element, sql):
-                    found[element[0][2]] = element[-1][2]
+            for at, end in zip(sets, [*sets[1:], len(statement)], strict=True):  # a function's SET clauses
+                assigned = False
+                for element in _split(statement[at + 1 : end], kinds.COMMA):
+                    marks = [
+                        i for i, (depth, token, _) in enumerate(element) if not depth and self._assigns(element, i)
+                    ]
+                    if marks:
+                        assigned, element = True, _value(element[marks[0] + 1 :])
+                    elif not assigned:  # SET NAMES utf8mb4, ALTER TABLE t SET (fillfactor = 70): no setting's value
+                        continue
+                    if element and not self._kept(element, sql):
+                        found[element[0][2]] = element[-1][2]
         return found
 
     def _assigning(self, statement: list[tuple[int, Any, int]], at: int) -> bool:
@@ -365,46 +393,13 @@ _MYSQL_PARTS = re.compile(
 or comment no longer makes each later one scan to the end)."""
 
 
-def _masked_comments(text: str, nested: bool) -> str:
-    """Spaces and comments, as a tokenizer skipped them between two tokens (or a hint), each comment's text masked
-    from its first literal on (:data:`_COMMENT_LITERAL`); ``nested``: block comments nest (PostgreSQL's)."""
-    parts, at = [], 0
-    while found := _COMMENT.search(text, at):
-        parts.append(text[at : found.start()])
-        start = found.end()
-        if found.group() == "/*":
-            end = _block_end(text, start, nested)
-            body_end = end - 2 if end - 2 >= start and text.startswith("*/", end - 2) else end
-            parts += ("/*", _masked_text(text[start:body_end]), text[body_end:end])
-        else:
-            end = text.find("\n", start)
-            end = len(text) if end < 0 else end
-            parts += (found.group(), _masked_text(text[start:end]))
-        at = end
-    return "".join(parts) + text[at:]
-
-
 def _masked_text(text: str) -> str:
-    """A comment's text masked from its first literal on, but for the bounds of block comments nested in it: each
-    comment still ends where it ended."""
+    """A comment's text masked from its first literal on (:data:`_COMMENT_LITERAL`), but for its ``*`` and ``/``
+    (:data:`_NOT_A_BOUND`)."""
     found = _COMMENT_LITERAL.search(text)
     if found is None:
         return text
-    rest = _BLOCK_BOUNDS.split(text[found.start() :])
-    return text[: found.start()] + "".join(part if index % 2 else MASK * bool(part) for index, part in enumerate(rest))
-
-
-def _block_end(text: str, at: int, nested: bool) -> int:
-    """Where the block comment whose text begins at ``at`` ends: after its ``*/``, or at the end of ``text``."""
-    depth = 1
-    for found in _BLOCK_BOUNDS.finditer(text, at):
-        if found.group() == "*/":
-            depth -= 1
-        elif nested:
-            depth += 1
-        if not depth:
-            return found.end()
-    return len(text)
+    return text[: found.start()] + _NOT_A_BOUND.sub(MASK, text[found.start() :])
 
 
 def _statements(tokens: list[Any], semicolon: Any) -> Iterator[list[tuple[int, Any, int]]]:
