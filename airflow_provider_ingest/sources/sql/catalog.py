@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_ingest.records import ConstraintType, DataType, Table, TableType, fqn, line_record
@@ -170,8 +171,25 @@ def column(
     override what the raw type text says, ``type_text`` (a domain's base type) is read instead of it.
     As a staged line has them: in the record's field order, types as their values, fields at their defaults
     (what the catalog leaves empty) left out."""
+    fields = {"name": name, **_type_fields(raw_type, type_text, data_type, array_data_type)}
+    if not nullable:
+        fields["nullable"] = False
+    if default is not None:
+        fields["default"] = default
+    fields["ordinal_position"] = position
+    if comment:
+        fields["description"] = comment
+    return fields
+
+
+@lru_cache(maxsize=4096)
+def _type_fields(
+    raw_type: str, type_text: str | None, data_type: DataType | None, array_data_type: DataType | None
+) -> dict[str, Any]:
+    """The type fields of a column (:func:`column`): a catalog has few distinct types, each read once. Not to be
+    changed: the dict is shared."""
     normalized = normalize(type_text or raw_type)
-    fields: dict[str, Any] = {"name": name, "data_type": (data_type or normalized.data_type).value}
+    fields: dict[str, Any] = {"data_type": (data_type or normalized.data_type).value}
     element = array_data_type or normalized.element
     if element is not None:
         fields["array_data_type"] = element.value
@@ -183,13 +201,6 @@ def column(
         fields["precision"] = normalized.precision
     if normalized.scale is not None:
         fields["scale"] = normalized.scale
-    if not nullable:
-        fields["nullable"] = False
-    if default is not None:
-        fields["default"] = default
-    fields["ordinal_position"] = position
-    if comment:
-        fields["description"] = comment
     return fields
 
 
