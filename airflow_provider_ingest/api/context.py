@@ -28,6 +28,9 @@ class RunContext:
     compression: str = "none"
     secrets: set[str] = field(default_factory=set)
     """Secret values resolved for this run (``${ENV}`` references, connections); never to be shown."""
+    samples_left_out: bool = False
+    """Whether records of this run lost their column samples before its writers got them: read from a staged file
+    that says so, or cleared by a processor. The staged files it writes say so too."""
 
     def scrub(self, message: str) -> str:
         """``message`` with every secret of this run replaced by ``***``."""

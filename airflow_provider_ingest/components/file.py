@@ -57,19 +57,15 @@ class FileSource(Source):
         # A damaged file gives no record at all, so nothing downstream publishes part of it: every file is checked
         # before the first record of any, and again as it is read (one rewritten in between fails the run, not a
         # mix). One local file is read twice from one open file (another renamed over it meanwhile is not read).
-        self._readers = readers
         if len(readers) == 1 and is_local(readers[0].uri):
             yield from readers[0].records(on_invalid=self.fail, checked=True)
-            return
-        for reader in readers:
-            reader.verify()
-        for reader in readers:
-            yield from reader.records(on_invalid=self.fail)
-
-    @property
-    def samples_dropped(self) -> int:
-        """Of how many records the files read so far had their column samples left out by their writers."""
-        return sum(reader.samples_dropped for reader in getattr(self, "_readers", ()))
+        else:
+            for reader in readers:
+                reader.verify()
+            for reader in readers:
+                yield from reader.records(on_invalid=self.fail)
+        if any(reader.samples_left_out for reader in readers):
+            self.context.samples_left_out = True  # the files this run writes say so too
 
 
 class FileSinkConfig(ComponentConfig):
@@ -87,9 +83,6 @@ class FileSink(Sink):
     config_class = FileSinkConfig
     config: FileSinkConfig
     replaced_whole = True
-    carried_from: FileSource | None = None
-    """The file source whose records (processed) it writes, if any: the samples its files lacked, this one lacks
-    too, and says so."""
 
     @classmethod
     def reads_samples(cls, config: Mapping[str, Any]) -> bool:
@@ -113,8 +106,7 @@ class FileSink(Sink):
 
     def flush(self) -> None:
         self._open = False
-        if self.carried_from is not None:
-            self._writer.samples_dropped += self.carried_from.samples_dropped
+        self._writer.samples_left_out |= self.context.samples_left_out
         self._writer.__exit__(None, None, None)
 
     def close(self) -> None:
@@ -151,7 +143,7 @@ class FileStage(Stage):
         from airflow_provider_ingest.staging.stagedfile import staged_line_of
 
         self._line = staged_line_of
-        self._samples_dropped = 0
+        self._samples_left_out = False
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self._files = {kind: open(os.path.join(self._spill.name, kind), "w+b") for kind in KIND_ORDER}
@@ -165,7 +157,7 @@ class FileStage(Stage):
     def stage(self, record: Record) -> None:
         """Spill the record's line; one too long for a staged file fails here, alone (not the commit)."""
         line, dropped = self._line(record)
-        self._samples_dropped += dropped
+        self._samples_left_out |= dropped
         handle = self._files[record.kind]
         if record.kind in EVENT_KINDS:
             self._events.add(record.kind)
@@ -196,7 +188,7 @@ class FileStage(Stage):
         with StagedFileWriter(
             uri, producer=self.report.component, kinds=kinds, compression=self.config.compression
         ) as out:
-            out.samples_dropped = self._samples_dropped
+            out.samples_left_out = self._samples_left_out or self.context.samples_left_out
             for kind, handle in self._files.items():
                 handle.seek(0)
                 if kind in self._events:
@@ -290,6 +282,7 @@ class FileBulkSink(BulkSink):
         destination = self.context.resolve_path(self.config.path)
         kinds = reader.header["kinds"] if reader.header is not None else ()
         with StagedFileWriter(destination, producer=self.report.component, kinds=kinds) as out:
+            out.samples_left_out = reader.samples_left_out or self.context.samples_left_out
             for line in reader.lines():
                 if (record := reader.parse(line, self.fail)) is not None:
                     out.write(record)

@@ -276,6 +276,7 @@ class PiiProcessor(Processor):
                 self.report.count(f"not_personal:{decision.rule}")
         if column.samples and not self.config.keep_samples:
             update["samples"] = []
+            self.context.samples_left_out = True  # the staged file this run writes says so
         return column.model_copy(update=update) if update else column
 
     def _match_names(self, name: str) -> tuple[CompiledRule, ...]:

@@ -166,18 +166,22 @@ def run_merge(
 
 
 def _refuse_missing_samples(components: list[Component]) -> None:
-    """A ``file`` source, the first of ``components``, refuses a file its writer left column samples out of where a
-    component after it uses them; a ``file`` sink says how many it lacked."""
-    from airflow_provider_ingest.components.file import FileSink, FileSource
+    """Where a component uses column samples: a ``file`` source first in ``components`` refuses a file that says
+    some records lost them, and a processor before it that clears them is a configuration error."""
+    from airflow_provider_ingest.components.file import FileSource
 
-    source = components[0]
-    if isinstance(source, FileSource):
-        users = [component for component in components[1:] if component.uses_samples()]
-        if users:
-            source.samples_for = users[0].report.component
-        for sink in components[1:]:
-            if isinstance(sink, FileSink):
-                sink.carried_from = source
+    users = [component for component in components[1:] if component.uses_samples()]
+    if not users:
+        return
+    if isinstance(components[0], FileSource):
+        components[0].samples_for = users[0].report.component
+    for component in components[1 : components.index(users[-1])]:
+        if isinstance(component, Processor) and not component.passes_samples(component.config.model_dump()):
+            user = next(user for user in users if components.index(user) > components.index(component))
+            raise ConfigurationError(
+                f"{user.report.component} uses column samples, which {component.report.component} before it clears:"
+                " keep them there (keep_samples: true), or judge without them here"
+            )
 
 
 def _instantiated(workflow: LoadedWorkflow, context: RunContext, roles: tuple[str, ...]) -> list[Component]:

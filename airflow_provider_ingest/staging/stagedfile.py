@@ -8,9 +8,9 @@
 
 The trailer's count and CRC-32 (of every byte before it, the header's too; version 1 files, still read,
 have a SHA-256 of the record lines) let a reader refuse a file whose writer was killed, or that was damaged
-after writing; lines end with LF only and none is blank. A writer that left column samples out of some
-records says how many (``"samples_dropped": 3``), so a reader that uses them refuses the file rather than
-judging without them. Files are written atomically and read and written
+after writing; lines end with LF only and none is blank. A file some of whose records lost their column
+samples (left out by its writer, or before) says so (``"samples_left_out": true``), so a reader that uses them
+refuses it rather than judge without them. Files are written atomically and read and written
 as streams; the same records give the same bytes (no timestamps, gzip included), so a retried task
 reproduces its output.
 """
@@ -38,6 +38,8 @@ CHECKSUMS = {1: "sha256", 2: "crc32"}
 """The trailer's checksum by version read: version 1 (older releases' files, a ``file`` sink's exports among them) had a
 SHA-256 of the record lines, three times slower to compute."""
 HEADER_KEY = "staged_file"
+SAMPLES_LEFT_OUT = "samples_left_out"
+"""The trailer's key saying that records of the file lost their column samples (:class:`SamplesLeftOutError`)."""
 HEADER_PREFIX = b'{"staged_file"'
 TRAILER_PREFIX = b'{"staged_file_end"'
 CONTENTS = ("records", "dead_letters")
@@ -92,8 +94,8 @@ def check_line_length(line: bytes) -> None:
 class StagedFileWriter:
     """Writes a staged file atomically; use as a context manager, which commits on success.
 
-    Column samples are dropped unless ``keep_samples`` (a file that processors will read); ``samples_dropped``
-    counts the records they were dropped from, which the trailer tells.
+    Column samples are dropped unless ``keep_samples`` (a file that processors will read); the trailer says when
+    some were, or when ``samples_left_out`` is set (records that lost them before).
     """
 
     def __init__(
@@ -109,7 +111,7 @@ class StagedFileWriter:
         self.uri = uri
         self.count = 0
         self.keep_samples = keep_samples
-        self.samples_dropped = 0
+        self.samples_left_out = False
         self._header = {
             HEADER_KEY: FORMAT_VERSION,
             "content": content,
@@ -147,7 +149,7 @@ class StagedFileWriter:
         """Append one record: the line it was read from, if it has one and nothing changed it (checked when it was
         read), or its serialization (one line of JSON; its length checked)."""
         line, dropped = staged_line_of(record, keep_samples=self.keep_samples)
-        self.samples_dropped += dropped
+        self.samples_left_out |= dropped
         self._append(line)
 
     def _append(self, data: bytes) -> None:
@@ -172,8 +174,8 @@ class StagedFileWriter:
             if exc is None and self._stream is not None:
                 self._write_pending()
                 trailer: dict[str, Any] = {"staged_file_end": True, "count": self.count, "crc32": f"{self._crc:08x}"}
-                if self.samples_dropped:
-                    trailer["samples_dropped"] = self.samples_dropped
+                if self.samples_left_out:
+                    trailer[SAMPLES_LEFT_OUT] = True
                 self._stream.write(json.dumps(trailer).encode() + b"\n")
                 if self._gzip:
                     self._stream.close()
@@ -197,8 +199,8 @@ class StagedFileReader:
 
     With ``allow_plain``, a file without a staged file header is read as plain JSON Lines of records
     (blank lines skipped, CRLF line ends and a UTF-8 BOM accepted); a staged file is still checked.
-    ``samples_for`` names the component reading the records that uses their column samples: a file whose writer
-    left them out of some is refused when it is checked (:class:`SamplesLeftOutError`).
+    ``samples_for`` names the component reading the records that uses their column samples: a file that says some
+    lost them is refused when it is checked (:class:`SamplesLeftOutError`).
     """
 
     def __init__(self, uri: str, *, allow_plain: bool = False, samples_for: str | None = None) -> None:
@@ -206,8 +208,8 @@ class StagedFileReader:
         self.allow_plain = allow_plain
         self.samples_for = samples_for
         self.header: dict[str, Any] | None = None
-        self.samples_dropped = 0
-        """Of how many records the writer left the column samples out (its trailer says; 0 until it is read)."""
+        self.samples_left_out = False
+        """Whether the file says some of its records lost their column samples (its trailer; known once read)."""
         self.count = 0
         self.line_number = 0
 
@@ -350,10 +352,10 @@ class StagedFileReader:
         found = f"{crc:08x}" if legacy is None else legacy.hexdigest()
         if trailer[key] != found:
             raise StagedFileError(f"{self.uri}: corrupted: checksum does not match the trailer")
-        self.samples_dropped = dropped = trailer.get("samples_dropped", 0)
-        if dropped and self.samples_for is not None:
+        self.samples_left_out = trailer.get(SAMPLES_LEFT_OUT, False)
+        if self.samples_left_out and self.samples_for is not None:
             raise SamplesLeftOutError(
-                f"{self.uri}: written with the column samples of {dropped:,} table{'s' * (dropped != 1)} left out,"
+                f"{self.uri}: written with the column samples of some tables left out, here or before,"
                 f" which {self.samples_for} uses: run the task that wrote it again, so"
                 " that it hands them on (an Airflow task keeps them for the tasks downstream of it that use them;"
                 " a file sink, with keep_samples), or turn their use off"
@@ -390,15 +392,16 @@ class StagedFileReader:
             )
 
     def _trailer(self, line: bytes, number: int, key: str) -> dict[str, Any]:
-        """The trailer on line ``number``, its checksum under ``key``."""
-        trailer = self._json(line, number)
-        count, checksum, dropped = trailer.get("count"), trailer.get(key), trailer.get("samples_dropped", 0)
+        """The trailer on line ``number``, its checksum under ``key``: no other key, none twice (the checksum does not
+        cover the trailer: a damaged one is refused, not read another way)."""
+        trailer = self._json(line, number, unique=True)
+        count, checksum = trailer.get("count"), trailer.get(key)
         if (
             trailer.get("staged_file_end") is not True
             or type(count) is not int
             or not isinstance(checksum, str)
-            or type(dropped) is not int
-            or not 0 <= dropped <= count
+            or trailer.get(SAMPLES_LEFT_OUT, True) is not True
+            or not trailer.keys() <= {"staged_file_end", "count", key, SAMPLES_LEFT_OUT}
         ):
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a valid trailer")
         return trailer
@@ -421,14 +424,22 @@ class StagedFileReader:
             raise StagedFileError(f"{self.uri}: corrupted: data after the trailer")
         raise StagedFileError(f"{self.uri}: truncated: the file does not end with a trailer")
 
-    def _json(self, line: bytes, number: int) -> dict[str, Any]:
+    def _json(self, line: bytes, number: int, *, unique: bool = False) -> dict[str, Any]:
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=_unique if unique else None)
         except (ValueError, RecursionError) as error:
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not JSON: {error}") from None
         if not isinstance(value, dict):
             raise StagedFileError(f"{self.uri}: corrupted: line {number} is not a JSON object")
         return value
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (``json.loads`` keeps the last of two silently)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("a key is given twice")
+    return value
 
 
 def without_samples(text: str) -> str:
