@@ -339,3 +339,44 @@ def test_an_editors_lock_link_to_nothing_is_no_workflow_file(tmp_path: Path) -> 
     assert not factory.looks_like_workflow(tmp_path / ".#flow.yaml")
     assert not factory.looks_like_workflow(tmp_path / "folder.yaml")
     assert factory._read_workflow(tmp_path / ".#flow.yaml") is None
+
+
+# --- from an outside review ---------------------------------------------------------------------------------------
+
+SAMPLE_FLOW = "source: {type: sql, config: {sample: shop}}\nsink: {type: console}\n"
+
+
+def test_dag_ids_that_differ_only_in_punctuation_each_become_a_dag(tmp_path: Path) -> None:
+    """``shop.a``, ``shop-a`` and ``shop_a`` are three dag ids: each DAG had the same name in the loader's namespace
+    (``dag_shop_a``), and only the last stayed, with no error."""
+    (tmp_path / LOADER.name).write_text(LOADER.read_text())
+    (tmp_path / "one.yaml").write_text(SAMPLE_FLOW + "airflow: {dag_id: shop.a}\n")
+    (tmp_path / "two.yaml").write_text(SAMPLE_FLOW + "airflow: {dag_id: shop-a}\n")
+    (tmp_path / "shop_a.yaml").write_text(SAMPLE_FLOW)
+
+    bag = dag_bag(tmp_path)
+
+    assert bag.import_errors == {}
+    assert {"shop.a", "shop-a", "shop_a"} <= set(bag.dags)
+
+
+def test_a_pipe_named_like_a_workflow_is_no_workflow_and_stalls_nothing(tmp_path: Path) -> None:
+    """Reading a pipe waits for a writer: the loader waited, the DAG processor timed out on the loader file and
+    every DAG of the folder was lost."""
+    import os
+    import threading
+
+    (tmp_path / LOADER.name).write_text(LOADER.read_text())
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "good.yaml").write_text(SAMPLE_FLOW)
+    loaded: list[object] = []
+    worker = threading.Thread(target=lambda: loaded.append(dag_bag(tmp_path)), daemon=True)
+    worker.start()
+    worker.join(20)
+    stalled = worker.is_alive()
+    if stalled:  # let the blocked reader go, so that the session can end
+        with open(tmp_path / "pipe.yaml", "wb"):
+            pass
+        worker.join(60)
+    assert not stalled, "the loader waits for a writer to the pipe"
+    assert set(loaded[0].dags) >= {"good"} and loaded[0].import_errors == {}

@@ -37,6 +37,10 @@ workflow:
 """
 
 
+LISTED = (range(60), range(24), range(1, 32), range(1, 13), range(7))
+"""Every minute, hour, day, month and weekday, listed: a valid cron expression, described at great length."""
+
+
 def air(setting: str) -> str:
     """BASE with an ``airflow:`` section whose first setting is on line 17, column 3."""
     return BASE + "airflow:\n  " + setting + "\n"
@@ -287,6 +291,25 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
         "max_active_runs: 1",
     ),
     ("start_date_text", air("start_date: yesterday"), 17, 3, "airflow.start_date", "valid datetime"),
+    # what Airflow's metadata database cannot keep: no DAG of the folder was saved (outside review)
+    ("owner_too_long", air("owner: " + "x" * 2001), 17, 3, "airflow.owner", "at most 2000 characters"),
+    (
+        "schedule_described_too_long",
+        air("schedule: '" + " ".join(",".join(map(str, r)) for r in LISTED) + "'"),
+        17,
+        3,
+        "airflow.schedule",
+        "Airflow describes this schedule in 1,305 characters, more than the 1,000 its database keeps",
+    ),
+    # text an Airflow task cannot render as a Jinja template: every run of its task failed (outside review)
+    (
+        "jinja_comment_in_text",
+        sub("include: ['shop\\..*']", "include: ['shop\\..*{#1}']"),
+        9,
+        19,
+        "processors.0.config.fqn.include.0",
+        "an Airflow task renders this text as a Jinja template, and it is none: Missing end of comment tag",
+    ),
     (
         "end_before_start",
         air("start_date: 2024-06-01\n  end_date: 2024-01-01T00:00:00Z"),
@@ -715,3 +738,11 @@ def test_any_type_name_is_an_unknown_component(name: str) -> None:
     with pytest.raises(UnknownComponentError) as raised:
         resolve("source", name)
     assert len(str(raised.value)) < 400
+
+
+def test_a_text_with_jinja_marks_is_taken_as_written_by_the_cli_run(tmp_path: Path) -> None:
+    """Only an Airflow task renders settings as Jinja templates: ``airflow-ingest run`` takes a ``{#`` as written."""
+    path = _write(tmp_path, "literal.yaml", sub("include: ['shop\\..*']", "include: ['shop\\..*{#1}']"))
+    load_workflow(path)
+    with pytest.raises(WorkflowFileError, match="Missing end of comment tag"):
+        load_workflow(path, templated=True)

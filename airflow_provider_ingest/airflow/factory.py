@@ -119,7 +119,10 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
 
 
 def _read_workflow(path: Path) -> Document | None:
-    """A workflow file's document; None for a file that is no workflow; :class:`WorkflowFileError` if broken."""
+    """A workflow file's document; None for a file that is no workflow (nor a regular file: reading a pipe would
+    wait for a writer); :class:`WorkflowFileError` if broken."""
+    if not path.is_file():
+        return None
     try:
         document = read_document(path)
     except Exception as error:
@@ -245,7 +248,9 @@ def _dag_id(document: Document, path: Path) -> str:
 
 
 def _variable(dag_id: str) -> str:
-    return "dag_" + re.sub(r"\W", "_", dag_id)
+    """The name of a DAG in the loader's namespace: one for each dag id (``shop.a``, ``shop-a`` and ``shop_a`` are
+    three: each character but a letter or digit is written as its code point, ``_2e_``)."""
+    return "dag_" + re.sub(r"[^A-Za-z0-9]", lambda found: f"_{ord(found.group()):x}_", dag_id)
 
 
 def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> DAG:

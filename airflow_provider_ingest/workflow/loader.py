@@ -268,6 +268,8 @@ def _component_config(
     except UnknownComponentError as error:
         raise WorkflowFileError([document.problem((*where, "type"), str(error))]) from None
     config = spec.config
+    if templated and (problems := _unrenderable(document, (*where, "config"), config)):
+        raise WorkflowFileError(problems)
     if document.may_hold("${"):
         from airflow_provider_ingest.workflow.env import substitute
 
@@ -291,6 +293,35 @@ def _component_config(
                 for problem in problems
             ]
         ) from None
+
+
+_JINJA_MARKS = ("{{", "{%", "{#")
+
+
+def _unrenderable(document: Document, where: Location, value: object) -> list[Problem]:
+    """Texts in a component's settings that an Airflow task cannot render as Jinja templates (it renders every one):
+    ``{#`` opens a comment, ``{%`` a statement; each failed every run of its task."""
+    if isinstance(value, dict):
+        return [problem for key, item in value.items() for problem in _unrenderable(document, (*where, key), item)]
+    if isinstance(value, list):
+        return [
+            problem for index, item in enumerate(value) for problem in _unrenderable(document, (*where, index), item)
+        ]
+    if not isinstance(value, str) or not any(mark in value for mark in _JINJA_MARKS):
+        return []
+    from jinja2 import Environment, TemplateSyntaxError  # installed with Airflow
+
+    try:
+        Environment().parse(value)
+    except TemplateSyntaxError as error:
+        return [
+            document.problem(
+                where,
+                f"an Airflow task renders this text as a Jinja template, and it is none: {error.message}"
+                " (write a literal {#, {{ or {% as {{ '{#' }}, or put the text between {% raw %} and {% endraw %})",
+            )
+        ]
+    return []
 
 
 def _problems(document: Document, error: ValidationError, model: type[BaseModel], prefix: Location) -> list[Problem]:

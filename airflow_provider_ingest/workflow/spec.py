@@ -64,7 +64,46 @@ def check_schedule(schedule: str) -> str:
         raise ValueError(
             f"invalid schedule {schedule!r}: {error} (a cron expression, one of {presets}, or null)"
         ) from None
+    described = len(_cron_description(CRON_PRESETS.get(schedule, schedule)))
+    if described > MAX_DESCRIPTION:
+        raise ValueError(
+            f"Airflow describes this schedule in {described:,} characters, more than the {MAX_DESCRIPTION:,} its"
+            " database keeps (no DAG of the folder would be saved): write lists of values as ranges (0-59)"
+        )
     return schedule
+
+
+MAX_DESCRIPTION = 1000
+"""The longest schedule description Airflow's database keeps (``dag.timetable_description``)."""
+MAX_OWNER = 2000
+"""The longest owner Airflow's database keeps (``dag.owners``)."""
+
+
+def _cron_description(expression: str) -> str:
+    """The description Airflow gives a cron schedule (``airflow.timetables._cron.CronMixin``): where both the day of
+    the month and of the week are set, the two described apart, joined by ``(or)``; none for six or seven fields,
+    nor where it cannot tell."""
+    try:
+        from cron_descriptor import CasingTypeEnum, ExpressionDescriptor  # installed with Airflow
+    except ImportError:
+        return ""
+
+    def described(text: str) -> str:
+        return ExpressionDescriptor(
+            text, casing_type=CasingTypeEnum.Sentence, use_24hour_time_format=True
+        ).get_description()
+
+    fields = expression.split()
+    if len(fields) > 5:  # seconds or years: Airflow describes none
+        return ""
+    try:
+        if len(fields) == 5 and fields[2] != "*" and fields[4] != "*":
+            return (
+                f"{described(' '.join([*fields[:4], '*']))} (or) {described(' '.join([*fields[:2], '*', *fields[3:]]))}"
+            )
+        return described(expression)
+    except Exception:  # cron_descriptor's own errors: Airflow gives no description then
+        return ""
 
 
 def _utc_datetime(value: Any) -> Any:
@@ -137,7 +176,7 @@ class AirflowSettings(_Strict):
     end_date: datetime.datetime | None = Field(default=None, description="a date or a datetime")
     catchup: bool = False
     tags: list[str] = Field(default_factory=list)
-    owner: str = "airflow"
+    owner: str = Field(default="airflow", max_length=MAX_OWNER)
     retries: int = Field(default=1, ge=0, le=1000)
     retry_delay: datetime.timedelta = Field(
         default=datetime.timedelta(minutes=5), ge=datetime.timedelta(0), le=ONE_YEAR
