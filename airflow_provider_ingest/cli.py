@@ -82,26 +82,40 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from airflow_provider_ingest.errors import IngestError
     from airflow_provider_ingest.terminal import printable
-    from airflow_provider_ingest.workflow.loader import load_workflow
+    from airflow_provider_ingest.workflow.document import WorkflowFileError
+    from airflow_provider_ingest.workflow.loader import LoadedWorkflow, load_workflow
 
     failed = 0
+    valid = []
     for path in args.files:
         try:
-            workflow = load_workflow(path, templated=True)  # as the DAG factory checks it
+            valid.append(load_workflow(path, templated=True))  # as the DAG factory checks it
         except IngestError as error:
             failed += 1
             _print_error(error)
         except OSError as error:
             failed += 1
             _print_error(f"{path}: {error.strerror or error}")
-        else:
-            print(f"{path}: ok")
-            for warning in workflow.warnings:
-                print(
-                    printable(
-                        f"{warning.file}:{warning.line}:{warning.column}: warning: {warning.field}: {warning.message}"
-                    )
+    claims: dict[str, list[LoadedWorkflow]] = {}
+    for workflow in valid:
+        claims.setdefault(workflow.name, []).append(workflow)
+    for workflow in valid:
+        claimants = claims[workflow.name]
+        if len(claimants) > 1:  # files of one dags folder: the factory refuses both, each naming the other
+            failed += 1
+            names = ", ".join(str(claimant.path) for claimant in claimants)
+            problem = workflow.document.problem(
+                ("airflow", "dag_id"), f"dag id {workflow.name!r} is claimed by {names}"
+            )
+            _print_error(WorkflowFileError([problem]))
+            continue
+        print(f"{workflow.path}: ok")
+        for warning in workflow.warnings:
+            print(
+                printable(
+                    f"{warning.file}:{warning.line}:{warning.column}: warning: {warning.field}: {warning.message}"
                 )
+            )
     return 1 if failed else 0
 
 

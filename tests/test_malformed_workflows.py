@@ -291,6 +291,15 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
         "max_active_runs: 1",
     ),
     ("start_date_text", air("start_date: yesterday"), 17, 3, "airflow.start_date", "valid datetime"),
+    ("cron_no_such_date", air("schedule: '0 0 30 2 *'"), 17, 3, "airflow.schedule", "no time of any year matches"),
+    (
+        "secret_in_a_key",
+        air("params:\n    'postgresql://admin:hunter2@db/x': 1"),
+        17,
+        3,
+        "airflow.params",
+        "a key here is a URL or connection string carrying a secret",
+    ),
     # what Airflow's metadata database cannot keep: no DAG of the folder was saved (outside review)
     ("owner_too_long", air("owner: " + "x" * 2001), 17, 3, "airflow.owner", "at most 2000 characters"),
     (
@@ -746,3 +755,21 @@ def test_a_text_with_jinja_marks_is_taken_as_written_by_the_cli_run(tmp_path: Pa
     load_workflow(path)
     with pytest.raises(WorkflowFileError, match="Missing end of comment tag"):
         load_workflow(path, templated=True)
+
+
+def test_validate_refuses_two_files_claiming_one_dag_id_as_the_factory_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _write(tmp_path, "a.yaml", air("dag_id: shop"))
+    second = _write(tmp_path, "b.yaml", air("dag_id: shop"))
+    assert main(["validate", str(first), str(second)]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [
+        f"{path}:17:3: airflow.dag_id: dag id 'shop' is claimed by {first}, {second}" for path in (first, second)
+    ]
+
+
+def test_a_secret_in_a_key_is_not_shown_in_its_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "key.yaml", air("params:\n    'postgresql://admin:hunter2@db/x': 1"))
+    assert main(["validate", str(path)]) == 1
+    assert "hunter2" not in capsys.readouterr().err

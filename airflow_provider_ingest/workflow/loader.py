@@ -443,7 +443,21 @@ def _inline_secrets(document: Document, data: Any) -> list[Problem]:
         where = "a URL" if inline[0].in_url else "a connection string"
         message = f"{where} cannot carry {' or '.join(names)} inline: use ${{ENV_VAR}} or an Airflow conn_id"
         problems.append(document.problem(location, message))
+    for location, key in _keys(data, ()):
+        if secret_spans(key):  # a key is never substituted: shown in the DAG's params, docs and records as written
+            message = "a key here is a URL or connection string carrying a secret: a key is shown as written"
+            problems.append(document.problem(location, message))
     return problems
+
+
+def _keys(value: Any, location: Location) -> list[tuple[Location, str]]:
+    """Every text key of the mappings in a value, with the location of its mapping (a key is not to be shown)."""
+    if isinstance(value, dict):
+        found = [(location, key) for key in value if isinstance(key, str)]
+        return found + [item for key, child in value.items() for item in _keys(child, (*location, key))]
+    if isinstance(value, list):
+        return [item for index, child in enumerate(value) for item in _keys(child, (*location, index))]
+    return []
 
 
 def _secret_name(span: Span) -> str:

@@ -58,11 +58,12 @@ def check_schedule(schedule: str) -> str:
     from croniter import croniter  # installed with Airflow; imported only when a schedule is checked
 
     try:
-        croniter(CRON_PRESETS.get(schedule, schedule))
-    except Exception as error:  # croniter's own errors, or anything else it refuses with
+        croniter(CRON_PRESETS.get(schedule, schedule), _CRON_START).get_next(datetime.datetime)
+    except Exception as error:  # croniter's own errors (a date no year has: 0 0 30 2 *), or anything else
         presets = ", ".join([*CRON_PRESETS, "@once", "@continuous"])
+        reason = "no time of any year matches it" if type(error).__name__ == "CroniterBadDateError" else error
         raise ValueError(
-            f"invalid schedule {schedule!r}: {error} (a cron expression, one of {presets}, or null)"
+            f"invalid schedule {schedule!r}: {reason} (a cron expression, one of {presets}, or null)"
         ) from None
     described = len(_cron_description(CRON_PRESETS.get(schedule, schedule)))
     if described > MAX_DESCRIPTION:
@@ -73,6 +74,8 @@ def check_schedule(schedule: str) -> str:
     return schedule
 
 
+_CRON_START = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+"""Where a cron schedule's first time is looked for: one that never comes (February 30) never runs in Airflow."""
 MAX_DESCRIPTION = 1000
 """The longest schedule description Airflow's database keeps (``dag.timetable_description``)."""
 MAX_OWNER = 2000
