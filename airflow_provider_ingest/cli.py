@@ -80,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from airflow_provider_ingest.errors import IngestError
     from airflow_provider_ingest.terminal import printable
     from airflow_provider_ingest.workflow.document import WorkflowFileError
@@ -87,7 +89,10 @@ def _validate(args: argparse.Namespace) -> int:
 
     failed = 0
     valid = []
-    for path in args.files:
+    given: dict[Path, str] = {}
+    for path in args.files:  # a file given twice (overlapping globs) is one file
+        given.setdefault(Path(path).resolve(), path)
+    for path in given.values():
         try:
             valid.append(load_workflow(path, templated=True))  # as the DAG factory checks it
         except IngestError as error:

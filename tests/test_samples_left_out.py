@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_ingest.cli import main
-from airflow_provider_ingest.errors import ConfigurationError, InputError, is_retryable
+from airflow_provider_ingest.errors import InputError, is_retryable
 from airflow_provider_ingest.records import Column, DataType, Table
 from airflow_provider_ingest.run import run_task, run_workflow, task_context
 from airflow_provider_ingest.staging import StagedFileError, StagedFileReader, StagedFileWriter, read_records
 from airflow_provider_ingest.staging.stagedfile import SamplesLeftOutError
+from airflow_provider_ingest.workflow.document import WorkflowFileError
 from airflow_provider_ingest.workflow.loader import load_workflow
 
 CARDS = ["4111111111111111", "5500005555555559", "340000000000009", "6011000990139424"]
@@ -76,8 +77,9 @@ def test_a_reader_that_uses_samples_refuses_a_file_that_left_them_out_before_its
     assert given == []
     assert str(raised.value) == (
         f"{path}: written with the column samples of some tables left out, here or before, which processor:pii uses:"
-        " run the task that wrote it again, so that it hands them on (an Airflow task keeps them for the tasks"
-        " downstream of it that use them; a file sink, with keep_samples), or turn their use off"
+        " have them handed on (an Airflow task keeps them for the tasks downstream of it that use them, not for one"
+        " reading its output through a template: run it again once it is so; a pii processor, a file sink, with"
+        " keep_samples), or turn their use off (use_samples: false)"
     )
     assert isinstance(raised.value, InputError) and not is_retryable(raised.value)
 
@@ -184,17 +186,28 @@ def test_a_workflow_reading_a_file_without_its_samples_fails_where_a_processor_u
     assert trailer(tmp_path / "out.jsonl")["samples_left_out"] is True
 
 
-def test_a_workflow_whose_pii_clears_the_samples_a_later_pii_uses_is_a_configuration_error(tmp_path: Path) -> None:
+def test_a_workflow_whose_pii_clears_the_samples_a_later_pii_uses_is_refused_where_the_later_one_is(
+    tmp_path: Path,
+) -> None:
+    """Refused as the file is validated: by ``validate``, the DAG factory, ``run`` and ``run --workers`` alike."""
     text = "source: {type: sql, config: {sample: shop, sample_rows: 5}}\n"
-    text += "processors: [{type: pii}, {type: filter}, {type: pii, config: {rules: {}}}]\nsink: {type: console}\n"
-    with pytest.raises(ConfigurationError) as raised:
-        run_workflow(load_workflow(workflow(tmp_path, text)))
-    assert str(raised.value) == (
-        "processor:pii uses column samples, which processor:pii before it clears: keep them there"
-        " (keep_samples: true), or judge without them here"
+    text += (
+        "processors:\n  - type: pii\n  - type: filter\n  - type: pii\n    config: {rules: {}}\nsink: {type: console}\n"
     )
-    kept = text.replace("[{type: pii}", "[{type: pii, config: {keep_samples: true}}")
+    path = workflow(tmp_path, text)
+    with pytest.raises(WorkflowFileError) as raised:
+        load_workflow(path)
+    assert str(raised.value) == (
+        f"{path}:5:5: processors.2.type: it uses column samples, which processors.0 (pii) before it clears: give"
+        " that one keep_samples: true"
+    )
+    assert main(["run", str(path), "--workers", "2", "--quiet"]) == 1
+    kept = text.replace(
+        "  - type: pii\n  - type: filter", "  - type: pii\n    config: {keep_samples: true}\n  - type: filter"
+    )
     assert run_workflow(load_workflow(workflow(tmp_path, kept))).success
+    by_names = text.replace("config: {rules: {}}", "config: {rules: {}, use_samples: false}")
+    load_workflow(workflow(tmp_path, by_names))
 
 
 def test_a_stage_of_two_snapshots_of_one_table_is_read_by_its_bulk_sink(tmp_path: Path) -> None:

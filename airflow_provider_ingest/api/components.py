@@ -52,9 +52,10 @@ class Component(ABC):
         where they do (``pii``, a ``file`` sink's ``keep_samples``); any other may."""
         return not cls.__module__.startswith("airflow_provider_ingest.")
 
-    def uses_samples(self) -> bool:
-        """Whether the component, as configured, uses the column samples of the records it is given: a staged file
-        its writer left them out of is refused, not read without them (``pii``'s ``use_samples``). A component that only
+    @classmethod
+    def uses_samples(cls, config: ComponentConfig) -> bool:
+        """Whether the component, with these settings, uses the column samples of the records it is given: a staged
+        file that says they were lost is refused, not read without them (``pii``'s ``use_samples``). One that only
         hands them on (a ``file`` sink's ``keep_samples``) does not: its file says what its input lacked."""
         return False
 

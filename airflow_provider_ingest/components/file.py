@@ -139,10 +139,11 @@ class FileStage(Stage):
     config: FileStageConfig
 
     def prepare(self) -> None:
-        from airflow_provider_ingest.records import KIND_ORDER
-        from airflow_provider_ingest.staging.stagedfile import staged_line_of
+        from airflow_provider_ingest.records import KIND_ORDER, staged_line_of
+        from airflow_provider_ingest.staging.stagedfile import check_line_length
 
         self._line = staged_line_of
+        self._check = check_line_length
         self._samples_left_out = False
         _remove_orphaned_spills()
         self._spill = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
@@ -156,8 +157,9 @@ class FileStage(Stage):
 
     def stage(self, record: Record) -> None:
         """Spill the record's line; one too long for a staged file fails here, alone (not the commit)."""
-        line, dropped = self._line(record)
-        self._samples_left_out |= dropped
+        line, left_out = self._line(record)
+        self._check(line)
+        self._samples_left_out |= left_out
         handle = self._files[record.kind]
         if record.kind in EVENT_KINDS:
             self._events.add(record.kind)

@@ -88,8 +88,9 @@ class PiiProcessor(Processor):
     def passes_samples(cls, config: Mapping[str, Any]) -> bool:
         return written_flag(config, "keep_samples", False)
 
-    def uses_samples(self) -> bool:
-        return self.config.use_samples
+    @classmethod
+    def uses_samples(cls, config: ComponentConfig) -> bool:
+        return config.use_samples  # type: ignore[attr-defined]
 
     def __init__(self, config: PiiConfig, context: RunContext) -> None:
         super().__init__(config, context)

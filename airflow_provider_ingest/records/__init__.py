@@ -26,6 +26,7 @@ from airflow_provider_ingest.records.entities import (
     parse_record,
     record_from_dict,
     staged_line,
+    staged_line_of,
 )
 from airflow_provider_ingest.records.usage import (
     ColumnJoinPair,
@@ -78,4 +79,5 @@ __all__ = [
     "query_checksum",
     "record_from_dict",
     "staged_line",
+    "staged_line_of",
 ]

@@ -300,10 +300,16 @@ def staged_line(record: BaseRecord, *, keep_samples: bool = False) -> bytes:
     """The record's line in a staged file: the line it was read from, unchanged, when it has one (a line of the
     package's own writers is what :func:`dump_record_bytes` would write; another tool's may differ in spacing, key
     order or a key given twice, of which every reader here takes the last); else its serialization."""
+    return staged_line_of(record, keep_samples=keep_samples)[0]
+
+
+def staged_line_of(record: BaseRecord, *, keep_samples: bool = False) -> tuple[bytes, bool]:
+    """:func:`staged_line`, and whether column samples were left out of it."""
     line = record.line_read
     if line is not None:  # a line kept holds no samples, however spelled (BaseRecord.read_from)
-        return line
-    return dump_record_bytes(record, keep_samples=keep_samples)
+        return line, False
+    left_out = not keep_samples and has_samples(record)
+    return dump_record_bytes(record, keep_samples=not left_out), left_out
 
 
 def dump_record(record: BaseRecord, *, keep_samples: bool = False) -> str:

@@ -166,22 +166,13 @@ def run_merge(
 
 
 def _refuse_missing_samples(components: list[Component]) -> None:
-    """Where a component uses column samples: a ``file`` source first in ``components`` refuses a file that says
-    some records lost them, and a processor before it that clears them is a configuration error."""
+    """A ``file`` source first in ``components`` refuses a file that says records lost their column samples where a
+    component after it uses them (a processor before it clearing them is a problem of the workflow file)."""
     from airflow_provider_ingest.components.file import FileSource
 
-    users = [component for component in components[1:] if component.uses_samples()]
-    if not users:
-        return
-    if isinstance(components[0], FileSource):
+    users = [component for component in components[1:] if type(component).uses_samples(component.config)]
+    if users and isinstance(components[0], FileSource):
         components[0].samples_for = users[0].report.component
-    for component in components[1 : components.index(users[-1])]:
-        if isinstance(component, Processor) and not component.passes_samples(component.config.model_dump()):
-            user = next(user for user in users if components.index(user) > components.index(component))
-            raise ConfigurationError(
-                f"{user.report.component} uses column samples, which {component.report.component} before it clears:"
-                " keep them there (keep_samples: true), or judge without them here"
-            )
 
 
 def _instantiated(workflow: LoadedWorkflow, context: RunContext, roles: tuple[str, ...]) -> list[Component]:

@@ -2,6 +2,7 @@
 
 from airflow_provider_ingest.staging.deadletters import DeadLetter, DeadLetterFile, read_dead_letters
 from airflow_provider_ingest.staging.stagedfile import (
+    SamplesLeftOutError,
     StagedFileError,
     StagedFileReader,
     StagedFileWriter,
@@ -12,6 +13,7 @@ from airflow_provider_ingest.staging.stagedfile import (
 __all__ = [
     "DeadLetter",
     "DeadLetterFile",
+    "SamplesLeftOutError",
     "StagedFileError",
     "StagedFileReader",
     "StagedFileWriter",

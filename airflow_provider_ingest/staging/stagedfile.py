@@ -28,8 +28,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any, Protocol
 
 from airflow_provider_ingest.errors import InputError
-from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, dump_record_bytes, parse_record
-from airflow_provider_ingest.records.entities import has_samples
+from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, parse_record, staged_line_of
 from airflow_provider_ingest.staging import paths
 
 FORMAT_VERSION = 2
@@ -69,18 +68,6 @@ def _compressed(uri: str, compression: str) -> bool:
     if compression == "auto":
         return uri.endswith(".gz")
     return compression == "gzip"
-
-
-def staged_line_of(record: Entity, *, keep_samples: bool = False) -> tuple[bytes, bool]:
-    """The record's line (:func:`~airflow_provider_ingest.records.staged_line`), and whether column samples were
-    left out of it; a line serialized here has its length checked."""
-    line = record.line_read
-    if line is not None:  # a line kept holds no samples (BaseRecord.read_from)
-        return line, False
-    dropped = not keep_samples and has_samples(record)
-    line = dump_record_bytes(record, keep_samples=not dropped)
-    check_line_length(line)
-    return line, dropped
 
 
 def check_line_length(line: bytes) -> None:
@@ -148,8 +135,10 @@ class StagedFileWriter:
     def write(self, record: Entity) -> None:
         """Append one record: the line it was read from, if it has one and nothing changed it (checked when it was
         read), or its serialization (one line of JSON; its length checked)."""
-        line, dropped = staged_line_of(record, keep_samples=self.keep_samples)
-        self.samples_left_out |= dropped
+        line, left_out = staged_line_of(record, keep_samples=self.keep_samples)
+        if record.line_read is None:
+            check_line_length(line)
+        self.samples_left_out |= left_out
         self._append(line)
 
     def _append(self, data: bytes) -> None:
@@ -356,9 +345,10 @@ class StagedFileReader:
         if self.samples_left_out and self.samples_for is not None:
             raise SamplesLeftOutError(
                 f"{self.uri}: written with the column samples of some tables left out, here or before,"
-                f" which {self.samples_for} uses: run the task that wrote it again, so"
-                " that it hands them on (an Airflow task keeps them for the tasks downstream of it that use them;"
-                " a file sink, with keep_samples), or turn their use off"
+                f" which {self.samples_for} uses: have them handed on (an Airflow task keeps them for the tasks"
+                " downstream of it that use them, not for one reading its output through a template: run it again"
+                " once it is so; a pii processor, a file sink, with keep_samples), or turn their use off"
+                " (use_samples: false)"
             )
 
     def _plain(self, first: bytes, stream: IO[bytes]) -> Iterator[bytes]:

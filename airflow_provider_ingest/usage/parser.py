@@ -124,7 +124,7 @@ MAX_QUERY_CHARS = 256 * 1024
 values); a longer text is cut there before masking, and not parsed."""
 CUT = " /* cut: longer than 262,144 characters */"
 """What a text cut before masking ends with; the parser refuses such a text."""
-_LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d|--|/\*|#")
+_LITERAL_START = re.compile(r"['\"`]|\$(?!\d)|(?<![\w$])\d|--|/\*")
 """What may begin a literal: a quote, a ``$`` of dollar quoting, a digit not in a name or a ``$1`` placeholder, or
 a comment, which may hold literals (a text normalized by pg_stat_statements or MySQL's digests has none, and is not
 tokenized)."""
@@ -163,9 +163,11 @@ is put between."""
 def mask_literals(sql: str, dialect: str) -> str:
     """The query with each literal value replaced by ``?``, as OpenMetadata masks the queries it stores: no password,
     key or personal value in a query goes further (details: :class:`_Masker`)."""
-    if _LITERAL_START.search(sql) is None and SETTING.search(sql) is None:  # nothing to mask: no need to tokenize
-        return sql
-    return _masker(sqlglot_dialect(dialect)).mask(sql)
+    name = sqlglot_dialect(dialect)
+    mysql_comment = name == "mysql" and "#" in sql  # an operator in PostgreSQL's texts
+    if _LITERAL_START.search(sql) is None and SETTING.search(sql) is None and not mysql_comment:
+        return sql  # nothing to mask: no need to tokenize
+    return _masker(name).mask(sql)
 
 
 @cache

@@ -85,8 +85,13 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        """``file:line:column: field: message``, any URL's password or secret parameter in the field or message hidden
+        (a key may be one: ``unknown field 'postgresql://app:***@db'``)."""
+        from airflow_provider_ingest.secrets import redact_text
+
         where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        told = redact_text(f"{self.field}: {self.message}" if self.field else self.message)
+        return f"{where}: {told}"
 
 
 class WorkflowFileError(ConfigurationError):

@@ -149,6 +149,8 @@ def validate_document(document: Document, *, templated: bool = False) -> LoadedW
             configs[where] = _component_config(document, role, where, component, templated)
         except WorkflowFileError as error:
             problems += error.problems
+    if spec is not None:
+        problems += _samples_cleared_before_use(document, spec, configs)
     if spec is not None and spec.airflow.dag_id is None:
         problems += _file_name_problems(document)
     if spec is not None and spec.airflow.partitions is not None and ("source",) in configs:
@@ -156,6 +158,27 @@ def validate_document(document: Document, *, templated: bool = False) -> LoadedW
     if problems or spec is None:
         raise WorkflowFileError(sorted(set(problems), key=_by_position))
     return LoadedWorkflow(spec=spec, document=document, warnings=warnings, configs=configs)
+
+
+def _samples_cleared_before_use(
+    document: Document, spec: WorkflowFile, configs: dict[Location, BaseModel]
+) -> list[Problem]:
+    """A component that uses column samples after a processor that clears them (``pii`` without ``keep_samples``)
+    would judge without them: a problem of its type, naming the processor."""
+    from airflow_provider_ingest.registry import resolve
+
+    problems, clearing = [], None
+    for role, where, component in spec.components()[1:]:
+        if where not in configs:  # its type or settings are wrong: said already
+            continue
+        kind = resolve(role, component.type)
+        if clearing is not None and kind.uses_samples(configs[where]):  # type: ignore[arg-type]
+            name = f"{'.'.join(map(str, clearing))} ({spec.processors[clearing[1]].type})"  # type: ignore[index]
+            message = f"it uses column samples, which {name} before it clears: give that one keep_samples: true"
+            problems.append(document.problem((*where, "type"), message))
+        if role == "processor" and not kind.passes_samples(component.config):
+            clearing = where
+    return problems
 
 
 def partition_problems(

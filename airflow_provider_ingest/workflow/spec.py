@@ -49,19 +49,20 @@ def check_name(name: str, what: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def check_schedule(schedule: str) -> str:
-    """A schedule string as Airflow accepts it (a preset, or a cron expression croniter parses).
+    """A schedule string as Airflow accepts and can keep it: a preset, or a cron expression croniter parses, that
+    some time matches, and that Airflow describes in at most :data:`MAX_DESCRIPTION` characters.
 
     Remembered: a dags folder of workflow files names the same few schedules again and again.
     """
     if schedule in ("@once", "@continuous"):
         return schedule
-    from croniter import croniter  # installed with Airflow; imported only when a schedule is checked
+    from croniter import CroniterBadDateError, croniter  # installed with Airflow; imported when a schedule is checked
 
     try:
         croniter(CRON_PRESETS.get(schedule, schedule), _CRON_START).get_next(datetime.datetime)
     except Exception as error:  # croniter's own errors (a date no year has: 0 0 30 2 *), or anything else
         presets = ", ".join([*CRON_PRESETS, "@once", "@continuous"])
-        reason = "no time of any year matches it" if type(error).__name__ == "CroniterBadDateError" else error
+        reason = "no time of any year matches it" if isinstance(error, CroniterBadDateError) else error
         raise ValueError(
             f"invalid schedule {schedule!r}: {reason} (a cron expression, one of {presets}, or null)"
         ) from None

@@ -7,6 +7,7 @@ Airflow's log masker and the run's secrets.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -166,12 +167,15 @@ Long enough for a serverless database to resume."""
 
 def connect_args(url: URL) -> dict[str, Any]:
     """The application name the server shows for the source's connections, a connect timeout and TCP keepalives for
-    PostgreSQL over libpq and a read timeout for MySQL, each unless the URL sets its own."""
+    PostgreSQL over libpq and a read timeout for MySQL, each unless the URL sets its own (the connect timeout also
+    unless ``PGCONNECT_TIMEOUT`` or a connection service file may)."""
     backend = url.get_backend_name()
     if backend == "postgresql":
         defaults: dict[str, Any] = {"application_name": APPLICATION_NAME}
         if url.get_driver_name() in ("psycopg2", "psycopg"):
-            defaults.update(POSTGRES_KEEPALIVES, connect_timeout=POSTGRES_CONNECT_TIMEOUT)
+            defaults.update(POSTGRES_KEEPALIVES)
+            if not os.environ.get("PGCONNECT_TIMEOUT") and "service" not in url.query:  # libpq's own, kept
+                defaults["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT
         return {key: value for key, value in defaults.items() if key not in url.query}
     if url.get_driver_name() != "pymysql":
         return {}
