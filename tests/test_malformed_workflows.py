@@ -773,3 +773,16 @@ def test_a_secret_in_a_key_is_not_shown_in_its_error(tmp_path: Path, capsys: pyt
     path = _write(tmp_path, "key.yaml", air("params:\n    'postgresql://admin:hunter2@db/x': 1"))
     assert main(["validate", str(path)]) == 1
     assert "hunter2" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["0 0 * * *", "*/5 * * * *", "0 0 1 * 1", "0 9-17 * * 1-5", "0 0 29 2 *", "15 3 1,15 * *", "0 0 * * MON#2"],
+)
+def test_a_schedule_is_described_as_airflow_describes_it(expression: str) -> None:
+    """validate measures Airflow's own description of a schedule (against what its database keeps)."""
+    from airflow.timetables._cron import CronMixin
+
+    from airflow_provider_ingest.workflow.spec import _cron_description
+
+    assert _cron_description(expression) == CronMixin(expression, "UTC").description
