@@ -5,7 +5,8 @@ A third-party component subclasses one of :class:`Source`, :class:`Processor`, :
 ``config_class``, and implements the one abstract method. Import client libraries inside
 :meth:`Component.prepare` (never at module level): workflow files are validated, and DAGs built,
 without running any component. A component that may read column samples says so in
-:meth:`Component.reads_samples`: an Airflow task hands them on only to a task that may read them.
+:meth:`Component.reads_samples`: an Airflow task hands them on only to a task that may read them; one that
+relies on them says so in :meth:`Component.uses_samples`: a staged file that lost them is refused.
 """
 
 from __future__ import annotations
