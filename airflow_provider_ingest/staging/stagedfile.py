@@ -54,8 +54,8 @@ class StagedFileError(InputError):
 
 
 class SamplesLeftOutError(InputError):
-    """A staged file whose writer left out the column samples a component reading it uses: the task that wrote it
-    has to write it again, handing them on."""
+    """A staged file some of whose records lost the column samples a component reading it uses: they have to be
+    handed on to it (the message says how), or their use turned off."""
 
 
 class OnInvalid(Protocol):
