@@ -85,7 +85,7 @@ def _validate(args: argparse.Namespace) -> int:
     from airflow_provider_ingest.errors import IngestError
     from airflow_provider_ingest.terminal import printable
     from airflow_provider_ingest.workflow.document import WorkflowFileError
-    from airflow_provider_ingest.workflow.loader import LoadedWorkflow, load_workflow
+    from airflow_provider_ingest.workflow.loader import LoadedWorkflow, claimed_twice, load_workflow
 
     failed = 0
     valid = []
@@ -104,15 +104,12 @@ def _validate(args: argparse.Namespace) -> int:
     claims: dict[str, list[LoadedWorkflow]] = {}
     for workflow in valid:
         claims.setdefault(workflow.name, []).append(workflow)
+    for dag_id, claimants in claims.items():
+        if len(claimants) > 1:  # files of one dags folder: the factory refuses each, naming the others
+            failed += len(claimants)
+            _print_error(WorkflowFileError(claimed_twice(dag_id, [claimant.document for claimant in claimants])))
     for workflow in valid:
-        claimants = claims[workflow.name]
-        if len(claimants) > 1:  # files of one dags folder: the factory refuses both, each naming the other
-            failed += 1
-            names = ", ".join(str(claimant.path) for claimant in claimants)
-            problem = workflow.document.problem(
-                ("airflow", "dag_id"), f"dag id {workflow.name!r} is claimed by {names}"
-            )
-            _print_error(WorkflowFileError([problem]))
+        if len(claims[workflow.name]) > 1:
             continue
         print(f"{workflow.path}: ok")
         for warning in workflow.warnings:

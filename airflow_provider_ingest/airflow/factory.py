@@ -42,7 +42,7 @@ from airflow_provider_ingest.airflow.operators import (
 )
 from airflow_provider_ingest.registry import resolve
 from airflow_provider_ingest.workflow.document import Document, Problem, WorkflowFileError, read_document
-from airflow_provider_ingest.workflow.loader import LoadedWorkflow, is_workflow, validate_document
+from airflow_provider_ingest.workflow.loader import LoadedWorkflow, claimed_twice, is_workflow, validate_document
 from airflow_provider_ingest.workflow.spec import PLAN_TASK_ID, TEST_CONNECTIONS_TASK_ID, ComponentSpec
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
@@ -94,9 +94,7 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
     folders: dict[Path, Path] = {}  # each folder resolved once
     for dag_id, claimants in sorted(claims.items()):
         if len(claimants) > 1:
-            names = ", ".join(str(path) for path, _ in claimants)
-            for _, document in claimants:
-                problems.append(document.problem(("airflow", "dag_id"), f"dag id {dag_id!r} is claimed by {names}"))
+            problems += claimed_twice(dag_id, [document for _, document in claimants])
             continue
         if wanted and dag_id != wanted:
             continue

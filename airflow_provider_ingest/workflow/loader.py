@@ -160,6 +160,14 @@ def validate_document(document: Document, *, templated: bool = False) -> LoadedW
     return LoadedWorkflow(spec=spec, document=document, warnings=warnings, configs=configs)
 
 
+def claimed_twice(dag_id: str, claimants: list[Document]) -> list[Problem]:
+    """Files of one dags folder claiming one dag id: a problem of each, naming them all."""
+    names = ", ".join(str(document.path) for document in claimants)
+    return [
+        document.problem(("airflow", "dag_id"), f"dag id {dag_id!r} is claimed by {names}") for document in claimants
+    ]
+
+
 def _samples_cleared_before_use(
     document: Document, spec: WorkflowFile, configs: dict[Location, BaseModel]
 ) -> list[Problem]:
@@ -173,11 +181,10 @@ def _samples_cleared_before_use(
             continue
         kind = resolve(role, component.type)
         if clearing is not None and kind.uses_samples(configs[where]):  # type: ignore[arg-type]
-            name = f"{'.'.join(map(str, clearing))} ({spec.processors[clearing[1]].type})"  # type: ignore[index]
-            message = f"it uses column samples, which {name} before it clears: give that one keep_samples: true"
+            message = f"it uses column samples, which {clearing} before it clears: give that one keep_samples: true"
             problems.append(document.problem((*where, "type"), message))
         if role == "processor" and not kind.passes_samples(component.config):
-            clearing = where
+            clearing = f"{'.'.join(map(str, where))} ({component.type})"
     return problems
 
 
@@ -324,27 +331,21 @@ _JINJA_MARKS = ("{{", "{%", "{#")
 def _unrenderable(document: Document, where: Location, value: object) -> list[Problem]:
     """Texts in a component's settings that an Airflow task cannot render as Jinja templates (it renders every one):
     ``{#`` opens a comment, ``{%`` a statement; each failed every run of its task."""
-    if isinstance(value, dict):
-        return [problem for key, item in value.items() for problem in _unrenderable(document, (*where, key), item)]
-    if isinstance(value, list):
-        return [
-            problem for index, item in enumerate(value) for problem in _unrenderable(document, (*where, index), item)
-        ]
-    if not isinstance(value, str) or not any(mark in value for mark in _JINJA_MARKS):
-        return []
-    from jinja2 import Environment, TemplateSyntaxError  # installed with Airflow
+    problems = []
+    for location, text in _values(value, where):
+        if not isinstance(text, str) or not any(mark in text for mark in _JINJA_MARKS):
+            continue
+        from jinja2 import Environment, TemplateSyntaxError  # installed with Airflow
 
-    try:
-        Environment().parse(value)
-    except TemplateSyntaxError as error:
-        return [
-            document.problem(
-                where,
+        try:
+            Environment().parse(text)
+        except TemplateSyntaxError as error:
+            message = (
                 f"an Airflow task renders this text as a Jinja template, and it is none: {error.message}"
-                " (write a literal {#, {{ or {% as {{ '{#' }}, or put the text between {% raw %} and {% endraw %})",
+                " (write a literal {#, {{ or {% as {{ '{#' }}, or put the text between {% raw %} and {% endraw %})"
             )
-        ]
-    return []
+            problems.append(document.problem(location, message))
+    return problems
 
 
 def _problems(document: Document, error: ValidationError, model: type[BaseModel], prefix: Location) -> list[Problem]:

@@ -58,15 +58,16 @@ def check_schedule(schedule: str) -> str:
         return schedule
     from croniter import CroniterBadDateError, croniter  # installed with Airflow; imported when a schedule is checked
 
+    expression = CRON_PRESETS.get(schedule, schedule)
     try:
-        croniter(CRON_PRESETS.get(schedule, schedule), _CRON_START).get_next(datetime.datetime)
+        croniter(expression, _CRON_START).get_next(datetime.datetime)
     except Exception as error:  # croniter's own errors (a date no year has: 0 0 30 2 *), or anything else
         presets = ", ".join([*CRON_PRESETS, "@once", "@continuous"])
         reason = "no time of any year matches it" if isinstance(error, CroniterBadDateError) else error
         raise ValueError(
             f"invalid schedule {schedule!r}: {reason} (a cron expression, one of {presets}, or null)"
         ) from None
-    described = len(_cron_description(CRON_PRESETS.get(schedule, schedule)))
+    described = len(_cron_description(expression))
     if described > MAX_DESCRIPTION:
         raise ValueError(
             f"Airflow describes this schedule in {described:,} characters, more than the {MAX_DESCRIPTION:,} its"
