@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -13,6 +14,13 @@ from airflow_provider_ingest.sources.sql.types import normalize
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+
+LOCK_TIMEOUT = 60
+"""Seconds a query that locks users' tables (a sample; a PostgreSQL view's definition) waits for a lock, unless the
+server, database, role or URL set a wait of their own: by default it waits for ever (a day in MariaDB, a year in
+MySQL), so a table held by a migration, a ``LOCK TABLE`` or a ``REFRESH MATERIALIZED VIEW`` in a transaction left
+open hung the run. A catalog query whose wait ran out is tried again; a sample is left out, with a warning."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,13 @@ class Catalog(ABC):
     def is_system(cls, schema: str) -> bool:
         """Whether ``schema`` belongs to the engine rather than to users."""
         return schema in cls.system_schemas
+
+    @classmethod
+    @contextlib.contextmanager
+    def lock_waits_bounded(cls, connection: Connection) -> Iterator[None]:
+        """Within, the connection's queries wait at most :data:`LOCK_TIMEOUT` seconds for a lock on a table or view
+        (where the engine has such a wait)."""
+        yield
 
     @classmethod
     def visible_relations(cls, connection: Connection) -> dict[str, str] | None:

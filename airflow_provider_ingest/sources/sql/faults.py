@@ -1,4 +1,4 @@
-"""Which database errors a new connection may cure: a lost connection, a statement timeout; and bad credentials.
+"""Which database errors a new try may cure: a lost connection, a statement or lock wait timeout; and bad credentials.
 
 Checked on SQLAlchemy's wrapped errors (``DBAPIError.connection_invalidated``) and on the driver's own
 (psycopg2's SQLSTATE codes, PyMySQL's error numbers), so an error raised past SQLAlchemy is recognized too.
@@ -14,12 +14,15 @@ class Fault(Enum):
 
     LOST = "connection lost"
     TIMEOUT = "statement timeout"
+    LOCKED = "lock wait timeout (a table or view is locked: a migration, LOCK TABLE, REFRESH MATERIALIZED VIEW?)"
 
 
 PG_LOST_STATES = {"57P01", "57P02", "57P03", "57P04", "57P05"}
 """admin_shutdown (``pg_terminate_backend``), crash_shutdown, cannot_connect_now, database_dropped, idle timeout."""
 PG_TIMEOUT_STATES = {"57014", "25P03"}
 """query_canceled (``statement_timeout``, ``pg_cancel_backend``), idle_in_transaction_session_timeout."""
+PG_LOCKED_STATES = {"55P03"}
+"""lock_not_available (``lock_timeout``)."""
 PG_AUTH_STATES = {"28000", "28P01"}
 PG_LOST_MESSAGES = (
     "server closed the connection",
@@ -37,11 +40,13 @@ MYSQL_LOST_CODES = {1053, 1927, 2006, 2013, 2014, 2045, 2055, 4031}
 """Server shutdown, MariaDB's "Connection was killed", "server has gone away", "Lost connection"..."""
 MYSQL_TIMEOUT_CODES = {1317, 1969, 3024}
 """Query interrupted (``KILL QUERY``), MariaDB's ``max_statement_time``, MySQL's ``max_execution_time``."""
+MYSQL_LOCKED_CODES = {1205}
+"""Lock wait timeout exceeded (``lock_wait_timeout``, ``innodb_lock_wait_timeout``)."""
 MYSQL_AUTH_CODES = {1044, 1045, 1698}
 
 
 def fault(error: BaseException) -> Fault | None:
-    """Whether ``error`` is a lost connection or a statement timeout; None for any other error."""
+    """Whether ``error`` is a lost connection, a statement timeout or a lock wait timeout; None for any other error."""
     if getattr(error, "connection_invalidated", False):
         return Fault.LOST
     original = getattr(error, "orig", None) or error
@@ -51,6 +56,8 @@ def fault(error: BaseException) -> Fault | None:
     if state is not None or _is_psycopg2(original):
         if state in PG_TIMEOUT_STATES:
             return Fault.TIMEOUT
+        if state in PG_LOCKED_STATES:
+            return Fault.LOCKED
         if state in PG_LOST_STATES or (state or "").startswith("08"):
             return Fault.LOST
         first_line = str(original).partition("\n")[0].lower()
@@ -60,6 +67,8 @@ def fault(error: BaseException) -> Fault | None:
     code = mysql_code(original)
     if code in MYSQL_TIMEOUT_CODES:
         return Fault.TIMEOUT
+    if code in MYSQL_LOCKED_CODES:
+        return Fault.LOCKED
     if code in MYSQL_LOST_CODES or (code == 0 and type(original).__name__ == "InterfaceError"):
         return Fault.LOST
     return None

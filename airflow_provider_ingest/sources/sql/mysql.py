@@ -6,12 +6,14 @@ The server has no level above its databases, so records carry one database name,
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ingest.records import Table, TableType
+from airflow_provider_ingest.sources.sql import catalog
 from airflow_provider_ingest.sources.sql.catalog import (
     CONSTRAINT_TYPES,
     Catalog,
@@ -24,6 +26,11 @@ from airflow_provider_ingest.sources.sql.catalog import (
 )
 from airflow_provider_ingest.sources.sql.faults import mysql_code
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+UNBOUNDED_LOCK_WAIT = 86400
+"""``lock_wait_timeout`` seconds from which a wait counts as unbounded: MariaDB's default (a day); MySQL's is a year."""
 TABLE_TYPES = {"BASE TABLE": TableType.TABLE, "SYSTEM VERSIONED": TableType.TABLE, "VIEW": TableType.VIEW}
 INVALID_VIEW = 1356
 ACCESS_DENIED = 1044
@@ -70,6 +77,17 @@ class MysqlCatalog(Catalog):
     service_type = "Mysql"
     system_schemas = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
 
+    @classmethod
+    @contextlib.contextmanager
+    def lock_waits_bounded(cls, connection: Connection) -> Iterator[None]:
+        """Sets the session's ``lock_wait_timeout`` (metadata locks: a table altered or locked) unless it is shorter
+        than :data:`UNBOUNDED_LOCK_WAIT` already."""
+        connection.exec_driver_sql(
+            f"SET SESSION lock_wait_timeout = IF(@@SESSION.lock_wait_timeout >= {UNBOUNDED_LOCK_WAIT},"
+            f" {catalog.LOCK_TIMEOUT}, @@SESSION.lock_wait_timeout)"
+        )
+        yield
+
     def schemas(self) -> list[SchemaInfo]:
         """The databases the user sees. One the run wants without a visible table is probed: to a user with SHOW
         DATABASES the server lists a database the user has no privilege on, and hides its tables."""
@@ -97,6 +115,11 @@ class MysqlCatalog(Catalog):
         return True
 
     def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
+        """The batch's relations, columns, keys and view definitions; a view's columns open it (locks included)."""
+        with self.lock_waits_bounded(self.connection):
+            return self._read(schemas, keep)
+
+    def _read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
         def query(sql: str) -> list:
             return self.rows(sql, schemas=schemas, expanding=("schemas",))
 

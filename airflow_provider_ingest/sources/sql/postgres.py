@@ -3,15 +3,17 @@ alone where one is broken)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from airflow_provider_ingest.records import DataType, Table, TableType
+from airflow_provider_ingest.sources.sql import catalog
 from airflow_provider_ingest.sources.sql.catalog import (
     CONSTRAINT_TYPES,
     Catalog,
@@ -147,6 +149,23 @@ class PostgresCatalog(Catalog):
         return schema in cls.system_schemas or _TEMP_SCHEMA.fullmatch(schema) is not None
 
     @classmethod
+    @contextlib.contextmanager
+    def lock_waits_bounded(cls, connection: Connection) -> Iterator[None]:
+        """In one transaction, its ``lock_timeout`` set for it alone (``SET LOCAL``: a pooler such as pgbouncer hands no
+        session's setting on to another client) unless one is set already."""
+        connection.exec_driver_sql(
+            f"BEGIN; SELECT set_config('lock_timeout', '{catalog.LOCK_TIMEOUT}s', true)"
+            " WHERE current_setting('lock_timeout') = '0'"
+        )
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection has no transaction left
+                connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+
+    @classmethod
     def visible_relations(cls, connection: Connection) -> dict[str, str]:
         from sqlalchemy import text
 
@@ -257,7 +276,8 @@ class PostgresCatalog(Catalog):
         """The kept relations with view definitions; if a view is broken, each view alone to name it.
         A lost connection or a timeout is raised at once: only the broken view is looked for."""
         try:
-            rows = self.rows(RELATIONS, connection=connection, schemas=schemas, definitions=True)
+            with self.lock_waits_bounded(connection):  # pg_get_viewdef locks the view and what it reads
+                rows = self.rows(RELATIONS, connection=connection, schemas=schemas, definitions=True)
             return [row for row in rows if keep(row[0], row[2])], {}
         except Exception as error:  # one broken view fails the bulk query: read the rest without, then each view
             if fault(error) is not None:
@@ -269,7 +289,8 @@ class PostgresCatalog(Catalog):
         for row in relations:
             if row[3] in ("v", "m"):
                 try:
-                    definitions[row[1]] = self.rows(VIEW_DEFINITION, connection=connection, oid=row[1])[0][0]
+                    with self.lock_waits_bounded(connection):
+                        definitions[row[1]] = self.rows(VIEW_DEFINITION, connection=connection, oid=row[1])[0][0]
                 except Exception as error:
                     if fault(error) is not None:
                         raise

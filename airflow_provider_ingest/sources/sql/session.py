@@ -1,8 +1,8 @@
 """One database's connection for the ``sql`` source: replaced when lost, and the work it was doing retried.
 
 A catalog query whose connection was lost (backend terminated, server restarted, ``KILL CONNECTION``) or
-that hit a statement timeout runs again on a new connection, up to ``retry.attempts`` times with an
-exponential backoff; after that the step fails with :class:`SqlUnavailableError`. Each retry is a warning.
+that hit a statement or lock wait timeout runs again on a new connection, up to ``retry.attempts`` times with
+an exponential backoff; after that the step fails with :class:`SqlUnavailableError`. Each retry is a warning.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ class Session:
         return self._connection
 
     def run(self, what: str, work: Callable[[Connection], T], *, retry_timeouts: bool = True) -> T:
-        """``work(connection)``; if the connection is lost (or, with ``retry_timeouts``, a statement times out)
-        ``work`` runs again on a new connection. Other errors are raised as they are."""
+        """``work(connection)``; if the connection is lost (or, with ``retry_timeouts``, a statement times out or
+        waits too long for a lock) ``work`` runs again on a new connection. Other errors are raised as they are."""
         attempt = 1
         while True:
             try:
@@ -96,11 +96,12 @@ class Session:
 
     @staticmethod
     def _reason(error: BaseException, retry_timeouts: bool) -> str | None:
-        """Why a new connection may help: the connection was lost, could not be reopened, or a statement timed out."""
+        """Why a new try may help: the connection was lost, could not be reopened, or a statement timed out or waited
+        too long for a lock."""
         if isinstance(error, SqlUnavailableError):
             return "cannot reconnect"
         found = fault(error)
-        if found is Fault.LOST or (found is Fault.TIMEOUT and retry_timeouts):
+        if found is Fault.LOST or (found in (Fault.TIMEOUT, Fault.LOCKED) and retry_timeouts):
             return found.value
         return None
 

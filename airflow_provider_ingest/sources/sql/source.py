@@ -451,8 +451,6 @@ class SqlSource(Source):
     def _sample(self, session: Session, table: Table, item: Pending) -> None:
         """Fill ``samples`` (see :mod:`.sampling`); a failure, or a missing privilege, is a warning; a lost
         connection is retried and then fails the step."""
-        from airflow_provider_ingest.sources.sql.sampling import sample_table
-
         where = f"{table.fqn} ({table.table_type.value})"
         if item.missing_privilege is not None:
             self.warn(f"cannot sample {where}: the role has no {item.missing_privilege} privilege on it")
@@ -460,13 +458,19 @@ class SqlSource(Source):
         try:
             session.run(
                 f"sampling {table.fqn}",
-                lambda connection: sample_table(connection, table, self.config.sample_rows),
-                retry_timeouts=False,  # a slow view loses its samples, not the step
+                lambda connection: self._sample_locked(connection, table),
+                retry_timeouts=False,  # a slow view or a locked table loses its samples, not the step
             )
         except SqlConnectionError:
             raise
         except Exception as error:
             self.warn(f"cannot sample {where}: {self._text(error)}")
+
+    def _sample_locked(self, connection: Connection, table: Table) -> None:
+        from airflow_provider_ingest.sources.sql.sampling import sample_table
+
+        with self.catalog_class.lock_waits_bounded(connection):
+            sample_table(connection, table, self.config.sample_rows)
 
     def _resolve_url(self) -> URL:
         from airflow_provider_ingest.sources.sql.connection import parse_url, url_from_connection
