@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from support.catalogs import postgres_database
 from support.sql import extract
 
 from airflow_provider_ingest.sources.sql import catalog
@@ -29,26 +30,7 @@ def short_lock_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @contextlib.contextmanager
-def postgres_database(server_url: str, ddl: str) -> Iterator[sqlalchemy.URL]:
-    name = f"ingest_locks_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    url = sqlalchemy.make_url(server_url).set(database=name)
-    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql(ddl)
-        yield url
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
-
-
-@contextlib.contextmanager
-def locked(url: sqlalchemy.URL, statement: str) -> Iterator[None]:
+def locked(url: sqlalchemy.URL | str, statement: str) -> Iterator[None]:
     """``statement`` (a lock) held in an open transaction of another connection while inside."""
     engine = sqlalchemy.create_engine(url)
     try:
@@ -60,8 +42,9 @@ def locked(url: sqlalchemy.URL, statement: str) -> Iterator[None]:
         engine.dispose()
 
 
-def settings(url: sqlalchemy.URL, **more: object) -> dict:
-    return {"url": url.render_as_string(hide_password=False), "service_name": "db", **more}
+def settings(url: sqlalchemy.URL | str, **more: object) -> dict:
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return {"url": text, "service_name": "db", **more}
 
 
 @pytest.mark.postgres
