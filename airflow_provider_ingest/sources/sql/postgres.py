@@ -1,4 +1,5 @@
-"""PostgreSQL catalog: four pg_catalog queries per batch of schemas (relations, columns, keys, views)."""
+"""PostgreSQL catalog: pg_catalog queries per batch of schemas (relations, columns and their types, keys; each view
+alone where one is broken)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
+from airflow_provider_ingest.errors import ServiceError
 from airflow_provider_ingest.records import DataType, Table, TableType
 from airflow_provider_ingest.sources.sql import catalog
 from airflow_provider_ingest.sources.sql.catalog import (
@@ -42,6 +44,10 @@ _ATTNUM = itemgetter(2)
 _RELATION = "c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition"
 _Relations = tuple[list[tuple], dict[int, str], list[tuple]]
 """The kept relations' rows, the error of each broken view by oid, and the relations' key rows."""
+_PLAIN = (False, False, None, False)
+"""How a column of a type :data:`TYPES` does not list is read: no enum, no domain."""
+_READS = 3
+"""Reads of a batch's columns while their types are being dropped, before its schemas are read one by one."""
 
 DATABASES = """
 SELECT d.datname, shobj_description(d.oid, 'pg_database'), has_database_privilege(d.oid, 'CONNECT')
@@ -65,6 +71,20 @@ WHERE n.nspname = ANY(:schemas) AND {_RELATION}
 ORDER BY n.nspname, c.relname
 """
 COLUMNS = f"""
+SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END, d.description, a.atttypid
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_description d
+       ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
+WHERE n.nspname = ANY(:schemas) AND {_RELATION} AND a.attnum > 0 AND NOT a.attisdropped
+"""
+"""Unordered: sorting 40,000 wide rows spills to disk on the server; each table's few sort in Python. A column's
+type is looked up in :data:`TYPES` by its oid (the last value): joining the types here made the query a third
+slower."""
+TYPES = """
 WITH RECURSIVE domain_base(oid, base, typmod, not_null) AS (
     SELECT oid, typbasetype, typtypmod, typnotnull FROM pg_type WHERE typtype = 'd'
   UNION ALL
@@ -74,27 +94,18 @@ WITH RECURSIVE domain_base(oid, base, typmod, not_null) AS (
     SELECT d.oid, d.base, d.typmod, d.not_null, b.typtype = 'e' AS is_enum
     FROM domain_base d JOIN pg_type b ON b.oid = d.base AND b.typtype <> 'd'
 )
-SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
-       NOT a.attnotnull AND NOT coalesce(dt.not_null, false),
-       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END, d.description,
-       coalesce(dt.is_enum, t.typtype = 'e'), coalesce(de.is_enum, e.typtype = 'e'),
-       coalesce(format_type(dt.base, dt.typmod), format_type(de.base, de.typmod) || '[]')
-FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_type t ON t.oid = a.atttypid
+SELECT t.oid, coalesce(dt.is_enum, t.typtype = 'e'), coalesce(de.is_enum, e.typtype = 'e'),
+       coalesce(format_type(dt.base, dt.typmod), format_type(de.base, de.typmod) || '[]'), coalesce(dt.not_null, false)
+FROM pg_type t
 LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 LEFT JOIN domains dt ON dt.oid = t.oid
 LEFT JOIN domains de ON de.oid = e.oid
-LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-LEFT JOIN pg_description d
-       ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
-WHERE n.nspname = ANY(:schemas) AND {_RELATION} AND a.attnum > 0 AND NOT a.attisdropped
+WHERE t.typtype IN ('d', 'e') OR e.typtype IN ('d', 'e')
 """
-"""Unordered: sorting 40,000 wide rows spills to disk on the server; each table's few sort in Python. The last
-value is the base type of a domain (through domains over domains), or of an array's element domain: the type
-read, where the raw type text names only the domain; a domain over an enum is an enum, and a NOT NULL domain
-(at any depth) makes its column not nullable."""
+"""The database's enum and domain types and arrays of them, each with how a column of it is read: whether it is an
+enum, whether its elements are, the base type of a domain (through domains over domains) or of an array's element
+domain, read where the raw type text names only the domain, and whether a domain (at any depth) is NOT NULL, which
+makes its column not nullable. Every other type is a plain one (:data:`_PLAIN`)."""
 CONSTRAINTS = f"""
 SELECT con.conrelid, con.conname, con.contype, con.conkey, fn.nspname, fc.relname,
        CASE WHEN con.contype = 'f' THEN
@@ -145,17 +156,12 @@ class PostgresCatalog(Catalog):
     def lock_waits_bounded(cls, connection: Connection) -> Iterator[None]:
         """In one transaction, its ``lock_timeout`` set for it alone (``SET LOCAL``: a pooler such as pgbouncer hands no
         session's setting on to another client) unless one is set already."""
-        connection.exec_driver_sql(
+        begin = (
             f"BEGIN; SELECT set_config('lock_timeout', '{catalog.LOCK_TIMEOUT}s', true)"
             " WHERE current_setting('lock_timeout') = '0'"
         )
-        try:
+        with _transaction(connection, begin):
             yield
-        except BaseException:
-            with contextlib.suppress(Exception):  # a lost connection has no transaction left
-                connection.exec_driver_sql("ROLLBACK")
-            raise
-        connection.exec_driver_sql("COMMIT")
 
     @classmethod
     def visible_relations(cls, connection: Connection) -> dict[str, str]:
@@ -171,11 +177,11 @@ class PostgresCatalog(Catalog):
         ]
 
     def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
-        """The columns query, the longest, runs on this connection while a second one reads the relations and keys
-        (a new connection's first queries are the slower: the short ones pay for it)."""
+        """The columns and their types, the longest, are read on this connection while a second one reads the
+        relations and keys (a new connection's first queries are the slower: the short ones pay for it)."""
         with ThreadPoolExecutor(max_workers=1) as pool:
             aside = pool.submit(self._relations_aside, schemas, keep)
-            columns = self._columns(schemas, self.connection)
+            columns, types = self._columns(schemas, self.connection)
             read_aside = aside.result()
         relations, broken, key_rows = read_aside or self._relations_and_keys(schemas, keep, self.connection)
         if not relations:
@@ -189,7 +195,7 @@ class PostgresCatalog(Catalog):
             if oid in broken:
                 found[schema].append(Unreadable(name, f"pg_get_viewdef failed: {broken[oid]}"))
             else:
-                build = partial(self._table, relation, columns.get(oid, []), keys.get(oid, []))
+                build = partial(self._table, relation, columns.get(oid, []), keys.get(oid, []), types)
                 found[schema].append(Pending(name, build, None if relation[6] else "SELECT"))
         return found
 
@@ -210,33 +216,45 @@ class PostgresCatalog(Catalog):
         key_rows = self.rows(CONSTRAINTS, connection=connection, schemas=schemas) if relations else []
         return relations, broken, key_rows
 
-    def _columns(self, schemas: list[str], connection: Connection) -> dict[int, list[tuple]]:
-        """Column rows by relation oid, in attnum order."""
+    def _columns(self, schemas: list[str], connection: Connection) -> tuple[dict[int, list[tuple]], dict[int, tuple]]:
+        """Column rows by relation oid, in attnum order, and :data:`TYPES` by oid, read in one snapshot: a type
+        recreated between two reads (a migration) would leave its columns' type unknown. Read again while a type was
+        dropped since the snapshot (``format_type`` reads the latest catalog, and names such a type ``???``)."""
+        for _ in range(_READS):
+            with _transaction(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"):
+                rows = self.rows(COLUMNS, connection=connection, schemas=schemas)
+                types = {row[0]: row[1:] for row in self.rows(TYPES, connection=connection)}
+            if not any(_dropped(row[3]) or _dropped(types.get(row[7], _PLAIN)[2]) for row in rows):
+                break
+        else:
+            raise ServiceError(f"the types of columns were dropped while they were read, {_READS} times (a migration?)")
         columns: dict[int, list[tuple]] = defaultdict(list)
-        for row in self.rows(COLUMNS, connection=connection, schemas=schemas):
+        for row in rows:
             columns[row[0]].append(row)
-        for rows in columns.values():
-            rows.sort(key=_ATTNUM)
-        return columns
+        for relation_rows in columns.values():
+            relation_rows.sort(key=_ATTNUM)
+        return columns, types
 
-    def _table(self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple]) -> Table:
+    def _table(
+        self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple], types: dict[int, tuple]
+    ) -> Table:
         schema, _, name, kind, comment, tuples, _, definition = relation
-        columns = [
-            column(
-                column_name,
-                raw_type,
-                nullable=nullable,
-                default=default,
-                position=number,
-                comment=column_comment,
-                data_type=DataType.ENUM if is_enum else None,
-                array_data_type=DataType.ENUM if enum_array else None,
-                type_text=base_type,
+        columns = []
+        for _, column_name, number, raw_type, nullable, default, column_comment, type_oid in column_rows:
+            is_enum, enum_array, base_type, not_null = types.get(type_oid, _PLAIN)
+            columns.append(
+                column(
+                    column_name,
+                    raw_type,
+                    nullable=nullable and not not_null,
+                    default=default,
+                    position=number,
+                    comment=column_comment,
+                    data_type=DataType.ENUM if is_enum else None,
+                    array_data_type=DataType.ENUM if enum_array else None,
+                    type_text=base_type,
+                )
             )
-            for _, column_name, number, raw_type, nullable, default, column_comment, is_enum, enum_array, base_type in (
-                column_rows
-            )
-        ]
         names = {row[2]: row[1] for row in column_rows}
         constraints = [
             constraint(
@@ -285,3 +303,22 @@ class PostgresCatalog(Catalog):
                         raise
                     broken[row[1]] = error_text(error)
         return [(*row[:7], definitions.get(row[1])) for row in relations], broken
+
+
+@contextlib.contextmanager
+def _transaction(connection: Connection, begin: str) -> Iterator[None]:
+    """Within, one transaction opened by ``begin`` on an autocommit connection: committed, or rolled back on error."""
+    connection.exec_driver_sql(begin)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # a lost connection has no transaction left
+            connection.exec_driver_sql("ROLLBACK")
+        raise
+    connection.exec_driver_sql("COMMIT")
+
+
+def _dropped(type_text: str | None) -> bool:
+    """Whether ``format_type`` named a type dropped since the query's snapshot: ``???`` (``???[]``: its elements'); a
+    type so named is quoted."""
+    return type_text is not None and type_text.startswith("???")
