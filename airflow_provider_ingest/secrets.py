@@ -6,6 +6,11 @@ values of secret keywords in a libpq connection string (``password=...``). A run
 secret value it resolves in its :class:`~airflow_provider_ingest.api.RunContext` (``context.secrets``);
 messages show a URL only through :func:`redact_url`, and pass through :func:`scrub` before they reach
 a log, a report or a dead letter.
+
+In bare text a known secret is hidden only where it stands as a word of its own, and only from
+:func:`min_length` characters on: hidden inside a longer word (``postgres`` in ``postgresql``), or
+wherever a one-letter password is, the masks would tell the secret. Where a URL, a connection string or
+a secret-named pair holds a secret, it is hidden whatever its length.
 """
 
 from __future__ import annotations
@@ -28,11 +33,21 @@ SECRET_NAME = (
 SECRET_KEY = re.compile(rf"{SECRET_NAME}$", re.I)
 """A config key, query parameter or connection-string keyword whose value is a secret."""
 
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""A ``${NAME}`` reference to an environment variable (:mod:`airflow_provider_ingest.workflow.env`)."""
+
 MASK = "***"
+MIN_LENGTH = 5
+"""The shortest secret :func:`scrub` hides in bare text, outside Airflow (Airflow's masker skips shorter ones too)."""
 USERINFO = "user:password@"
 """The name of a URL's own password in :func:`secret_spans` (other spans are named by their parameter or keyword)."""
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_WORD = re.compile(r"\w")
+_ESCAPED_BEFORE = (
+    r"(?<=%[0-9A-Fa-f]{2})|(?<=\\[abfnrtv0])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4})|(?<=\\U[0-9A-Fa-f]{8})"
+)
+"""Just after an escape (``%3D``, ``\\n``, ``\\u00e9``): its last letter or digit is no part of the next word."""
 _URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://\S+")
 _PARAMETER = re.compile(r"[?&;#]([^=&;#?/\s]+)=")
 _NEXT_PARAMETER = re.compile(r"[&;][^=&;#?/\s]+=")
@@ -55,7 +70,8 @@ class Span(NamedTuple):
 
 
 def secret_spans(text: str) -> list[Span]:
-    """The secrets of a URL (``scheme://``) or a libpq connection string, with names; none in other text.
+    """The secrets of a URL (``scheme://``) or a libpq connection string, with names; in other text, those of every
+    URL in it (each ending at a blank).
 
     Ambiguous URLs (a raw ``@``, ``/``, ``#`` or ``?`` in a password) are read so that the secret is
     covered: the password runs from the first ``:`` of the authority to the last ``@``, and a secret
@@ -66,7 +82,7 @@ def secret_spans(text: str) -> list[Span]:
         return _url_spans(text, scheme.end())
     if _DSN.fullmatch(text):
         return _dsn_spans(text)
-    return []
+    return [span for match in _URL_IN_TEXT.finditer(text) for span in _spans_of_url(match)]
 
 
 def redact_url(url: str) -> str:
@@ -84,31 +100,29 @@ def redact_url(url: str) -> str:
 
 def redact_text(text: str) -> str:
     """Free text with every URL in it redacted, and every secret ``key=value``, ``'key': 'value'`` and token hidden."""
-    parts: list[str] = []
-    position = 0
-    for match in _URL_IN_TEXT.finditer(text):
-        parts += [_redact_pairs(text[position : match.start()]), redact_url(match.group())]
-        position = match.end()
-    parts.append(_redact_pairs(text[position:]))
-    return "".join(parts)
+    return _hide(text, _text_spans(text))
 
 
-def redact_yaml_comments(text: str) -> str:
-    """YAML text with its comments redacted as :func:`redact_text` does, and a secret ``key: value`` in one hidden.
+def redact_written(text: str) -> str:
+    """Text as a workflow file has it (a description, a tag, the file itself), hidden as by :func:`redact_text`
+    but for ``${NAME}`` references, which stay as written: they are no secret, and tell where one comes from."""
+    return _hide(text, [span for span in _text_spans(text) if not _is_reference(text[span.start : span.end])])
 
-    Values stay as written: a secret outside a comment is a ``${VAR}`` reference (inline ones are refused).
-    """
-    if "#" not in text:
-        return text
-    return "\n".join(_redact_comment(line) if "#" in line else line for line in text.split("\n"))
+
+def redact_workflow_text(text: str) -> str:
+    """A workflow file's text as shown (in a DAG's docs): as :func:`redact_written` hides it, and in a comment a
+    secret-named ``key: value`` hidden too (outside comments, such a value can only be a ``${NAME}`` reference)."""
+    shown = redact_written(text)
+    if "#" not in shown:
+        return shown
+    return "\n".join(_redact_comment(line) if "#" in line else line for line in shown.split("\n"))
 
 
 def _redact_comment(line: str) -> str:
     start = _comment_start(line)
     if start is None:
         return line
-    comment = _YAML_PAIR.sub(lambda m: f"{m.group(1)}{MASK}", redact_text(line[start:]))
-    return line[:start] + comment
+    return line[:start] + _YAML_PAIR.sub(lambda m: f"{m.group(1)}{MASK}", line[start:])
 
 
 def _comment_start(line: str) -> int | None:
@@ -148,11 +162,44 @@ def secret_forms(secret: str) -> frozenset[str]:
 
 
 def scrub(message: str, secrets: Iterable[str] = ()) -> str:
-    """``message`` with every form of each of ``secrets`` (longest first), and every URL's secrets, as ``***``."""
-    forms = {form for secret in secrets if secret for form in secret_forms(secret)}
-    for form in sorted(forms, key=len, reverse=True):
-        message = message.replace(form, MASK)
+    """``message`` with every form of each of ``secrets`` that stands as a word of its own (see the module's
+    docstring), and every secret :func:`redact_text` finds, as ``***``."""
+    shortest = min_length()
+    forms = frozenset(form for secret in secrets if secret for form in secret_forms(secret) if len(form) >= shortest)
+    if forms:
+        message = _bare_forms(forms).sub(MASK, message)
     return redact_text(message)
+
+
+def min_length() -> int:
+    """The shortest secret hidden in bare text: Airflow's ``[logging] min_length_masked_secret`` where Airflow's
+    configuration is loaded (a task, a DAG file), so that its masker and :func:`scrub` hide the same ones."""
+    return _airflow_min_length() if "airflow.configuration" in sys.modules else MIN_LENGTH
+
+
+@functools.cache
+def _airflow_min_length() -> int:
+    from airflow.configuration import conf
+
+    return conf.getint("logging", "min_length_masked_secret", fallback=MIN_LENGTH)
+
+
+@functools.lru_cache(maxsize=64)
+def _bare_forms(forms: frozenset[str]) -> re.Pattern[str]:
+    """One pattern for the forms (longest first), each found only where it is no part of a longer word: a letter,
+    digit or ``_`` beside it, or one beyond a ``-`` or ``.`` (a host, table or file name), makes it part of one."""
+    return re.compile("|".join(_standing_alone(form) for form in sorted(forms, key=lambda form: (-len(form), form))))
+
+
+def _standing_alone(form: str) -> str:
+    """A pattern for ``form`` where no word character joins its first or last character (if those are ones); one
+    that ends a percent-encoded or backslash escape does not (``?options=-c%20x%3D<secret>``, ``\\n<secret>``)."""
+    pattern = re.escape(form)
+    if _WORD.match(form[0]):
+        pattern = rf"(?:{_ESCAPED_BEFORE}|(?<!\w)(?<!\w[.-])){pattern}"
+    if _WORD.match(form[-1]):
+        pattern = rf"{pattern}(?![.-]?\w)"
+    return pattern
 
 
 def register_basic(username: str, password: str, run_secrets: set[str] | None = None) -> None:
@@ -225,10 +272,35 @@ def _hide(text: str, spans: Iterable[Span]) -> str:
     return "".join(pieces)
 
 
-def _redact_pairs(text: str) -> str:
-    """``Bearer``/``ApiKey``/``Basic`` credentials, secret ``key=value`` pairs and quoted ``'key': 'value'`` pairs
-    hidden; the credentials first, so that ``Authorization=Basic <credentials>`` is not read as a pair whose value
-    is the word ``Basic``."""
-    text = _AUTH_HEADER.sub(rf"\1 {MASK}", _BASIC_HEADER.sub(rf"\1{MASK}", text))
-    quoted = [Span(m.start(3) + 1, m.end(3) - 1, m.group(2), False) for m in _QUOTED_PAIR.finditer(text)]
-    return _hide(text, [*_dsn_spans(text, quotes=True), *(span for span in quoted if span.end > span.start)])
+def _text_spans(text: str) -> list[Span]:
+    """The secrets of free text: those of every URL in it, and between the URLs those of :func:`_pair_spans`."""
+    spans: list[Span] = []
+    position = 0
+    for match in _URL_IN_TEXT.finditer(text):
+        spans += _pair_spans(text, position, match.start()) + _spans_of_url(match)
+        position = match.end()
+    return spans + _pair_spans(text, position, len(text))
+
+
+def _spans_of_url(match: re.Match[str]) -> list[Span]:
+    """The secrets of a URL found in free text (:data:`_URL_IN_TEXT`), read alone, placed in that text."""
+    url, offset = match.group(), match.start()
+    found = _url_spans(url, url.index("://") + 3)
+    return [span._replace(start=span.start + offset, end=span.end + offset) for span in found]
+
+
+def _pair_spans(text: str, start: int, end: int) -> list[Span]:
+    """In ``text[start:end]``: ``Bearer``/``ApiKey``/``Basic`` credentials, the values of secret ``key=value`` pairs
+    and of quoted ``'key': 'value'`` pairs (``Authorization=Basic <credentials>``: the word ``Basic`` and the
+    credentials both)."""
+    part = text[start:end]
+    spans = [Span(m.end(1), m.end(), "authorization", False) for m in _BASIC_HEADER.finditer(part)]
+    spans += [Span(m.start(2), m.end(2), m.group(1), False) for m in _AUTH_HEADER.finditer(part)]
+    spans += [Span(m.start(3) + 1, m.end(3) - 1, m.group(2), False) for m in _QUOTED_PAIR.finditer(part)]
+    spans += _dsn_spans(part, quotes=True)
+    return [span._replace(start=span.start + start, end=span.end + start) for span in spans if span.end > span.start]
+
+
+def _is_reference(value: str) -> bool:
+    """Whether a secret's place holds one ``${NAME}`` reference (quoted or not), not a value."""
+    return REFERENCE.fullmatch(value.strip("'\"")) is not None

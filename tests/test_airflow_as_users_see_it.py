@@ -233,6 +233,55 @@ def test_secrets_in_the_workflow_files_comments_stay_out_of_the_dag_docs(dags_fo
     assert '"${H15_DOC_TOKEN}"' in dag.doc_md
 
 
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [
+        ("description: Copies postgresql://admin:Sup3rS3cret@db/shop nightly.\n", "description"),
+        ("description: |\n  Copies the shop.\n\n  From http://db/?token=Sup3rS3cret too.\n", "description"),
+        ("airflow: {dag_id: inline, owner: 'ops (mysql://root:Sup3rS3cret@db)'}\n", "airflow.owner"),
+        ("airflow: {dag_id: inline, tags: ['from postgresql://me:Sup3rS3cret@db/x']}\n", "airflow.tags.0"),
+        ("airflow: {dag_id: inline, params: {note: 'see https://u:Sup3rS3cret@h/x'}}\n", "airflow.params.note"),
+    ],
+    ids=["description", "description_second_line", "owner", "tag", "param"],
+)
+def test_a_url_carrying_a_password_in_a_longer_text_is_refused_without_showing_it(
+    dags_folder: Path, setting: str, field: str
+) -> None:
+    """Validation refused a URL with a password only as a whole value: in a longer text, it reached the DAG's
+    description, docs, owner, tags or params (the UI, the serialized DAG in the metadata database)."""
+    text = SECRET.replace("airflow:\n  dag_id: documented\n", "").replace("description: Reads with a token.\n", "")
+    (dags_folder / "inline.yaml").write_text(setting + text)
+
+    bag = dag_bag(dags_folder)
+
+    assert "inline" not in bag.dags
+    [error] = bag.import_errors.values()
+    assert f": {field}: a URL cannot carry " in error and "inline: leave it out" in error, error
+    assert "Sup3rS3cret" not in error
+
+
+def test_secrets_in_the_dags_free_texts_are_hidden_and_references_kept(dags_folder: Path) -> None:
+    """A ``password=...``, a token or a quoted secret pair in a description, an owner or a tag never reaches the DAG:
+    its description, docs (the description and the file as written), owner and tags are redacted alike."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    texts = SECRET.replace(
+        "description: Reads with a token.\n",
+        "description: 'Log in with password=Sup3rS3cret and header Bearer Sup3rS3cretT0k'\n",
+    ).replace("dag_id: documented\n", "dag_id: free_texts\n  owner: 'ops token=Sup3rS3cret'\n")
+    texts += '  tags: [\'{"api_key": "Sup3rS3cret"}\']\n'
+    (dags_folder / "free_texts.yaml").write_text(texts)
+
+    dag = dag_bag(dags_folder).dags["free_texts"]
+
+    serialized = json.dumps(DagSerialization.to_dict(dag), default=str)
+    assert "Sup3rS3cret" not in serialized and "Sup3rS3cret" not in dag.doc_md
+    assert dag.description == "Log in with password=*** and header Bearer ***"
+    assert dag.doc_md.startswith("Log in with password=*** and header Bearer ***\n\nWorkflow file ")
+    assert dag.owner == "ops token=***" and dag.tags == {'{"api_key": "***"}'}
+    assert '"${H15_DOC_TOKEN}"' in dag.doc_md  # a reference is no secret: shown as written
+
+
 def test_a_fence_in_the_workflow_file_does_not_end_the_docs_block(dags_folder: Path) -> None:
     text = "description: |\n  Run it with:\n  ```\n  airflow-ingest run\n  ```\n" + SECRET.split("\n", 1)[1]
     (dags_folder / "fenced.yaml").write_text(text.replace("documented", "fenced"))

@@ -16,6 +16,7 @@ import base64
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -34,7 +35,7 @@ from support.servers import closed_port
 
 from airflow_provider_ingest.api import ComponentConfig, Sink, Source
 from airflow_provider_ingest.records import Database, DatabaseService, Record, Table
-from airflow_provider_ingest.secrets import redact_text, redact_url, scrub, secret_spans
+from airflow_provider_ingest.secrets import MASK, MIN_LENGTH, redact_text, redact_url, scrub, secret_spans
 from airflow_provider_ingest.staging import read_dead_letters
 from airflow_provider_ingest.workflow.document import WorkflowFileError
 from airflow_provider_ingest.workflow.env import secret_values, substitute
@@ -52,6 +53,31 @@ def pieces(secret: str, size: int = 6) -> set[str]:
     values = {secret, secret.strip()}
     values |= {quote(value, safe="") for value in values} | {quote_plus(value) for value in values}
     return {value[i:j] for value in values for i in range(len(value)) for j in range(i + size, len(value) + 1)}
+
+
+ESCAPE = re.compile(r"(%[0-9A-Fa-f]{2}|\\[abfnrtv0]|\\x[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})$")
+
+
+def standing(text: str, secret: str) -> bool:
+    """Whether ``secret`` stands in ``text`` as a word of its own: no letter, digit or ``_`` (nor one beyond a ``-`` or
+    ``.``) joins its first or last character, where that is a letter, digit or ``_``; the end of an escape before it
+    (``%3D``, ``\\n``) is none."""
+
+    def word(index: int) -> bool:
+        return 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_")
+
+    def joined(edge: int, step: int) -> bool:
+        return word(edge) or (0 <= edge < len(text) and text[edge] in "-." and word(edge + step))
+
+    start = text.find(secret)
+    while start >= 0:
+        end = start + len(secret)
+        first, last = secret[0].isalnum() or secret[0] == "_", secret[-1].isalnum() or secret[-1] == "_"
+        escaped = ESCAPE.search(text, 0, start) is not None
+        if not (first and joined(start - 1, -1) and not escaped) and not (last and joined(end, 1)):
+            return True
+        start = text.find(secret, start + 1)
+    return False
 
 
 def leaks(outputs: dict[str, bytes], secret: str) -> list[str]:
@@ -480,6 +506,81 @@ def test_scrub_hides_every_form_of_a_known_secret(secret: str) -> None:
     assert leaks({"message": scrub(message + "\n", [secret]).encode()}, secret) == []
 
 
+SEPARATOR = st.sampled_from([" ", "\n", ": ", " (", ") ", ", ", "'", '"', " / ", " = ", "@", "[", "]", "%3D", "\\n"])
+SECRET_TEXT = st.text(
+    alphabet=st.characters(max_codepoint=0xFFFF, blacklist_categories=("Cs",), blacklist_characters="*"),
+    min_size=MIN_LENGTH,
+    max_size=20,
+).filter(lambda value: len(value.strip()) >= MIN_LENGTH)
+WORDISH = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{3,14}[A-Za-z0-9]", fullmatch=True)
+"""A secret that is also a word, or a part of one: ``postgres``, ``admin_1``, ``pg-prod.local``."""
+LETTERS = st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=6)
+WORDS = st.lists(st.from_regex(r"[a-z]{1,8}", fullmatch=True), min_size=1, max_size=6).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=SECRET_TEXT, before=WORDS, after=WORDS, left=SEPARATOR, right=SEPARATOR)
+def test_a_known_secret_standing_as_a_word_never_shows(
+    secret: str, before: str, after: str, left: str, right: str
+) -> None:
+    """Whatever its characters, a secret written between blanks, quotes or punctuation is hidden, as are its
+    percent-encoded and escaped forms."""
+    for form in (secret, quote(secret, safe=""), json.dumps(secret)[1:-1]):
+        message = f"{before}{left}{form}{right}{after}"
+        assert not standing(scrub(message, [secret]), secret.strip()), message
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=WORDISH, head=LETTERS, tail=LETTERS, joiner=st.sampled_from(["", "-", "."]), words=WORDS)
+def test_a_known_secret_inside_a_longer_word_is_never_masked(
+    secret: str, head: str, tail: str, joiner: str, words: str
+) -> None:
+    """Masked inside a longer word (a host, a table's name, ``postgresql``), the masks would tell the secret: such
+    words stay whole, and the secret standing alone in the same message is hidden."""
+    for glued in (f"{head}{joiner}{secret}", f"{secret}{joiner}{tail}", f"{head}{joiner}{secret}{joiner}{tail}"):
+        if standing(glued, secret):  # a joiner beside a ``-`` or ``.`` the secret ends with
+            continue
+        message = f"{words} {glued}: {words}"
+        assert scrub(message, [secret]) == message
+        assert scrub(f"{message} ({secret})", [secret]) == f"{message} ({MASK})"
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=st.text(min_size=1, max_size=MIN_LENGTH - 1).filter(str.strip), words=WORDS)
+def test_a_short_secret_is_hidden_where_a_url_or_a_setting_holds_it_and_nowhere_else(secret: str, words: str) -> None:
+    """A password ``a`` or ``1`` hidden wherever it is would mangle every message and tell itself."""
+    message = f"{words} {secret} {words}"
+    assert scrub(message, [secret]) == redact_text(message)
+    url = f"postgresql+psycopg2://user:{quote(secret, safe='')}@db/x"
+    assert scrub(f"cannot reach {url} now", [secret]) == "cannot reach postgresql+psycopg2://user:***@db/x now"
+    assert scrub(f"dsn host=db password={quote(secret, safe='')}", [secret]) == "dsn host=db password=***"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "message", "shown"),
+    [
+        (
+            ["postgres"],
+            "cannot reach postgresql+psycopg2://user:postgres@host/db: postgres refused",
+            "cannot reach postgresql+psycopg2://user:***@host/db: *** refused",
+        ),
+        (
+            ["postgres"],
+            "table postgres.public.orders on postgres-prod",
+            "table postgres.public.orders on postgres-prod",
+        ),
+        (["a", "1"], "1 record of a table failed", "1 record of a table failed"),
+        (
+            ["hunter22"],
+            "password hunter22, not hunter222 nor hunter22_old.",
+            "password ***, not hunter222 nor hunter22_old.",
+        ),
+    ],
+)
+def test_masks_never_tell_the_secret(secrets: list[str], message: str, shown: str) -> None:
+    assert scrub(message, secrets) == shown
+
+
 URL_TEXT = st.text(alphabet=st.characters(max_codepoint=0xFFFF, blacklist_categories=("Cs",)), min_size=1, max_size=30)
 FILE_TEXT = URL_TEXT.filter(lambda value: "\x00" not in value)
 """Text a workflow file may hold: no NUL character (refused wherever it is, before anything else is checked)."""
@@ -565,6 +666,57 @@ def test_validate_refuses_every_inline_password_and_takes_a_reference(
     assert not refusals(workflow_text(urls[form].format("${LEAK_VAR}")))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    scheme=SCHEME,
+    user=NAME,
+    password=FILE_TEXT.filter(lambda value: not any(char.isspace() for char in value)),
+    host=HOST,
+    name=SECRET_PARAMETER,
+    form=st.integers(0, 1),
+    words=WORDS,
+    where=st.sampled_from(["config", "description", "owner", "tag", "param"]),
+)
+def test_validate_refuses_an_inline_password_of_a_url_inside_a_longer_text(
+    scheme: str, user: str, password: str, host: str, name: str, form: int, words: str, where: str
+) -> None:
+    """A URL in a sentence is a URL: its password is refused as a whole URL's is, wherever the text is (it was
+    shown as written in the DAG's description, docs, owner, tags and params, and in the task's settings)."""
+    url = [f"{scheme}://{user}:{{}}@{host}/x", f"{scheme}://{host}/x?a=1&{name}={{}}"][form]
+    if form and ("&" in password or ";" in password):
+        password = quote(password, safe="")
+
+    def file(text: str) -> str:
+        workflow: dict[str, Any] = {
+            "source": {"type": "file", "config": {"path": "in.jsonl"}},
+            "sink": {"type": "console"},
+        }
+        if where == "config":
+            workflow["source"]["config"]["path"] = text
+        elif where == "description":
+            workflow["description"] = text
+        else:
+            workflow["airflow"] = {"owner": text} if where == "owner" else {"tags": [text]}
+            workflow["airflow"] = {"params": {"note": text}} if where == "param" else workflow["airflow"]
+        return json.dumps(workflow)
+
+    assert refusals(file(f"{words} {url.format(password)} {words}")), url.format(password)
+    assert not refusals(file(f"{words} {url.format('${LEAK_VAR}')} {words}"))
+
+
+def test_substitute_collects_the_password_of_a_url_inside_a_longer_text() -> None:
+    """Resolved there, it is percent-encoded as in a whole URL, and hidden from messages."""
+    secrets: set[str] = set()
+    config = {"query": "SELECT * FROM dblink('postgresql://me:${LEAK_VAR}@db/x', 'SELECT 1')"}
+    resolved = substitute(config, {"LEAK_VAR": "p@ss word"}, secrets=secrets)
+    assert resolved["query"] == "SELECT * FROM dblink('postgresql://me:p%40ss%20word@db/x', 'SELECT 1')"
+    assert {"p@ss word", "p%40ss%20word"} <= secrets
+    assert (
+        scrub(f"failed: {resolved['query']}", secrets)
+        == "failed: SELECT * FROM dblink('postgresql://me:***@db/x', 'SELECT 1')"
+    )
+
+
 @pytest.mark.parametrize(
     "setting",
     [
@@ -641,8 +793,10 @@ def test_substitute_and_secret_values_collect_every_secret_position(value: str) 
     assert redact_url(resolved["query"]) == "http://h/x?sslmode=disable&token=***"
     message = f"failed: {resolved} / {value!r} / {json.dumps(value)}"
     scrubbed = scrub(message, secrets)
-    for form in (value, quote(value, safe=""), repr(value)[1:-1], json.dumps(value)[1:-1]):
-        assert form not in scrubbed
+    assert "postgresql://reader:***@db/x" in scrubbed  # a URL's password, whatever its length
+    if len(value) >= MIN_LENGTH:  # a shorter one is hidden where a URL, a connection string or a setting holds it
+        for form in (value, quote(value, safe=""), repr(value)[1:-1], json.dumps(value)[1:-1]):
+            assert not standing(scrubbed, form)
 
 
 @pytest.mark.postgres
@@ -704,12 +858,27 @@ def test_redacting_takes_linear_time(text: str) -> None:
         ("    password: ${PG_PASSWORD}", "    password: ${PG_PASSWORD}"),
         ('    description: "a # b password: kept, not a comment"', None),
         ("    url: sqlite:///x.db#password: not a comment", None),
+        (
+            "description: log in with password=hunter2 or Bearer eyJhbGciOi.abc",
+            "description: log in with password=*** or Bearer ***",
+        ),
+        (
+            "    dsn: host=db password=${PG_PASSWORD}  # password=hunter2",
+            "    dsn: host=db password=${PG_PASSWORD}  # password=***",
+        ),
+        ("    url: postgresql://u:${PG_PASSWORD}@db/x?token='${T}'", None),
+        (
+            '  {"api_key": "${KEY}", "note": "\'token\': \'abc\'"}',
+            '  {"api_key": "${KEY}", "note": "\'token\': \'***\'"}',
+        ),
     ],
 )
-def test_yaml_comments_lose_their_secrets_and_values_stay_as_written(line: str, shown: str | None) -> None:
-    from airflow_provider_ingest.secrets import redact_yaml_comments
+def test_a_workflow_file_as_shown_loses_its_secrets_and_keeps_its_references(line: str, shown: str | None) -> None:
+    """Comments, and free text outside them (a description), are hidden as messages are; ``${NAME}`` references stay:
+    they are no secret."""
+    from airflow_provider_ingest.secrets import redact_workflow_text
 
-    redacted = redact_yaml_comments(f"source:\n{line}\n")
+    redacted = redact_workflow_text(f"source:\n{line}\n")
     expected = line if shown is None else shown
     if "Sup3r" in line:
         expected = line.replace("Sup3r", "***")

@@ -252,7 +252,13 @@ def _variable(dag_id: str) -> str:
 
 
 def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> DAG:
-    """The DAG of a valid workflow; ``folder`` is the workflow file's, resolved."""
+    """The DAG of a valid workflow; ``folder`` is the workflow file's, resolved.
+
+    Its texts shown as written (description, docs, tags, owner) are redacted: a ``password=...`` or a token in free
+    text is hidden (a URL carrying a password is refused by validation, wherever it is).
+    """
+    from airflow_provider_ingest.secrets import redact_written
+
     spec = workflow.spec
     settings = spec.airflow
     run = spec.workflow
@@ -260,7 +266,7 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
     if not isinstance(start, datetime.datetime):
         start = datetime.datetime(start.year, start.month, start.day, tzinfo=datetime.timezone.utc)
     default_args: dict[str, Any] = {
-        "owner": settings.owner,
+        "owner": redact_written(settings.owner),
         "retries": settings.retries,
         "retry_delay": settings.retry_delay,
     }
@@ -277,13 +283,13 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
     try:
         dag = DAG(
             dag_id=workflow.name,
-            description=(spec.description or "").strip().splitlines()[0] if spec.description else None,
+            description=redact_written(spec.description.strip().splitlines()[0]) if spec.description else None,
             doc_md=_documentation(workflow),
             schedule=settings.schedule,
             start_date=start,
             end_date=settings.end_date,
             catchup=settings.catchup,
-            tags=settings.tags,
+            tags=[redact_written(tag) for tag in settings.tags],
             max_active_runs=settings.max_active_runs,
             params=settings.params,
             default_args=default_args,
@@ -410,15 +416,15 @@ def _setting(error: Exception) -> tuple[str, ...]:
 
 def _documentation(workflow: LoadedWorkflow) -> str:
     """The DAG's docs: the description, then the workflow file as written (``${ENV}`` references, never values),
-    secrets in its comments hidden."""
-    from airflow_provider_ingest.secrets import redact_yaml_comments
+    secrets in its text and comments hidden."""
+    from airflow_provider_ingest.secrets import redact_workflow_text, redact_written
 
-    text = redact_yaml_comments(workflow.document.text.rstrip())
+    text = redact_workflow_text(workflow.document.text.rstrip())
     runs = re.findall(r"`+", text) if "`" in text else []
     fence = "`" * max(3, 1 + max(map(len, runs), default=0))
     source = f"Workflow file `{workflow.document.path}`:\n\n{fence}yaml\n{text}\n{fence}\n"
     description = workflow.spec.description
-    return f"{description.rstrip()}\n\n{source}" if description else source
+    return f"{redact_written(description.rstrip())}\n\n{source}" if description else source
 
 
 def _assets(workflow: LoadedWorkflow, role: str, spec: ComponentSpec, folder: Path) -> list[Asset]:

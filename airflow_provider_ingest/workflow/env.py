@@ -14,9 +14,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from airflow_provider_ingest.errors import ConfigurationError
-from airflow_provider_ingest.secrets import SECRET_KEY, secret_forms, secret_spans
-
-REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from airflow_provider_ingest.secrets import REFERENCE, SECRET_KEY, secret_forms, secret_spans
 
 
 class MissingVariableError(ConfigurationError, KeyError):

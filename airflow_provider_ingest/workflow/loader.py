@@ -36,6 +36,9 @@ FORMAT_DOCS = (
 )
 """Where the current format is described."""
 
+SHOWN_AS_WRITTEN = "leave it out (this text is shown as written)"
+"""What to do with a secret inline where ``${NAME}`` references are not substituted (a description, a tag...)."""
+
 SECRET_WORDS = ("pass", "pwd", "secret", "token", "credential", "authorization", "sig", "key")
 """One of these is in each name of a secret (``secrets.SECRET_NAME``), lowercased."""
 
@@ -441,7 +444,8 @@ def _inline_secrets(document: Document, data: Any) -> list[Problem]:
     """Secrets belong in ``${ENV}`` references or Airflow connections, never in the file.
 
     Refused: any value under a secret-named key (at any depth) that is not wholly one ``${VAR}``, and in
-    any URL or connection string a password or secret parameter that is not wholly one ``${VAR}``.
+    any URL (a whole value, or one in a longer text such as a description) or connection string a password or
+    secret parameter that is not wholly one ``${VAR}``.
     """
     from airflow_provider_ingest.secrets import secret_spans
     from airflow_provider_ingest.workflow.env import REFERENCE, is_secret_location
@@ -465,8 +469,8 @@ def _inline_secrets(document: Document, data: Any) -> list[Problem]:
             continue
         names = sorted({_secret_name(span) for span in inline})
         where = "a URL" if inline[0].in_url else "a connection string"
-        message = f"{where} cannot carry {' or '.join(names)} inline: use ${{ENV_VAR}} or an Airflow conn_id"
-        problems.append(document.problem(location, message))
+        instead = "use ${ENV_VAR} or an Airflow conn_id" if _substituted_at(location) else SHOWN_AS_WRITTEN
+        problems.append(document.problem(location, f"{where} cannot carry {' or '.join(names)} inline: {instead}"))
     for location, key in _keys(data, ()):
         if secret_spans(key):  # a key is never substituted: shown in the DAG's params, docs and records as written
             message = "a key here is a URL or connection string carrying a secret: a key is shown as written"
