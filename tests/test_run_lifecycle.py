@@ -527,3 +527,48 @@ def test_a_stop_while_publishing_keeps_a_staged_file_the_workflow_names(tmp_path
     assert "\\x1b[31m" in message and "\x1b" not in message  # printed escaped, as every path a terminal shows
     assert message.endswith("catalog.jsonl is kept, its publishing may be incomplete")
     assert "publish catalog.jsonl" in events.seen
+
+
+def test_a_failed_clean_up_of_the_staging_folder_never_hides_the_error_that_ended_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dead letters' clean-up touches the staging root too, and often fails of the same cause: it raised over
+    the step's own error (a bare internal error in the CLI)."""
+    from airflow_provider_ingest.staging import DeadLetterFile
+
+    def unreachable(self: DeadLetterFile) -> None:
+        raise OSError("the store is gone")
+
+    monkeypatch.setattr(DeadLetterFile, "close", unreachable)
+    monkeypatch.setattr(DeadLetterFile, "abort", unreachable)
+    step, context, _ = step_of(tmp_path, "t0", "t1", refuse=("t0",))
+    step.producer.on_emit = lambda index: (_ for _ in ()).throw(InputError("line 2: not JSON")) if index else None
+
+    result = execute(step, context, threshold=0)
+
+    assert result.error == "InputError: line 2: not JSON" and isinstance(result.exception, InputError)
+    assert step.producer.report.warnings == ["closing the dead letters failed too: OSError: the store is gone"]
+
+    step, context, _ = step_of(tmp_path, "t0", "t1")
+    interruption = Interruption()
+    step.producer.on_emit = lambda index: interruption.request(signal.SIGTERM) if index else None
+    with pytest.raises(RunInterrupted) as raised:
+        execute(step, context, threshold=0, interruption=interruption)
+    assert raised.value.exit_code == 143
+    assert step.producer.report.warnings == ["dropping the dead letters failed too: OSError: the store is gone"]
+
+
+def test_a_clean_up_failing_alone_fails_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dead letters that cannot be committed are records lost: the step does not succeed without them."""
+    from airflow_provider_ingest.staging import DeadLetterFile
+
+    def full(self: DeadLetterFile) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DeadLetterFile, "close", full)
+    step, context, events = step_of(tmp_path, "t0")
+
+    result = execute(step, context, threshold=0)
+
+    assert result.error == "OSError: [Errno 28] No space left on device" and not result.success
+    assert "source succeeded" not in events.seen

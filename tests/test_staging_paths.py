@@ -36,7 +36,9 @@ from airflow_provider_ingest.staging.paths import (
     atomic_write,
     check_inside,
     check_segment,
+    check_store,
     exists,
+    filesystem_problem,
     remove,
     remove_tree,
     staging_location,
@@ -663,3 +665,132 @@ def test_a_run_kept_only_for_files_of_unknown_age_is_named_in_a_warning(
         assert "LastModified, last_modified, mtime, updated" in warning
     else:
         assert warnings == []
+
+
+# --- a staging root that cannot be used -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("root", "said"),
+    [
+        ("s4://bucket/x", "unknown scheme 's4://'"),
+        ("nosuchfs://bucket/x", "unknown scheme 'nosuchfs://'"),
+        (
+            "gs://bucket/x",
+            "no filesystem for gs:// is installed (Please install gcsfs to access Google Storage):"
+            " install apache-airflow-providers-google",
+        ),
+        ("abfs://container/x", "install apache-airflow-providers-microsoft-azure"),
+    ],
+)
+def test_a_staging_root_no_installed_filesystem_serves_is_named_with_what_to_install(root: str, said: str) -> None:
+    assert said in filesystem_problem(root)
+    with pytest.raises(ConfigurationError, match=f"^staging_root {root}: "):
+        check_store(root)
+
+
+@pytest.mark.parametrize("root", ["relative/staging", "/tmp/x", "file:///tmp/x", "s3://bucket/x", "S3://bucket/x"])
+def test_local_roots_and_installed_schemes_have_no_filesystem_problem(root: str) -> None:
+    assert filesystem_problem(root) is None
+
+
+@given(scheme=st.text(min_size=1, max_size=12).filter(lambda text: "://" not in text and "/" not in text))
+@settings(max_examples=200, deadline=None)
+def test_any_scheme_is_served_or_named_as_a_problem_never_an_exception(scheme: str) -> None:
+    from fsspec.registry import known_implementations, registry
+
+    problem = filesystem_problem(f"{scheme}://bucket/x")
+    assert problem is None or problem.startswith(("unknown scheme", "no filesystem for"))
+    if problem is None:
+        assert scheme.lower() in registry or scheme.lower() in known_implementations
+
+
+def test_a_local_root_below_a_file_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ConfigurationError, match=f"staging_root {tmp_path}/a_file/staging: .*a_file is not a folder"):
+        check_store(str(tmp_path / "a_file" / "staging"))
+    check_store(str(tmp_path / "new" / "staging"))  # created when the first file is written
+    assert list(tmp_path.iterdir()) == [tmp_path / "a_file"]
+
+
+def test_a_store_that_does_not_answer_is_unavailable_and_one_without_credentials_a_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from s3fs import S3FileSystem
+    from support.servers import closed_port
+
+    from airflow_provider_ingest.errors import ServiceUnavailableError
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    S3FileSystem.clear_instance_cache()  # fsspec keeps a filesystem by its settings, not the environment read
+    with pytest.raises(ConfigurationError, match=r"^staging_root s3://nocredentials/x: cannot be used: NoCredentials"):
+        check_store("s3://nocredentials/x")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    S3FileSystem.clear_instance_cache()
+    with closed_port() as port:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        with pytest.raises(ServiceUnavailableError, match=r"^staging_root s3://unreachable/x: the store cannot be"):
+            check_store("s3://unreachable/x")
+    S3FileSystem.clear_instance_cache()
+
+
+def test_a_run_with_an_unusable_staging_root_fails_before_reading_a_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was an internal error (exit 2) once the whole run was done: the dead letters' clean-up raised."""
+    (tmp_path / "a_file").write_text("x")
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "source: {type: sql, config: {sample: shop}}\n"
+        "sink: {type: file, config: {path: out.jsonl}}\n"
+        "workflow: {staging_root: a_file/staging}\n"
+    )
+    assert main(["run", "--quiet", str(flow)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == (
+        f"run failed: ConfigurationError: staging_root {tmp_path}/a_file/staging: {tmp_path}/a_file is not a folder"
+    )
+    assert "source:sql        0" in out and "internal error" not in err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("root", "said"),
+    [("s4://bucket/x", "unknown scheme 's4://'"), ("gs://bucket/x", "install apache-airflow-providers-google")],
+)
+def test_validate_and_run_name_the_staging_root_no_filesystem_serves(
+    root: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        f"source: {{type: sql, config: {{sample: shop}}}}\nsink: {{type: console}}\nworkflow:\n  staging_root: {root}\n"
+    )
+    for command in (["validate"], ["run", "--quiet"]):
+        assert main([*command, str(flow)]) == 1
+        out, err = capsys.readouterr()
+        assert err.startswith(f"{flow}:4:3: workflow.staging_root: ") and said in err, err
+        assert "internal error" not in err and out == ""
+
+
+def test_a_scheme_given_by_a_reference_is_judged_when_the_run_resolves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "source: {type: sql, config: {sample: shop}}\nsink: {type: console}\n"
+        "workflow: {staging_root: '${H_SCHEME}://bucket/x'}\n"
+    )
+    assert main(["validate", str(flow)]) == 0
+    monkeypatch.setenv("H_SCHEME", "s4")
+    assert main(["run", "--quiet", str(flow)]) == 1
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[-1]
+        .startswith("run failed: ConfigurationError: staging_root s4://bucket/x: unknown scheme 's4://'")
+    )

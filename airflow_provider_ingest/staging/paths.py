@@ -13,6 +13,7 @@ only marked folders.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import posixpath
@@ -23,7 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from airflow_provider_ingest.errors import ConfigurationError, IncompleteRunError
+from airflow_provider_ingest.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    IncompleteRunError,
+    IngestError,
+    ServiceUnavailableError,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -39,6 +46,18 @@ _CHARACTER_NAMES = {"/": "a path separator", "\\": "a path separator", "\0": "a 
 _PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial\Z")
 
 _MARKER_TEXT = b"A run folder of airflow-provider-ingest: its cleanup task deletes it after retention_days.\n"
+
+PROVIDERS = {
+    "s3": "apache-airflow-providers-amazon[s3fs]",
+    "s3a": "apache-airflow-providers-amazon[s3fs]",
+    "gs": "apache-airflow-providers-google",
+    "gcs": "apache-airflow-providers-google",
+    "abfs": "apache-airflow-providers-microsoft-azure",
+    "abfss": "apache-airflow-providers-microsoft-azure",
+    "az": "apache-airflow-providers-microsoft-azure",
+    "adl": "apache-airflow-providers-microsoft-azure",
+}
+"""The Airflow provider that brings the filesystem of an object-storage scheme, and its connections."""
 
 _run_folders: dict[str, str] = {}
 """Run folders named by :func:`staging_location` in this process, by :func:`_key`; :func:`atomic_write` marks them."""
@@ -59,6 +78,79 @@ def object_path(uri: str) -> ObjectStoragePath:
     from airflow.sdk import ObjectStoragePath
 
     return ObjectStoragePath(uri)
+
+
+def filesystem_problem(uri: str) -> str | None:
+    """Why no filesystem here serves ``uri``'s scheme (unknown, or its package not installed), told without network
+    and without importing Airflow; None for a local path, or when one does."""
+    if is_local(uri):
+        return None
+    from fsspec.registry import known_implementations, registry
+
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme in registry:
+        return None
+    known = known_implementations.get(scheme)
+    if known is None:
+        return (
+            f"unknown scheme {scheme + '://'!r}: write a local path or an object-storage URI whose scheme fsspec"
+            " knows (s3://, gs://, abfs://...)"
+        )
+    module = known["class"].rsplit(".", 1)[0]
+    if _installed(module):
+        return None
+    package = PROVIDERS.get(scheme, module.split(".", 1)[0])
+    return f"no filesystem for {scheme}:// is installed ({known.get('err', module + ' is missing')}): install {package}"
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (its parent packages aside)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why no file can be made in the local folder ``path`` (created if missing), told from what exists now: the
+    nearest existing folder at or above it is a file, or cannot be written; None when one can."""
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"folder {existing} cannot be written (its permissions)"
+    return None
+
+
+def check_store(root: str, what: str = "staging_root") -> None:
+    """Raise unless files can be written under ``root`` (a local folder, created if missing, or object storage):
+    :class:`ConfigurationError` for a bad setting, a service error when the store refuses or does not answer.
+
+    A local root is judged from what exists; an object-storage one by asking its store whether the root exists.
+    """
+    problem = filesystem_problem(root) or (folder_problem(local_path(root)) if is_local(root) else None)
+    if problem is not None:
+        raise ConfigurationError(f"{what} {root}: {problem}")
+    if not is_local(root):
+        try:
+            object_path(root).exists()
+        except Exception as error:
+            raise store_error(f"{what} {root}", error) from error
+
+
+def store_error(where: str, error: Exception) -> IngestError:
+    """The package's error for an object store's failure at ``where``: access refused, no answer, or a setting
+    (scheme, connection, credentials) that cannot work."""
+    cause = f"{type(error).__name__}: {error}"
+    if isinstance(error, PermissionError):
+        return AuthenticationError(f"{where}: access refused: {cause}")
+    if isinstance(error, OSError) or any(
+        word in kind.__name__ for kind in type(error).__mro__ for word in ("Connection", "Timeout")
+    ):
+        return ServiceUnavailableError(f"{where}: the store cannot be reached: {cause}")
+    return ConfigurationError(f"{where}: cannot be used: {cause} (check its Airflow connection, credentials, endpoint)")
 
 
 def join(root: str, *parts: str) -> str:

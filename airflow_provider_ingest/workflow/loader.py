@@ -151,6 +151,7 @@ def validate_document(document: Document, *, templated: bool = False) -> LoadedW
             problems += error.problems
     if spec is not None:
         problems += _samples_cleared_before_use(document, spec, configs)
+        problems += _staging_root_problems(document, spec.workflow.staging_root)
     if spec is not None and spec.airflow.dag_id is None:
         problems += _file_name_problems(document)
     if spec is not None and spec.airflow.partitions is not None and ("source",) in configs:
@@ -186,6 +187,17 @@ def _samples_cleared_before_use(
         if role == "processor" and not kind.passes_samples(component.config):
             clearing = f"{'.'.join(map(str, where))} ({component.type})"
     return problems
+
+
+def _staging_root_problems(document: Document, root: str) -> list[Problem]:
+    """A staging root no filesystem here can serve (an unknown scheme, or its package missing); one whose scheme a
+    ``${NAME}`` reference gives is judged when the run resolves it."""
+    from airflow_provider_ingest.staging.paths import filesystem_problem
+
+    if "${" in root.split("://", 1)[0]:
+        return []
+    problem = filesystem_problem(root)
+    return [] if problem is None else [document.problem(("workflow", "staging_root"), problem)]
 
 
 def partition_problems(
