@@ -124,6 +124,17 @@ def folder_problem(path: Path) -> str | None:
     return None
 
 
+def file_problem(uri: str) -> str | None:
+    """Why no file can be written at ``uri``: locally, it is a folder or no file can be made in its folder; told
+    from what exists now, without network (object storage: its scheme only); None when one can."""
+    if not is_local(uri):
+        return filesystem_problem(uri)
+    path = local_path(uri)
+    if path.is_dir():
+        return f"{path} is a folder: name the file to write in it"
+    return folder_problem(path.parent)
+
+
 def check_store(root: str, what: str = "staging_root") -> None:
     """Raise unless files can be written under ``root`` (a local folder, created if missing, or object storage):
     :class:`ConfigurationError` for a bad setting, a service error when the store refuses or does not answer.
@@ -256,6 +267,8 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
     temp_name = f".{uuid.uuid4().hex}.partial"
     if is_local(uri):
         final = local_path(uri)
+        if final.is_dir():  # its temporary file would go beside it, in the folder above
+            raise ConfigurationError(f"{uri}: it is a folder, not a file to write")
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(final.name + temp_name)
         try:

@@ -161,6 +161,20 @@ def validate_document(document: Document, *, templated: bool = False) -> LoadedW
     return LoadedWorkflow(spec=spec, document=document, warnings=warnings, configs=configs)
 
 
+def path_problems(workflow: LoadedWorkflow) -> list[Problem]:
+    """Settings naming a file that cannot be written on this machine (a folder, a folder that cannot be written):
+    what ``validate`` and a run check beyond the DAG factory, whose machine may not be the workers'."""
+    from airflow_provider_ingest.registry import resolve
+
+    base_dir = workflow.path.parent.resolve()
+    problems = []
+    for role, where, component in workflow.spec.components():
+        if where in workflow.configs:
+            found = resolve(role, component.type).path_problems(workflow.configs[where], base_dir)
+            problems += [workflow.document.problem((*where, "config", name), why) for name, why in found.items()]
+    return problems
+
+
 def claimed_twice(dag_id: str, claimants: list[Document]) -> list[Problem]:
     """Files of one dags folder claiming one dag id: a problem of each, naming them all."""
     names = ", ".join(str(document.path) for document in claimants)
