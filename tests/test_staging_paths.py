@@ -39,6 +39,7 @@ from airflow_provider_ingest.staging.paths import (
     check_store,
     exists,
     filesystem_problem,
+    is_stale,
     remove,
     remove_tree,
     staging_location,
@@ -299,31 +300,100 @@ def test_files_written_outside_a_staging_path_get_no_marker(tmp_path: Path) -> N
 
 
 def test_atomic_write_removes_the_leftovers_of_a_killed_attempt(tmp_path: Path) -> None:
+    """A temporary file of the same output that no writer holds, and left a while, is a killed attempt's."""
     output = tmp_path / "out.jsonl"
     killed = tmp_path / f"out.jsonl.{uuid.uuid4().hex}.partial"
+    just_made = tmp_path / f"out.jsonl.{uuid.uuid4().hex}.partial"  # a writer between creating and locking it
     other = tmp_path / f"other.jsonl.{uuid.uuid4().hex}.partial"
     lookalike = tmp_path / "out.jsonl.notahexname.partial"
-    for path in (killed, other, lookalike):
+    for path in (killed, just_made, other, lookalike):
         path.write_text("half")
+    for path in (killed, other, lookalike):
+        age(path, 1 / 24)
 
     with atomic_write(str(output)) as handle:
         handle.write(b"whole\n")
 
     assert output.read_text() == "whole\n"
-    assert files_under(tmp_path) == {"out.jsonl", other.name, lookalike.name}
+    assert files_under(tmp_path) == {"out.jsonl", just_made.name, other.name, lookalike.name}
 
 
-def test_a_write_whose_temporary_file_another_writer_removed_is_an_incomplete_run(tmp_path: Path) -> None:
-    """Two writers of one file at once (two runs with one run id): the first to finish removes the other's
-    temporary file as a killed attempt's; the other fails saying so (it was a bare FileNotFoundError)."""
+def test_writers_of_one_file_at_once_each_write_their_own_and_the_last_to_finish_is_in_place(tmp_path: Path) -> None:
+    """Two runs writing one fixed path: the first to finish removed the other's temporary file as a killed attempt's,
+    and the other failed, blaming "another writer of the same file"."""
     output = tmp_path / "out.jsonl"
-    refused = pytest.raises(IncompleteRunError, match="temporary file was removed while it was written, by another")
-    with refused, atomic_write(str(output)) as slow:
+    with atomic_write(str(output)) as slow:
         slow.write(b"slow\n")
         with atomic_write(str(output)) as fast:
             fast.write(b"fast\n")
-    assert output.read_text() == "fast\n"
+        for partial in tmp_path.glob("*.partial"):  # the slow writer's, left a while: still its own, held
+            age(partial, 1 / 24)
+        with atomic_write(str(output)) as third:
+            third.write(b"third\n")
+        assert output.read_text() == "third\n" and len(list(tmp_path.glob("*.partial"))) == 1
+    assert output.read_text() == "slow\n"
     assert files_under(tmp_path) == {"out.jsonl"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.integers(2, 5).flatmap(lambda writers: st.permutations(range(writers))), aged=st.booleans())
+def test_any_order_of_writers_finishing_leaves_the_last_ones_file_and_no_temporary_file(
+    order: list[int], aged: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("writers")
+    output = folder / "out.jsonl"
+    writers = [atomic_write(str(output)) for _ in order]
+    for index, writer in enumerate(writers):
+        writer.__enter__().write(f"{index}\n".encode())
+    if aged:
+        for partial in folder.glob("*.partial"):
+            age(partial, 1)
+    for finished, index in enumerate(order, 1):
+        writers[index].__exit__(None, None, None)
+        assert output.read_text() == f"{index}\n"
+        assert len(list(folder.glob("*.partial"))) == len(order) - finished
+    assert files_under(folder) == {"out.jsonl"}
+
+
+def test_a_temporary_file_is_stale_only_unheld_and_left_a_while(tmp_path: Path) -> None:
+    import fcntl
+
+    partial = tmp_path / f"out.jsonl.{uuid.uuid4().hex}.partial"
+    partial.write_text("half")
+    assert not is_stale(partial), "just made: its writer may not have locked it yet"
+    age(partial, 1 / 24)
+    with open(partial, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert not is_stale(partial)
+    assert is_stale(partial) and is_stale(partial), "telling takes no lock it keeps"
+    assert not is_stale(tmp_path / "gone.partial")
+
+
+def test_a_write_whose_temporary_file_was_removed_is_an_incomplete_run(tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    refused = pytest.raises(IncompleteRunError, match="temporary file was removed before it was renamed into place")
+    with refused, atomic_write(str(output)) as handle:
+        handle.write(b"x\n")
+        for partial in tmp_path.glob("*.partial"):
+            partial.unlink()
+    assert files_under(tmp_path) == set()
+
+
+def test_cleanup_keeps_a_temporary_file_a_writer_still_holds(tmp_path: Path) -> None:
+    """retention_days 0 (keep nothing) in a run folder kept: a live writer's file stays."""
+    run = tmp_path / "staging" / "flow" / "r1"
+    run.mkdir(parents=True)
+    (run / RUN_MARKER).write_text("")
+    killed = run / f"out.jsonl.{uuid.uuid4().hex}.partial"
+    killed.write_text("x")
+    age(killed, 1)
+    with atomic_write(str(run / "out.jsonl")) as handle:
+        handle.write(b"x\n")
+        for partial in run.glob("*.partial"):
+            age(partial, 1)
+        assert remove_expired_runs(str(tmp_path / "staging"), "flow", 0, now=time.time() - 60) == []
+        assert len(list(run.glob("*.partial"))) == 1 and not killed.exists()
+    assert files_under(run) == {RUN_MARKER, "out.jsonl"}
 
 
 # --- cleanup --------------------------------------------------------------------------------------

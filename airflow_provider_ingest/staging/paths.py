@@ -13,12 +13,14 @@ only marked folders.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.util
 import io
 import os
 import posixpath
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,10 +260,13 @@ def exists(uri: str) -> bool:
 
 @contextlib.contextmanager
 def atomic_write(uri: str) -> Iterator[IO[bytes]]:
-    """Write to a temporary name beside ``uri`` and rename it into place only on success.
+    """Write to a temporary name of its own beside ``uri`` and rename it into place only on success: of writers of
+    one file at once, each writes its own, and the last to finish is in place.
 
-    A run folder named by :func:`staging_location` gets its marker before its first file. Once the file is
-    in place, temporary files of the same output left by earlier killed attempts are removed.
+    A run folder named by :func:`staging_location` gets its marker before its first file. Locally, the temporary
+    file is locked while it is written; once the file is in place, those of the same output no writer holds
+    (:func:`is_stale`, left by killed attempts) are removed. In object storage nothing tells a killed writer's from
+    a live one's: they are left to the cleanup task (``retention_days``).
     """
     _mark_run_folder(uri)
     temp_name = f".{uuid.uuid4().hex}.partial"
@@ -273,15 +278,17 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
         temp = final.with_name(final.name + temp_name)
         try:
             with open(temp, "wb", buffering=1 << 20) as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until renamed: see is_stale
                 yield handle
-            try:
-                os.replace(temp, final)
-            except FileNotFoundError:
-                raise _overwritten(uri) from None
+                handle.flush()
+                try:
+                    os.replace(temp, final)
+                except FileNotFoundError:
+                    raise _overwritten(uri) from None
         finally:
             temp.unlink(missing_ok=True)
         for sibling in final.parent.iterdir():
-            if is_partial(sibling.name, final.name):
+            if is_partial(sibling.name, final.name) and is_stale(sibling):
                 sibling.unlink(missing_ok=True)
         return
     final_remote = object_path(uri)
@@ -297,17 +304,31 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             if temp_remote.exists():
                 temp_remote.unlink()
-    for sibling in final_remote.parent.iterdir():
-        if is_partial(sibling.name, final_remote.name):
-            with contextlib.suppress(FileNotFoundError):
-                sibling.unlink()
+
+
+STALE_SECONDS = 60.0
+"""How long a local temporary file must have been left unwritten before it can be stale: longer than a writer takes
+from creating it to locking it."""
+
+
+def is_stale(path: Path, now: float | None = None) -> bool:
+    """Whether the local temporary file ``path`` is a dead writer's: no process holds its lock, and it was last written
+    over :data:`STALE_SECONDS` ago. A filesystem without locks proves nothing: its files are never stale."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_mtime > (time.time() if now is None else now) - STALE_SECONDS:
+                return False
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released as it is closed
+    except OSError:  # held (EWOULDBLOCK), gone, or no locks here
+        return False
+    return True
 
 
 def _overwritten(uri: str) -> IncompleteRunError:
-    """The temporary file of ``uri`` vanished before its rename: another writer of the same file removed it."""
+    """The temporary file of ``uri`` vanished before its rename: removed by hand, or by a cleanup of its folder."""
     return IncompleteRunError(
-        f"{uri}: its temporary file was removed while it was written, by another writer of the same file (two runs"
-        " of one workflow with one run id at once?): nothing of this attempt is in place"
+        f"{uri}: its temporary file was removed before it was renamed into place (by hand, or by a cleanup of its"
+        " folder): nothing of this attempt is in place"
     )
 
 
