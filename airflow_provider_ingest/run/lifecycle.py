@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from airflow_provider_ingest.api import BulkSink, Component, Processor, Report, RunContext, Sink, Stage
 from airflow_provider_ingest.errors import is_retryable
-from airflow_provider_ingest.run.drive import drive, send, stage, write_files
+from airflow_provider_ingest.run.drive import commits_at_end, drive, send, stage, write_files
 from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import DeadLetterFile, paths
@@ -90,6 +90,7 @@ def execute(
     dead_letters = DeadLetterFile(context.staging_uri("dead_letters.jsonl"), producer=step.name)
     context.dead_letters = dead_letters
     result = RunResult(reports=[component.report for component in step.components], threshold=threshold)
+    committed: list[Sink | Stage] = []
     try:
         with _watching(progress, result.reports), contextlib.ExitStack() as closing:
             paths.check_store(context.resolve_path(context.staging_root))  # before a record is read
@@ -102,14 +103,14 @@ def execute(
             send(step.ends)
             interruption.check()
             if not _below(result.reports, threshold):  # else nothing is staged, published or written
-                result.staged_uri = stage(step.ends)
+                result.staged_uri = stage(step.ends, committed)
                 interruption.check()
                 publish_uri = result.staged_uri or step.publish_uri
                 if step.bulk_sink is not None and publish_uri is not None:
                     step.bulk_sink.publish(publish_uri)
                 interruption.check()
                 if not _below(result.reports, threshold):  # the bulk sink's own failures count too
-                    write_files(step.ends)
+                    write_files(step.ends, committed)
                     result.output_uri = result.staged_uri or step.output_uri
     except BaseException as error:
         if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
@@ -130,7 +131,17 @@ def execute(
     result.below_threshold = _below(result.reports, threshold)
     if result.success:
         _succeeded(step, context, result)
+    if not result.success:
+        _not_committed(step.ends, committed)
     return result
+
+
+def _not_committed(ends: list[Sink | Stage], committed: list[Sink | Stage]) -> None:
+    """In a failed step, each end whose records are in place only once committed, and that were not (its commit
+    failed, or the step failed before it): none of its records is in place."""
+    for end in ends:
+        if commits_at_end(end) and end not in committed:
+            end.report.uncommitted = end.report.records
 
 
 def _drop_staged(uri: str | None, step: Step, context: RunContext) -> str | None:
