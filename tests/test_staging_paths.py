@@ -759,6 +759,16 @@ def test_a_staging_root_no_installed_filesystem_serves_is_named_with_what_to_ins
         check_store(root)
 
 
+def test_an_s3_root_without_s3fs_names_this_packages_s3_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_ingest.staging import paths
+
+    monkeypatch.setattr(paths, "_installed", lambda module: module != "s3fs")
+    assert filesystem_problem("s3://aws_conn@bucket/x") == (
+        "no filesystem for s3:// is installed (Install s3fs to access S3): install this package's s3 extra:"
+        " airflow-provider-ingest[s3] (apache-airflow-providers-amazon[s3fs])"
+    )
+
+
 @pytest.mark.parametrize("root", ["relative/staging", "/tmp/x", "file:///tmp/x", "s3://bucket/x", "S3://bucket/x"])
 def test_local_roots_and_installed_schemes_have_no_filesystem_problem(root: str) -> None:
     assert filesystem_problem(root) is None

@@ -50,8 +50,8 @@ _PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial\Z")
 _MARKER_TEXT = b"A run folder of airflow-provider-ingest: its cleanup task deletes it after retention_days.\n"
 
 PROVIDERS = {
-    "s3": "apache-airflow-providers-amazon[s3fs]",
-    "s3a": "apache-airflow-providers-amazon[s3fs]",
+    "s3": "this package's s3 extra: airflow-provider-ingest[s3] (apache-airflow-providers-amazon[s3fs])",
+    "s3a": "this package's s3 extra: airflow-provider-ingest[s3] (apache-airflow-providers-amazon[s3fs])",
     "gs": "apache-airflow-providers-google",
     "gcs": "apache-airflow-providers-google",
     "abfs": "apache-airflow-providers-microsoft-azure",
