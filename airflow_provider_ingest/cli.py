@@ -85,7 +85,7 @@ def _validate(args: argparse.Namespace) -> int:
     from airflow_provider_ingest.errors import IngestError
     from airflow_provider_ingest.terminal import printable
     from airflow_provider_ingest.workflow.document import WorkflowFileError
-    from airflow_provider_ingest.workflow.loader import LoadedWorkflow, claimed_twice, load_workflow
+    from airflow_provider_ingest.workflow.loader import LoadedWorkflow, claimed_twice, load_workflow, path_problems
 
     failed = 0
     valid = []
@@ -94,7 +94,10 @@ def _validate(args: argparse.Namespace) -> int:
         given.setdefault(Path(path).resolve(), path)
     for path in given.values():
         try:
-            valid.append(load_workflow(path, templated=True))  # as the DAG factory checks it
+            workflow = load_workflow(path, templated=True)  # as the DAG factory checks it
+            if problems := path_problems(workflow):  # and where it writes, on this machine
+                raise WorkflowFileError(problems)
+            valid.append(workflow)
         except IngestError as error:
             failed += 1
             _print_error(error)

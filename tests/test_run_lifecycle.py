@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_ingest.api import BulkSink, RunContext, Sink, Source, Stage
 from airflow_provider_ingest.api.report import SAMPLE_LIMIT, Failure, Report
@@ -17,6 +19,7 @@ from airflow_provider_ingest.errors import InputError, ServiceError
 from airflow_provider_ingest.records import Record, Table, dump_record
 from airflow_provider_ingest.run import Interruption, RunInterrupted, RunResult, run_task, run_workflow, task_context
 from airflow_provider_ingest.run.lifecycle import Step, execute
+from airflow_provider_ingest.run.status import status_data
 from airflow_provider_ingest.run.steps import MissingInputError
 from airflow_provider_ingest.staging import StagedFileWriter, read_dead_letters, read_records
 from airflow_provider_ingest.workflow.loader import load_workflow
@@ -527,3 +530,158 @@ def test_a_stop_while_publishing_keeps_a_staged_file_the_workflow_names(tmp_path
     assert "\\x1b[31m" in message and "\x1b" not in message  # printed escaped, as every path a terminal shows
     assert message.endswith("catalog.jsonl is kept, its publishing may be incomplete")
     assert "publish catalog.jsonl" in events.seen
+
+
+def test_a_failed_clean_up_of_the_staging_folder_never_hides_the_error_that_ended_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dead letters' clean-up touches the staging root too, and often fails of the same cause: it raised over
+    the step's own error (a bare internal error in the CLI)."""
+    from airflow_provider_ingest.staging import DeadLetterFile
+
+    def unreachable(self: DeadLetterFile) -> None:
+        raise OSError("the store is gone")
+
+    monkeypatch.setattr(DeadLetterFile, "close", unreachable)
+    monkeypatch.setattr(DeadLetterFile, "abort", unreachable)
+    step, context, _ = step_of(tmp_path, "t0", "t1", refuse=("t0",))
+    step.producer.on_emit = lambda index: (_ for _ in ()).throw(InputError("line 2: not JSON")) if index else None
+
+    result = execute(step, context, threshold=0)
+
+    assert result.error == "InputError: line 2: not JSON" and isinstance(result.exception, InputError)
+    assert step.producer.report.warnings == ["closing the dead letters failed too: OSError: the store is gone"]
+
+    step, context, _ = step_of(tmp_path, "t0", "t1")
+    interruption = Interruption()
+    step.producer.on_emit = lambda index: interruption.request(signal.SIGTERM) if index else None
+    with pytest.raises(RunInterrupted) as raised:
+        execute(step, context, threshold=0, interruption=interruption)
+    assert raised.value.exit_code == 143
+    assert step.producer.report.warnings == ["dropping the dead letters failed too: OSError: the store is gone"]
+
+
+def test_a_clean_up_failing_alone_fails_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dead letters that cannot be committed are records lost: the step does not succeed without them."""
+    from airflow_provider_ingest.staging import DeadLetterFile
+
+    def full(self: DeadLetterFile) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DeadLetterFile, "close", full)
+    step, context, events = step_of(tmp_path, "t0")
+
+    result = execute(step, context, threshold=0)
+
+    assert result.error == "OSError: [Errno 28] No space left on device" and not result.success
+    assert "source succeeded" not in events.seen
+
+
+# --- a step that fails at its commit ----------------------------------------------------------------
+
+FAILING_AT = ["nowhere", "prepare", "record", "commit", "publish", "file"]
+
+
+def committing_step(tmp_path: Path, names: list[str], failing_at: str) -> tuple[Step, RunContext, Path]:
+    """Tables through a ``file`` sink and a ``file`` stage to a bulk sink; one part raises at ``failing_at``."""
+    from airflow_provider_ingest.components.file import FileSink, FileStage
+
+    step, context, _ = step_of(tmp_path / "run", *names)
+    source, _, _, bulk = step.components
+    output = tmp_path / "out.jsonl"
+    sink = FileSink.create({"path": str(output)}, context)
+    stage = FileStage.create({}, context)
+
+    def refuse(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    if failing_at == "prepare":
+        stage.prepare = refuse
+    if failing_at == "record":
+        source.on_emit = lambda index: refuse() if index == len(names) - 1 else None
+    if failing_at == "commit":
+        stage.commit = refuse
+    if failing_at == "publish":
+        bulk.on_publish = refuse
+    if failing_at == "file":
+        sink.flush = refuse  # its close drops the temporary file
+    step.components = [source, sink, stage, bulk]
+    step.ends = [sink, stage]
+    return step, context, output
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(failing_at=st.sampled_from(FAILING_AT), tables=st.integers(1, 4))
+def test_a_failed_step_shows_every_record_it_did_not_commit_as_not_committed(
+    failing_at: str, tables: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A failure at commit time (the file's rename, the stage's commit) showed each row 100 % done."""
+    from airflow_provider_ingest.run.status import NOT_COMMITTED, status_lines, status_result
+
+    step, context, output = committing_step(
+        tmp_path_factory.mktemp("step"), [f"t{i}" for i in range(tables)], failing_at
+    )
+    source, sink, stage, _ = step.components
+
+    result = execute(step, context, threshold=0)
+
+    assert result.success is (failing_at == "nowhere")
+    staged = result.staged_uri is not None and Path(result.staged_uri).exists()
+    assert (sink.report.uncommitted == 0) is (output.exists() or sink.report.records == 0)
+    assert (stage.report.uncommitted == 0) is (staged or stage.report.records == 0)
+    assert source.report.uncommitted == 0
+    for report in (sink.report, stage.report):
+        assert report.uncommitted in (0, report.records)
+    lines = status_lines(result)
+    for report in result.reports:
+        row = next(line for line in lines if line.startswith(report.component + " "))
+        assert (NOT_COMMITTED in row) is (report.uncommitted > 0)
+    assert status_lines(status_result(status_data(result))) == lines
+
+
+def test_a_file_whose_rename_fails_at_the_end_is_shown_not_committed_and_the_run_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from airflow_provider_ingest.cli import main
+
+    write_tables(tmp_path / "in.jsonl", ["t0", "t1", "t2"])
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "source: {type: file, config: {path: in.jsonl}}\n"
+        "sink: {type: file, config: {path: out.jsonl}}\n"
+        "workflow: {staging_root: staging}\n"
+    )
+    replace = os.replace
+
+    def full(source: str, target: object) -> None:
+        if str(target).endswith("out.jsonl"):
+            raise OSError(28, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full)
+
+    assert main(["run", "--quiet", str(flow)]) == 1
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["source:file", "3", "0", "0", "0", "100.0", lines[1].split()[-1]]
+    assert lines[2].split()[:6] == ["sink:file", "3", "0", "0", "0", "not"] and "not committed" in lines[2]
+    assert lines[3:] == [
+        "  sink:file: 3 records not committed (the run failed before or while writing them out): none of them is in"
+        " place",
+        "run failed: OSError: [Errno 28] No space left on device",
+    ]
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_run_below_the_threshold_shows_the_file_it_did_not_write_as_not_committed(tmp_path: Path) -> None:
+    step, context, output = committing_step(tmp_path, ["t0", "t1"], "nowhere")
+    step.components[0].report.add_failure("ValueError: one bad line")
+    step.components[0].report.add_failure("ValueError: another")
+
+    result = execute(step, context, threshold=90)
+
+    assert result.below_threshold == ["source:Names"] and not output.exists()
+    assert [report.uncommitted for report in result.reports] == [0, 2, 2, 0]
+    assert result.reports[1].summary()["uncommitted"] == 2 and "uncommitted" not in result.reports[0].summary()

@@ -36,7 +36,10 @@ from airflow_provider_ingest.staging.paths import (
     atomic_write,
     check_inside,
     check_segment,
+    check_store,
     exists,
+    filesystem_problem,
+    is_stale,
     remove,
     remove_tree,
     staging_location,
@@ -297,31 +300,100 @@ def test_files_written_outside_a_staging_path_get_no_marker(tmp_path: Path) -> N
 
 
 def test_atomic_write_removes_the_leftovers_of_a_killed_attempt(tmp_path: Path) -> None:
+    """A temporary file of the same output that no writer holds, and left a while, is a killed attempt's."""
     output = tmp_path / "out.jsonl"
     killed = tmp_path / f"out.jsonl.{uuid.uuid4().hex}.partial"
+    just_made = tmp_path / f"out.jsonl.{uuid.uuid4().hex}.partial"  # a writer between creating and locking it
     other = tmp_path / f"other.jsonl.{uuid.uuid4().hex}.partial"
     lookalike = tmp_path / "out.jsonl.notahexname.partial"
-    for path in (killed, other, lookalike):
+    for path in (killed, just_made, other, lookalike):
         path.write_text("half")
+    for path in (killed, other, lookalike):
+        age(path, 1 / 24)
 
     with atomic_write(str(output)) as handle:
         handle.write(b"whole\n")
 
     assert output.read_text() == "whole\n"
-    assert files_under(tmp_path) == {"out.jsonl", other.name, lookalike.name}
+    assert files_under(tmp_path) == {"out.jsonl", just_made.name, other.name, lookalike.name}
 
 
-def test_a_write_whose_temporary_file_another_writer_removed_is_an_incomplete_run(tmp_path: Path) -> None:
-    """Two writers of one file at once (two runs with one run id): the first to finish removes the other's
-    temporary file as a killed attempt's; the other fails saying so (it was a bare FileNotFoundError)."""
+def test_writers_of_one_file_at_once_each_write_their_own_and_the_last_to_finish_is_in_place(tmp_path: Path) -> None:
+    """Two runs writing one fixed path: the first to finish removed the other's temporary file as a killed attempt's,
+    and the other failed, blaming "another writer of the same file"."""
     output = tmp_path / "out.jsonl"
-    refused = pytest.raises(IncompleteRunError, match="temporary file was removed while it was written, by another")
-    with refused, atomic_write(str(output)) as slow:
+    with atomic_write(str(output)) as slow:
         slow.write(b"slow\n")
         with atomic_write(str(output)) as fast:
             fast.write(b"fast\n")
-    assert output.read_text() == "fast\n"
+        for partial in tmp_path.glob("*.partial"):  # the slow writer's, left a while: still its own, held
+            age(partial, 1 / 24)
+        with atomic_write(str(output)) as third:
+            third.write(b"third\n")
+        assert output.read_text() == "third\n" and len(list(tmp_path.glob("*.partial"))) == 1
+    assert output.read_text() == "slow\n"
     assert files_under(tmp_path) == {"out.jsonl"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.integers(2, 5).flatmap(lambda writers: st.permutations(range(writers))), aged=st.booleans())
+def test_any_order_of_writers_finishing_leaves_the_last_ones_file_and_no_temporary_file(
+    order: list[int], aged: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("writers")
+    output = folder / "out.jsonl"
+    writers = [atomic_write(str(output)) for _ in order]
+    for index, writer in enumerate(writers):
+        writer.__enter__().write(f"{index}\n".encode())
+    if aged:
+        for partial in folder.glob("*.partial"):
+            age(partial, 1)
+    for finished, index in enumerate(order, 1):
+        writers[index].__exit__(None, None, None)
+        assert output.read_text() == f"{index}\n"
+        assert len(list(folder.glob("*.partial"))) == len(order) - finished
+    assert files_under(folder) == {"out.jsonl"}
+
+
+def test_a_temporary_file_is_stale_only_unheld_and_left_a_while(tmp_path: Path) -> None:
+    import fcntl
+
+    partial = tmp_path / f"out.jsonl.{uuid.uuid4().hex}.partial"
+    partial.write_text("half")
+    assert not is_stale(partial), "just made: its writer may not have locked it yet"
+    age(partial, 1 / 24)
+    with open(partial, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert not is_stale(partial)
+    assert is_stale(partial) and is_stale(partial), "telling takes no lock it keeps"
+    assert not is_stale(tmp_path / "gone.partial")
+
+
+def test_a_write_whose_temporary_file_was_removed_is_an_incomplete_run(tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    refused = pytest.raises(IncompleteRunError, match="temporary file was removed before it was renamed into place")
+    with refused, atomic_write(str(output)) as handle:
+        handle.write(b"x\n")
+        for partial in tmp_path.glob("*.partial"):
+            partial.unlink()
+    assert files_under(tmp_path) == set()
+
+
+def test_cleanup_keeps_a_temporary_file_a_writer_still_holds(tmp_path: Path) -> None:
+    """retention_days 0 (keep nothing) in a run folder kept: a live writer's file stays."""
+    run = tmp_path / "staging" / "flow" / "r1"
+    run.mkdir(parents=True)
+    (run / RUN_MARKER).write_text("")
+    killed = run / f"out.jsonl.{uuid.uuid4().hex}.partial"
+    killed.write_text("x")
+    age(killed, 1)
+    with atomic_write(str(run / "out.jsonl")) as handle:
+        handle.write(b"x\n")
+        for partial in run.glob("*.partial"):
+            age(partial, 1)
+        assert remove_expired_runs(str(tmp_path / "staging"), "flow", 0, now=time.time() - 60) == []
+        assert len(list(run.glob("*.partial"))) == 1 and not killed.exists()
+    assert files_under(run) == {RUN_MARKER, "out.jsonl"}
 
 
 # --- cleanup --------------------------------------------------------------------------------------
@@ -663,3 +735,142 @@ def test_a_run_kept_only_for_files_of_unknown_age_is_named_in_a_warning(
         assert "LastModified, last_modified, mtime, updated" in warning
     else:
         assert warnings == []
+
+
+# --- a staging root that cannot be used -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("root", "said"),
+    [
+        ("s4://bucket/x", "unknown scheme 's4://'"),
+        ("nosuchfs://bucket/x", "unknown scheme 'nosuchfs://'"),
+        (
+            "gs://bucket/x",
+            "no filesystem for gs:// is installed (Please install gcsfs to access Google Storage):"
+            " install apache-airflow-providers-google",
+        ),
+        ("abfs://container/x", "install apache-airflow-providers-microsoft-azure"),
+    ],
+)
+def test_a_staging_root_no_installed_filesystem_serves_is_named_with_what_to_install(root: str, said: str) -> None:
+    assert said in filesystem_problem(root)
+    with pytest.raises(ConfigurationError, match=f"^staging_root {root}: "):
+        check_store(root)
+
+
+def test_an_s3_root_without_s3fs_names_this_packages_s3_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_ingest.staging import paths
+
+    monkeypatch.setattr(paths, "_installed", lambda module: module != "s3fs")
+    assert filesystem_problem("s3://aws_conn@bucket/x") == (
+        "no filesystem for s3:// is installed (Install s3fs to access S3): install this package's s3 extra:"
+        " airflow-provider-ingest[s3] (apache-airflow-providers-amazon[s3fs])"
+    )
+
+
+@pytest.mark.parametrize("root", ["relative/staging", "/tmp/x", "file:///tmp/x", "s3://bucket/x", "S3://bucket/x"])
+def test_local_roots_and_installed_schemes_have_no_filesystem_problem(root: str) -> None:
+    assert filesystem_problem(root) is None
+
+
+@given(scheme=st.text(min_size=1, max_size=12).filter(lambda text: "://" not in text and "/" not in text))
+@settings(max_examples=200, deadline=None)
+def test_any_scheme_is_served_or_named_as_a_problem_never_an_exception(scheme: str) -> None:
+    from fsspec.registry import known_implementations, registry
+
+    problem = filesystem_problem(f"{scheme}://bucket/x")
+    assert problem is None or problem.startswith(("unknown scheme", "no filesystem for"))
+    if problem is None:
+        assert scheme.lower() in registry or scheme.lower() in known_implementations
+
+
+def test_a_local_root_below_a_file_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ConfigurationError, match=f"staging_root {tmp_path}/a_file/staging: .*a_file is not a folder"):
+        check_store(str(tmp_path / "a_file" / "staging"))
+    check_store(str(tmp_path / "new" / "staging"))  # created when the first file is written
+    assert list(tmp_path.iterdir()) == [tmp_path / "a_file"]
+
+
+def test_a_store_that_does_not_answer_is_unavailable_and_one_without_credentials_a_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from s3fs import S3FileSystem
+    from support.servers import closed_port
+
+    from airflow_provider_ingest.errors import ServiceUnavailableError
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    S3FileSystem.clear_instance_cache()  # fsspec keeps a filesystem by its settings, not the environment read
+    with pytest.raises(ConfigurationError, match=r"^staging_root s3://nocredentials/x: cannot be used: NoCredentials"):
+        check_store("s3://nocredentials/x")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    S3FileSystem.clear_instance_cache()
+    with closed_port() as port:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        with pytest.raises(ServiceUnavailableError, match=r"^staging_root s3://unreachable/x: the store cannot be"):
+            check_store("s3://unreachable/x")
+    S3FileSystem.clear_instance_cache()
+
+
+def test_a_run_with_an_unusable_staging_root_fails_before_reading_a_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was an internal error (exit 2) once the whole run was done: the dead letters' clean-up raised."""
+    (tmp_path / "a_file").write_text("x")
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "source: {type: sql, config: {sample: shop}}\n"
+        "sink: {type: file, config: {path: out.jsonl}}\n"
+        "workflow: {staging_root: a_file/staging}\n"
+    )
+    assert main(["run", "--quiet", str(flow)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == (
+        f"run failed: ConfigurationError: staging_root {tmp_path}/a_file/staging: {tmp_path}/a_file is not a folder"
+    )
+    assert "source:sql        0" in out and "internal error" not in err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("root", "said"),
+    [("s4://bucket/x", "unknown scheme 's4://'"), ("gs://bucket/x", "install apache-airflow-providers-google")],
+)
+def test_validate_and_run_name_the_staging_root_no_filesystem_serves(
+    root: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        f"source: {{type: sql, config: {{sample: shop}}}}\nsink: {{type: console}}\nworkflow:\n  staging_root: {root}\n"
+    )
+    for command in (["validate"], ["run", "--quiet"]):
+        assert main([*command, str(flow)]) == 1
+        out, err = capsys.readouterr()
+        assert err.startswith(f"{flow}:4:3: workflow.staging_root: ") and said in err, err
+        assert "internal error" not in err and out == ""
+
+
+def test_a_scheme_given_by_a_reference_is_judged_when_the_run_resolves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "source: {type: sql, config: {sample: shop}}\nsink: {type: console}\n"
+        "workflow: {staging_root: '${H_SCHEME}://bucket/x'}\n"
+    )
+    assert main(["validate", str(flow)]) == 0
+    monkeypatch.setenv("H_SCHEME", "s4")
+    assert main(["run", "--quiet", str(flow)]) == 1
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[-1]
+        .startswith("run failed: ConfigurationError: staging_root s4://bucket/x: unknown scheme 's4://'")
+    )

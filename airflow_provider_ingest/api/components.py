@@ -91,6 +91,13 @@ class Component(ABC):
             config = config.model_copy(update={"path": resolve_path(path, base_dir)})
         return cls.asset_uris(config)
 
+    @classmethod
+    def path_problems(cls, config: ComponentConfig, base_dir: Path) -> dict[str, str]:
+        """Settings naming a file this component cannot write here (a folder, a folder that cannot be written, a
+        scheme no installed filesystem serves), told from what exists now, without network: why, by setting name.
+        None by default."""
+        return {}
+
     def prepare(self) -> None:
         """Open connections and check settings; called once before the first record."""
 

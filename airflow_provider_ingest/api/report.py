@@ -26,6 +26,9 @@ class Report(BaseModel):
     """Of ``records``, those every part of a partitioned run carries (the service and database records): counted
     toward the success rate by no part, so that copies cannot make up for failures."""
     filtered: int = 0
+    uncommitted: int = 0
+    """Of ``records``, those a failed step did not commit: the component writes them out whole at the end (a file, a
+    staged file), and the step failed before or while it did, so none of them is in place."""
     failure_count: int = 0
     failures: list[Failure] = []
     warning_count: int = 0
@@ -84,6 +87,7 @@ class Report(BaseModel):
             "warnings": self.warning_count,
             "success_rate": round(self.success_rate, 2),
             "elapsed": round(self.elapsed, 3),
+            **({"uncommitted": self.uncommitted} if self.uncommitted else {}),
             **({"counters": dict(self.counters)} if self.counters else {}),
         }
 

@@ -11,7 +11,8 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from airflow_provider_ingest.api import BulkSink, ComponentConfig, Sink, Source, Stage, written_flag
+from airflow_provider_ingest.api import BulkSink, Component, ComponentConfig, Sink, Source, Stage, written_flag
+from airflow_provider_ingest.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.records import Lineage, Record
@@ -88,10 +89,15 @@ class FileSink(Sink):
     def reads_samples(cls, config: Mapping[str, Any]) -> bool:
         return written_flag(config, "keep_samples", False)
 
+    @classmethod
+    def path_problems(cls, config: FileSinkConfig, base_dir: Path) -> dict[str, str]:  # type: ignore[override]
+        return _output_problems(config.path, base_dir)
+
     def prepare(self) -> None:
         from airflow_provider_ingest.staging import StagedFileWriter
 
         self.uri = self.context.resolve_path(self.config.path)
+        _check_output(self, self.uri)
         self._writer = StagedFileWriter(
             self.uri,
             producer=self.report.component,
@@ -138,9 +144,16 @@ class FileStage(Stage):
     config_class = FileStageConfig
     config: FileStageConfig
 
+    @classmethod
+    def path_problems(cls, config: FileStageConfig, base_dir: Path) -> dict[str, str]:  # type: ignore[override]
+        return _output_problems(config.path, base_dir)
+
     def prepare(self) -> None:
         from airflow_provider_ingest.records import KIND_ORDER, staged_line_of
         from airflow_provider_ingest.staging.stagedfile import check_line_length
+
+        if self.config.path is not None:
+            _check_output(self, self.context.resolve_path(self.config.path))
 
         self._line = staged_line_of
         self._check = check_line_length
@@ -274,6 +287,13 @@ class FileBulkSink(BulkSink):
     config_class = FileBulkSinkConfig
     config: FileBulkSinkConfig
 
+    @classmethod
+    def path_problems(cls, config: FileBulkSinkConfig, base_dir: Path) -> dict[str, str]:  # type: ignore[override]
+        return _output_problems(config.path, base_dir)
+
+    def prepare(self) -> None:
+        _check_output(self, self.context.resolve_path(self.config.path))
+
     def publish(self, uri: str) -> None:
         """Check the whole file, then copy each valid record line to a new staged file at the destination (a record's
         column samples left out, as every bulk sink leaves them)."""
@@ -293,6 +313,28 @@ class FileBulkSink(BulkSink):
     @classmethod
     def asset_uris(cls, config: FileBulkSinkConfig) -> list[str]:  # type: ignore[override]
         return [_file_uri(config.path)]
+
+
+def _output_problems(path: str | None, base_dir: Path) -> dict[str, str]:
+    """``{"path": why}`` when no file can be written where ``path`` names (see ``Component.path_problems``); a path
+    an Airflow task renders, or a ``${NAME}`` reference resolves, is judged when the run prepares."""
+    from airflow_provider_ingest.api.context import resolve_path
+    from airflow_provider_ingest.staging.paths import file_problem
+
+    if path is None or "{{" in path or "${" in path:
+        return {}
+    problem = file_problem(resolve_path(path, base_dir))
+    return {} if problem is None else {"path": problem}
+
+
+def _check_output(component: Component, uri: str) -> None:
+    """Refuse, before the first record is read, an output file that cannot be written: else the run failed at its
+    end, after the whole extraction."""
+    from airflow_provider_ingest.staging.paths import file_problem
+
+    problem = file_problem(uri)
+    if problem is not None:
+        raise ConfigurationError(component.context.scrub(f"{component.report.component}: path: {problem}"))
 
 
 def _file_uri(path: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_ingest.api import Component, RunContext, Source
-from airflow_provider_ingest.errors import ServiceUnavailableError
+from airflow_provider_ingest.errors import ConfigurationError, ServiceUnavailableError
 from airflow_provider_ingest.registry import resolve
 from airflow_provider_ingest.run.steps import instantiate, resolve_staging_root
 from airflow_provider_ingest.secrets import redact_text, redact_url
@@ -219,8 +219,12 @@ def _probe_file_source(component: Any) -> tuple[str, str]:
 
 
 def _probe_file_output(component: Any) -> tuple[str, str]:
-    """Write a probe file into the folder a ``file`` sink or bulk sink writes to, and delete it."""
+    """Write a probe file into the folder a ``file`` sink or bulk sink writes to, and delete it; a path that names a
+    folder fails (the file would be written only at the end of the run, and fail there)."""
     uri = component.context.resolve_path(component.config.path)
+    problem = paths.file_problem(uri)
+    if problem is not None:
+        raise ConfigurationError(problem)
     folder = str(paths.local_path(uri).parent) if paths.is_local(uri) else uri.rsplit("/", 1)[0]
     _write_probe_file(folder)
     return redact_url(uri), "writable"

@@ -48,20 +48,28 @@ def send(ends: list[Sink | Stage]) -> None:
             end.flush()
 
 
-def stage(ends: list[Sink | Stage]) -> str | None:
-    """Commit the stage; return the staged file's URI, if any."""
+def stage(ends: list[Sink | Stage], committed: list[Sink | Stage]) -> str | None:
+    """Commit the stage (added to ``committed`` once it did); return the staged file's URI, if any."""
     staged = None
     for end in ends:
         if isinstance(end, Stage):
             staged = end.commit()
+            committed.append(end)
     return staged
 
 
-def write_files(ends: list[Sink | Stage]) -> None:
-    """Flush the sinks replaced whole (a file), last of a complete step: a failed or stopped one writes none."""
+def write_files(ends: list[Sink | Stage], committed: list[Sink | Stage]) -> None:
+    """Flush the sinks replaced whole (a file), last of a complete step: a failed or stopped one writes none. Each
+    one written is added to ``committed``."""
     for end in ends:
         if isinstance(end, Sink) and end.replaced_whole:
             end.flush()
+            committed.append(end)
+
+
+def commits_at_end(end: Sink | Stage) -> bool:
+    """Whether the records of ``end`` are in place only once the step commits them whole (a stage, a file)."""
+    return isinstance(end, Stage) or end.replaced_whole
 
 
 def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: frozenset[str]) -> Callable[[Record], None]:

@@ -17,15 +17,18 @@ kept, and the stop says so (its publishing may be incomplete).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from airflow_provider_ingest.api import BulkSink, Component, Processor, Report, RunContext, Sink, Stage
 from airflow_provider_ingest.errors import is_retryable
-from airflow_provider_ingest.run.drive import drive, send, stage, write_files
+from airflow_provider_ingest.run.drive import commits_at_end, drive, send, stage, write_files
 from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import DeadLetterFile, paths
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -87,8 +90,10 @@ def execute(
     dead_letters = DeadLetterFile(context.staging_uri("dead_letters.jsonl"), producer=step.name)
     context.dead_letters = dead_letters
     result = RunResult(reports=[component.report for component in step.components], threshold=threshold)
+    committed: list[Sink | Stage] = []
     try:
         with _watching(progress, result.reports), contextlib.ExitStack() as closing:
+            paths.check_store(context.resolve_path(context.staging_root))  # before a record is read
             for component in step.components:
                 component.report.start()
                 closing.callback(_close, component)  # close runs also when prepare raises
@@ -98,34 +103,45 @@ def execute(
             send(step.ends)
             interruption.check()
             if not _below(result.reports, threshold):  # else nothing is staged, published or written
-                result.staged_uri = stage(step.ends)
+                result.staged_uri = stage(step.ends, committed)
                 interruption.check()
                 publish_uri = result.staged_uri or step.publish_uri
                 if step.bulk_sink is not None and publish_uri is not None:
                     step.bulk_sink.publish(publish_uri)
                 interruption.check()
                 if not _below(result.reports, threshold):  # the bulk sink's own failures count too
-                    write_files(step.ends)
+                    write_files(step.ends, committed)
                     result.output_uri = result.staged_uri or step.output_uri
     except BaseException as error:
         if interruption.signum is not None or isinstance(error, (RunInterrupted, KeyboardInterrupt)):
-            dead_letters.abort()
-            kept = _drop_staged(result.staged_uri, step, context)
+            _clean_up(dead_letters.abort, "dropping the dead letters", step, context)
+            kept = _clean_up(
+                lambda: _drop_staged(result.staged_uri, step, context), "removing the staged file", step, context
+            )
             if isinstance(error, KeyboardInterrupt) or interruption.signum is None:
                 raise
             raise RunInterrupted(interruption.signum, kept) from error
         if not isinstance(error, Exception):
-            dead_letters.abort()
+            _clean_up(dead_letters.abort, "dropping the dead letters", step, context)
             raise
-        result.exception = error
-        result.error = context.scrub(f"{type(error).__name__}: {error}")
+        _fail(result, error, context)
     finally:
         _stop(step)
-    result.dead_letter_uri = dead_letters.close()
+    result.dead_letter_uri = _clean_up(dead_letters.close, "closing the dead letters", step, context, result)
     result.below_threshold = _below(result.reports, threshold)
     if result.success:
         _succeeded(step, context, result)
+    if not result.success:
+        _not_committed(step.ends, committed)
     return result
+
+
+def _not_committed(ends: list[Sink | Stage], committed: list[Sink | Stage]) -> None:
+    """In a failed step, each end whose records are in place only once committed, and that were not (its commit
+    failed, or the step failed before it): none of its records is in place."""
+    for end in ends:
+        if commits_at_end(end) and end not in committed:
+            end.report.uncommitted = end.report.records
 
 
 def _drop_staged(uri: str | None, step: Step, context: RunContext) -> str | None:
@@ -150,9 +166,29 @@ def _succeeded(step: Step, context: RunContext, result: RunResult) -> None:
         try:
             component.run_succeeded()
         except Exception as error:
-            result.exception = error
-            result.error = context.scrub(f"{type(error).__name__}: {error}")
+            _fail(result, error, context)
             return
+
+
+def _fail(result: RunResult, error: Exception, context: RunContext) -> None:
+    """Make ``error`` the reason the step failed (its text scrubbed of the run's secrets)."""
+    result.exception = error
+    result.error = context.scrub(f"{type(error).__name__}: {error}")
+
+
+def _clean_up(
+    action: Callable[[], T], what: str, step: Step, context: RunContext, result: RunResult | None = None
+) -> T | None:
+    """``action()``, an end of the step in its staging folder; its failure fails a ``result`` that has not failed,
+    else it is a warning: it never hides the error that ended the step (often of the same cause)."""
+    try:
+        return action()
+    except Exception as error:
+        if result is not None and result.error is None:
+            _fail(result, error, context)
+        else:
+            step.components[0].warn(f"{what} failed too: {type(error).__name__}: {error}")  # warn scrubs it
+        return None
 
 
 def _stop(step: Step) -> None:

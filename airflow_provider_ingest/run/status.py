@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from airflow_provider_ingest.run.lifecycle import RunResult
 
 HEADER = ("component", "records", "filtered", "failed", "warnings", "success %", "seconds")
+NOT_COMMITTED = "not committed"
+"""The success cell of a component whose records a failed run did not commit (``Report.uncommitted``)."""
 SHOWN_FAILURES = 5
 """Failures the table shows of each component (every one is in the dead letters)."""
 SHOWN_WARNINGS = 20
@@ -48,7 +50,7 @@ def status_rows(result: RunResult) -> list[tuple[str, ...]]:
                 f"{report.filtered:,}",
                 f"{report.failure_count:,}",
                 f"{report.warning_count:,}",
-                f"{report.success_rate:.1f}",
+                NOT_COMMITTED if report.uncommitted else f"{report.success_rate:.1f}",
                 f"{report.elapsed:.2f}",
             )
         )
@@ -72,6 +74,11 @@ def status_notes(result: RunResult) -> list[str]:
             lines.append(f"  {report.component} warning: {warning}")
         if report.warning_count > len(warnings):
             lines.append(f"  {report.component}: and {report.warning_count - len(warnings):,} more warnings")
+        if report.uncommitted:
+            lines.append(
+                f"  {report.component}: {report.uncommitted:,} records not committed (the run failed before or while"
+                " writing them out): none of them is in place"
+            )
         for counter, value in sorted(report.counters.items()):
             lines.append(f"  {report.component} {counter}: {value:,}")
     if result.staged_uri:

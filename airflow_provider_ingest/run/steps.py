@@ -18,7 +18,7 @@ from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import paths
 from airflow_provider_ingest.workflow.document import Location, WorkflowFileError
 from airflow_provider_ingest.workflow.env import MissingVariableError, substitute
-from airflow_provider_ingest.workflow.loader import LoadedWorkflow
+from airflow_provider_ingest.workflow.loader import LoadedWorkflow, path_problems
 from airflow_provider_ingest.workflow.spec import ComponentSpec
 
 SecretHandler = Callable[[str], None]
@@ -78,7 +78,10 @@ def run_workflow(
     interruption: Interruption | None = None,
     on_secret: SecretHandler | None = None,
 ) -> RunResult:
-    """Run a whole workflow in this process; ``name`` and ``run_id`` place its staged files."""
+    """Run a whole workflow in this process; ``name`` and ``run_id`` place its staged files. A file it would write
+    where none can be is refused first, by line (:func:`path_problems`)."""
+    if problems := path_problems(workflow):
+        raise WorkflowFileError(problems)
     context = workflow_context(workflow, run_id, name)
     components = _instantiated(workflow, context, ("source", "processor", "sink", "stage", "bulk_sink"))
     _refuse_missing_samples(components)

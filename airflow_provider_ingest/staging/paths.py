@@ -13,17 +13,26 @@ only marked folders.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import importlib.util
 import io
 import os
 import posixpath
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from airflow_provider_ingest.errors import ConfigurationError, IncompleteRunError
+from airflow_provider_ingest.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    IncompleteRunError,
+    IngestError,
+    ServiceUnavailableError,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -39,6 +48,18 @@ _CHARACTER_NAMES = {"/": "a path separator", "\\": "a path separator", "\0": "a 
 _PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial\Z")
 
 _MARKER_TEXT = b"A run folder of airflow-provider-ingest: its cleanup task deletes it after retention_days.\n"
+
+PROVIDERS = {
+    "s3": "this package's s3 extra: airflow-provider-ingest[s3] (apache-airflow-providers-amazon[s3fs])",
+    "s3a": "this package's s3 extra: airflow-provider-ingest[s3] (apache-airflow-providers-amazon[s3fs])",
+    "gs": "apache-airflow-providers-google",
+    "gcs": "apache-airflow-providers-google",
+    "abfs": "apache-airflow-providers-microsoft-azure",
+    "abfss": "apache-airflow-providers-microsoft-azure",
+    "az": "apache-airflow-providers-microsoft-azure",
+    "adl": "apache-airflow-providers-microsoft-azure",
+}
+"""The Airflow provider that brings the filesystem of an object-storage scheme, and its connections."""
 
 _run_folders: dict[str, str] = {}
 """Run folders named by :func:`staging_location` in this process, by :func:`_key`; :func:`atomic_write` marks them."""
@@ -59,6 +80,90 @@ def object_path(uri: str) -> ObjectStoragePath:
     from airflow.sdk import ObjectStoragePath
 
     return ObjectStoragePath(uri)
+
+
+def filesystem_problem(uri: str) -> str | None:
+    """Why no filesystem here serves ``uri``'s scheme (unknown, or its package not installed), told without network
+    and without importing Airflow; None for a local path, or when one does."""
+    if is_local(uri):
+        return None
+    from fsspec.registry import known_implementations, registry
+
+    scheme = uri.split("://", 1)[0].lower()
+    if scheme in registry:
+        return None
+    known = known_implementations.get(scheme)
+    if known is None:
+        return (
+            f"unknown scheme {scheme + '://'!r}: write a local path or an object-storage URI whose scheme fsspec"
+            " knows (s3://, gs://, abfs://...)"
+        )
+    module = known["class"].rsplit(".", 1)[0]
+    if _installed(module):
+        return None
+    package = PROVIDERS.get(scheme, module.split(".", 1)[0])
+    return f"no filesystem for {scheme}:// is installed ({known.get('err', module + ' is missing')}): install {package}"
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (its parent packages aside)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why no file can be made in the local folder ``path`` (created if missing), told from what exists now: the
+    nearest existing folder at or above it is a file, or cannot be written; None when one can."""
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"folder {existing} cannot be written (its permissions)"
+    return None
+
+
+def file_problem(uri: str) -> str | None:
+    """Why no file can be written at ``uri``: locally, it is a folder or no file can be made in its folder; told
+    from what exists now, without network (object storage: its scheme only); None when one can."""
+    if not is_local(uri):
+        return filesystem_problem(uri)
+    path = local_path(uri)
+    if path.is_dir():
+        return f"{path} is a folder: name the file to write in it"
+    return folder_problem(path.parent)
+
+
+def check_store(root: str, what: str = "staging_root") -> None:
+    """Raise unless files can be written under ``root`` (a local folder, created if missing, or object storage):
+    :class:`ConfigurationError` for a bad setting, a service error when the store refuses or does not answer.
+
+    A local root is judged from what exists; an object-storage one by asking its store whether the root exists.
+    """
+    problem = filesystem_problem(root) or (folder_problem(local_path(root)) if is_local(root) else None)
+    if problem is not None:
+        raise ConfigurationError(f"{what} {root}: {problem}")
+    if not is_local(root):
+        try:
+            object_path(root).exists()
+        except Exception as error:
+            raise store_error(f"{what} {root}", error) from error
+
+
+def store_error(where: str, error: Exception) -> IngestError:
+    """The package's error for an object store's failure at ``where``: access refused, no answer, or a setting
+    (scheme, connection, credentials) that cannot work."""
+    cause = f"{type(error).__name__}: {error}"
+    if isinstance(error, PermissionError):
+        return AuthenticationError(f"{where}: access refused: {cause}")
+    if isinstance(error, OSError) or any(
+        word in kind.__name__ for kind in type(error).__mro__ for word in ("Connection", "Timeout")
+    ):
+        return ServiceUnavailableError(f"{where}: the store cannot be reached: {cause}")
+    return ConfigurationError(f"{where}: cannot be used: {cause} (check its Airflow connection, credentials, endpoint)")
 
 
 def join(root: str, *parts: str) -> str:
@@ -155,28 +260,35 @@ def exists(uri: str) -> bool:
 
 @contextlib.contextmanager
 def atomic_write(uri: str) -> Iterator[IO[bytes]]:
-    """Write to a temporary name beside ``uri`` and rename it into place only on success.
+    """Write to a temporary name of its own beside ``uri`` and rename it into place only on success: of writers of
+    one file at once, each writes its own, and the last to finish is in place.
 
-    A run folder named by :func:`staging_location` gets its marker before its first file. Once the file is
-    in place, temporary files of the same output left by earlier killed attempts are removed.
+    A run folder named by :func:`staging_location` gets its marker before its first file. Locally, the temporary
+    file is locked while it is written; once the file is in place, those of the same output no writer holds
+    (:func:`is_stale`, left by killed attempts) are removed. In object storage nothing tells a killed writer's from
+    a live one's: they are left to the cleanup task (``retention_days``).
     """
     _mark_run_folder(uri)
     temp_name = f".{uuid.uuid4().hex}.partial"
     if is_local(uri):
         final = local_path(uri)
+        if final.is_dir():  # its temporary file would go beside it, in the folder above
+            raise ConfigurationError(f"{uri}: it is a folder, not a file to write")
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(final.name + temp_name)
         try:
             with open(temp, "wb", buffering=1 << 20) as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until renamed: see is_stale
                 yield handle
-            try:
-                os.replace(temp, final)
-            except FileNotFoundError:
-                raise _overwritten(uri) from None
+                handle.flush()
+                try:
+                    os.replace(temp, final)
+                except FileNotFoundError:
+                    raise _overwritten(uri) from None
         finally:
             temp.unlink(missing_ok=True)
         for sibling in final.parent.iterdir():
-            if is_partial(sibling.name, final.name):
+            if is_partial(sibling.name, final.name) and is_stale(sibling):
                 sibling.unlink(missing_ok=True)
         return
     final_remote = object_path(uri)
@@ -192,17 +304,31 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             if temp_remote.exists():
                 temp_remote.unlink()
-    for sibling in final_remote.parent.iterdir():
-        if is_partial(sibling.name, final_remote.name):
-            with contextlib.suppress(FileNotFoundError):
-                sibling.unlink()
+
+
+STALE_SECONDS = 60.0
+"""How long a local temporary file must have been left unwritten before it can be stale: longer than a writer takes
+from creating it to locking it."""
+
+
+def is_stale(path: Path, now: float | None = None) -> bool:
+    """Whether the local temporary file ``path`` is a dead writer's: no process holds its lock, and it was last written
+    over :data:`STALE_SECONDS` ago. A filesystem without locks proves nothing: its files are never stale."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_mtime > (time.time() if now is None else now) - STALE_SECONDS:
+                return False
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released as it is closed
+    except OSError:  # held (EWOULDBLOCK), gone, or no locks here
+        return False
+    return True
 
 
 def _overwritten(uri: str) -> IncompleteRunError:
-    """The temporary file of ``uri`` vanished before its rename: another writer of the same file removed it."""
+    """The temporary file of ``uri`` vanished before its rename: removed by hand, or by a cleanup of its folder."""
     return IncompleteRunError(
-        f"{uri}: its temporary file was removed while it was written, by another writer of the same file (two runs"
-        " of one workflow with one run id at once?): nothing of this attempt is in place"
+        f"{uri}: its temporary file was removed before it was renamed into place (by hand, or by a cleanup of its"
+        " folder): nothing of this attempt is in place"
     )
 
 

@@ -29,8 +29,8 @@ def remove_expired_runs(
 ) -> list[str]:
     """Remove the marked run folders of a workflow whose newest file is older than the retention.
 
-    In the run folders kept, temporary ``*.partial`` files older than the retention (left by a killed
-    process) are removed. A run kept only because its store gives some files no readable modification time is
+    In the run folders kept, temporary ``*.partial`` files older than the retention that no writer holds (left by a
+    killed process) are removed. A run kept only because its store gives some files no readable modification time is
     named to ``warn``. Returns the removed run folders.
     """
     cutoff = (time.time() if now is None else now) - retention_days * DAY
@@ -50,9 +50,15 @@ def remove_expired_runs(
                 f" ({', '.join(STAMPS)}), so their age is unknown; delete the folder once it is no longer needed"
             )
         for uri, modified in files:
-            if modified < cutoff and paths.is_partial(uri.rsplit("/", 1)[-1]):
+            if modified < cutoff and paths.is_partial(uri.rsplit("/", 1)[-1]) and _unheld(uri):
                 paths.remove(uri)
     return removed
+
+
+def _unheld(uri: str) -> bool:
+    """Whether no writer holds a temporary file: locally, its lock is free (:func:`paths.is_stale`); an object store's
+    cannot be told, and is taken as a dead writer's once older than the retention."""
+    return not paths.is_local(uri) or paths.is_stale(paths.local_path(uri))
 
 
 def _marked_run_folders(folder: str) -> list[tuple[str, list[tuple[str, float]]]]:

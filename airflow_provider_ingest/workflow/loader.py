@@ -154,6 +154,7 @@ def validate_document(document: Document, *, templated: bool = False) -> LoadedW
             problems += error.problems
     if spec is not None:
         problems += _samples_cleared_before_use(document, spec, configs)
+        problems += _staging_root_problems(document, spec.workflow.staging_root)
     if spec is not None and spec.airflow.dag_id is None:
         problems += _file_name_problems(document)
     if spec is not None and spec.airflow.partitions is not None and ("source",) in configs:
@@ -161,6 +162,20 @@ def validate_document(document: Document, *, templated: bool = False) -> LoadedW
     if problems or spec is None:
         raise WorkflowFileError(sorted(set(problems), key=_by_position))
     return LoadedWorkflow(spec=spec, document=document, warnings=warnings, configs=configs)
+
+
+def path_problems(workflow: LoadedWorkflow) -> list[Problem]:
+    """Settings naming a file that cannot be written on this machine (a folder, a folder that cannot be written):
+    what ``validate`` and a run check beyond the DAG factory, whose machine may not be the workers'."""
+    from airflow_provider_ingest.registry import resolve
+
+    base_dir = workflow.path.parent.resolve()
+    problems = []
+    for role, where, component in workflow.spec.components():
+        if where in workflow.configs:
+            found = resolve(role, component.type).path_problems(workflow.configs[where], base_dir)
+            problems += [workflow.document.problem((*where, "config", name), why) for name, why in found.items()]
+    return problems
 
 
 def claimed_twice(dag_id: str, claimants: list[Document]) -> list[Problem]:
@@ -189,6 +204,17 @@ def _samples_cleared_before_use(
         if role == "processor" and not kind.passes_samples(component.config):
             clearing = f"{'.'.join(map(str, where))} ({component.type})"
     return problems
+
+
+def _staging_root_problems(document: Document, root: str) -> list[Problem]:
+    """A staging root no filesystem here can serve (an unknown scheme, or its package missing); one whose scheme a
+    ``${NAME}`` reference gives is judged when the run resolves it."""
+    from airflow_provider_ingest.staging.paths import filesystem_problem
+
+    if "${" in root.split("://", 1)[0]:
+        return []
+    problem = filesystem_problem(root)
+    return [] if problem is None else [document.problem(("workflow", "staging_root"), problem)]
 
 
 def partition_problems(
