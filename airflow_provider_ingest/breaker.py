@@ -19,6 +19,7 @@ from airflow_provider_ingest.errors import (
     ServiceError,
     ServiceUnavailableError,
 )
+from airflow_provider_ingest.terminal import counted
 
 AUTHENTICATION_FAILURES = 3
 """Authentication failures (401/403) in a row that stop a step."""
@@ -95,17 +96,18 @@ class CircuitBreaker:
         if self.cause is None:
             if self.refusal is not None:
                 raise AuthenticationError(
-                    f"{self.service} refused the credentials {self.refusals} times: {self.refusal}"
+                    f"{self.service} refused the credentials {counted(self.refusals, 'time')}: {self.refusal}"
                 )
             return
-        message = f"{self._why()}; {self.not_attempted} records not attempted (dead-lettered)"
+        message = f"{self._why()}; {counted(self.not_attempted, 'record')} not attempted (dead-lettered)"
         if isinstance(self.cause, AuthenticationError):
             raise AuthenticationError(message) from self.cause
         raise ServiceUnavailableError(message) from self.cause
 
     def _why(self) -> str:
         if isinstance(self.cause, AuthenticationError):
-            return f"{self.service} refused the credentials {self._refused} times in a row, stopped: {self.cause}"
+            refused = counted(self._refused, "time")
+            return f"{self.service} refused the credentials {refused} in a row, stopped: {self.cause}"
         if not isinstance(self.cause, ServiceUnavailableError):
-            return f"{self.service} failed {self._server_failures} requests in a row, stopped: {self.cause}"
+            return f"{self.service} failed {counted(self._server_failures, 'request')} in a row, stopped: {self.cause}"
         return f"{self.service} is unavailable, stopped: {self.cause}"

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``airflow-ingest`` command: exit 0 done, 1 failed, 2 internal error, 130/143 stopped."""
+    """Entry point of the ``airflow-ingest`` command: exit 0 done, 1 failed, 2 internal error or wrong usage, 130/143
+    stopped, 141 its output closed early (``airflow-ingest components | head``)."""
     parser = argparse.ArgumentParser(prog="airflow-ingest", description="Metadata ingestion workflows.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run a workflow file in this process")
     run.add_argument("file")
     run.add_argument("--run-id", help="name of this run's staging folder (default: a timestamp)")
@@ -67,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "schema": _schema,
     }[args.command]
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe is found here, not when the interpreter exits
+        return code
+    except BrokenPipeError:
+        return _output_closed()
     except Exception as error:  # a bug: one line, never a traceback
         from airflow_provider_ingest.secrets import redact_text
 
@@ -77,6 +82,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+def _output_closed() -> int:
+    """What reads the output stopped (``| head``): stop quietly, as a command killed by SIGPIPE does (exit 141).
+
+    Standard output is pointed at ``/dev/null`` first, so that the interpreter's last flush of what is still
+    buffered does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -210,10 +228,11 @@ def _run(args: argparse.Namespace) -> int:
 def _partitioned_status(run: PartitionedResult) -> int:
     """``run --workers N``: each part's status table, then the merge's; 1 if any step failed."""
     from airflow_provider_ingest.run.status import status_lines
+    from airflow_provider_ingest.terminal import counted
 
     for part, result in zip(run.parts, run.results, strict=True):
         rest = " and any new one" if part.rest else ""
-        print(f"{part.label}: {len(part.names)} {part.by}s{rest}, {part.relations} relations")
+        print(f"{part.label}: {counted(len(part.names), part.by)}{rest}, {counted(part.relations, 'relation')}")
         for line in status_lines(result):
             print(f"  {line}")
     if run.merge is not None:
@@ -250,12 +269,24 @@ def _components(args: argparse.Namespace) -> int:
 
     for role in BUILTINS:
         for name, component in available(role):
-            print(f"{role} {name}: {(component.__doc__ or '').strip().splitlines()[0]}")
+            print(f"{role} {name}: {_first_sentence(component.__doc__ or '')}")
+            refused = component.config_class.refused()
             for field_name, field in component.config_class.model_fields.items():
+                if field_name in refused:
+                    continue
                 default = "required" if field.is_required() else f"default {_default(field)}"
                 about = f" {field.description}" if field.description else ""
                 print(f"    {field_name}: {_type_name(field.annotation)} ({default}){about}")
     return 0
+
+
+def _first_sentence(doc: str) -> str:
+    """The first sentence of a docstring, whatever lines it spans, as one line."""
+    import re
+
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    found = re.match(r"(.+?[.!?])(?:\s|$)", paragraph)
+    return found.group(1) if found else paragraph
 
 
 def _type_name(annotation: object) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_ingest.errors import InputError
+from airflow_provider_ingest.terminal import counted
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Part:
         except (AttributeError, KeyError, TypeError, ValueError) as error:
             raise InputError(f"not a partition: {type(error).__name__}: {error}") from None
         if not 0 <= part.index < part.count:
-            raise InputError(f"not a partition: index {part.index} of {part.count} parts")
+            raise InputError(f"not a partition: index {part.index} of {counted(part.count, 'part')}")
         return part
 
 

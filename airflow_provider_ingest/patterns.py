@@ -91,6 +91,13 @@ class NamePatterns(BaseModel):
             return False
         return exclude is None or exclude.fullmatch(name) is None
 
+    def described(self, name: str) -> str:
+        """The setting ``name`` as a warning names it (``fqn include ['sales.*'] ignoring case``); empty when it keeps
+        everything."""
+        sides = (("include", self.include), ("exclude", self.exclude))
+        shown = ", ".join(f"{side} {values}" for side, values in sides if values)
+        return f"{name} {shown}{' ignoring case' * self.ignore_case}" if shown else ""
+
 
 class PatternSet:
     """Which of several :class:`NamePatterns` keep a name, found in one RE2 pass however many there are."""

@@ -16,3 +16,9 @@ def printable(text: str) -> str:
 def printable_lines(text: str) -> str:
     r"""Each line of a message that may span lines made :func:`printable`: only ``\n`` (or ``\r\n``) breaks a line."""
     return "\n".join(printable(line) for line in text.replace("\r\n", "\n").split("\n"))
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 attempt``, ``3 attempts``: a count and its noun, plural unless the count is one (``noun`` is singular and
+    takes an ``s``)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

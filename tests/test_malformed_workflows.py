@@ -268,9 +268,9 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
     (
         "task_ids_collide",
         sub("processors:\n", "processors:\n  - type: filter\n  - type: filter\n    task_id: filter_1\n"),
-        1,
-        1,
-        "",
+        6,
+        5,
+        "processors.0.type",
         "task id 'filter_1' is used by 2 steps",
     ),
     # schedules and dates
@@ -285,9 +285,9 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
     (
         "continuous_many_runs",
         air("schedule: '@continuous'\n  max_active_runs: 3"),
-        16,
-        1,
-        "airflow",
+        18,
+        3,
+        "airflow.max_active_runs",
         "max_active_runs: 1",
     ),
     ("start_date_text", air("start_date: yesterday"), 17, 3, "airflow.start_date", "valid datetime"),
@@ -322,9 +322,9 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
     (
         "end_before_start",
         air("start_date: 2024-06-01\n  end_date: 2024-01-01T00:00:00Z"),
-        16,
-        1,
-        "airflow",
+        18,
+        3,
+        "airflow.end_date",
         "end_date is before",
     ),
     # component types

@@ -756,7 +756,7 @@ def test_run_with_workers_by_database_stages_what_the_unpartitioned_run_stages(
     path.write_text(text)
     assert main(["run", str(path), "--workers", "2", "--run-id", "two", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "part 1/2: 1 databases, 4 relations" in out and "part 2/2: 2 databases and any new one, 3 relations" in out
+    assert "part 1/2: 1 database, 4 relations" in out and "part 2/2: 2 databases and any new one, 3 relations" in out
     merged = record_lines(str(tmp_path / "staging" / "parts" / "two" / "staged.jsonl"))
     serial = tmp_path / "serial.yaml"
     serial.write_text(text.replace("  partitions: {by: database, max: 2}\n", ""))
@@ -831,7 +831,8 @@ airflow:
         ),
         (
             ("stage: {type: file}", "stage: {type: file, task_id: plan_partitions}"),
-            "bad.yaml:1:1: task id 'plan_partitions' is the partition planning task's (airflow.partitions)",
+            "bad.yaml:4:21: stage.task_id: task id 'plan_partitions' is the partition planning task's"
+            " (airflow.partitions)",
         ),
     ],
 )

@@ -38,6 +38,7 @@ from airflow_provider_ingest.openmetadata.mapping import ENDPOINTS
 from airflow_provider_ingest.records import Column, Database, DatabaseSchema, DatabaseService, DataType, Table, TagLabel
 from airflow_provider_ingest.staging import StagedFileWriter
 from airflow_provider_ingest.staging.deadletters import DeadLetter, read_dead_letters
+from airflow_provider_ingest.terminal import counted
 
 TABLES = 30
 RECORDS = TABLES + 3
@@ -422,7 +423,8 @@ def test_the_breaker_opens_on_refusals_or_server_errors_in_a_row_or_an_unavailab
         breaker.guard()
         if "refused" in outcomes:  # too few in a row to stop sending, but the step still fails
             with pytest.raises(
-                AuthenticationError, match=rf"^Service refused the credentials {outcomes.count('refused')} times: 401"
+                AuthenticationError,
+                match=rf"^Service refused the credentials {counted(outcomes.count('refused'), 'time')}: 401",
             ):
                 breaker.finish()
         else:
@@ -431,7 +433,7 @@ def test_the_breaker_opens_on_refusals_or_server_errors_in_a_row_or_an_unavailab
     with pytest.raises(NotAttempted, match=r"^not attempted: Service "):
         breaker.guard()
     expected = AuthenticationError if opened_by == "refused" else ServiceUnavailableError
-    with pytest.raises(expected, match="; 1 records not attempted") as raised:
+    with pytest.raises(expected, match="; 1 record not attempted") as raised:
         breaker.finish()
     assert type(raised.value) is expected and is_retryable(raised.value) != (opened_by == "refused")
 

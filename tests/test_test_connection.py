@@ -120,7 +120,10 @@ def test_a_closed_port_and_a_missing_database_fail_with_the_reason(
     assert rows[-1] == ["1 of 2 checks failed"]
     missing = f'{{url: "{postgres_url.rsplit("/", 1)[0]}/h15_no_such_db", service_name: pg}}'
     code, rows, _ = table(capsys, str(workflow(tmp_path, missing)))
-    assert code == 1 and rows[1][2] == "FAILED" and rows[1][4].startswith("SqlUnavailableError: ")
+    assert code == 1 and rows[1][2] == "FAILED"  # a database the server does not have: not retried
+    assert (
+        rows[1][4].startswith("SqlConfigurationError: ") and "the server has no database 'h15_no_such_db'" in rows[1][4]
+    )
     assert secret_env not in printed
 
 

@@ -279,6 +279,7 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
         "success_threshold": run.success_threshold,
         "compression": run.compression,
         "workflow_dir": str(folder),
+        "workflow_path": str(folder / workflow.path.name),
     }
     try:
         dag = DAG(
@@ -306,7 +307,7 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
         first: Any
         if partitions is None:
             first = last = IngestSourceOperator(
-                task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common
+                task_id=task_ids[0], type=spec.source.type, config=spec.source.config, where=("source",), **common
             )
         else:  # the plan, then per part: the source, each processor and the sink, each mapped over the parts
             first = IngestPlanOperator(
@@ -317,9 +318,10 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
                 most=partitions.max,
                 staging_root=run.staging_root,
                 workflow_dir=str(folder),
+                workflow_path=common["workflow_path"],
             )
             last = IngestSourceOperator.partial(
-                task_id=task_ids[0], type=spec.source.type, config=spec.source.config, **common
+                task_id=task_ids[0], type=spec.source.type, config=spec.source.config, where=("source",), **common
             ).expand(partition=first.output)
         if settings.test_connections:
             (
@@ -344,6 +346,7 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
                 task_id=task_ids[index],
                 type=processor.type,
                 config=processor.config,
+                where=("processors", index - 1),
                 **common,
             )
         position = len(spec.processors) + 1
@@ -357,6 +360,7 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
                 type=spec.sink.type,
                 config=spec.sink.config,
                 outlets=_assets(workflow, "sink", spec.sink, folder),
+                where=("sink",),
                 **common,
             )
             leaves.append(sink)
@@ -367,6 +371,7 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
                 type=spec.stage.type,
                 config=spec.stage.config,
                 input_uri=last.output["uri"] if partitions is None else last.output,
+                where=("stage",),
                 **common,
             )
             if sink is not None:  # a failed sink fails the run: nothing is staged or published, as in the CLI
@@ -380,6 +385,7 @@ def _build(workflow: LoadedWorkflow, folder: Path, loader_file: str | None) -> D
                         config=spec.bulk_sink.config,
                         input_uri=stage.output["uri"],
                         outlets=_assets(workflow, "bulk_sink", spec.bulk_sink, folder),
+                        where=("bulk_sink",),
                         **common,
                     )
                 )

@@ -36,6 +36,8 @@ class _Interruptible(BaseOperator):
 
     progress_every: float = 10.0
     """Seconds between two progress lines in the task log."""
+    workflow_path: str | None = None
+    """The workflow file the DAG factory made the task from: an unset variable is named at its place in it."""
     _interruption: Interruption | None = None
 
     def _start(self) -> Interruption:
@@ -80,7 +82,23 @@ class _Interruptible(BaseOperator):
         except IngestError as error:
             if error.retryable:
                 raise
-            raise AirflowFailException(f"{type(error).__name__}: {error}") from error
+            shown = self._placed(error)
+            raise AirflowFailException(f"{type(shown).__name__}: {shown}") from error
+
+    def _placed(self, error: Exception) -> Exception:
+        """An unset variable as a problem at its place in the task's workflow file, as ``airflow-ingest`` names it;
+        any other error (or a file that cannot be read again) as it is."""
+        from airflow_provider_ingest.errors import IngestError
+        from airflow_provider_ingest.run.steps import unset_variable
+        from airflow_provider_ingest.workflow.document import read_document
+        from airflow_provider_ingest.workflow.env import MissingVariableError
+
+        if not isinstance(error, MissingVariableError) or self.workflow_path is None:
+            return error
+        try:
+            return unset_variable(error, read_document(self.workflow_path))
+        except (OSError, IngestError):
+            return error
 
     def _progress(self) -> Any:
         from airflow_provider_ingest.run.progress import Progress
@@ -106,10 +124,13 @@ class _IngestOperator(_Interruptible):
         compression: str = "none",
         workflow_dir: str | None = None,
         partitioned: bool = False,
+        workflow_path: str | None = None,
+        where: Sequence[str | int] = (),
         **kwargs: Any,
     ) -> None:
         """``partitioned``: each instance of this (mapped) task runs one part of a partitioned run, whose service
-        and database records every part carries (they count toward no part's success rate)."""
+        and database records every part carries (they count toward no part's success rate); ``workflow_path`` and
+        ``where``: the workflow file the component is written in, and its place there (``("processors", 0)``)."""
         kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.type = type
@@ -120,6 +141,8 @@ class _IngestOperator(_Interruptible):
         self.compression = compression
         self.workflow_dir = workflow_dir
         self.partitioned = partitioned
+        self.workflow_path = workflow_path
+        self.where = tuple(where)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.log import mask_secret
@@ -151,6 +174,7 @@ class _IngestOperator(_Interruptible):
                 partition=self._partition(),
                 in_part=self.partitioned,
                 keep_samples=_keeps_samples(self),
+                where=self.where,
             )
         self._conclude(result, context)
         own = next(report for report in result.reports if report.component not in ("input", "output"))
@@ -265,6 +289,7 @@ class IngestPlanOperator(_Interruptible):
         most: int,
         staging_root: str = DEFAULT_STAGING_ROOT,
         workflow_dir: str | None = None,
+        workflow_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -274,6 +299,7 @@ class IngestPlanOperator(_Interruptible):
         self.most = most
         self.staging_root = staging_root
         self.workflow_dir = workflow_dir
+        self.workflow_path = workflow_path
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow.sdk.log import mask_secret

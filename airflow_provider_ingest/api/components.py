@@ -33,6 +33,12 @@ class ComponentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @classmethod
+    def refused(cls) -> dict[str, str]:
+        """Settings this type has (from a shared base) and cannot apply, each with why: validation refuses them, and
+        the ``components`` listing and the JSON Schema leave them out."""
+        return {}
+
 
 class Component(ABC):
     """Lifecycle shared by all components: ``create``, ``prepare``, work, ``close``."""

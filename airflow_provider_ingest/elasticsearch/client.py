@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ingest.secrets import register, register_basic
+from airflow_provider_ingest.urls import check_http_url
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 
 def build_client(settings: dict[str, Any]) -> Elasticsearch:
-    """An ``Elasticsearch`` client from hook settings (hosts, api_key or username/password, TLS, timeout)."""
+    """An ``Elasticsearch`` client from hook settings (hosts, api_key or username/password, TLS, timeout); a host that
+    is no http(s) URL is a :class:`ConfigurationError`."""
     from elasticsearch import Elasticsearch
 
+    for host in settings["hosts"]:
+        check_http_url(host, "Elasticsearch host")
     options: dict[str, Any] = {
         "hosts": settings["hosts"],
         "request_timeout": settings.get("request_timeout", 30),

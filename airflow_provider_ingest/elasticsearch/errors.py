@@ -34,10 +34,28 @@ def service_error(error: Exception, prefix: str = "") -> ElasticsearchError:
     from elasticsearch import ApiError
 
     if isinstance(error, (ConnectionError, ConnectionTimeout)):
-        return ClusterUnavailable(f"{prefix}{type(error).__name__}: {error}")
+        tried = _node_tried(error)
+        if tried is None:
+            return ClusterUnavailable(f"{prefix}{type(error).__name__}: {error}")
+        node, reason = tried
+        return ClusterUnavailable(f"{prefix}cannot reach {node}: {type(error).__name__}: {reason}")
     if isinstance(error, ApiError):
         return status_error(error.meta.status, f"{prefix}HTTP {error.meta.status}: {error_text(error.body)}")
     return ElasticsearchError(f"{prefix}{type(error).__name__}: {error}")
+
+
+def _node_tried(error: BaseException) -> tuple[str, str] | None:
+    """``scheme://host:port`` of the node a connection error or timeout was trying (never a password), and why it
+    failed, from the HTTP library's error behind the client's; None when none says."""
+    cause = error.__cause__ or error.__context__
+    while cause is not None:
+        target = getattr(cause, "conn", None) or vars(cause).get("pool")  # urllib3's connection, or its pool
+        if isinstance(getattr(target, "host", None), str):
+            scheme = getattr(target, "scheme", None) or ("https" if "HTTPS" in type(target).__name__ else "http")
+            port = f":{target.port}" if target.port else ""
+            return f"{scheme}://{target.host}{port}", str(cause).partition("): ")[2] or str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def status_error(status: int, message: str) -> ElasticsearchError:

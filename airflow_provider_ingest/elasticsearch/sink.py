@@ -7,10 +7,11 @@ bulk sink); usage is summarized and ranked when the sink is flushed.
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Any
+import functools
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from airflow_provider_ingest.api import Sink
 from airflow_provider_ingest.breaker import NotAttempted
@@ -21,6 +22,7 @@ from airflow_provider_ingest.elasticsearch.mappings import MAX_PREFIX_LENGTH, al
 from airflow_provider_ingest.elasticsearch.usage import USAGE_KINDS, RecordRef, TableRef, UsagePublisher, upsert_action
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import Entity, Record
+from airflow_provider_ingest.urls import check_http_url
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -33,7 +35,9 @@ NOT_INDEXED_KIND = (
 
 class ElasticsearchConfig(BulkConfig):
     conn_id: str | None = Field(default=None, description="Airflow connection of type ingest_elasticsearch")
-    hosts: list[str] | None = Field(default=None, description="URLs, for runs without an Airflow connection")
+    hosts: list[Annotated[str, AfterValidator(functools.partial(check_http_url, what="host"))]] | None = Field(
+        default=None, description="URLs (http://host:9200), for runs without an Airflow connection"
+    )
     api_key: str | None = Field(default=None, description="API key, as ${ENV_VAR}")
     username: str | None = Field(default=None, description="basic auth user")
     password: str | None = Field(default=None, description="basic auth password, as ${ENV_VAR}")

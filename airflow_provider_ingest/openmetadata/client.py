@@ -26,6 +26,8 @@ from airflow_provider_ingest.errors import (
     ServiceUnavailableError,
 )
 from airflow_provider_ingest.secrets import redact_text, redact_url, scrub
+from airflow_provider_ingest.terminal import counted
+from airflow_provider_ingest.urls import check_http_url
 
 if TYPE_CHECKING:
     import requests
@@ -93,6 +95,7 @@ class Settings:
     pool_size: int = 10
 
     def __post_init__(self) -> None:
+        check_http_url(self.server_url, "the OpenMetadata server URL")
         token = clean_token(self.token)
         if any(char.isspace() or not char.isprintable() or not char.isascii() for char in token):
             raise ConfigurationError(
@@ -217,7 +220,9 @@ class OpenMetadataClient:
                     raise ServerUnavailable(self._scrub(f"{where}: {_failure(error, attempts)}")) from None
                 if attempt == attempts:
                     raise ServerUnavailable(
-                        self._scrub(f"{where}: the connection dropped mid-answer {attempts} times: {_reason(error)}")
+                        self._scrub(
+                            f"{where}: the connection dropped mid-answer {counted(attempts, 'time')}: {_reason(error)}"
+                        )
                     ) from None
                 log.warning("%s: connection dropped mid-answer; attempt %d of %d", where, attempt + 1, attempts)
                 time.sleep(min(30.0, self.settings.backoff_factor * 2 ** (attempt - 1)))
@@ -314,8 +319,7 @@ def _page_text(text: str) -> str:
 def _attempts(response: requests.Response) -> str:
     """How many attempts urllib3 made for this answer: ``3 attempts``."""
     retries = getattr(response.raw, "retries", None)
-    count = len(retries.history) + 1 if retries is not None else 1
-    return f"{count} attempt" + ("s" if count > 1 else "")
+    return counted(len(retries.history) + 1 if retries is not None else 1, "attempt")
 
 
 def _mid_answer(error: Exception) -> bool:
@@ -340,7 +344,7 @@ def _failure(error: Exception, attempts: int) -> str:
 
     cause = error.args[0] if error.args else None
     if isinstance(cause, MaxRetryError):
-        return redact_text(f"no answer after {attempts} attempts: {type(error).__name__}: {cause.reason}")
+        return redact_text(f"no answer after {counted(attempts, 'attempt')}: {type(error).__name__}: {cause.reason}")
     return f"failed: {_reason(error)}"
 
 

@@ -35,6 +35,7 @@ from airflow_provider_ingest.records import (
     parse_record,
 )
 from airflow_provider_ingest.secrets import register
+from airflow_provider_ingest.urls import check_http_url
 
 if TYPE_CHECKING:
     from airflow_provider_ingest.api import Component
@@ -60,6 +61,11 @@ class OpenMetadataConfig(ComponentConfig):
     backoff_factor: float | None = Field(default=None, ge=0, description="exponential backoff base, seconds (0.5)")
     service_name: str | None = Field(default=None, description="the service published, for the Airflow asset URI")
     batch_size: int = Field(default=BATCH_SIZE, ge=1, le=1000, description="records per bulk request (100)")
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_http_url(url, "server_url")
 
     @field_validator("jwt_token")
     @classmethod

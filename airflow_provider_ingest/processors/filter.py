@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import Field
 
-from airflow_provider_ingest.api import ComponentConfig, Processor
+from airflow_provider_ingest.api import ComponentConfig, Processor, RunContext
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.records import KIND_ORDER, ColumnLineageEdge, Lineage, Record, RecordKind, Table, fqn
+from airflow_provider_ingest.terminal import counted
 
 
 class FilterConfig(ComponentConfig):
@@ -24,25 +27,47 @@ class FilterProcessor(Processor):
 
     Dropped records are counted as filtered (``filtered_<kind>`` counters), never as failures; a
     constraint naming a dropped column is dropped with it, and so is a column lineage edge. A lineage
-    record is matched by both of its tables: it is kept when the patterns keep both.
+    record is matched by both of its tables: it is kept when the patterns keep both. A kind the ``fqn``
+    patterns apply to of which none is kept is a warning naming the patterns (most often a typo).
     """
 
     type_name = "filter"
     config_class = FilterConfig
     config: FilterConfig
 
+    def __init__(self, config: ComponentConfig, context: RunContext) -> None:
+        super().__init__(config, context)
+        self.matched: Counter[str] = Counter()
+        """Records of the kinds ``fqn`` applies to: those given (``kind``) and those kept (``kind kept``)."""
+        self.first: dict[str, str] = {}
+        """The FQN of the first record of each of those kinds, to show what the patterns are matched against."""
+
     def process(self, record: Record) -> Record | None:
-        if record.kind not in self.config.kinds or (
-            record.kind in self.config.fqn_kinds and not self._fqn_kept(record)
-        ):
+        matched = record.kind in self.config.kinds and record.kind in self.config.fqn_kinds
+        self.matched[record.kind] += matched
+        if matched:
+            self.first.setdefault(record.kind, record.fqn)
+        if record.kind not in self.config.kinds or (matched and not self._fqn_kept(record)):
             self.report.count(f"filtered_{record.kind}")
             return None
+        self.matched[f"{record.kind} kept"] += matched
         if self.config.columns.include or self.config.columns.exclude:
             if isinstance(record, Table):
                 return self._drop_columns(record)
             if isinstance(record, Lineage):
                 return self._drop_column_lineage(record)
         return record
+
+    def close(self) -> None:
+        """Warn of each kind of which the ``fqn`` patterns kept none: the run would publish none."""
+        described = self.config.fqn.described("fqn")
+        for kind in self.config.fqn_kinds:
+            given = self.matched[kind]
+            if given and not self.matched[f"{kind} kept"] and described:
+                self.warn(
+                    f"the filter kept none of the {counted(given, kind + ' record')} it was given; check {described}"
+                    f" (an FQN it was matched against: {self.first[kind]!r})"
+                )
 
     def _fqn_kept(self, record: Record) -> bool:
         if isinstance(record, Lineage):

@@ -16,7 +16,7 @@ from airflow_provider_ingest.run.interrupt import Interruption
 from airflow_provider_ingest.run.lifecycle import RunResult, Step, execute
 from airflow_provider_ingest.run.progress import Progress
 from airflow_provider_ingest.staging import paths
-from airflow_provider_ingest.workflow.document import Location, WorkflowFileError
+from airflow_provider_ingest.workflow.document import Document, Location, WorkflowFileError
 from airflow_provider_ingest.workflow.env import MissingVariableError, substitute
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, path_problems
 from airflow_provider_ingest.workflow.spec import ComponentSpec
@@ -42,8 +42,13 @@ def instantiate(
     except MissingVariableError as error:
         if workflow is None:
             raise
-        raise WorkflowFileError([workflow.document.problem(error.location, str(error), at=error.reference)]) from None
+        raise unset_variable(error, workflow.document) from None
     return resolve(role, spec.type).create(config, context)
+
+
+def unset_variable(error: MissingVariableError, document: Document) -> WorkflowFileError:
+    """An unset variable as a problem at its reference in the workflow file: ``file:line:column: field: ...``."""
+    return WorkflowFileError([document.problem(error.location, str(error), at=error.reference)])
 
 
 def workflow_context(workflow: LoadedWorkflow, run_id: str | None = None, name: str | None = None) -> RunContext:
@@ -51,9 +56,9 @@ def workflow_context(workflow: LoadedWorkflow, run_id: str | None = None, name: 
     settings = workflow.spec.workflow
     base_dir = workflow.path.parent.resolve()
     try:
-        staging_root = resolve_staging_root(settings.staging_root, base_dir, ("workflow", "staging_root"))
+        staging_root = resolve_staging_root(settings.staging_root, base_dir)
     except MissingVariableError as error:
-        raise WorkflowFileError([workflow.document.problem(error.location, str(error), at=error.reference)]) from None
+        raise unset_variable(error, workflow.document) from None
     return RunContext(
         workflow_name=name or workflow.name,
         run_id=run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
@@ -63,7 +68,7 @@ def workflow_context(workflow: LoadedWorkflow, run_id: str | None = None, name: 
     )
 
 
-def resolve_staging_root(root: str, base_dir: Path, location: Location = ("staging_root",)) -> str:
+def resolve_staging_root(root: str, base_dir: Path, location: Location = ("workflow", "staging_root")) -> str:
     """The staging root with ``${ENV}`` references substituted; a relative local one taken from ``base_dir``."""
     root = substitute(root, location=location)
     return str(base_dir / paths.local_path(root)) if paths.is_local(root) else root
@@ -264,18 +269,20 @@ def run_task(
     partition: Part | None = None,
     in_part: bool = False,
     keep_samples: bool = True,
+    where: Location = (),
 ) -> RunResult:
     """Run one component over the input staged file, or files in order (the reader's and writer's reports come
     with its own); a source given a ``partition`` reads only that part; ``in_part``: the task runs one part of a
     partitioned run (a mapped task), whose service and database records are carried (see ``Report.carried``);
-    ``keep_samples``: a source's or processor's output keeps column samples (raw values) for a task that reads them.
+    ``keep_samples``: a source's or processor's output keeps column samples (raw values) for a task that reads them;
+    ``where``: the component's place in its workflow file (``("processors", 0)``), which an unset variable names.
 
     The result's ``output_uri`` is the staged file written for the next task, or, for a sink or bulk sink,
     the first place it wrote to (its first asset; None for a sink such as ``console``).
     """
     from airflow_provider_ingest.components.file import FileSource
 
-    component = instantiate(role, ComponentSpec(type=component_type, config=config), context)
+    component = instantiate(role, ComponentSpec(type=component_type, config=config), context, where=where)
     _announce(context, on_secret)
     if partition is not None:
         if not isinstance(component, Source):

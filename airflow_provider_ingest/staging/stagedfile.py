@@ -30,6 +30,7 @@ from typing import IO, Any, Protocol
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, parse_record, staged_line_of
 from airflow_provider_ingest.staging import paths
+from airflow_provider_ingest.terminal import counted
 
 FORMAT_VERSION = 2
 """The version written: its trailer's checksum is a CRC-32 of every byte before it."""
@@ -333,10 +334,10 @@ class StagedFileReader:
             self.line_number = number
             yield line
         if trailer is None:
-            raise StagedFileError(f"{self.uri}: truncated: no trailer after {self.count} records")
+            raise StagedFileError(f"{self.uri}: truncated: no trailer after {counted(self.count, 'record')}")
         if trailer["count"] != self.count:
             raise StagedFileError(
-                f"{self.uri}: corrupted: trailer counts {trailer['count']} records, file has {self.count}"
+                f"{self.uri}: corrupted: trailer counts {counted(trailer['count'], 'record')}, file has {self.count}"
             )
         found = f"{crc:08x}" if legacy is None else legacy.hexdigest()
         if trailer[key] != found:

@@ -26,6 +26,8 @@ def workflow_json_schema() -> dict[str, Any]:
             config_class = component.config_class
             config_schema = config_class.model_json_schema(ref_template="#/$defs/{model}")
             definitions.update(config_schema.pop("$defs", {}))
+            for refused in config_class.refused():
+                config_schema.get("properties", {}).pop(refused, None)
             key = f"{role}_{name}_config".replace(".", "_")
             definitions[key] = config_schema
             conditions.append(

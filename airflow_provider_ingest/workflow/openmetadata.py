@@ -74,8 +74,8 @@ SOURCE_CONFIG_RULES = {
     "includeTags": Rule(
         (False, None),
         (True,),
-        "no tags are read from the database (OpenMetadata's PostgreSQL connector reads row-level security policies"
-        " as tags); tags come from processors such as pii",
+        "no tags are read from the database (OpenMetadata's connectors read them where the database has some,"
+        " PostgreSQL's row-level security policies for one); tags come from processors such as pii",
     ),
     "includeCustomProperties": Rule((False, None), (), "custom properties are not read from the database"),
     "includeOwners": Rule((False, None), (), NO_OWNERS),

@@ -8,7 +8,17 @@ import re
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 DEFAULT_STAGING_ROOT = "~/.airflow-ingest/staging"
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -36,6 +46,21 @@ PLAN_TASK_ID = "plan_partitions"
 """The task id of a partitioned DAG's planning task."""
 
 
+Found = list[tuple[tuple[str | int, ...], str]]
+"""Problems a model validator found: each a location under the model, and a message."""
+
+
+def refuse_all(model: BaseModel, found: Found) -> None:
+    """Raise every problem a model validator found at once, each at its field (none: nothing is raised); pydantic
+    reports them with the fields' own problems, so a file's problems are all shown in one go."""
+    if found:
+        details = [
+            InitErrorDetails(type=PydanticCustomError("value_error", message), loc=location, input=model)
+            for location, message in found
+        ]
+        raise ValidationError.from_exception_data(type(model).__name__, details)
+
+
 def check_name(name: str, what: str) -> str:
     """A dag id or task id as Airflow accepts it and as a staging folder can be named; raise ``ValueError``."""
     if len(name) > MAX_KEY_LENGTH:
@@ -58,14 +83,19 @@ def check_schedule(schedule: str) -> str:
         return schedule
     from croniter import CroniterBadDateError, croniter  # installed with Airflow; imported when a schedule is checked
 
+    presets = [*CRON_PRESETS, "@once", "@continuous"]
     expression = CRON_PRESETS.get(schedule, schedule)
     try:
         croniter(expression, _CRON_START).get_next(datetime.datetime)
     except Exception as error:  # croniter's own errors (a date no year has: 0 0 30 2 *), or anything else
-        presets = ", ".join([*CRON_PRESETS, "@once", "@continuous"])
         reason = "no time of any year matches it" if isinstance(error, CroniterBadDateError) else error
+        if schedule.startswith("@"):
+            import difflib
+
+            close = difflib.get_close_matches(schedule, presets, n=1)
+            reason = f"no such preset{f'; did you mean {close[0]!r}?' if close else ''}"
         raise ValueError(
-            f"invalid schedule {schedule!r}: {reason} (a cron expression, one of {presets}, or null)"
+            f"invalid schedule {schedule!r}: {reason} (a cron expression, one of {', '.join(presets)}, or null)"
         ) from None
     described = len(_cron_description(expression))
     if described > MAX_DESCRIPTION:
@@ -231,10 +261,12 @@ class AirflowSettings(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> AirflowSettings:
+        found: Found = []
         if self.end_date is not None and _aware(self.end_date) < _aware(self.start_date):
-            raise ValueError("end_date is before start_date")
+            found.append((("end_date",), "end_date is before start_date"))
         if self.schedule == "@continuous" and self.max_active_runs != 1:
-            raise ValueError("schedule @continuous needs max_active_runs: 1")
+            found.append((("max_active_runs",), "schedule @continuous needs max_active_runs: 1"))
+        refuse_all(self, found)
         return self
 
 
@@ -286,25 +318,35 @@ class WorkflowFile(_Strict):
         return airflow
 
     @model_validator(mode="after")
-    def _has_an_end(self) -> WorkflowFile:
+    def _consistent(self) -> WorkflowFile:
+        found: Found = []
         if self.sink is None and self.stage is None:
-            raise ValueError("a workflow needs a sink, a stage, or both")
+            found.append(((), "a workflow needs a sink, a stage, or both"))
+        refuse_all(self, found + self._task_id_problems())
         return self
 
-    @model_validator(mode="after")
-    def _task_ids_are_valid(self) -> WorkflowFile:
+    def _task_id_problems(self) -> Found:
+        """Task ids used twice, taken by the DAG's own tasks, or not valid (made from a component type): each a
+        problem of its component's ``task_id``, or of its ``type`` that the id is made from."""
         ids = self.task_ids()
-        for task_id, count in Counter(ids).items():
-            if count > 1:
-                raise ValueError(f"task id {task_id!r} is used by {count} steps")
-            if task_id == CLEANUP_TASK_ID:
-                raise ValueError(f"task id {task_id!r} is reserved for the staging cleanup")
-            if task_id == TEST_CONNECTIONS_TASK_ID and self.airflow.test_connections:
-                raise ValueError(f"task id {task_id!r} is the connection test's (airflow.test_connections)")
-            if task_id == PLAN_TASK_ID and self.airflow.partitions is not None:
-                raise ValueError(f"task id {task_id!r} is the partition planning task's (airflow.partitions)")
-            check_name(task_id, "task id (made from a component type)")
-        return self
+        counts = Counter(ids)
+        found: Found = []
+        for (_, where, spec), task_id in zip(self.components(), ids, strict=True):
+            at = (*where, "task_id" if spec.task_id is not None else "type")
+            if counts[task_id] > 1:
+                found.append((at, f"task id {task_id!r} is used by {counts[task_id]} steps"))
+            elif task_id == CLEANUP_TASK_ID:
+                found.append((at, f"task id {task_id!r} is reserved for the staging cleanup"))
+            elif task_id == TEST_CONNECTIONS_TASK_ID and self.airflow.test_connections:
+                found.append((at, f"task id {task_id!r} is the connection test's (airflow.test_connections)"))
+            elif task_id == PLAN_TASK_ID and self.airflow.partitions is not None:
+                found.append((at, f"task id {task_id!r} is the partition planning task's (airflow.partitions)"))
+            else:
+                try:
+                    check_name(task_id, "task id (made from a component type)")
+                except ValueError as error:
+                    found.append((at, str(error)))
+        return found
 
     def task_ids(self) -> list[str]:
         """The DAG factory's task ids in run order: ``task_id``, else role or processor type, numbered if repeated."""

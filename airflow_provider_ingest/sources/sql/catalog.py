@@ -73,6 +73,8 @@ class Catalog(ABC):
 
     service_type: ClassVar[str]
     system_schemas: ClassVar[frozenset[str]] = frozenset()
+    unlisted: ClassVar[str] = "it does not exist"
+    """Why the server does not list a schema the filter names: its catalog lists every schema there is."""
 
     def __init__(self, connection: Connection, scope: Scope) -> None:
         self.connection = connection

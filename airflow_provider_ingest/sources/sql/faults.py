@@ -1,11 +1,13 @@
-"""Which database errors a new try may cure: a lost connection, a statement or lock wait timeout; and bad credentials.
+"""Which database errors a new try may cure: a lost connection, a statement or lock wait timeout; and which it cannot:
+bad credentials, a database that does not exist.
 
-Checked on SQLAlchemy's wrapped errors (``DBAPIError.connection_invalidated``) and on the driver's own
-(psycopg2's SQLSTATE codes, PyMySQL's error numbers), so an error raised past SQLAlchemy is recognized too.
+Checked on SQLAlchemy's wrapped errors (``DBAPIError.connection_invalidated``) and on the driver's own (psycopg's
+and psycopg2's SQLSTATE codes, PyMySQL's error numbers), so an error raised past SQLAlchemy is recognized too.
 """
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 
@@ -24,6 +26,11 @@ PG_TIMEOUT_STATES = {"57014", "25P03"}
 PG_LOCKED_STATES = {"55P03"}
 """lock_not_available (``lock_timeout``)."""
 PG_AUTH_STATES = {"28000", "28P01"}
+"""invalid_authorization_specification (no pg_hba.conf entry, an unknown role), invalid_password."""
+PG_REFUSED = re.compile(r'password authentication failed|no pg_hba\.conf entry|role ".*" does not exist')
+"""What libpq says when the server refuses a login (a connection's error has no SQLSTATE)."""
+PG_UNKNOWN_DATABASE = re.compile(r'database "(.*)" does not exist')
+"""invalid_catalog_name (3D000) as libpq says it when connecting, where the error has no SQLSTATE."""
 PG_LOST_MESSAGES = (
     "server closed the connection",
     "terminating connection",
@@ -43,6 +50,9 @@ MYSQL_TIMEOUT_CODES = {1317, 1969, 3024}
 MYSQL_LOCKED_CODES = {1205}
 """Lock wait timeout exceeded (``lock_wait_timeout``, ``innodb_lock_wait_timeout``)."""
 MYSQL_AUTH_CODES = {1044, 1045, 1698}
+"""Access denied to the database, access denied for the user (a wrong password), no password for a socket login."""
+MYSQL_UNKNOWN_DATABASE = 1049
+"""Unknown database."""
 
 
 def fault(error: BaseException) -> Fault | None:
@@ -52,15 +62,15 @@ def fault(error: BaseException) -> Fault | None:
     original = getattr(error, "orig", None) or error
     if isinstance(original, (ConnectionError, EOFError)):
         return Fault.LOST
-    state = getattr(original, "pgcode", None)
-    if state is not None or _is_psycopg2(original):
+    state = pg_state(original)
+    if state is not None or _is_libpq(original):
         if state in PG_TIMEOUT_STATES:
             return Fault.TIMEOUT
         if state in PG_LOCKED_STATES:
             return Fault.LOCKED
         if state in PG_LOST_STATES or (state or "").startswith("08"):
             return Fault.LOST
-        first_line = str(original).partition("\n")[0].lower()
+        first_line = _first_line(original).lower()
         if any(message in first_line for message in PG_LOST_MESSAGES):
             return Fault.LOST
         return None
@@ -77,15 +87,32 @@ def fault(error: BaseException) -> Fault | None:
 def refuses_credentials(error: BaseException) -> bool:
     """Whether the server refused to log in with these credentials (a retry cannot help)."""
     original = getattr(error, "orig", None) or error
-    return (
-        getattr(original, "pgcode", None) in PG_AUTH_STATES
-        or mysql_code(original) in MYSQL_AUTH_CODES
-        or (_is_psycopg2(original) and "password authentication failed" in str(original))
-    )
+    if pg_state(original) in PG_AUTH_STATES or mysql_code(original) in MYSQL_AUTH_CODES:
+        return True
+    return _is_libpq(original) and PG_REFUSED.search(_first_line(original)) is not None
 
 
-def _is_psycopg2(error: BaseException) -> bool:
-    return type(error).__module__.startswith("psycopg2")
+def unknown_database(error: BaseException) -> bool:
+    """Whether the server has no database of the name connected to (a retry cannot help: the URL is wrong)."""
+    original = getattr(error, "orig", None) or error
+    if mysql_code(original) == MYSQL_UNKNOWN_DATABASE or pg_state(original) == "3D000":
+        return True
+    return _is_libpq(original) and PG_UNKNOWN_DATABASE.search(_first_line(original)) is not None
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).partition("\n")[0]
+
+
+def _is_libpq(error: BaseException) -> bool:
+    """An error of psycopg2 or psycopg (3), the PostgreSQL drivers over libpq."""
+    return type(error).__module__.startswith("psycopg")
+
+
+def pg_state(error: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg2 (``pgcode``) or psycopg (``sqlstate``) error; None for a connection's error (and for
+    another driver's: PyMySQL's errors have a ``sqlstate`` too)."""
+    return getattr(error, "pgcode", None) or (getattr(error, "sqlstate", None) if _is_libpq(error) else None)
 
 
 def mysql_code(error: BaseException) -> int | None:

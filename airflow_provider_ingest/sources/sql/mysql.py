@@ -76,6 +76,7 @@ class MysqlCatalog(Catalog):
 
     service_type = "Mysql"
     system_schemas = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
+    unlisted = "it does not exist, or the role has no privilege on it (MySQL lists only the databases a role may use)"
 
     @classmethod
     @contextlib.contextmanager

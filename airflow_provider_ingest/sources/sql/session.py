@@ -14,8 +14,13 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import Field
 
 from airflow_provider_ingest.api import ComponentConfig
-from airflow_provider_ingest.sources.sql.connection import SqlAuthenticationError, SqlUnavailableError, render
-from airflow_provider_ingest.sources.sql.faults import Fault, fault, refuses_credentials
+from airflow_provider_ingest.sources.sql.connection import (
+    SqlAuthenticationError,
+    SqlConfigurationError,
+    SqlUnavailableError,
+    render,
+)
+from airflow_provider_ingest.sources.sql.faults import Fault, fault, refuses_credentials, unknown_database
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -59,7 +64,7 @@ class Session:
         while True:
             try:
                 return work(self.open())
-            except SqlAuthenticationError:
+            except (SqlAuthenticationError, SqlConfigurationError):
                 raise
             except Exception as error:
                 reason = self._reason(error, retry_timeouts)
@@ -107,9 +112,17 @@ class Session:
 
 
 def connect(engine: Engine, text: Text) -> Connection:
-    """An autocommit connection: a failed catalog query does not spoil the next one."""
+    """An autocommit connection: a failed catalog query does not spoil the next one. Refused credentials and a
+    database the server does not have are not retried: the settings must change."""
     try:
         return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     except Exception as error:
-        kind = SqlAuthenticationError if refuses_credentials(error) else SqlUnavailableError
-        raise kind(f"cannot connect to {render(engine.url)}: {text(error)}") from None
+        where = f"cannot connect to {render(engine.url)}"
+        if refuses_credentials(error):
+            raise SqlAuthenticationError(f"{where}: {text(error)}") from None
+        if unknown_database(error):
+            raise SqlConfigurationError(
+                f"{where}: the server has no database {engine.url.database!r}: check the database the URL or"
+                f" connection names ({text(error)})"
+            ) from None
+        raise SqlUnavailableError(f"{where}: {text(error)}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import string
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from airflow_provider_ingest.api import ComponentConfig, Source
 from airflow_provider_ingest.partitions import Part, Unit
@@ -36,6 +37,7 @@ from airflow_provider_ingest.sources.sql.connection import (
     scrub,
 )
 from airflow_provider_ingest.sources.sql.session import RetrySettings, Session
+from airflow_provider_ingest.terminal import counted
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -93,6 +95,28 @@ class SqlSourceConfig(ComponentConfig):
     retry: RetrySettings = Field(
         default_factory=RetrySettings, description="retries of a query whose connection was lost or that timed out"
     )
+
+    @field_validator("url")
+    @classmethod
+    def _known_dialect(cls, url: str | None) -> str | None:
+        """The URL's ``dialect+driver`` is one the source reads, and a driver SQLAlchemy knows; a typo is named with
+        the close match. (A value holding a ``${NAME}`` reference or a template is checked once resolved.)"""
+        if url is None or "${" in url or "{{" in url or "://" not in url:
+            return url  # no URL at all: parse_url says what one looks like
+        dialect, _, driver = url.partition("://")[0].lower().partition("+")
+        if dialect not in CATALOGS:
+            close = difflib.get_close_matches(dialect, [*CATALOGS, "postgres"], n=1)
+            hint = f"; did you mean {'postgresql' if close == ['postgres'] else close[0]!r}?" if close else ""
+            raise ValueError(f"the sql source reads {', '.join(CATALOGS)}, not {dialect!r}{hint}")
+        if driver:
+            from sqlalchemy.dialects import registry
+            from sqlalchemy.exc import NoSuchModuleError
+
+            try:
+                registry.load(f"{dialect}.{driver}")
+            except NoSuchModuleError:
+                raise ValueError(f"SQLAlchemy has no driver {driver!r} for {dialect}") from None
+        return url
 
     @model_validator(mode="after")
     def _one_connection(self) -> SqlSourceConfig:
@@ -244,7 +268,7 @@ class SqlSource(Source):
                     tables += isinstance(record, Table)
                     yield record
         self._warn_vanished()
-        filters = [describe(name, getattr(self.config, name)) for name in FILTER_SETTINGS]
+        filters = [getattr(self.config, name).described(name) for name in FILTER_SETTINGS]
         whole = self._part is None or self._part.count == 1  # a plan of one part: nothing matched the filters
         if tables == 0 and self.report.failure_count == 0 and any(filters) and whole:
             on = " (matched on FQNs)" if self.config.filter_by_fqn else ""
@@ -369,8 +393,8 @@ class SqlSource(Source):
                 continue
             if self.config.schema_filter.matches(name):
                 self.warn(
-                    f"schema {fqn.build(scope.service, scope.database, name)} is not listed by the server: it does"
-                    " not exist, or the role has no privilege on it (MySQL lists only the databases a role may use)"
+                    f"schema {fqn.build(scope.service, scope.database, name)} is not listed by the server:"
+                    f" {self.catalog_class.unlisted}"
                 )
 
     def _batch(self, session: Session, scope: Scope, batch: list[SchemaInfo], started: set[str]) -> Iterator[Record]:
@@ -431,9 +455,7 @@ class SqlSource(Source):
     def _fail_schema(self, scope: Scope, schema: SchemaInfo, error: str) -> None:
         """A schema that cannot be read fails as many records as it would have given: itself and its relations."""
         where = fqn.build(self.service, scope.database, schema.name)
-        relations = (
-            f" nor its {schema.relations} relation{'s' if schema.relations != 1 else ''}" if schema.relations else ""
-        )
+        relations = f" nor its {counted(schema.relations, 'relation')}" if schema.relations else ""
         message = f"cannot read schema {schema.name!r}{relations}: {error}"
         for _ in range(1 + schema.relations):
             self.fail(message, fqn=where)
@@ -514,13 +536,6 @@ def table_fqn(schema: DatabaseSchema, name: str) -> str:
     """The FQN a failure names a table by: its schema's when its name is empty (SQLite allows ``""``), since no
     FQN part may be."""
     return fqn.build(*schema.name_parts, name) if name else schema.fqn
-
-
-def describe(name: str, patterns: NamePatterns) -> str:
-    """A filter setting as the 0-tables warning names it; empty when it keeps everything."""
-    sides = (("include", patterns.include), ("exclude", patterns.exclude))
-    shown = ", ".join(f"{side} {values}" for side, values in sides if values)
-    return f"{name} {shown}{' ignoring case' * patterns.ignore_case}" if shown else ""
 
 
 def literal(pattern: str) -> str | None:

@@ -166,12 +166,20 @@ class QueryLogConfig(ComponentConfig):
             parse_time(value)
         return value
 
+    @classmethod
+    def refused(cls) -> dict[str, str]:
+        """``start`` and ``end`` where the source cannot tell when a query ran; ``user_filter`` where not by whom."""
+        found = dict.fromkeys(("start", "end"), cls.window_refusal) if cls.window_refusal else {}
+        return found | ({"user_filter": cls.user_refusal} if cls.user_refusal else {})
+
     @model_validator(mode="after")
     def _window(self) -> QueryLogConfig:
-        if self.window_refusal and (self.start is not None or self.end is not None):
-            raise ValueError(f"start/end cannot apply: {self.window_refusal}")
-        if self.user_refusal and (self.user_filter.include or self.user_filter.exclude):
-            raise ValueError(f"user_filter cannot apply: {self.user_refusal}")
+        refused = self.refused()
+        fields = type(self).model_fields
+        given = [name for name in refused if getattr(self, name) != fields[name].get_default(call_default_factory=True)]
+        if given:
+            why = refused[given[0]]
+            raise ValueError(f"{'/'.join(name for name in refused if refused[name] == why)} cannot apply: {why}")
         start, end = (None if v is None or is_template(v) else parse_time(v) for v in (self.start, self.end))
         if start is not None and end is not None and start >= end:
             raise ValueError(f"start ({self.start}) must be before end ({self.end})")
