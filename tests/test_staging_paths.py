@@ -369,6 +369,25 @@ def test_a_temporary_file_is_stale_only_unheld_and_left_a_while(tmp_path: Path) 
     assert not is_stale(tmp_path / "gone.partial")
 
 
+def test_a_filesystem_without_locks_writes_and_removes_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(*args: object) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    leftover = tmp_path / f"out.jsonl.{uuid.uuid4().hex}.partial"
+    leftover.write_text("half")
+    age(leftover, 1 / 24)
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with atomic_write(str(tmp_path / "out.jsonl")) as handle:
+        handle.write(b"whole\n")
+    assert (tmp_path / "out.jsonl").read_bytes() == b"whole\n"
+    assert leftover.exists(), "no lock tells a dead writer's file from a live one's"
+
+
 def test_a_write_whose_temporary_file_was_removed_is_an_incomplete_run(tmp_path: Path) -> None:
     output = tmp_path / "out.jsonl"
     refused = pytest.raises(IncompleteRunError, match="temporary file was removed before it was renamed into place")

@@ -278,7 +278,8 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
         temp = final.with_name(final.name + temp_name)
         try:
             with open(temp, "wb", buffering=1 << 20) as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until renamed: see is_stale
+                with contextlib.suppress(OSError):  # a filesystem without locks: its temporary files are never stale
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until renamed: see is_stale
                 yield handle
                 handle.flush()
                 try:
