@@ -7,10 +7,11 @@ secret value it resolves in its :class:`~airflow_provider_ingest.api.RunContext`
 messages show a URL only through :func:`redact_url`, and pass through :func:`scrub` before they reach
 a log, a report or a dead letter.
 
-In bare text a known secret is hidden only where it stands as a word of its own, and only from
-:func:`min_length` characters on: hidden inside a longer word (``postgres`` in ``postgresql``), or
-wherever a one-letter password is, the masks would tell the secret. Where a URL, a connection string or
-a secret-named pair holds a secret, it is hidden whatever its length.
+In bare text a known secret is hidden from :func:`min_length` characters on, and one of letters alone (a
+word) only where it stands as a word of its own: hidden inside a longer word (``postgres`` in
+``postgresql``), or wherever a one-letter password is, the masks would tell the secret. One with a digit
+or a sign is hidden wherever it is (``Hunter2Secret`` in a signed path). Where a URL, a connection string
+or a secret-named pair holds a secret, it is hidden whatever its length.
 """
 
 from __future__ import annotations
@@ -192,9 +193,12 @@ def _bare_forms(forms: frozenset[str]) -> re.Pattern[str]:
 
 
 def _standing_alone(form: str) -> str:
-    """A pattern for ``form`` where no word character joins its first or last character (if those are ones); one
-    that ends a percent-encoded or backslash escape does not (``?options=-c%20x%3D<secret>``, ``\\n<secret>``)."""
+    """A pattern for ``form``: where it is letters alone (a word, which masks inside a longer one would tell), where no
+    word character joins its first or last character; one that ends a percent-encoded or backslash escape does not
+    (``?options=-c%20x%3D<secret>``, ``\\n<secret>``). Any other form is hidden wherever it is (a token in a path)."""
     pattern = re.escape(form)
+    if not form.isalpha():
+        return pattern
     if _WORD.match(form[0]):
         pattern = rf"(?:{_ESCAPED_BEFORE}|(?<!\w)(?<!\w[.-])){pattern}"
     if _WORD.match(form[-1]):
