@@ -317,6 +317,28 @@ def test_a_role_allowed_one_connection_reads_the_catalog_over_it(pg_database: st
     ]
 
 
+@pytest.mark.parametrize(
+    "export",
+    ["SELECT pg_export_snapshot_unknown()", "SELECT '00000003-0000001B-1'"],
+    ids=["export-refused", "import-refused"],
+)
+def test_a_server_refusing_the_snapshot_is_read_over_one_connection(
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, export: str
+) -> None:
+    """Where the server exports no snapshot, or the second connection cannot import it, everything is read over the
+    session's connection, in its one snapshot: the same records and the same broken view failed."""
+    from airflow_provider_ingest.sources.sql import postgres
+
+    database = pg_database.rsplit("/", 1)[1]
+    monkeypatch.setattr(postgres, "EXPORT_SNAPSHOT", export)
+    records, source = extract({"url": pg_database, "service_name": "pg", "include_row_counts": True}, tmp_path)
+    assert unqualified(records) == expected_records(database, row_counts=True)
+    assert [(f.fqn, f.error.split(":")[0]) for f in source.report.failures] == [
+        (f"pg.{database}.sales.broken_view", "cannot read 'broken_view'")
+    ]
+    assert source.report.warnings == []
+
+
 def test_excluded_schemas_are_not_read(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     read: list[list[str]] = []
     original = PostgresCatalog.read
@@ -600,4 +622,88 @@ def test_columns_of_types_a_migration_recreates_keep_their_types(postgres_url: s
     ]
     assert [columns for columns in seen if columns != expected] == []
     assert len(seen) > len(refused), refused
-    assert set(refused) <= {"the types of columns were dropped while they were read, 3 times (a migration?)"}
+    assert set(refused) <= {"the catalog changed while it was read, 3 times (a migration?)"}
+
+
+RECREATED_SQL = """
+CREATE SCHEMA shop;
+CREATE TABLE shop.orders (id bigint PRIMARY KEY, code text UNIQUE, parent bigint REFERENCES shop.orders (id));
+CREATE VIEW shop.open_orders AS SELECT id, code FROM shop.orders;
+"""
+RECREATE_TABLE = """
+BEGIN;
+DROP VIEW shop.open_orders; DROP TABLE shop.orders;
+CREATE TABLE shop.orders (id bigint PRIMARY KEY, code text UNIQUE, parent bigint REFERENCES shop.orders (id));
+CREATE VIEW shop.open_orders AS SELECT id, code FROM shop.orders;
+COMMIT;
+"""
+"""A migration that recreates a table with its keys and a view of it, in one transaction: every state a reader can
+see has both, with the same columns and keys."""
+
+
+def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str) -> None:
+    """A batch's relations, columns and keys are read in one snapshot, though over two connections: read apart, a
+    table recreated between the reads was published with no columns (its new oid had none), or failed on a key naming
+    a column number its columns did not have."""
+    import threading
+
+    import sqlalchemy
+
+    from airflow_provider_ingest.sources.sql.catalog import Pending, Scope
+
+    def shape(table: Table) -> tuple:
+        keys = [(c.constraint_type.value, tuple(c.columns), c.referred_columns) for c in table.constraints]
+        return table.name, [c.name for c in table.columns], keys
+
+    expected = [
+        ("open_orders", ["id", "code"], []),
+        (
+            "orders",
+            ["id", "code", "parent"],
+            [("primary_key", ("id",), []), ("unique", ("code",), []), ("foreign_key", ("parent",), ["id"])],
+        ),
+    ]
+    with postgres_database(postgres_url, RECREATED_SQL) as url:
+        stop = threading.Event()
+        migrations = 0
+
+        def migrate() -> None:
+            nonlocal migrations
+            engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as connection:
+                while not stop.is_set():
+                    connection.exec_driver_sql(RECREATE_TABLE)
+                    migrations += 1
+                    stop.wait(0.02)  # a pause, in which a read may see no change
+            engine.dispose()
+
+        migrator = threading.Thread(target=migrate)
+        migrator.start()
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        seen, failed, refused = [], [], []
+        try:
+            with engine.connect() as connection:
+                for _ in range(60):
+                    try:
+                        found = PostgresCatalog(connection, Scope("pg", "db")).read(["shop"], lambda *names: True)
+                    except ServiceError as error:  # it kept changing: the schema fails, it is never wrong
+                        refused.append(str(error))
+                        continue
+                    shapes = []
+                    for item in found["shop"]:
+                        try:
+                            assert isinstance(item, Pending), item.error
+                            shapes.append(shape(item.build()))
+                        except Exception as error:
+                            failed.append(f"{item.name}: {error!r}")
+                    seen.append(shapes)
+        finally:
+            stop.set()
+            migrator.join()
+            engine.dispose()
+    assert migrations >= 10, migrations  # the reads ran while the table was recreated
+    assert failed == []
+    assert [shapes for shapes in seen if len(shapes) == 2 and shapes != expected] == []
+    assert all(len(shapes) == 2 for shapes in seen)
+    assert len(seen) > len(refused), refused
+    assert set(refused) <= {"the catalog changed while it was read, 3 times (a migration?)"}

@@ -47,7 +47,12 @@ _Relations = tuple[list[tuple], dict[int, str], list[tuple]]
 _PLAIN = (False, False, None, False)
 """How a column of a type :data:`TYPES` does not list is read: no enum, no domain."""
 _READS = 3
-"""Reads of a batch's columns while their types are being dropped, before its schemas are read one by one."""
+"""Reads of a batch while the catalog changes under its snapshot, before its schemas are read one by one."""
+_READ_ONLY = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(?:-[0-9A-F]+)+")
+_Read = tuple[list[tuple], dict[int, str], list[tuple], dict[int, list[tuple]], dict[int, tuple]]
+"""A batch's relations, broken views and key rows (:data:`_Relations`), its column rows by relation oid and its
+:data:`TYPES` by oid."""
 
 DATABASES = """
 SELECT d.datname, shobj_description(d.oid, 'pg_database'), has_database_privilege(d.oid, 'CONNECT')
@@ -120,6 +125,8 @@ LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 WHERE n.nspname = ANY(:schemas) AND {_RELATION} AND con.contype IN ('p', 'u', 'f') AND con.conparentid = 0
 """
 VIEW_DEFINITION = "SELECT pg_get_viewdef(CAST(:oid AS oid))"
+EXPORT_SNAPSHOT = "SELECT pg_export_snapshot()"
+EXISTING = "SELECT oid FROM pg_class WHERE oid = ANY(CAST(:oids AS oid[]))"
 VISIBLE = """
 SELECT c.relname, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(current_schemas(true)) AND c.relkind IN ('r', 'v', 'm', 'p', 'f', 'S')
@@ -156,11 +163,7 @@ class PostgresCatalog(Catalog):
     def lock_waits_bounded(cls, connection: Connection) -> Iterator[None]:
         """In one transaction, its ``lock_timeout`` set for it alone (``SET LOCAL``: a pooler such as pgbouncer hands no
         session's setting on to another client) unless one is set already."""
-        begin = (
-            f"BEGIN; SELECT set_config('lock_timeout', '{catalog.LOCK_TIMEOUT}s', true)"
-            " WHERE current_setting('lock_timeout') = '0'"
-        )
-        with _transaction(connection, begin):
+        with _transaction(connection, f"BEGIN; {_lock_timeout()}"):
             yield
 
     @classmethod
@@ -177,13 +180,14 @@ class PostgresCatalog(Catalog):
         ]
 
     def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
-        """The columns and their types, the longest, are read on this connection while a second one reads the
-        relations and keys (a new connection's first queries are the slower: the short ones pay for it)."""
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            aside = pool.submit(self._relations_aside, schemas, keep)
-            columns, types = self._columns(schemas, self.connection)
-            read_aside = aside.result()
-        relations, broken, key_rows = read_aside or self._relations_and_keys(schemas, keep, self.connection)
+        """Every query of a batch sees one snapshot (a table recreated between two reads was published with no
+        columns); read again while the catalog changed since it (:meth:`_changed`)."""
+        for _ in range(_READS):
+            relations, broken, key_rows, columns, types = self._snapshot(schemas, keep)
+            if not self._changed(broken, columns, types):
+                break
+        else:
+            raise ServiceError(f"the catalog changed while it was read, {_READS} times (a migration?)")
         if not relations:
             return {}
         keys: dict[int, list[tuple]] = defaultdict(list)
@@ -199,41 +203,76 @@ class PostgresCatalog(Catalog):
                 found[schema].append(Pending(name, build, None if relation[6] else "SELECT"))
         return found
 
-    def _relations_aside(self, schemas: list[str], keep: Callable[[str, str], bool]) -> _Relations | None:
-        """The relations and keys over a second connection; None if the server refuses one (a connection limit)."""
+    def _snapshot(self, schemas: list[str], keep: Callable[[str, str], bool]) -> _Read:
+        """The columns and their types, the longest, read on this connection while a second one, importing its
+        snapshot, reads the relations and keys (a new connection's first queries are the slower: the short ones pay
+        for it); all on this one where the server refuses a second connection or the snapshot's export."""
+        with _transaction(self.connection, _READ_ONLY):
+            try:
+                with _savepoint(self.connection):
+                    snapshot = self.rows(EXPORT_SNAPSHOT)[0][0]
+            except Exception as error:
+                if fault(error) is not None:
+                    raise
+                snapshot = None
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                aside = pool.submit(self._relations_aside, schemas, keep, snapshot) if snapshot else None
+                columns, types = self._columns(schemas)
+                read_aside = aside.result() if aside else None
+            relations, broken, key_rows = read_aside or self._relations_and_keys(schemas, keep, self.connection)
+        return relations, broken, key_rows, columns, types
+
+    def _relations_aside(
+        self, schemas: list[str], keep: Callable[[str, str], bool], snapshot: str
+    ) -> _Relations | None:
+        """The relations and keys over a second connection in ``snapshot``; None if the server refuses one (a
+        connection limit) or the snapshot."""
+        if not _SNAPSHOT_ID.fullmatch(snapshot):
+            return None
         try:  # as the session's: autocommit, so a broken view's failed query does not spoil the next one
             connection = connect(self.connection.engine, str)
         except Exception:
             return None
         with connection:
-            return self._relations_and_keys(schemas, keep, connection)
+            try:
+                connection.exec_driver_sql(f"{_READ_ONLY}; SET TRANSACTION SNAPSHOT '{snapshot}'")
+            except Exception as error:
+                with contextlib.suppress(Exception):  # the connection goes back to the pool with no transaction
+                    connection.exec_driver_sql("ROLLBACK")
+                if fault(error) is not None:
+                    raise
+                return None
+            with _transaction(connection, None):
+                return self._relations_and_keys(schemas, keep, connection)
 
     def _relations_and_keys(
         self, schemas: list[str], keep: Callable[[str, str], bool], connection: Connection
     ) -> _Relations:
-        """The kept relations, the broken views among them, and the relations' key rows."""
+        """The kept relations, the broken views among them, and the relations' key rows, in the open transaction."""
+        connection.exec_driver_sql(_lock_timeout())  # pg_get_viewdef locks the view and what it reads
         relations, broken = self._relations(schemas, keep, connection)
         key_rows = self.rows(CONSTRAINTS, connection=connection, schemas=schemas) if relations else []
         return relations, broken, key_rows
 
-    def _columns(self, schemas: list[str], connection: Connection) -> tuple[dict[int, list[tuple]], dict[int, tuple]]:
-        """Column rows by relation oid, in attnum order, and :data:`TYPES` by oid, read in one snapshot: a type
-        recreated between two reads (a migration) would leave its columns' type unknown. Read again while a type was
-        dropped since the snapshot (``format_type`` reads the latest catalog, and names such a type ``???``)."""
-        for _ in range(_READS):
-            with _transaction(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"):
-                rows = self.rows(COLUMNS, connection=connection, schemas=schemas)
-                types = {row[0]: row[1:] for row in self.rows(TYPES, connection=connection)}
-            if not any(_dropped(row[3]) or _dropped(types.get(row[7], _PLAIN)[2]) for row in rows):
-                break
-        else:
-            raise ServiceError(f"the types of columns were dropped while they were read, {_READS} times (a migration?)")
+    def _columns(self, schemas: list[str]) -> tuple[dict[int, list[tuple]], dict[int, tuple]]:
+        """Column rows by relation oid, in attnum order, and :data:`TYPES` by oid."""
+        rows = self.rows(COLUMNS, schemas=schemas)
+        types = {row[0]: row[1:] for row in self.rows(TYPES)}
         columns: dict[int, list[tuple]] = defaultdict(list)
         for row in rows:
             columns[row[0]].append(row)
         for relation_rows in columns.values():
             relation_rows.sort(key=_ATTNUM)
         return columns, types
+
+    def _changed(self, broken: dict[int, str], columns: dict[int, list[tuple]], types: dict[int, tuple]) -> bool:
+        """Whether the catalog changed since the snapshot in a way its reading shows: the functions that read the
+        latest catalog found a type dropped since (``format_type`` names it ``???``) or a view (``pg_get_viewdef``
+        failed on a view the server no longer has; a view it has is broken)."""
+        used = {(row[3], row[7]) for rows in columns.values() for row in rows}
+        if any(_dropped(text) or _dropped(types.get(oid, _PLAIN)[2]) for text, oid in used):
+            return True
+        return bool(broken) and len(self.rows(EXISTING, oids=list(broken))) < len(broken)
 
     def _table(
         self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple], types: dict[int, tuple]
@@ -283,7 +322,7 @@ class PostgresCatalog(Catalog):
         """The kept relations with view definitions; if a view is broken, each view alone to name it.
         A lost connection or a timeout is raised at once: only the broken view is looked for."""
         try:
-            with self.lock_waits_bounded(connection):  # pg_get_viewdef locks the view and what it reads
+            with _savepoint(connection):
                 rows = self.rows(RELATIONS, connection=connection, schemas=schemas, definitions=True)
             return [row for row in rows if keep(row[0], row[2])], {}
         except Exception as error:  # one broken view fails the bulk query: read the rest without, then each view
@@ -296,7 +335,7 @@ class PostgresCatalog(Catalog):
         for row in relations:
             if row[3] in ("v", "m"):
                 try:
-                    with self.lock_waits_bounded(connection):
+                    with _savepoint(connection):
                         definitions[row[1]] = self.rows(VIEW_DEFINITION, connection=connection, oid=row[1])[0][0]
                 except Exception as error:
                     if fault(error) is not None:
@@ -306,16 +345,32 @@ class PostgresCatalog(Catalog):
 
 
 @contextlib.contextmanager
-def _transaction(connection: Connection, begin: str) -> Iterator[None]:
-    """Within, one transaction opened by ``begin`` on an autocommit connection: committed, or rolled back on error."""
-    connection.exec_driver_sql(begin)
+def _transaction(
+    connection: Connection, begin: str | None, commit: str = "COMMIT", rollback: str = "ROLLBACK"
+) -> Iterator[None]:
+    """Within, one transaction opened by ``begin`` (None: it is open) on an autocommit connection: committed, or
+    rolled back on error."""
+    if begin is not None:
+        connection.exec_driver_sql(begin)
     try:
         yield
     except BaseException:
         with contextlib.suppress(Exception):  # a lost connection has no transaction left
-            connection.exec_driver_sql("ROLLBACK")
+            connection.exec_driver_sql(rollback)
         raise
-    connection.exec_driver_sql("COMMIT")
+    connection.exec_driver_sql(commit)
+
+
+def _lock_timeout() -> str:
+    """Sets the transaction's ``lock_timeout`` to :data:`.catalog.LOCK_TIMEOUT` for it alone (``SET LOCAL``: a pooler
+    such as pgbouncer hands no session's setting on to another client) unless one is set already."""
+    wait = f"{catalog.LOCK_TIMEOUT}s"
+    return f"SELECT set_config('lock_timeout', '{wait}', true) WHERE current_setting('lock_timeout') = '0'"
+
+
+def _savepoint(connection: Connection) -> contextlib.AbstractContextManager[None]:
+    """Within, a part of the open transaction that is undone alone on error (the transaction goes on)."""
+    return _transaction(connection, "SAVEPOINT part", "RELEASE SAVEPOINT part", "ROLLBACK TO SAVEPOINT part")
 
 
 def _dropped(type_text: str | None) -> bool:
