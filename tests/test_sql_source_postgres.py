@@ -572,31 +572,43 @@ COMMIT;
 a reader can see has the columns of the types."""
 
 
-def test_columns_of_types_a_migration_recreates_keep_their_types(postgres_url: str) -> None:
-    """The columns and their types are read in one snapshot: read apart, a type recreated between the two reads made
-    its columns UNKNOWN and a NOT NULL domain's column nullable; and again where ``format_type`` found a type dropped
-    since (``???``: an array of enums was UNKNOWN)."""
+@contextlib.contextmanager
+def migrating(url: str, migration: str, pause: float = 0.0) -> Iterator[list[int]]:
+    """``migration`` run again and again over another connection while inside, ``pause`` seconds apart; the list
+    yielded counts the runs."""
     import threading
 
     import sqlalchemy
 
+    stop, runs = threading.Event(), [0]
+
+    def migrate() -> None:
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            while not stop.is_set():
+                connection.exec_driver_sql(migration)
+                runs[0] += 1
+                stop.wait(pause)
+        engine.dispose()
+
+    migrator = threading.Thread(target=migrate)
+    migrator.start()
+    try:
+        yield runs
+    finally:
+        stop.set()
+        migrator.join()
+
+
+def test_columns_of_types_a_migration_recreates_keep_their_types(postgres_url: str) -> None:
+    """The columns and their types are read in one snapshot: read apart, a type recreated between the two reads made
+    its columns UNKNOWN and a NOT NULL domain's column nullable; and again where ``format_type`` found a type dropped
+    since (``???``: an array of enums was UNKNOWN)."""
+    import sqlalchemy
+
     from airflow_provider_ingest.sources.sql.catalog import Pending, Scope
 
-    with postgres_database(postgres_url, MIGRATED_SQL) as url:
-        stop = threading.Event()
-        migrations = 0
-
-        def migrate() -> None:
-            nonlocal migrations
-            engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-            with engine.connect() as connection:
-                while not stop.is_set():
-                    connection.exec_driver_sql(RECREATE_TYPES)
-                    migrations += 1
-            engine.dispose()
-
-        migrator = threading.Thread(target=migrate)
-        migrator.start()
+    with postgres_database(postgres_url, MIGRATED_SQL) as url, migrating(url, RECREATE_TYPES) as migrations:
         engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
         seen, refused = [], []
         try:
@@ -611,10 +623,8 @@ def test_columns_of_types_a_migration_recreates_keep_their_types(postgres_url: s
                     assert isinstance(item, Pending)
                     seen.append([(c.name, c.data_type, c.array_data_type, c.nullable) for c in item.build().columns])
         finally:
-            stop.set()
-            migrator.join()
             engine.dispose()
-    assert migrations >= 10, migrations  # the reads ran while the types were recreated
+    assert migrations[0] >= 10, migrations  # the reads ran while the types were recreated
     expected = [
         ("feeling", DataType.ENUM, None, True),
         ("feelings", DataType.ARRAY, DataType.ENUM, True),
@@ -645,8 +655,6 @@ def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str) -> None:
     """A batch's relations, columns and keys are read in one snapshot, though over two connections: read apart, a
     table recreated between the reads was published with no columns (its new oid had none), or failed on a key naming
     a column number its columns did not have."""
-    import threading
-
     import sqlalchemy
 
     from airflow_provider_ingest.sources.sql.catalog import Pending, Scope
@@ -663,22 +671,10 @@ def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str) -> None:
             [("primary_key", ("id",), []), ("unique", ("code",), []), ("foreign_key", ("parent",), ["id"])],
         ),
     ]
-    with postgres_database(postgres_url, RECREATED_SQL) as url:
-        stop = threading.Event()
-        migrations = 0
-
-        def migrate() -> None:
-            nonlocal migrations
-            engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-            with engine.connect() as connection:
-                while not stop.is_set():
-                    connection.exec_driver_sql(RECREATE_TABLE)
-                    migrations += 1
-                    stop.wait(0.02)  # a pause, in which a read may see no change
-            engine.dispose()
-
-        migrator = threading.Thread(target=migrate)
-        migrator.start()
+    with (
+        postgres_database(postgres_url, RECREATED_SQL) as url,
+        migrating(url, RECREATE_TABLE, pause=0.02) as migrations,  # a pause, in which a read may see no change
+    ):
         engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
         seen, failed, refused = [], [], []
         try:
@@ -698,10 +694,8 @@ def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str) -> None:
                             failed.append(f"{item.name}: {error!r}")
                     seen.append(shapes)
         finally:
-            stop.set()
-            migrator.join()
             engine.dispose()
-    assert migrations >= 10, migrations  # the reads ran while the table was recreated
+    assert migrations[0] >= 10, migrations  # the reads ran while the table was recreated
     assert failed == []
     assert [shapes for shapes in seen if len(shapes) == 2 and shapes != expected] == []
     assert all(len(shapes) == 2 for shapes in seen)
