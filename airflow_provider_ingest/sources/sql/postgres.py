@@ -233,17 +233,14 @@ class PostgresCatalog(Catalog):
             connection = connect(self.connection.engine, str)
         except Exception:
             return None
-        with connection:
+        with connection, _transaction(connection, _READ_ONLY):
             try:
-                connection.exec_driver_sql(f"{_READ_ONLY}; SET TRANSACTION SNAPSHOT '{snapshot}'")
+                connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             except Exception as error:
-                with contextlib.suppress(Exception):  # the connection goes back to the pool with no transaction
-                    connection.exec_driver_sql("ROLLBACK")
                 if fault(error) is not None:
                     raise
-                return None
-            with _transaction(connection, None):
-                return self._relations_and_keys(schemas, keep, connection)
+                return None  # the failed transaction's COMMIT rolls it back
+            return self._relations_and_keys(schemas, keep, connection)
 
     def _relations_and_keys(
         self, schemas: list[str], keep: Callable[[str, str], bool], connection: Connection
@@ -346,12 +343,10 @@ class PostgresCatalog(Catalog):
 
 @contextlib.contextmanager
 def _transaction(
-    connection: Connection, begin: str | None, commit: str = "COMMIT", rollback: str = "ROLLBACK"
+    connection: Connection, begin: str, commit: str = "COMMIT", rollback: str = "ROLLBACK"
 ) -> Iterator[None]:
-    """Within, one transaction opened by ``begin`` (None: it is open) on an autocommit connection: committed, or
-    rolled back on error."""
-    if begin is not None:
-        connection.exec_driver_sql(begin)
+    """Within, one transaction opened by ``begin`` on an autocommit connection: committed, or rolled back on error."""
+    connection.exec_driver_sql(begin)
     try:
         yield
     except BaseException:
