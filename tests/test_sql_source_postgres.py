@@ -305,12 +305,31 @@ def test_row_counts_are_left_out_unless_asked_and_batches_change_nothing(pg_data
     assert unqualified(records) == expected_records(database, row_counts=False)
 
 
-def test_a_role_allowed_one_connection_reads_the_catalog_over_it(pg_database: str, tmp_path: Path) -> None:
+@pytest.fixture
+def reads_aside(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each read of the relations and keys over the second connection, in the exported snapshot, ran (False:
+    the server refused the connection or the import)."""
+    reads: list[bool] = []
+    original = PostgresCatalog._relations_aside
+
+    def spy(self: PostgresCatalog, *args: object) -> object:
+        read = original(self, *args)
+        reads.append(read is not None)
+        return read
+
+    monkeypatch.setattr(PostgresCatalog, "_relations_aside", spy)
+    return reads
+
+
+def test_a_role_allowed_one_connection_reads_the_catalog_over_it(
+    pg_database: str, tmp_path: Path, reads_aside: list[bool]
+) -> None:
     """The relations and keys are read over a second connection beside the columns; where the server refuses it,
     over the one connection, with the same records and the same broken view failed."""
     database = pg_database.rsplit("/", 1)[1]
     with a_role(pg_database, "LOGIN CONNECTION LIMIT 1", "GRANT pg_read_all_data TO {role}") as url:
         records, source = extract({"url": url, "service_name": "pg", "include_row_counts": True}, tmp_path)
+    assert reads_aside == [False]
     assert unqualified(records) == expected_records(database, row_counts=True)
     assert [(f.fqn, f.error.split(":")[0]) for f in source.report.failures] == [
         (f"pg.{database}.sales.broken_view", "cannot read 'broken_view'")
@@ -323,7 +342,7 @@ def test_a_role_allowed_one_connection_reads_the_catalog_over_it(pg_database: st
     ids=["export-refused", "import-refused"],
 )
 def test_a_server_refusing_the_snapshot_is_read_over_one_connection(
-    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, export: str
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, export: str, reads_aside: list[bool]
 ) -> None:
     """Where the server exports no snapshot, or the second connection cannot import it, everything is read over the
     session's connection, in its one snapshot: the same records and the same broken view failed."""
@@ -332,6 +351,7 @@ def test_a_server_refusing_the_snapshot_is_read_over_one_connection(
     database = pg_database.rsplit("/", 1)[1]
     monkeypatch.setattr(postgres, "EXPORT_SNAPSHOT", export)
     records, source = extract({"url": pg_database, "service_name": "pg", "include_row_counts": True}, tmp_path)
+    assert reads_aside == ([] if "unknown" in export else [False])
     assert unqualified(records) == expected_records(database, row_counts=True)
     assert [(f.fqn, f.error.split(":")[0]) for f in source.report.failures] == [
         (f"pg.{database}.sales.broken_view", "cannot read 'broken_view'")
@@ -651,7 +671,7 @@ COMMIT;
 see has both, with the same columns and keys."""
 
 
-def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str) -> None:
+def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str, reads_aside: list[bool]) -> None:
     """A batch's relations, columns and keys are read in one snapshot, though over two connections: read apart, a
     table recreated between the reads was published with no columns (its new oid had none), or failed on a key naming
     a column number its columns did not have."""
@@ -696,6 +716,7 @@ def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str) -> None:
         finally:
             engine.dispose()
     assert migrations[0] >= 10, migrations  # the reads ran while the table was recreated
+    assert len(reads_aside) >= 60 and all(reads_aside)  # over two connections, in one snapshot
     assert failed == []
     assert [shapes for shapes in seen if len(shapes) == 2 and shapes != expected] == []
     assert all(len(shapes) == 2 for shapes in seen)

@@ -208,19 +208,24 @@ class PostgresCatalog(Catalog):
         snapshot, reads the relations and keys (a new connection's first queries are the slower: the short ones pay
         for it); all on this one where the server refuses a second connection or the snapshot's export."""
         with _transaction(self.connection, _READ_ONLY):
-            try:
-                with _savepoint(self.connection):
-                    snapshot = self.rows(EXPORT_SNAPSHOT)[0][0]
-            except Exception as error:
-                if fault(error) is not None:
-                    raise
-                snapshot = None
+            snapshot = self._exported_snapshot()
             with ThreadPoolExecutor(max_workers=1) as pool:
                 aside = pool.submit(self._relations_aside, schemas, keep, snapshot) if snapshot else None
                 columns, types = self._columns(schemas)
                 read_aside = aside.result() if aside else None
             relations, broken, key_rows = read_aside or self._relations_and_keys(schemas, keep, self.connection)
         return relations, broken, key_rows, columns, types
+
+    def _exported_snapshot(self) -> str | None:
+        """The open transaction's snapshot, exported for a second connection to import (not from a savepoint: a
+        subtransaction exports none); None where the server refuses, which ends the transaction: it begins again."""
+        try:
+            return self.rows(EXPORT_SNAPSHOT)[0][0]
+        except Exception as error:
+            if fault(error) is not None:
+                raise
+        self.connection.exec_driver_sql(f"ROLLBACK; {_READ_ONLY}")
+        return None
 
     def _relations_aside(
         self, schemas: list[str], keep: Callable[[str, str], bool], snapshot: str
