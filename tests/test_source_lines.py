@@ -20,7 +20,7 @@ from airflow_provider_ingest.records import (
     staged_line,
 )
 from airflow_provider_ingest.run import run_workflow
-from airflow_provider_ingest.sources.sql.catalog import Scope, column, constraint
+from airflow_provider_ingest.sources.sql.catalog import Scope, column, constraint, type_fields
 from airflow_provider_ingest.sources.sql.sqlite import SqliteCatalog
 from airflow_provider_ingest.staging import read_records
 from airflow_provider_ingest.workflow.loader import load_workflow
@@ -37,13 +37,15 @@ def columns(draw: st.DrawFn) -> list[dict]:
         found.append(
             column(
                 name,
-                draw(st.sampled_from(RAW_TYPES)),
+                type_fields(
+                    draw(st.sampled_from(RAW_TYPES)),
+                    data_type=draw(st.none() | st.sampled_from([DataType.ENUM, DataType.JSON])),
+                    array_data_type=draw(st.none() | st.just(DataType.ENUM)),
+                ),
                 nullable=draw(st.booleans()),
                 default=draw(maybe_text),
                 position=position,
                 comment=draw(maybe_text),
-                data_type=draw(st.none() | st.sampled_from([DataType.ENUM, DataType.JSON])),
-                array_data_type=draw(st.none() | st.just(DataType.ENUM)),
             )
         )
     return found
@@ -93,10 +95,10 @@ def test_a_table_built_from_catalog_values_keeps_the_line_the_package_writes_for
 
 def test_plain_catalog_values_take_the_quick_path_and_a_bad_one_fails_naming_its_field() -> None:
     catalog = SqliteCatalog(None, Scope("svc", "db"))  # type: ignore[arg-type]
-    kept = [column("id", "integer", nullable=False, default=None, position=1, comment="the key")]
+    kept = [column("id", type_fields("integer"), nullable=False, default=None, position=1, comment="the key")]
     record = catalog.table("s", "t", TableType.TABLE, columns=kept, constraints=[])
     assert record.line_read == dump_record_bytes(record)
-    bad = [column("", "integer", nullable=True, default=None, position=1, comment=None)]
+    bad = [column("", type_fields("integer"), nullable=True, default=None, position=1, comment=None)]
     with pytest.raises(RecordError, match=r"columns\.0\.name: String should have at least 1 character"):
         catalog.table("s", "t", TableType.TABLE, columns=bad, constraints=[])
 

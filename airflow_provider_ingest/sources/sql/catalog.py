@@ -173,22 +173,11 @@ class Catalog(ABC):
 
 
 def column(
-    name: str,
-    raw_type: str,
-    *,
-    nullable: bool,
-    default: str | None,
-    position: int,
-    comment: str | None,
-    data_type: DataType | None = None,
-    array_data_type: DataType | None = None,
-    type_text: str | None = None,
+    name: str, typed: dict[str, Any], *, nullable: bool, default: str | None, position: int, comment: str | None
 ) -> dict[str, Any]:
-    """A column's fields from catalog values; ``data_type`` and ``array_data_type`` (an array's element type)
-    override what the raw type text says, ``type_text`` (a domain's base type) is read instead of it.
-    As a staged line has them: in the record's field order, types as their values, fields at their defaults
-    (what the catalog leaves empty) left out."""
-    fields = {"name": name, **_type_fields(raw_type, type_text, data_type, array_data_type)}
+    """A column's fields from catalog values and its :func:`type_fields`. As a staged line has them: in the record's
+    field order, types as their values, fields at their defaults (what the catalog leaves empty) left out."""
+    fields = {"name": name, **typed}
     if not nullable:
         fields["nullable"] = False
     if default is not None:
@@ -200,11 +189,15 @@ def column(
 
 
 @lru_cache(maxsize=4096)
-def _type_fields(
-    raw_type: str, type_text: str | None, data_type: DataType | None, array_data_type: DataType | None
+def type_fields(
+    raw_type: str,
+    type_text: str | None = None,
+    data_type: DataType | None = None,
+    array_data_type: DataType | None = None,
 ) -> dict[str, Any]:
-    """The type fields of a column (:func:`column`): a catalog has few distinct types, each read once. Not to be
-    changed: the dict is shared."""
+    """The type fields of a column of ``raw_type`` (:func:`column`); ``data_type`` and ``array_data_type`` (an array's
+    element type) override what the raw type text says, ``type_text`` (a domain's base type) is read instead of it.
+    A catalog has few distinct types, each read once. Not to be changed: the dict is shared."""
     normalized = normalize(type_text or raw_type)
     fields: dict[str, Any] = {"data_type": (data_type or normalized.data_type).value}
     element = array_data_type or normalized.element

@@ -23,6 +23,7 @@ from airflow_provider_ingest.sources.sql.catalog import (
     Unreadable,
     column,
     constraint,
+    type_fields,
 )
 from airflow_provider_ingest.sources.sql.faults import mysql_code
 
@@ -153,7 +154,7 @@ class MysqlCatalog(Catalog):
         columns = [
             column(
                 column_name,
-                raw_type,
+                type_fields(raw_type),
                 nullable=bool(nullable),
                 default=None if default == "NULL" else default,
                 position=number,

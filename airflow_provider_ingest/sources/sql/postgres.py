@@ -9,8 +9,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from itertools import chain
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ingest.errors import ServiceError
 from airflow_provider_ingest.records import DataType, Table, TableType
@@ -25,6 +26,7 @@ from airflow_provider_ingest.sources.sql.catalog import (
     column,
     constraint,
     error_text,
+    type_fields,
 )
 from airflow_provider_ingest.sources.sql.faults import fault
 from airflow_provider_ingest.sources.sql.session import connect
@@ -41,6 +43,7 @@ TABLE_TYPES = {
 }
 _TEMP_SCHEMA = re.compile(r"pg_(toast_)?temp_\d+")
 _ATTNUM = itemgetter(2)
+_TYPE_AND_OID = itemgetter(3, 7)
 _RELATION = "c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition"
 _Relations = tuple[list[tuple], dict[int, str], list[tuple]]
 """The kept relations' rows, the error of each broken view by oid, and the relations' key rows."""
@@ -193,13 +196,14 @@ class PostgresCatalog(Catalog):
         keys: dict[int, list[tuple]] = defaultdict(list)
         for row in key_rows:
             keys[row[0]].append(row)
+        column_types = _ColumnTypes(types)
         found: Found = defaultdict(list)
         for relation in relations:
             schema, oid, name = relation[:3]
             if oid in broken:
                 found[schema].append(Unreadable(name, f"pg_get_viewdef failed: {broken[oid]}"))
             else:
-                build = partial(self._table, relation, columns.get(oid, []), keys.get(oid, []), types)
+                build = partial(self._table, relation, columns.get(oid, []), keys.get(oid, []), column_types)
                 found[schema].append(Pending(name, build, None if relation[6] else "SELECT"))
         return found
 
@@ -271,29 +275,26 @@ class PostgresCatalog(Catalog):
         """Whether the catalog changed since the snapshot in a way its reading shows: the functions that read the
         latest catalog found a type dropped since (``format_type`` names it ``???``) or a view (``pg_get_viewdef``
         failed on a view the server no longer has; a view it has is broken)."""
-        used = {(row[3], row[7]) for rows in columns.values() for row in rows}
+        used = set(map(_TYPE_AND_OID, chain.from_iterable(columns.values())))
         if any(_dropped(text) or _dropped(types.get(oid, _PLAIN)[2]) for text, oid in used):
             return True
         return bool(broken) and len(self.rows(EXISTING, oids=list(broken))) < len(broken)
 
     def _table(
-        self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple], types: dict[int, tuple]
+        self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple], column_types: _ColumnTypes
     ) -> Table:
         schema, _, name, kind, comment, tuples, _, definition = relation
         columns = []
         for _, column_name, number, raw_type, nullable, default, column_comment, type_oid in column_rows:
-            is_enum, enum_array, base_type, not_null = types.get(type_oid, _PLAIN)
+            typed, not_null = column_types[raw_type, type_oid]
             columns.append(
                 column(
                     column_name,
-                    raw_type,
+                    typed,
                     nullable=nullable and not not_null,
                     default=default,
                     position=number,
                     comment=column_comment,
-                    data_type=DataType.ENUM if is_enum else None,
-                    array_data_type=DataType.ENUM if enum_array else None,
-                    type_text=base_type,
                 )
             )
         names = {row[2]: row[1] for row in column_rows}
@@ -344,6 +345,25 @@ class PostgresCatalog(Catalog):
                         raise
                     broken[row[1]] = error_text(error)
         return [(*row[:7], definitions.get(row[1])) for row in relations], broken
+
+
+class _ColumnTypes(dict[tuple[str, int], tuple[dict[str, Any], bool]]):
+    """The :func:`.catalog.type_fields` of a batch's columns by raw type text and type oid, and whether a domain makes
+    the column NOT NULL; each read once from :data:`TYPES`."""
+
+    def __init__(self, types: dict[int, tuple]) -> None:
+        super().__init__()
+        self.types = types
+
+    def __missing__(self, key: tuple[str, int]) -> tuple[dict[str, Any], bool]:
+        raw_type, oid = key
+        is_enum, enum_array, base_type, not_null = self.types.get(oid, _PLAIN)
+        enum = DataType.ENUM
+        found = self[key] = (
+            type_fields(raw_type, base_type, enum if is_enum else None, enum if enum_array else None),
+            not_null,
+        )
+        return found
 
 
 @contextlib.contextmanager

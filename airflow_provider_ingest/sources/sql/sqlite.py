@@ -26,6 +26,7 @@ from airflow_provider_ingest.sources.sql.catalog import (
     column,
     constraint,
     error_text,
+    type_fields,
 )
 from airflow_provider_ingest.sources.sql.faults import fault
 from airflow_provider_ingest.sources.sql.types import sqlite_affinity
@@ -267,7 +268,7 @@ def _column(row: tuple, position: int, comments: dict[str, str]) -> dict[str, An
     name, raw_type, not_null, default, _pk = row
     fields = column(
         name,
-        raw_type,
+        type_fields(raw_type),
         nullable=not not_null,
         default=default,
         position=position,
