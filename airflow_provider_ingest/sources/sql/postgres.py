@@ -45,17 +45,18 @@ _TEMP_SCHEMA = re.compile(r"pg_(toast_)?temp_\d+")
 _ATTNUM = itemgetter(2)
 _TYPE_AND_OID = itemgetter(3, 7)
 _RELATION = "c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition"
-_Relations = tuple[list[tuple], dict[int, str], list[tuple]]
-"""The kept relations' rows, the error of each broken view by oid, and the relations' key rows."""
+_Relations = tuple[list[tuple], dict[int, str], list[tuple], dict[int, tuple]]
+"""The kept relations' rows, the error of each broken view by oid, the relations' key rows and :data:`TYPES` by
+oid."""
 _PLAIN = (False, False, None, False)
 """How a column of a type :data:`TYPES` does not list is read: no enum, no domain."""
 _READS = 3
 """Reads of a batch while the catalog changes under its snapshot, before its schemas are read one by one."""
 _READ_ONLY = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(?:-[0-9A-F]+)+")
-_Read = tuple[list[tuple], dict[int, str], list[tuple], dict[int, list[tuple]], dict[int, tuple]]
-"""A batch's relations, broken views and key rows (:data:`_Relations`), its column rows by relation oid and its
-:data:`TYPES` by oid."""
+_Read = tuple[list[tuple], dict[int, str], list[tuple], dict[int, tuple], dict[int, list[tuple]]]
+"""A batch's relations, broken views, key rows and types (:data:`_Relations`), and its column rows by relation
+oid."""
 
 DATABASES = """
 SELECT d.datname, shobj_description(d.oid, 'pg_database'), has_database_privilege(d.oid, 'CONNECT')
@@ -186,7 +187,7 @@ class PostgresCatalog(Catalog):
         """Every query of a batch sees one snapshot (a table recreated between two reads was published with no
         columns); read again while the catalog changed since it (:meth:`_changed`)."""
         for _ in range(_READS):
-            relations, broken, key_rows, columns, types = self._snapshot(schemas, keep)
+            relations, broken, key_rows, types, columns = self._snapshot(schemas, keep)
             if not self._changed(broken, columns, types):
                 break
         else:
@@ -208,17 +209,19 @@ class PostgresCatalog(Catalog):
         return found
 
     def _snapshot(self, schemas: list[str], keep: Callable[[str, str], bool]) -> _Read:
-        """The columns and their types, the longest, read on this connection while a second one, importing its
-        snapshot, reads the relations and keys (a new connection's first queries are the slower: the short ones pay
-        for it); all on this one where the server refuses a second connection or the snapshot's export."""
+        """The columns, the longest, read on this connection while a second one, importing its snapshot, reads the
+        relations, keys and types (a new connection's first queries are the slower: the short ones pay for it); all
+        on this one where the server refuses a second connection or the snapshot's export."""
         with _transaction(self.connection, _READ_ONLY):
             snapshot = self._exported_snapshot()
             with ThreadPoolExecutor(max_workers=1) as pool:
                 aside = pool.submit(self._relations_aside, schemas, keep, snapshot) if snapshot else None
-                columns, types = self._columns(schemas)
+                columns = self._columns(schemas)
                 read_aside = aside.result() if aside else None
-            relations, broken, key_rows = read_aside or self._relations_and_keys(schemas, keep, self.connection)
-        return relations, broken, key_rows, columns, types
+            relations, broken, key_rows, types = read_aside or self._relations_keys_and_types(
+                schemas, keep, self.connection
+            )
+        return relations, broken, key_rows, types, columns
 
     def _exported_snapshot(self) -> str | None:
         """The open transaction's snapshot, exported for a second connection to import (not from a savepoint: a
@@ -234,7 +237,7 @@ class PostgresCatalog(Catalog):
     def _relations_aside(
         self, schemas: list[str], keep: Callable[[str, str], bool], snapshot: str
     ) -> _Relations | None:
-        """The relations and keys over a second connection in ``snapshot``; None if the server refuses one (a
+        """The relations, keys and types over a second connection in ``snapshot``; None if the server refuses one (a
         connection limit) or the snapshot."""
         if not _SNAPSHOT_ID.fullmatch(snapshot):
             return None
@@ -249,27 +252,28 @@ class PostgresCatalog(Catalog):
                 if fault(error) is not None:
                     raise
                 return None  # the failed transaction's COMMIT rolls it back
-            return self._relations_and_keys(schemas, keep, connection)
+            return self._relations_keys_and_types(schemas, keep, connection)
 
-    def _relations_and_keys(
+    def _relations_keys_and_types(
         self, schemas: list[str], keep: Callable[[str, str], bool], connection: Connection
     ) -> _Relations:
-        """The kept relations, the broken views among them, and the relations' key rows, in the open transaction."""
+        """The kept relations, the broken views among them, the relations' key rows and the database's types, in the
+        open transaction."""
         connection.exec_driver_sql(_lock_timeout())  # pg_get_viewdef locks the view and what it reads
         relations, broken = self._relations(schemas, keep, connection)
         key_rows = self.rows(CONSTRAINTS, connection=connection, schemas=schemas) if relations else []
-        return relations, broken, key_rows
+        types = {row[0]: row[1:] for row in self.rows(TYPES, connection=connection)}
+        return relations, broken, key_rows, types
 
-    def _columns(self, schemas: list[str]) -> tuple[dict[int, list[tuple]], dict[int, tuple]]:
-        """Column rows by relation oid, in attnum order, and :data:`TYPES` by oid."""
+    def _columns(self, schemas: list[str]) -> dict[int, list[tuple]]:
+        """Column rows by relation oid, in attnum order."""
         rows = self.rows(COLUMNS, schemas=schemas)
-        types = {row[0]: row[1:] for row in self.rows(TYPES)}
         columns: dict[int, list[tuple]] = defaultdict(list)
         for row in rows:
             columns[row[0]].append(row)
         for relation_rows in columns.values():
             relation_rows.sort(key=_ATTNUM)
-        return columns, types
+        return columns
 
     def _changed(self, broken: dict[int, str], columns: dict[int, list[tuple]], types: dict[int, tuple]) -> bool:
         """Whether the catalog changed since the snapshot in a way its reading shows: the functions that read the
