@@ -454,6 +454,47 @@ def test_all_databases_with_a_filter(pg_database: str, tmp_path: Path) -> None:
     assert source.report.filtered >= 1
 
 
+def test_a_database_dropped_after_the_listing_is_a_warning_not_a_failure(
+    pg_database: str, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``all_databases``, a database dropped between the listing and its reading (a CI database on a shared
+    server) is gone, not misconfigured: a warning naming it, and the other databases read; it has no record."""
+    import sqlalchemy
+
+    from airflow_provider_ingest.sources.sql.source import SqlSource
+
+    database = pg_database.rsplit("/", 1)[1]
+    server = pg_database.rsplit("/", 1)[0] + "/postgres"
+    listing = SqlSource._databases
+
+    def dropping_one(self: SqlSource, connection: sqlalchemy.Connection) -> list:
+        listed = listing(self, connection)
+        admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as admin_connection:
+            admin_connection.exec_driver_sql(f"DROP DATABASE {gone} WITH (FORCE)")
+        admin.dispose()
+        return listed
+
+    with postgres_database(postgres_url, "CREATE SCHEMA crm; CREATE TABLE crm.leads (id int)") as gone_url:
+        gone = gone_url.rsplit("/", 1)[1]
+        monkeypatch.setattr(SqlSource, "_databases", dropping_one)
+        config = {
+            "url": server,
+            "service_name": "pg",
+            "all_databases": True,
+            "database_filter": {"include": [database, gone]},
+            "schema_filter": {"include": ["crm"]},
+        }
+        records, source = extract(config, tmp_path)
+    assert sorted(r.fqn for r in records) == sorted(
+        ["pg", f"pg.{database}", f"pg.{database}.crm", f"pg.{database}.crm.accounts"]
+    )
+    assert source.report.failure_count == 0
+    assert source.report.warnings == [
+        f"database pg.{gone} was listed but is gone: dropped since the listing; nothing of it is in this run"
+    ]
+
+
 def test_conn_id_and_passwords_never_shown(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     database = pg_database.rsplit("/", 1)[1]
     monkeypatch.setenv("AIRFLOW_CONN_INGEST_PG_TEST", pg_database.replace("postgresql+psycopg2", "postgresql"))

@@ -314,11 +314,20 @@ class SqlSource(Source):
             wants=partial(self._schema_wanted, name),
         )
         try:
+            try:
+                listed = session.run(
+                    f"listing the schemas of database {name!r}",
+                    lambda connection: self._catalog(connection, scope).schemas(),
+                )
+            except SqlConfigurationError:
+                if session is self.session or self._still_listed(name):
+                    raise
+                self.warn(
+                    f"database {fqn.build(self.service, name)} was listed but is gone: dropped since the listing;"
+                    " nothing of it is in this run"
+                )
+                return
             yield Database(service=self.service, name=name, description=comment or None)
-            listed = session.run(
-                f"listing the schemas of database {name!r}",
-                lambda connection: self._catalog(connection, scope).schemas(),
-            )
             if self._speaks_for_all("schema"):
                 self._warn_unlisted(scope, {schema.name for schema in listed})
             for schema in listed:
@@ -343,6 +352,11 @@ class SqlSource(Source):
             if session is not self.session:
                 session.close()
                 session.engine.dispose()
+
+    def _still_listed(self, database: str) -> bool:
+        """Whether the server lists ``database`` (a database it has no more was dropped since the listing)."""
+        listed = self.session.run("listing the databases", self.catalog_class.list_databases)
+        return any(name == database for name, _, _ in listed or [])
 
     def _view_lineage(self, database: str) -> ViewLineage:
         from airflow_provider_ingest.sources.sql.lineage import ViewLineage
