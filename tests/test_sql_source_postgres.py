@@ -763,3 +763,64 @@ def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str, reads_as
     assert all(len(shapes) == 2 for shapes in seen)
     assert len(seen) > len(refused), refused
     assert set(refused) <= {"the catalog changed while it was read, 3 times (a migration?)"}
+
+
+LOCKED_VIEW_SQL = """
+CREATE SCHEMA shop;
+CREATE TABLE shop.orders (id bigint PRIMARY KEY);
+CREATE VIEW shop.open_orders AS SELECT id FROM shop.orders;
+"""
+
+
+def test_a_view_locked_a_while_fails_no_read_where_the_server_ends_idle_transactions(postgres_url: str) -> None:
+    """The session's connection waits, idle in its transaction, while the second one reads the relations: a server,
+    role or URL ending transactions idle for a while (``idle_in_transaction_session_timeout``) ended the session's
+    whenever a view the second connection read was locked for longer (a ``REFRESH MATERIALIZED VIEW``, a migration),
+    and every retry again; read over one connection, nothing is idle and the view is read once its lock is gone."""
+    import threading
+    import time
+
+    import sqlalchemy
+
+    from airflow_provider_ingest.sources.sql.catalog import Pending, Scope
+
+    with postgres_database(postgres_url, LOCKED_VIEW_SQL) as plain_url:
+        url = sqlalchemy.make_url(plain_url).update_query_dict(
+            {"options": "-c idle_in_transaction_session_timeout=500"}
+        )
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        admin = sqlalchemy.create_engine(plain_url, isolation_level="AUTOCOMMIT")
+        lock = admin.connect()
+        lock.exec_driver_sql("BEGIN; LOCK TABLE shop.open_orders IN ACCESS EXCLUSIVE MODE")
+        try:
+            with engine.connect() as connection:
+                pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+                def release() -> None:
+                    """Once the session's connection is gone, or idle in its transaction 4 times the timeout."""
+                    state = "SELECT state, now() - state_change > interval '2 s' FROM pg_stat_activity WHERE pid = %s"
+                    try:
+                        with admin.connect() as watching:
+                            for _ in range(3000):
+                                row = watching.exec_driver_sql(state, (pid,)).first()
+                                if row is None or row == ("idle in transaction", True):
+                                    return
+                                time.sleep(0.01)
+                    finally:
+                        lock.exec_driver_sql("ROLLBACK")
+
+                releasing = threading.Thread(target=release)
+                releasing.start()
+                try:
+                    found = PostgresCatalog(connection, Scope("pg", "db")).read(["shop"], lambda *names: True)
+                finally:
+                    releasing.join()
+        finally:
+            lock.close()
+            engine.dispose()
+            admin.dispose()
+    assert [(item.name, isinstance(item, Pending)) for item in found["shop"]] == [
+        ("open_orders", True),
+        ("orders", True),
+    ]
+    assert found["shop"][0].build().view_definition is not None
