@@ -797,13 +797,17 @@ def test_a_view_locked_a_while_fails_no_read_where_the_server_ends_idle_transact
                 pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
 
                 def release() -> None:
-                    """Once the session's connection is gone, or idle in its transaction 4 times the timeout."""
-                    state = "SELECT state, now() - state_change > interval '2 s' FROM pg_stat_activity WHERE pid = %s"
+                    """Once the session's connection is gone, or the view's definition waited 4 times the timeout."""
+                    state = (
+                        "SELECT count(*) FILTER (WHERE pid = %s),"
+                        " count(*) FILTER (WHERE wait_event_type = 'Lock' AND now() - state_change > interval '2 s')"
+                        " FROM pg_stat_activity WHERE datname = current_database()"
+                    )
                     try:
                         with admin.connect() as watching:
                             for _ in range(3000):
-                                row = watching.exec_driver_sql(state, (pid,)).first()
-                                if row is None or row == ("idle in transaction", True):
+                                session, waited = watching.exec_driver_sql(state, (pid,)).one()
+                                if not session or waited:
                                     return
                                 time.sleep(0.01)
                     finally:
