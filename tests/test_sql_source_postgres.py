@@ -847,3 +847,66 @@ def test_tables_the_filter_leaves_out_count_once_where_the_batch_is_read_again(
     assert source.report.failure_count == 0
     # schemas: crm, public, skipped, "Ünïcode.schema" and the three system ones; tables: empty, events, broken_view
     assert source.report.filtered == 7 + 3
+
+
+@contextlib.contextmanager
+def a_pooler(postgres_url: str, pool_size: int) -> Iterator[int]:
+    """The port of a PgBouncer in transaction mode in front of the server, with ``pool_size`` server connections for
+    each database and user (clients wait for one for at most 3 s); skipped where PgBouncer is not installed."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    import sqlalchemy
+
+    binary = shutil.which("pgbouncer") or next(
+        (path for path in ("/usr/sbin/pgbouncer", "/usr/local/bin/pgbouncer") if os.path.exists(path)), None
+    )
+    if binary is None:
+        pytest.skip("PgBouncer is not installed")
+    server = sqlalchemy.make_url(postgres_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tempfile.mkdtemp()
+    os.chmod(folder, 0o755)  # PgBouncer will not run as root: it runs as postgres and reads these
+    Path(folder, "users.txt").write_text(f'"{server.username}" ""\n')
+    Path(folder, "pgbouncer.ini").write_text(
+        f"[databases]\n* = host={server.host} port={server.port or 5432}\n[pgbouncer]\nlisten_addr = 127.0.0.1\n"
+        f"listen_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {folder}/users.txt\n"
+        f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_db_connections = {pool_size}\n"
+        "query_wait_timeout = 3\nignore_startup_parameters = extra_float_digits,options\n"
+    )
+    for name in ("users.txt", "pgbouncer.ini"):
+        os.chmod(Path(folder, name), 0o644)
+    user = ["-u", "postgres"] if os.geteuid() == 0 else []
+    process = subprocess.Popen([binary, *user, f"{folder}/pgbouncer.ini"], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.01)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_pooler_with_one_server_connection_reads_the_catalog(postgres_url: str, tmp_path: Path) -> None:
+    """Behind a pooler in transaction mode (PgBouncer, RDS Proxy...) the second connection gets a server connection
+    only once the session's transaction, which holds the pool's only one while it waits for the second, ends: they
+    waited for each other until the pooler dropped the second (``query_wait_timeout``, 2 minutes by default), on
+    every retry, and the step failed; over one connection the catalog is read at once."""
+    import sqlalchemy
+
+    with postgres_database(postgres_url, LOCKED_VIEW_SQL) as url, a_pooler(postgres_url, pool_size=1) as port:
+        pooled = sqlalchemy.make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+        records, source = extract(
+            {"url": pooled, "service_name": "pg", "retry": {"attempts": 2, "backoff": 0}}, tmp_path
+        )
+    assert [record.name for record in records if record.kind == "table"] == ["open_orders", "orders"]
+    assert source.report.warnings == []
