@@ -455,16 +455,17 @@ class SqlSource(Source):
                 yield table
 
     def _read(self, connection: Connection, scope: Scope, schemas: list[str]) -> tuple[Found, int]:
-        """One try at a batch's catalog queries: what was found, and how many tables the filter left out."""
-        filtered = 0
+        """One try at a batch's catalog queries: what was found, and how many tables the filter left out (each once,
+        though a catalog read again asks again)."""
+        filtered: set[tuple[str, str]] = set()
 
         def keep(schema: str, name: str) -> bool:
-            nonlocal filtered
             kept = self._kept(self.config.table_filter, scope.database, schema, name)
-            filtered += not kept
+            if not kept:
+                filtered.add((schema, name))
             return kept
 
-        return self._catalog(connection, scope).read(schemas, keep), filtered
+        return self._catalog(connection, scope).read(schemas, keep), len(filtered)
 
     def _fail_schema(self, scope: Scope, schema: SchemaInfo, error: str) -> None:
         """A schema that cannot be read fails as many records as it would have given: itself and its relations."""
