@@ -336,6 +336,42 @@ def test_a_role_allowed_one_connection_reads_the_catalog_over_it(
     ]
 
 
+def test_a_second_connection_slow_to_start_is_not_waited_for(
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads_aside: list[bool]
+) -> None:
+    """A second connection that has not imported the snapshot by the time the columns are read, and a while after (a
+    pooler with no server connection to spare gives it none until the session's transaction ends), is not waited
+    for: the session's connection reads the rest itself, and the second one, late, finds the snapshot gone."""
+    import threading
+
+    from airflow_provider_ingest.sources.sql import postgres
+
+    connect, started = postgres.connect, threading.Event()
+
+    def late(*args: object) -> object:
+        started.wait()  # until the session's connection gave up waiting
+        return connect(*args)
+
+    handed_over = postgres._handed_over
+
+    def giving_up(imported: object) -> bool:
+        try:
+            return handed_over(imported)
+        finally:
+            started.set()
+
+    monkeypatch.setattr(postgres, "connect", late)
+    monkeypatch.setattr(postgres, "_HANDOVER_WAIT", 0.05)
+    monkeypatch.setattr(postgres, "_handed_over", giving_up)
+    database = pg_database.rsplit("/", 1)[1]
+    records, source = extract({"url": pg_database, "service_name": "pg", "include_row_counts": True}, tmp_path)
+    assert reads_aside == [False]
+    assert unqualified(records) == expected_records(database, row_counts=True)
+    assert [(f.fqn, f.error.split(":")[0]) for f in source.report.failures] == [
+        (f"pg.{database}.sales.broken_view", "cannot read 'broken_view'")
+    ]
+
+
 @pytest.mark.parametrize(
     "export",
     ["SELECT pg_export_snapshot_unknown()", "SELECT '00000003-0000001B-1'"],

@@ -7,7 +7,8 @@ import contextlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from itertools import chain
 from operator import itemgetter
@@ -54,6 +55,9 @@ _READS = 3
 """Reads of a batch while the catalog changes under its snapshot, before its schemas are read one by one."""
 _READ_ONLY = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(?:-[0-9A-F]+)+")
+_HANDOVER_WAIT = 3.0
+"""Seconds the session's connection, done with the columns, waits for the second one to import its snapshot before
+it reads the rest itself."""
 _Read = tuple[list[tuple], dict[int, str], list[tuple], dict[int, tuple], dict[int, list[tuple]]]
 """A batch's relations, broken views, key rows and types (:data:`_Relations`), and its column rows by relation
 oid."""
@@ -211,16 +215,18 @@ class PostgresCatalog(Catalog):
     def _snapshot(self, schemas: list[str], keep: Callable[[str, str], bool]) -> _Read:
         """The columns, the longest, read on this connection while a second one, importing its snapshot, reads the
         relations, keys and types (a new connection's first queries are the slower: the short ones pay for it); all
-        on this one where the server refuses a second connection or the snapshot's export."""
-        with _transaction(self.connection, _READ_ONLY):
-            snapshot = self._exported_snapshot()
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                aside = pool.submit(self._relations_aside, schemas, keep, snapshot) if snapshot else None
+        on this one where the server refuses a second connection or the snapshot's export. This transaction ends once
+        the other has the snapshot, not idle while the other waits for a locked view (a server's
+        ``idle_in_transaction_session_timeout`` would end the connection)."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            with _transaction(self.connection, _READ_ONLY):
+                snapshot = self._exported_snapshot()
+                imported: Future[bool] = Future()
+                aside = pool.submit(self._relations_aside, schemas, keep, snapshot, imported) if snapshot else None
                 columns = self._columns(schemas)
-                read_aside = aside.result() if aside else None
-            relations, broken, key_rows, types = read_aside or self._relations_keys_and_types(
-                schemas, keep, self.connection
-            )
+                shared = aside is not None and _handed_over(imported)
+                rest = None if shared else self._relations_keys_and_types(schemas, keep, self.connection)
+            relations, broken, key_rows, types = rest or aside.result()
         return relations, broken, key_rows, types, columns
 
     def _exported_snapshot(self) -> str | None:
@@ -235,24 +241,31 @@ class PostgresCatalog(Catalog):
         return None
 
     def _relations_aside(
-        self, schemas: list[str], keep: Callable[[str, str], bool], snapshot: str
+        self, schemas: list[str], keep: Callable[[str, str], bool], snapshot: str, imported: Future[bool]
     ) -> _Relations | None:
-        """The relations, keys and types over a second connection in ``snapshot``; None if the server refuses one (a
-        connection limit) or the snapshot."""
-        if not _SNAPSHOT_ID.fullmatch(snapshot):
-            return None
-        try:  # as the session's: autocommit, so a broken view's failed query does not spoil the next one
-            connection = connect(self.connection.engine, str)
-        except Exception:
-            return None
-        with connection, _transaction(connection, _READ_ONLY):
-            try:
-                connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            except Exception as error:
-                if fault(error) is not None:
-                    raise
-                return None  # the failed transaction's COMMIT rolls it back
-            return self._relations_keys_and_types(schemas, keep, connection)
+        """The relations, keys and types over a second connection in ``snapshot``; ``imported`` tells the session's
+        connection whether this one has it. None where the server refuses a second connection (a connection limit)
+        or the snapshot, or where the session's connection stopped waiting for it (:func:`_handed_over`)."""
+        try:
+            try:  # as the session's: autocommit, so a broken view's failed query does not spoil the next one
+                connection = connect(self.connection.engine, str) if _SNAPSHOT_ID.fullmatch(snapshot) else None
+            except Exception:
+                return None
+            if connection is None:
+                return None
+            with connection, _transaction(connection, _READ_ONLY):
+                try:
+                    connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                except Exception as error:
+                    if fault(error) is not None:
+                        raise
+                    return None  # the failed transaction's COMMIT rolls it back
+                if not _tell(imported, True):
+                    return None
+                return self._relations_keys_and_types(schemas, keep, connection)
+        finally:
+            if not imported.done():
+                _tell(imported, False)
 
     def _relations_keys_and_types(
         self, schemas: list[str], keep: Callable[[str, str], bool], connection: Connection
@@ -368,6 +381,23 @@ class _ColumnTypes(dict[tuple[str, int], tuple[dict[str, Any], bool]]):
             not_null,
         )
         return found
+
+
+def _handed_over(imported: Future[bool]) -> bool:
+    """Whether the second connection has the snapshot, waited for at most :data:`_HANDOVER_WAIT` seconds: a pooler
+    in transaction mode with no server connection to spare gives it one only once this transaction ends."""
+    try:
+        return imported.result(timeout=_HANDOVER_WAIT)
+    except FutureTimeout:
+        return False if imported.cancel() else imported.result()
+
+
+def _tell(imported: Future[bool], value: bool) -> bool:
+    """Tell the session's connection whether the second one has the snapshot; False if it stopped waiting."""
+    if not imported.set_running_or_notify_cancel():
+        return False
+    imported.set_result(value)
+    return True
 
 
 @contextlib.contextmanager
