@@ -902,7 +902,7 @@ def a_pooler(postgres_url: str, pool_size: int) -> Iterator[int]:
         (path for path in ("/usr/sbin/pgbouncer", "/usr/local/bin/pgbouncer") if os.path.exists(path)), None
     )
     if binary is None:
-        pytest.skip("PgBouncer is not installed")
+        pytest.skip("opt-in: PgBouncer is not installed (Debian: apt-get install pgbouncer)")
     server = sqlalchemy.make_url(postgres_url)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
