@@ -55,6 +55,8 @@ _READS = 3
 """Reads of a batch while the catalog changes under its snapshot, before its schemas are read one by one."""
 _READ_ONLY = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(?:-[0-9A-F]+)+")
+_ALONE = "ingest_reads_alone"
+"""Set in a connection's ``info`` once a second connection was refused it: it reads its batches alone."""
 _HANDOVER_WAIT = 3.0
 """Seconds the session's connection, done with the columns, waits for the second one to import its snapshot before
 it reads the rest itself."""
@@ -215,16 +217,19 @@ class PostgresCatalog(Catalog):
     def _snapshot(self, schemas: list[str], keep: Callable[[str, str], bool]) -> _Read:
         """The columns, the longest, read on this connection while a second one, importing its snapshot, reads the
         relations, keys and types (a new connection's first queries are the slower: the short ones pay for it); all
-        on this one where the server refuses a second connection or the snapshot's export. This transaction ends once
+        on this one where the server refuses a second connection or the snapshot's export, and from then on for as
+        long as this connection lasts (each refusal may cost a wait: :func:`_handed_over`). This transaction ends once
         the other has the snapshot, not idle while the other waits for a locked view (a server's
         ``idle_in_transaction_session_timeout`` would end the connection)."""
+        alone = self.connection.info.get(_ALONE, False)
         with ThreadPoolExecutor(max_workers=1) as pool:
             with _transaction(self.connection, _READ_ONLY):
-                snapshot = self._exported_snapshot()
+                snapshot = None if alone else self._exported_snapshot()
                 imported: Future[bool] = Future()
                 aside = pool.submit(self._relations_aside, schemas, keep, snapshot, imported) if snapshot else None
                 columns = self._columns(schemas)
                 shared = aside is not None and _handed_over(imported)
+                self.connection.info[_ALONE] = not shared
                 rest = None if shared else self._relations_keys_and_types(schemas, keep, self.connection)
             relations, broken, key_rows, types = rest or aside.result()
         return relations, broken, key_rows, types, columns
