@@ -956,3 +956,68 @@ def test_a_pooler_with_one_server_connection_reads_the_catalog(postgres_url: str
         )
     assert [record.name for record in records if record.kind == "table"] == ["open_orders", "orders"]
     assert source.report.warnings == []
+
+
+def test_a_failed_column_read_is_not_held_up_by_the_second_connection_waiting_for_a_lock(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session's connection failing while the second one waits for a locked view (a lost connection, a
+    statement timeout, the task killed) raised only once the second one's ``lock_timeout`` ended its wait (60 s):
+    leaving the thread pool waits for it, and each retry again. The failure is raised at once; the second connection
+    is cancelled, or left to end on its own."""
+    import threading
+    import time
+
+    import sqlalchemy
+
+    from airflow_provider_ingest.sources.sql import catalog
+    from airflow_provider_ingest.sources.sql.catalog import Scope
+
+    monkeypatch.setattr(catalog, "LOCK_TIMEOUT", 3)
+    outcomes: list[str] = []
+    ended = threading.Event()
+    original = PostgresCatalog._relations_aside
+
+    def spy(self: PostgresCatalog, *args: object) -> object:
+        try:
+            read = original(self, *args)
+            outcomes.append("read" if read is not None else "none")
+            return read
+        except BaseException as error:
+            outcomes.append(getattr(getattr(error, "orig", None), "pgcode", None) or type(error).__name__)
+            raise
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(PostgresCatalog, "_relations_aside", spy)
+    with postgres_database(postgres_url, LOCKED_VIEW_SQL) as url:
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        lock = admin.connect()
+        lock.exec_driver_sql("BEGIN; LOCK TABLE shop.open_orders IN ACCESS EXCLUSIVE MODE")
+
+        def failing_columns(self: PostgresCatalog, schemas: list[str]) -> object:
+            """Fails once the second connection waits for the view's lock."""
+            with admin.connect() as watching:
+                for _ in range(2000):
+                    waiting = watching.exec_driver_sql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock'"
+                    ).scalar_one()
+                    if waiting:
+                        break
+                    time.sleep(0.01)
+            raise RuntimeError("the columns' query failed")
+
+        monkeypatch.setattr(PostgresCatalog, "_columns", failing_columns)
+        try:
+            with engine.connect() as connection, pytest.raises(RuntimeError, match="columns' query failed"):
+                PostgresCatalog(connection, Scope("pg", "db")).read(["shop"], lambda *names: True)
+        finally:
+            lock.exec_driver_sql("ROLLBACK")
+            lock.close()
+            ended.wait(30)
+            engine.dispose()
+            admin.dispose()
+    # "55P03": the failure waited for the second connection's lock_timeout
+    assert outcomes and outcomes[0] != "55P03", outcomes
