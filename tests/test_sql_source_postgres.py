@@ -1021,3 +1021,29 @@ def test_a_failed_column_read_is_not_held_up_by_the_second_connection_waiting_fo
             admin.dispose()
     # "55P03": the failure waited for the second connection's lock_timeout
     assert outcomes and outcomes[0] != "55P03", outcomes
+
+
+def test_a_second_connection_lost_once_leaves_later_batches_read_over_two(
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads_aside: list[bool]
+) -> None:
+    """A second connection lost before it imported the snapshot (a server restart, a dropped TCP connection) is no
+    refusal: that batch is read over the session's connection, but it was remembered as one (``_ALONE``), and every
+    later batch on that connection was read alone, the failure nowhere reported."""
+    from airflow_provider_ingest.sources.sql import postgres
+
+    connect, lost = postgres.connect, []
+
+    def lost_once(*args: object) -> object:
+        connection = connect(*args)
+        if not lost:
+            lost.append(True)
+            with contextlib.suppress(Exception):
+                connection.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+        return connection
+
+    monkeypatch.setattr(postgres, "connect", lost_once)
+    database = pg_database.rsplit("/", 1)[1]
+    config = {"url": pg_database, "service_name": "pg", "include_row_counts": True, "batch_size": 1}
+    records, _ = extract(config, tmp_path)
+    assert unqualified(records) == expected_records(database, row_counts=True)
+    assert lost and reads_aside and all(reads_aside)  # the lost one raised: the spy has the later batches' reads
