@@ -1047,3 +1047,29 @@ def test_a_second_connection_lost_once_leaves_later_batches_read_over_two(
     records, _ = extract(config, tmp_path)
     assert unqualified(records) == expected_records(database, row_counts=True)
     assert lost and reads_aside and all(reads_aside)  # the lost one raised: the spy has the later batches' reads
+
+
+def test_a_pooler_with_one_server_connection_reads_the_catalog_where_the_server_ends_idle_transactions(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Behind a pooler in transaction mode with one server connection, the session's connection waits for the hand-over
+    (at most 3 s) idle in its transaction: a server ending transactions idle for less
+    (``idle_in_transaction_session_timeout``, here 1 s, set on the database since PgBouncer drops ``options``) ended it
+    before it read the rest itself, on every retry, and the step failed (connection lost). The wait must stay under
+    the server's timeout."""
+    import sqlalchemy
+
+    with postgres_database(postgres_url, LOCKED_VIEW_SQL) as url, a_pooler(postgres_url, pool_size=1) as port:
+        admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                name = sqlalchemy.make_url(url).database
+                connection.exec_driver_sql(f'ALTER DATABASE "{name}" SET idle_in_transaction_session_timeout = 1000')
+        finally:
+            admin.dispose()
+        pooled = sqlalchemy.make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+        records, source = extract(
+            {"url": pooled, "service_name": "pg", "retry": {"attempts": 2, "backoff": 0}}, tmp_path
+        )
+    assert [record.name for record in records if record.kind == "table"] == ["open_orders", "orders"]
+    assert source.report.warnings == []
