@@ -97,14 +97,17 @@ def undisturbed(catalog: sqlalchemy.URL, tmp_path_factory: pytest.TempPathFactor
 
 
 def terminate(admin: sqlalchemy.Engine, database: str) -> int:
-    """Terminate every backend of the source (found by its application_name) and wait until each is gone."""
+    """Terminate every backend of the source (found by its application_name) and wait until each is gone (one may go
+    by itself meanwhile: the source cancels its second connection's query once the first one is lost)."""
     with admin.connect() as connection:
         pids = [
             row[0]
             for row in connection.exec_driver_sql(BACKENDS, {"database": database, "application": APPLICATION_NAME})
         ]
         for pid in pids:
-            assert connection.exec_driver_sql("SELECT pg_terminate_backend(%(pid)s, 5000)", {"pid": pid}).scalar()
+            connection.exec_driver_sql("SELECT pg_terminate_backend(%(pid)s, 5000)", {"pid": pid})
+        left = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%(pids)s)"
+        assert connection.exec_driver_sql(left, {"pids": pids}).scalar() == 0
     return len(pids)
 
 

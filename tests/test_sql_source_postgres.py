@@ -364,9 +364,9 @@ def test_a_second_connection_slow_to_start_is_not_waited_for(
 
     handed_over = postgres._handed_over
 
-    def giving_up(imported: object) -> bool:
+    def giving_up(*args: object) -> bool:
         try:
-            return handed_over(imported)
+            return handed_over(*args)
         finally:
             started.set()
 

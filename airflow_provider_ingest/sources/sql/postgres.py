@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,10 +57,12 @@ _READS = 3
 _READ_ONLY = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(?:-[0-9A-F]+)+")
 _ALONE = "ingest_reads_alone"
-"""Set in a connection's ``info`` once a second connection was refused it: it reads its batches alone."""
+"""Set in a connection's ``info`` once a second connection was refused it (not lost): it reads its batches alone."""
 _HANDOVER_WAIT = 3.0
 """Seconds the session's connection, done with the columns, waits for the second one to import its snapshot before
 it reads the rest itself."""
+_IDLE = 0.2
+"""Seconds the session's connection stays idle in its transaction at most, waiting for the hand-over."""
 _Read = tuple[list[tuple], dict[int, str], list[tuple], dict[int, tuple], dict[int, list[tuple]]]
 """A batch's relations, broken views, key rows and types (:data:`_Relations`), and its column rows by relation
 oid."""
@@ -222,16 +225,24 @@ class PostgresCatalog(Catalog):
         the other has the snapshot, not idle while the other waits for a locked view (a server's
         ``idle_in_transaction_session_timeout`` would end the connection)."""
         alone = self.connection.info.get(_ALONE, False)
+        opened: list[Connection] = []
+        imported: Future[bool | None] = Future()
         with ThreadPoolExecutor(max_workers=1) as pool:
-            with _transaction(self.connection, _READ_ONLY):
-                snapshot = None if alone else self._exported_snapshot()
-                imported: Future[bool] = Future()
-                aside = pool.submit(self._relations_aside, schemas, keep, snapshot, imported) if snapshot else None
-                columns = self._columns(schemas)
-                shared = aside is not None and _handed_over(imported)
-                self.connection.info[_ALONE] = not shared
-                rest = None if shared else self._relations_keys_and_types(schemas, keep, self.connection)
-            relations, broken, key_rows, types = rest or aside.result()
+            try:
+                with _transaction(self.connection, _READ_ONLY):
+                    snapshot = None if alone else self._exported_snapshot()
+                    aside = None
+                    if snapshot:
+                        aside = pool.submit(self._relations_aside, schemas, keep, snapshot, imported, opened)
+                    columns = self._columns(schemas)
+                    handed = _handed_over(imported, self.connection) if aside else False
+                    self.connection.info[_ALONE] = handed is False
+                    rest = None if handed else self._relations_keys_and_types(schemas, keep, self.connection)
+                relations, broken, key_rows, types = rest or aside.result()
+            except BaseException:  # stop the second connection: a query of its waiting for a lock would hold this up
+                imported.cancel()
+                _cancel(opened)
+                raise
         return relations, broken, key_rows, types, columns
 
     def _exported_snapshot(self) -> str | None:
@@ -246,11 +257,17 @@ class PostgresCatalog(Catalog):
         return None
 
     def _relations_aside(
-        self, schemas: list[str], keep: Callable[[str, str], bool], snapshot: str, imported: Future[bool]
+        self,
+        schemas: list[str],
+        keep: Callable[[str, str], bool],
+        snapshot: str,
+        imported: Future[bool | None],
+        opened: list[Connection],
     ) -> _Relations | None:
-        """The relations, keys and types over a second connection in ``snapshot``; ``imported`` tells the session's
-        connection whether this one has it. None where the server refuses a second connection (a connection limit)
-        or the snapshot, or where the session's connection stopped waiting for it (:func:`_handed_over`)."""
+        """The relations, keys and types over a second connection (added to ``opened``) in ``snapshot``; ``imported``
+        tells the session's connection whether this one has it: False where the server refuses a second connection
+        (a connection limit) or the snapshot, None where it was lost. None where it has not, or where the session's
+        connection stopped waiting for it (:func:`_handed_over`)."""
         try:
             try:  # as the session's: autocommit, so a broken view's failed query does not spoil the next one
                 connection = connect(self.connection.engine, str) if _SNAPSHOT_ID.fullmatch(snapshot) else None
@@ -258,6 +275,7 @@ class PostgresCatalog(Catalog):
                 return None
             if connection is None:
                 return None
+            opened.append(connection)
             with connection, _transaction(connection, _READ_ONLY):
                 try:
                     connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
@@ -268,6 +286,10 @@ class PostgresCatalog(Catalog):
                 if not _tell(imported, True):
                     return None
                 return self._relations_keys_and_types(schemas, keep, connection)
+        except BaseException:
+            if not imported.done():
+                _tell(imported, None)  # lost, not refused: the next batch asks again
+            raise
         finally:
             if not imported.done():
                 _tell(imported, False)
@@ -388,16 +410,29 @@ class _ColumnTypes(dict[tuple[str, int], tuple[dict[str, Any], bool]]):
         return found
 
 
-def _handed_over(imported: Future[bool]) -> bool:
-    """Whether the second connection has the snapshot, waited for at most :data:`_HANDOVER_WAIT` seconds: a pooler
-    in transaction mode with no server connection to spare gives it one only once this transaction ends."""
-    try:
-        return imported.result(timeout=_HANDOVER_WAIT)
-    except FutureTimeout:
-        return False if imported.cancel() else imported.result()
+def _handed_over(imported: Future[bool | None], connection: Connection) -> bool | None:
+    """Whether the second connection has the snapshot (None: it was lost), waited for at most :data:`_HANDOVER_WAIT`
+    seconds: a pooler in transaction mode with no server connection to spare gives it one only once this transaction
+    ends. Meanwhile this connection is idle in its transaction for at most :data:`_IDLE` seconds at a time (a
+    server's ``idle_in_transaction_session_timeout`` would end it)."""
+    deadline = time.monotonic() + _HANDOVER_WAIT
+    while True:
+        try:
+            return imported.result(timeout=_IDLE)
+        except FutureTimeout:
+            if time.monotonic() >= deadline:
+                return False if imported.cancel() else imported.result()
+            connection.exec_driver_sql("SELECT 1")
 
 
-def _tell(imported: Future[bool], value: bool) -> bool:
+def _cancel(opened: list[Connection]) -> None:
+    """Cancel the query the second connection runs, if any."""
+    for connection in opened:
+        with contextlib.suppress(Exception):  # closed since, or a driver without cancel()
+            connection.connection.dbapi_connection.cancel()
+
+
+def _tell(imported: Future[bool | None], value: bool | None) -> bool:
     """Tell the session's connection whether the second one has the snapshot; False if it stopped waiting."""
     if not imported.set_running_or_notify_cancel():
         return False
