@@ -269,11 +269,11 @@ class PostgresCatalog(Catalog):
         (a connection limit) or the snapshot, None where it was lost. None where it has not, or where the session's
         connection stopped waiting for it (:func:`_handed_over`)."""
         try:
-            try:  # as the session's: autocommit, so a broken view's failed query does not spoil the next one
-                connection = connect(self.connection.engine, str) if _SNAPSHOT_ID.fullmatch(snapshot) else None
-            except Exception:
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
                 return None
-            if connection is None:
+            try:  # as the session's: autocommit, so a broken view's failed query does not spoil the next one
+                connection = connect(self.connection.engine, str)
+            except Exception:
                 return None
             opened.append(connection)
             with connection, _transaction(connection, _READ_ONLY):
