@@ -339,3 +339,120 @@ def test_databases_whose_names_differ_only_by_case_count_their_own_relations(mys
                 connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
         engine.dispose()
     assert units == {names[0]: 1, names[1]: 2}
+
+
+def recreated_table(schema: str) -> list[str]:
+    """A migration that recreates a table in another shape, then in the first again: each statement commits alone
+    (MySQL's DDL), so a reader sees the table in either shape, or none, between any two of its queries."""
+    table = f"`{schema}`.orders"
+    return [
+        f"DROP TABLE {table}",
+        f"CREATE TABLE {table} (order_no bigint PRIMARY KEY, label varchar(10) UNIQUE)",
+        f"DROP TABLE {table}",
+        f"CREATE TABLE {table} (id bigint PRIMARY KEY, code varchar(10) UNIQUE)",
+    ]
+
+
+def test_a_table_a_migration_recreates_is_read_whole_or_refused(mysql_url: str) -> None:
+    """A batch's relations, columns and keys are separate queries, not one snapshot (information_schema is not
+    transactional): a table recreated between them was published with no columns, or with keys naming columns it
+    did not have. A read whose tables lack columns or hold such keys is read again; one that changes every time
+    fails the schema, never publishes it wrong."""
+    import sqlalchemy
+    from support.sql import migrating
+
+    from airflow_provider_ingest.errors import ServiceError
+    from airflow_provider_ingest.sources.sql.catalog import Pending, Scope
+    from airflow_provider_ingest.sources.sql.mysql import MysqlCatalog
+
+    schema = f"ingest_{uuid.uuid4().hex[:8]}_m"
+    shapes = [
+        ("orders", ["id", "code"], [("primary_key", ["id"]), ("unique", ["code"])]),
+        ("orders", ["order_no", "label"], [("primary_key", ["order_no"]), ("unique", ["label"])]),
+    ]
+    engine = sqlalchemy.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    seen, wrong, refused = [], [], []
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE `{schema}`")
+            connection.exec_driver_sql(recreated_table(schema)[-1])
+            with migrating(mysql_url, recreated_table(schema), pause=0.005) as migrations:
+                for _ in range(150):
+                    try:
+                        found = MysqlCatalog(connection, Scope("maria", "default")).read([schema], lambda *n: True)
+                    except ServiceError as error:  # it kept changing: the schema fails, it is never wrong
+                        refused.append(str(error))
+                        continue
+                    for item in found.get(schema, []):
+                        assert isinstance(item, Pending), item
+                        table = item.build()
+                        keys = [(key.constraint_type.value, key.columns) for key in table.constraints]
+                        shape = (table.name, [column.name for column in table.columns], keys)
+                        (seen if shape in shapes else wrong).append(shape)
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{schema}`")
+        engine.dispose()
+    assert migrations[0] >= 20, migrations  # the reads ran while the table was recreated
+
+    assert wrong == []
+    assert len(seen) > len(refused), refused
+    assert set(refused) <= {"the catalog changed while it was read, 3 times (a migration?)"}
+
+
+def test_a_batch_is_read_once_while_the_server_runs_no_ddl(
+    mysql_url: str, mysql_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a batch again (until two reads agree) is only for a read while DDL ran: a quiet server's is read once."""
+    import sqlalchemy
+
+    from airflow_provider_ingest.sources.sql.catalog import Scope
+    from airflow_provider_ingest.sources.sql.mysql import MysqlCatalog
+
+    reads = []
+    read = MysqlCatalog._read
+    monkeypatch.setattr(MysqlCatalog, "_read", lambda self, *args: reads.append(1) or read(self, *args))
+    engine = sqlalchemy.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            found = MysqlCatalog(connection, Scope("maria", "default")).read([f"{mysql_prefix}shop"], lambda *n: True)
+    finally:
+        engine.dispose()
+    names = sorted(item.name for item in found[f"{mysql_prefix}shop"])
+    assert names == ["big_orders", "broken_view", "customers", "orders"]
+    assert reads == [1]
+
+
+def test_ddl_elsewhere_and_rows_written_meanwhile_fail_no_read(mysql_url: str) -> None:
+    """While the server runs DDL on other tables (temporary tables, another database's migration), each batch is read
+    until two reads agree; rows written meanwhile move InnoDB's row estimate, which two reads need not agree on."""
+    import sqlalchemy
+    from support.sql import migrating
+
+    from airflow_provider_ingest.sources.sql.catalog import Pending, Scope
+    from airflow_provider_ingest.sources.sql.mysql import MysqlCatalog
+
+    schema = f"ingest_{uuid.uuid4().hex[:8]}_w"
+    churn = [
+        f"CREATE TABLE `{schema}`.scratch (a int)",
+        f"DROP TABLE `{schema}`.scratch",
+        f"INSERT INTO `{schema}`.orders (code) VALUES ('x'), ('y'), ('z')",
+    ]
+    engine = sqlalchemy.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE `{schema}`")
+            connection.exec_driver_sql(f"CREATE TABLE `{schema}`.orders (id int AUTO_INCREMENT PRIMARY KEY, code text)")
+            with migrating(mysql_url, churn, pause=0.002) as runs:
+                tables, reader = [], MysqlCatalog(connection, Scope("maria", "default"))
+                for _ in range(30):
+                    found = reader.read([schema], lambda s, n: n == "orders")
+                    [item] = found[schema]
+                    assert isinstance(item, Pending)
+                    tables.append(item.build())
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{schema}`")
+        engine.dispose()
+    assert runs[0] >= 10, runs
+    assert {tuple(column.name for column in table.columns) for table in tables} == {("id", "code")}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.catalogs import PG_TYPES_SQL, postgres_database
 from support.sql import column as col
-from support.sql import extract
+from support.sql import extract, migrating
 
 from airflow_provider_ingest.errors import ServiceError
 from airflow_provider_ingest.records import (
@@ -677,34 +677,6 @@ COMMIT;
 """
 """A migration that recreates an enum and a NOT NULL domain and the columns of them, in one transaction: every state
 a reader can see has the columns of the types."""
-
-
-@contextlib.contextmanager
-def migrating(url: str, migration: str, pause: float = 0.0) -> Iterator[list[int]]:
-    """``migration`` run again and again over another connection while inside, ``pause`` seconds apart; the list
-    yielded counts the runs."""
-    import threading
-
-    import sqlalchemy
-
-    stop, runs = threading.Event(), [0]
-
-    def migrate() -> None:
-        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            while not stop.is_set():
-                connection.exec_driver_sql(migration)
-                runs[0] += 1
-                stop.wait(pause)
-        engine.dispose()
-
-    migrator = threading.Thread(target=migrate)
-    migrator.start()
-    try:
-        yield runs
-    finally:
-        stop.set()
-        migrator.join()
 
 
 def test_columns_of_types_a_migration_recreates_keep_their_types(postgres_url: str) -> None:

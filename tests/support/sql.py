@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +27,30 @@ def extract(config: dict[str, Any], base_dir: Path) -> tuple[list, SqlSource]:
 def column(name: str, data_type: DataType, raw: str | None, position: int, **fields: Any) -> Column:
     """A column as the source emits it: normalized type, raw type text and ordinal position."""
     return Column(name=name, data_type=data_type, data_type_display=raw, ordinal_position=position, **fields)
+
+
+@contextlib.contextmanager
+def migrating(url: str, migration: str | list[str], pause: float = 0.0) -> Iterator[list[int]]:
+    """``migration`` (a statement, or statements run in turn) run again and again over another connection while
+    inside, ``pause`` seconds apart; the list yielded counts the runs."""
+    import sqlalchemy
+
+    stop, runs = threading.Event(), [0]
+
+    def migrate() -> None:
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            while not stop.is_set():
+                for statement in [migration] if isinstance(migration, str) else migration:
+                    connection.exec_driver_sql(statement)
+                runs[0] += 1
+                stop.wait(pause)
+        engine.dispose()
+
+    migrator = threading.Thread(target=migrate)
+    migrator.start()
+    try:
+        yield runs
+    finally:
+        stop.set()
+        migrator.join()

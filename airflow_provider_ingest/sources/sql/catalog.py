@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_ingest.errors import ServiceError
 from airflow_provider_ingest.records import ConstraintType, DataType, Table, TableType, fqn, line_record
 from airflow_provider_ingest.sources.sql.types import normalize
 
@@ -21,6 +22,14 @@ LOCK_TIMEOUT = 60
 server, database, role or URL set a wait of their own: by default it waits for ever (a day in MariaDB, a year in
 MySQL), so a table held by a migration, a ``LOCK TABLE`` or a ``REFRESH MATERIALIZED VIEW`` in a transaction left
 open hung the run. A catalog query whose wait ran out is tried again; a sample is left out, with a warning."""
+
+READS = 3
+"""Reads of a batch while the catalog changes under it (a migration), before its schemas are read one by one."""
+
+
+def changing_catalog() -> ServiceError:
+    """The error of a batch read :data:`READS` times, the catalog changing under every read."""
+    return ServiceError(f"the catalog changed while it was read, {READS} times (a migration?)")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_ingest.records import Table, TableType
 from airflow_provider_ingest.sources.sql import catalog
@@ -25,7 +25,7 @@ from airflow_provider_ingest.sources.sql.catalog import (
     constraint,
     type_fields,
 )
-from airflow_provider_ingest.sources.sql.faults import mysql_code
+from airflow_provider_ingest.sources.sql.faults import fault, mysql_code
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -67,6 +67,13 @@ ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION
 """KEY_COLUMN_USAGE holds exactly the primary, unique and foreign keys; TABLE_CONSTRAINTS is not joined, as
 MariaDB shows it only to users with more than SELECT, and a read-only user would lose every key."""
 
+DDL_COUNTS = """
+SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_create_table', 'Com_drop_table', 'Com_alter_table', 'Com_rename_table',
+    'Com_create_view', 'Com_drop_view', 'Com_create_index', 'Com_drop_index', 'Com_create_db', 'Com_drop_db',
+    'Com_alter_db')
+"""
+"""Counts of the statements that change what information_schema shows, since the server started (temporary tables'
+included); no privilege needed."""
 VIEWS = """
 SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN :schemas
 """
@@ -117,17 +124,38 @@ class MysqlCatalog(Catalog):
         return True
 
     def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
-        """The batch's relations, columns, keys and view definitions; a view's columns open it (locks included)."""
+        """The batch's relations, columns, keys and view definitions; a view's columns open it (locks included).
+        information_schema has no snapshot and each DDL statement commits alone: a read while the server ran DDL
+        (:data:`DDL_COUNTS`) counts once the next one agrees with it (:func:`_agree`) and lists no table without
+        columns (a table has at least one: it was dropped between the queries)."""
         with self.lock_waits_bounded(self.connection):
-            return self._read(schemas, keep)
+            counts, previous = self._ddl_counts(), None
+            for _ in range(catalog.READS):
+                read = self._read(schemas, keep)
+                before, counts = counts, self._ddl_counts()
+                if before is not None and counts == before:  # no DDL ran on the server meanwhile
+                    return self._found(read)
+                if previous is not None and _agree(read, previous) and not any(_without_columns(read)):
+                    return self._found(read)
+                previous = read
+            raise catalog.changing_catalog()
 
-    def _read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
+    def _ddl_counts(self) -> list[tuple] | None:
+        """The server's counts of DDL statements run since it started; None where it does not tell them."""
+        try:
+            return self.rows(DDL_COUNTS) or None
+        except Exception as error:
+            if fault(error) is not None:
+                raise
+            return None
+
+    def _read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> _Read:
         def query(sql: str) -> list:
             return self.rows(sql, schemas=schemas, expanding=("schemas",))
 
         relations = [row for row in query(RELATIONS) if row[2] in TABLE_TYPES and keep(row[0], row[1])]
         if not relations:
-            return {}
+            return _Read([], {}, [], {}, {})
         columns: dict[tuple[str, str], list[tuple]] = defaultdict(list)
         for row in query(COLUMNS):
             columns[(row[0], row[1])].append(row)
@@ -138,14 +166,17 @@ class MysqlCatalog(Catalog):
         definitions = {}
         if any(row[2] == "VIEW" for row in relations):
             definitions = {(schema, name): text for schema, name, text in query(VIEWS)}
+        return _Read(relations, columns, warnings, keys, definitions)
+
+    def _found(self, read: _Read) -> Found:
         found: Found = defaultdict(list)
-        for relation in relations:
+        for relation in read.relations:
             key = (relation[0], relation[1])
-            if TABLE_TYPES[relation[2]] is TableType.VIEW and key not in columns:
-                found[key[0]].append(Unreadable(key[1], _broken_view_error(*key, warnings)))
+            if TABLE_TYPES[relation[2]] is TableType.VIEW and key not in read.columns:
+                found[key[0]].append(Unreadable(key[1], _broken_view_error(*key, read.warnings)))
             else:
-                build = partial(self._table, relation, columns.get(key, []), keys.get(key, []), definitions.get(key))
-                found[key[0]].append(Pending(key[1], build))
+                columns, keys, definition = read.columns.get(key, []), read.keys.get(key, []), read.definitions.get(key)
+                found[key[0]].append(Pending(key[1], partial(self._table, relation, columns, keys, definition)))
         return found
 
     def _table(self, relation: tuple, column_rows: list[tuple], key_rows: list[tuple], definition: str | None) -> Table:
@@ -188,6 +219,30 @@ class MysqlCatalog(Catalog):
     def _invalid_view_warnings(self) -> list[str]:
         """Warnings 1356 of the columns query: views it skipped (a dropped table, missing rights)."""
         return [message for _, code, message in self.rows("SHOW WARNINGS") if code == INVALID_VIEW]
+
+
+class _Read(NamedTuple):
+    """A batch's catalog rows: the kept relations, column rows by (schema, table), the columns query's warnings of
+    invalid views, key rows by (schema, table) and view definitions."""
+
+    relations: list[tuple]
+    columns: dict[tuple[str, str], list[tuple]]
+    warnings: list[str]
+    keys: dict[tuple[str, str], list[tuple]]
+    definitions: dict[tuple[str, str], str]
+
+
+def _agree(read: _Read, other: _Read) -> bool:
+    """Whether two reads of a batch saw the same catalog: row counts aside (InnoDB's estimate moves with every
+    write)."""
+    return read._replace(relations=[row[:4] for row in read.relations]) == other._replace(
+        relations=[row[:4] for row in other.relations]
+    )
+
+
+def _without_columns(read: _Read) -> Iterator[tuple]:
+    """The tables (not views) a read lists without columns."""
+    return (row for row in read.relations if row[2] != "VIEW" and (row[0], row[1]) not in read.columns)
 
 
 def _broken_view_error(schema: str, name: str, warnings: list[str]) -> str:

@@ -15,7 +15,6 @@ from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ingest.errors import ServiceError
 from airflow_provider_ingest.records import DataType, Table, TableType
 from airflow_provider_ingest.sources.sql import catalog
 from airflow_provider_ingest.sources.sql.catalog import (
@@ -52,8 +51,6 @@ _Relations = tuple[list[tuple], dict[int, str], list[tuple], dict[int, tuple]]
 oid."""
 _PLAIN = (False, False, None, False)
 """How a column of a type :data:`TYPES` does not list is read: no enum, no domain."""
-_READS = 3
-"""Reads of a batch while the catalog changes under its snapshot, before its schemas are read one by one."""
 _READ_ONLY = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(?:-[0-9A-F]+)+")
 _ALONE = "ingest_reads_alone"
@@ -195,12 +192,12 @@ class PostgresCatalog(Catalog):
     def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
         """Every query of a batch sees one snapshot (a table recreated between two reads was published with no
         columns); read again while the catalog changed since it (:meth:`_changed`)."""
-        for _ in range(_READS):
+        for _ in range(catalog.READS):
             relations, broken, key_rows, types, columns = self._snapshot(schemas, keep)
             if not self._changed(broken, columns, types):
                 break
         else:
-            raise ServiceError(f"the catalog changed while it was read, {_READS} times (a migration?)")
+            raise catalog.changing_catalog()
         if not relations:
             return {}
         keys: dict[int, list[tuple]] = defaultdict(list)
