@@ -445,7 +445,8 @@ def test_ddl_elsewhere_and_rows_written_meanwhile_fail_no_read(mysql_url: str) -
             connection.exec_driver_sql(f"CREATE TABLE `{schema}`.orders (id int AUTO_INCREMENT PRIMARY KEY, code text)")
             with migrating(mysql_url, churn, pause=0.002) as runs:
                 tables, reader = [], MysqlCatalog(connection, Scope("maria", "default"))
-                for _ in range(30):
+                while len(tables) < 30 or runs[0] < 10:  # 30 reads at least, while the churn ran 10 times at least
+                    assert len(tables) < 3000, runs
                     found = reader.read([schema], lambda s, n: n == "orders")
                     [item] = found[schema]
                     assert isinstance(item, Pending)
@@ -454,5 +455,62 @@ def test_ddl_elsewhere_and_rows_written_meanwhile_fail_no_read(mysql_url: str) -
         with engine.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{schema}`")
         engine.dispose()
-    assert runs[0] >= 10, runs
     assert {tuple(column.name for column in table.columns) for table in tables} == {("id", "code")}
+
+
+def test_a_blocked_swap_that_lands_during_a_read_is_not_published_without_columns(
+    mysql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gh-ost's / pt-online-schema-change's cut-over: ``RENAME TABLE t TO t_old, t_new TO t`` waits for a lock and
+    lands later. The server counts a statement (Com_rename_table) when it starts, not when it takes effect: a read
+    that begins while the swap waits and during which it lands sees the same DDL counts before and after, and must
+    still not publish a table with no columns (t_new, listed by RELATIONS, gone when COLUMNS ran)."""
+    import threading
+    import time
+
+    import sqlalchemy
+
+    from airflow_provider_ingest.sources.sql import mysql as mysql_module
+    from airflow_provider_ingest.sources.sql.catalog import Pending, Scope
+    from airflow_provider_ingest.sources.sql.mysql import MysqlCatalog
+
+    schema = f"ingest_rv_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(mysql_url, isolation_level="AUTOCOMMIT")
+    swapper = None
+    try:
+        with engine.connect() as connection, engine.connect() as holder:
+            connection.exec_driver_sql(f"CREATE DATABASE `{schema}`")
+            connection.exec_driver_sql(f"CREATE TABLE `{schema}`.t (id int PRIMARY KEY, a int)")
+            connection.exec_driver_sql(f"CREATE TABLE `{schema}`.t_new (id int PRIMARY KEY, b int)")
+            holder.exec_driver_sql(f"LOCK TABLES `{schema}`.t WRITE")
+
+            def swap() -> None:
+                with engine.connect() as other:
+                    other.exec_driver_sql(
+                        f"RENAME TABLE `{schema}`.t TO `{schema}`.t_old, `{schema}`.t_new TO `{schema}`.t"
+                    )
+
+            swapper = threading.Thread(target=swap)
+            swapper.start()
+            time.sleep(0.5)  # the swap waits for the lock: counted already
+            rows = MysqlCatalog.rows
+
+            def rows_then_land(self, sql, **kwargs):  # the swap lands right after the batch's RELATIONS query
+                result = rows(self, sql, **kwargs)
+                if sql is mysql_module.RELATIONS and swapper.is_alive():
+                    holder.exec_driver_sql("UNLOCK TABLES")
+                    swapper.join()
+                return result
+
+            monkeypatch.setattr(MysqlCatalog, "rows", rows_then_land)
+            found = MysqlCatalog(connection, Scope("maria", "default")).read([schema], lambda *n: True)
+            tables = {
+                item.name: [c.name for c in item.build().columns] for item in found[schema] if isinstance(item, Pending)
+            }
+    finally:
+        if swapper is not None:
+            swapper.join()
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{schema}`")
+        engine.dispose()
+    assert all(tables.values()), tables  # no table published with no columns

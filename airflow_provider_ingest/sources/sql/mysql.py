@@ -125,15 +125,16 @@ class MysqlCatalog(Catalog):
 
     def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
         """The batch's relations, columns, keys and view definitions; a view's columns open it (locks included).
-        information_schema has no snapshot and each DDL statement commits alone: a read while the server ran DDL
-        (:data:`DDL_COUNTS`) counts once the next one agrees with it (:func:`_agree`) and lists no table without
-        columns (a table has at least one: it was dropped between the queries)."""
+        information_schema has no snapshot and each DDL statement commits alone: a read counts as it is where the
+        server ran no DDL meanwhile (:data:`DDL_COUNTS`) and the read is whole (:func:`_whole`: a statement is counted
+        when it starts, and one waiting for a lock may land during the read); else once the next read agrees with it
+        (:func:`_agree`) and lists no table without columns."""
         with self.lock_waits_bounded(self.connection):
             counts, previous = self._ddl_counts(), None
             for _ in range(catalog.READS):
                 read = self._read(schemas, keep)
                 before, counts = counts, self._ddl_counts()
-                if before is not None and counts == before:  # no DDL ran on the server meanwhile
+                if before is not None and counts == before and _whole(read):  # no DDL ran on the server meanwhile
                     return self._found(read)
                 if previous is not None and _agree(read, previous) and not any(_without_columns(read)):
                     return self._found(read)
@@ -156,16 +157,20 @@ class MysqlCatalog(Catalog):
         relations = [row for row in query(RELATIONS) if row[2] in TABLE_TYPES and keep(row[0], row[1])]
         if not relations:
             return _Read([], {}, [], {}, {})
+        kept = {(row[0], row[1]) for row in relations}  # the rest of the schema is neither built nor compared
         columns: dict[tuple[str, str], list[tuple]] = defaultdict(list)
         for row in query(COLUMNS):
-            columns[(row[0], row[1])].append(row)
-        warnings = self._invalid_view_warnings()
+            if (row[0], row[1]) in kept:
+                columns[(row[0], row[1])].append(row)
+        views = [_view_prefix(*key) for key in kept]
+        warnings = [message for message in self._invalid_view_warnings() if message.startswith(tuple(views))]
         keys: dict[tuple[str, str], list[tuple]] = defaultdict(list)
         for row in query(CONSTRAINTS):
-            keys[(row[0], row[1])].append(row)
+            if (row[0], row[1]) in kept:
+                keys[(row[0], row[1])].append(row)
         definitions = {}
         if any(row[2] == "VIEW" for row in relations):
-            definitions = {(schema, name): text for schema, name, text in query(VIEWS)}
+            definitions = {(schema, name): text for schema, name, text in query(VIEWS) if (schema, name) in kept}
         return _Read(relations, columns, warnings, keys, definitions)
 
     def _found(self, read: _Read) -> Found:
@@ -245,8 +250,25 @@ def _without_columns(read: _Read) -> Iterator[tuple]:
     return (row for row in read.relations if row[2] != "VIEW" and (row[0], row[1]) not in read.columns)
 
 
+def _whole(read: _Read) -> bool:
+    """Whether a read shows no sign of DDL landing between its queries: no table without columns, no key naming a
+    column its table lacks (a role that may not see some columns reads such keys twice, to tell)."""
+    if any(_without_columns(read)):
+        return False
+    for key, rows in read.keys.items():
+        names = {row[2] for row in read.columns.get(key, [])}
+        if any(row[4] not in names for row in rows):
+            return False
+    return True
+
+
+def _view_prefix(schema: str, name: str) -> str:
+    """How the columns query's warning that a view is invalid begins."""
+    return f"View '{schema}.{name}' "
+
+
 def _broken_view_error(schema: str, name: str, warnings: list[str]) -> str:
     """Why a view has no columns: the server's warning naming it, when there is one."""
-    prefix = f"View '{schema}.{name}' "
+    prefix = _view_prefix(schema, name)
     found = next((message for message in warnings if message.startswith(prefix)), None)
     return f"its columns cannot be read: {found or 'it refers to something missing or forbidden'}"
