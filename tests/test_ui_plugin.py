@@ -345,6 +345,28 @@ def test_a_dags_page_lists_its_runs_a_page_at_a_time(client: Any, admin: dict[st
     assert missing.status_code == 404
 
 
+def test_a_failed_steps_records_it_did_not_commit_show_as_not_committed(
+    client: Any, admin: dict[str, str], ui_runs: Runs
+) -> None:
+    """The failed processor's task wrote its records but committed none: the runs list says so, as the task's table
+    does, not a success rate over records that are not in place."""
+    answer = client.get("/ingestion/api/dag", params={"dag_id": "ui_failing"}, headers=admin).json()
+    [run] = answer["runs"]
+    steps = {step["name"]: step for step in run["steps"]}
+    assert steps["tagtables"]["uncommitted"] == steps["tagtables"]["records"] > 0
+    assert steps["source"]["uncommitted"] == 0
+    assert run["uncommitted"] == steps["tagtables"]["uncommitted"]
+    [task] = [
+        step
+        for step in report(client, admin, ui_runs.runs["failing"]).json()["steps"]
+        if step["task_id"] == "tagtables"
+    ]
+    assert "output: 8 records not committed" in task["status"]["text"]  # the task's own table, as the CLI prints it
+    page = client.get("/ingestion/dag", params={"dag_id": "ui_failing"}, headers=admin).text
+    assert re.search(r"tagtables <b>[\d,]+</b> <span class=\"bad\">not committed</span>", page)
+    assert '<td class="num"><span class="bad">not committed</span></td>' in page
+
+
 # --- the Ingestion report
 
 

@@ -23,12 +23,14 @@ IO_COMPONENTS = ("input", "output")
 
 @dataclass
 class TaskResult:
-    """One task instance's results: its own reports, every failure (reader and writer included), its files."""
+    """One task instance's results: its own reports, every failure and record not committed (reader and writer
+    included), its files."""
 
     task_id: str
     map_index: int
     reports: list[Report]
     failures: int
+    uncommitted: int = 0
     status: RunResult | None = None
     uri: str | None = None
     dead_letter_uri: str | None = None
@@ -52,6 +54,7 @@ def task_result(task: TaskShape, map_index: int, values: Mapping[str, Any]) -> T
                 map_index,
                 own or result.reports,
                 result.failures,
+                sum(report.uncommitted for report in result.reports),
                 status=result,
                 uri=result.output_uri or result.staged_uri,
                 dead_letter_uri=result.dead_letter_uri,
@@ -73,6 +76,7 @@ def task_result(task: TaskShape, map_index: int, values: Mapping[str, Any]) -> T
         map_index,
         reports,
         failures if failures is not None else sum(report.failure_count for report in reports),
+        sum(report.uncommitted for report in reports),
         uri=_str(returned.get("uri", values.get("uri"))),
         dead_letter_uri=_str(returned.get("dead_letter_uri", values.get("dead_letter_uri"))),
         problem=problem,
@@ -92,6 +96,7 @@ def _summary_reports(summary: Any) -> list[Report]:
                 component=item["component"],
                 records=_int(item.get("records")) or 0,
                 filtered=_int(item.get("filtered")) or 0,
+                uncommitted=_int(item.get("uncommitted")) or 0,
                 failure_count=_int(item.get("failures")) or 0,
                 warning_count=_int(item.get("warnings")) or 0,
                 elapsed=float(item["elapsed"]) if isinstance(item.get("elapsed"), (int, float)) else 0.0,
@@ -123,6 +128,8 @@ class StepCounts:
     role: str
     records: int = 0
     filtered: int = 0
+    uncommitted: int = 0
+    """Of ``records``, those its failed task did not commit (``Report.uncommitted``): none of them is in place."""
     failures: int = 0
     warnings: int = 0
     success_rate: float = 100.0
@@ -168,6 +175,12 @@ class RunStats:
         return sum(step.failures for step in self.steps)
 
     @property
+    def uncommitted(self) -> int:
+        """Records its steps counted but did not commit (a failed step's file): shown as not committed, not as a
+        success rate."""
+        return sum(step.uncommitted for step in self.steps)
+
+    @property
     def lowest_success_rate(self) -> float | None:
         """The lowest success rate of a step (the threshold applies per step); None without results."""
         return min((step.success_rate for step in self.steps), default=None) if self.has_results else None
@@ -187,14 +200,16 @@ def run_stats(run: Any, shape: DagShape, results: Iterable[TaskResult]) -> RunSt
             step = steps.setdefault(name, StepCounts(name, role))
             step.records += report.records
             step.filtered += report.filtered
+            step.uncommitted += report.uncommitted
             step.failures += report.failure_count
             step.warnings += report.warning_count
             step.success_rate = min(step.success_rate, report.success_rate)
             step.elapsed += report.elapsed
             for counter, value in report.counters.items():
                 step.counters[counter] = step.counters.get(counter, 0) + value
-        if not several and result.reports:  # reader and writer failures count against the task's step
+        if not several and result.reports:  # the reader's and writer's count against the task's step
             steps[result.task_id].failures += result.failures - sum(r.failure_count for r in result.reports)
+            steps[result.task_id].uncommitted += result.uncommitted - sum(r.uncommitted for r in result.reports)
         stats.has_results = True
     stats.steps = list(steps.values())
     return stats

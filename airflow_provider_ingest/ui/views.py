@@ -46,6 +46,7 @@ def step_dict(step: StepCounts) -> dict[str, Any]:
         "role": step.role,
         "records": step.records,
         "filtered": step.filtered,
+        "uncommitted": step.uncommitted,
         "failures": step.failures,
         "warnings": step.warnings,
         "success_rate": round(step.success_rate, 2),
@@ -70,6 +71,7 @@ def stats_dict(stats: RunStats) -> dict[str, Any]:
         "records": stats.records,
         "filtered": stats.filtered if stats.has_results else None,
         "failures": stats.failures if stats.has_results else None,
+        "uncommitted": stats.uncommitted if stats.has_results else None,
         "success_rate": round(rate, 2) if rate is not None else None,
         "steps": [step_dict(step) for step in stats.steps],
     }
