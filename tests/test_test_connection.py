@@ -324,7 +324,8 @@ def test_an_unwritable_staging_root_fails(tmp_path: Path, capsys: pytest.Capture
 
     assert code == 1
     assert rows[2][:3] == ["staging root", str(tmp_path / "a_file" / "staging"), "FAILED"]
-    assert rows[2][4].startswith("NotADirectoryError") or rows[2][4].startswith("FileExistsError")
+    root = tmp_path / "a_file" / "staging"
+    assert rows[2][4] == f"ConfigurationError: staging_root {root}: {root.parent} is not a folder"  # as a run says
 
 
 def test_file_components_are_checked_where_they_read_and_write(

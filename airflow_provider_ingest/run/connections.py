@@ -231,11 +231,14 @@ def _probe_file_output(component: Any) -> tuple[str, str]:
 
 
 def _check_staging_root(context: RunContext, timeout: float) -> Check:
-    """Write a probe file under the staging root (created if missing, as a run does) and delete it."""
+    """Check the staging root as a run does before its first record (the problem named: a file in the way, the
+    permissions, a scheme without its package, a store refusing), then write a probe file under it (created if
+    missing) and delete it."""
     started = time.perf_counter()
     root = context.staging_root
     try:
         root = resolve_staging_root(context.staging_root, context.base_dir)
+        _within(timeout, paths.check_store, root)
         _within(timeout, _write_probe_file, root)
     except Exception as error:
         return _failed(STAGING_ROOT, redact_url(root), started, error, context)
