@@ -591,3 +591,44 @@ def test_importing_the_source_imports_no_database_library() -> None:
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "['sqlite3']"
+
+
+@pytest.mark.parametrize("journal", ["WAL", "DELETE"])
+def test_a_table_a_writer_recreates_is_read_whole(tmp_path: Path, journal: str) -> None:
+    """A schema's relations, columns and keys are read in one read transaction: read apart (one implicit transaction
+    a query), a table another connection recreated between the queries was published with no columns, or with
+    another version's keys. In WAL mode the read sees a snapshot; in rollback-journal mode the writer waits."""
+    import time
+
+    import sqlalchemy
+    from support.sql import migrating
+
+    database = tmp_path / "busy.db"
+    shapes = {
+        "A": "CREATE TABLE orders (id integer PRIMARY KEY, code text UNIQUE)",
+        "B": "CREATE TABLE orders (order_no integer PRIMARY KEY, label text UNIQUE)",
+    }
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute(f"PRAGMA journal_mode={journal}")
+        connection.execute(shapes["A"])
+    expected = [
+        ("orders", ["id", "code"], [("primary_key", ["id"]), ("unique", ["code"])]),
+        ("orders", ["order_no", "label"], [("primary_key", ["order_no"]), ("unique", ["label"])]),
+    ]
+    recreate = ["DROP TABLE orders", shapes["B"], "DROP TABLE orders", shapes["A"]]
+    engine = sqlalchemy.create_engine(f"sqlite:///{database}", isolation_level="AUTOCOMMIT")
+    seen, wrong = [], []
+    try:
+        with engine.connect() as connection, migrating(f"sqlite:///{database}", recreate, pause=0.002) as migrations:
+            while len(seen) + len(wrong) < 100 or migrations[0] < 10:
+                assert len(seen) + len(wrong) < 5000, migrations
+                found = SqliteCatalog(connection, Scope("lite", "busy")).read(["main"], lambda *names: True)
+                for item in found["main"]:
+                    table = item.build()
+                    keys = [(key.constraint_type.value, key.columns) for key in table.constraints]
+                    shape = (table.name, [column.name for column in table.columns], keys)
+                    (seen if shape in expected else wrong).append(shape)
+                time.sleep(0.002)  # a writer waiting for the file (rollback journal) gets it between reads
+    finally:
+        engine.dispose()
+    assert wrong == []

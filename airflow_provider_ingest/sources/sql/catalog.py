@@ -271,6 +271,21 @@ def _written(item: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+@contextlib.contextmanager
+def transaction(
+    connection: Connection, begin: str, commit: str = "COMMIT", rollback: str = "ROLLBACK"
+) -> Iterator[None]:
+    """Within, one transaction opened by ``begin`` on an autocommit connection: committed, or rolled back on error."""
+    connection.exec_driver_sql(begin)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # a lost connection has no transaction left
+            connection.exec_driver_sql(rollback)
+        raise
+    connection.exec_driver_sql(commit)
+
+
 def error_text(error: BaseException) -> str:
     """A database error's own first line, without SQLAlchemy's statement, parameters and links."""
     original = getattr(error, "orig", None) or error

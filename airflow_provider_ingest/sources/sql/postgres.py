@@ -27,6 +27,7 @@ from airflow_provider_ingest.sources.sql.catalog import (
     column,
     constraint,
     error_text,
+    transaction,
     type_fields,
 )
 from airflow_provider_ingest.sources.sql.faults import fault
@@ -173,7 +174,7 @@ class PostgresCatalog(Catalog):
     def lock_waits_bounded(cls, connection: Connection) -> Iterator[None]:
         """In one transaction, its ``lock_timeout`` set for it alone (``SET LOCAL``: a pooler such as pgbouncer hands no
         session's setting on to another client) unless one is set already."""
-        with _transaction(connection, f"BEGIN; {_lock_timeout()}"):
+        with transaction(connection, f"BEGIN; {_lock_timeout()}"):
             yield
 
     @classmethod
@@ -226,7 +227,7 @@ class PostgresCatalog(Catalog):
         imported: Future[bool | None] = Future()
         with ThreadPoolExecutor(max_workers=1) as pool:
             try:
-                with _transaction(self.connection, _READ_ONLY):
+                with transaction(self.connection, _READ_ONLY):
                     snapshot = None if alone else self._exported_snapshot()
                     aside = None
                     if snapshot:
@@ -273,7 +274,7 @@ class PostgresCatalog(Catalog):
             except Exception:
                 return None
             opened.append(connection)
-            with connection, _transaction(connection, _READ_ONLY):
+            with connection, transaction(connection, _READ_ONLY):
                 try:
                     connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
                 except Exception as error:
@@ -437,21 +438,6 @@ def _tell(imported: Future[bool | None], value: bool | None) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def _transaction(
-    connection: Connection, begin: str, commit: str = "COMMIT", rollback: str = "ROLLBACK"
-) -> Iterator[None]:
-    """Within, one transaction opened by ``begin`` on an autocommit connection: committed, or rolled back on error."""
-    connection.exec_driver_sql(begin)
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(Exception):  # a lost connection has no transaction left
-            connection.exec_driver_sql(rollback)
-        raise
-    connection.exec_driver_sql(commit)
-
-
 def _lock_timeout() -> str:
     """Sets the transaction's ``lock_timeout`` to :data:`.catalog.LOCK_TIMEOUT` for it alone (``SET LOCAL``: a pooler
     such as pgbouncer hands no session's setting on to another client) unless one is set already."""
@@ -461,7 +447,7 @@ def _lock_timeout() -> str:
 
 def _savepoint(connection: Connection) -> contextlib.AbstractContextManager[None]:
     """Within, a part of the open transaction that is undone alone on error (the transaction goes on)."""
-    return _transaction(connection, "SAVEPOINT part", "RELEASE SAVEPOINT part", "ROLLBACK TO SAVEPOINT part")
+    return transaction(connection, "SAVEPOINT part", "RELEASE SAVEPOINT part", "ROLLBACK TO SAVEPOINT part")
 
 
 def _dropped(type_text: str | None) -> bool:

@@ -26,6 +26,7 @@ from airflow_provider_ingest.sources.sql.catalog import (
     column,
     constraint,
     error_text,
+    transaction,
     type_fields,
 )
 from airflow_provider_ingest.sources.sql.faults import fault
@@ -114,8 +115,12 @@ class SqliteCatalog(Catalog):
         ]
 
     def read(self, schemas: list[str], keep: Callable[[str, str], bool]) -> Found:
-        encoding = self.rows(ENCODING)[0][0]
-        return {schema: self._tables(schema, keep, encoding) for schema in schemas}
+        """The schemas' relations, columns and keys in one read transaction, so in one state of the file: read apart,
+        a table another connection recreated between two queries was read with no columns or another version's
+        keys."""
+        with transaction(self.connection, "BEGIN"):
+            encoding = self.rows(ENCODING)[0][0]
+            return {schema: self._tables(schema, keep, encoding) for schema in schemas}
 
     def _tables(self, schema: str, keep: Callable[[str, str], bool], encoding: str) -> list[Pending | Unreadable]:
         """One schema's tables: a query each for relations, columns, unique keys and foreign keys. If one of
