@@ -495,7 +495,7 @@ def test_a_part_that_fails_outside_its_run_sends_its_error_back(tmp_path: Path) 
     receiver, sender = multiprocessing.Pipe(duplex=False)
     part = Part("schema", 0, 1, ("alpha",), excluded=())
     with signals_held():  # as from the fork: the part releases them, and holds them again for its outcome
-        _part(str(tmp_path / "broken.yaml"), "source: [", "r/part-0", part, sender)
+        _part(str(tmp_path / "broken.yaml"), "source: [", "r/part-0", part, sender, None)
     kind, error = receiver.recv()
     assert kind == "error" and isinstance(error, WorkflowFileError)
     assert str(error).startswith(f"{tmp_path / 'broken.yaml'}:2:1: invalid YAML")
@@ -875,3 +875,19 @@ def test_the_json_schema_describes_partitions() -> None:
     assert partitions["properties"]["by"]["enum"] == ["schema", "database"]
     assert (partitions["properties"]["max"]["minimum"], partitions["properties"]["max"]["maximum"]) == (1, 1024)
     assert partitions["additionalProperties"] is False
+
+
+def test_a_parent_killed_outright_leaves_no_worker_running(tmp_path: Path, catalog: str) -> None:
+    """The run's process killed outright (out of memory, say): its workers stop too, not run on orphaned, committing
+    their parts' files and holding the run's output open."""
+    process, _, _ = slow_workers_run(tmp_path, catalog, slow="{seconds_each: 1.0}")
+    workers = [pid for pid in group_processes(process.pid) if pid != process.pid]
+    assert workers, "no worker process is running"
+    process.kill()
+    process.wait(timeout=60)  # not communicate(): the orphans hold its pipes open until they finish
+    try:
+        assert group_left(process.pid, wait=2.0) == []
+    finally:
+        for pid in group_processes(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

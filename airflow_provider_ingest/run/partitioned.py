@@ -8,9 +8,12 @@ stage and the bulk sink, once. Each step runs the one run lifecycle; a part's st
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
+import os
 import pickle
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -109,7 +112,7 @@ def _in_workers(
                     receiver, sender = context.Pipe(duplex=False)
                     arguments = (str(workflow.path), workflow.document.text, f"{run_id}/part-{part.index}", part)
                     process = context.Process(
-                        target=_part, args=(*arguments, sender), name=f"ingest-{part.label}", daemon=True
+                        target=_part, args=(*arguments, sender, os.getpid()), name=f"ingest-{part.label}", daemon=True
                     )
                     process.start()
                     sender.close()
@@ -168,7 +171,7 @@ def _stop(running: dict[int, tuple[BaseProcess, Connection]]) -> list[int]:
     return killed
 
 
-def _part(path: str, text: str, run_id: str, part: Part, sender: Connection) -> None:
+def _part(path: str, text: str, run_id: str, part: Part, sender: Connection, parent: int | None) -> None:
     """In a process of its own: run one part of the workflow (read from its text, as the parent read it) and send
     back its status data, or that a signal stopped it, or the error that ended it. SIGINT and SIGTERM are held from
     the fork (see :func:`_in_workers`) until they stop the part, and again once its outcome is known, so that it
@@ -176,6 +179,7 @@ def _part(path: str, text: str, run_id: str, part: Part, sender: Connection) -> 
     of parts printing at once (a console sink) are never cut into each other."""
     from airflow_provider_ingest.run.status import status_data
 
+    _stops_with(parent)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     interruption = Interruption()
@@ -192,8 +196,22 @@ def _part(path: str, text: str, run_id: str, part: Part, sender: Connection) -> 
         except RunInterrupted as stop:
             hold()
             outcome = ("stopped", stop.signum)
-    with sender:
+    with sender, contextlib.suppress(BrokenPipeError):  # the run's process ended: nobody to tell
         sender.send(outcome)
+
+
+def _stops_with(parent: int | None) -> None:
+    """On Linux, the part is stopped (SIGTERM, held until the part runs) when the run's process ``parent`` ends,
+    killed outright too: else it ran on, orphaned, committing its files and holding the run's output open. None: the
+    part runs in the run's own process."""
+    if sys.platform != "linux" or parent is None:
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # it ended before: no signal will come
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _portable(error: Exception) -> Exception:
