@@ -632,3 +632,66 @@ def test_a_table_a_writer_recreates_is_read_whole(tmp_path: Path, journal: str) 
     finally:
         engine.dispose()
     assert wrong == []
+
+
+def test_a_writer_holding_the_file_fails_the_step_as_a_lock_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's "database is locked" (a writer holding the file past the driver's busy timeout) is a lock wait: the
+    batch is tried again, then the step fails saying so. It was read table by table, each waiting the timeout (6
+    tables: 35 s; 1,000: over an hour), each counted as a failed record, so a run could pass its threshold."""
+    import time
+
+    from airflow_provider_ingest.sources.sql.connection import SqlUnavailableError
+
+    path = database(tmp_path / "lite.sqlite", "".join(f"CREATE TABLE t{i} (x INTEGER);" for i in range(6)))
+    writer = sqlite3.connect(path, isolation_level=None)
+    read = SqliteCatalog.read
+
+    def locked_first(self: SqliteCatalog, *args: object) -> object:  # the writer takes the file as the batch starts
+        if not writer.in_transaction:
+            writer.execute("BEGIN EXCLUSIVE")
+        return read(self, *args)
+
+    monkeypatch.setattr(SqliteCatalog, "read", locked_first)
+    started = time.monotonic()
+    try:
+        with pytest.raises(SqlUnavailableError, match="lock wait"):
+            extract({"url": f"sqlite:///{path}", "service_name": "s", "retry": {"attempts": 1}}, tmp_path)
+    finally:
+        writer.rollback()
+        writer.close()
+    assert time.monotonic() - started < 15
+
+
+def test_row_counts_that_cannot_be_read_are_not_left_out_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a missing ``sqlite_stat1`` (no ANALYZE yet) means no row counts; any other error reading it fails the
+    schema, named, where every table was emitted without its count, no warning, and the run succeeded."""
+    path = database(tmp_path / "lite.sqlite", "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2); ANALYZE;")
+    settings = {"url": f"sqlite:///{path}", "service_name": "s", "include_row_counts": True}
+    records, source = extract(settings, tmp_path)
+    assert records[-1].row_count == 2
+    monkeypatch.setattr(sqlite, "STATISTICS", sqlite.STATISTICS.replace("max(CAST(stat", "max(CAST(missing"))
+    records, source = extract(settings, tmp_path)
+    assert [record.kind for record in records] == ["database_service", "database"]
+    assert source.report.failure_count == 2  # the schema and its table
+    assert "no such column: missing" in source.report.failures[0].error
+
+
+def test_comments_of_an_untyped_column_and_of_leading_comma_columns_are_read(tmp_path: Path) -> None:
+    """A column with no declared type followed by its comma (``nt, -- note``), and the leading-comma style
+    (``, d INT -- note``), lost their comments: the column-name pattern needed a space after the name and could not
+    start at a comma."""
+    path = database(
+        tmp_path / "lite.sqlite",
+        "CREATE TABLE t ( -- T.\n  a INTEGER, -- A.\n  nt, -- No type.\n  b TEXT\n  , d INTEGER -- Leading comma.\n);",
+    )
+    records, _ = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    assert {c.name: c.description for c in records[-1].columns} == {
+        "a": "A.",
+        "nt": "No type.",
+        "b": None,
+        "d": "Leading comma.",
+    }

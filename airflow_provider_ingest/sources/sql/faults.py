@@ -2,7 +2,8 @@
 bad credentials, a database that does not exist.
 
 Checked on SQLAlchemy's wrapped errors (``DBAPIError.connection_invalidated``) and on the driver's own (psycopg's
-and psycopg2's SQLSTATE codes, PyMySQL's error numbers), so an error raised past SQLAlchemy is recognized too.
+and psycopg2's SQLSTATE codes, PyMySQL's error numbers, sqlite3's result codes), so an error raised past SQLAlchemy
+is recognized too.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ MYSQL_TIMEOUT_CODES = {1317, 1969, 3024}
 """Query interrupted (``KILL QUERY``), MariaDB's ``max_statement_time``, MySQL's ``max_execution_time``."""
 MYSQL_LOCKED_CODES = {1205}
 """Lock wait timeout exceeded (``lock_wait_timeout``, ``innodb_lock_wait_timeout``)."""
+SQLITE_LOCKED_CODES = {5, 6}
+"""SQLITE_BUSY ("database is locked": another connection writes, and the driver's busy timeout ran out) and
+SQLITE_LOCKED, as the primary codes of the extended ones."""
 MYSQL_AUTH_CODES = {1044, 1045, 1698}
 """Access denied to the database, access denied for the user (a wrong password), no password for a socket login."""
 MYSQL_UNKNOWN_DATABASE = 1049
@@ -74,6 +78,9 @@ def fault(error: BaseException) -> Fault | None:
         if any(message in first_line for message in PG_LOST_MESSAGES):
             return Fault.LOST
         return None
+    if type(original).__module__ == "sqlite3":
+        code = getattr(original, "sqlite_errorcode", None)
+        return Fault.LOCKED if isinstance(code, int) and code & 0xFF in SQLITE_LOCKED_CODES else None
     code = mysql_code(original)
     if code in MYSQL_TIMEOUT_CODES:
         return Fault.TIMEOUT

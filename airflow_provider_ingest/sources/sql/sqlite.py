@@ -40,7 +40,11 @@ _QUOTED = r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`|\[[^\]]*\]"
 _LINE_PARTS = re.compile(rf"{_QUOTED}|/\*.*?(?:\*/|\Z)|--[^\S\n]?(?P<comment>[^\n]*)|\n", re.DOTALL)
 """What DDL lines are cut at: quoted strings and names and block comments, skipped whole (a line break or ``--``
 in them is no line end nor comment), ``--`` comments, and line breaks."""
-_COLUMN_NAME = re.compile(rf"\s*({_NAME})(?:\s|\Z)")
+_COLUMN_NAME = re.compile(
+    rf"\s*,?\s*(?!(?:CONSTRAINT|PRIMARY|UNIQUE|CHECK|FOREIGN)\b)({_NAME})(?:[\s,]|\Z)", re.IGNORECASE
+)
+"""A column definition's name at the start of its line: after the comma of the leading-comma style, and followed by
+its type, or by its comma where it has none; not a table constraint's first word."""
 _LINE_COMMENT = re.compile(r"--\s?(.*?)\s*$")
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 """SQLite matches table names ignoring the case of ASCII letters only."""
@@ -258,11 +262,14 @@ class SqliteCatalog(Catalog):
         return found
 
     def _row_counts(self, query: Callable[[str], list]) -> dict[str, int]:
-        """Row counts from ``sqlite_stat1`` (written by ANALYZE); none when it does not exist."""
+        """Row counts from ``sqlite_stat1`` (written by ANALYZE); none when it does not exist. Any other error is
+        raised (the counts were left out, silently)."""
         try:
             return dict(query(STATISTICS))
-        except Exception:  # no ANALYZE yet: no statistics table
-            return {}
+        except Exception as error:
+            if fault(error) is None and "no such table" in str(error):  # no ANALYZE yet
+                return {}
+            raise
 
 
 def _quoted(name: str) -> str:
