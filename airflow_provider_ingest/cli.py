@@ -226,7 +226,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _partitioned_status(run: PartitionedResult) -> int:
-    """``run --workers N``: each part's status table, then the merge's; 1 if any step failed."""
+    """``run --workers N``: each part's status table, then each part's sink's, then the merge's; 1 if any step
+    failed."""
     from airflow_provider_ingest.run.status import status_lines
     from airflow_provider_ingest.terminal import counted
 
@@ -235,12 +236,18 @@ def _partitioned_status(run: PartitionedResult) -> int:
         print(f"{part.label}: {counted(len(part.names), part.by)}{rest}, {counted(part.relations, 'relation')}")
         for line in status_lines(result):
             print(f"  {line}")
+    for part, result in zip(run.parts, run.sinks, strict=False):
+        print(f"{part.label} sink: the part's staged file into the sink")
+        for line in status_lines(result):
+            print(f"  {line}")
     if run.merge is not None:
         print("merge: the parts' staged files, in part order, into the stage, then any bulk sink")
         for line in status_lines(run.merge):
             print(f"  {line}")
+    elif not run.success and not run.sinks:
+        print("run failed: a part failed, so no sink ran and nothing was staged or published")
     elif not run.success:
-        print("run failed: a part failed, so nothing was staged or published")
+        print("run failed: a part's sink failed, so nothing was staged or published")
     return 0 if run.success else 1
 
 

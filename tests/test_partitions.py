@@ -24,7 +24,7 @@ from support.airflow_processes import AirflowProcesses, group_processes
 from support.catalogs import postgres_database
 from support.dags import LOADER, dag_bag, mapped_xcoms, run_dag, task_states, xcoms
 
-from airflow_provider_ingest.api import RunContext
+from airflow_provider_ingest.api import ComponentConfig, RunContext, Sink
 from airflow_provider_ingest.cli import main
 from airflow_provider_ingest.errors import IncompleteRunError
 from airflow_provider_ingest.partitions import Part, Unit, balance, plan
@@ -367,7 +367,7 @@ def test_run_with_workers_stops_at_a_failing_part(
     path.write_text(failing_workflow(catalog, tmp_path, failing_attempts=1, retries=0))
     assert main(["run", str(path), "--workers", "2", "--quiet"]) == 1
     out = capsys.readouterr().out
-    assert "run failed: a part failed, so nothing was staged or published" in out
+    assert "run failed: a part failed, so no sink ran and nothing was staged or published" in out
     assert "attempt 1 refuses pg." in out
     assert not (tmp_path / "published.jsonl").exists()
     assert not list((tmp_path / "staging").rglob("staged.jsonl"))
@@ -891,3 +891,35 @@ def test_a_parent_killed_outright_leaves_no_worker_running(tmp_path: Path, catal
         for pid in group_processes(process.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+class AppendingSinkConfig(ComponentConfig):
+    path: str
+
+
+class AppendingSink(Sink):
+    """A sink that publishes as it goes (as the elasticsearch and openmetadata sinks do): one line per record."""
+
+    config_class = AppendingSinkConfig
+    config: AppendingSinkConfig
+
+    def write(self, record: Any) -> None:
+        with open(self.config.path, "a") as published:
+            published.write(f"{record.fqn}\n")
+
+
+def test_a_failed_part_leaves_nothing_sent_by_the_other_parts_sinks(tmp_path: Path, catalog: str) -> None:
+    """run --workers: a part fails, so the run fails, and no part's sink has run: the sinks run once every part was
+    extracted, as the mapped sink task is expanded once every processor instance succeeded. Each part ran its sink
+    with its source, and a sink that sends as it goes (elasticsearch, openmetadata) had sent the other parts'
+    records, while the run said nothing was published."""
+    published = tmp_path / "sink-published.txt"
+    text = failing_workflow(catalog, tmp_path, failing_attempts=1, retries=0).replace(
+        "sink: {type: console}",
+        f"sink: {{type: 'test_partitions:AppendingSink', config: {{path: '{published}'}}}}",
+    )
+    path = tmp_path / "parts.yaml"
+    path.write_text(text)
+    assert main(["run", str(path), "--workers", "3", "--quiet"]) == 1
+    assert not (tmp_path / "published.jsonl").exists()
+    assert not published.exists(), published.read_text()

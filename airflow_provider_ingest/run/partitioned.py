@@ -1,9 +1,10 @@
 """``airflow-ingest run --workers N``: a partitioned run without Airflow, as the partitioned DAG runs it.
 
-The plan, then each part (:func:`~airflow_provider_ingest.run.steps.run_part`) in one of N worker processes,
-then, only if every part succeeded, the merge (:func:`~airflow_provider_ingest.run.steps.run_merge`): the
-stage and the bulk sink, once. Each step runs the one run lifecycle; a part's staged files go to
-``{run_id}/part-{n}``.
+The plan, then each part (:func:`~airflow_provider_ingest.run.steps.run_part`: source and processors) in one of N
+worker processes; only if every part succeeded, each part's sink (:func:`~airflow_provider_ingest.run.steps.
+run_part_sink`) in those processes; then, only if every sink succeeded, the merge
+(:func:`~airflow_provider_ingest.run.steps.run_merge`): the stage and the bulk sink, once. Each step runs the one run
+lifecycle; a part's staged files go to ``{run_id}/part-{n}``, its sink's to ``{run_id}/part-{n}-sink``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from airflow_provider_ingest.partitions import Part
 from airflow_provider_ingest.run.interrupt import Interruption, RunInterrupted, hold, on_signals, release, signals_held
 from airflow_provider_ingest.run.lifecycle import RunResult
 from airflow_provider_ingest.run.progress import Progress
-from airflow_provider_ingest.run.steps import plan_partitions, run_merge, run_part, workflow_context
+from airflow_provider_ingest.run.steps import plan_partitions, run_merge, run_part, run_part_sink, workflow_context
 from airflow_provider_ingest.staging import paths
 from airflow_provider_ingest.workflow.document import WorkflowFileError
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, load_workflow, partition_problems
@@ -39,15 +40,18 @@ STOP_GRACE_SECONDS = 30.0
 
 @dataclass
 class PartitionedResult:
-    """The parts planned, each part's result in part order, and the merge's (None when it did not run)."""
+    """The parts planned, each part's result in part order, each part's sink's (none when they did not run), and the
+    merge's (None when it did not run)."""
 
     parts: list[Part]
     results: list[RunResult]
+    sinks: list[RunResult]
     merge: RunResult | None
 
     @property
     def success(self) -> bool:
-        return all(result.success for result in self.results) and (self.merge is None or self.merge.success)
+        steps = [*self.results, *self.sinks, *([self.merge] if self.merge else [])]
+        return all(result.success for result in steps)
 
 
 def run_partitioned(
@@ -59,7 +63,7 @@ def run_partitioned(
     interruption: Interruption | None = None,
 ) -> PartitionedResult:
     """Plan the parts (``airflow.partitions``, else at most ``workers`` parts by schema), run them in ``workers``
-    processes, then merge them if every one succeeded."""
+    processes, then, if every one succeeded, their sinks, then, if every sink succeeded, merge them."""
     settings = workflow.spec.airflow.partitions
     by = settings.by if settings is not None else "schema"
     most = settings.max if settings is not None else workers
@@ -76,21 +80,33 @@ def run_partitioned(
 
     try:
         results = [status_result(item) for item in _in_workers(workflow, run_id, parts, workers, interruption)]
+        sinks: list[RunResult] = []
+        if all(result.success for result in results) and workflow.spec.sink is not None:
+            staged = {part.index: result.output_uri for part, result in zip(parts, results, strict=True)}
+            outcomes = _in_workers(workflow, run_id, parts, workers, interruption, staged)
+            sinks = [status_result(item) for item in outcomes]
         merge = None
-        if all(result.success for result in results) and workflow.spec.stage is not None:
+        if all(result.success for result in [*results, *sinks]) and workflow.spec.stage is not None:
             inputs = [result.output_uri for result in results if result.output_uri]
             merge = run_merge(workflow, inputs, run_id=run_id, progress=progress, interruption=interruption)
     except (RunInterrupted, KeyboardInterrupt):  # parts that completed before the stop committed their files
         for part in parts:
             _discard_part(workflow, f"{run_id}/part-{part.index}")
+            _discard_part(workflow, f"{run_id}/part-{part.index}-sink")
         raise
-    return PartitionedResult(parts, results, merge)
+    return PartitionedResult(parts, results, sinks, merge)
 
 
 def _in_workers(
-    workflow: LoadedWorkflow, run_id: str, parts: list[Part], workers: int, interruption: Interruption
+    workflow: LoadedWorkflow,
+    run_id: str,
+    parts: list[Part],
+    workers: int,
+    interruption: Interruption,
+    inputs: dict[int, str | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each part's status data, each part run in a process of its own, at most ``workers`` at a time. A stop
+    """Each part's status data, each part run in a process of its own, at most ``workers`` at a time; with
+    ``inputs`` (each part's staged file, by part index), each part's sink instead. A stop
     request stops them (each part's files are written only when it completes, so nothing is committed); one that
     comes while a process starts waits until that process is among those stopped. A part killed outright (by the
     grace period's end, or by anything else) leaves no temporary file: they are removed here.
@@ -101,6 +117,7 @@ def _in_workers(
     its own); elsewhere they are spawned, each importing afresh.
     """
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    suffix = "-sink" if inputs is not None else ""
     waiting = list(parts)
     running: dict[int, tuple[BaseProcess, Connection]] = {}
     outcomes: dict[int, dict[str, Any]] = {}
@@ -110,10 +127,13 @@ def _in_workers(
                 part = waiting.pop(0)
                 with signals_held():  # a stop is handled once the process is in ``running``, to be stopped too
                     receiver, sender = context.Pipe(duplex=False)
-                    arguments = (str(workflow.path), workflow.document.text, f"{run_id}/part-{part.index}", part)
+                    folder = f"{run_id}/part-{part.index}{suffix}"
+                    arguments = (str(workflow.path), workflow.document.text, folder, part, sender, os.getpid())
+                    given = inputs[part.index] if inputs is not None else None
                     process = context.Process(
-                        target=_part, args=(*arguments, sender, os.getpid()), name=f"ingest-{part.label}", daemon=True
+                        target=_part, args=arguments, kwargs={"input_uri": given}, name=f"ingest-{part.label}"
                     )
+                    process.daemon = True
                     process.start()
                     sender.close()
                     running[part.index] = (process, receiver)
@@ -125,7 +145,7 @@ def _in_workers(
                 try:
                     kind, value = receiver.recv()
                 except (EOFError, OSError):  # the process ended without a whole word: killed (out of memory), crashed
-                    _discard_part(workflow, f"{run_id}/part-{index}")
+                    _discard_part(workflow, f"{run_id}/part-{index}{suffix}")
                     message = f"{parts[index].label}: its worker process ended without finishing the part"
                     raise IncompleteRunError(message) from None
                 outcomes[index] = _outcome(kind, value)
@@ -134,7 +154,7 @@ def _in_workers(
                 del running[index]
     finally:
         for index in _stop(running):
-            _discard_part(workflow, f"{run_id}/part-{index}")
+            _discard_part(workflow, f"{run_id}/part-{index}{suffix}")
     return [outcomes[part.index] for part in parts]
 
 
@@ -171,12 +191,15 @@ def _stop(running: dict[int, tuple[BaseProcess, Connection]]) -> list[int]:
     return killed
 
 
-def _part(path: str, text: str, run_id: str, part: Part, sender: Connection, parent: int | None) -> None:
-    """In a process of its own: run one part of the workflow (read from its text, as the parent read it) and send
-    back its status data, or that a signal stopped it, or the error that ended it. SIGINT and SIGTERM are held from
-    the fork (see :func:`_in_workers`) until they stop the part, and again once its outcome is known, so that it
-    goes whole: the process ends right after. Its standard output is written a line at a time, so that the lines
-    of parts printing at once (a console sink) are never cut into each other."""
+def _part(
+    path: str, text: str, run_id: str, part: Part, sender: Connection, parent: int | None, input_uri: str | None = None
+) -> None:
+    """In a process of its own: run one part of the workflow (read from its text, as the parent read it), or with
+    ``input_uri`` (the part's staged file) its sink, and send back its status data, or that a signal stopped it, or
+    the error that ended it. SIGINT and SIGTERM are held from the fork (see :func:`_in_workers`) until they stop the
+    part, and again once its outcome is known, so that it goes whole: the process ends right after. Its standard
+    output is written a line at a time, so that the lines of parts printing at once (a console sink) are never cut
+    into each other."""
     from airflow_provider_ingest.run.status import status_data
 
     _stops_with(parent)
@@ -188,7 +211,11 @@ def _part(path: str, text: str, run_id: str, part: Part, sender: Connection, par
         try:
             release()
             try:
-                result = run_part(load_workflow(path, text), part, run_id=run_id, interruption=interruption)
+                workflow = load_workflow(path, text)
+                if input_uri is None:
+                    result = run_part(workflow, part, run_id=run_id, interruption=interruption)
+                else:
+                    result = run_part_sink(workflow, part, input_uri, run_id=run_id, interruption=interruption)
                 outcome = ("done", status_data(result))
             except Exception as error:
                 outcome = ("error", _portable(error))

@@ -119,25 +119,56 @@ def run_part(
     progress: Progress | None = None,
     interruption: Interruption | None = None,
 ) -> RunResult:
-    """One part of a partitioned run: the part's records from the source, through the processors, into the
-    sink and into a staged file (the result's ``output_uri``) for :func:`run_merge`."""
+    """One part of a partitioned run: the part's records from the source, through the processors, into a staged
+    file (the result's ``output_uri``) for :func:`run_part_sink` and :func:`run_merge`, as the mapped source and
+    processor tasks write them."""
     context = workflow_context(workflow, run_id, name)
-    components = _instantiated(workflow, context, ("source", "processor", "sink"))
+    components = _instantiated(workflow, context, ("source", "processor"))
     source = components[0]
     if not isinstance(source, Source):
         raise ConfigurationError(f"{workflow.spec.source.type!r} is not a source")
     source.scope(part)
     for warning in workflow.warnings if part.index == 0 else ():  # said once, by the first part
         source.warn(str(warning))
-    output = _output(context, keep_samples=False)  # read by the merge's stage only: no processor needs samples
+    output = _output(context, keep_samples=False)  # read by the sink and the merge's stage: no processor reads it
     components.append(output)
     step = Step(
         name=f"{workflow.name} {part.label}",
         components=components,
         producer=source,
         processors=[c for c in components if isinstance(c, Processor)],
-        ends=[c for c in components if isinstance(c, Sink)],
+        ends=[c for c in components if isinstance(c, Sink)],  # the output
         output_uri=output.config.path,  # type: ignore[attr-defined]
+        carried=CARRIED_KINDS,
+    )
+    return execute(
+        step, context, threshold=workflow.spec.workflow.success_threshold, interruption=interruption, progress=progress
+    )
+
+
+def run_part_sink(
+    workflow: LoadedWorkflow,
+    part: Part,
+    input_uri: str,
+    *,
+    run_id: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    interruption: Interruption | None = None,
+) -> RunResult:
+    """A part's records, from its staged file, into the sink: once every part was extracted, as the mapped sink task
+    (a sink that sends records as they come must not have sent a part's when another part fails)."""
+    from airflow_provider_ingest.components.file import FileSource
+
+    context = workflow_context(workflow, run_id, name)
+    reader = FileSource.create({"path": [input_uri]}, context)
+    reader.report.component = "input"
+    components = _instantiated(workflow, context, ("sink",))
+    step = Step(
+        name=f"{workflow.name} {part.label} sink",
+        components=[reader, *components],
+        producer=reader,
+        ends=[c for c in components if isinstance(c, Sink)],
         carried=CARRIED_KINDS,
     )
     return execute(
