@@ -695,3 +695,13 @@ def test_comments_of_an_untyped_column_and_of_leading_comma_columns_are_read(tmp
         "b": None,
         "d": "Leading comma.",
     }
+
+
+def test_an_empty_database_is_a_warning(tmp_path: Path) -> None:
+    """An empty file (a database made by mistake, a wrong path) read as a database of no table: the run says so,
+    where it succeeded with nothing to say."""
+    path = tmp_path / "empty.sqlite"
+    path.write_bytes(b"")
+    records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    assert [record.kind for record in records] == ["database_service", "database", "database_schema"]
+    assert source.report.warnings == [f"0 tables: sqlite:///{path} hold no table or view the role can read"]

@@ -270,9 +270,13 @@ class SqlSource(Source):
         self._warn_vanished()
         filters = [getattr(self.config, name).described(name) for name in FILTER_SETTINGS]
         whole = self._part is None or self._part.count == 1  # a plan of one part: nothing matched the filters
-        if tables == 0 and self.report.failure_count == 0 and any(filters) and whole:
-            on = " (matched on FQNs)" if self.config.filter_by_fqn else ""
-            self.warn(f"0 tables matched; check the filters{on}: {'; '.join(filter(None, filters))}")
+        if tables == 0 and self.report.failure_count == 0 and whole:
+            if any(filters):
+                on = " (matched on FQNs)" if self.config.filter_by_fqn else ""
+                self.warn(f"0 tables matched; check the filters{on}: {'; '.join(filter(None, filters))}")
+            else:  # an empty file where a database was meant, a URL naming the wrong database
+                where = "the databases of " if self.config.all_databases else ""
+                self.warn(f"0 tables: {where}{render(self.url)} hold no table or view the role can read")
 
     def _seen(self, key: str, by: str) -> None:
         if self._part is not None and self._part.by == by:
