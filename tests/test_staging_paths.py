@@ -893,3 +893,20 @@ def test_a_scheme_given_by_a_reference_is_judged_when_the_run_resolves_it(
         .out.splitlines()[-1]
         .startswith("run failed: ConfigurationError: staging_root s4://bucket/x: unknown scheme 's4://'")
     )
+
+
+def test_a_write_that_fails_names_the_file(tmp_path: Path) -> None:
+    """A full disk (or a quota, a read-only filesystem) says which file it refused: ``[Errno 28] No space left on
+    device`` alone did not tell which of a run's files, on which filesystem."""
+    import errno
+
+    from airflow_provider_ingest.staging import paths
+
+    uri = str(tmp_path / "out.jsonl")
+    with pytest.raises(OSError) as raised, paths.atomic_write(uri):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == uri
+    assert str(raised.value) == f"[Errno 28] No space left on device: '{uri}'"
+    assert list(tmp_path.iterdir()) == []  # its temporary file removed
+    with pytest.raises(ConnectionResetError), paths.atomic_write(uri):  # anything else goes as it is
+        raise ConnectionResetError("reset")

@@ -286,6 +286,10 @@ def atomic_write(uri: str) -> Iterator[IO[bytes]]:
                     os.replace(temp, final)
                 except FileNotFoundError:
                     raise _overwritten(uri) from None
+        except OSError as error:  # a full disk, a quota, a read-only or failing filesystem: say which file
+            if type(error) is not OSError or error.filename is not None or error.errno is None:
+                raise
+            raise OSError(error.errno, error.strerror, uri) from error
         finally:
             temp.unlink(missing_ok=True)
         for sibling in final.parent.iterdir():
