@@ -18,7 +18,7 @@ from airflow_provider_ingest.partitions import Part
 from airflow_provider_ingest.records import Column, DataType, Table
 from airflow_provider_ingest.run import Interruption, RunInterrupted, run_task, run_workflow, task_context
 from airflow_provider_ingest.run.progress import Progress
-from airflow_provider_ingest.run.steps import plan_partitions, run_merge, run_part, workflow_context
+from airflow_provider_ingest.run.steps import plan_partitions, run_merge, run_part, run_part_sink, workflow_context
 from airflow_provider_ingest.staging import StagedFileWriter, read_records
 from airflow_provider_ingest.workflow.document import Problem, WorkflowFileError
 from airflow_provider_ingest.workflow.loader import LoadedWorkflow, load_workflow
@@ -283,7 +283,9 @@ def test_a_failed_record_of_a_part_is_a_dead_letter_of_that_part(tmp_path: Path)
     assert header["producer"] == "flow part 1/2"
 
 
-def test_each_part_writes_its_records_to_the_workflows_sink(tmp_path: Path) -> None:
+def test_each_parts_sink_writes_its_records_from_the_parts_staged_file(tmp_path: Path) -> None:
+    """A part extracts into its staged file alone; its sink reads that file once every part was extracted (as the
+    mapped sink task), so a part that fails leaves every sink unrun."""
     journal = tmp_path / "journal.txt"
     workflow = partitioned(
         tmp_path, sink=f"{{type: 'support.components:JournalSink', config: {{journal: '{journal}'}}}}"
@@ -293,9 +295,15 @@ def test_each_part_writes_its_records_to_the_workflows_sink(tmp_path: Path) -> N
     assert [report.component for report in results[0].reports] == [
         "source:SchemasSource",
         "processor:TagTables",
-        "sink:JournalSink",
         "output",
     ]
+    assert not journal.exists() or " write " not in journal.read_text()
+    sinks = [
+        run_part_sink(workflow, part, result.output_uri, run_id=f"r1/part-{part.index}-sink")
+        for part, result in zip(parts, results, strict=True)
+    ]
+    assert [report.component for report in sinks[0].reports] == ["input", "sink:JournalSink"]
+    assert all(sink.success for sink in sinks)
     written = [line for line in journal.read_text().splitlines() if " write " in line]
     assert written == [f"sink write {name}" for name in ("t0", "t1", "t2", "t0", "t1", "t0")]
 
