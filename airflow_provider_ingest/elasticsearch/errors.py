@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from airflow_provider_ingest.errors import AuthenticationError, ServiceError, ServiceUnavailableError
+from airflow_provider_ingest.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ServiceError,
+    ServiceUnavailableError,
+)
+from airflow_provider_ingest.secrets import redact_url
 
 UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -28,6 +34,12 @@ class CredentialsRefused(ElasticsearchError, AuthenticationError):
     """The cluster refused the credentials (401) or their privileges (403)."""
 
 
+class ClusterRedirected(ElasticsearchError, ConfigurationError):
+    """A host answers with a redirect, not followed (the credentials would go with it): a retry cannot help."""
+
+    retryable = False
+
+
 def service_error(error: Exception, prefix: str = "") -> ElasticsearchError:
     """The package's error for an exception of the ``elasticsearch`` client, its message after ``prefix``."""
     from elastic_transport import ConnectionError, ConnectionTimeout
@@ -39,6 +51,8 @@ def service_error(error: Exception, prefix: str = "") -> ElasticsearchError:
             return ClusterUnavailable(f"{prefix}{type(error).__name__}: {error}")
         node, reason = tried
         return ClusterUnavailable(f"{prefix}cannot reach {node}: {type(error).__name__}: {reason}")
+    if isinstance(error, ApiError) and 300 <= error.meta.status < 400:
+        return redirected(error.meta.status, error.meta.headers, prefix)
     if isinstance(error, ApiError):
         return status_error(error.meta.status, f"{prefix}HTTP {error.meta.status}: {error_text(error.body)}")
     return ElasticsearchError(f"{prefix}{type(error).__name__}: {error}")
@@ -56,6 +70,15 @@ def _node_tried(error: BaseException) -> tuple[str, str] | None:
             return f"{scheme}://{target.host}{port}", str(cause).partition("): ")[2] or str(cause)
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def redirected(status: int, headers: Any, prefix: str = "") -> ClusterRedirected:
+    """The error of a host answering ``status``, a redirect to the ``Location`` its headers name."""
+    location = redact_url(str((headers or {}).get("Location") or "(nowhere)"))
+    return ClusterRedirected(
+        f"{prefix}HTTP {status}: the host redirects to {location}, which is not followed (the credentials would go"
+        " with it): set hosts to where it redirects"
+    )
 
 
 def status_error(status: int, message: str) -> ElasticsearchError:

@@ -1,12 +1,12 @@
 """A small OpenMetadata REST client: one pooled ``requests.Session`` with retries and a version check.
 
 429, 5xx answers, timeouts and dropped connections are retried with exponential backoff, by urllib3 up to
-the answer's headers and here for a connection dropped (or stalled) while the body is read; every request
-is a ``GET`` or an idempotent ``PUT``, but for the ``POST`` of a table's usage, which is retried only where the
-server cannot have handled it (no connection, 429, 503). Final errors say how many attempts were made. Redirects are not
-followed: a redirected ``PUT`` would lose its body or become a ``GET``. The JWT token, stripped
-of surrounding whitespace and byte order mark, travels only in the ``Authorization`` header: no message or
-``repr`` of this module holds it, in any form.
+the answer's headers (each wait at most :data:`MAX_WAIT` seconds, a ``Retry-After`` header's too) and here for a
+connection dropped (or stalled) while the body is read; every request is a ``GET`` or an idempotent ``PUT``, but
+for the ``POST`` of a table's usage, which is retried only where the server cannot have handled it (no connection,
+429, 503). Final errors say how many attempts were made. Redirects are not followed: a redirected ``PUT`` would lose
+its body or become a ``GET``. The JWT token, stripped of surrounding whitespace and byte order mark, travels only in
+the ``Authorization`` header: no message or ``repr`` of this module holds it, in any form.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 SUPPORTED_MAJOR_VERSIONS = (1, 2)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 UNHANDLED_STATUSES = (429, 503)
+MAX_WAIT = 30.0
+"""Seconds between two tries at most: the backoff's, and a ``Retry-After`` header's, whatever it asks."""
 """Answers of a request the server did not handle (rate limit, unavailable): a ``POST`` is retried on these only."""
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 VERSION_PATH = "/api/v1/system/version"
@@ -225,7 +227,7 @@ class OpenMetadataClient:
                         )
                     ) from None
                 log.warning("%s: connection dropped mid-answer; attempt %d of %d", where, attempt + 1, attempts)
-                time.sleep(min(30.0, self.settings.backoff_factor * 2 ** (attempt - 1)))
+                time.sleep(min(MAX_WAIT, self.settings.backoff_factor * 2 ** (attempt - 1)))
                 attempt += 1
 
     def _scrub(self, message: str) -> str:
@@ -259,7 +261,7 @@ def _session(settings: Settings) -> requests.Session:
         read=settings.retries,
         status=settings.retries,
         backoff_factor=settings.backoff_factor,
-        backoff_max=30,
+        backoff_max=MAX_WAIT,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET", "PUT"}),
         respect_retry_after_header=True,
@@ -286,6 +288,12 @@ def _retry_class() -> type:
             if method.upper() == "POST":
                 return bool(self.total) and status_code in UNHANDLED_STATUSES
             return super().is_retry(method, status_code, has_retry_after)
+
+        def get_retry_after(self, response: Any) -> float | None:
+            """A ``Retry-After`` header's wait, at most :data:`MAX_WAIT` seconds (urllib3 waits whatever it says:
+            a proxy asking for hours held the step for hours)."""
+            asked = super().get_retry_after(response)
+            return None if asked is None else min(asked, MAX_WAIT)
 
     return PostAwareRetry
 
