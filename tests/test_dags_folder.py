@@ -380,3 +380,19 @@ def test_a_pipe_named_like_a_workflow_is_no_workflow_and_stalls_nothing(tmp_path
         worker.join(60)
     assert not stalled, "the loader waits for a writer to the pipe"
     assert set(loaded[0].dags) >= {"good"} and loaded[0].import_errors == {}
+
+
+def test_an_import_error_shows_a_files_first_problems_and_counts_the_rest(tmp_path: Path) -> None:
+    """Airflow rewrites a file's import error on every parse: one of 30,000 problems (duplicate keys, unknown fields)
+    was megabytes. The first 100 are shown; ``validate`` lists every one."""
+    root = tmp_path / "dags"
+    root.mkdir()
+    (root / LOADER.name).write_text(LOADER.read_text())
+    unknown = "".join(f"  unknown_{number}: 1\n" for number in range(300))
+    (root / "many.yaml").write_text(
+        "source:\n  type: file\n  config: {path: in.jsonl}\nsink: {type: console}\n" + "airflow:\n" + unknown
+    )
+    message = dag_bag(root).import_errors[str(root / "many.yaml")]
+    lines = message.splitlines()
+    assert len(lines) == 101 and all("airflow.unknown_" in line for line in lines[:100])
+    assert lines[-1] == f"... and 200 more problems: airflow-ingest validate {root / 'many.yaml'} lists every one"

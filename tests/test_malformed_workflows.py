@@ -320,6 +320,14 @@ MALFORMED: list[tuple[str, str | bytes, int, int, str, str]] = [
         "an Airflow task renders this text as a Jinja template, and it is none: Missing end of comment tag",
     ),
     (
+        "jinja_comment_in_staging_root",
+        sub("staging_root: staging", "staging_root: 'staging/{#notes'"),
+        15,
+        3,
+        "workflow.staging_root",
+        "an Airflow task renders this text as a Jinja template, and it is none: Missing end of comment tag",
+    ),
+    (
         "end_before_start",
         air("start_date: 2024-06-01\n  end_date: 2024-01-01T00:00:00Z"),
         18,

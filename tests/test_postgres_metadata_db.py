@@ -47,10 +47,15 @@ def metadata_db(postgres_url: str) -> Iterator[str]:
 
 
 def test_airflow_runs_on_a_postgres_metadata_database(metadata_db: str, tmp_path: Path) -> None:
+    """Beside the sample, a broken workflow file whose path in the dags folder is longer than the 1,024 characters of
+    ``import_error.filename``: its error is saved (under the end of its path), and the other DAGs with it (saving
+    the folder failed on PostgreSQL: no DAG of it was saved)."""
     dags = tmp_path / "dags"
-    dags.mkdir()
+    deep = dags.joinpath(*(letter * 250 for letter in "abcd"), "e" * 100)
+    deep.mkdir(parents=True)
     shutil.copy(LOADER, dags / LOADER.name)
     shutil.copy(LOADER.parent / "sample_shop.yaml", dags / "sample_shop.yaml")
+    (deep / "broken.yaml").write_text("source: {type: file, config: {path: in.jsonl}}\nairflow: {retries: -1}\n")
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env |= {
         "AIRFLOW_HOME": str(tmp_path / "home"),
@@ -67,3 +72,11 @@ def test_airflow_runs_on_a_postgres_metadata_database(metadata_db: str, tmp_path
 
     assert queried.returncode == 0, queried.stderr  # the API server's async engine: needs asyncpg
     assert "dags: ['sample_shop']" in queried.stdout
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(metadata_db)
+    with engine.connect() as connection:
+        [(filename, error)] = connection.exec_driver_sql("SELECT filename, stacktrace FROM import_error").all()
+    engine.dispose()
+    assert len(filename) == 1024 and filename.startswith("...") and filename.endswith("e" * 100 + "/broken.yaml")
+    assert "airflow.retries" in error

@@ -48,6 +48,10 @@ from airflow_provider_ingest.workflow.spec import PLAN_TASK_ID, TEST_CONNECTIONS
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 SNIFF_BYTES = 1 << 20
 """How much of a file that does not parse is read to tell whether it means to be a workflow."""
+SHOWN_PROBLEMS = 100
+"""Problems of one file its import error shows; ``airflow-ingest validate`` shows every one."""
+IMPORT_ERROR_KEY = 1024
+"""Characters of a file's import error key Airflow's database keeps (``import_error.filename``)."""
 
 _KEY = r"""(?:source|"source"|'source')"""
 _TOP_LEVEL_SOURCE = rf"(?m)^(?:---[ \t]+)?{_KEY}[ \t]*:(?:[ \t]|$)"
@@ -186,12 +190,22 @@ def _report(problems: list[Problem]) -> None:
         by_file[problem.file].append(str(problem))
     bag = _parsing_dag_bag()
     for file, lines in by_file.items():
-        message = "\n".join(lines)
+        more = len(lines) - SHOWN_PROBLEMS
+        message = "\n".join(lines[:SHOWN_PROBLEMS])
+        if more > 0:  # rewritten on every parse: 30,000 duplicate keys made an error of megabytes
+            message += f"\n... and {more:,} more problems: airflow-ingest validate {file} lists every one"
         if bag is None:
             log.error("invalid workflow file %s:\n%s", file, message)
             continue
         key = os.path.relpath(file, bag.bundle_path) if getattr(bag, "bundle_path", None) else file
-        bag.import_errors[key] = message
+        bag.import_errors[_fitted(key)] = message
+
+
+def _fitted(key: str) -> str:
+    """A file's import error key as Airflow's database keeps it (``import_error.filename``, at most
+    :data:`IMPORT_ERROR_KEY` characters: a longer one failed saving the whole folder's DAGs, on PostgreSQL); the end
+    of a longer path, which names the file."""
+    return key if len(key) <= IMPORT_ERROR_KEY else "..." + key[-(IMPORT_ERROR_KEY - 3) :]
 
 
 def _explain_missing(dag_id: str, problems: list[Problem]) -> None:

@@ -155,6 +155,8 @@ def validate_document(document: Document, *, templated: bool = False) -> LoadedW
     if spec is not None:
         problems += _samples_cleared_before_use(document, spec, configs)
         problems += _staging_root_problems(document, spec.workflow.staging_root)
+        if templated:  # every task renders it too
+            problems += _unrenderable(document, ("workflow", "staging_root"), spec.workflow.staging_root)
     if spec is not None and spec.airflow.dag_id is None:
         problems += _file_name_problems(document)
     if spec is not None and spec.airflow.partitions is not None and ("source",) in configs:
@@ -358,8 +360,8 @@ _JINJA_MARKS = ("{{", "{%", "{#")
 
 
 def _unrenderable(document: Document, where: Location, value: object) -> list[Problem]:
-    """Texts in a component's settings that an Airflow task cannot render as Jinja templates (it renders every one):
-    ``{#`` opens a comment, ``{%`` a statement; each failed every run of its task."""
+    """Texts in a component's settings (or the staging root) that an Airflow task cannot render as Jinja templates (it
+    renders every one): ``{#`` opens a comment, ``{%`` a statement; each failed every run of its task."""
     problems = []
     for location, text in _values(value, where):
         if not isinstance(text, str) or not any(mark in text for mark in _JINJA_MARKS):
