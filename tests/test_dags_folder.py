@@ -396,3 +396,18 @@ def test_an_import_error_shows_a_files_first_problems_and_counts_the_rest(tmp_pa
     lines = message.splitlines()
     assert len(lines) == 101 and all("airflow.unknown_" in line for line in lines[:100])
     assert lines[-1] == f"... and 200 more problems: airflow-ingest validate {root / 'many.yaml'} lists every one"
+
+
+def test_a_workflow_file_and_a_link_to_it_are_one_dag(tmp_path: Path) -> None:
+    """A link in the dags folder to a workflow file of it is that file (as ``validate`` reads them): both claimed the
+    file's dag id, and no DAG was built."""
+    root = tmp_path / "dags"
+    root.mkdir()
+    (root / LOADER.name).write_text(LOADER.read_text())
+    (root / "shop.yaml").write_text(
+        "source: {type: file, config: {path: in.jsonl}}\nsink: {type: console}\nairflow: {dag_id: shop}\n"
+    )
+    (root / "shop_link.yaml").symlink_to(root / "shop.yaml")
+    bag = dag_bag(root)
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == ["shop"]

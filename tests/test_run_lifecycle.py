@@ -670,7 +670,7 @@ def test_a_file_whose_rename_fails_at_the_end_is_shown_not_committed_and_the_run
     assert lines[3:] == [
         "  sink:file: 3 records not committed (the run failed before or while writing them out): none of them is in"
         " place",
-        "run failed: OSError: [Errno 28] No space left on device",
+        f"run failed: OSError: [Errno 28] No space left on device: '{tmp_path / 'out.jsonl'}'",  # which file
     ]
     assert not (tmp_path / "out.jsonl").exists()
 

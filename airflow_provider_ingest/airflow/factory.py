@@ -97,6 +97,8 @@ def _load(namespace: dict[str, Any], folder: str | Path | None) -> dict[str, DAG
     dags: dict[str, DAG] = {}
     folders: dict[Path, Path] = {}  # each folder resolved once
     for dag_id, claimants in sorted(claims.items()):
+        if len({path.resolve() for path, _ in claimants}) == 1:  # a file and links to it: one file, as validate says
+            claimants = sorted(claimants, key=lambda claimant: claimant[0].is_symlink())[:1]
         if len(claimants) > 1:
             problems += claimed_twice(dag_id, [document for _, document in claimants])
             continue
