@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -285,3 +286,23 @@ def test_json_workflow_file_is_accepted(tmp_path):
     path = tmp_path / "wf.json"
     path.write_text(json.dumps({"source": {"type": "file", "config": {"path": "x"}}, "sink": {"type": "console"}}))
     assert load_workflow(path).spec.sink.type == "console"
+
+
+def test_a_problem_of_a_key_written_before_a_merge_of_the_same_key_is_placed_at_that_key(tmp_path: Path) -> None:
+    """A key written before a merge key (``<<``) bringing the same key overrides it, and its problem is placed at
+    it: it was placed at the anchor's key of that name (line 3, not 7)."""
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "source:\n"
+        "  type: file\n"
+        "  config: &c {path: in.jsonl, compression: gzip}\n"
+        "sink:\n"
+        "  type: file\n"
+        "  config:\n"
+        "    compression: 12\n"
+        "    <<: *c\n"
+    )
+    with pytest.raises(WorkflowFileError) as raised:
+        load_workflow(path)
+    [problem] = [problem for problem in raised.value.problems if problem.field == "sink.config.compression"]
+    assert (problem.line, problem.column) == (7, 5), str(problem)

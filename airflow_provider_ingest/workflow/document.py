@@ -428,15 +428,19 @@ class _Builder:
             return None
 
     def mapping(self, node: yaml.MappingNode, location: Location, depth: int) -> dict[Any, Any]:
-        """A mapping; explicit keys override merged ones (``<<``), and earlier merges override later ones."""
+        """A mapping; explicit keys override merged ones (``<<``), and earlier merges override later ones. Merges are
+        built first, so an explicit key's position is its own, not the merged mapping's key of that name."""
         result: dict[Any, Any] = {}
         merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            self.built += 1
             if key_node.tag == _MERGE:
+                self.built += 1
                 for key, value in self.merge(value_node, location, depth).items():
                     merged.setdefault(key, value)
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
                 continue
+            self.built += 1
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problem(key_node, location, "a key must be a plain value, not a list or a mapping")
                 continue
