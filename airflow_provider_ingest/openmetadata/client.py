@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 SUPPORTED_MAJOR_VERSIONS = (1, 2)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 UNHANDLED_STATUSES = (429, 503)
+"""Answers of a request the server did not handle (rate limit, unavailable): a ``POST`` is retried on these only."""
 MAX_WAIT = 30.0
 """Seconds between two tries at most: the backoff's, and a ``Retry-After`` header's, whatever it asks."""
-"""Answers of a request the server did not handle (rate limit, unavailable): a ``POST`` is retried on these only."""
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 VERSION_PATH = "/api/v1/system/version"
 MAX_MESSAGE = 500

@@ -158,11 +158,8 @@ def run_part_sink(
 ) -> RunResult:
     """A part's records, from its staged file, into the sink: once every part was extracted, as the mapped sink task
     (a sink that sends records as they come must not have sent a part's when another part fails)."""
-    from airflow_provider_ingest.components.file import FileSource
-
     context = workflow_context(workflow, run_id, name)
-    reader = FileSource.create({"path": [input_uri]}, context)
-    reader.report.component = "input"
+    reader = _reader(context, [input_uri])
     components = _instantiated(workflow, context, ("sink",))
     step = Step(
         name=f"{workflow.name} {part.label} sink",
@@ -186,12 +183,9 @@ def run_merge(
     interruption: Interruption | None = None,
 ) -> RunResult:
     """The end of a partitioned run: the parts' staged files, in part order, into the stage, then the bulk sink."""
-    from airflow_provider_ingest.components.file import FileSource
-
     context = workflow_context(workflow, run_id, name)
     components = _instantiated(workflow, context, ("stage", "bulk_sink"))
-    reader = FileSource.create({"path": inputs}, context)
-    reader.report.component = "input"
+    reader = _reader(context, inputs)
     step = Step(
         name=f"{workflow.name} merge",
         components=[reader, *components],
@@ -221,6 +215,15 @@ def _instantiated(workflow: LoadedWorkflow, context: RunContext, roles: tuple[st
         for role, where, spec in workflow.spec.components()
         if role in roles
     ]
+
+
+def _reader(context: RunContext, path: str | list[str]) -> Component:
+    """The staged file or files a step reads, as a ``file`` source named ``input``."""
+    from airflow_provider_ingest.components.file import FileSource
+
+    reader = FileSource.create({"path": path}, context)
+    reader.report.component = "input"
+    return reader
 
 
 def _output(context: RunContext, *, keep_samples: bool) -> Component:
@@ -311,7 +314,6 @@ def run_task(
     The result's ``output_uri`` is the staged file written for the next task, or, for a sink or bulk sink,
     the first place it wrote to (its first asset; None for a sink such as ``console``).
     """
-    from airflow_provider_ingest.components.file import FileSource
 
     component = instantiate(role, ComponentSpec(type=component_type, config=config), context, where=where)
     _announce(context, on_secret)
@@ -332,8 +334,7 @@ def run_task(
         else:
             inputs = input_uri if isinstance(input_uri, list) else [input_uri]
             paths = [_input(uri, role, upstream) for uri in inputs]
-            reader = FileSource.create({"path": paths[0] if len(paths) == 1 else paths}, context)
-            reader.report.component = "input"
+            reader = _reader(context, paths[0] if len(paths) == 1 else paths)
             step.producer = reader
             step.components.insert(0, reader)
         if isinstance(component, Processor):

@@ -162,8 +162,8 @@ class MysqlCatalog(Catalog):
         for row in query(COLUMNS):
             if (row[0], row[1]) in kept:
                 columns[(row[0], row[1])].append(row)
-        views = [_view_prefix(*key) for key in kept]
-        warnings = [message for message in self._invalid_view_warnings() if message.startswith(tuple(views))]
+        views = tuple(_view_prefix(schema, name) for schema, name, kind, *_ in relations if kind == "VIEW")
+        warnings = [message for message in self._invalid_view_warnings() if message.startswith(views)]
         keys: dict[tuple[str, str], list[tuple]] = defaultdict(list)
         for row in query(CONSTRAINTS):
             if (row[0], row[1]) in kept:
