@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from support.airflow_processes import AirflowProcesses, group_processes
 from support.catalogs import postgres_database
 from support.dags import LOADER, dag_bag, mapped_xcoms, run_dag, task_states, xcoms
+from support.sql import as_model
 
 from airflow_provider_ingest.api import ComponentConfig, RunContext, Sink
 from airflow_provider_ingest.cli import main
@@ -557,7 +558,7 @@ def read_part(config: dict[str, Any], part: Part, base_dir: Path) -> tuple[list[
     source.scope(part)
     source.prepare()
     try:
-        return list(source.records()), source.report.warnings
+        return [as_model(record) for record in source.records()], source.report.warnings
     finally:
         source.close()
 

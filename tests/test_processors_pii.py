@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.sql import as_model
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.processors.pii import PiiConfig, PiiProcessor
@@ -101,7 +102,7 @@ def shop_tables(shop: Path, tmp_path: Path, sample_rows: int) -> list[Table]:
     source = SqlSource.create(config, context(tmp_path))
     source.prepare()
     try:
-        return [record for record in source.records() if isinstance(record, Table)]
+        return [record for record in map(as_model, source.records()) if isinstance(record, Table)]
     finally:
         source.close()
 
@@ -354,7 +355,7 @@ def test_sampling_keeps_distinct_values_cut_to_length(tmp_path: Path) -> None:
     source = SqlSource.create({"url": f"sqlite:///{path}", "service_name": "s", "sample_rows": 3}, context(tmp_path))
     source.prepare()
     try:
-        (records,) = [r for r in source.records() if isinstance(r, Table)]
+        (records,) = [r for r in map(as_model, source.records()) if isinstance(r, Table)]
     finally:
         source.close()
     assert [c.samples for c in records.columns] == [["x", "z"], ["1"], ["0102"], ["y" * MAX_SAMPLE_CHARS]]

@@ -1,5 +1,6 @@
 """The sql source's table records carry the line a staged file holds for them, built from the catalog's values as
-the package writes a record (no second serialization), and never where it could differ from the record."""
+the package writes a record (no second serialization), and never where it could differ from the record; a table
+given as that line alone (``RecordLine``, no model built) is in ``test_record_lines.py``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from airflow_provider_ingest.records import (
     parse_record,
     staged_line,
 )
+from airflow_provider_ingest.records.lines import RecordLine
 from airflow_provider_ingest.run import run_workflow
 from airflow_provider_ingest.sources.sql.catalog import Scope, column, constraint, type_fields
 from airflow_provider_ingest.sources.sql.sqlite import SqliteCatalog
@@ -76,7 +78,7 @@ def test_a_table_built_from_catalog_values_keeps_the_line_the_package_writes_for
     serializing it writes: the source's files are what they were when every record was serialized."""
     catalog = SqliteCatalog(None, Scope("svc", "db", row_counts=data.draw(st.booleans())))  # type: ignore[arg-type]
     found = data.draw(columns())
-    record = catalog.table(
+    made = catalog.table(
         data.draw(names),
         data.draw(names),
         data.draw(st.sampled_from(list(TableType))),
@@ -86,18 +88,20 @@ def test_a_table_built_from_catalog_values_keeps_the_line_the_package_writes_for
         view_definition=data.draw(maybe_text),
         row_count=data.draw(st.none() | st.floats(min_value=-1, max_value=1e12)),
     )
+    record = made.model() if isinstance(made, RecordLine) else made
     written = dump_record_bytes(record)
     assert parse_record(written, strict=True) == record
-    if record.line_read is not None:
-        assert record.line_read == written
-    assert staged_line(record) == written
+    if made.line_read is not None:
+        assert made.line_read == written
+    assert staged_line(made) == written
 
 
 def test_plain_catalog_values_take_the_quick_path_and_a_bad_one_fails_naming_its_field() -> None:
     catalog = SqliteCatalog(None, Scope("svc", "db"))  # type: ignore[arg-type]
     kept = [column("id", type_fields("integer"), nullable=False, default=None, position=1, comment="the key")]
-    record = catalog.table("s", "t", TableType.TABLE, columns=kept, constraints=[])
-    assert record.line_read == dump_record_bytes(record)
+    made = catalog.table("s", "t", TableType.TABLE, columns=kept, constraints=[])
+    assert isinstance(made, RecordLine), "given as its line: no model is built"
+    assert made.line_read == dump_record_bytes(made.model())
     bad = [column("", type_fields("integer"), nullable=True, default=None, position=1, comment=None)]
     with pytest.raises(RecordError, match=r"columns\.0\.name: String should have at least 1 character"):
         catalog.table("s", "t", TableType.TABLE, columns=bad, constraints=[])

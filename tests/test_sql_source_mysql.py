@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.sql import as_model, extract
 from support.sql import column as col
-from support.sql import extract
 
 from airflow_provider_ingest.records import (
     ConstraintType,
@@ -385,7 +385,7 @@ def test_a_table_a_migration_recreates_is_read_whole_or_refused(mysql_url: str) 
                         continue
                     for item in found.get(schema, []):
                         assert isinstance(item, Pending), item
-                        table = item.build()
+                        table = as_model(item.build())
                         keys = [(key.constraint_type.value, key.columns) for key in table.constraints]
                         shape = (table.name, [column.name for column in table.columns], keys)
                         (seen if shape in shapes else wrong).append(shape)
@@ -450,7 +450,7 @@ def test_ddl_elsewhere_and_rows_written_meanwhile_fail_no_read(mysql_url: str) -
                     found = reader.read([schema], lambda s, n: n == "orders")
                     [item] = found[schema]
                     assert isinstance(item, Pending)
-                    tables.append(item.build())
+                    tables.append(as_model(item.build()))
     finally:
         with engine.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{schema}`")
@@ -505,7 +505,9 @@ def test_a_blocked_swap_that_lands_during_a_read_is_not_published_without_column
             monkeypatch.setattr(MysqlCatalog, "rows", rows_then_land)
             found = MysqlCatalog(connection, Scope("maria", "default")).read([schema], lambda *n: True)
             tables = {
-                item.name: [c.name for c in item.build().columns] for item in found[schema] if isinstance(item, Pending)
+                item.name: [c.name for c in as_model(item.build()).columns]
+                for item in found[schema]
+                if isinstance(item, Pending)
             }
     finally:
         if swapper is not None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from support.catalogs import PG_TYPES_SQL, postgres_database
+from support.sql import as_model, extract, migrating
 from support.sql import column as col
-from support.sql import extract, migrating
 
 from airflow_provider_ingest.errors import ServiceError
 from airflow_provider_ingest.records import (
@@ -700,7 +700,9 @@ def test_columns_of_types_a_migration_recreates_keep_their_types(postgres_url: s
                         continue
                     [item] = found["kinds"]
                     assert isinstance(item, Pending)
-                    seen.append([(c.name, c.data_type, c.array_data_type, c.nullable) for c in item.build().columns])
+                    seen.append(
+                        [(c.name, c.data_type, c.array_data_type, c.nullable) for c in as_model(item.build()).columns]
+                    )
         finally:
             engine.dispose()
     assert migrations[0] >= 10, migrations  # the reads ran while the types were recreated
@@ -768,7 +770,7 @@ def test_a_table_a_migration_recreates_is_read_whole(postgres_url: str, reads_as
                     for item in found["shop"]:
                         try:
                             assert isinstance(item, Pending), item.error
-                            shapes.append(shape(item.build()))
+                            shapes.append(shape(as_model(item.build())))
                         except Exception as error:
                             failed.append(f"{item.name}: {error!r}")
                     seen.append(shapes)
@@ -845,7 +847,7 @@ def test_a_view_locked_a_while_fails_no_read_where_the_server_ends_idle_transact
         ("open_orders", True),
         ("orders", True),
     ]
-    assert found["shop"][0].build().view_definition is not None
+    assert as_model(found["shop"][0].build()).view_definition is not None
 
 
 def test_tables_the_filter_leaves_out_count_once_where_the_batch_is_read_again(

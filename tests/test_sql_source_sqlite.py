@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from support.sql import column, extract
+from support.sql import as_model, column, extract
 
 from airflow_provider_ingest.api import RunContext
 from airflow_provider_ingest.records import (
@@ -624,7 +624,7 @@ def test_a_table_a_writer_recreates_is_read_whole(tmp_path: Path, journal: str) 
                 assert len(seen) + len(wrong) < 5000, migrations
                 found = SqliteCatalog(connection, Scope("lite", "busy")).read(["main"], lambda *names: True)
                 for item in found["main"]:
-                    table = item.build()
+                    table = as_model(item.build())
                     keys = [(key.constraint_type.value, key.columns) for key in table.constraints]
                     shape = (table.name, [column.name for column in table.columns], keys)
                     (seen if shape in expected else wrong).append(shape)

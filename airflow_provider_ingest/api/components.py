@@ -25,6 +25,7 @@ from airflow_provider_ingest.errors import ConfigurationError
 if TYPE_CHECKING:
     from airflow_provider_ingest.partitions import Part, Unit
     from airflow_provider_ingest.records import Entity, Record
+    from airflow_provider_ingest.records.lines import RecordLine
 
 
 class ComponentConfig(BaseModel):
@@ -163,8 +164,10 @@ class Source(Component):
     """What a partitioned run may split this source's records by (``schema``, ``database``); none by default."""
 
     @abstractmethod
-    def records(self) -> Iterator[Record]:
-        """Yield the records; report a part that cannot be read with :meth:`fail` and go on."""
+    def records(self) -> Iterator[Record | RecordLine]:
+        """Yield the records; report a part that cannot be read with :meth:`fail` and go on. A record may be given
+        as its staged-file line (:class:`RecordLine`), when it is valid by construction: the run builds it as a
+        model only for a component that reads its fields."""
 
     @classmethod
     def partition_problem(cls, config: ComponentConfig, by: str) -> str | None:
@@ -218,6 +221,8 @@ class Sink(Component):
     role: ClassVar[str] = "sink"
     replaced_whole: ClassVar[bool] = False
     """Whether each run replaces what the sink wrote (one file): the parts of a partitioned run cannot share it."""
+    takes_lines: ClassVar[bool] = False
+    """Whether :meth:`write` also takes a record as its staged-file line (:class:`RecordLine`): it writes lines."""
 
     @abstractmethod
     def write(self, record: Record) -> None:
@@ -231,6 +236,8 @@ class Stage(Component):
     """Collects records into a staged file for a bulk sink."""
 
     role: ClassVar[str] = "stage"
+    takes_lines: ClassVar[bool] = False
+    """Whether :meth:`stage` also takes a record as its staged-file line (:class:`RecordLine`): it stages lines."""
 
     @abstractmethod
     def stage(self, record: Record) -> None:

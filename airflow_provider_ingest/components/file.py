@@ -84,6 +84,7 @@ class FileSink(Sink):
     config_class = FileSinkConfig
     config: FileSinkConfig
     replaced_whole = True
+    takes_lines = True
 
     @classmethod
     def reads_samples(cls, config: Mapping[str, Any]) -> bool:
@@ -143,6 +144,7 @@ class FileStage(Stage):
     type_name = "file"
     config_class = FileStageConfig
     config: FileStageConfig
+    takes_lines = True
 
     @classmethod
     def path_problems(cls, config: FileStageConfig, base_dir: Path) -> dict[str, str]:  # type: ignore[override]

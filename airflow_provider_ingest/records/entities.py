@@ -7,7 +7,7 @@ knows its fully qualified name (:attr:`Entity.fqn`).
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, JsonValue, TypeAdapter, ValidationError, model_validator
 from pydantic_core import to_json
@@ -18,6 +18,9 @@ from airflow_provider_ingest.records.base import MAX_COUNT, BaseRecord, TextEnum
 from airflow_provider_ingest.records.base import Model as _Model
 from airflow_provider_ingest.records.datatypes import DataType
 from airflow_provider_ingest.records.usage import Lineage, Query, TableUsage
+
+if TYPE_CHECKING:
+    from airflow_provider_ingest.records.lines import RecordLine
 
 Name = Annotated[str, Field(min_length=1)]
 
@@ -303,7 +306,7 @@ def staged_line(record: BaseRecord, *, keep_samples: bool = False) -> bytes:
     return staged_line_of(record, keep_samples=keep_samples)[0]
 
 
-def staged_line_of(record: BaseRecord, *, keep_samples: bool = False) -> tuple[bytes, bool]:
+def staged_line_of(record: BaseRecord | RecordLine, *, keep_samples: bool = False) -> tuple[bytes, bool]:
     """:func:`staged_line`, and whether column samples were left out of it."""
     line = record.line_read
     if line is not None:  # a line kept holds no samples, however spelled (BaseRecord.read_from)

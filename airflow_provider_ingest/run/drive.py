@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from airflow_provider_ingest.api import Component, Processor, Sink, Stage
-from airflow_provider_ingest.records import BaseRecord, Record
+from airflow_provider_ingest.records import BaseRecord, Record, RecordError
+from airflow_provider_ingest.records.lines import RecordLine
 from airflow_provider_ingest.run.interrupt import Interruption
 
 
 def drive(
-    records: Iterable[Record],
+    records: Iterable[Record | RecordLine],
     producer: Component,
     processors: list[Processor],
     ends: list[Sink | Stage],
@@ -20,9 +21,12 @@ def drive(
     """Push every record through; a record that fails is counted against the component that failed it. Records
     of the ``carried`` kinds (a part's copies of records every part carries) are also counted as carried.
 
-    An exception out of the producer ends the step; it is kept, with its traceback, in the dead letters.
+    A record given as its line (:class:`RecordLine`) is built as a model unless every end takes lines; one that is
+    not valid fails in the producer. An exception out of the producer ends the step; it is kept, with its traceback,
+    in the dead letters.
     """
     push = _pusher(processors, ends, carried)
+    models = bool(processors) or not all(end.takes_lines for end in ends)
     report = producer.report
     iterator = iter(records)
     while True:
@@ -34,6 +38,12 @@ def drive(
         except Exception as error:
             producer.fail(error)
             raise
+        if models and type(record) is RecordLine:
+            try:
+                record = record.model()
+            except RecordError as error:
+                producer.fail(error, fqn=record.fqn, raw=record.line_read.decode())
+                continue
         report.records += 1
         if carried and record.kind in carried:  # a report's field is set only when it changes (a model's setattr)
             report.carried += 1
@@ -72,15 +82,17 @@ def commits_at_end(end: Sink | Stage) -> bool:
     return isinstance(end, Stage) or end.replaced_whole
 
 
-def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: frozenset[str]) -> Callable[[Record], None]:
+def _pusher(
+    processors: list[Processor], ends: list[Sink | Stage], carried: frozenset[str]
+) -> Callable[[Record | RecordLine], None]:
     writers = [(end, end.write if isinstance(end, Sink) else end.stage) for end in ends]
 
-    def to_ends(record: Record) -> None:
+    def to_ends(record: Record | RecordLine) -> None:
         for end, write in writers:
             try:
                 write(record)
             except Exception as error:
-                end.fail(error, record=record)
+                _fail(end, error, record)
             else:
                 end.report.records += 1
                 if carried and record.kind in carried:
@@ -113,6 +125,17 @@ def _pusher(processors: list[Processor], ends: list[Sink | Stage], carried: froz
         return step
 
     return through(0)
+
+
+def _fail(end: Sink | Stage, error: Exception, record: Record | RecordLine) -> None:
+    """Count a record an end failed; one given as its line is kept as its record, or as that line if it is none."""
+    if type(record) is RecordLine:
+        try:
+            record = record.model()
+        except RecordError:
+            end.fail(error, fqn=record.fqn, raw=record.line_read.decode())
+            return
+    end.fail(error, record=record)
 
 
 def _shown(outputs: list[object]) -> str:

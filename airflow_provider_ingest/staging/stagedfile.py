@@ -29,6 +29,7 @@ from typing import IO, Any, Protocol
 
 from airflow_provider_ingest.errors import InputError
 from airflow_provider_ingest.records import KIND_ORDER, Entity, Record, RecordError, parse_record, staged_line_of
+from airflow_provider_ingest.records.lines import RecordLine
 from airflow_provider_ingest.staging import paths
 from airflow_provider_ingest.terminal import counted
 
@@ -133,12 +134,11 @@ class StagedFileWriter:
         check_line_length(data)
         self._append(data)
 
-    def write(self, record: Entity) -> None:
-        """Append one record: the line it was read from, if it has one and nothing changed it (checked when it was
-        read), or its serialization (one line of JSON; its length checked)."""
+    def write(self, record: Entity | RecordLine) -> None:
+        """Append one record: the line it was read from or made as (a :class:`RecordLine`), if it has one and
+        nothing changed it, or its serialization; one line of JSON, its length checked."""
         line, left_out = staged_line_of(record, keep_samples=self.keep_samples)
-        if record.line_read is None:
-            check_line_length(line)
+        check_line_length(line)
         self.samples_left_out |= left_out
         self._append(line)
 

@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_ingest.api import ComponentConfig, Processor, Sink, Source, Stage
 from airflow_provider_ingest.partitions import Part, Unit
 from airflow_provider_ingest.records import Record, Table, TagLabel
+from airflow_provider_ingest.records.lines import RecordLine
 
 
 class TagTablesConfig(ComponentConfig):
@@ -55,6 +56,22 @@ class ExplodingSource(Source):
     def close(self) -> None:
         if self.config.marker:
             Path(self.config.marker).write_text("closed by source\n")
+
+
+class LinesSourceConfig(ComponentConfig):
+    tables: list[str]
+    """Each table's fields as JSON, given as its line."""
+
+
+class LinesSource(Source):
+    """Gives each of ``tables`` as its line (:class:`RecordLine`), as the ``sql`` source gives a table."""
+
+    config_class = LinesSourceConfig
+    config: LinesSourceConfig
+
+    def records(self) -> Iterator[RecordLine]:
+        for index, line in enumerate(self.config.tables):
+            yield RecordLine("table", line.encode(), ("svc", "db", "s", f"t{index}"))
 
 
 class SlowSourceConfig(ComponentConfig):

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_ingest.api import RunContext
-from airflow_provider_ingest.records import Column, DataType
+from airflow_provider_ingest.records import Column, DataType, Record, dump_record_bytes
+from airflow_provider_ingest.records.lines import RecordLine
 from airflow_provider_ingest.sources.sql.source import SqlSource
 
 
@@ -19,9 +20,18 @@ def extract(config: dict[str, Any], base_dir: Path) -> tuple[list, SqlSource]:
     source = SqlSource.create(config, context)
     source.prepare()
     try:
-        return list(source.records()), source
+        return [as_model(record) for record in source.records()], source
     finally:
         source.close()
+
+
+def as_model(record: Record | RecordLine) -> Record:
+    """A record the source gave, as a model: one given as its line must be valid, the line its model's own."""
+    if isinstance(record, RecordLine):
+        built = record.model()
+        assert dump_record_bytes(built) == record.line_read, record.line_read
+        return built
+    return record
 
 
 def column(name: str, data_type: DataType, raw: str | None, position: int, **fields: Any) -> Column:

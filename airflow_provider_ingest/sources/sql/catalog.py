@@ -9,8 +9,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic_core import to_json
+
 from airflow_provider_ingest.errors import ServiceError
 from airflow_provider_ingest.records import ConstraintType, DataType, Table, TableType, fqn, line_record
+from airflow_provider_ingest.records.base import MAX_COUNT
+from airflow_provider_ingest.records.lines import RecordLine
 from airflow_provider_ingest.sources.sql.types import normalize
 
 if TYPE_CHECKING:
@@ -57,7 +61,7 @@ class Pending:
     batch holds rows, not records."""
 
     name: str
-    build: Callable[[], Table]
+    build: Callable[[], Table | RecordLine]
     missing_privilege: str | None = None
     """The privilege the role lacks to read the table's rows (for samples), if it is known."""
 
@@ -158,10 +162,14 @@ class Catalog(ABC):
         description: str | None = None,
         view_definition: str | None = None,
         row_count: float | None = None,
-    ) -> Table:
-        """A table record from the dicts :func:`column` and :func:`constraint` make (validated at once, as
-        untrusted input: an empty name or a negative count fails the table alone, the error naming the field).
-        The fields are written as a staged file's line has them, which the record keeps (:func:`line_record`)."""
+    ) -> Table | RecordLine:
+        """A table record from the dicts :func:`column` and :func:`constraint` make, validated at once, as untrusted
+        input: an empty name or a negative count fails the table alone, the error naming the field.
+
+        The fields are written as a staged file's line has them. When each one is of the type the model reads and
+        valid as it is (a column :func:`column` made of such values; names not empty; constraints well formed), the
+        record is that line (:class:`RecordLine`), built as a model only if something reads its fields; else the
+        model validates them (:func:`line_record`), naming the field at fault."""
         fields: dict[str, Any] = {"kind": "table", "name": name}
         if description:
             fields["description"] = description
@@ -178,6 +186,12 @@ class Catalog(ABC):
             fields["view_definition"] = view_definition
         if self.scope.row_counts and table_type is not TableType.VIEW and row_count is not None and row_count >= 0:
             fields["row_count"] = int(row_count)
+        names = (self.scope.service, self.scope.database, schema, name)
+        if _valid_as_written(fields, names):
+            try:
+                return RecordLine("table", to_json(fields), names)
+            except ValueError:  # text JSON cannot hold (a lone surrogate): the model says which field
+                pass
         return line_record(Table, fields)
 
 
@@ -185,7 +199,8 @@ def column(
     name: str, typed: dict[str, Any], *, nullable: bool, default: str | None, position: int, comment: str | None
 ) -> dict[str, Any]:
     """A column's fields from catalog values and its :func:`type_fields`. As a staged line has them: in the record's
-    field order, types as their values, fields at their defaults (what the catalog leaves empty) left out."""
+    field order, types as their values, fields at their defaults (what the catalog leaves empty) left out. Values of
+    another type than the model reads, or an empty name, give an :class:`Unchecked` dict, which the model validates."""
     fields = {"name": name, **typed}
     if not nullable:
         fields["nullable"] = False
@@ -194,7 +209,50 @@ def column(
     fields["ordinal_position"] = position
     if comment:
         fields["description"] = comment
+    if (
+        type(name) is not str
+        or not name
+        or type(position) is not int
+        or (default is not None and type(default) is not str)
+        or (comment and type(comment) is not str)
+    ):
+        return Unchecked(fields)
     return fields
+
+
+class Unchecked(dict):
+    """A column's fields not known to be valid as they are: its table is validated as a model."""
+
+
+def _valid_as_written(fields: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """Whether a table's fields, as :meth:`Catalog.table` writes them, are valid as they are: every column a plain
+    dict :func:`column` made, names and texts of type ``str``, names not empty, constraints well formed."""
+    if not all(type(part) is str and part for part in names):
+        return False
+    if any(type(fields.get(key, "")) is not str for key in ("description", "view_definition")):
+        return False
+    if fields.get("row_count", 0) > MAX_COUNT:
+        return False
+    columns, constraints = fields.get("columns", ()), fields.get("constraints", ())
+    return set(map(type, columns)) <= {dict} and all(map(_valid_constraint, constraints))
+
+
+def _valid_constraint(item: dict[str, Any]) -> bool:
+    """Whether a constraint's fields (:func:`_written`) are valid as they are: names of its columns and of those
+    it refers to not empty, as many of both, a referred table only for a foreign key."""
+    if "name" in item and type(item["name"]) is not str:
+        return False
+    if not _names(item["columns"]) or not item["columns"]:
+        return False
+    if item["constraint_type"] != ConstraintType.FOREIGN_KEY.value:
+        return "referred_table" not in item and "referred_columns" not in item
+    referred, columns = item.get("referred_table"), item.get("referred_columns", [])
+    return type(referred) is str and bool(referred) and _names(columns) and len(columns) == len(item["columns"])
+
+
+def _names(values: Any) -> bool:
+    """Whether ``values`` is a list of names (text, not empty)."""
+    return type(values) is list and all(type(value) is str and value for value in values)
 
 
 @lru_cache(maxsize=4096)

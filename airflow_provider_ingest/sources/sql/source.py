@@ -16,6 +16,7 @@ from airflow_provider_ingest.api import ComponentConfig, Source
 from airflow_provider_ingest.partitions import Part, Unit
 from airflow_provider_ingest.patterns import NamePatterns
 from airflow_provider_ingest.records import Database, DatabaseSchema, DatabaseService, Record, Table, fqn
+from airflow_provider_ingest.records.lines import RecordLine
 from airflow_provider_ingest.sources.sql.catalog import (
     Catalog,
     Found,
@@ -236,7 +237,7 @@ class SqlSource(Source):
         if hasattr(self, "engine"):
             self.engine.dispose()
 
-    def records(self) -> Iterator[Record]:
+    def records(self) -> Iterator[Record | RecordLine]:
         """Every record, or an error: a lost connection is retried, then fails the step (never a partial success)."""
         try:
             yield from self._records()
@@ -248,7 +249,7 @@ class SqlSource(Source):
             # raised again without the driver's text, which may hold a DSN
             raise SqlQueryError(f"reading {render(self.url)} failed: {self._text(error)}") from None
 
-    def _records(self) -> Iterator[Record]:
+    def _records(self) -> Iterator[Record | RecordLine]:
         yield DatabaseService(name=self.service, service_type=self.catalog_class.service_type)
         tables = 0
         for name, comment, url, may_connect in self.session.run("listing the databases", self._databases):
@@ -265,7 +266,7 @@ class SqlSource(Source):
                     )
             else:
                 for record in self._database(name, comment, url):
-                    tables += isinstance(record, Table)
+                    tables += record.kind == "table"
                     yield record
         self._warn_vanished()
         filters = [getattr(self.config, name).described(name) for name in FILTER_SETTINGS]
@@ -307,7 +308,7 @@ class SqlSource(Source):
             listed = [database for database in listed if database[0] == current]
         return [(name, comment, self.url.set(database=name), may_connect) for name, comment, may_connect in listed]
 
-    def _database(self, name: str, comment: str | None, url: URL) -> Iterator[Record]:
+    def _database(self, name: str, comment: str | None, url: URL) -> Iterator[Record | RecordLine]:
         """One database's records. A connection lost past the retries fails the step, and each schema not
         read yet is dead-lettered first, as itself and its relations, so the dead letters say what is missing."""
         session = self.session if url == self.url else self._session(self._engine(url))
@@ -415,7 +416,9 @@ class SqlSource(Source):
                     f" {self.catalog_class.unlisted}"
                 )
 
-    def _batch(self, session: Session, scope: Scope, batch: list[SchemaInfo], started: set[str]) -> Iterator[Record]:
+    def _batch(
+        self, session: Session, scope: Scope, batch: list[SchemaInfo], started: set[str]
+    ) -> Iterator[Record | RecordLine]:
         """Schemas read together; if that fails, each alone, so only the unreadable one fails, counted as
         itself and each of its relations. A lost connection is retried and then fails the step. The name of
         each schema whose record is emitted goes into ``started``."""
@@ -447,7 +450,7 @@ class SqlSource(Source):
                 table = self._build(record, item)
                 if table is None:
                     continue
-                if self.config.sample_rows and table.columns:
+                if isinstance(table, Table) and self.config.sample_rows and table.columns:
                     table.read_from(None)  # its columns get samples: serialized anew where it is written
                     try:
                         self._sample(session, table, item)
@@ -479,11 +482,15 @@ class SqlSource(Source):
         for _ in range(1 + schema.relations):
             self.fail(message, fqn=where)
 
-    def _build(self, schema: DatabaseSchema, item: Pending | Unreadable) -> Table | None:
-        """The table's record; or None, counted as a failure naming the table."""
+    def _build(self, schema: DatabaseSchema, item: Pending | Unreadable) -> Table | RecordLine | None:
+        """The table's record (a model when the source reads it again: for samples, for view lineage); or None,
+        counted as a failure naming the table."""
         if isinstance(item, Pending):
             try:
-                return item.build()
+                table = item.build()
+                if isinstance(table, RecordLine) and (self.config.sample_rows or self.config.include_view_lineage):
+                    return table.model()
+                return table
             except Exception as error:  # a record that does not validate fails alone
                 item = Unreadable(item.name, error_text(error))
         self.fail(f"cannot read {item.name!r}: {self._text(item.error)}", fqn=table_fqn(schema, item.name))
