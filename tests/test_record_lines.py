@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from airflow_provider_ingest.components.file import FileSink, FileStage
 from airflow_provider_ingest.records import (
     ConstraintType,
+    Record,
     RecordError,
     Table,
     TableType,
@@ -28,6 +30,7 @@ from airflow_provider_ingest.staging import read_dead_letters, read_records, sta
 from airflow_provider_ingest.workflow.loader import load_workflow
 
 LINES = "support.components:LinesSource"
+TRUSTED_LINES = "support.components:TrustedLinesSource"
 TAGGER = "support.components:TagTables"
 
 
@@ -63,13 +66,11 @@ def models_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_lines_are_written_as_they_are_by_a_file_sink_and_a_stage(tmp_path: Path, models_built: list[str]) -> None:
     tables = [table_json("t0", description="first"), table_json("t1", row_count=5)]
-    result = run(
-        tmp_path,
-        {"source": {"type": LINES, "config": {"tables": tables}}, "sink": {"type": "file", "config": {"path": "o"}}},
-    )
+    source = {"type": TRUSTED_LINES, "config": {"tables": tables}}
+    result = run(tmp_path, {"source": source, "sink": {"type": "file", "config": {"path": "o"}}})
     assert result.success, result.error
     assert (tmp_path / "o").read_bytes().splitlines()[1:3] == [line.encode() for line in tables]
-    result = run(tmp_path, {"source": {"type": LINES, "config": {"tables": tables}}, "stage": {"type": "file"}})
+    result = run(tmp_path, {"source": source, "stage": {"type": "file"}})
     assert result.success, result.error
     assert [record.description for record in read_records(result.staged_uri)] == ["first", None]
     assert models_built == [], "no model is built where only lines are written"
@@ -97,13 +98,20 @@ def test_a_processor_and_a_sink_that_reads_fields_get_models(tmp_path: Path, mod
     assert len(models_built) == 2, "the console sink reads fields: it gets models"
 
 
-def test_a_line_that_is_no_valid_record_fails_in_its_source_and_is_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("source", "processors"),
+    [(TRUSTED_LINES, [{"type": TAGGER, "config": {}}]), (LINES, [])],
+    ids=["a processor reads it", "its source does not say its lines are valid"],
+)
+def test_a_line_that_is_no_valid_record_fails_in_its_source_and_is_kept(
+    tmp_path: Path, source: str, processors: list[dict[str, Any]]
+) -> None:
     tables = [table_json("t0"), table_json(""), table_json("t2")]
     result = run(
         tmp_path,
         {
-            "source": {"type": LINES, "config": {"tables": tables}},
-            "processors": [{"type": TAGGER, "config": {}}],
+            "source": {"type": source, "config": {"tables": tables}},
+            "processors": processors,
             "sink": {"type": "file", "config": {"path": "o"}},
         },
     )
@@ -120,7 +128,7 @@ def test_a_line_too_long_for_a_staged_file_fails_alone_where_it_is_written(
 ) -> None:
     monkeypatch.setattr(stagedfile, "MAX_LINE_BYTES", 2000)
     tables = [table_json("t0"), table_json("t1", description="x" * 2500), table_json("t2")]
-    source = {"type": LINES, "config": {"tables": tables}}
+    source = {"type": TRUSTED_LINES, "config": {"tables": tables}}
     for end in ({"sink": {"type": "file", "config": {"path": "o"}}}, {"stage": {"type": "file"}}):
         result = run(tmp_path, {"source": source, **end, "workflow": {"success_threshold": 0}})
         assert result.success, result.error
@@ -128,6 +136,42 @@ def test_a_line_too_long_for_a_staged_file_fails_alone_where_it_is_written(
         assert (end_report.records, end_report.failure_count) == (2, 1)
         [letter] = read_dead_letters(result.dead_letter_uri)
         assert letter.fqn == "svc.db.s.t1" and "more than the 2,000 a staged file line holds" in letter.error
+
+
+class RedactingFileSink(FileSink):
+    """A file sink of a user's that reads fields: it keeps table comments out of its file."""
+
+    def write(self, record: Record) -> None:
+        if isinstance(record, Table) and record.description:
+            record = record.model_copy(update={"description": None})
+        super().write(record)
+
+
+class CountingFileStage(FileStage):
+    """A file stage of a user's that reads fields: it counts the columns it stages."""
+
+    def stage(self, record: Record) -> None:
+        self.report.count("columns", len(record.columns) if isinstance(record, Table) else 0)
+        super().stage(record)
+
+
+def test_a_subclass_of_the_file_sink_or_stage_gets_models_unless_it_says_it_takes_lines(tmp_path: Path) -> None:
+    """``takes_lines`` is each class's own: a subclass may read fields where the ``file`` sink and stage do not."""
+    tables = [
+        table_json("t0", description="password: hunter2"),
+        table_json("t1", columns=[{"name": "a", "data_type": "INT"}]),
+    ]
+    source = {"type": TRUSTED_LINES, "config": {"tables": tables}}
+    result = run(
+        tmp_path, {"source": source, "sink": {"type": f"{__name__}:RedactingFileSink", "config": {"path": "o"}}}
+    )
+    assert result.success, result.error
+    assert b"hunter2" not in (tmp_path / "o").read_bytes()
+    result = run(tmp_path, {"source": source, "stage": {"type": f"{__name__}:CountingFileStage"}})
+    assert result.success, result.error
+    [stage] = [report for report in result.reports if report.component.startswith("stage:")]
+    assert stage.counters == {"columns": 1}
+    assert (FileSink.takes_lines, FileStage.takes_lines, RedactingFileSink.takes_lines) == (True, True, False)
 
 
 # --- the sql source: its tables as lines, the same as its models ----------------------------------------------------

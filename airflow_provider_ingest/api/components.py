@@ -47,6 +47,18 @@ class Component(ABC):
     role: ClassVar[str]
     type_name: ClassVar[str] = ""
     config_class: ClassVar[type[ComponentConfig]] = ComponentConfig
+    gives_lines: ClassVar[bool] = False
+    """A source's: whether :meth:`Source.records` gives records as their staged-file lines (:class:`RecordLine`), valid
+    by construction; a line from any other source is validated as it comes. Each class says it for itself."""
+    takes_lines: ClassVar[bool] = False
+    """A sink's or stage's: whether its ``write`` or ``stage`` takes a record as its line and writes it as it is; any
+    other gets models. Each class says it for itself: a subclass (which may read fields) is not taken to."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("gives_lines", "takes_lines"):
+            if name not in vars(cls):
+                setattr(cls, name, False)
 
     def __init__(self, config: ComponentConfig, context: RunContext) -> None:
         self.config = config
@@ -165,9 +177,9 @@ class Source(Component):
 
     @abstractmethod
     def records(self) -> Iterator[Record | RecordLine]:
-        """Yield the records; report a part that cannot be read with :meth:`fail` and go on. A record may be given
-        as its staged-file line (:class:`RecordLine`), when it is valid by construction: the run builds it as a
-        model only for a component that reads its fields."""
+        """Yield the records; report a part that cannot be read with :meth:`fail` and go on. A source that says
+        :attr:`gives_lines` may give a record valid by construction as its staged-file line (:class:`RecordLine`):
+        the run builds it as a model only for a component that reads its fields."""
 
     @classmethod
     def partition_problem(cls, config: ComponentConfig, by: str) -> str | None:
@@ -221,8 +233,6 @@ class Sink(Component):
     role: ClassVar[str] = "sink"
     replaced_whole: ClassVar[bool] = False
     """Whether each run replaces what the sink wrote (one file): the parts of a partitioned run cannot share it."""
-    takes_lines: ClassVar[bool] = False
-    """Whether :meth:`write` also takes a record as its staged-file line (:class:`RecordLine`): it writes lines."""
 
     @abstractmethod
     def write(self, record: Record) -> None:
@@ -236,8 +246,6 @@ class Stage(Component):
     """Collects records into a staged file for a bulk sink."""
 
     role: ClassVar[str] = "stage"
-    takes_lines: ClassVar[bool] = False
-    """Whether :meth:`stage` also takes a record as its staged-file line (:class:`RecordLine`): it stages lines."""
 
     @abstractmethod
     def stage(self, record: Record) -> None:

@@ -21,12 +21,12 @@ def drive(
     """Push every record through; a record that fails is counted against the component that failed it. Records
     of the ``carried`` kinds (a part's copies of records every part carries) are also counted as carried.
 
-    A record given as its line (:class:`RecordLine`) is built as a model unless every end takes lines; one that is
-    not valid fails in the producer. An exception out of the producer ends the step; it is kept, with its traceback,
-    in the dead letters.
+    A record given as its line (:class:`RecordLine`) is built as a model, so validated, unless its producer
+    ``gives_lines`` and every end ``takes_lines``; one that is not valid fails in the producer. An exception out of
+    the producer ends the step; it is kept, with its traceback, in the dead letters.
     """
     push = _pusher(processors, ends, carried)
-    models = bool(processors) or not all(end.takes_lines for end in ends)
+    models = not producer.gives_lines or bool(processors) or not all(end.takes_lines for end in ends)
     report = producer.report
     iterator = iter(records)
     while True:
@@ -38,7 +38,7 @@ def drive(
         except Exception as error:
             producer.fail(error)
             raise
-        if models and type(record) is RecordLine:
+        if models and isinstance(record, RecordLine):
             try:
                 record = record.model()
             except RecordError as error:
@@ -129,7 +129,7 @@ def _pusher(
 
 def _fail(end: Sink | Stage, error: Exception, record: Record | RecordLine) -> None:
     """Count a record an end failed; one given as its line is kept as its record, or as that line if it is none."""
-    if type(record) is RecordLine:
+    if isinstance(record, RecordLine):
         try:
             record = record.model()
         except RecordError:

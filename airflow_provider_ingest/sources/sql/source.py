@@ -138,6 +138,7 @@ class SqlSource(Source):
     config_class = SqlSourceConfig
     config: SqlSourceConfig
     partition_by = frozenset({"schema", "database"})
+    gives_lines = True  # each table its reader checked valid as it built it (Catalog.table)
     _part: Part | None = None
 
     @classmethod
