@@ -96,10 +96,18 @@ def undisturbed(catalog: sqlalchemy.URL, tmp_path_factory: pytest.TempPathFactor
     return run
 
 
-def terminate(admin: sqlalchemy.Engine, database: str) -> int:
+def terminate(admin: sqlalchemy.Engine, database: str, *, settled: bool = False) -> int:
     """Terminate every backend of the source (found by its application_name) and wait until each is gone (one may go
-    by itself meanwhile: the source cancels its second connection's query once the first one is lost)."""
+    by itself meanwhile: the source cancels its second connection's query once the first one is lost). ``settled``:
+    first wait until one is left (between batches, the last batch's second connection, closed, may not have exited
+    yet on the server: terminated, it would be counted)."""
     with admin.connect() as connection:
+        deadline = time.monotonic() + 5
+        while settled and time.monotonic() < deadline:
+            found = connection.exec_driver_sql(BACKENDS, {"database": database, "application": APPLICATION_NAME})
+            if len(found.all()) <= 1:
+                break
+            time.sleep(0.01)
         pids = [
             row[0]
             for row in connection.exec_driver_sql(BACKENDS, {"database": database, "application": APPLICATION_NAME})
@@ -189,7 +197,7 @@ def test_a_server_that_accepts_the_connection_and_never_answers_fails_the_step_i
 def test_a_backend_terminated_between_batches_is_replaced_and_the_run_is_complete(
     catalog: sqlalchemy.URL, admin: sqlalchemy.Engine, undisturbed: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    killer = Killer(lambda _: terminate(admin, catalog.database), at=4)
+    killer = Killer(lambda _: terminate(admin, catalog.database, settled=True), at=4)
     with killing(monkeypatch, PostgresCatalog, killer):
         run = run_cli(tmp_path, settings(catalog), monkeypatch)
     assert killer.killed == [1]
@@ -249,7 +257,7 @@ def terminate_when_waiting(admin: sqlalchemy.Engine, database: str) -> int:
 def test_backends_terminated_again_and_again_fail_the_run(
     catalog: sqlalchemy.URL, admin: sqlalchemy.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    killer = Killer(lambda _: terminate(admin, catalog.database), at=4, every=True)
+    killer = Killer(lambda _: terminate(admin, catalog.database, settled=True), at=4, every=True)
     with killing(monkeypatch, PostgresCatalog, killer):
         run = run_cli(tmp_path, settings(catalog), monkeypatch)
     assert killer.killed == [1, 1, 1]  # the first try and two retries, each on a new backend
