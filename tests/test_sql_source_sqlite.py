@@ -705,25 +705,3 @@ def test_an_empty_database_is_a_warning(tmp_path: Path) -> None:
     records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
     assert [record.kind for record in records] == ["database_service", "database", "database_schema"]
     assert source.report.warnings == [f"0 tables: sqlite:///{path} hold no table or view the role can read"]
-
-
-def test_the_tables_a_virtual_table_keeps_its_data_in_are_not_listed(tmp_path: Path) -> None:
-    """An fts5 or rtree table keeps its data in shadow tables (``docs_data``, ``docs_idx``, ``shapes_node``...),
-    SQLite's own as its ``sqlite_`` tables are: the virtual tables are listed, and a table named like a shadow one
-    that is none."""
-    path = database(
-        tmp_path / "lite.sqlite",
-        "CREATE VIRTUAL TABLE docs USING fts5(title, body);"
-        "CREATE VIRTUAL TABLE shapes USING rtree(id, x0, x1);"
-        "CREATE TABLE notes_data (id INTEGER);",
-    )
-    records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
-    assert [r.name for r in records if isinstance(r, Table)] == ["docs", "notes_data", "shapes"]
-    assert source.report.failure_count == 0
-    from sqlalchemy import create_engine
-
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.connect() as connection:
-        counted = SqliteCatalog(connection, Scope("s", "lite")).schemas()
-    engine.dispose()
-    assert counted == [SchemaInfo("main", relations=3)], "the count batches and partition plans are made of"

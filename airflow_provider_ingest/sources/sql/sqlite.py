@@ -59,11 +59,7 @@ _VIEW_HEAD = re.compile(
 SCHEMAS = "SELECT name FROM pragma_database_list WHERE name <> 'temp' ORDER BY seq"
 ENCODING = "SELECT encoding FROM pragma_encoding"
 """The text encoding of the main database, which attached ones share: UTF-8, UTF-16le or UTF-16be."""
-_USER_RELATION = "type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'{not_shadow}"
-NOT_SHADOW = " AND name NOT IN (SELECT name FROM pragma_table_list WHERE schema = :schema AND type = 'shadow')"
-"""Leaves out the tables a virtual table keeps its data in (an fts5 table's ``docs_data``, ``docs_idx``...; an
-rtree's ``_node``, ``_parent``, ``_rowid``): SQLite's own, like its ``sqlite_`` tables. Known from SQLite 3.37 on."""
-TABLE_LIST_SINCE = (3, 37)
+_USER_RELATION = "type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
 RELATION_COUNT = f"SELECT count(*) FROM {{schema}}.sqlite_master WHERE {_USER_RELATION}"
 RELATIONS = f"""
 SELECT name, type, CAST(sql AS BLOB) FROM {{schema}}.sqlite_master WHERE {_USER_RELATION} ORDER BY name
@@ -118,12 +114,7 @@ class SqliteCatalog(Catalog):
     def schemas(self) -> list[SchemaInfo]:
         """Each schema with its count of tables and views (SQLite's own ``sqlite_`` tables left out)."""
         return [
-            SchemaInfo(
-                name,
-                relations=self.rows(
-                    RELATION_COUNT.format(schema=_quoted(name), not_shadow=self._not_shadow()), schema=name
-                )[0][0],
-            )
+            SchemaInfo(name, relations=self.rows(RELATION_COUNT.format(schema=_quoted(name)))[0][0])
             for (name,) in self.rows(SCHEMAS)
         ]
 
@@ -143,11 +134,7 @@ class SqliteCatalog(Catalog):
 
         def query(sql: str, relation: str | None = None) -> list:
             only = ONE_RELATION if relation is not None else ""
-            return self.rows(
-                sql.format(schema=quoted, only=only, columns=columns, not_shadow=self._not_shadow()),
-                schema=schema,
-                name=relation,
-            )
+            return self.rows(sql.format(schema=quoted, only=only, columns=columns), schema=schema, name=relation)
 
         listed = query(RELATIONS)
         relations = [row for row in listed if keep(schema, row[0])]
@@ -179,10 +166,6 @@ class SqliteCatalog(Catalog):
             )
             for relation in relations
         ]
-
-    def _not_shadow(self) -> str:
-        """:data:`NOT_SHADOW` where the SQLite library tells shadow tables (``pragma_table_list``); else nothing."""
-        return NOT_SHADOW if self.connection.dialect.server_version_info >= TABLE_LIST_SINCE else ""
 
     def _has_table_xinfo(self) -> bool:
         """Whether the SQLite library has ``pragma_table_xinfo``, which lists generated columns (3.26 or later)."""
