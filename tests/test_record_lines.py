@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,12 +21,14 @@ from airflow_provider_ingest.records import (
     RecordError,
     Table,
     TableType,
+    TagLabel,
     dump_record_bytes,
 )
 from airflow_provider_ingest.records.lines import RecordLine
 from airflow_provider_ingest.run import RunResult, run_workflow
 from airflow_provider_ingest.sources.sql import catalog
 from airflow_provider_ingest.sources.sql.catalog import Catalog, Scope, column, constraint, type_fields
+from airflow_provider_ingest.sources.sql.source import SqlSource
 from airflow_provider_ingest.staging import read_dead_letters, read_records, stagedfile
 from airflow_provider_ingest.workflow.loader import load_workflow
 
@@ -172,6 +175,35 @@ def test_a_subclass_of_the_file_sink_or_stage_gets_models_unless_it_says_it_take
     [stage] = [report for report in result.reports if report.component.startswith("stage:")]
     assert stage.counters == {"columns": 1}
     assert (FileSink.takes_lines, FileStage.takes_lines, RedactingFileSink.takes_lines) == (True, True, False)
+
+
+class TaggingSqlSource(SqlSource):
+    """A sql source of a user's that reads its records: it tags every table."""
+
+    def records(self) -> Iterator[Record]:
+        for record in super().records():
+            if isinstance(record, Table):
+                record = record.model_copy(update={"tags": [TagLabel(tag_fqn="Source.Catalog")]})
+            yield record
+
+
+def test_a_subclass_of_the_sql_source_gets_models(tmp_path: Path) -> None:
+    """``gives_lines`` is each class's own: the sql source's subclass gets its tables as models, to read."""
+    sqlite_file = tmp_path / "lite.db"
+    with sqlite3.connect(sqlite_file) as connection:
+        connection.executescript("CREATE TABLE a (x INTEGER); CREATE TABLE b (y TEXT);")
+    connection.close()
+    source = {
+        "type": f"{__name__}:TaggingSqlSource",
+        "config": {"url": f"sqlite:///{sqlite_file}", "service_name": "s"},
+    }
+    result = run(tmp_path, {"source": source, "sink": {"type": "file", "config": {"path": "o"}}})
+    assert result.success, result.error
+    tables = [record for record in read_records(str(tmp_path / "o")) if isinstance(record, Table)]
+    assert [(table.name, [tag.tag_fqn for tag in table.tags]) for table in tables] == [
+        ("a", ["Source.Catalog"]),
+        ("b", ["Source.Catalog"]),
+    ]
 
 
 # --- the sql source: its tables as lines, the same as its models ----------------------------------------------------

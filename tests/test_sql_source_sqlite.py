@@ -705,3 +705,21 @@ def test_an_empty_database_is_a_warning(tmp_path: Path) -> None:
     records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
     assert [record.kind for record in records] == ["database_service", "database", "database_schema"]
     assert source.report.warnings == [f"0 tables: sqlite:///{path} hold no table or view the role can read"]
+
+
+def test_a_users_table_named_like_a_shadow_table_is_listed(tmp_path: Path) -> None:
+    """SQLite types a table ``shadow`` (``pragma_table_list``) by its name alone: ``docs_content`` beside a
+    contentless fts5 ``docs``, which keeps no such table, is the user's, and is read (the shadow tables a virtual
+    table does keep, ``docs_data``..., are read too: SQLite does not tell them apart)."""
+    path = database(
+        tmp_path / "lite.sqlite",
+        "CREATE VIRTUAL TABLE docs USING fts5(body, content='');"
+        "CREATE TABLE docs_content (id INTEGER PRIMARY KEY, body TEXT);"
+        "CREATE VIRTUAL TABLE notes USING fts3(body);"
+        "CREATE TABLE notes_stat (id INTEGER, hits INTEGER);",
+    )
+    records, source = extract({"url": f"sqlite:///{path}", "service_name": "s"}, tmp_path)
+    tables = {r.name: r for r in records if isinstance(r, Table)}
+    assert {"docs", "docs_content", "notes", "notes_stat"} <= tables.keys()
+    assert [c.name for c in tables["docs_content"].columns] == ["id", "body"]
+    assert source.report.failure_count == 0

@@ -484,14 +484,14 @@ class SqlSource(Source):
             self.fail(message, fqn=where)
 
     def _build(self, schema: DatabaseSchema, item: Pending | Unreadable) -> Table | RecordLine | None:
-        """The table's record (a model when the source reads it again: for samples, for view lineage); or None,
+        """The table's record: its line where the class says :attr:`gives_lines` (a subclass, which may read the
+        records, gets models) and the source does not read it again (for samples, for view lineage); or None,
         counted as a failure naming the table."""
         if isinstance(item, Pending):
             try:
                 table = item.build()
-                if isinstance(table, RecordLine) and (self.config.sample_rows or self.config.include_view_lineage):
-                    return table.model()
-                return table
+                models = not self.gives_lines or self.config.sample_rows or self.config.include_view_lineage
+                return table.model() if models and isinstance(table, RecordLine) else table
             except Exception as error:  # a record that does not validate fails alone
                 item = Unreadable(item.name, error_text(error))
         self.fail(f"cannot read {item.name!r}: {self._text(item.error)}", fqn=table_fqn(schema, item.name))
