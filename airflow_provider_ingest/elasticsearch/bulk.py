@@ -144,8 +144,8 @@ class BulkWriter:
             except (ConnectionError, ConnectionTimeout, SerializationError) as error:
                 reason, asked = f"{type(error).__name__}: {error}", 0.0
             except ApiError as error:
-                if 300 <= error.meta.status < 400:  # every chunk would be: a setting to change, not records refused
-                    raise redirected(error.meta.status, error.meta.headers, "Elasticsearch: ") from None
+                if redirect := redirected(error, "Elasticsearch: "):  # every chunk would be: a setting to change
+                    raise redirect from None
                 text = error_text(error.body) or STATUS_TEXT.get(error.meta.status, "")
                 reason, asked = f"HTTP {error.meta.status}: {text}", _retry_after(error.meta.headers)
                 if error.meta.status not in RETRY_STATUSES and error.meta.status < 500:

@@ -51,10 +51,10 @@ def service_error(error: Exception, prefix: str = "") -> ElasticsearchError:
             return ClusterUnavailable(f"{prefix}{type(error).__name__}: {error}")
         node, reason = tried
         return ClusterUnavailable(f"{prefix}cannot reach {node}: {type(error).__name__}: {reason}")
-    if isinstance(error, ApiError) and 300 <= error.meta.status < 400:
-        return redirected(error.meta.status, error.meta.headers, prefix)
     if isinstance(error, ApiError):
-        return status_error(error.meta.status, f"{prefix}HTTP {error.meta.status}: {error_text(error.body)}")
+        return redirected(error, prefix) or status_error(
+            error.meta.status, f"{prefix}HTTP {error.meta.status}: {error_text(error.body)}"
+        )
     return ElasticsearchError(f"{prefix}{type(error).__name__}: {error}")
 
 
@@ -72,9 +72,13 @@ def _node_tried(error: BaseException) -> tuple[str, str] | None:
     return None
 
 
-def redirected(status: int, headers: Any, prefix: str = "") -> ClusterRedirected:
-    """The error of a host answering ``status``, a redirect to the ``Location`` its headers name."""
-    location = redact_url(str((headers or {}).get("Location") or "(nowhere)"))
+def redirected(error: Any, prefix: str = "") -> ClusterRedirected | None:
+    """The error of a host that answered the client's ``ApiError`` with a redirect, to the ``Location`` its headers
+    name; None for any other answer."""
+    status = error.meta.status
+    if not 300 <= status < 400:
+        return None
+    location = redact_url(str((error.meta.headers or {}).get("Location") or "(nowhere)"))
     return ClusterRedirected(
         f"{prefix}HTTP {status}: the host redirects to {location}, which is not followed (the credentials would go"
         " with it): set hosts to where it redirects"
